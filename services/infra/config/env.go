@@ -1,0 +1,167 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// ApplyEnv sets the fields of dst (a non-nil pointer to a struct) tagged
+// `env:"PASSTHRU_KMS_LISTEN"` from lookup (os.LookupEnv when nil). Nested
+// structs and non-nil pointers to structs are walked; a nil pointer to a
+// struct is allocated only when one of its variables is set.
+//
+// Supported field types: string, bool, signed and unsigned integers, floats,
+// time.Duration ("5s"), []string (comma-separated, items trimmed, empty items
+// dropped) and anything implementing encoding.TextUnmarshaler.
+//
+// A field tagged `secret:"true"` with an env tag is refused, whether or not
+// the variable is set: secrets come from files only. Unsupported field types
+// are refused the same way, so such mistakes surface at the first test run.
+// Errors name the variable and the field path; all are reported at once.
+func ApplyEnv(dst any, lookup func(string) (string, bool)) error {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("config env: destination must be a non-nil pointer to a struct, got %T", dst)
+	}
+	var errs []error
+	applyEnv(rv.Elem(), rv.Elem().Type().Name(), lookup, &errs)
+	return errors.Join(errs...)
+}
+
+// applyEnv returns whether it set any field, so that a nil pointer allocated
+// speculatively can be dropped again.
+func applyEnv(v reflect.Value, path string, lookup func(string) (string, bool), errs *[]error) bool {
+	set := false
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		fv := v.Field(i)
+		fpath := path + "." + f.Name
+		name, hasEnv := f.Tag.Lookup("env")
+		if hasEnv {
+			if f.Tag.Get("secret") == "true" {
+				*errs = append(*errs, fmt.Errorf("config env: field %s is secret and may not be set from environment variable %s: secrets are read from files", fpath, name))
+				continue
+			}
+			if name == "" {
+				*errs = append(*errs, fmt.Errorf("config env: field %s has an empty env tag", fpath))
+				continue
+			}
+			if !envSupported(f.Type) {
+				*errs = append(*errs, fmt.Errorf("config env: field %s (%s): unsupported type %s", fpath, name, f.Type))
+				continue
+			}
+			s, ok := lookup(name)
+			if !ok {
+				continue
+			}
+			if err := setFromString(fv, s); err != nil {
+				*errs = append(*errs, fmt.Errorf("config env: %s (field %s): %w", name, fpath, err))
+				continue
+			}
+			set = true
+			continue
+		}
+		switch {
+		case f.Type.Kind() == reflect.Struct:
+			set = applyEnv(fv, fpath, lookup, errs) || set
+		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct:
+			if !fv.IsNil() {
+				set = applyEnv(fv.Elem(), fpath, lookup, errs) || set
+				continue
+			}
+			fresh := reflect.New(f.Type.Elem())
+			if applyEnv(fresh.Elem(), fpath, lookup, errs) {
+				fv.Set(fresh)
+				set = true
+			}
+		}
+	}
+	return set
+}
+
+func envSupported(t reflect.Type) bool {
+	if reflect.PointerTo(t).Implements(textUnmarshaler) || t == durationType {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Bool,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	case reflect.Slice:
+		return t.Elem().Kind() == reflect.String
+	}
+	return false
+}
+
+// setFromString parses s into v according to v's type. Error messages quote
+// the value: environment variables that reach here are never secrets.
+func setFromString(v reflect.Value, s string) error {
+	t := v.Type()
+	if pv := v.Addr(); pv.Type().Implements(textUnmarshaler) {
+		u := pv.Interface().(interface{ UnmarshalText([]byte) error })
+		if err := u.UnmarshalText([]byte(s)); err != nil {
+			return fmt.Errorf("invalid value %q: %w", s, err)
+		}
+		return nil
+	}
+	if t == durationType {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q (want e.g. 30s, 5m)", s)
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q (want true or false)", s)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, t.Bits())
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", s)
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(s, 10, t.Bits())
+		if err != nil {
+			return fmt.Errorf("invalid unsigned integer %q", s)
+		}
+		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		x, err := strconv.ParseFloat(s, t.Bits())
+		if err != nil {
+			return fmt.Errorf("invalid number %q", s)
+		}
+		v.SetFloat(x)
+	default: // []string, the only other type envSupported admits
+		items := []string{}
+		for item := range strings.SplitSeq(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, item)
+			}
+		}
+		v.Set(reflect.ValueOf(items).Convert(t))
+	}
+	return nil
+}

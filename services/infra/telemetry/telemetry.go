@@ -1,0 +1,194 @@
+// Package telemetry sets up logging (log/slog, JSON or text, with secrets
+// redacted and trace ids attached) and OpenTelemetry traces and metrics
+// exported over OTLP/HTTP. Without an OTLP endpoint the providers are no-ops,
+// so instrumented code costs next to nothing and needs no collector.
+package telemetry
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+)
+
+// Options configures logging and telemetry.
+type Options struct {
+	Format string // "json" (default) or "text"
+	Level  string // "debug", "info" (default), "warn", "error"; slog offsets like "info+2" work too
+	// Service names the process in every log line ("service" attribute) and
+	// in the OTLP resource (service.name).
+	Service string
+	// OTLPEndpoint is the collector's base URL, e.g. "https://otel:4318";
+	// "/v1/traces" and "/v1/metrics" are appended to its path. Empty means
+	// no export. Plain http is accepted only for a loopback host (a
+	// collector sidecar); anything else must be https with TLS set.
+	OTLPEndpoint string
+	// TLS is the client configuration for an https endpoint (its RootCAs is
+	// the CA bundle the collector's certificate chains to). TLS 1.3 is
+	// enforced on a copy.
+	TLS    *tls.Config
+	Output io.Writer // default os.Stderr
+}
+
+// Telemetry is what New sets up.
+type Telemetry struct {
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider // no-op without an endpoint
+	MeterProvider  metric.MeterProvider // no-op without an endpoint
+	// Shutdown flushes pending spans and metrics and stops the exporters.
+	// It is safe to call more than once; later calls return the first result.
+	Shutdown func(context.Context) error
+}
+
+// New builds the logger and the providers without touching OpenTelemetry's
+// globals, so two services in one process (the demo, tests) each keep their
+// own. Setup is New plus installing the providers globally.
+func New(ctx context.Context, opts Options) (*Telemetry, error) {
+	logger, err := newLogger(opts)
+	if err != nil {
+		return nil, err
+	}
+	t := &Telemetry{
+		Logger:         logger,
+		TracerProvider: tracenoop.NewTracerProvider(),
+		MeterProvider:  metricnoop.NewMeterProvider(),
+		Shutdown:       func(context.Context) error { return nil },
+	}
+	if opts.OTLPEndpoint == "" {
+		return t, nil
+	}
+	tp, mp, err := newProviders(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	t.TracerProvider, t.MeterProvider = tp, mp
+	var (
+		once    sync.Once
+		shutErr error
+	)
+	t.Shutdown = func(ctx context.Context) error {
+		once.Do(func() {
+			if err := errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx)); err != nil {
+				shutErr = fmt.Errorf("telemetry shutdown: %w", err)
+			}
+		})
+		return shutErr
+	}
+	return t, nil
+}
+
+// Setup builds logging and telemetry (see New) and, when an OTLP endpoint is
+// configured, installs the providers as OpenTelemetry's globals — with W3C
+// trace-context and baggage propagation and export errors logged through
+// the returned logger — so that instrumentation libraries pick them up.
+// Without an endpoint the globals are left alone (no-op by default).
+// The returned function flushes and shuts the exporters down.
+func Setup(ctx context.Context, opts Options) (*slog.Logger, func(context.Context) error, error) {
+	t, err := New(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.OTLPEndpoint != "" {
+		otel.SetTracerProvider(t.TracerProvider)
+		otel.SetMeterProvider(t.MeterProvider)
+		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+		logger := t.Logger
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+			logger.Warn("telemetry export failed", slog.String("error", err.Error()))
+		}))
+	}
+	return t.Logger, t.Shutdown, nil
+}
+
+func newProviders(ctx context.Context, opts Options) (*sdktrace.TracerProvider, *sdkmetric.MeterProvider, error) {
+	ep, err := parseEndpoint(opts.OTLPEndpoint, opts.TLS)
+	if err != nil {
+		return nil, nil, err
+	}
+	traceOpts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(ep.host), otlptracehttp.WithURLPath(ep.basePath + "/v1/traces")}
+	metricOpts := []otlpmetrichttp.Option{otlpmetrichttp.WithEndpoint(ep.host), otlpmetrichttp.WithURLPath(ep.basePath + "/v1/metrics")}
+	if ep.tls == nil {
+		traceOpts = append(traceOpts, otlptracehttp.WithInsecure())
+		metricOpts = append(metricOpts, otlpmetrichttp.WithInsecure())
+	} else {
+		traceOpts = append(traceOpts, otlptracehttp.WithTLSClientConfig(ep.tls))
+		metricOpts = append(metricOpts, otlpmetrichttp.WithTLSClientConfig(ep.tls))
+	}
+	texp, err := otlptracehttp.New(ctx, traceOpts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("telemetry: trace exporter: %w", err)
+	}
+	mexp, err := otlpmetrichttp.New(ctx, metricOpts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("telemetry: metric exporter: %w", err)
+	}
+	var attrs []attribute.KeyValue
+	if opts.Service != "" {
+		attrs = append(attrs, attribute.String("service.name", opts.Service))
+	}
+	res := resource.NewSchemaless(attrs...)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(texp), sdktrace.WithResource(res))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(mexp)), sdkmetric.WithResource(res))
+	return tp, mp, nil
+}
+
+type endpoint struct {
+	host     string // host:port
+	basePath string // without trailing slash
+	tls      *tls.Config
+}
+
+// parseEndpoint enforces the transport rules of Options.OTLPEndpoint.
+func parseEndpoint(raw string, cfg *tls.Config) (endpoint, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint: %w", err)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: want scheme://host[:port][/path]", raw)
+	}
+	ep := endpoint{host: u.Host, basePath: strings.TrimSuffix(u.Path, "/")}
+	switch u.Scheme {
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: plain http only to a loopback collector; use https", raw)
+		}
+	case "https":
+		if cfg == nil {
+			return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: https needs Options.TLS (the collector's CA bundle)", raw)
+		}
+		ep.tls = cfg.Clone()
+		ep.tls.MinVersion = tls.VersionTLS13
+		ep.tls.MaxVersion = 0
+	default:
+		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: scheme must be http or https", raw)
+	}
+	return ep, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,362 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	metricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestLogger(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc    string
+		opts    Options
+		log     func(*slog.Logger)
+		want    []string // substrings of the output
+		notWant []string
+	}{
+		{
+			desc: "json default with service",
+			opts: Options{Service: "kms"},
+			log:  func(l *slog.Logger) { l.Info("hello", "n", 1) },
+			want: []string{`"msg":"hello"`, `"service":"kms"`, `"n":1`, `"level":"INFO"`},
+		},
+		{
+			desc: "text format",
+			opts: Options{Format: "TEXT"},
+			log:  func(l *slog.Logger) { l.Info("hello", "n", 1) },
+			want: []string{"msg=hello", "n=1"}, notWant: []string{"service="},
+		},
+		{
+			desc: "level filters",
+			opts: Options{Level: "warn"},
+			log:  func(l *slog.Logger) { l.Info("quiet"); l.Warn("loud") },
+			want: []string{"loud"}, notWant: []string{"quiet"},
+		},
+		{
+			desc: "debug level",
+			opts: Options{Level: "DEBUG"},
+			log:  func(l *slog.Logger) { l.Debug("detail") },
+			want: []string{"detail"},
+		},
+		{
+			desc: "secrets redacted at any depth",
+			opts: Options{},
+			log: func(l *slog.Logger) {
+				l.Info("login",
+					"username", "alice", "password", "hunter2", "client_secret", "cs-1",
+					slog.Group("req", "Authorization", "Bearer abc.def", "code", "authz-code-1", "status", 200),
+					"refresh_token", "rt-1", "plaintext", "pt-1", "key_id", "kid-1")
+				l.With("api_key", "ak-1").WithGroup("g").Info("x", "id_token", "it-1")
+			},
+			want:    []string{`"username":"alice"`, `"status":200`, `"key_id":"kid-1"`, `"password":"[REDACTED]"`, `"code":"[REDACTED]"`},
+			notWant: []string{"hunter2", "cs-1", "abc.def", "authz-code-1", "rt-1", "pt-1", "ak-1", "it-1"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			tc.opts.Output = &buf
+			logger, shutdown, err := Setup(t.Context(), tc.opts)
+			require.NoError(t, err)
+			tc.log(logger)
+			require.NoError(t, shutdown(t.Context()))
+			for _, w := range tc.want {
+				assert.Contains(t, buf.String(), w)
+			}
+			for _, nw := range tc.notWant {
+				assert.NotContains(t, buf.String(), nw)
+			}
+		})
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc    string
+		opts    Options
+		wantErr string
+	}{
+		{desc: "unknown format", opts: Options{Format: "xml"}, wantErr: `log format "xml"`},
+		{desc: "unknown level", opts: Options{Level: "loud"}, wantErr: `log level "loud"`},
+		{desc: "plain http to a remote collector", opts: Options{OTLPEndpoint: "http://collector.example:4318"}, wantErr: "loopback"},
+		{desc: "https without TLS config", opts: Options{OTLPEndpoint: "https://collector.example:4318"}, wantErr: "needs Options.TLS"},
+		{desc: "grpc scheme", opts: Options{OTLPEndpoint: "grpc://127.0.0.1:4317"}, wantErr: "scheme"},
+		{desc: "bare host", opts: Options{OTLPEndpoint: "127.0.0.1:4318"}, wantErr: "OTLP endpoint"},
+		{desc: "query string", opts: Options{OTLPEndpoint: "http://127.0.0.1:4318/?x=1"}, wantErr: "want scheme://host"},
+		{desc: "credentials in URL", opts: Options{OTLPEndpoint: "http://u:p@127.0.0.1:4318"}, wantErr: "want scheme://host"},
+		{desc: "unparseable", opts: Options{OTLPEndpoint: "http://[::1"}, wantErr: "OTLP endpoint"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			tc.opts.Output = io.Discard
+			_, err := New(t.Context(), tc.opts)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+			_, _, err = Setup(t.Context(), tc.opts)
+			require.Error(t, err)
+		})
+	}
+}
+
+func TestParseEndpoint(t *testing.T) {
+	t.Parallel()
+	base := &tls.Config{ServerName: "otel", MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}
+	tests := []struct {
+		desc     string
+		raw      string
+		wantHost string
+		wantPath string
+		wantTLS  bool
+	}{
+		{desc: "loopback http", raw: "http://127.0.0.1:4318", wantHost: "127.0.0.1:4318"},
+		{desc: "localhost with slash", raw: "http://localhost:4318/", wantHost: "localhost:4318"},
+		{desc: "ipv6 loopback with prefix path", raw: "http://[::1]:4318/otlp/", wantHost: "[::1]:4318", wantPath: "/otlp"},
+		{desc: "https remote", raw: "https://otel.example:4318", wantHost: "otel.example:4318", wantTLS: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			ep, err := parseEndpoint(tc.raw, base)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantHost, ep.host)
+			assert.Equal(t, tc.wantPath, ep.basePath)
+			if !tc.wantTLS {
+				assert.Nil(t, ep.tls)
+				return
+			}
+			require.NotNil(t, ep.tls)
+			assert.Equal(t, uint16(tls.VersionTLS13), ep.tls.MinVersion, "TLS 1.3 enforced")
+			assert.Zero(t, ep.tls.MaxVersion)
+			assert.Equal(t, "otel", ep.tls.ServerName)
+			assert.Equal(t, uint16(tls.VersionTLS12), base.MinVersion, "caller's config untouched")
+		})
+	}
+}
+
+func TestNoopWithoutEndpoint(t *testing.T) {
+	t.Parallel()
+	tel, err := New(t.Context(), Options{Output: io.Discard})
+	require.NoError(t, err)
+	assert.IsType(t, tracenoop.TracerProvider{}, tel.TracerProvider)
+	assert.IsType(t, noop.MeterProvider{}, tel.MeterProvider)
+	_, span := tel.TracerProvider.Tracer("t").Start(t.Context(), "s")
+	assert.False(t, span.SpanContext().IsValid(), "no-op spans carry no ids")
+	span.End()
+	require.NoError(t, tel.Shutdown(t.Context()))
+}
+
+// collector is a loopback OTLP/HTTP receiver recording decoded exports.
+type collector struct {
+	mu      sync.Mutex
+	spans   []string
+	service []string
+	metrics []string
+	ctype   []string
+}
+
+func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ctype = append(c.ctype, r.Header.Get("Content-Type"))
+	switch r.URL.Path {
+	case "/v1/traces":
+		var req tracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(body, &req); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		for _, rs := range req.ResourceSpans {
+			c.service = append(c.service, attr(rs.GetResource().GetAttributes(), "service.name"))
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					c.spans = append(c.spans, s.Name)
+				}
+			}
+		}
+		out, _ := proto.Marshal(&tracepb.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
+	case "/v1/metrics":
+		var req metricpb.ExportMetricsServiceRequest
+		if err := proto.Unmarshal(body, &req); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		for _, rm := range req.ResourceMetrics {
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					c.metrics = append(c.metrics, m.Name)
+				}
+			}
+		}
+		out, _ := proto.Marshal(&metricpb.ExportMetricsServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func attr(kvs []*commonpb.KeyValue, key string) string {
+	for _, kv := range kvs {
+		if kv.Key == key {
+			return kv.GetValue().GetStringValue()
+		}
+	}
+	return ""
+}
+
+func TestOTLPExport(t *testing.T) {
+	// Not parallel: Setup installs OpenTelemetry's global providers.
+	var col collector
+	srv := httptest.NewServer(&col)
+	t.Cleanup(srv.Close)
+
+	var logs bytes.Buffer
+	logger, shutdown, err := Setup(t.Context(), Options{Service: "kms-test", OTLPEndpoint: srv.URL, Output: &logs})
+	require.NoError(t, err)
+
+	// Use the globals, as instrumentation libraries do.
+	ctx, span := otel.Tracer("passthru/test").Start(t.Context(), "encrypt")
+	logger.InfoContext(ctx, "inside span")
+	span.End()
+	counter, err := otel.Meter("passthru/test").Int64Counter("passthru.test.requests")
+	require.NoError(t, err)
+	counter.Add(ctx, 3)
+
+	require.NoError(t, shutdown(context.WithoutCancel(t.Context())), "shutdown flushes to the collector")
+	require.NoError(t, shutdown(t.Context()), "second shutdown is harmless")
+
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	assert.Equal(t, []string{"encrypt"}, col.spans)
+	assert.Equal(t, []string{"kms-test"}, col.service)
+	assert.Contains(t, col.metrics, "passthru.test.requests")
+	for _, ct := range col.ctype {
+		assert.Equal(t, "application/x-protobuf", ct)
+	}
+
+	var line map[string]any
+	require.NoError(t, json.Unmarshal(logs.Bytes(), &line))
+	assert.Equal(t, span.SpanContext().TraceID().String(), line["trace_id"])
+	assert.Equal(t, span.SpanContext().SpanID().String(), line["span_id"])
+}
+
+func TestOTLPExportViaNew(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc   string
+		tls    bool
+		suffix string
+	}{
+		{desc: "plain http to loopback, trailing slash", suffix: "/"},
+		{desc: "https with the collector's CA, TLS 1.3", tls: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			var col collector
+			var cfg *tls.Config
+			var srv *httptest.Server
+			if tc.tls {
+				srv = httptest.NewUnstartedServer(&col)
+				srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13}
+				srv.StartTLS()
+				pool := x509.NewCertPool()
+				pool.AddCert(srv.Certificate())
+				cfg = &tls.Config{RootCAs: pool}
+			} else {
+				srv = httptest.NewServer(&col)
+			}
+			t.Cleanup(srv.Close)
+			tel, err := New(t.Context(), Options{Service: "identity-test", OTLPEndpoint: srv.URL + tc.suffix, TLS: cfg, Output: io.Discard})
+			require.NoError(t, err)
+			_, span := tel.TracerProvider.Tracer("t").Start(t.Context(), "token", trace.WithSpanKind(trace.SpanKindServer))
+			span.End()
+			require.NoError(t, tel.Shutdown(t.Context()))
+			col.mu.Lock()
+			defer col.mu.Unlock()
+			assert.Equal(t, []string{"token"}, col.spans)
+			assert.Equal(t, []string{"identity-test"}, col.service)
+		})
+	}
+}
+
+func TestOTLPShutdownReportsFailure(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "nope", http.StatusBadRequest) // not retryable
+	}))
+	t.Cleanup(srv.Close)
+	tel, err := New(t.Context(), Options{OTLPEndpoint: srv.URL, Output: io.Discard})
+	require.NoError(t, err)
+	_, span := tel.TracerProvider.Tracer("t").Start(t.Context(), "s")
+	span.End()
+	err = tel.Shutdown(t.Context())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "telemetry shutdown")
+}
+
+func TestIsSensitive(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc string
+		key  string
+		want bool
+	}{
+		{desc: "password", key: "password", want: true},
+		{desc: "suffix password", key: "new_password", want: true},
+		{desc: "client secret", key: "client_secret", want: true},
+		{desc: "header name casing", key: "Authorization", want: true},
+		{desc: "access token", key: "access_token", want: true},
+		{desc: "authorization code exact", key: "code", want: true},
+		{desc: "pkce verifier", key: "code_verifier", want: true},
+		{desc: "plaintext", key: "plaintext", want: true},
+		{desc: "cookie header", key: "Set-Cookie", want: true},
+		{desc: "unseal secret file content", key: "unseal_secret", want: true},
+		{desc: "username is fine", key: "username", want: false},
+		{desc: "status code is fine", key: "status_code", want: false},
+		{desc: "key id is fine", key: "key_id", want: false},
+		{desc: "message is fine", key: "msg", want: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tc.want, IsSensitive(tc.key))
+			got := Redact(nil, slog.String(tc.key, "v"))
+			assert.Equal(t, tc.key, got.Key)
+			assert.Equal(t, tc.want, got.Value.String() == Redacted)
+			if !tc.want {
+				assert.Equal(t, "v", got.Value.String())
+			}
+		})
+	}
+}
