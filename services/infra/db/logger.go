@@ -1,0 +1,67 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"gorm.io/gorm"
+	gormlogger "gorm.io/gorm/logger"
+)
+
+// slowQuery is the duration above which a statement is logged as slow.
+const slowQuery = 500 * time.Millisecond
+
+func gormConfig(logger *slog.Logger) *gorm.Config {
+	return &gorm.Config{
+		Logger: &slogGorm{logger: logger},
+		// Timestamps gorm fills in are stored in UTC so both backends
+		// return the same values.
+		NowFunc: func() time.Time { return time.Now().UTC() },
+	}
+}
+
+// slogGorm routes gorm's log output to slog at warn level and above. SQL is
+// logged with placeholders only: parameters can be secrets, wrapped keys or
+// personal data, and logs must never carry them.
+type slogGorm struct {
+	logger *slog.Logger
+}
+
+var (
+	_ gormlogger.Interface = (*slogGorm)(nil)
+	_ gorm.ParamsFilter    = (*slogGorm)(nil)
+)
+
+// LogMode is ignored: the level is the slog handler's business.
+func (l *slogGorm) LogMode(gormlogger.LogLevel) gormlogger.Interface { return l }
+
+// Info is dropped: gorm's info messages are chatty and never actionable.
+func (l *slogGorm) Info(context.Context, string, ...any) {}
+
+func (l *slogGorm) Warn(ctx context.Context, msg string, _ ...any) {
+	// gorm's format arguments can include values; log the message only.
+	l.logger.WarnContext(ctx, "gorm: "+msg)
+}
+
+func (l *slogGorm) Error(ctx context.Context, msg string, _ ...any) {
+	l.logger.ErrorContext(ctx, "gorm: "+msg)
+}
+
+// ParamsFilter drops the parameters before gorm renders SQL for Trace.
+func (l *slogGorm) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
+	return sql, nil
+}
+
+func (l *slogGorm) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	elapsed := time.Since(begin)
+	switch {
+	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):
+		sql, rows := fc()
+		l.logger.WarnContext(ctx, "sql statement failed", "error", err, "sql", sql, "rows", rows, "duration", elapsed)
+	case elapsed > slowQuery:
+		sql, rows := fc()
+		l.logger.WarnContext(ctx, "slow sql statement", "sql", sql, "rows", rows, "duration", elapsed)
+	}
+}

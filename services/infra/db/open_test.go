@@ -1,0 +1,135 @@
+package db_test
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/factory"
+)
+
+func TestOpenErrors(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(notADir, []byte("x"), 0o600))
+	tests := []struct {
+		desc    string
+		opts    db.Options
+		wantErr string
+		notIn   string
+	}{
+		{desc: "unknown driver", opts: db.Options{Driver: "mysql"}, wantErr: `unknown driver "mysql"`},
+		{desc: "empty driver", opts: db.Options{}, wantErr: "unknown driver"},
+		{desc: "postgres without DSN", opts: db.Options{Driver: db.DriverPostgres}, wantErr: "DSN is required"},
+		{
+			desc:    "malformed postgres DSN does not echo the password",
+			opts:    db.Options{Driver: db.DriverPostgres, DSN: "postgres://u:s3cretpw@127.0.0.1:notaport/x"},
+			wantErr: "malformed PostgreSQL connection string",
+			notIn:   "s3cretpw",
+		},
+		{
+			desc:    "unreachable postgres",
+			opts:    db.Options{Driver: db.DriverPostgres, DSN: "postgres://u:p@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"},
+			wantErr: "connect",
+		},
+		{desc: "sqlite dir with a question mark", opts: db.Options{Driver: db.DriverSQLite, Dir: t.TempDir() + "/a?b"}, wantErr: "must not contain '?'"},
+		{desc: "sqlite dir is a file", opts: db.Options{Driver: db.DriverSQLite, Dir: notADir}, wantErr: "create directory"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			d, err := db.Open(t.Context(), tc.opts)
+			require.Error(t, err)
+			assert.Nil(t, d)
+			assert.Contains(t, err.Error(), tc.wantErr)
+			if tc.notIn != "" {
+				assert.NotContains(t, err.Error(), tc.notIn)
+			}
+		})
+	}
+}
+
+func TestOpenSQLiteSettings(t *testing.T) {
+	d := dbtest.Open(t, dbtest.SQLite)
+	require.Equal(t, db.DriverSQLite, d.Driver())
+	require.NoError(t, d.Ping(t.Context()))
+	tests := []struct {
+		desc   string
+		pragma string
+		want   string
+	}{
+		{desc: "WAL journal lets readers run beside the writer", pragma: "journal_mode", want: "wal"},
+		{desc: "foreign keys are enforced", pragma: "foreign_keys", want: "1"},
+		{desc: "writers wait for the lock", pragma: "busy_timeout", want: "5000"},
+		{desc: "synchronous NORMAL is safe under WAL", pragma: "synchronous", want: "1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			var got string
+			require.NoError(t, d.Gorm().Raw("PRAGMA "+tc.pragma).Scan(&got).Error)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestForeignKeysEnforced(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		g := dbtest.Open(t, b).Gorm()
+		require.NoError(t, g.Exec("CREATE TABLE parents (id INTEGER PRIMARY KEY)").Error)
+		require.NoError(t, g.Exec("CREATE TABLE children (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parents(id))").Error)
+		err := g.Exec("INSERT INTO children (id, parent_id) VALUES (1, 42)").Error
+		require.Error(t, err, "a child without parent must be refused")
+	})
+}
+
+func TestEphemeralSQLite(t *testing.T) {
+	d, err := db.Open(t.Context(), db.Options{Driver: db.DriverSQLite})
+	require.NoError(t, err)
+	tenant := factory.TenantID()
+	require.NoError(t, d.CreateTenant(t.Context(), tenant))
+	var file string
+	require.NoError(t, d.Gorm().Raw("SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file).Error)
+	dir := filepath.Dir(file)
+	require.FileExists(t, filepath.Join(dir, "system.db"))
+	require.FileExists(t, filepath.Join(dir, "tenants", tenant.String()+".db"))
+	info, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), info.Mode().Perm(), "database directory must be private")
+
+	require.NoError(t, d.Close())
+	assert.NoDirExists(t, dir, "Close must remove the ephemeral directory")
+	require.NoError(t, d.Close(), "a second Close is a no-op")
+}
+
+func TestLoggerNeverLogsParameters(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		var buf bytes.Buffer
+		opts := dbtest.Options(t, b)
+		opts.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		d, err := db.Open(t.Context(), opts)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = d.Close() })
+		g := d.Gorm()
+		require.NoError(t, g.Exec("CREATE TABLE secrets (name VARCHAR(64) PRIMARY KEY)").Error)
+		const secret = "hunter2-top-secret"
+		require.NoError(t, g.Exec("INSERT INTO secrets (name) VALUES (?)", secret).Error)
+		require.Error(t, g.Exec("INSERT INTO secrets (name) VALUES (?)", secret).Error, "duplicate must fail")
+		g.Logger.Warn(t.Context(), "something about %s", secret)
+		g.Logger.Error(t.Context(), "failure about %s", secret)
+		g.Logger.Info(t.Context(), "chatter about %s", secret)
+		assert.Same(t, g.Logger, g.Logger.LogMode(4), "LogMode keeps the slog routing")
+
+		out := buf.String()
+		assert.Contains(t, out, "sql statement failed")
+		assert.Contains(t, out, "INSERT INTO secrets")
+		assert.Contains(t, out, "gorm: something about")
+		assert.Contains(t, out, "gorm: failure about")
+		assert.NotContains(t, out, "chatter", "info messages are dropped")
+		assert.NotContains(t, out, secret, "parameters must never reach the logs")
+	})
+}

@@ -1,0 +1,111 @@
+package dbtest
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/passthru-dev/passthru/services/infra/ids"
+)
+
+// adminTimeout bounds CREATE and DROP DATABASE.
+const adminTimeout = 30 * time.Second
+
+// freshDatabase creates an empty database for the test and returns its DSN.
+// The name carries a UUIDv7, so parallel tests and concurrent test processes
+// sharing one server never collide, and leftovers of a killed run sort by
+// age.
+func freshDatabase(t testing.TB, server pgServer) string {
+	t.Helper()
+	base, err := server.dsn()
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	id := ids.NewEntity()
+	name := "test_" + strings.ReplaceAll(id.String(), "-", "")
+	quoted := pgx.Identifier{name}.Sanitize()
+	// The cleanup is registered before CREATE DATABASE runs, so that even a
+	// create that fails half-way (or a test that dies right after) leaves
+	// nothing behind; DROP ... IF EXISTS copes with the database not existing.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		defer cancel()
+		// WITH (FORCE) ends connections a test forgot to close.
+		if err := adminExec(ctx, base, "DROP DATABASE IF EXISTS "+quoted+" WITH (FORCE)"); err != nil {
+			t.Errorf("dbtest: drop database %s: %v", name, err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	// template0 never has connections, so concurrent CREATE DATABASE cannot
+	// fail with "source database is being accessed by other users".
+	if err := adminExec(ctx, base, "CREATE DATABASE "+quoted+" TEMPLATE template0 ENCODING 'UTF8'"); err != nil {
+		t.Fatalf("dbtest: create database %s: %v", name, err)
+	}
+	dsn, err := withDatabase(base, name)
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	return dsn
+}
+
+// pgServer says where the test PostgreSQL server comes from; a struct of
+// functions so tests can replace the environment, Docker and the container.
+type pgServer struct {
+	lookup    func(string) (string, bool)
+	docker    func() bool
+	container func() (string, error)
+}
+
+var defaultServer = pgServer{lookup: os.LookupEnv, docker: dockerReachable, container: containerDSN}
+
+// dsn returns the DSN of the test server: PASSTHRU_TEST_PG_DSN, else the
+// shared testcontainers PostgreSQL when Docker is reachable.
+func (s pgServer) dsn() (string, error) {
+	if dsn, _ := s.lookup(EnvPGDSN); dsn != "" {
+		return dsn, nil
+	}
+	if s.docker() {
+		return s.container()
+	}
+	return "", fmt.Errorf("PostgreSQL is not available: %s", howToProvidePostgres)
+}
+
+// adminExec runs one statement on its own connection to the server DSN.
+// CREATE/DROP DATABASE cannot run inside a transaction block, hence a plain
+// connection rather than a pool.
+func adminExec(ctx context.Context, dsn, sql string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", EnvPGDSN, err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return err
+	}
+	return nil
+}
+
+// withDatabase returns dsn with its database replaced by name, for both the
+// URL and the keyword/value forms. name must be a plain identifier (as made
+// by freshDatabase): it is not quoted.
+func withDatabase(dsn, name string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			// url errors echo the input, password included: say less.
+			return "", fmt.Errorf("%s is not a valid URL", EnvPGDSN)
+		}
+		u.Path = "/" + name
+		u.RawPath = ""
+		return u.String(), nil
+	}
+	// In keyword/value form a later keyword overrides an earlier one.
+	return strings.TrimSpace(dsn) + " dbname=" + name, nil
+}

@@ -1,0 +1,152 @@
+package dbtest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/infra/db"
+)
+
+// hasPostgres reports whether this run selected PostgreSQL. Backends fails
+// the test when PostgreSQL was requested and is unavailable, so a false here
+// means PostgreSQL was not asked for.
+func hasPostgres(t *testing.T) bool {
+	for _, b := range Backends(t) {
+		if b == Postgres {
+			return true
+		}
+	}
+	return false
+}
+
+func databaseExists(t *testing.T, name string) bool {
+	t.Helper()
+	base, err := defaultServer.dsn()
+	require.NoError(t, err)
+	conn, err := pgx.Connect(t.Context(), base)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(context.Background()) }()
+	var exists bool
+	require.NoError(t, conn.QueryRow(t.Context(), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists))
+	return exists
+}
+
+func TestPostgresFreshDatabasePerTest(t *testing.T) {
+	if !hasPostgres(t) {
+		t.Skip("PostgreSQL not selected in this run: " + PostgresSkippedNote())
+	}
+	tests := []struct {
+		desc string
+	}{
+		{desc: "first test gets its own database"},
+		{desc: "second test gets another one"},
+	}
+	var names []string
+	for _, tc := range tests {
+		var (
+			name string
+			open *db.DB
+		)
+		t.Run(tc.desc, func(t *testing.T) {
+			opts := Options(t, Postgres)
+			require.Equal(t, db.DriverPostgres, opts.Driver)
+			cfg, err := pgx.ParseConfig(opts.DSN)
+			require.NoError(t, err)
+			name = cfg.Database
+			require.True(t, strings.HasPrefix(name, "test_"), "name %q", name)
+			require.Len(t, name, len("test_")+32)
+			require.True(t, databaseExists(t, name))
+
+			d, err := db.Open(t.Context(), opts)
+			require.NoError(t, err)
+			open = d
+			var tables int64
+			require.NoError(t, d.Gorm().Raw("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&tables).Error)
+			assert.Zero(t, tables, "the database must start empty")
+			// Left open until the cleanup has run: DROP ... WITH (FORCE)
+			// must cope with connections a test forgot to close.
+		})
+		if open != nil {
+			require.NoError(t, open.Close())
+		}
+		require.NotEmpty(t, name)
+		assert.False(t, databaseExists(t, name), "database %s must be dropped when its test ends", name)
+		names = append(names, name)
+	}
+	assert.NotEqual(t, names[0], names[1])
+}
+
+func TestPgServerDSN(t *testing.T) {
+	tests := []struct {
+		desc          string
+		vars          map[string]string
+		docker        bool
+		container     func() (string, error)
+		want, wantErr string
+	}{
+		{desc: "DSN from the environment wins", vars: map[string]string{EnvPGDSN: "postgres://env"}, docker: true, want: "postgres://env"},
+		{desc: "container when Docker is reachable", docker: true, container: func() (string, error) { return "postgres://ctr", nil }, want: "postgres://ctr"},
+		{desc: "container start failure is reported", docker: true, container: func() (string, error) { return "", errors.New("pull failed") }, wantErr: "pull failed"},
+		{desc: "neither: how to provide one", wantErr: "set PASSTHRU_TEST_PG_DSN=postgres://"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			s := pgServer{lookup: env(tc.vars), docker: func() bool { return tc.docker }, container: tc.container}
+			got, err := s.dsn()
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestFreshDatabaseFailures(t *testing.T) {
+	tests := []struct {
+		desc        string
+		server      pgServer
+		wantFatal   string
+		wantCleanup bool
+	}{
+		{
+			desc:      "no PostgreSQL at all fails with how-to",
+			server:    pgServer{lookup: env(nil), docker: func() bool { return false }},
+			wantFatal: "set PASSTHRU_TEST_PG_DSN=postgres://",
+		},
+		{
+			desc:        "unreachable server fails, and the drop is still attempted",
+			server:      pgServer{lookup: env(map[string]string{EnvPGDSN: "postgres://u:p@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"})},
+			wantFatal:   "create database test_",
+			wantCleanup: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			rec := &fatalRecorder{}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				freshDatabase(rec, tc.server)
+			}()
+			<-done
+			assert.Contains(t, rec.fatal, tc.wantFatal)
+			if !tc.wantCleanup {
+				assert.Empty(t, rec.cleanups)
+				return
+			}
+			require.Len(t, rec.cleanups, 1, "the drop is registered before CREATE DATABASE runs")
+			rec.runCleanups()
+			require.Len(t, rec.errors, 1)
+			assert.Contains(t, rec.errors[0], "drop database test_")
+		})
+	}
+}
