@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/perf/benchfmt"
+)
+
+// storedBaseline is the committed baseline, relative to this package.
+const storedBaseline = "../../baselines/bench.txt"
+
+// TestStoredBaseline keeps the committed baseline able to fail the gate: it
+// must hold the benchmarks with -benchmem and enough samples, and a synthetic
+// regression of any one benchmark's allocations or bytes must fail.
+func TestStoredBaseline(t *testing.T) {
+	t.Parallel()
+	base, err := readFile(storedBaseline, nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, base.order, "the stored baseline has no benchmarks")
+	for _, key := range base.order {
+		b := base.benchmarks[key]
+		for _, unit := range []string{unitTime, unitBytes, unitAllocs} {
+			assert.GreaterOrEqual(t, len(b.values[unit]), 5, "%s: %s needs several samples (record with -count=6 -benchmem)", b.name, unit)
+		}
+	}
+
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run([]string{"-baseline", storedBaseline, "-new", storedBaseline}, &stdout, &stderr),
+		"the baseline compared with itself must pass:\n%s%s", stdout.String(), stderr.String())
+
+	tests := []struct {
+		desc    string
+		unit    string
+		factor  float64
+		want    int
+		wantOut string
+	}{
+		{desc: "allocations up 50% fail", unit: unitAllocs, factor: 1.5, want: exitRegressed, wantOut: "(+50.0%, limit +10%)"},
+		{desc: "bytes up 50% fail", unit: unitBytes, factor: 1.5, want: exitRegressed, wantOut: "(+50.0%, limit +25%)"},
+		{desc: "allocations up 5% pass", unit: unitAllocs, factor: 1.05, want: exitOK, wantOut: "PASS"},
+		{desc: "time ten times slower is shown and passes", unit: unitTime, factor: 10, want: exitOK, wantOut: "+900.00%"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			for _, key := range base.order {
+				name := base.benchmarks[key].name
+				run := scaledCopy(t, storedBaseline, name, tc.unit, tc.factor)
+				var stdout, stderr bytes.Buffer
+				code := run2(run, &stdout, &stderr)
+				assert.Equal(t, tc.want, code, "%s scaled %s by %g:\n%s%s", name, tc.unit, tc.factor, stdout.String(), stderr.String())
+				assert.Contains(t, stdout.String(), tc.wantOut, name)
+				if tc.want == exitRegressed {
+					assert.Contains(t, stdout.String(), name+" "+tc.unit+":")
+				}
+			}
+		})
+	}
+}
+
+// run2 gates a synthetic run against the stored baseline.
+func run2(newPath string, stdout, stderr *bytes.Buffer) int {
+	return run([]string{"-baseline", storedBaseline, "-new", newPath}, stdout, stderr)
+}
+
+// scaledCopy writes a copy of the benchmark file src in which benchmark
+// name's values of unit are multiplied by factor, and returns its path.
+func scaledCopy(t *testing.T, src, name, unit string, factor float64) string {
+	t.Helper()
+	f, err := os.Open(src)
+	require.NoError(t, err)
+	defer f.Close()
+	var out bytes.Buffer
+	w := benchfmt.NewWriter(&out)
+	rd := benchfmt.NewReader(f, src)
+	scaled := 0
+	for rd.Scan() {
+		res, ok := rd.Result().(*benchfmt.Result)
+		require.True(t, ok, "stored baseline: %v", rd.Result())
+		if benchName(res.Name) == name {
+			for i := range res.Values {
+				if v := &res.Values[i]; v.Unit == unit {
+					v.Value *= factor
+					v.OrigValue *= factor // the Writer prints the original (ns/op) form
+					scaled++
+				}
+			}
+		}
+		require.NoError(t, w.Write(res))
+	}
+	require.NoError(t, rd.Err())
+	require.NotZero(t, scaled, "%s has no %s to scale", name, unit)
+	p := filepath.Join(t.TempDir(), "bench.out")
+	require.NoError(t, os.WriteFile(p, out.Bytes(), 0o644))
+	return p
+}

@@ -1,0 +1,282 @@
+// Package demo is the demo binary (scenarios/cmd/demo) as a library: it
+// parses `demo kms|identity|all [flags]`, starts the services in-process or
+// targets a running stack, runs the scenario steps with the chosen reporter,
+// and maps the outcome to the exit codes of DESIGN.md §6.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/passthru-dev/passthru/scenarios/step"
+	"github.com/passthru-dev/passthru/scenarios/target"
+)
+
+// StartOptions is what the demo asks of an in-process service.
+type StartOptions struct {
+	DataDir string       // this service's ephemeral data directory
+	PKIDir  string       // demo CA shared by every service of the run
+	Logger  *slog.Logger // service logs go to a file, not the report
+}
+
+// Instance is a started in-process service.
+type Instance struct {
+	URL      string
+	CAFile   string
+	DemoFile string
+	Shutdown func(context.Context) error
+}
+
+// Starter starts one service in-process and returns once it is listening.
+type Starter func(ctx context.Context, opts StartOptions) (*Instance, error)
+
+// Scenario builds the steps of one scenario against a target.
+type Scenario func(t *target.Target) []step.Step
+
+// Deps are the parts the command wires together; tests substitute them.
+type Deps struct {
+	Starters   map[string]Starter  // by service name
+	Scenarios  map[string]Scenario // by scenario name
+	Getenv     func(string) string
+	IsTerminal func(io.Writer) bool
+	// ShutdownTimeout bounds stopping the in-process services (default 10s).
+	ShutdownTimeout time.Duration
+	// Ready, when set, is called once --keep-running has printed how to
+	// reach the services, before waiting for ctx to end (tests cancel there).
+	Ready func()
+}
+
+// Main runs the demo with the real services and scenarios.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return Run(ctx, args, stdout, stderr, DefaultDeps())
+}
+
+// Run is Main with its dependencies given.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, deps Deps) int {
+	opts, err := Parse(args)
+	if errors.Is(err, errHelp) {
+		Usage(stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n\n", err)
+		Usage(stderr)
+		return step.ExitNonePassed
+	}
+	if deps.Getenv == nil {
+		deps.Getenv = os.Getenv
+	}
+	if deps.IsTerminal == nil {
+		deps.IsTerminal = step.IsTerminal
+	}
+	d := &run{opts: opts, deps: deps, stdout: stdout, stderr: stderr}
+	// Human output is the report itself; with json or structured, stdout is
+	// reserved for the machine-readable report and notes go to stderr.
+	d.notes = stderr
+	if opts.Output == "human" {
+		d.notes = stdout
+	}
+	return d.main(ctx)
+}
+
+type run struct {
+	opts           Options
+	deps           Deps
+	stdout, stderr io.Writer
+	notes          io.Writer
+
+	tmp       string
+	targets   map[string]*target.Target
+	instances map[string]*Instance
+	logFiles  map[string]string
+	closers   []func()
+}
+
+func (d *run) notef(format string, args ...any) { fmt.Fprintf(d.notes, format, args...) }
+
+// fatal reports an error that stops the demo outside any step. The json and
+// structured outputs still get their machine-readable record.
+func (d *run) fatal(err error) int {
+	fmt.Fprintf(d.stderr, "demo: %v\n", err)
+	switch d.opts.Output {
+	case "json":
+		_ = step.WriteFatal(d.stdout, err)
+	case "structured":
+		step.NewStructured(d.stdout, serviceName, nil).Fatal(err)
+	}
+	return step.ExitNonePassed
+}
+
+// serviceName is the OpenTelemetry service.name of the demo's records.
+const serviceName = "passthru-demo"
+
+func (d *run) main(ctx context.Context) int {
+	defer d.cleanup()
+	if err := d.prepare(ctx); err != nil {
+		return d.fatal(err)
+	}
+	var steps []step.Step
+	for _, name := range d.opts.Scenarios {
+		sc := d.deps.Scenarios[name]
+		if sc == nil {
+			return d.fatal(fmt.Errorf("scenario %q is not available in this build", name))
+		}
+		steps = append(steps, sc(d.targets[name])...)
+	}
+	runner := &step.Runner{
+		Reporter:    d.reporter(),
+		FailFast:    d.opts.FailFast,
+		Retry:       step.RetryPolicy{Attempts: d.opts.Retry + 1, Delay: d.opts.RetryDelay, Multiplier: 2, MaxDelay: 5 * time.Second},
+		StepTimeout: d.opts.StepTimeout,
+		Deadline:    d.opts.Timeout,
+	}
+	sum, err := runner.Run(ctx, steps)
+	if err != nil {
+		return d.fatal(err)
+	}
+	if sum.ExitCode() != step.ExitAllPassed && len(d.logFiles) > 0 {
+		d.notef("\nService logs: %s\n", joinValues(d.logFiles))
+	}
+	if d.opts.KeepRunning && ctx.Err() == nil {
+		d.keepRunning(ctx)
+	} else if d.opts.Output == "human" && len(d.instances) > 0 {
+		d.notef("\nThe services stop now. To explore them: go run ./scenarios/cmd/demo %s --keep-running\n", scenarioArg(d.opts.Scenarios))
+	}
+	return sum.ExitCode()
+}
+
+func scenarioArg(s []string) string {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return "all"
+}
+
+func joinValues(m map[string]string) string {
+	out := ""
+	for _, k := range []string{"kms", "identity"} {
+		if v, ok := m[k]; ok {
+			if out != "" {
+				out += ", "
+			}
+			out += v
+		}
+	}
+	return out
+}
+
+func (d *run) reporter() step.Reporter {
+	switch d.opts.Output {
+	case "json":
+		return step.NewJSON(d.stdout, step.NewHuman(d.stderr, step.HumanOptions{}))
+	case "structured":
+		return step.NewStructured(d.stdout, serviceName, nil)
+	default:
+		style := step.Style(d.opts.NoColor, d.deps.Getenv, d.deps.IsTerminal(d.stdout))
+		return step.NewHuman(d.stdout, style)
+	}
+}
+
+// prepare starts or resolves every service the scenarios need.
+func (d *run) prepare(ctx context.Context) error {
+	d.targets = map[string]*target.Target{}
+	d.instances = map[string]*Instance{}
+	d.logFiles = map[string]string{}
+	for _, svc := range d.opts.Scenarios {
+		if d.opts.External(svc) {
+			t, err := d.external(svc)
+			if err != nil {
+				return err
+			}
+			d.notef("Using the %s at %s\n", svc, t.BaseURL)
+			d.targets[svc] = t
+			continue
+		}
+		t, err := d.inProcess(ctx, svc)
+		if err != nil {
+			return err
+		}
+		d.targets[svc] = t
+	}
+	return nil
+}
+
+func (d *run) external(svc string) (*target.Target, error) {
+	url, file := d.opts.KMSURL, d.opts.KMSDemoFile
+	if svc == "identity" {
+		url, file = d.opts.IdentityURL, d.opts.IdentityDemoFile
+	}
+	t, err := target.New(target.Options{Service: svc, BaseURL: url, CAFile: d.opts.CACert, DemoFile: file, HealthTimeout: d.opts.HealthTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("target %s (%s): %w", svc, d.opts.describeExternal(svc), err)
+	}
+	return t, nil
+}
+
+func (d *run) inProcess(ctx context.Context, svc string) (*target.Target, error) {
+	start := d.deps.Starters[svc]
+	if start == nil {
+		return nil, fmt.Errorf("the %s cannot be started in-process by this build; point --%s-url and --%s-demo-file at a running one", svc, svc, svc)
+	}
+	if d.tmp == "" {
+		tmp, err := os.MkdirTemp("", "passthru-demo-")
+		if err != nil {
+			return nil, fmt.Errorf("create demo directory: %w", err)
+		}
+		d.tmp = tmp
+		d.closers = append(d.closers, func() { os.RemoveAll(tmp) })
+	}
+	logPath := filepath.Join(d.tmp, svc+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s log: %w", svc, err)
+	}
+	d.closers = append(d.closers, func() { logFile.Close() })
+	d.logFiles[svc] = logPath
+	d.notef("Starting the %s in-process (loopback TLS, ephemeral SQLite, demo data)...\n", svc)
+	began := time.Now()
+	inst, err := start(ctx, StartOptions{
+		DataDir: filepath.Join(d.tmp, svc),
+		PKIDir:  filepath.Join(d.tmp, "tls"),
+		Logger:  slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w (log: %s)", svc, err, logPath)
+	}
+	d.instances[svc] = inst
+	d.closers = append(d.closers, func() { d.shutdown(svc, inst) })
+	d.notef("  %s listening on %s (%s)\n", svc, inst.URL, step.FormatDuration(time.Since(began)))
+	t, err := target.New(target.Options{Service: svc, BaseURL: inst.URL, CAFile: inst.CAFile, DemoFile: inst.DemoFile, HealthTimeout: d.opts.HealthTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("in-process %s: %w", svc, err)
+	}
+	return t, nil
+}
+
+func (d *run) shutdown(svc string, inst *Instance) {
+	timeout := d.deps.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	// A fresh context: the run's may already be cancelled by Ctrl-C, and
+	// the services still deserve a graceful stop.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := inst.Shutdown(ctx); err != nil {
+		fmt.Fprintf(d.stderr, "demo: stop %s: %v\n", svc, err)
+	}
+}
+
+// cleanup runs the closers in reverse: services stop before their log
+// files close and the temporary directory goes.
+func (d *run) cleanup() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+}

@@ -1,0 +1,64 @@
+package demo
+
+import (
+	"context"
+	"io"
+	"os"
+
+	identityscenario "github.com/passthru-dev/passthru/scenarios/identity"
+	kmsscenario "github.com/passthru-dev/passthru/scenarios/kms"
+	"github.com/passthru-dev/passthru/services/identity"
+	"github.com/passthru-dev/passthru/services/kms"
+)
+
+// DefaultDeps wires the real services and scenarios.
+func DefaultDeps() Deps {
+	return Deps{
+		Starters: map[string]Starter{
+			"kms":      startKMS,
+			"identity": startIdentity,
+		},
+		Scenarios: map[string]Scenario{
+			"kms":      kmsscenario.Steps,
+			"identity": identityscenario.Steps,
+		},
+		Getenv: os.Getenv,
+	}
+}
+
+// startKMS runs the real KMS in demo mode with production settings (PBKDF2
+// at its default cost): the demo shows the service as it ships.
+func startKMS(ctx context.Context, o StartOptions) (*Instance, error) {
+	inst, err := kms.Start(ctx, kms.Options{
+		Listen:  "127.0.0.1:0",
+		DataDir: o.DataDir,
+		Demo:    true,
+		PKIDir:  o.PKIDir,
+		Logger:  o.Logger,
+		Config:  &kms.Config{},
+		Stdout:  io.Discard,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Instance{URL: inst.URL, CAFile: inst.CAFile, DemoFile: inst.DemoFile, Shutdown: inst.Shutdown}, nil
+}
+
+// startIdentity runs the real Identity provider in demo mode with its
+// default configuration (production PBKDF2 cost).
+func startIdentity(ctx context.Context, o StartOptions) (*Instance, error) {
+	cfg := identity.DefaultConfig()
+	inst, err := identity.Start(ctx, identity.Options{
+		Listen:  "127.0.0.1:0",
+		DataDir: o.DataDir,
+		Demo:    true,
+		PKIDir:  o.PKIDir,
+		Logger:  o.Logger,
+		Config:  &cfg,
+		Stdout:  io.Discard,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Instance{URL: inst.URL, CAFile: inst.CAFile, DemoFile: inst.DemoFile, Shutdown: inst.Shutdown}, nil
+}
