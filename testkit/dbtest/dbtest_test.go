@@ -1,8 +1,11 @@
 package dbtest
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -268,4 +271,30 @@ func TestOptionsUnknownBackend(t *testing.T) {
 	}()
 	<-done
 	assert.Contains(t, rec.fatal, `unknown backend "oracle"`)
+}
+
+// brokenDirRecorder is a fatalRecorder whose TempDir cannot hold a database
+// (it lies under a regular file), to observe Open's failure path.
+type brokenDirRecorder struct {
+	fatalRecorder
+	dir string
+}
+
+func (f *brokenDirRecorder) TempDir() string          { return f.dir }
+func (f *brokenDirRecorder) Output() io.Writer        { return io.Discard }
+func (f *brokenDirRecorder) Context() context.Context { return context.Background() }
+
+func TestOpenFailsTheTestWithTheCause(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	rec := &brokenDirRecorder{dir: filepath.Join(file, "db")}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Open(rec, SQLite)
+	}()
+	<-done
+	assert.Contains(t, rec.fatal, "dbtest: open sqlite database")
+	assert.Contains(t, rec.fatal, "not a directory")
+	assert.Empty(t, rec.cleanups, "nothing to close when the open failed")
 }

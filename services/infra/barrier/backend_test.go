@@ -1,90 +1,46 @@
 package barrier
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"gorm.io/driver/postgres"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
+
+	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
-// testDB is a fresh, empty system database on one backend. Until the lead
-// switches this package to testkit/dbtest, it opens gorm directly.
+// testDB is a fresh, empty system database on one backend, opened through
+// services/infra/db exactly as the services open theirs.
 type testDB struct {
-	backend string
+	backend dbtest.Backend
 	g       *gorm.DB
 	dir     string // sqlite only: directory holding the database files
 }
 
-// forEachBackend runs fn as subtests "db=sqlite" and, when
-// PASSTHRU_TEST_PG_DSN is set, "db=postgres". PASSTHRU_TEST_DB=postgres|all
-// without a DSN fails rather than silently testing less.
+// forEachBackend runs fn as subtests "db=sqlite" and "db=postgres" over the
+// backends dbtest selects (PASSTHRU_TEST_DB; PostgreSQL requested but
+// unavailable fails the test, it never skips).
 func forEachBackend(t *testing.T, fn func(t *testing.T, db *testDB)) {
 	t.Helper()
-	dsn := os.Getenv("PASSTHRU_TEST_PG_DSN")
-	want := os.Getenv("PASSTHRU_TEST_DB")
-	if dsn == "" && (want == "postgres" || want == "all") {
-		t.Fatalf("PASSTHRU_TEST_DB=%s requires PASSTHRU_TEST_PG_DSN (e.g. postgres://passthru:passthru@127.0.0.1:5432/passthru?sslmode=disable)", want)
-	}
-	if want != "postgres" {
-		t.Run("db=sqlite", func(t *testing.T) { fn(t, newSQLite(t)) })
-	}
-	if dsn != "" && want != "sqlite" {
-		t.Run("db=postgres", func(t *testing.T) { fn(t, newPostgres(t, dsn)) })
-	}
-}
-
-func gormConfig() *gorm.Config {
-	return &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)}
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) { fn(t, newTestDB(t, b)) })
 }
 
 func newSQLite(t testing.TB) *testDB {
 	t.Helper()
-	dir := t.TempDir()
-	dsn := "file:" + filepath.Join(dir, "system.db") + "?_txlock=immediate&_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on"
-	g, err := gorm.Open(sqlite.Open(dsn), gormConfig())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if sqlDB, err := g.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
-	return &testDB{backend: "sqlite", g: g, dir: dir}
+	return newTestDB(t, dbtest.SQLite)
 }
 
-func newPostgres(t testing.TB, dsn string) *testDB {
+// newTestDB opens a fresh database of backend b, closed when the test ends.
+// It uses dbtest.Options rather than dbtest.Open because the SQLite tests
+// need the directory, to scan the raw files for leaked key material.
+func newTestDB(t testing.TB, b dbtest.Backend) *testDB {
 	t.Helper()
-	admin, err := gorm.Open(postgres.Open(dsn), gormConfig())
+	opts := dbtest.Options(t, b)
+	d, err := db.Open(t.Context(), opts)
 	require.NoError(t, err)
-	adminSQL, err := admin.DB()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = adminSQL.Close() })
-
-	raw := make([]byte, 8)
-	_, err = rand.Read(raw)
-	require.NoError(t, err)
-	name := "test_" + hex.EncodeToString(raw)
-	require.NoError(t, admin.Exec("CREATE DATABASE "+name).Error)
-	t.Cleanup(func() {
-		require.NoError(t, admin.Exec("DROP DATABASE IF EXISTS "+name+" WITH (FORCE)").Error)
-	})
-
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	u.Path = "/" + name
-	g, err := gorm.Open(postgres.Open(u.String()), gormConfig())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if sqlDB, err := g.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
-	return &testDB{backend: "postgres", g: g}
+	// Registered after Options' cleanup, so it runs first: pools close
+	// before the PostgreSQL database is dropped.
+	t.Cleanup(func() { require.NoError(t, d.Close()) })
+	return &testDB{backend: b, g: d.Gorm(), dir: opts.Dir}
 }

@@ -143,7 +143,7 @@ func Open(ctx context.Context, g *gorm.DB, opts Options) (*Barrier, error) {
 	if err := validateSecrets(opts.Secrets, opts.Threshold); err != nil {
 		return nil, err
 	}
-	if err := migrate(g.WithContext(ctx)); err != nil {
+	if err := migrate(ctx, g); err != nil {
 		return nil, fmt.Errorf("barrier: open: %w", err)
 	}
 	b := &Barrier{

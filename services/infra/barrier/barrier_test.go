@@ -280,7 +280,7 @@ func TestOpenInvalidOptions(t *testing.T) {
 		})
 	}
 	var n int64
-	require.NoError(t, db.g.Raw("SELECT count(*) FROM sqlite_master WHERE name LIKE 'barrier_%'").Scan(&n).Error)
+	require.NoError(t, db.g.Raw("SELECT count(*) FROM sqlite_master WHERE name LIKE 'barrier_%' OR name = 'schema_migrations'").Scan(&n).Error)
 	assert.Zero(t, n, "invalid options are refused before anything is written")
 }
 
@@ -602,7 +602,8 @@ func TestConcurrentFirstUse(t *testing.T) {
 
 func TestConcurrentInitialise(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *testDB) {
-		require.NoError(t, migrate(db.g))
+		// No migration beforehand: the workers race on creating the tables
+		// too, which db.Migrate must serialise.
 		secrets := newSecrets(t, 2)
 		const workers = 8
 		barriers := make([]*Barrier, workers)
@@ -800,6 +801,55 @@ func TestRotateRootAtomic(t *testing.T) {
 					assert.Equal(t, tenant[:], got)
 				}
 			})
+		})
+	}
+}
+
+// TestCallerWipesSecretsAfterOpen: a caller may zero its secret buffers once
+// the barrier is open. The barrier must have kept its own copy, or a later
+// RotateRoot would wrap the new root under keys derived from zeros and the
+// database could never be unsealed again with the real secrets.
+func TestCallerWipesSecretsAfterOpen(t *testing.T) {
+	deepCopy := func(in [][]byte) [][]byte {
+		out := make([][]byte, len(in))
+		for i, s := range in {
+			out[i] = bytes.Clone(s)
+		}
+		return out
+	}
+	tests := []struct {
+		desc   string
+		n, m   int
+		unseal bool // wipe after an unsealing Open rather than the initialising one
+	}{
+		{desc: "1-of-1, wiped after the initialising Open", n: 1, m: 1},
+		{desc: "2-of-3, wiped after the initialising Open", n: 3, m: 2},
+		{desc: "2-of-3, wiped after an unsealing Open", n: 3, m: 2, unseal: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			db := newSQLite(t)
+			secrets := newSecrets(t, tc.n)
+			ctx := t.Context()
+			tenant := uuid.New()
+			given := deepCopy(secrets)
+			b := mustOpen(t, db.g, given, tc.m)
+			w, err := b.Wrap(ctx, tenant, "p", []byte("kept"))
+			require.NoError(t, err)
+			if tc.unseal {
+				given = deepCopy(secrets)
+				b = mustOpen(t, db.g, given, tc.m)
+			}
+			for _, s := range given {
+				clear(s)
+			}
+			require.NoError(t, b.RotateRoot(ctx))
+
+			reopened, err := Open(ctx, db.g, Options{Secrets: deepCopy(secrets), Threshold: tc.m})
+			require.NoError(t, err, "the real secrets must still unseal after the rotation")
+			got, err := reopened.Unwrap(ctx, tenant, "p", w)
+			require.NoError(t, err)
+			assert.Equal(t, []byte("kept"), got)
 		})
 	}
 }

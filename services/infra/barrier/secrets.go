@@ -98,7 +98,11 @@ func fingerprintSecrets(values [][]byte, salt []byte) ([]secret, error) {
 		if err != nil {
 			return nil, fmt.Errorf("barrier: fingerprint secret: %w", err)
 		}
-		out[i] = secret{value: v, fingerprint: hex.EncodeToString(fp)}
+		// A copy: the Barrier keeps the values for RotateRoot, and a caller
+		// that wipes its secret buffers after Open (good hygiene) must not
+		// make a later rotation wrap the root under keys derived from zeros,
+		// which would leave the database impossible to unseal.
+		out[i] = secret{value: bytes.Clone(v), fingerprint: hex.EncodeToString(fp)}
 	}
 	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
 // storedBytes returns everything the database holds for the barrier: on
@@ -18,7 +20,7 @@ import (
 func storedBytes(t *testing.T, db *testDB) [][]byte {
 	t.Helper()
 	var out [][]byte
-	if db.backend == "sqlite" {
+	if db.backend == dbtest.SQLite {
 		entries, err := os.ReadDir(db.dir)
 		require.NoError(t, err)
 		for _, e := range entries {
@@ -110,5 +112,48 @@ func TestDatabaseHoldsNoPlaintextKey(t *testing.T) {
 				assert.False(t, bytes.Contains(blob, s), "unseal secret found in the database")
 			}
 		}
+	})
+}
+
+// TestMigrationsVersioned proves the barrier's tables come from db.Migrate:
+// the set "barrier" is recorded in schema_migrations, and a database holding
+// a newer barrier version than this code knows is refused before anything
+// else happens (an older binary must not run on a newer schema).
+func TestMigrationsVersioned(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *testDB) {
+		secrets := newSecrets(t, 1)
+		mustOpen(t, db.g, secrets, 1)
+		mustOpen(t, db.g, secrets, 1) // a second Open applies nothing new
+
+		type applied struct {
+			Set     string `gorm:"column:set"`
+			Version int
+			Name    string
+		}
+		var rows []applied
+		require.NoError(t, db.g.Table("schema_migrations").Where(`"set" = ?`, "barrier").Order("version").Find(&rows).Error)
+		assert.Equal(t, []applied{{Set: "barrier", Version: 1, Name: "create barrier tables"}}, rows)
+
+		require.NoError(t, db.g.Exec(`INSERT INTO schema_migrations ("set", version, name, applied_at) VALUES ('barrier', 99, 'from the future', CURRENT_TIMESTAMP)`).Error)
+		b, err := Open(t.Context(), db.g, Options{Secrets: secrets})
+		require.ErrorContains(t, err, "database has version 99")
+		assert.Nil(t, b)
+	})
+}
+
+// TestMigrationsAdoptAutoMigratedDatabase opens a database whose barrier
+// tables were made by the earlier AutoMigrate-based code (no
+// schema_migrations row): the versioned migration must adopt them and the
+// keys stored there must still unwrap.
+func TestMigrationsAdoptAutoMigratedDatabase(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *testDB) {
+		require.NoError(t, db.g.AutoMigrate(&metaRow{}, &secretRow{}, &rootKeyRow{}, &tenantKeyRow{}))
+		secrets := newSecrets(t, 1)
+		tenant := uuid.New()
+		w, err := mustOpen(t, db.g, secrets, 1).Wrap(t.Context(), tenant, "p", []byte("kept"))
+		require.NoError(t, err)
+		got, err := mustOpen(t, db.g, secrets, 1).Unwrap(t.Context(), tenant, "p", w)
+		require.NoError(t, err)
+		assert.Equal(t, []byte("kept"), got)
 	})
 }

@@ -9,6 +9,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/passthru-dev/passthru/services/infra/db"
 )
 
 // metaID is the primary key of the single barrier_meta row.
@@ -61,8 +63,59 @@ type tenantKeyRow struct {
 
 func (tenantKeyRow) TableName() string { return "barrier_tenant_keys" }
 
-func migrate(g *gorm.DB) error {
-	if err := g.AutoMigrate(&metaRow{}, &secretRow{}, &rootKeyRow{}, &tenantKeyRow{}); err != nil {
+// migrationSet names the barrier's migrations in schema_migrations.
+const migrationSet = "barrier"
+
+// migrations create the barrier tables with fixed DDL rather than gorm's
+// AutoMigrate: a versioned migration must mean the same schema forever, while
+// AutoMigrate follows whatever the structs above say today. The statements
+// use IF NOT EXISTS so that a database created by the earlier
+// AutoMigrate-based barrier (same tables, same columns) is adopted, not
+// refused.
+var migrations = []db.Migration{
+	{Version: 1, Name: "create barrier tables", Up: func(tx *gorm.DB) error {
+		blob, ts := "BLOB", "DATETIME"
+		if tx.Dialector.Name() == "postgres" {
+			blob, ts = "BYTEA", "TIMESTAMPTZ"
+		}
+		for _, stmt := range []string{
+			`CREATE TABLE IF NOT EXISTS barrier_meta (
+				id INTEGER NOT NULL PRIMARY KEY,
+				salt ` + blob + ` NOT NULL,
+				secrets INTEGER NOT NULL,
+				threshold INTEGER NOT NULL,
+				root_version INTEGER NOT NULL,
+				created_at ` + ts + ` NOT NULL,
+				rotated_at ` + ts + ` NOT NULL)`,
+			`CREATE TABLE IF NOT EXISTS barrier_secrets (
+				fingerprint VARCHAR(64) NOT NULL PRIMARY KEY)`,
+			`CREATE TABLE IF NOT EXISTS barrier_root_keys (
+				subset VARCHAR(64) NOT NULL PRIMARY KEY,
+				root_version INTEGER NOT NULL,
+				wrapped ` + blob + ` NOT NULL,
+				created_at ` + ts + ` NOT NULL)`,
+			`CREATE TABLE IF NOT EXISTS barrier_tenant_keys (
+				key_id VARCHAR(36) NOT NULL PRIMARY KEY,
+				tenant VARCHAR(36) NOT NULL,
+				generation INTEGER NOT NULL,
+				root_version INTEGER NOT NULL,
+				wrapped ` + blob + ` NOT NULL,
+				created_at ` + ts + ` NOT NULL)`,
+			// One KEK per (tenant, generation): concurrent first use across
+			// processes relies on it (ON CONFLICT DO NOTHING + re-read).
+			`CREATE UNIQUE INDEX IF NOT EXISTS barrier_tenant_keys_tenant_generation
+				ON barrier_tenant_keys (tenant, generation)`,
+		} {
+			if err := tx.Exec(stmt).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+}
+
+func migrate(ctx context.Context, g *gorm.DB) error {
+	if err := db.Migrate(ctx, g, migrationSet, migrations); err != nil {
 		return fmt.Errorf("migrate barrier tables: %w", err)
 	}
 	return nil

@@ -392,6 +392,11 @@ func TestApplyEnv(t *testing.T) {
 		{desc: "bad duration", env: map[string]string{"E_TIMEOUT": "30"}, wantErr: []string{"E_TIMEOUT", "invalid duration"}},
 		{desc: "bad text value", env: map[string]string{"E_ADDR": "not-an-ip"}, wantErr: []string{"E_ADDR", "invalid value"}},
 		{desc: "several errors reported together", env: map[string]string{"E_PORT": "x", "E_DEBUG": "y"}, wantErr: []string{"E_PORT", "E_DEBUG"}},
+		{
+			desc:    "valid variables beside a bad one are not applied",
+			env:     map[string]string{"E_LISTEN": "0.0.0.0:9", "E_KEPT_NAME": "new", "E_OPT_NAME": "o", "E_PORT": "eighty"},
+			wantErr: []string{"E_PORT"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -409,6 +414,7 @@ func TestApplyEnv(t *testing.T) {
 				for _, w := range tc.wantErr {
 					assert.Contains(t, err.Error(), w)
 				}
+				assert.Equal(t, want, got, "a failed ApplyEnv changes nothing")
 				return
 			}
 			require.NoError(t, err)
@@ -708,6 +714,33 @@ func TestCheckConfig(t *testing.T) {
 			var buf bytes.Buffer
 			assert.Equal(t, tc.wantCode, CheckConfig(&buf, tc.path, tc.err))
 			assert.Equal(t, tc.wantOut, buf.String())
+		})
+	}
+}
+
+// TestLoadFileErrorChangesNothing: yaml keeps decoding after a type error, so
+// a file with one bad value must not leave the destination half-updated with
+// the file's other values.
+func TestLoadFileErrorChangesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tests := []struct {
+		desc    string
+		content string
+		wantErr string
+	}{
+		{desc: "type error after good values", content: "listen: 0.0.0.0:1\nworkers: many\ndebug: true\n", wantErr: "cannot unmarshal"},
+		{desc: "type error in a nested struct", content: "listen: 0.0.0.0:1\ndb:\n  cert_file: x\nclients: {id: 1}\n", wantErr: "cannot unmarshal"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			p := write(t, dir, fmt.Sprintf("bad%d.yml", i), tc.content)
+			got := sample{Listen: "127.0.0.1:8081", Workers: 4}
+			want := got
+			err := LoadFile(p, &got)
+			require.ErrorContains(t, err, tc.wantErr)
+			assert.Equal(t, want, got, "a failed load changes nothing")
 		})
 	}
 }

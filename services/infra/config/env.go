@@ -24,7 +24,8 @@ var durationType = reflect.TypeFor[time.Duration]()
 // A field tagged `secret:"true"` with an env tag is refused, whether or not
 // the variable is set: secrets come from files only. Unsupported field types
 // are refused the same way, so such mistakes surface at the first test run.
-// Errors name the variable and the field path; all are reported at once.
+// Errors name the variable and the field path; all are reported at once, and
+// on error dst is left unchanged.
 func ApplyEnv(dst any, lookup func(string) (string, bool)) error {
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -33,7 +34,14 @@ func ApplyEnv(dst any, lookup func(string) (string, bool)) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("config env: destination must be a non-nil pointer to a struct, got %T", dst)
 	}
+	// A dry run on a zero value of the same type finds every error first
+	// (declaration and parse errors depend on types and variables, not on
+	// dst's values), so a failing ApplyEnv leaves dst exactly as it was.
 	var errs []error
+	applyEnv(reflect.New(rv.Elem().Type()).Elem(), rv.Elem().Type().Name(), lookup, &errs)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
 	applyEnv(rv.Elem(), rv.Elem().Type().Name(), lookup, &errs)
 	return errors.Join(errs...)
 }

@@ -106,7 +106,7 @@ func (s searcher) load(svc, explicit string, dst any) (string, error) {
 // struct). Keys without a matching field are errors of the form
 // "<path>:<line>:<col>: unknown key "a.b"" wrapping ErrUnknownKey; several
 // documents in one file, duplicate keys and type mismatches are errors too.
-// An empty file leaves dst unchanged.
+// An empty file leaves dst unchanged, and so does any error.
 func LoadFile(path string, dst any) error {
 	rv := reflect.ValueOf(dst)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
@@ -136,13 +136,23 @@ func LoadFile(path string, dst any) error {
 		return errors.Join(unknown...)
 	}
 	// Decode again with the library's own strict mode: a backstop for any
-	// shape checkKeys does not model.
-	strict := yaml.NewDecoder(bytes.NewReader(data))
-	strict.KnownFields(true)
-	if err := strict.Decode(dst); err != nil {
+	// shape checkKeys does not model. yaml keeps decoding past a type error,
+	// so decoding straight into dst would leave it half-updated on failure;
+	// a throwaway value of the same type takes the errors first (they depend
+	// on the types, not on dst's defaults) and dst is touched only after.
+	if err := strictDecode(data, reflect.New(rv.Elem().Type()).Interface()); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := strictDecode(data, dst); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	return nil
+}
+
+func strictDecode(data []byte, dst any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	return dec.Decode(dst)
 }
 
 func readLimited(path string, limit int64) ([]byte, error) {

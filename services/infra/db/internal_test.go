@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
@@ -72,6 +74,16 @@ func TestSlogGormTrace(t *testing.T) {
 		{desc: "not found is silent: it is an answer, not a failure", elapsed: time.Millisecond, err: gorm.ErrRecordNotFound},
 		{desc: "failure is a warning", elapsed: time.Millisecond, err: errors.New("boom"), want: "sql statement failed"},
 		{desc: "slow statement is a warning", elapsed: time.Second, want: "slow sql statement"},
+		{
+			desc: "postgres error echoing a parameter is reduced to its SQLSTATE and names", elapsed: time.Millisecond,
+			err:  fmt.Errorf("query: %w", &pgconn.PgError{Code: "22P02", Message: `invalid input syntax for type uuid: "` + secret + `"`, TableName: "keys", ColumnName: "id"}),
+			want: "postgres data exception (value withheld) SQLSTATE 22P02 table=keys column=id",
+		},
+		{
+			desc: "other postgres errors keep their message, which names objects only", elapsed: time.Millisecond,
+			err:  &pgconn.PgError{Code: "42P01", Message: `relation "keyz" does not exist`},
+			want: `relation \"keyz\" does not exist`,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -85,6 +97,7 @@ func TestSlogGormTrace(t *testing.T) {
 			assert.Contains(t, buf.String(), tc.want)
 			assert.Contains(t, buf.String(), "WHERE name = $1", "SQL is logged with placeholders")
 			assert.Contains(t, buf.String(), "level=WARN")
+			assert.NotContains(t, buf.String(), secret, "no parameter value reaches the logs")
 		})
 	}
 

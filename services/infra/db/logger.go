@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
 )
@@ -59,9 +61,30 @@ func (l *slogGorm) Trace(ctx context.Context, begin time.Time, fc func() (string
 	switch {
 	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):
 		sql, rows := fc()
-		l.logger.WarnContext(ctx, "sql statement failed", "error", err, "sql", sql, "rows", rows, "duration", elapsed)
+		l.logger.WarnContext(ctx, "sql statement failed", "error", safeError(err), "sql", sql, "rows", rows, "duration", elapsed)
 	case elapsed > slowQuery:
 		sql, rows := fc()
 		l.logger.WarnContext(ctx, "slow sql statement", "sql", sql, "rows", rows, "duration", elapsed)
 	}
+}
+
+// safeError describes a failed statement without the values it carried.
+// PostgreSQL's data exceptions (SQLSTATE class 22) echo the offending input
+// in their message ("invalid input syntax for type uuid: \"<value>\"",
+// "value \"<n>\" is out of range"), so those are reduced to the SQLSTATE
+// and the names involved. Other PostgreSQL messages name objects, not values
+// (a unique violation's values are in Detail, which Error() leaves out), and
+// SQLite's messages ("UNIQUE constraint failed: t.c") carry none either.
+func safeError(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || !strings.HasPrefix(pgErr.Code, "22") {
+		return err.Error()
+	}
+	msg := "postgres data exception (value withheld) SQLSTATE " + pgErr.Code
+	for _, kv := range [][2]string{{"table", pgErr.TableName}, {"column", pgErr.ColumnName}, {"constraint", pgErr.ConstraintName}} {
+		if kv[1] != "" {
+			msg += " " + kv[0] + "=" + kv[1]
+		}
+	}
+	return msg
 }

@@ -55,7 +55,12 @@ func Migrate(ctx context.Context, g *gorm.DB, set string, migrations []Migration
 	}
 	g = g.WithContext(ctx)
 	if err := g.Transaction(func(tx *gorm.DB) error {
-		if err := lockMigrations(tx, set); err != nil {
+		// The table is shared by every set, so this lock must not be the
+		// per-set one: two sets migrating at once (e.g. "barrier" and a
+		// service's own set on first start) would both run CREATE TABLE IF
+		// NOT EXISTS, and on PostgreSQL the loser fails with a unique
+		// violation on pg_type instead of finding the table.
+		if err := advisoryLock(tx, "passthru/migrate-table/", ""); err != nil {
 			return err
 		}
 		return tx.Exec(createMigrationsTable).Error
@@ -144,10 +149,18 @@ func applyMigration(tx *gorm.DB, set string, m Migration) error {
 // migrator cannot leave it held. SQLite needs nothing: its transactions
 // begin IMMEDIATE and already exclude other writers.
 func lockMigrations(tx *gorm.DB, set string) error {
+	return advisoryLock(tx, "passthru/migrate/", "/"+set)
+}
+
+// advisoryLock takes a PostgreSQL transaction-scoped advisory lock keyed by
+// prefix + current schema + suffix (each tenant schema has its own
+// schema_migrations, so tenants do not wait for each other); a no-op on
+// SQLite, whose IMMEDIATE transactions already exclude other writers.
+func advisoryLock(tx *gorm.DB, prefix, suffix string) error {
 	if tx.Dialector.Name() != "postgres" {
 		return nil
 	}
-	err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended('passthru/migrate/' || coalesce(current_schema(), '') || '/' || ?, 0))", set).Error
+	err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(? || coalesce(current_schema(), '') || ?, 0))", prefix, suffix).Error
 	if err != nil {
 		return fmt.Errorf("lock migrations: %w", err)
 	}

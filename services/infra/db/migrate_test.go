@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -184,5 +185,43 @@ func TestMigrateConcurrently(t *testing.T) {
 		require.NoError(t, g.Raw("SELECT version FROM migration_log ORDER BY version").Scan(&versions).Error)
 		assert.Equal(t, []int{2, 3}, versions)
 		assert.Len(t, appliedRows(t, g, "race"), 3)
+	})
+}
+
+// TestMigrateDifferentSetsConcurrently starts several sets on one fresh
+// database at once (the barrier's set and a service's own set on first start,
+// or several replicas). They share schema_migrations, whose creation must be
+// serialised across sets: on PostgreSQL two concurrent CREATE TABLE IF NOT
+// EXISTS collide on the catalog and one of them fails.
+func TestMigrateDifferentSetsConcurrently(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		opts := dbtest.Options(t, b)
+		const sets = 8
+		handles := make([]*db.DB, sets)
+		for i := range handles {
+			d, err := db.Open(t.Context(), opts)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = d.Close() })
+			handles[i] = d
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make([]error, sets)
+		for i, d := range handles {
+			set := fmt.Sprintf("set%d", i)
+			wg.Go(func() {
+				<-start
+				errs[i] = db.Migrate(t.Context(), d.Gorm(), set, []db.Migration{{Version: 1, Name: "create " + set, Up: createTable(set + "_table")}})
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "set%d", i)
+		}
+		for i := range sets {
+			set := fmt.Sprintf("set%d", i)
+			assert.Equal(t, []migrationRow{{Set: set, Version: 1, Name: "create " + set}}, appliedRows(t, handles[0].Gorm(), set))
+		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
@@ -119,6 +120,14 @@ func TestLoggerNeverLogsParameters(t *testing.T) {
 		const secret = "hunter2-top-secret"
 		require.NoError(t, g.Exec("INSERT INTO secrets (name) VALUES (?)", secret).Error)
 		require.Error(t, g.Exec("INSERT INTO secrets (name) VALUES (?)", secret).Error, "duplicate must fail")
+		// PostgreSQL echoes a badly typed parameter in its error message
+		// (SQLite stores the text as is: type affinity, no error).
+		require.NoError(t, g.Exec("CREATE TABLE numbers (n INTEGER)").Error)
+		err = g.Exec("INSERT INTO numbers (n) VALUES (?)", "nan-"+secret).Error
+		if b == dbtest.Postgres {
+			require.Error(t, err, "PostgreSQL refuses text in an integer column")
+			assert.Contains(t, buf.String(), "SQLSTATE 22P02")
+		}
 		g.Logger.Warn(t.Context(), "something about %s", secret)
 		g.Logger.Error(t.Context(), "failure about %s", secret)
 		g.Logger.Info(t.Context(), "chatter about %s", secret)
@@ -132,4 +141,41 @@ func TestLoggerNeverLogsParameters(t *testing.T) {
 		assert.NotContains(t, out, "chatter", "info messages are dropped")
 		assert.NotContains(t, out, secret, "parameters must never reach the logs")
 	})
+}
+
+// TestSQLiteFilesArePrivate opens a data directory that already exists with
+// a loose mode (made by hand or by a tool): the database files, which hold
+// password hashes and wrapped keys, must still be readable by the owner only,
+// WAL and shared-memory files included (SQLite gives them the database file's
+// mode).
+func TestSQLiteFilesArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	d, err := db.Open(t.Context(), db.Options{Driver: db.DriverSQLite, Dir: dir})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, d.Close()) })
+	tenant := factory.TenantID()
+	require.NoError(t, d.CreateTenant(t.Context(), tenant))
+	tg, err := d.Tenant(t.Context(), tenant)
+	require.NoError(t, err)
+	for _, g := range []*gorm.DB{d.Gorm(), tg} {
+		require.NoError(t, g.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY)").Error) // creates -wal and -shm
+	}
+	tests := []struct {
+		desc string
+		path string
+	}{
+		{desc: "system database", path: filepath.Join(dir, "system.db")},
+		{desc: "system WAL", path: filepath.Join(dir, "system.db-wal")},
+		{desc: "system shared memory", path: filepath.Join(dir, "system.db-shm")},
+		{desc: "tenant database", path: filepath.Join(dir, "tenants", tenant.String()+".db")},
+		{desc: "tenant WAL", path: filepath.Join(dir, "tenants", tenant.String()+".db-wal")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			info, err := os.Stat(tc.path)
+			require.NoError(t, err)
+			assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+		})
+	}
 }

@@ -82,6 +82,17 @@ func (b *sqliteBackend) open(ctx context.Context, dir, path string) (*gorm.DB, e
 	if err != nil {
 		return nil, err
 	}
+	// SQLite creates a missing database file with 0644 (less the umask),
+	// and its -wal/-shm files copy the database file's mode. The directory
+	// may predate us with a looser mode (a --data-dir made by hand), so the
+	// file itself is created 0600 first; an existing file is left as is.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("create %s: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
 	g, err := gorm.Open(sqlite.Open(dsn), gormConfig(b.logger))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)

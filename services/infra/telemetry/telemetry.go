@@ -42,8 +42,9 @@ type Options struct {
 	// no export. Plain http is accepted only for a loopback host (a
 	// collector sidecar); anything else must be https with TLS set.
 	OTLPEndpoint string
-	// TLS is the client configuration for an https endpoint (its RootCAs is
-	// the CA bundle the collector's certificate chains to). TLS 1.3 is
+	// TLS is the client configuration for an https endpoint. Its RootCAs
+	// (required: never the system roots) is the CA bundle the collector's
+	// certificate chains to; InsecureSkipVerify is refused. TLS 1.3 is
 	// enforced on a copy.
 	TLS    *tls.Config
 	Output io.Writer // default os.Stderr
@@ -163,7 +164,11 @@ func parseEndpoint(raw string, cfg *tls.Config) (endpoint, error) {
 	if err != nil {
 		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint: %w", err)
 	}
-	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+	if u.User != nil {
+		// Not echoing raw: the user info may be a password.
+		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: credentials in the URL are not allowed", u.Redacted())
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: want scheme://host[:port][/path]", raw)
 	}
 	ep := endpoint{host: u.Host, basePath: strings.TrimSuffix(u.Path, "/")}
@@ -173,12 +178,18 @@ func parseEndpoint(raw string, cfg *tls.Config) (endpoint, error) {
 			return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: plain http only to a loopback collector; use https", raw)
 		}
 	case "https":
-		if cfg == nil {
-			return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: https needs Options.TLS (the collector's CA bundle)", raw)
+		// A nil RootCAs would silently mean the system roots, and
+		// InsecureSkipVerify no verification at all: both break the rule
+		// that every client trusts only the configured CA bundle.
+		switch {
+		case cfg == nil || cfg.RootCAs == nil:
+			return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: https needs Options.TLS with RootCAs (the collector's CA bundle; system roots are never used)", raw)
+		case cfg.InsecureSkipVerify:
+			return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: Options.TLS must not disable certificate verification", raw)
 		}
 		ep.tls = cfg.Clone()
 		ep.tls.MinVersion = tls.VersionTLS13
-		ep.tls.MaxVersion = 0
+		ep.tls.MaxVersion = tls.VersionTLS13
 	default:
 		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: scheme must be http or https", raw)
 	}

@@ -105,7 +105,9 @@ func TestOptionErrors(t *testing.T) {
 		{desc: "grpc scheme", opts: Options{OTLPEndpoint: "grpc://127.0.0.1:4317"}, wantErr: "scheme"},
 		{desc: "bare host", opts: Options{OTLPEndpoint: "127.0.0.1:4318"}, wantErr: "OTLP endpoint"},
 		{desc: "query string", opts: Options{OTLPEndpoint: "http://127.0.0.1:4318/?x=1"}, wantErr: "want scheme://host"},
-		{desc: "credentials in URL", opts: Options{OTLPEndpoint: "http://u:p@127.0.0.1:4318"}, wantErr: "want scheme://host"},
+		{desc: "credentials in URL", opts: Options{OTLPEndpoint: "http://u:hunter2@127.0.0.1:4318"}, wantErr: "credentials in the URL"},
+		{desc: "https without RootCAs would use the system roots", opts: Options{OTLPEndpoint: "https://collector.example:4318", TLS: &tls.Config{}}, wantErr: "system roots are never used"},
+		{desc: "https with verification disabled", opts: Options{OTLPEndpoint: "https://collector.example:4318", TLS: &tls.Config{RootCAs: x509.NewCertPool(), InsecureSkipVerify: true}}, wantErr: "must not disable certificate verification"},
 		{desc: "unparseable", opts: Options{OTLPEndpoint: "http://[::1"}, wantErr: "OTLP endpoint"},
 	}
 	for _, tc := range tests {
@@ -115,6 +117,7 @@ func TestOptionErrors(t *testing.T) {
 			_, err := New(t.Context(), tc.opts)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.wantErr)
+			assert.NotContains(t, err.Error(), "hunter2", "errors never echo URL credentials")
 			_, _, err = Setup(t.Context(), tc.opts)
 			require.Error(t, err)
 		})
@@ -123,7 +126,7 @@ func TestOptionErrors(t *testing.T) {
 
 func TestParseEndpoint(t *testing.T) {
 	t.Parallel()
-	base := &tls.Config{ServerName: "otel", MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}
+	base := &tls.Config{ServerName: "otel", RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}
 	tests := []struct {
 		desc     string
 		raw      string
@@ -149,7 +152,7 @@ func TestParseEndpoint(t *testing.T) {
 			}
 			require.NotNil(t, ep.tls)
 			assert.Equal(t, uint16(tls.VersionTLS13), ep.tls.MinVersion, "TLS 1.3 enforced")
-			assert.Zero(t, ep.tls.MaxVersion)
+			assert.Equal(t, uint16(tls.VersionTLS13), ep.tls.MaxVersion, "TLS 1.3 only")
 			assert.Equal(t, "otel", ep.tls.ServerName)
 			assert.Equal(t, uint16(tls.VersionTLS12), base.MinVersion, "caller's config untouched")
 		})

@@ -1,0 +1,532 @@
+// Package admin serves the Identity admin API (/api/v1/admin/{clients,users})
+// for bearer tokens of this service carrying the identity:admin scope. The
+// tenant is always the token's tenant.
+package admin
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/passthru-dev/passthru/services/identity/oauth"
+	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/infra/httpx"
+	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/infra/password"
+)
+
+// Scope is the scope the admin API requires.
+const Scope = "identity:admin"
+
+// Base is the path prefix of the admin API.
+const Base = "/api/v1/admin"
+
+// Authenticator validates bearer tokens (implemented by *oauth.Server).
+type Authenticator interface {
+	AuthenticateBearer(r *http.Request, audience, scope string) (*tokens.AccessClaims, *oauth.BearerError)
+}
+
+var _ Authenticator = (*oauth.Server)(nil)
+
+// Config wires the admin API.
+type Config struct {
+	Store  *store.Store
+	Auth   Authenticator
+	Hasher password.Hasher
+	Logger *slog.Logger
+}
+
+// API is the admin API.
+type API struct{ cfg Config }
+
+// New returns the admin API.
+func New(cfg Config) *API {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &API{cfg: cfg}
+}
+
+// Register adds the admin routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	h := func(pattern string, fn func(http.ResponseWriter, *http.Request, uuid.UUID)) {
+		mux.HandleFunc(pattern, a.authed(fn))
+	}
+	h("POST "+Base+"/clients", a.createClient)
+	h("GET "+Base+"/clients", a.listClients)
+	h("GET "+Base+"/clients/{id}", a.getClient)
+	h("DELETE "+Base+"/clients/{id}", a.deleteClient)
+	h("POST "+Base+"/clients/{id}/disable", a.setClientDisabled(true))
+	h("POST "+Base+"/clients/{id}/enable", a.setClientDisabled(false))
+	h("POST "+Base+"/clients/{id}/rotate-secret", a.rotateSecret)
+	h("POST "+Base+"/users", a.createUser)
+	h("GET "+Base+"/users", a.listUsers)
+	h("GET "+Base+"/users/{id}", a.getUser)
+	h("DELETE "+Base+"/users/{id}", a.deleteUser)
+	h("POST "+Base+"/users/{id}/disable", a.setUserDisabled(true))
+	h("POST "+Base+"/users/{id}/enable", a.setUserDisabled(false))
+	h("PUT "+Base+"/users/{id}/password", a.setPassword)
+}
+
+// authed requires a valid identity:admin token; the tenant comes from it.
+func (a *API) authed(fn func(http.ResponseWriter, *http.Request, uuid.UUID)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, be := a.cfg.Auth.AuthenticateBearer(r, oauth.SelfAudience, Scope)
+		if be != nil {
+			// problem+json with the RFC 6750 challenge: 401 without or with a
+			// bad token, 403 without the admin scope.
+			httpx.WriteBearerChallenge(w, "passthru-identity", be.Code, be.Description)
+			return
+		}
+		tenant, err := uuid.Parse(c.TenantID)
+		if err != nil {
+			problem(w, http.StatusUnauthorized, "invalid_token", "the token has no valid tenant")
+			return
+		}
+		fn(w, r, tenant)
+	}
+}
+
+func problem(w http.ResponseWriter, status int, code, detail string) {
+	httpx.WriteProblem(w, httpx.Problem{
+		Type: "https://passthru.dev/problems/" + code, Title: http.StatusText(status), Status: status,
+		Detail: detail, Code: code,
+	})
+}
+
+func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error, what string) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		problem(w, http.StatusNotFound, "not_found", what+" not found")
+	case errors.Is(err, store.ErrConflict):
+		problem(w, http.StatusConflict, "conflict", what+" already exists")
+	default:
+		a.cfg.Logger.ErrorContext(r.Context(), "admin API", "error", err)
+		problem(w, http.StatusInternalServerError, "internal", "internal error")
+	}
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := httpx.DecodeJSON(r, v); err != nil {
+		var de *httpx.DecodeError
+		if errors.As(err, &de) {
+			httpx.WriteProblem(w, de.Problem())
+			return false
+		}
+		problem(w, http.StatusBadRequest, "invalid_body", err.Error())
+		return false
+	}
+	return true
+}
+
+// ---- clients ----
+
+// ClientView is a client as the admin API shows it (never the secret hash).
+type ClientView struct {
+	ClientID               string    `json:"client_id"`
+	Name                   string    `json:"name"`
+	Kind                   string    `json:"kind"`
+	RedirectURIs           []string  `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
+	GrantTypes             []string  `json:"grant_types"`
+	Scopes                 []string  `json:"scopes"`
+	Audiences              []string  `json:"audiences"`
+	CanIntrospect          bool      `json:"can_introspect"`
+	Disabled               bool      `json:"disabled"`
+	CreatedAt              time.Time `json:"created_at"`
+	ClientSecret           string    `json:"client_secret,omitempty"` // only when just created or rotated
+}
+
+func viewClient(c *store.Client) ClientView {
+	l := func(v []string) []string {
+		if v == nil {
+			return []string{}
+		}
+		return v
+	}
+	return ClientView{
+		ClientID: c.ClientID, Name: c.Name, Kind: c.Kind, RedirectURIs: l(c.RedirectURIList()),
+		PostLogoutRedirectURIs: l(c.PostLogoutRedirectURIList()), GrantTypes: l(c.GrantTypeList()),
+		Scopes: l(c.ScopeList()), Audiences: l(c.AudienceList()), CanIntrospect: c.CanIntrospect,
+		Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(),
+	}
+}
+
+// CreateClientRequest is the body of POST /clients.
+type CreateClientRequest struct {
+	ClientID               string   `json:"client_id"`
+	Name                   string   `json:"name"`
+	Kind                   string   `json:"kind"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"`
+	Scopes                 []string `json:"scopes"`
+	Audiences              []string `json:"audiences"`
+	CanIntrospect          bool     `json:"can_introspect"`
+}
+
+var kinds = map[string]bool{store.KindConfidential: true, store.KindPublic: true, store.KindService: true, store.KindResourceServer: true}
+
+func (req *CreateClientRequest) validate() string {
+	if req.ClientID != "" {
+		if err := db.ValidateName(req.ClientID); err != nil || strings.ContainsAny(req.ClientID, " :") {
+			return "client_id must be a short name without spaces or colons"
+		}
+	}
+	if err := db.ValidateName(req.Name); err != nil {
+		return "name: " + err.Error()
+	}
+	if !kinds[req.Kind] {
+		return "kind must be confidential, public, service or resource_server"
+	}
+	for _, g := range req.GrantTypes {
+		switch g {
+		case oauth.GrantAuthorizationCode, oauth.GrantRefreshToken:
+		case oauth.GrantClientCredentials:
+			if req.Kind == store.KindPublic {
+				return "a public client cannot use client_credentials"
+			}
+		default:
+			return "grant type " + g + " is not supported"
+		}
+	}
+	hasCode := contains(req.GrantTypes, oauth.GrantAuthorizationCode)
+	if hasCode && len(req.RedirectURIs) == 0 {
+		return "authorization_code needs at least one redirect URI"
+	}
+	for _, u := range append(append([]string{}, req.RedirectURIs...), req.PostLogoutRedirectURIs...) {
+		if msg := checkRedirect(u, req.Kind == store.KindPublic); msg != "" {
+			return msg
+		}
+	}
+	for _, s := range append(append([]string{}, req.Scopes...), req.Audiences...) {
+		if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") || len(s) > 255 {
+			return "scopes and audiences are non-empty tokens without spaces or quotes"
+		}
+	}
+	if req.Kind == store.KindPublic && req.CanIntrospect {
+		return "a public client cannot introspect"
+	}
+	return ""
+}
+
+func checkRedirect(raw string, public bool) string {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" || strings.ContainsAny(raw, " \t") {
+		return "redirect URI " + raw + " must be an absolute URL without fragment"
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if h := u.Hostname(); h != "127.0.0.1" && h != "::1" && h != "localhost" {
+			return "redirect URI " + raw + ": plain http only on loopback"
+		}
+	default:
+		if !public {
+			return "redirect URI " + raw + ": https required"
+		}
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *API) createClient(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+	var req CreateClientRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if msg := req.validate(); msg != "" {
+		problem(w, http.StatusBadRequest, "invalid_client_metadata", msg)
+		return
+	}
+	if req.ClientID == "" {
+		req.ClientID = ids.NewEntity().String()
+	}
+	if len(req.Audiences) == 0 {
+		req.Audiences = []string{oauth.SelfAudience}
+	}
+	c := &store.Client{
+		ClientID: req.ClientID, Name: req.Name, Kind: req.Kind,
+		RedirectURIs: strings.Join(req.RedirectURIs, " "), PostLogoutRedirectURIs: strings.Join(req.PostLogoutRedirectURIs, " "),
+		GrantTypes: strings.Join(req.GrantTypes, " "), Scopes: strings.Join(req.Scopes, " "),
+		Audiences: strings.Join(req.Audiences, " "), CanIntrospect: req.CanIntrospect,
+	}
+	secret := ""
+	if req.Kind != store.KindPublic {
+		secret = oauth.NewSecret()
+		h, err := a.cfg.Hasher.Hash(secret)
+		if err != nil {
+			a.storeError(w, r, err, "client")
+			return
+		}
+		c.SecretHash = h
+	}
+	if err := a.cfg.Store.CreateClient(r.Context(), tenant, c); err != nil {
+		a.storeError(w, r, err, "client")
+		return
+	}
+	v := viewClient(c)
+	v.ClientSecret = secret
+	w.Header().Set("Location", Base+"/clients/"+url.PathEscape(c.ClientID))
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusCreated, v)
+}
+
+func (a *API) listClients(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+	cs, err := a.cfg.Store.Clients(r.Context(), tenant)
+	if err != nil {
+		a.storeError(w, r, err, "client")
+		return
+	}
+	items := make([]ClientView, 0, len(cs))
+	for i := range cs {
+		items = append(items, viewClient(&cs[i]))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "next_page_token": ""})
+}
+
+func (a *API) getClient(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+	c, err := a.cfg.Store.TenantClient(r.Context(), tenant, r.PathValue("id"))
+	if err != nil {
+		a.storeError(w, r, err, "client")
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, viewClient(c))
+}
+
+func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+	if err := a.cfg.Store.DeleteClient(r.Context(), tenant, r.PathValue("id")); err != nil {
+		a.storeError(w, r, err, "client")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) setClientDisabled(disabled bool) func(http.ResponseWriter, *http.Request, uuid.UUID) {
+	return func(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+		c, err := a.cfg.Store.TenantClient(r.Context(), tenant, r.PathValue("id"))
+		if err != nil {
+			a.storeError(w, r, err, "client")
+			return
+		}
+		c.Disabled = disabled
+		if err := a.cfg.Store.UpdateClient(r.Context(), tenant, c); err != nil {
+			a.storeError(w, r, err, "client")
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, viewClient(c))
+	}
+}
+
+func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+	c, err := a.cfg.Store.TenantClient(r.Context(), tenant, r.PathValue("id"))
+	if err != nil {
+		a.storeError(w, r, err, "client")
+		return
+	}
+	if c.Public() {
+		problem(w, http.StatusBadRequest, "public_client", "a public client has no secret")
+		return
+	}
+	secret := oauth.NewSecret()
+	if c.SecretHash, err = a.cfg.Hasher.Hash(secret); err != nil {
+		a.storeError(w, r, err, "client")
+		return
+	}
+	if err := a.cfg.Store.UpdateClient(r.Context(), tenant, c); err != nil {
+		a.storeError(w, r, err, "client")
+		return
+	}
+	v := viewClient(c)
+	v.ClientSecret = secret
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+// ---- users ----
+
+// UserView is a user as the admin API shows it (never the password hash).
+type UserView struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	Roles     []string  `json:"roles"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func viewUser(u *store.User) UserView {
+	roles := u.RoleList()
+	if roles == nil {
+		roles = []string{}
+	}
+	return UserView{ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, Roles: roles, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC()}
+}
+
+// CreateUserRequest is the body of POST /users.
+type CreateUserRequest struct {
+	Username string   `json:"username"`
+	Password string   `json:"password"`
+	Name     string   `json:"name"`
+	Email    string   `json:"email"`
+	Roles    []string `json:"roles"`
+}
+
+// MinPasswordLength is the shortest password the admin API accepts.
+const MinPasswordLength = 12
+
+func checkPassword(p string) string {
+	if len(p) < MinPasswordLength || len(p) > 1024 || db.ValidateText(p) != nil {
+		return "password must be 12 to 1024 characters"
+	}
+	return ""
+}
+
+func (a *API) createUser(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+	var req CreateUserRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := db.ValidateName(req.Username); err != nil || strings.ContainsAny(req.Username, " \t") {
+		problem(w, http.StatusBadRequest, "invalid_user", "username must be a non-empty name without spaces")
+		return
+	}
+	if msg := checkPassword(req.Password); msg != "" {
+		problem(w, http.StatusBadRequest, "invalid_user", msg)
+		return
+	}
+	for _, f := range append([]string{req.Name, req.Email}, req.Roles...) {
+		if len(f) > 255 || db.ValidateText(f) != nil || strings.ContainsAny(f, "\n\r") {
+			problem(w, http.StatusBadRequest, "invalid_user", "name, email and roles must be short single-line text")
+			return
+		}
+	}
+	for _, role := range req.Roles {
+		if role == "" || strings.ContainsAny(role, " \t") {
+			problem(w, http.StatusBadRequest, "invalid_user", "roles are non-empty words")
+			return
+		}
+	}
+	h, err := a.cfg.Hasher.Hash(req.Password)
+	if err != nil {
+		a.storeError(w, r, err, "user")
+		return
+	}
+	u := &store.User{
+		ID: ids.NewEntity().String(), Username: req.Username, PasswordHash: h, Name: req.Name,
+		Email: req.Email, Roles: strings.Join(req.Roles, " "),
+	}
+	if err := a.cfg.Store.CreateUser(r.Context(), tenant, u); err != nil {
+		a.storeError(w, r, err, "user")
+		return
+	}
+	w.Header().Set("Location", Base+"/users/"+u.ID)
+	httpx.WriteJSON(w, http.StatusCreated, viewUser(u))
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+	us, err := a.cfg.Store.Users(r.Context(), tenant)
+	if err != nil {
+		a.storeError(w, r, err, "user")
+		return
+	}
+	items := make([]UserView, 0, len(us))
+	for i := range us {
+		items = append(items, viewUser(&us[i]))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "next_page_token": ""})
+}
+
+func (a *API) user(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) *store.User {
+	id := r.PathValue("id")
+	if _, err := ids.ParseEntity(id); err != nil {
+		problem(w, http.StatusBadRequest, "invalid_id", "user id must be a UUIDv7")
+		return nil
+	}
+	u, err := a.cfg.Store.User(r.Context(), tenant, id)
+	if err != nil {
+		a.storeError(w, r, err, "user")
+		return nil
+	}
+	return u
+}
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+	if u := a.user(w, r, tenant); u != nil {
+		httpx.WriteJSON(w, http.StatusOK, viewUser(u))
+	}
+}
+
+func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+	u := a.user(w, r, tenant)
+	if u == nil {
+		return
+	}
+	if err := a.cfg.Store.DeleteUser(r.Context(), tenant, u.ID); err != nil {
+		a.storeError(w, r, err, "user")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) setUserDisabled(disabled bool) func(http.ResponseWriter, *http.Request, uuid.UUID) {
+	return func(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+		u := a.user(w, r, tenant)
+		if u == nil {
+			return
+		}
+		u.Disabled = disabled
+		if err := a.cfg.Store.UpdateUser(r.Context(), tenant, u); err != nil {
+			a.storeError(w, r, err, "user")
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, viewUser(u))
+	}
+}
+
+// SetPasswordRequest is the body of PUT /users/{id}/password.
+type SetPasswordRequest struct {
+	Password string `json:"password"`
+}
+
+func (a *API) setPassword(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {
+	u := a.user(w, r, tenant)
+	if u == nil {
+		return
+	}
+	var req SetPasswordRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if msg := checkPassword(req.Password); msg != "" {
+		problem(w, http.StatusBadRequest, "invalid_password", msg)
+		return
+	}
+	h, err := a.cfg.Hasher.Hash(req.Password)
+	if err != nil {
+		a.storeError(w, r, err, "user")
+		return
+	}
+	u.PasswordHash = h
+	if err := a.cfg.Store.UpdateUser(r.Context(), tenant, u); err != nil {
+		a.storeError(w, r, err, "user")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

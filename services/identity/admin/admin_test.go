@@ -1,0 +1,295 @@
+package admin_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/identity/admin"
+	"github.com/passthru-dev/passthru/services/infra/demofile"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/factory"
+	"github.com/passthru-dev/passthru/testkit/fixture"
+)
+
+type api struct {
+	idp   *fixture.Identity
+	token string
+}
+
+func token(t *testing.T, idp *fixture.Identity, c demofile.Client, scope string) string {
+	t.Helper()
+	v := url.Values{"grant_type": {"client_credentials"}}
+	if scope != "" {
+		v.Set("scope", scope)
+	}
+	status, body := postForm(t, idp, "/oauth2/v1/token", c, v)
+	require.Equal(t, http.StatusOK, status, body)
+	return body["access_token"].(string)
+}
+
+func postForm(t *testing.T, idp *fixture.Identity, path string, c demofile.Client, v url.Values) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, idp.Issuer+path, strings.NewReader(v.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	resp, err := idp.Client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	out := map[string]any{}
+	raw, _ := io.ReadAll(resp.Body)
+	if len(raw) > 0 {
+		require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	}
+	return resp.StatusCode, out
+}
+
+func (a *api) call(t *testing.T, method, path string, body any) (int, map[string]any, http.Header) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		require.NoError(t, err)
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, a.idp.Issuer+admin.Base+path, r)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.idp.Client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	out := map[string]any{}
+	raw, _ := io.ReadAll(resp.Body)
+	if len(raw) > 0 {
+		require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	}
+	return resp.StatusCode, out, resp.Header
+}
+
+func adminClient(t *testing.T, idp *fixture.Identity, n int) demofile.Client {
+	t.Helper()
+	for _, c := range idp.Tenant(t, n).Clients {
+		if len(c.Scopes) == 1 && c.Scopes[0] == admin.Scope {
+			return c
+		}
+	}
+	t.Fatal("no demo admin client")
+	return demofile.Client{}
+}
+
+func TestAdminAPI(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		idp := fixture.StartIdentity(t, b)
+		a := &api{idp: idp, token: token(t, idp, adminClient(t, idp, 0), "")}
+
+		t.Run("authentication and scope", func(t *testing.T) {
+			for _, tc := range []struct {
+				desc   string
+				token  string
+				status int
+				code   string
+			}{
+				{desc: "no token", token: "", status: 401, code: ""},
+				{desc: "garbage token", token: "x.y.z", status: 401, code: "invalid_token"},
+				{desc: "KMS token (wrong audience)", token: token(t, idp, idp.ClientOfKind(t, 0, demofile.KindService), ""), status: 401, code: "invalid_token"},
+			} {
+				t.Run(tc.desc, func(t *testing.T) {
+					status, body, h := (&api{idp: idp, token: tc.token}).call(t, http.MethodGet, "/clients", nil)
+					assert.Equal(t, tc.status, status)
+					assert.Contains(t, h.Get("WWW-Authenticate"), "Bearer")
+					assert.Contains(t, h.Get("Content-Type"), "application/problem+json")
+					if tc.code != "" {
+						assert.Equal(t, tc.code, body["code"])
+					}
+				})
+			}
+		})
+
+		t.Run("tenant comes from the token", func(t *testing.T) {
+			other := &api{idp: idp, token: token(t, idp, adminClient(t, idp, 1), "")}
+			status, body, _ := other.call(t, http.MethodGet, "/clients", nil)
+			require.Equal(t, http.StatusOK, status)
+			for _, it := range body["items"].([]any) {
+				for _, c := range idp.Tenant(t, 0).Clients {
+					assert.NotEqual(t, c.ClientID, it.(map[string]any)["client_id"])
+				}
+			}
+			web := idp.ClientOfKind(t, 0, demofile.KindConfidential)
+			status, _, _ = other.call(t, http.MethodGet, "/clients/"+web.ClientID, nil)
+			assert.Equal(t, http.StatusNotFound, status, "another tenant's client is invisible")
+		})
+
+		t.Run("client lifecycle", func(t *testing.T) {
+			name := factory.Name("svc")
+			status, created, h := a.call(t, http.MethodPost, "/clients", map[string]any{
+				"client_id": name, "name": "test service", "kind": "service",
+				"grant_types": []string{"client_credentials"}, "scopes": []string{"kms:read"}, "audiences": []string{"kms"},
+			})
+			require.Equal(t, http.StatusCreated, status, created)
+			assert.Equal(t, admin.Base+"/clients/"+name, h.Get("Location"))
+			secret := created["client_secret"].(string)
+			require.NotEmpty(t, secret)
+			c := demofile.Client{ClientID: name, ClientSecret: secret}
+			token(t, idp, c, "kms:read")
+
+			status, got, _ := a.call(t, http.MethodGet, "/clients/"+name, nil)
+			require.Equal(t, http.StatusOK, status)
+			assert.NotContains(t, got, "client_secret", "the secret is shown once")
+			status, list, _ := a.call(t, http.MethodGet, "/clients", nil)
+			require.Equal(t, http.StatusOK, status)
+			assert.Contains(t, listIDs(list, "client_id"), name)
+
+			status, dup, _ := a.call(t, http.MethodPost, "/clients", map[string]any{"client_id": name, "name": "dup", "kind": "service"})
+			assert.Equal(t, http.StatusConflict, status, dup)
+
+			status, rotated, _ := a.call(t, http.MethodPost, "/clients/"+name+"/rotate-secret", nil)
+			require.Equal(t, http.StatusOK, status)
+			newSecret := rotated["client_secret"].(string)
+			require.NotEqual(t, secret, newSecret)
+			st, body := postForm(t, idp, "/oauth2/v1/token", c, url.Values{"grant_type": {"client_credentials"}})
+			assert.Equal(t, http.StatusUnauthorized, st, "the old secret is dead")
+			assert.Equal(t, "invalid_client", body["error"])
+			c.ClientSecret = newSecret
+			token(t, idp, c, "")
+
+			status, _, _ = a.call(t, http.MethodPost, "/clients/"+name+"/disable", nil)
+			require.Equal(t, http.StatusOK, status)
+			st, body = postForm(t, idp, "/oauth2/v1/token", c, url.Values{"grant_type": {"client_credentials"}})
+			assert.Equal(t, "invalid_client", body["error"], st)
+			status, _, _ = a.call(t, http.MethodPost, "/clients/"+name+"/enable", nil)
+			require.Equal(t, http.StatusOK, status)
+			tok := token(t, idp, c, "")
+
+			status, _, _ = a.call(t, http.MethodDelete, "/clients/"+name, nil)
+			require.Equal(t, http.StatusNoContent, status)
+			status, _, _ = a.call(t, http.MethodGet, "/clients/"+name, nil)
+			assert.Equal(t, http.StatusNotFound, status)
+			status, _, _ = a.call(t, http.MethodDelete, "/clients/"+name, nil)
+			assert.Equal(t, http.StatusNotFound, status)
+			rs := idp.ClientOfKind(t, 0, demofile.KindResourceServer)
+			_, in := postForm(t, idp, "/oauth2/v1/introspect", rs, url.Values{"token": {tok}})
+			assert.Equal(t, false, in["active"], "tokens of a deleted client are inactive")
+		})
+
+		t.Run("public client has no secret", func(t *testing.T) {
+			status, created, _ := a.call(t, http.MethodPost, "/clients", map[string]any{
+				"name": "cli", "kind": "public", "redirect_uris": []string{"http://127.0.0.1/cb"},
+				"grant_types": []string{"authorization_code", "refresh_token"}, "scopes": []string{"openid"},
+			})
+			require.Equal(t, http.StatusCreated, status, created)
+			assert.NotContains(t, created, "client_secret")
+			status, _, _ = a.call(t, http.MethodPost, "/clients/"+created["client_id"].(string)+"/rotate-secret", nil)
+			assert.Equal(t, http.StatusBadRequest, status)
+		})
+
+		for _, tc := range []struct {
+			desc string
+			body any
+			want int
+		}{
+			{desc: "unknown kind", body: map[string]any{"name": "x", "kind": "robot"}, want: 400},
+			{desc: "unknown field", body: map[string]any{"name": "x", "kind": "service", "secret": "mine"}, want: 400},
+			{desc: "implicit grant", body: map[string]any{"name": "x", "kind": "confidential", "grant_types": []string{"implicit"}}, want: 400},
+			{desc: "password grant", body: map[string]any{"name": "x", "kind": "confidential", "grant_types": []string{"password"}}, want: 400},
+			{desc: "code grant without redirect", body: map[string]any{"name": "x", "kind": "confidential", "grant_types": []string{"authorization_code"}}, want: 400},
+			{desc: "http redirect off loopback", body: map[string]any{"name": "x", "kind": "confidential", "grant_types": []string{"authorization_code"}, "redirect_uris": []string{"http://example.com/cb"}}, want: 400},
+			{desc: "redirect with fragment", body: map[string]any{"name": "x", "kind": "confidential", "grant_types": []string{"authorization_code"}, "redirect_uris": []string{"https://a.example/cb#x"}}, want: 400},
+			{desc: "public client_credentials", body: map[string]any{"name": "x", "kind": "public", "grant_types": []string{"client_credentials"}}, want: 400},
+			{desc: "public introspection", body: map[string]any{"name": "x", "kind": "public", "can_introspect": true}, want: 400},
+			{desc: "scope with a space", body: map[string]any{"name": "x", "kind": "service", "scopes": []string{"a b"}}, want: 400},
+			{desc: "empty name", body: map[string]any{"name": "", "kind": "service"}, want: 400},
+			{desc: "client id with colon", body: map[string]any{"client_id": "a:b", "name": "x", "kind": "service"}, want: 400},
+		} {
+			t.Run("invalid client: "+tc.desc, func(t *testing.T) {
+				status, body, h := a.call(t, http.MethodPost, "/clients", tc.body)
+				assert.Equal(t, tc.want, status, body)
+				assert.Contains(t, h.Get("Content-Type"), "application/problem+json")
+			})
+		}
+
+		t.Run("user lifecycle and password change", func(t *testing.T) {
+			username := factory.Name("u")
+			status, created, h := a.call(t, http.MethodPost, "/users", map[string]any{
+				"username": username, "password": "first-password-123", "name": "Test User", "email": "t@example.test", "roles": []string{"user"},
+			})
+			require.Equal(t, http.StatusCreated, status, created)
+			id := created["id"].(string)
+			assert.Equal(t, admin.Base+"/users/"+id, h.Get("Location"))
+			assert.NotContains(t, created, "password")
+			status, _, _ = a.call(t, http.MethodPost, "/users", map[string]any{"username": username, "password": "first-password-123"})
+			assert.Equal(t, http.StatusConflict, status)
+
+			status, got, _ := a.call(t, http.MethodGet, "/users/"+id, nil)
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, username, got["username"])
+			status, list, _ := a.call(t, http.MethodGet, "/users", nil)
+			require.Equal(t, http.StatusOK, status)
+			assert.Contains(t, listIDs(list, "username"), username)
+
+			status, _, _ = a.call(t, http.MethodPut, "/users/"+id+"/password", map[string]any{"password": "short"})
+			assert.Equal(t, http.StatusBadRequest, status)
+			status, _, _ = a.call(t, http.MethodPut, "/users/"+id+"/password", map[string]any{"password": "second-password-456"})
+			assert.Equal(t, http.StatusNoContent, status)
+
+			status, body, _ := a.call(t, http.MethodPost, "/users/"+id+"/disable", nil)
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, true, body["disabled"])
+			status, body, _ = a.call(t, http.MethodPost, "/users/"+id+"/enable", nil)
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, false, body["disabled"])
+
+			status, _, _ = a.call(t, http.MethodDelete, "/users/"+id, nil)
+			assert.Equal(t, http.StatusNoContent, status)
+			status, _, _ = a.call(t, http.MethodGet, "/users/"+id, nil)
+			assert.Equal(t, http.StatusNotFound, status)
+			status, _, _ = a.call(t, http.MethodGet, "/users/not-an-id", nil)
+			assert.Equal(t, http.StatusBadRequest, status)
+		})
+
+		for _, tc := range []struct {
+			desc string
+			body any
+		}{
+			{desc: "short password", body: map[string]any{"username": "x1", "password": "short"}},
+			{desc: "username with space", body: map[string]any{"username": "a b", "password": "long-enough-password"}},
+			{desc: "empty username", body: map[string]any{"username": "", "password": "long-enough-password"}},
+			{desc: "multi-line name", body: map[string]any{"username": "x2", "password": "long-enough-password", "name": "a\nb"}},
+			{desc: "role with space", body: map[string]any{"username": "x3", "password": "long-enough-password", "roles": []string{"a b"}}},
+		} {
+			t.Run("invalid user: "+tc.desc, func(t *testing.T) {
+				status, body, _ := a.call(t, http.MethodPost, "/users", tc.body)
+				assert.Equal(t, http.StatusBadRequest, status, body)
+			})
+		}
+		t.Run("wrong content type is 415", func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, idp.Issuer+admin.Base+"/users", strings.NewReader("username=x"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", "Bearer "+a.token)
+			resp, err := idp.Client.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
+		})
+	})
+}
+
+func listIDs(list map[string]any, key string) []string {
+	var out []string
+	for _, it := range list["items"].([]any) {
+		out = append(out, it.(map[string]any)[key].(string))
+	}
+	return out
+}

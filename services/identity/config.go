@@ -1,0 +1,150 @@
+package identity
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/passthru-dev/passthru/services/identity/tokens"
+)
+
+// Config is the YAML configuration of the Identity service
+// (identity.yml; DESIGN.md §2). Secrets are paths to files (`*_file`).
+type Config struct {
+	Listen  string `yaml:"listen" env:"PASSTHRU_IDENTITY_LISTEN"`
+	Issuer  string `yaml:"issuer" env:"PASSTHRU_IDENTITY_ISSUER"`
+	DataDir string `yaml:"data_dir" env:"PASSTHRU_IDENTITY_DATA_DIR"`
+
+	Database DatabaseConfig `yaml:"database"`
+	TLS      TLSConfig      `yaml:"tls"`
+	Unseal   UnsealConfig   `yaml:"unseal"`
+	Tokens   TokenConfig    `yaml:"tokens"`
+	Log      LogConfig      `yaml:"log"`
+
+	// PBKDF2Iterations for new password and secret hashes; 0 = 600000.
+	PBKDF2Iterations int `yaml:"pbkdf2_iterations" env:"PASSTHRU_IDENTITY_PBKDF2_ITERATIONS"`
+}
+
+// DatabaseConfig selects persistence: SQLite under the data dir (default)
+// or PostgreSQL with a DSN read from a secrets file.
+type DatabaseConfig struct {
+	Driver  string `yaml:"driver" env:"PASSTHRU_IDENTITY_DB_DRIVER"` // sqlite | postgres
+	DSNFile string `yaml:"dsn_file" secret:"true"`
+}
+
+// TLSConfig names the server certificate; without it a demo PKI under
+// <data-dir>/tls is used.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"` // leaf + intermediates, PEM
+	KeyFile  string `yaml:"key_file" secret:"true"`
+	CAFile   string `yaml:"ca_file"` // the trust anchor clients should use
+}
+
+// UnsealConfig names the barrier's unseal secrets (M of N).
+type UnsealConfig struct {
+	SecretFiles []string `yaml:"secret_files" secret:"true"`
+	Threshold   int      `yaml:"threshold"`
+}
+
+// TokenConfig sets lifetimes, the signing algorithm and key rotation.
+type TokenConfig struct {
+	SigningAlgorithm  string        `yaml:"signing_algorithm" env:"PASSTHRU_IDENTITY_SIGNING_ALGORITHM"` // ES256 | RS256 | EdDSA
+	AccessTokenTTL    time.Duration `yaml:"access_token_ttl"`
+	IDTokenTTL        time.Duration `yaml:"id_token_ttl"`
+	RefreshTokenTTL   time.Duration `yaml:"refresh_token_ttl"`
+	CodeTTL           time.Duration `yaml:"code_ttl"`
+	SessionTTL        time.Duration `yaml:"session_ttl"`
+	KeyRotationPeriod time.Duration `yaml:"key_rotation_period"`
+	KeyPrePublication time.Duration `yaml:"key_pre_publication"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Format string `yaml:"format" env:"PASSTHRU_IDENTITY_LOG_FORMAT"` // json | text
+	Level  string `yaml:"level" env:"PASSTHRU_IDENTITY_LOG_LEVEL"`
+}
+
+// DefaultListen is the default listen address.
+const DefaultListen = "127.0.0.1:8082"
+
+// DefaultConfig returns the defaults every file and flag overrides.
+func DefaultConfig() Config {
+	return Config{
+		Listen: DefaultListen,
+		Tokens: TokenConfig{
+			SigningAlgorithm:  tokens.ES256,
+			AccessTokenTTL:    10 * time.Minute,
+			IDTokenTTL:        10 * time.Minute,
+			RefreshTokenTTL:   24 * time.Hour,
+			CodeTTL:           60 * time.Second,
+			SessionTTL:        8 * time.Hour,
+			KeyRotationPeriod: 30 * 24 * time.Hour,
+			KeyPrePublication: 24 * time.Hour,
+		},
+		Log: LogConfig{Format: "text", Level: "info"},
+	}
+}
+
+// Validate checks the configuration; errors name the key.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port", c.Listen))
+	}
+	if c.Issuer != "" {
+		u, err := url.Parse(c.Issuer)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/") {
+			errs = append(errs, fmt.Errorf("issuer: %q must be an https URL without query, fragment or trailing slash", c.Issuer))
+		}
+	}
+	switch c.Database.Driver {
+	case "", "sqlite":
+	case "postgres":
+		if c.Database.DSNFile == "" {
+			errs = append(errs, errors.New("database.dsn_file: required for driver postgres"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("database.driver: %q is not sqlite or postgres", c.Database.Driver))
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
+	}
+	if c.TLS.CertFile != "" && c.TLS.CAFile == "" {
+		errs = append(errs, errors.New("tls.ca_file: required with cert_file (clients need the trust anchor)"))
+	}
+	if c.Unseal.Threshold < 0 || (len(c.Unseal.SecretFiles) > 0 && c.Unseal.Threshold > len(c.Unseal.SecretFiles)) {
+		errs = append(errs, errors.New("unseal.threshold: must be between 1 and the number of secret_files"))
+	}
+	t := c.Tokens
+	switch t.SigningAlgorithm {
+	case tokens.ES256, tokens.RS256, tokens.EdDSA:
+	default:
+		errs = append(errs, fmt.Errorf("tokens.signing_algorithm: %q is not ES256, RS256 or EdDSA", t.SigningAlgorithm))
+	}
+	for name, d := range map[string]time.Duration{
+		"access_token_ttl": t.AccessTokenTTL, "id_token_ttl": t.IDTokenTTL, "refresh_token_ttl": t.RefreshTokenTTL,
+		"code_ttl": t.CodeTTL, "session_ttl": t.SessionTTL, "key_rotation_period": t.KeyRotationPeriod,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("tokens.%s: must be positive", name))
+		}
+	}
+	if t.CodeTTL > 10*time.Minute {
+		errs = append(errs, errors.New("tokens.code_ttl: at most 10m (RFC 6749 §4.1.2)"))
+	}
+	if t.KeyPrePublication < 0 || t.KeyPrePublication >= t.KeyRotationPeriod {
+		errs = append(errs, errors.New("tokens.key_pre_publication: must be >= 0 and shorter than key_rotation_period"))
+	}
+	if c.PBKDF2Iterations < 0 {
+		errs = append(errs, errors.New("pbkdf2_iterations: must not be negative"))
+	}
+	switch c.Log.Format {
+	case "", "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not json or text", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}

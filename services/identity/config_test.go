@@ -1,0 +1,161 @@
+package identity_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/identity"
+	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+)
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		desc    string
+		edit    func(c *identity.Config)
+		wantErr string
+	}{
+		{desc: "defaults are valid", edit: func(*identity.Config) {}},
+		{desc: "bad listen", edit: func(c *identity.Config) { c.Listen = "nope" }, wantErr: "listen"},
+		{desc: "http issuer", edit: func(c *identity.Config) { c.Issuer = "http://x" }, wantErr: "issuer"},
+		{desc: "issuer with trailing slash", edit: func(c *identity.Config) { c.Issuer = "https://x/" }, wantErr: "issuer"},
+		{desc: "postgres without dsn_file", edit: func(c *identity.Config) { c.Database.Driver = "postgres" }, wantErr: "dsn_file"},
+		{desc: "unknown driver", edit: func(c *identity.Config) { c.Database.Driver = "mysql" }, wantErr: "database.driver"},
+		{desc: "cert without key", edit: func(c *identity.Config) { c.TLS.CertFile = "c.pem" }, wantErr: "tls"},
+		{desc: "cert without CA", edit: func(c *identity.Config) { c.TLS.CertFile, c.TLS.KeyFile = "c", "k" }, wantErr: "tls.ca_file"},
+		{desc: "threshold above secrets", edit: func(c *identity.Config) { c.Unseal.SecretFiles = []string{"a"}; c.Unseal.Threshold = 2 }, wantErr: "unseal.threshold"},
+		{desc: "HS256 signing", edit: func(c *identity.Config) { c.Tokens.SigningAlgorithm = "HS256" }, wantErr: "signing_algorithm"},
+		{desc: "zero access token lifetime", edit: func(c *identity.Config) { c.Tokens.AccessTokenTTL = 0 }, wantErr: "access_token_ttl"},
+		{desc: "long code lifetime", edit: func(c *identity.Config) { c.Tokens.CodeTTL = time.Hour }, wantErr: "code_ttl"},
+		{desc: "pre-publication too long", edit: func(c *identity.Config) { c.Tokens.KeyPrePublication = c.Tokens.KeyRotationPeriod }, wantErr: "key_pre_publication"},
+		{desc: "negative PBKDF2", edit: func(c *identity.Config) { c.PBKDF2Iterations = -1 }, wantErr: "pbkdf2"},
+		{desc: "bad log format", edit: func(c *identity.Config) { c.Log.Format = "xml" }, wantErr: "log.format"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			c := identity.DefaultConfig()
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+		})
+	}
+}
+
+func TestMainFlags(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yml")
+	require.NoError(t, os.WriteFile(good, []byte("listen: 127.0.0.1:9000\ntokens:\n  access_token_ttl: 5m\n"), 0o600))
+	unknown := filepath.Join(dir, "unknown.yml")
+	require.NoError(t, os.WriteFile(unknown, []byte("listen: 127.0.0.1:9000\nbogus: 1\n"), 0o600))
+	invalid := filepath.Join(dir, "invalid.yml")
+	require.NoError(t, os.WriteFile(invalid, []byte("tokens:\n  signing_algorithm: none\n"), 0o600))
+	for _, tc := range []struct {
+		desc     string
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{desc: "valid config", args: []string{"--config", good, "--check-config"}, wantCode: 0, wantOut: "config OK"},
+		{desc: "unknown key", args: []string{"--config", unknown, "--check-config"}, wantCode: 1, wantOut: "bogus"},
+		{desc: "invalid value", args: []string{"--config", invalid, "--check-config"}, wantCode: 1, wantOut: "signing_algorithm"},
+		{desc: "flag overrides the file and is validated", args: []string{"--config", good, "--listen", "nope", "--check-config"}, wantCode: 1, wantOut: "listen"},
+		{desc: "missing config file", args: []string{"--config", filepath.Join(dir, "missing.yml"), "--check-config"}, wantCode: 1, wantOut: "config invalid"},
+		{desc: "unknown flag", args: []string{"--frobnicate"}, wantCode: 2},
+		{desc: "stray argument", args: []string{"serve"}, wantCode: 2},
+		{desc: "help", args: []string{"--help"}, wantCode: 0},
+		{desc: "start fails without persistence", args: []string{"--config", good}, wantCode: 1},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := identity.Main(tc.args, &out, &errOut)
+			assert.Equal(t, tc.wantCode, code, "stdout=%s stderr=%s", out.String(), errOut.String())
+			if tc.wantOut != "" {
+				assert.Contains(t, out.String()+errOut.String(), tc.wantOut)
+			}
+		})
+	}
+}
+
+func TestStartRefusesIncompleteSetups(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		desc    string
+		opts    func() identity.Options
+		wantErr string
+	}{
+		{desc: "no persistence", opts: func() identity.Options {
+			c := identity.DefaultConfig()
+			return identity.Options{Config: &c, Listen: "127.0.0.1:0"}
+		}, wantErr: "no persistence"},
+		{desc: "no unseal secrets outside demo", opts: func() identity.Options {
+			c := identity.DefaultConfig()
+			return identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "a")}
+		}, wantErr: "unseal"},
+		{desc: "invalid config", opts: func() identity.Options {
+			c := identity.DefaultConfig()
+			c.Tokens.CodeTTL = time.Hour
+			return identity.Options{Config: &c, Demo: true}
+		}, wantErr: "code_ttl"},
+		{desc: "postgres DSN file missing", opts: func() identity.Options {
+			c := identity.DefaultConfig()
+			c.Database = identity.DatabaseConfig{Driver: "postgres", DSNFile: filepath.Join(dir, "nope")}
+			return identity.Options{Config: &c, Demo: true, Listen: "127.0.0.1:0"}
+		}, wantErr: "dsn_file"},
+		{desc: "TLS files missing", opts: func() identity.Options {
+			c := identity.DefaultConfig()
+			c.TLS = identity.TLSConfig{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem"), CAFile: filepath.Join(dir, "ca.pem")}
+			return identity.Options{Config: &c, Demo: true, Listen: "127.0.0.1:0"}
+		}, wantErr: "tls.cert_file"},
+		{desc: "listen address taken", opts: func() identity.Options {
+			c := identity.DefaultConfig()
+			c.PBKDF2Iterations = 1000
+			return identity.Options{Config: &c, Demo: true, Listen: "256.0.0.1:1"}
+		}, wantErr: "listen"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := identity.Start(t.Context(), tc.opts())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+		})
+	}
+}
+
+func TestEphemeralDemoAndConfiguredDatabase(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		c := identity.DefaultConfig()
+		c.PBKDF2Iterations = 1000
+		opts := identity.Options{Config: &c, Demo: true, Listen: "127.0.0.1:0"}
+		if b == dbtest.Postgres {
+			// PostgreSQL by DSN from a secrets file, as in ci and prod.
+			dbo := dbtest.Options(t, b)
+			dsnFile := filepath.Join(t.TempDir(), "dsn")
+			require.NoError(t, os.WriteFile(dsnFile, []byte(dbo.DSN+"\n"), 0o600))
+			c.Database = identity.DatabaseConfig{Driver: string(db.DriverPostgres), DSNFile: dsnFile}
+		}
+		var out bytes.Buffer
+		opts.Stdout = &out
+		inst, err := identity.Start(t.Context(), opts)
+		require.NoError(t, err)
+		dataDir := inst.DataDir
+		assert.FileExists(t, inst.DemoFile)
+		assert.FileExists(t, inst.CAFile)
+		assert.True(t, strings.HasPrefix(inst.URL, "https://127.0.0.1:"))
+		assert.Equal(t, inst.URL, inst.Issuer, "the issuer defaults to the listen URL")
+		assert.Contains(t, out.String(), inst.Issuer)
+		require.NoError(t, inst.Shutdown(t.Context()))
+		require.NoError(t, inst.Shutdown(t.Context()), "idempotent")
+		_, err = os.Stat(dataDir)
+		assert.True(t, os.IsNotExist(err), "an ephemeral demo leaves nothing behind")
+	})
+}

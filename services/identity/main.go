@@ -1,0 +1,101 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/passthru-dev/passthru/services/infra/config"
+)
+
+// Main is the identity binary: parse flags, start, serve until SIGINT or
+// SIGTERM. It returns the process exit code (0 ok, 1 failure, 2 usage).
+func Main(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("identity", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configPath  = fs.String("config", "", "YAML config file (default: search "+strings.Join(config.SearchPaths("identity"), ", ")+")")
+		listen      = fs.String("listen", "", "listen address (default "+DefaultListen+")")
+		dataDir     = fs.String("data-dir", "", "data directory (SQLite database, demo PKI, demo.json)")
+		demo        = fs.Bool("demo", false, "seed demo tenants, users and clients and write <data-dir>/demo.json")
+		resetDemo   = fs.Bool("reset-demo", false, "wipe the demo data and seed it again (implies --demo)")
+		checkConfig = fs.Bool("check-config", false, "validate the configuration and exit")
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: identity [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "identity: unexpected arguments: %v\n", fs.Args())
+		return 2
+	}
+	opts := Options{
+		ConfigPath: *configPath, Listen: *listen, DataDir: *dataDir,
+		Demo: *demo || *resetDemo, ResetDemo: *resetDemo, Stdout: stdout,
+	}
+
+	cfg, path, err := loadConfig(opts)
+	if err == nil {
+		applyOptions(&cfg, opts)
+		err = config.Validate(&cfg)
+	}
+	if *checkConfig {
+		return config.CheckConfig(stdout, path, err)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "identity: %v\n", err)
+		return 1
+	}
+	opts.Config = &cfg
+	opts.Logger = newLogger(cfg.Log, stderr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	inst, err := Start(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "identity: %v\n", err)
+		return 1
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case <-inst.Done():
+		serveErr = inst.Err()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := inst.Shutdown(sctx); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	if serveErr != nil {
+		fmt.Fprintf(stderr, "identity: %v\n", serveErr)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}

@@ -1,0 +1,81 @@
+package oauth
+
+import (
+	"net/http"
+)
+
+// Metadata is the discovery document (RFC 8414, OpenID Connect Discovery).
+type Metadata struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+}
+
+// Metadata returns the discovery document: exactly the endpoints, grants and
+// methods this server implements.
+func (s *Server) Metadata() Metadata {
+	iss := s.cfg.Issuer
+	return Metadata{
+		Issuer:                                    iss,
+		AuthorizationEndpoint:                     iss + PathAuthorize,
+		TokenEndpoint:                             iss + PathToken,
+		JWKSURI:                                   iss + PathJWKS,
+		UserinfoEndpoint:                          iss + PathUserinfo,
+		EndSessionEndpoint:                        iss + PathLogout,
+		IntrospectionEndpoint:                     iss + PathIntrospect,
+		RevocationEndpoint:                        iss + PathRevoke,
+		ScopesSupported:                           []string{"openid", "profile", "email"},
+		ResponseTypesSupported:                    []string{"code"},
+		ResponseModesSupported:                    []string{"query"},
+		GrantTypesSupported:                       []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken},
+		CodeChallengeMethodsSupported:             []string{"S256"},
+		TokenEndpointAuthMethodsSupported:         []string{AuthBasic, AuthPost, AuthNone},
+		IntrospectionEndpointAuthMethodsSupported: []string{AuthBasic, AuthPost},
+		RevocationEndpointAuthMethodsSupported:    []string{AuthBasic, AuthPost, AuthNone},
+		SubjectTypesSupported:                     []string{"public"},
+		IDTokenSigningAlgValuesSupported:          []string{s.cfg.Tokens.Keys.Algorithm()},
+		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+			"tenant_id", "name", "preferred_username", "email", "email_verified"},
+		PromptValuesSupported:                      []string{"none", "login"},
+		AuthorizationResponseIssParameterSupported: true,
+	}
+}
+
+func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
+	// Short caching: clients may cache, but a changed configuration shows soon.
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, s.Metadata())
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	set, err := s.cfg.Tokens.Keys.JWKS(r.Context())
+	if err != nil {
+		s.writeError(w, r, serverError(err))
+		return
+	}
+	// Relying parties re-fetch on an unknown kid; the pre-publication period
+	// of new keys is longer than this.
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, set)
+}

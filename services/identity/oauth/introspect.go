@@ -1,0 +1,185 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity/tokens"
+)
+
+// validAccess checks an access token completely: signature, typ, iss, exp
+// and (when audience is set) aud by the token issuer; then that it was issued
+// by this service and not revoked, that its client still exists in its
+// tenant and that every audience is one that client may receive.
+func (s *Server) validAccess(ctx context.Context, raw, audience string) (*tokens.AccessClaims, error) {
+	c, err := s.cfg.Tokens.ParseAccess(ctx, raw, audience)
+	if err != nil {
+		return nil, err
+	}
+	tenant, err := uuid.Parse(c.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad tenant_id", tokens.ErrInvalidToken)
+	}
+	rec, err := s.cfg.Store.Access(ctx, tenant, c.ID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: not issued here", tokens.ErrInvalidToken)
+		}
+		return nil, err
+	}
+	if rec.RevokedAt != nil {
+		return nil, fmt.Errorf("%w: revoked", tokens.ErrInvalidToken)
+	}
+	client, err := s.cfg.Store.TenantClient(ctx, tenant, c.ClientID)
+	if err != nil || client.Disabled || rec.ClientID != c.ClientID {
+		return nil, fmt.Errorf("%w: client is gone", tokens.ErrInvalidToken)
+	}
+	for _, aud := range c.Audience {
+		if !client.AllowsAudience(aud) {
+			return nil, fmt.Errorf("%w: audience %q is not one of the client's", tokens.ErrInvalidToken, aud)
+		}
+	}
+	return c, nil
+}
+
+// Introspection is the RFC 7662 response.
+type Introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Nbf       int64    `json:"nbf,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+	TenantID  string   `json:"tenant_id,omitempty"`
+}
+
+// introspect answers RFC 7662 for resource-server clients, about tokens of
+// their own tenant only; everything else is {"active": false}.
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	if e := parsePostForm(r); e != nil {
+		s.writeError(w, r, e)
+		return
+	}
+	client, e := s.authenticateClient(r, false)
+	if e != nil {
+		s.writeError(w, r, e)
+		return
+	}
+	if !client.CanIntrospect {
+		s.writeError(w, r, oauthErr(http.StatusForbidden, "unauthorized_client", "the client may not introspect tokens"))
+		return
+	}
+	raw := r.PostForm.Get("token")
+	if raw == "" {
+		s.writeError(w, r, badRequest("invalid_request", "token is required"))
+		return
+	}
+	ctx := r.Context()
+	out := Introspection{Active: false}
+	if strings.Count(raw, ".") == 2 {
+		if c, err := s.validAccess(ctx, raw, ""); err == nil && c.TenantID == client.TenantID {
+			out = Introspection{
+				Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
+				Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, JTI: c.ID, TenantID: c.TenantID,
+			}
+			if c.ExpiresAt != nil {
+				out.Exp = c.ExpiresAt.Unix()
+			}
+			if c.IssuedAt != nil {
+				out.Iat = c.IssuedAt.Unix()
+			}
+			if c.NotBefore != nil {
+				out.Nbf = c.NotBefore.Unix()
+			}
+			if u, err := s.cfg.Store.User(ctx, uuid.MustParse(c.TenantID), c.Subject); err == nil {
+				out.Username = u.Username
+			}
+		} else if err != nil && !errors.Is(err, tokens.ErrInvalidToken) {
+			s.writeError(w, r, serverError(err))
+			return
+		}
+	} else {
+		tenant := uuid.MustParse(client.TenantID)
+		rt, err := s.cfg.Store.Refresh(ctx, tenant, hashOpaque(raw))
+		switch {
+		case err == nil && rt.RevokedAt == nil && rt.UsedAt == nil && s.cfg.Now().Before(rt.ExpiresAt):
+			out = Introspection{
+				Active: true, Scope: rt.Scope, ClientID: rt.ClientID, TokenType: "refresh_token",
+				Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID, Iss: s.cfg.Issuer,
+				TenantID: client.TenantID,
+			}
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			s.writeError(w, r, serverError(err))
+			return
+		}
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// revoke implements RFC 7009 for a client's own tokens. Unknown tokens (and
+// tokens of other tenants, which this client cannot know about) are a quiet
+// 200; a token of another client of the same tenant is refused.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	if e := parsePostForm(r); e != nil {
+		s.writeError(w, r, e)
+		return
+	}
+	client, e := s.authenticateClient(r, true)
+	if e != nil {
+		s.writeError(w, r, e)
+		return
+	}
+	raw := r.PostForm.Get("token")
+	if raw == "" {
+		s.writeError(w, r, badRequest("invalid_request", "token is required"))
+		return
+	}
+	ctx := r.Context()
+	tenant := uuid.MustParse(client.TenantID)
+	now := s.cfg.Now()
+	notYours := oauthErr(http.StatusBadRequest, "unauthorized_client", "the token was not issued to this client")
+	if strings.Count(raw, ".") == 2 {
+		// Expired tokens need no revocation; invalid ones are unknown.
+		c, err := s.cfg.Tokens.ParseAccess(ctx, raw, "")
+		if err == nil && c.TenantID == client.TenantID {
+			if c.ClientID != client.ClientID {
+				s.writeError(w, r, notYours)
+				return
+			}
+			if err := s.cfg.Store.RevokeAccess(ctx, tenant, c.ID, now); err != nil {
+				s.writeError(w, r, serverError(err))
+				return
+			}
+		}
+	} else {
+		rt, err := s.cfg.Store.Refresh(ctx, tenant, hashOpaque(raw))
+		switch {
+		case err == nil && rt.ClientID != client.ClientID:
+			s.writeError(w, r, notYours)
+			return
+		case err == nil:
+			if err := s.cfg.Store.RevokeFamily(ctx, tenant, rt.FamilyID, now); err != nil {
+				s.writeError(w, r, serverError(err))
+				return
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			s.writeError(w, r, serverError(err))
+			return
+		}
+	}
+	noStore(w)
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,260 @@
+// Package oauth serves the Identity service's OAuth 2.1 and OpenID Connect
+// endpoints: discovery, authorize, the login/consent/logout pages, token,
+// introspection, revocation, JWKS and userinfo.
+package oauth
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/password"
+)
+
+// SelfAudience is the audience of tokens meant for this service itself
+// (userinfo and the admin API).
+const SelfAudience = "identity"
+
+// Paths of the endpoints (discovery advertises exactly these).
+const (
+	PathOpenIDConfiguration = "/.well-known/openid-configuration"
+	PathOAuthMetadata       = "/.well-known/oauth-authorization-server"
+	PathAuthorize           = "/oauth2/v1/authorize"
+	PathToken               = "/oauth2/v1/token"
+	PathIntrospect          = "/oauth2/v1/introspect"
+	PathRevoke              = "/oauth2/v1/revoke"
+	PathJWKS                = "/oauth2/v1/jwks"
+	PathLogin               = "/oidc/v1/login"
+	PathConsent             = "/oidc/v1/consent"
+	PathLogout              = "/oidc/v1/logout"
+	PathUserinfo            = "/oidc/v1/userinfo"
+)
+
+// Grant types.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = "client_credentials"
+	GrantRefreshToken      = "refresh_token"
+)
+
+// Config wires the endpoints to their collaborators.
+type Config struct {
+	Issuer string // e.g. https://127.0.0.1:8082, no trailing slash
+	Store  *store.Store
+	Tokens *tokens.Issuer
+	// Hasher spends the cost of a password check for unknown users and
+	// clients, so they cost the same as wrong secrets.
+	Hasher password.Hasher
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	AccessTokenTTL  time.Duration // default 10m
+	IDTokenTTL      time.Duration // default 10m
+	RefreshTokenTTL time.Duration // default 24h
+	CodeTTL         time.Duration // default 60s
+	SessionTTL      time.Duration // default 8h
+	RequestTTL      time.Duration // pending authorization requests; default 10m
+	SecretCacheTTL  time.Duration // verified client secrets; default 5m, negative disables
+}
+
+// Server holds the endpoints.
+type Server struct {
+	cfg     Config
+	csrfKey []byte
+	secrets *secretCache
+	pages   *pages
+}
+
+// New checks cfg, fills defaults and returns the server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Issuer == "" || strings.HasSuffix(cfg.Issuer, "/") {
+		return nil, errors.New("oauth: issuer must be set and must not end with a slash")
+	}
+	if cfg.Store == nil || cfg.Tokens == nil {
+		return nil, errors.New("oauth: store and token issuer are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.AccessTokenTTL, 10*time.Minute)
+	def(&cfg.IDTokenTTL, 10*time.Minute)
+	def(&cfg.RefreshTokenTTL, 24*time.Hour)
+	def(&cfg.CodeTTL, 60*time.Second)
+	def(&cfg.SessionTTL, 8*time.Hour)
+	def(&cfg.RequestTTL, 10*time.Minute)
+	def(&cfg.SecretCacheTTL, 5*time.Minute)
+	p, err := newPages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, csrfKey: randomBytes(32), pages: p}
+	s.secrets = newSecretCache(cfg.SecretCacheTTL, cfg.Now)
+	return s, nil
+}
+
+// Register adds every endpoint to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+PathOpenIDConfiguration, s.discovery)
+	mux.HandleFunc("GET "+PathOAuthMetadata, s.discovery)
+	mux.HandleFunc("GET "+PathAuthorize, s.authorize)
+	mux.HandleFunc("POST "+PathAuthorize, s.authorize)
+	mux.HandleFunc("GET "+PathLogin, s.loginPage)
+	mux.HandleFunc("POST "+PathLogin, s.loginSubmit)
+	mux.HandleFunc("GET "+PathConsent, s.consentPage)
+	mux.HandleFunc("POST "+PathConsent, s.consentSubmit)
+	mux.HandleFunc("GET "+PathLogout, s.logout)
+	mux.HandleFunc("POST "+PathLogout, s.logout)
+	mux.HandleFunc("POST "+PathToken, s.token)
+	mux.HandleFunc("POST "+PathIntrospect, s.introspect)
+	mux.HandleFunc("POST "+PathRevoke, s.revoke)
+	mux.HandleFunc("GET "+PathJWKS, s.jwks)
+	mux.HandleFunc("GET "+PathUserinfo, s.userinfo)
+	mux.HandleFunc("POST "+PathUserinfo, s.userinfo)
+}
+
+// Error is an OAuth error (RFC 6749 §5.2 and friends). Code and Description
+// are safe to show; Cause is for logs only.
+type Error struct {
+	Status      int
+	Code        string
+	Description string
+	Cause       error
+	// basic asks for a Basic challenge (client authenticated with Basic).
+	basic bool
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Description, e.Cause)
+	}
+	return e.Code + ": " + e.Description
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+func oauthErr(status int, code, desc string) *Error {
+	return &Error{Status: status, Code: code, Description: desc}
+}
+
+func badRequest(code, desc string) *Error { return oauthErr(http.StatusBadRequest, code, desc) }
+
+func serverError(cause error) *Error {
+	return &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error", Cause: cause}
+}
+
+// writeError writes the OAuth JSON error body; the one place OAuth errors
+// become HTTP responses.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = serverError(err)
+	}
+	if e.Status >= 500 {
+		s.cfg.Logger.ErrorContext(r.Context(), "oauth endpoint failed", "path", r.URL.Path, "error", e.Error())
+	} else {
+		s.cfg.Logger.InfoContext(r.Context(), "oauth request refused", "path", r.URL.Path, "error", e.Code, "description", e.Description)
+	}
+	if e.Status == http.StatusUnauthorized && e.basic {
+		w.Header().Set("WWW-Authenticate", `Basic realm="passthru-identity", charset="UTF-8"`)
+	}
+	noStore(w)
+	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+}
+
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	return b
+}
+
+// newOpaque returns a 256-bit random token (codes, refresh tokens, handles).
+func newOpaque() string { return base64.RawURLEncoding.EncodeToString(randomBytes(32)) }
+
+// hashOpaque is how opaque tokens are stored: SHA-256, hex.
+func hashOpaque(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *Server) mac(parts ...string) string {
+	m := hmac.New(sha256.New, s.csrfKey)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// parseScope splits a scope parameter, dropping duplicates.
+func parseScope(s string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range strings.Fields(s) {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// scopeKey is the canonical (sorted) form of a scope set.
+func scopeKey(scopes []string) string {
+	c := append([]string(nil), scopes...)
+	sort.Strings(c)
+	return strings.Join(c, " ")
+}
+
+func subset(want, allowed []string) (string, bool) {
+	for _, w := range want {
+		if !contains(allowed, w) {
+			return w, false
+		}
+	}
+	return "", true
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// NewSecret returns a fresh client secret (256 random bits, base64url).
+func NewSecret() string { return newOpaque() }

@@ -1,0 +1,336 @@
+package oauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/ids"
+)
+
+// TokenResponse is the successful token endpoint answer (RFC 6749 §5.1).
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	if e := parsePostForm(r); e != nil {
+		s.writeError(w, r, e)
+		return
+	}
+	var (
+		resp *TokenResponse
+		err  error
+	)
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case GrantAuthorizationCode:
+		resp, err = s.grantCode(r)
+	case GrantClientCredentials:
+		resp, err = s.grantClientCredentials(r)
+	case GrantRefreshToken:
+		resp, err = s.grantRefresh(r)
+	case "":
+		err = badRequest("invalid_request", "grant_type is required")
+	default:
+		err = badRequest("unsupported_grant_type", "grant type "+gt+" is not supported")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// issue is everything a set of tokens is made from.
+type issue struct {
+	tenant   uuid.UUID
+	client   *store.Client
+	user     *store.User // nil for client_credentials
+	scopes   []string
+	audience string
+	nonce    string
+	authTime time.Time
+	codeHash string
+	familyID string // refresh family to continue; "" starts a new one
+	refresh  bool
+	idToken  bool
+	// refreshScope is the scope of the whole grant (kept by rotated refresh
+	// tokens even when this access token is narrower).
+	refreshScope []string
+}
+
+func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, error) {
+	now := s.cfg.Now().UTC().Truncate(time.Second)
+	subject := in.client.ClientID
+	if in.user != nil {
+		subject = in.user.ID
+	}
+	jti := ids.NewEntity().String()
+	family := in.familyID
+	if in.refresh && family == "" {
+		family = ids.NewEntity().String()
+	}
+	claims := &tokens.AccessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: s.cfg.Issuer, Subject: subject, Audience: jwt.ClaimStrings{in.audience},
+			ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTokenTTL)), IssuedAt: jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now), ID: jti,
+		},
+		ClientID: in.client.ClientID, Scope: strings.Join(in.scopes, " "), TenantID: in.tenant.String(),
+	}
+	if in.user != nil && !in.authTime.IsZero() {
+		claims.AuthTime = jwt.NewNumericDate(in.authTime)
+	}
+	access, err := s.cfg.Tokens.SignAccess(ctx, claims)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if err := s.cfg.Store.SaveAccess(ctx, in.tenant, &store.AccessToken{
+		JTI: jti, ClientID: in.client.ClientID, Subject: subject, FamilyID: family, CodeHash: in.codeHash,
+		ExpiresAt: now.Add(s.cfg.AccessTokenTTL),
+	}); err != nil {
+		return nil, serverError(err)
+	}
+	resp := &TokenResponse{
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTokenTTL.Seconds()),
+		Scope: claims.Scope,
+	}
+	if in.refresh {
+		rt := newOpaque()
+		scope := in.refreshScope
+		if scope == nil {
+			scope = in.scopes
+		}
+		if err := s.cfg.Store.SaveRefresh(ctx, in.tenant, &store.RefreshToken{
+			IDHash: hashOpaque(rt), FamilyID: family, ClientID: in.client.ClientID, UserID: in.user.ID,
+			Scope: strings.Join(scope, " "), Audience: in.audience, Nonce: in.nonce, AuthTime: in.authTime,
+			CodeHash: in.codeHash, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
+		}); err != nil {
+			return nil, serverError(err)
+		}
+		resp.RefreshToken = rt
+	}
+	if in.idToken && in.user != nil {
+		idc := &tokens.IDClaims{
+			RegisteredClaims: jwt.RegisteredClaims{
+				Issuer: s.cfg.Issuer, Subject: in.user.ID, Audience: jwt.ClaimStrings{in.client.ClientID},
+				ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.IDTokenTTL)), IssuedAt: jwt.NewNumericDate(now),
+			},
+			Nonce: in.nonce, AZP: in.client.ClientID, TenantID: in.tenant.String(),
+			AuthTime: jwt.NewNumericDate(in.authTime),
+		}
+		addUserClaims(idc, in.user, in.scopes)
+		id, err := s.cfg.Tokens.SignID(ctx, idc, access)
+		if err != nil {
+			return nil, serverError(err)
+		}
+		resp.IDToken = id
+	}
+	return resp, nil
+}
+
+func addUserClaims(c *tokens.IDClaims, u *store.User, scopes []string) {
+	if contains(scopes, "profile") {
+		c.Name = u.Name
+		c.PreferredUsername = u.Username
+	}
+	if contains(scopes, "email") && u.Email != "" {
+		c.Email = u.Email
+		verified := true // demo and admin-created addresses are set by an administrator
+		c.EmailVerified = &verified
+	}
+}
+
+var errGrantFailed = errors.New("grant failed")
+
+func invalidGrant(desc string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: desc, Cause: errGrantFailed}
+}
+
+// grantCode exchanges an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6).
+// The code is consumed before anything else is checked, so a code can be
+// presented once, whoever presents it; a second presentation revokes every
+// token the first one produced (RFC 6749 §4.1.2).
+func (s *Server) grantCode(r *http.Request) (*TokenResponse, error) {
+	client, e := s.authenticateClient(r, true)
+	if e != nil {
+		return nil, e
+	}
+	if !client.AllowsGrant(GrantAuthorizationCode) {
+		return nil, badRequest("unauthorized_client", "the client may not use the authorization code grant")
+	}
+	code := r.PostForm.Get("code")
+	if code == "" {
+		return nil, badRequest("invalid_request", "code is required")
+	}
+	ctx := r.Context()
+	tenant := uuid.MustParse(client.TenantID)
+	now := s.cfg.Now()
+	hash := hashOpaque(code)
+	ac, replay, err := s.cfg.Store.ConsumeCode(ctx, tenant, hash, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalidGrant("the code is unknown")
+	}
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if replay {
+		if err := s.cfg.Store.RevokeCodeGrants(ctx, tenant, hash, now); err != nil {
+			return nil, serverError(err)
+		}
+		s.cfg.Logger.WarnContext(ctx, "authorization code replayed; tokens issued from it revoked", "client_id", client.ClientID)
+		return nil, invalidGrant("the code was already used")
+	}
+	if !now.Before(ac.ExpiresAt) {
+		return nil, invalidGrant("the code has expired")
+	}
+	if ac.ClientID != client.ClientID {
+		return nil, invalidGrant("the code was issued to another client")
+	}
+	if r.PostForm.Get("redirect_uri") != ac.RedirectURI {
+		return nil, invalidGrant("redirect_uri does not match the authorization request")
+	}
+	verifier := r.PostForm.Get("code_verifier")
+	if verifier == "" {
+		return nil, invalidGrant("code_verifier is required (PKCE)")
+	}
+	if !pkceVerifier.MatchString(verifier) || !pkceMatches(verifier, ac.CodeChallenge) {
+		return nil, invalidGrant("code_verifier does not match the code_challenge")
+	}
+	user, err := s.cfg.Store.User(ctx, tenant, ac.UserID)
+	if err != nil || user.Disabled {
+		return nil, invalidGrant("the user is no longer active")
+	}
+	scopes := strings.Fields(ac.Scope)
+	return s.issueTokens(ctx, issue{
+		tenant: tenant, client: client, user: user, scopes: scopes, audience: ac.Audience, nonce: ac.Nonce,
+		authTime: ac.AuthTime, codeHash: hash, refresh: client.AllowsGrant(GrantRefreshToken),
+		idToken: contains(scopes, "openid"),
+	})
+}
+
+func pkceMatches(verifier, challenge string) bool {
+	sum := sha256.Sum256([]byte(verifier))
+	got := base64.RawURLEncoding.EncodeToString(sum[:])
+	return subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) == 1
+}
+
+// grantClientCredentials issues a token to a confidential client for itself.
+func (s *Server) grantClientCredentials(r *http.Request) (*TokenResponse, error) {
+	client, e := s.authenticateClient(r, false)
+	if e != nil {
+		return nil, e
+	}
+	if !client.AllowsGrant(GrantClientCredentials) {
+		return nil, badRequest("unauthorized_client", "the client may not use the client credentials grant")
+	}
+	scopes := parseScope(r.PostForm.Get("scope"))
+	if len(scopes) == 0 {
+		scopes = client.ScopeList()
+	} else if bad, ok := subset(scopes, client.ScopeList()); !ok {
+		return nil, badRequest("invalid_scope", "scope "+bad+" is not allowed for this client")
+	}
+	if contains(scopes, "openid") {
+		return nil, badRequest("invalid_scope", "openid needs a user; it is not available with client_credentials")
+	}
+	aud, e := resolveAudience(client, r.PostForm.Get("resource"))
+	if e != nil {
+		return nil, e
+	}
+	return s.issueTokens(r.Context(), issue{
+		tenant: uuid.MustParse(client.TenantID), client: client, scopes: scopes, audience: aud,
+	})
+}
+
+// grantRefresh rotates a refresh token (OAuth 2.1 §4.3.1): every use returns
+// a new refresh token; presenting a used one revokes the whole family.
+func (s *Server) grantRefresh(r *http.Request) (*TokenResponse, error) {
+	client, e := s.authenticateClient(r, true)
+	if e != nil {
+		return nil, e
+	}
+	if !client.AllowsGrant(GrantRefreshToken) {
+		return nil, badRequest("unauthorized_client", "the client may not use the refresh token grant")
+	}
+	raw := r.PostForm.Get("refresh_token")
+	if raw == "" {
+		return nil, badRequest("invalid_request", "refresh_token is required")
+	}
+	ctx := r.Context()
+	tenant := uuid.MustParse(client.TenantID)
+	now := s.cfg.Now()
+	hash := hashOpaque(raw)
+	rt, err := s.cfg.Store.Refresh(ctx, tenant, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalidGrant("the refresh token is unknown")
+	}
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if rt.ClientID != client.ClientID {
+		return nil, invalidGrant("the refresh token was issued to another client")
+	}
+	if rt.RevokedAt != nil {
+		return nil, invalidGrant("the refresh token was revoked")
+	}
+	if rt.UsedAt != nil {
+		return nil, s.refreshReuse(ctx, tenant, rt, client)
+	}
+	if !now.Before(rt.ExpiresAt) {
+		return nil, invalidGrant("the refresh token has expired")
+	}
+	granted := strings.Fields(rt.Scope)
+	scopes := parseScope(r.PostForm.Get("scope"))
+	if len(scopes) == 0 {
+		scopes = granted
+	} else if bad, ok := subset(scopes, granted); !ok {
+		return nil, badRequest("invalid_scope", "scope "+bad+" was not granted; a refresh may only narrow the scope")
+	}
+	aud := rt.Audience
+	if res := r.PostForm.Get("resource"); res != "" {
+		if !client.AllowsAudience(res) {
+			return nil, badRequest("invalid_target", "resource "+res+" is not allowed for this client")
+		}
+		aud = res
+	}
+	user, err := s.cfg.Store.User(ctx, tenant, rt.UserID)
+	if err != nil || user.Disabled {
+		return nil, invalidGrant("the user is no longer active")
+	}
+	won, err := s.cfg.Store.ConsumeRefresh(ctx, tenant, hash, now)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if !won {
+		return nil, s.refreshReuse(ctx, tenant, rt, client) // lost a race with another use of the same token
+	}
+	return s.issueTokens(ctx, issue{
+		tenant: tenant, client: client, user: user, scopes: scopes, audience: aud, nonce: rt.Nonce,
+		authTime: rt.AuthTime, codeHash: rt.CodeHash, familyID: rt.FamilyID, refresh: true,
+		refreshScope: granted,
+	})
+}
+
+func (s *Server) refreshReuse(ctx context.Context, tenant uuid.UUID, rt *store.RefreshToken, client *store.Client) error {
+	if err := s.cfg.Store.RevokeFamily(ctx, tenant, rt.FamilyID, s.cfg.Now()); err != nil {
+		return serverError(err)
+	}
+	s.cfg.Logger.WarnContext(ctx, "refresh token reused; family revoked", "client_id", client.ClientID, "family", rt.FamilyID)
+	return invalidGrant("the refresh token was already used; its grant has been revoked")
+}

@@ -1,0 +1,255 @@
+package oauth
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/infra/password"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+)
+
+const testIssuer = "https://issuer.test"
+
+// rig is a Server on a real store and barrier, without HTTP listeners, so
+// tests can mint tokens with the service's own keys but wrong claims.
+type rig struct {
+	s      *Server
+	keys   *tokens.Keys
+	tenant uuid.UUID
+	user   *store.User
+	rs     *store.Client // may introspect
+	rsPass string
+	web    *store.Client
+	now    time.Time
+}
+
+func newRig(t *testing.T, b dbtest.Backend) *rig {
+	t.Helper()
+	ctx := t.Context()
+	d := dbtest.Open(t, b)
+	st, err := store.New(ctx, d)
+	require.NoError(t, err)
+	bar, err := barrier.Open(ctx, d.Gorm(), barrier.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
+	require.NoError(t, err)
+	r := &rig{now: time.Now().UTC().Truncate(time.Second), tenant: ids.NewTenant()}
+	clock := func() time.Time { return r.now }
+	r.keys, err = tokens.NewKeys(ctx, st, bar, tokens.KeyOptions{RotationPeriod: time.Hour, PrePublish: 10 * time.Minute, MaxTokenTTL: 10 * time.Minute, Now: clock})
+	require.NoError(t, err)
+	r.s, err = New(Config{
+		Issuer: testIssuer, Store: st, Tokens: &tokens.Issuer{Keys: r.keys, Issuer: testIssuer, Now: clock},
+		Hasher: password.Hasher{Iterations: 1000}, Now: clock,
+	})
+	require.NoError(t, err)
+	require.NoError(t, st.CreateTenant(ctx, r.tenant, "t", false))
+	h := password.Hasher{Iterations: 1000}
+	uh, _ := h.Hash("pw-pw-pw-pw-pw")
+	r.user = &store.User{ID: ids.NewEntity().String(), Username: "user", PasswordHash: uh}
+	require.NoError(t, st.CreateUser(ctx, r.tenant, r.user))
+	r.rsPass = "rs-secret"
+	sh, _ := h.Hash(r.rsPass)
+	r.rs = &store.Client{ClientID: "rs-" + r.tenant.String()[:8], Name: "rs", Kind: store.KindResourceServer, SecretHash: sh, CanIntrospect: true, Audiences: "kms"}
+	require.NoError(t, st.CreateClient(ctx, r.tenant, r.rs))
+	r.web = &store.Client{ClientID: "web-" + r.tenant.String()[:8], Name: "web", Kind: store.KindConfidential, SecretHash: sh,
+		GrantTypes: "authorization_code", Scopes: "openid profile", Audiences: "identity kms", RedirectURIs: "https://app.test/cb"}
+	require.NoError(t, st.CreateClient(ctx, r.tenant, r.web))
+	return r
+}
+
+// mint issues a genuine token for the user through the server, then lets
+// edit change its claims before signing with issuer iss.
+func (r *rig) mint(t *testing.T, iss string, edit func(c *tokens.AccessClaims)) string {
+	t.Helper()
+	resp, err := r.s.issueTokens(t.Context(), issue{tenant: r.tenant, client: r.web, user: r.user, scopes: []string{"openid", "profile"}, audience: SelfAudience, authTime: r.now})
+	require.NoError(t, err)
+	if edit == nil && iss == testIssuer {
+		return resp.AccessToken
+	}
+	c, err := r.s.cfg.Tokens.ParseAccess(t.Context(), resp.AccessToken, "")
+	require.NoError(t, err)
+	if edit != nil {
+		edit(c)
+	}
+	other := &tokens.Issuer{Keys: r.keys, Issuer: iss, Now: func() time.Time { return r.now }}
+	c.Issuer = iss
+	tok, err := other.SignAccess(t.Context(), c)
+	require.NoError(t, err)
+	return tok
+}
+
+func (r *rig) userinfo(t *testing.T, token string) (int, string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/oidc/v1/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	w := httptest.NewRecorder()
+	r.s.userinfo(w, req)
+	return w.Code, w.Header().Get("WWW-Authenticate")
+}
+
+func (r *rig) introspect(t *testing.T, token string) map[string]any {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/oauth2/v1/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(r.rs.ClientID, r.rsPass)
+	w := httptest.NewRecorder()
+	r.s.introspect(w, req)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	out := map[string]any{}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &out))
+	return out
+}
+
+func TestTokenValidationRefusesForgeries(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		r := newRig(t, b)
+		good := r.mint(t, testIssuer, nil)
+		code, _ := r.userinfo(t, good)
+		require.Equal(t, http.StatusOK, code, "the genuine token works")
+		require.Equal(t, true, r.introspect(t, good)["active"])
+
+		signer, err := r.keys.Signer(t.Context())
+		require.NoError(t, err)
+		pubDER, err := x509.MarshalPKIXPublicKey(signer.Public)
+		require.NoError(t, err)
+		pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+		genuine, err := r.s.cfg.Tokens.ParseAccess(t.Context(), good, "")
+		require.NoError(t, err)
+
+		sign := func(method jwt.SigningMethod, kid string, key any, c jwt.Claims) string {
+			tok := jwt.NewWithClaims(method, c)
+			tok.Header["typ"] = "at+jwt"
+			if kid != "" {
+				tok.Header["kid"] = kid
+			}
+			s, err := tok.SignedString(key)
+			require.NoError(t, err)
+			return s
+		}
+		stranger, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+
+		for _, tc := range []struct {
+			desc  string
+			token func() string
+		}{
+			{desc: "alg none", token: func() string {
+				return sign(jwt.SigningMethodNone, signer.KID, jwt.UnsafeAllowNoneSignatureType, genuine)
+			}},
+			{desc: "HS256 signed with the public key as secret", token: func() string {
+				return sign(jwt.SigningMethodHS256, signer.KID, pubPEM, genuine)
+			}},
+			{desc: "HS256 signed with the DER public key as secret", token: func() string {
+				return sign(jwt.SigningMethodHS256, signer.KID, pubDER, genuine)
+			}},
+			{desc: "unknown kid", token: func() string { return sign(jwt.SigningMethodES256, "no-such-kid", stranger, genuine) }},
+			{desc: "no kid", token: func() string { return sign(jwt.SigningMethodES256, "", stranger, genuine) }},
+			{desc: "right kid, wrong key", token: func() string { return sign(jwt.SigningMethodES256, signer.KID, stranger, genuine) }},
+			{desc: "wrong issuer", token: func() string { return r.mint(t, "https://evil.test", nil) }},
+			{desc: "wrong audience", token: func() string {
+				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.Audience = jwt.ClaimStrings{"https://evil.test"} })
+			}},
+			{desc: "expired", token: func() string {
+				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) {
+					c.ExpiresAt = jwt.NewNumericDate(r.now.Add(-time.Minute))
+				})
+			}},
+			{desc: "tenant swapped", token: func() string {
+				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.TenantID = ids.NewTenant().String() })
+			}},
+			{desc: "unknown jti", token: func() string {
+				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.ID = ids.NewEntity().String() })
+			}},
+			{desc: "not an access token (typ JWT)", token: func() string {
+				tok := jwt.NewWithClaims(jwt.SigningMethodES256, genuine)
+				tok.Header["kid"] = signer.KID
+				s, err := tok.SignedString(signer.Private)
+				require.NoError(t, err)
+				return s
+			}},
+			{desc: "garbage", token: func() string { return "not-a-jwt" }},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				tok := tc.token()
+				code, challenge := r.userinfo(t, tok)
+				assert.Equal(t, http.StatusUnauthorized, code)
+				assert.Contains(t, challenge, `error="invalid_token"`)
+				assert.Equal(t, map[string]any{"active": false}, r.introspect(t, tok))
+			})
+		}
+
+		t.Run("expiry by the clock", func(t *testing.T) {
+			tok := r.mint(t, testIssuer, nil)
+			r.now = r.now.Add(11 * time.Minute)
+			code, _ := r.userinfo(t, tok)
+			assert.Equal(t, http.StatusUnauthorized, code)
+			assert.Equal(t, false, r.introspect(t, tok)["active"])
+		})
+	})
+}
+
+func TestSecretCache(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newSecretCache(time.Minute, func() time.Time { return now })
+	for _, tc := range []struct {
+		desc           string
+		id, sec, hash  string
+		want           bool
+		advance        time.Duration
+		rememberBefore bool
+	}{
+		{desc: "unknown", id: "a", sec: "s", hash: "h"},
+		{desc: "remembered", id: "a", sec: "s", hash: "h", rememberBefore: true, want: true},
+		{desc: "other secret", id: "a", sec: "t", hash: "h"},
+		{desc: "rotated hash", id: "a", sec: "s", hash: "h2"},
+		{desc: "expired", id: "a", sec: "s", hash: "h", advance: 2 * time.Minute},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			if tc.rememberBefore {
+				c.remember(tc.id, tc.sec, tc.hash)
+			}
+			now = now.Add(tc.advance)
+			assert.Equal(t, tc.want, c.ok(tc.id, tc.sec, tc.hash))
+		})
+	}
+	off := newSecretCache(-1, time.Now)
+	off.remember("a", "s", "h")
+	assert.False(t, off.ok("a", "s", "h"))
+	for i := 0; i < secretCacheMax+1; i++ {
+		c.remember("a", string(rune(i)), "h")
+	}
+	assert.LessOrEqual(t, len(c.entries), secretCacheMax)
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		cfg  Config
+	}{
+		{desc: "no issuer", cfg: Config{}},
+		{desc: "trailing slash", cfg: Config{Issuer: "https://x/"}},
+		{desc: "no store", cfg: Config{Issuer: "https://x"}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := New(tc.cfg)
+			assert.Error(t, err)
+		})
+	}
+}

@@ -1,0 +1,620 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/passthru-dev/passthru/services/infra/db"
+)
+
+// Typed errors of the store; callers test them with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+)
+
+// Store is the Identity service's persistence. It is safe for concurrent use.
+type Store struct {
+	db *db.DB
+
+	mu       sync.Mutex
+	migrated map[uuid.UUID]bool // tenant databases migrated by this process
+}
+
+var systemMigrations = []db.Migration{
+	{Version: 1, Name: "identity system tables", Up: func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&Tenant{}, &clientIndex{}, &SigningKey{}, &Session{}, &AuthRequest{})
+	}},
+}
+
+var tenantMigrations = []db.Migration{
+	{Version: 1, Name: "identity tenant tables", Up: func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&User{}, &Client{}, &Consent{}, &AuthCode{}, &RefreshToken{}, &AccessToken{})
+	}},
+}
+
+// New migrates the system database and returns a Store over d.
+func New(ctx context.Context, d *db.DB) (*Store, error) {
+	if err := db.Migrate(ctx, d.Gorm(), "identity-system", systemMigrations); err != nil {
+		return nil, fmt.Errorf("migrate identity system database: %w", err)
+	}
+	return &Store{db: d, migrated: map[uuid.UUID]bool{}}, nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+
+func (s *Store) sys(ctx context.Context) *gorm.DB { return s.db.Gorm().WithContext(ctx) }
+
+// tenant returns the migrated handle of a registered tenant.
+func (s *Store) tenant(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) {
+	g, err := s.db.Tenant(ctx, tenant)
+	if err != nil {
+		if errors.Is(err, db.ErrUnknownTenant) {
+			return nil, fmt.Errorf("tenant %s: %w", tenant, ErrNotFound)
+		}
+		return nil, fmt.Errorf("open tenant %s: %w", tenant, err)
+	}
+	s.mu.Lock()
+	done := s.migrated[tenant]
+	s.mu.Unlock()
+	if !done {
+		if err := db.Migrate(ctx, g, "identity-tenant", tenantMigrations); err != nil {
+			return nil, fmt.Errorf("migrate tenant %s: %w", tenant, err)
+		}
+		s.mu.Lock()
+		s.migrated[tenant] = true
+		s.mu.Unlock()
+	}
+	return g.WithContext(ctx), nil
+}
+
+// CreateTenant registers a tenant and creates its database.
+func (s *Store) CreateTenant(ctx context.Context, id uuid.UUID, name string, demo bool) error {
+	if err := s.db.CreateTenant(ctx, id); err != nil {
+		return fmt.Errorf("create tenant %s: %w", id, err)
+	}
+	if _, err := s.tenant(ctx, id); err != nil {
+		return err
+	}
+	row := Tenant{ID: id.String(), Name: name, Demo: demo}
+	if err := s.sys(ctx).Create(&row).Error; err != nil {
+		return fmt.Errorf("register tenant %s: %w", id, err)
+	}
+	return nil
+}
+
+// Tenants lists registered tenants, demo ones only when demoOnly.
+func (s *Store) Tenants(ctx context.Context, demoOnly bool) ([]Tenant, error) {
+	var out []Tenant
+	q := s.sys(ctx).Order("created_at, id")
+	if demoOnly {
+		q = q.Where("demo = ?", true)
+	}
+	if err := q.Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteTenant drops a tenant's database and every system row that refers to it.
+func (s *Store) DeleteTenant(ctx context.Context, id uuid.UUID) error {
+	err := s.sys(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, m := range []any{&clientIndex{}, &Session{}, &AuthRequest{}} {
+			if err := tx.Where("tenant_id = ?", id.String()).Delete(m).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Where("id = ?", id.String()).Delete(&Tenant{}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("delete tenant %s: %w", id, err)
+	}
+	if err := s.db.DropTenant(ctx, id); err != nil && !errors.Is(err, db.ErrUnknownTenant) {
+		return fmt.Errorf("drop tenant %s: %w", id, err)
+	}
+	s.mu.Lock()
+	delete(s.migrated, id)
+	s.mu.Unlock()
+	return nil
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// ---- clients ----
+
+// CreateClient stores a new client in tenant. The client_id must be unique
+// across all tenants (ErrConflict otherwise).
+func (s *Store) CreateClient(ctx context.Context, tenant uuid.UUID, c *Client) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	// The index row goes first: its primary key is the global uniqueness check.
+	var n int64
+	if err := s.sys(ctx).Model(&clientIndex{}).Where("client_id = ?", c.ClientID).Count(&n).Error; err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("client %q: %w", c.ClientID, ErrConflict)
+	}
+	if err := s.sys(ctx).Create(&clientIndex{ClientID: c.ClientID, TenantID: tenant.String()}).Error; err != nil {
+		return fmt.Errorf("create client %q: %w", c.ClientID, err)
+	}
+	if err := g.Create(c).Error; err != nil {
+		s.sys(ctx).Where("client_id = ?", c.ClientID).Delete(&clientIndex{})
+		return fmt.Errorf("create client %q: %w", c.ClientID, err)
+	}
+	c.TenantID = tenant.String()
+	return nil
+}
+
+// Client finds a client by client_id in any tenant.
+func (s *Store) Client(ctx context.Context, clientID string) (*Client, error) {
+	var idx clientIndex
+	if err := s.sys(ctx).Where("client_id = ?", clientID).Take(&idx).Error; err != nil {
+		return nil, notFound(err, "client")
+	}
+	tenant, err := uuid.Parse(idx.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("client index: %w", err)
+	}
+	return s.TenantClient(ctx, tenant, clientID)
+}
+
+// TenantClient finds a client of one tenant.
+func (s *Store) TenantClient(ctx context.Context, tenant uuid.UUID, clientID string) (*Client, error) {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var c Client
+	if err := g.Where("client_id = ?", clientID).Take(&c).Error; err != nil {
+		return nil, notFound(err, "client")
+	}
+	c.TenantID = tenant.String()
+	return &c, nil
+}
+
+// Clients lists the clients of a tenant in client_id order.
+func (s *Store) Clients(ctx context.Context, tenant uuid.UUID) ([]Client, error) {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var out []Client
+	if err := g.Order("client_id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	for i := range out {
+		out[i].TenantID = tenant.String()
+	}
+	return out, nil
+}
+
+// UpdateClient saves every field of an existing client.
+func (s *Store) UpdateClient(ctx context.Context, tenant uuid.UUID, c *Client) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	res := g.Model(&Client{}).Where("client_id = ?", c.ClientID).Select("*").Omit("created_at").Updates(c)
+	if res.Error != nil {
+		return fmt.Errorf("update client %q: %w", c.ClientID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("client %q: %w", c.ClientID, ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteClient removes a client, its consents and its outstanding grants.
+func (s *Store) DeleteClient(ctx context.Context, tenant uuid.UUID, clientID string) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	err = g.Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("client_id = ?", clientID).Delete(&Client{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		for _, m := range []any{&Consent{}, &AuthCode{}, &RefreshToken{}} {
+			if err := tx.Where("client_id = ?", clientID).Delete(m).Error; err != nil {
+				return err
+			}
+		}
+		now := time.Now().UTC()
+		return tx.Model(&AccessToken{}).Where("client_id = ? AND revoked_at IS NULL", clientID).Update("revoked_at", now).Error
+	})
+	if err != nil {
+		return fmt.Errorf("delete client %q: %w", clientID, err)
+	}
+	if err := s.sys(ctx).Where("client_id = ? AND tenant_id = ?", clientID, tenant.String()).Delete(&clientIndex{}).Error; err != nil {
+		return fmt.Errorf("delete client %q index: %w", clientID, err)
+	}
+	return nil
+}
+
+// ---- users ----
+
+// CreateUser stores a new user; a taken username is ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, tenant uuid.UUID, u *User) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	return g.Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&User{}).Where("username = ?", u.Username).Count(&n).Error; err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("user %q: %w", u.Username, ErrConflict)
+		}
+		if err := tx.Create(u).Error; err != nil {
+			return fmt.Errorf("create user %q: %w", u.Username, err)
+		}
+		return nil
+	})
+}
+
+// UserByUsername finds a user of tenant by username.
+func (s *Store) UserByUsername(ctx context.Context, tenant uuid.UUID, username string) (*User, error) {
+	return s.findUser(ctx, tenant, "username = ?", username)
+}
+
+// User finds a user of tenant by id.
+func (s *Store) User(ctx context.Context, tenant uuid.UUID, id string) (*User, error) {
+	return s.findUser(ctx, tenant, "id = ?", id)
+}
+
+func (s *Store) findUser(ctx context.Context, tenant uuid.UUID, cond string, arg string) (*User, error) {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var u User
+	if err := g.Where(cond, arg).Take(&u).Error; err != nil {
+		return nil, notFound(err, "user")
+	}
+	return &u, nil
+}
+
+// Users lists the users of a tenant in id (creation) order.
+func (s *Store) Users(ctx context.Context, tenant uuid.UUID) ([]User, error) {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var out []User
+	if err := g.Order("id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateUser saves every field of an existing user.
+func (s *Store) UpdateUser(ctx context.Context, tenant uuid.UUID, u *User) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	res := g.Model(&User{}).Where("id = ?", u.ID).Select("*").Omit("created_at").Updates(u)
+	if res.Error != nil {
+		return fmt.Errorf("update user %s: %w", u.ID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("user %s: %w", u.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteUser removes a user with their consents, grants and sessions.
+func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id string) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	err = g.Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("id = ?", id).Delete(&User{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		for _, m := range []any{&Consent{}, &AuthCode{}, &RefreshToken{}} {
+			if err := tx.Where("user_id = ?", id).Delete(m).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Model(&AccessToken{}).Where("subject = ? AND revoked_at IS NULL", id).Update("revoked_at", time.Now().UTC()).Error
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
+	return s.sys(ctx).Where("tenant_id = ? AND user_id = ?", tenant.String(), id).Delete(&Session{}).Error
+}
+
+// ---- consents ----
+
+// HasConsent reports whether user approved client for exactly scopeKey.
+func (s *Store) HasConsent(ctx context.Context, tenant uuid.UUID, userID, clientID, scopeKey string) (bool, error) {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return false, err
+	}
+	var n int64
+	if err := g.Model(&Consent{}).Where("user_id = ? AND client_id = ? AND scope_key = ?", userID, clientID, scopeKey).Count(&n).Error; err != nil {
+		return false, fmt.Errorf("check consent: %w", err)
+	}
+	return n > 0, nil
+}
+
+// SaveConsent remembers a consent (idempotent).
+func (s *Store) SaveConsent(ctx context.Context, tenant uuid.UUID, c *Consent) error {
+	ok, err := s.HasConsent(ctx, tenant, c.UserID, c.ClientID, c.ScopeKey)
+	if err != nil || ok {
+		return err
+	}
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if err := g.Create(c).Error; err != nil {
+		return fmt.Errorf("save consent: %w", err)
+	}
+	return nil
+}
+
+// ---- authorization codes ----
+
+// SaveCode stores an issued code.
+func (s *Store) SaveCode(ctx context.Context, tenant uuid.UUID, c *AuthCode) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if err := g.Create(c).Error; err != nil {
+		return fmt.Errorf("save code: %w", err)
+	}
+	return nil
+}
+
+// ConsumeCode marks a code used, atomically: exactly one caller wins.
+// It returns the code and replay=false for the winner; replay=true when the
+// code exists but was used before; ErrNotFound when it never existed.
+func (s *Store) ConsumeCode(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) (*AuthCode, bool, error) {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return nil, false, err
+	}
+	res := g.Model(&AuthCode{}).Where("id_hash = ? AND used_at IS NULL", hash).Update("used_at", now.UTC())
+	if res.Error != nil {
+		return nil, false, fmt.Errorf("consume code: %w", res.Error)
+	}
+	var c AuthCode
+	if err := g.Where("id_hash = ?", hash).Take(&c).Error; err != nil {
+		return nil, false, notFound(err, "code")
+	}
+	return &c, res.RowsAffected == 0, nil
+}
+
+// RevokeCodeGrants revokes every token issued from a code: the refresh token
+// families it started and all their access tokens.
+func (s *Store) RevokeCodeGrants(ctx context.Context, tenant uuid.UUID, codeHash string, now time.Time) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	now = now.UTC()
+	return g.Transaction(func(tx *gorm.DB) error {
+		var families []string
+		if err := tx.Model(&RefreshToken{}).Where("code_hash = ?", codeHash).Distinct().Pluck("family_id", &families).Error; err != nil {
+			return fmt.Errorf("revoke code grants: %w", err)
+		}
+		if err := tx.Model(&AccessToken{}).Where("code_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
+			return fmt.Errorf("revoke code grants: %w", err)
+		}
+		for _, f := range families {
+			if err := revokeFamily(tx, f, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ---- refresh tokens ----
+
+// SaveRefresh stores an issued refresh token.
+func (s *Store) SaveRefresh(ctx context.Context, tenant uuid.UUID, r *RefreshToken) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if err := g.Create(r).Error; err != nil {
+		return fmt.Errorf("save refresh token: %w", err)
+	}
+	return nil
+}
+
+// Refresh finds a refresh token by hash.
+func (s *Store) Refresh(ctx context.Context, tenant uuid.UUID, hash string) (*RefreshToken, error) {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var r RefreshToken
+	if err := g.Where("id_hash = ?", hash).Take(&r).Error; err != nil {
+		return nil, notFound(err, "refresh token")
+	}
+	return &r, nil
+}
+
+// ConsumeRefresh marks a live refresh token used, atomically; false when it
+// was already used or revoked (the caller then treats it as reuse).
+func (s *Store) ConsumeRefresh(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) (bool, error) {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return false, err
+	}
+	res := g.Model(&RefreshToken{}).Where("id_hash = ? AND used_at IS NULL AND revoked_at IS NULL", hash).Update("used_at", now.UTC())
+	if res.Error != nil {
+		return false, fmt.Errorf("consume refresh token: %w", res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// RevokeFamily revokes every refresh token of a family and every access token
+// issued from it.
+func (s *Store) RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID string, now time.Time) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	return g.Transaction(func(tx *gorm.DB) error { return revokeFamily(tx, familyID, now.UTC()) })
+}
+
+func revokeFamily(tx *gorm.DB, familyID string, now time.Time) error {
+	if err := tx.Model(&RefreshToken{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", now).Error; err != nil {
+		return fmt.Errorf("revoke family %s: %w", familyID, err)
+	}
+	if err := tx.Model(&AccessToken{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", now).Error; err != nil {
+		return fmt.Errorf("revoke family %s access tokens: %w", familyID, err)
+	}
+	return nil
+}
+
+// ---- access tokens ----
+
+// SaveAccess records an issued access token.
+func (s *Store) SaveAccess(ctx context.Context, tenant uuid.UUID, a *AccessToken) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if err := g.Create(a).Error; err != nil {
+		return fmt.Errorf("save access token: %w", err)
+	}
+	return nil
+}
+
+// Access finds an issued access token by jti.
+func (s *Store) Access(ctx context.Context, tenant uuid.UUID, jti string) (*AccessToken, error) {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var a AccessToken
+	if err := g.Where("jti = ?", jti).Take(&a).Error; err != nil {
+		return nil, notFound(err, "access token")
+	}
+	return &a, nil
+}
+
+// RevokeAccess revokes one access token by jti (idempotent).
+func (s *Store) RevokeAccess(ctx context.Context, tenant uuid.UUID, jti string, now time.Time) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if err := g.Model(&AccessToken{}).Where("jti = ? AND revoked_at IS NULL", jti).Update("revoked_at", now.UTC()).Error; err != nil {
+		return fmt.Errorf("revoke access token: %w", err)
+	}
+	return nil
+}
+
+// ---- system: sessions, authorization requests, signing keys ----
+
+// SaveSession stores a login session.
+func (s *Store) SaveSession(ctx context.Context, sess *Session) error {
+	if err := s.sys(ctx).Create(sess).Error; err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	return nil
+}
+
+// Session finds a session by the hash of its cookie value.
+func (s *Store) Session(ctx context.Context, hash string) (*Session, error) {
+	var sess Session
+	if err := s.sys(ctx).Where("id_hash = ?", hash).Take(&sess).Error; err != nil {
+		return nil, notFound(err, "session")
+	}
+	return &sess, nil
+}
+
+// DeleteSession ends a session (idempotent).
+func (s *Store) DeleteSession(ctx context.Context, hash string) error {
+	if err := s.sys(ctx).Where("id_hash = ?", hash).Delete(&Session{}).Error; err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// SaveAuthRequest stores a pending authorization request.
+func (s *Store) SaveAuthRequest(ctx context.Context, r *AuthRequest) error {
+	if err := s.sys(ctx).Create(r).Error; err != nil {
+		return fmt.Errorf("save authorization request: %w", err)
+	}
+	return nil
+}
+
+// AuthRequest finds a pending authorization request by the hash of its handle.
+func (s *Store) AuthRequest(ctx context.Context, hash string) (*AuthRequest, error) {
+	var r AuthRequest
+	if err := s.sys(ctx).Where("id_hash = ?", hash).Take(&r).Error; err != nil {
+		return nil, notFound(err, "authorization request")
+	}
+	return &r, nil
+}
+
+// DeleteAuthRequest removes a finished authorization request; false when it
+// was already gone (so a request completes at most once).
+func (s *Store) DeleteAuthRequest(ctx context.Context, hash string) (bool, error) {
+	res := s.sys(ctx).Where("id_hash = ?", hash).Delete(&AuthRequest{})
+	if res.Error != nil {
+		return false, fmt.Errorf("delete authorization request: %w", res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// SigningKeys lists every stored signing key, oldest first.
+func (s *Store) SigningKeys(ctx context.Context) ([]SigningKey, error) {
+	var out []SigningKey
+	if err := s.sys(ctx).Order("signs_from, kid").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	return out, nil
+}
+
+// SaveSigningKey stores a new signing key.
+func (s *Store) SaveSigningKey(ctx context.Context, k *SigningKey) error {
+	if err := s.sys(ctx).Create(k).Error; err != nil {
+		return fmt.Errorf("save signing key: %w", err)
+	}
+	return nil
+}
+
+// DeleteSigningKey removes a key that no longer verifies anything.
+func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
+	if err := s.sys(ctx).Where("kid = ?", kid).Delete(&SigningKey{}).Error; err != nil {
+		return fmt.Errorf("delete signing key: %w", err)
+	}
+	return nil
+}

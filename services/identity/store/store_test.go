@@ -1,0 +1,195 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/factory"
+)
+
+func newStore(t *testing.T, b dbtest.Backend) (*store.Store, uuid.UUID) {
+	t.Helper()
+	st, err := store.New(t.Context(), dbtest.Open(t, b))
+	require.NoError(t, err)
+	tenant := factory.TenantID()
+	require.NoError(t, st.CreateTenant(t.Context(), tenant, "t", true))
+	return st, tenant
+}
+
+func TestStore(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		st, tenant := newStore(t, b)
+		now := time.Now().UTC().Truncate(time.Second)
+		require.NoError(t, st.Ping(ctx))
+
+		t.Run("tenants", func(t *testing.T) {
+			other := factory.TenantID()
+			require.NoError(t, st.CreateTenant(ctx, other, "other", false))
+			all, err := st.Tenants(ctx, false)
+			require.NoError(t, err)
+			assert.Len(t, all, 2)
+			demo, err := st.Tenants(ctx, true)
+			require.NoError(t, err)
+			require.Len(t, demo, 1)
+			assert.Equal(t, tenant.String(), demo[0].ID)
+			require.NoError(t, st.DeleteTenant(ctx, other))
+			_, err = st.Users(ctx, other)
+			assert.ErrorIs(t, err, store.ErrNotFound)
+		})
+
+		t.Run("clients", func(t *testing.T) {
+			c := &store.Client{ClientID: factory.Name("c"), Name: "n", Kind: store.KindConfidential, SecretHash: "h",
+				GrantTypes: "authorization_code refresh_token", Scopes: "openid", Audiences: "identity kms",
+				RedirectURIs: "https://a/cb", PostLogoutRedirectURIs: "https://a/out"}
+			require.NoError(t, st.CreateClient(ctx, tenant, c))
+			other := factory.TenantID()
+			require.NoError(t, st.CreateTenant(ctx, other, "o", false))
+			err := st.CreateClient(ctx, other, &store.Client{ClientID: c.ClientID, Name: "dup", Kind: store.KindPublic})
+			assert.ErrorIs(t, err, store.ErrConflict, "client ids are unique across tenants")
+
+			got, err := st.Client(ctx, c.ClientID)
+			require.NoError(t, err)
+			assert.Equal(t, tenant.String(), got.TenantID)
+			assert.True(t, got.AllowsGrant("refresh_token"))
+			assert.False(t, got.AllowsGrant("client_credentials"))
+			assert.Equal(t, "identity", got.DefaultAudience())
+			assert.True(t, got.AllowsAudience("kms"))
+			assert.False(t, got.Public())
+			assert.Equal(t, []string{"https://a/out"}, got.PostLogoutRedirectURIList())
+			_, err = st.TenantClient(ctx, other, c.ClientID)
+			assert.ErrorIs(t, err, store.ErrNotFound)
+
+			got.Disabled = true
+			require.NoError(t, st.UpdateClient(ctx, tenant, got))
+			again, _ := st.TenantClient(ctx, tenant, c.ClientID)
+			assert.True(t, again.Disabled)
+			assert.ErrorIs(t, st.UpdateClient(ctx, tenant, &store.Client{ClientID: "missing"}), store.ErrNotFound)
+
+			list, err := st.Clients(ctx, tenant)
+			require.NoError(t, err)
+			assert.Len(t, list, 1)
+			require.NoError(t, st.DeleteClient(ctx, tenant, c.ClientID))
+			_, err = st.Client(ctx, c.ClientID)
+			assert.ErrorIs(t, err, store.ErrNotFound)
+			assert.ErrorIs(t, st.DeleteClient(ctx, tenant, c.ClientID), store.ErrNotFound)
+			_, err = st.Client(ctx, "never")
+			assert.ErrorIs(t, err, store.ErrNotFound)
+			assert.Equal(t, "", (&store.Client{}).DefaultAudience())
+		})
+
+		t.Run("users and consents", func(t *testing.T) {
+			u := &store.User{ID: ids.NewEntity().String(), Username: factory.Name("u"), PasswordHash: "h", Roles: "a b"}
+			require.NoError(t, st.CreateUser(ctx, tenant, u))
+			assert.ErrorIs(t, st.CreateUser(ctx, tenant, &store.User{ID: ids.NewEntity().String(), Username: u.Username, PasswordHash: "h"}), store.ErrConflict)
+			got, err := st.UserByUsername(ctx, tenant, u.Username)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"a", "b"}, got.RoleList())
+			got.Email = "e@x"
+			require.NoError(t, st.UpdateUser(ctx, tenant, got))
+			again, err := st.User(ctx, tenant, u.ID)
+			require.NoError(t, err)
+			assert.Equal(t, "e@x", again.Email)
+			assert.ErrorIs(t, st.UpdateUser(ctx, tenant, &store.User{ID: ids.NewEntity().String()}), store.ErrNotFound)
+
+			ok, err := st.HasConsent(ctx, tenant, u.ID, "c", "openid")
+			require.NoError(t, err)
+			assert.False(t, ok)
+			require.NoError(t, st.SaveConsent(ctx, tenant, &store.Consent{UserID: u.ID, ClientID: "c", ScopeKey: "openid"}))
+			require.NoError(t, st.SaveConsent(ctx, tenant, &store.Consent{UserID: u.ID, ClientID: "c", ScopeKey: "openid"}), "idempotent")
+			ok, _ = st.HasConsent(ctx, tenant, u.ID, "c", "openid")
+			assert.True(t, ok)
+
+			require.NoError(t, st.SaveSession(ctx, &store.Session{IDHash: "sess-" + u.ID, TenantID: tenant.String(), UserID: u.ID, AuthTime: now, ExpiresAt: now.Add(time.Hour)}))
+			users, err := st.Users(ctx, tenant)
+			require.NoError(t, err)
+			assert.NotEmpty(t, users)
+			require.NoError(t, st.DeleteUser(ctx, tenant, u.ID))
+			_, err = st.Session(ctx, "sess-"+u.ID)
+			assert.ErrorIs(t, err, store.ErrNotFound, "sessions end with the user")
+			ok, _ = st.HasConsent(ctx, tenant, u.ID, "c", "openid")
+			assert.False(t, ok)
+			assert.ErrorIs(t, st.DeleteUser(ctx, tenant, u.ID), store.ErrNotFound)
+		})
+
+		t.Run("codes are single use and replay revokes their grants", func(t *testing.T) {
+			code := &store.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "openid", CodeChallenge: "x", Audience: "identity", ExpiresAt: now.Add(time.Minute)}
+			require.NoError(t, st.SaveCode(ctx, tenant, code))
+			got, replay, err := st.ConsumeCode(ctx, tenant, code.IDHash, now)
+			require.NoError(t, err)
+			assert.False(t, replay)
+			assert.Equal(t, "c", got.ClientID)
+			_, replay, err = st.ConsumeCode(ctx, tenant, code.IDHash, now)
+			require.NoError(t, err)
+			assert.True(t, replay)
+			_, _, err = st.ConsumeCode(ctx, tenant, "nope", now)
+			assert.ErrorIs(t, err, store.ErrNotFound)
+
+			fam := ids.NewEntity().String()
+			require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: factory.Name("rt"), FamilyID: fam, ClientID: "c", UserID: "u", Scope: "openid", Audience: "identity", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
+			jti := ids.NewEntity().String()
+			require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: jti, ClientID: "c", Subject: "u", FamilyID: fam, ExpiresAt: now.Add(time.Minute)}))
+			require.NoError(t, st.RevokeCodeGrants(ctx, tenant, code.IDHash, now))
+			a, err := st.Access(ctx, tenant, jti)
+			require.NoError(t, err)
+			assert.NotNil(t, a.RevokedAt, "access tokens of the family are revoked")
+		})
+
+		t.Run("refresh rotation is atomic", func(t *testing.T) {
+			rt := &store.RefreshToken{IDHash: factory.Name("rt"), FamilyID: ids.NewEntity().String(), ClientID: "c", UserID: "u", Scope: "openid", Audience: "identity", ExpiresAt: now.Add(time.Hour)}
+			require.NoError(t, st.SaveRefresh(ctx, tenant, rt))
+			won, err := st.ConsumeRefresh(ctx, tenant, rt.IDHash, now)
+			require.NoError(t, err)
+			assert.True(t, won)
+			won, err = st.ConsumeRefresh(ctx, tenant, rt.IDHash, now)
+			require.NoError(t, err)
+			assert.False(t, won)
+			require.NoError(t, st.RevokeFamily(ctx, tenant, rt.FamilyID, now))
+			got, err := st.Refresh(ctx, tenant, rt.IDHash)
+			require.NoError(t, err)
+			assert.NotNil(t, got.RevokedAt)
+			_, err = st.Refresh(ctx, tenant, "nope")
+			assert.ErrorIs(t, err, store.ErrNotFound)
+			jti := ids.NewEntity().String()
+			require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: jti, ClientID: "c", Subject: "u", ExpiresAt: now.Add(time.Minute)}))
+			require.NoError(t, st.RevokeAccess(ctx, tenant, jti, now))
+			a, _ := st.Access(ctx, tenant, jti)
+			assert.NotNil(t, a.RevokedAt)
+			_, err = st.Access(ctx, tenant, "nope")
+			assert.ErrorIs(t, err, store.ErrNotFound)
+		})
+
+		t.Run("authorization requests complete once", func(t *testing.T) {
+			r := &store.AuthRequest{IDHash: factory.Name("req"), TenantID: tenant.String(), ClientID: "c", RedirectURI: "r", Scope: "openid", CodeChallenge: "x", Audience: "identity", ExpiresAt: now.Add(time.Minute)}
+			require.NoError(t, st.SaveAuthRequest(ctx, r))
+			got, err := st.AuthRequest(ctx, r.IDHash)
+			require.NoError(t, err)
+			assert.Equal(t, "c", got.ClientID)
+			ok, err := st.DeleteAuthRequest(ctx, r.IDHash)
+			require.NoError(t, err)
+			assert.True(t, ok)
+			ok, err = st.DeleteAuthRequest(ctx, r.IDHash)
+			require.NoError(t, err)
+			assert.False(t, ok)
+			require.NoError(t, st.DeleteSession(ctx, "nope"))
+		})
+
+		t.Run("signing keys", func(t *testing.T) {
+			k := &store.SigningKey{KID: factory.Name("k"), Algorithm: "ES256", PublicDER: []byte{1}, WrappedPrivate: []byte{2}, PublishedAt: now, SignsFrom: now}
+			require.NoError(t, st.SaveSigningKey(ctx, k))
+			keys, err := st.SigningKeys(ctx)
+			require.NoError(t, err)
+			require.Len(t, keys, 1)
+			require.NoError(t, st.DeleteSigningKey(ctx, k.KID))
+			keys, _ = st.SigningKeys(ctx)
+			assert.Empty(t, keys)
+		})
+	})
+}

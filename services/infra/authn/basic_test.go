@@ -1,0 +1,268 @@
+package authn
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/infra/password"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+)
+
+type basicEnv struct {
+	basic  *Basic
+	store  *UserStore
+	cache  *CredentialCache
+	clk    *clock
+	tenant uuid.UUID
+	user   *User
+}
+
+func newBasicEnv(t *testing.T, b dbtest.Backend) *basicEnv {
+	t.Helper()
+	ctx := t.Context()
+	roles, err := NewRoles(DefaultRoles())
+	require.NoError(t, err)
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cache := NewCredentialCache(5*time.Minute, clk.Now)
+	store, err := NewUserStore(ctx, dbtest.Open(t, b).Gorm(), UserStoreOptions{Hasher: testHasher, Roles: roles, Cache: cache})
+	require.NoError(t, err)
+	fileHash, err := testHasher.Hash("file-password")
+	require.NoError(t, err)
+	fr, err := NewFileRealm(RealmConfig{ID: "f", Name: "staff", Type: RealmTypeFile, Users: []FileUser{
+		{Username: "filer", PasswordHash: fileHash, Roles: []string{"reader"}, TenantID: tenantA},
+	}}, testHasher)
+	require.NoError(t, err)
+	basic, err := NewBasic(BasicOptions{Realms: []Realm{fr, store.Realm("local")}, Roles: roles, Hasher: testHasher, Cache: cache, ChallengeRealm: "kms"})
+	require.NoError(t, err)
+	tenant := uuid.New()
+	u, err := store.Create(ctx, NewUser{Realm: "local", Username: "alice", Password: "alice-password", Roles: []string{"writer"}, TenantID: tenant, Enabled: true})
+	require.NoError(t, err)
+	return &basicEnv{basic: basic, store: store, cache: cache, clk: clk, tenant: tenant, user: u}
+}
+
+func basicRequest(user, pass string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.SetBasicAuth(user, pass)
+	return r
+}
+
+func TestBasic(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		env := newBasicEnv(t, b)
+		tests := []struct {
+			desc    string
+			req     func() *http.Request
+			wantErr error
+			subject string
+			scope   string
+		}{
+			{desc: "no header", req: func() *http.Request { return httptest.NewRequest(http.MethodGet, "/", nil) }, wantErr: ErrNoCredentials},
+			{desc: "other scheme", req: func() *http.Request {
+				r := httptest.NewRequest(http.MethodGet, "/", nil)
+				r.Header.Set("Authorization", "Bearer abc")
+				return r
+			}, wantErr: ErrNoCredentials},
+			{desc: "malformed basic", req: func() *http.Request {
+				r := httptest.NewRequest(http.MethodGet, "/", nil)
+				r.Header.Set("Authorization", "Basic !!!")
+				return r
+			}, wantErr: ErrInvalidCredentials},
+			{desc: "database user", req: func() *http.Request { return basicRequest("alice", "alice-password") }, subject: "alice", scope: ScopeEncrypt},
+			{desc: "file user", req: func() *http.Request { return basicRequest("filer", "file-password") }, subject: "filer", scope: ScopeKeysRead},
+			{desc: "wrong password", req: func() *http.Request { return basicRequest("alice", "nope") }, wantErr: ErrInvalidCredentials},
+			{desc: "unknown user", req: func() *http.Request { return basicRequest("nobody", "alice-password") }, wantErr: ErrInvalidCredentials},
+		}
+		for _, tc := range tests {
+			t.Run(tc.desc, func(t *testing.T) {
+				p, err := env.basic.Authenticate(tc.req())
+				if tc.wantErr != nil {
+					require.ErrorIs(t, err, tc.wantErr)
+					assert.Nil(t, p)
+					return
+				}
+				require.NoError(t, err)
+				assert.Equal(t, tc.subject, p.Subject)
+				assert.Equal(t, MethodBasic, p.Method)
+				assert.True(t, p.HasScope(tc.scope))
+			})
+		}
+		assert.Equal(t, `Basic realm="kms", charset="UTF-8"`, env.basic.Challenge())
+		assert.Same(t, env.cache, env.basic.Cache())
+	})
+}
+
+// TestBasicCacheAvoidsPBKDF2 proves the point of the cache: a repeated
+// request with the same credentials costs no PBKDF2, and every event that
+// must end the cached state does.
+func TestBasicCacheAvoidsPBKDF2(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		env := newBasicEnv(t, b)
+		auth := func(pass string) error {
+			_, err := env.basic.Authenticate(basicRequest("alice", pass))
+			return err
+		}
+		require.NoError(t, auth("alice-password"))
+		n := env.basic.PasswordChecks()
+		assert.Equal(t, int64(1), n)
+		for range 5 {
+			require.NoError(t, auth("alice-password"))
+		}
+		assert.Equal(t, n, env.basic.PasswordChecks(), "cached credentials must not pay PBKDF2 again")
+
+		require.ErrorIs(t, auth("wrong-password"), ErrInvalidCredentials)
+		assert.Equal(t, n+1, env.basic.PasswordChecks(), "a wrong password is always verified")
+		n++
+
+		env.clk.Advance(5 * time.Minute)
+		require.NoError(t, auth("alice-password"))
+		assert.Equal(t, n+1, env.basic.PasswordChecks(), "expired entry verifies again")
+		n++
+
+		_, err := env.store.ChangePassword(ctx, env.tenant, env.user.ID, "new-password-1")
+		require.NoError(t, err)
+		require.ErrorIs(t, auth("alice-password"), ErrInvalidCredentials, "old password dead after change")
+		require.NoError(t, auth("new-password-1"))
+		n = env.basic.PasswordChecks()
+		require.NoError(t, auth("new-password-1"))
+		assert.Equal(t, n, env.basic.PasswordChecks())
+
+		_, err = env.store.Disable(ctx, env.tenant, env.user.ID)
+		require.NoError(t, err)
+		assert.False(t, env.cache.Check("local", "alice", "", "new-password-1"))
+		require.ErrorIs(t, auth("new-password-1"), ErrInvalidCredentials, "disabled user refused at once")
+
+		enabled := true
+		_, err = env.store.Update(ctx, env.tenant, env.user.ID, UserPatch{Enabled: &enabled})
+		require.NoError(t, err)
+		require.NoError(t, auth("new-password-1"))
+		require.NoError(t, env.store.Delete(ctx, env.tenant, env.user.ID))
+		require.ErrorIs(t, auth("new-password-1"), ErrInvalidCredentials, "deleted user refused at once")
+		assert.Equal(t, 0, env.cache.Len())
+	})
+}
+
+// TestBasicUnknownUserCostsPBKDF2 checks that an unknown user spends a
+// dummy verification, like a wrong password does.
+func TestBasicUnknownUserCostsPBKDF2(t *testing.T) {
+	env := newBasicEnv(t, dbtest.SQLite)
+	before := env.basic.PasswordChecks()
+	_, err := env.basic.Authenticate(basicRequest("ghost", "whatever-pass"))
+	require.ErrorIs(t, err, ErrInvalidCredentials)
+	assert.Equal(t, before+1, env.basic.PasswordChecks())
+}
+
+func TestNewBasicNeedsRoles(t *testing.T) {
+	_, err := NewBasic(BasicOptions{})
+	require.Error(t, err)
+}
+
+func BenchmarkBasicCached(b *testing.B) {
+	roles, err := NewRoles(DefaultRoles())
+	require.NoError(b, err)
+	h := password.Hasher{} // production cost: the cache is what makes this cheap
+	hash, err := h.Hash("bench-password")
+	require.NoError(b, err)
+	fr, err := NewFileRealm(RealmConfig{ID: "f", Name: "f", Type: RealmTypeFile, Users: []FileUser{
+		{Username: "bench", PasswordHash: hash, Roles: []string{"reader"}, TenantID: tenantA},
+	}}, h)
+	require.NoError(b, err)
+	basic, err := NewBasic(BasicOptions{Realms: []Realm{fr}, Roles: roles, Hasher: h})
+	require.NoError(b, err)
+	req := basicRequest("bench", "bench-password")
+	_, err = basic.Authenticate(req)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := basic.Authenticate(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(basic.PasswordChecks()-1)/float64(b.N), "pbkdf2/op")
+}
+
+func TestUserStore(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		env := newBasicEnv(t, b)
+		s := env.store
+		other := uuid.New()
+
+		_, err := s.Create(ctx, NewUser{Realm: "local", Username: "alice", Password: "another-pass", Roles: []string{"reader"}, TenantID: other, Enabled: true})
+		require.ErrorIs(t, err, ErrUserExists, "username unique per realm across tenants")
+		_, err = s.Create(ctx, NewUser{Realm: "other", Username: "alice", Password: "another-pass", Roles: []string{"reader"}, TenantID: other, Enabled: true})
+		require.NoError(t, err, "same username in another realm")
+
+		bad := []struct {
+			desc string
+			nu   NewUser
+		}{
+			{desc: "no realm", nu: NewUser{Username: "x", Password: "password1", TenantID: other}},
+			{desc: "bad username", nu: NewUser{Realm: "local", Username: "a:b", Password: "password1", TenantID: other}},
+			{desc: "short password", nu: NewUser{Realm: "local", Username: "x", Password: "short", TenantID: other}},
+			{desc: "unknown role", nu: NewUser{Realm: "local", Username: "x", Password: "password1", Roles: []string{"boss"}, TenantID: other}},
+			{desc: "no tenant", nu: NewUser{Realm: "local", Username: "x", Password: "password1"}},
+			{desc: "metadata not object", nu: NewUser{Realm: "local", Username: "x", Password: "password1", TenantID: other, Metadata: []byte(`[1]`)}},
+			{desc: "email too long", nu: NewUser{Realm: "local", Username: "x", Password: "password1", TenantID: other, Email: string(make([]byte, 400))}},
+		}
+		for _, tc := range bad {
+			t.Run(tc.desc, func(t *testing.T) {
+				_, err := s.Create(ctx, tc.nu)
+				require.ErrorIs(t, err, ErrInvalidUser)
+			})
+		}
+
+		got, err := s.Get(ctx, env.tenant, env.user.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "alice", got.Username)
+		assert.Equal(t, []string{"writer"}, got.Roles)
+		_, err = s.Get(ctx, other, env.user.ID)
+		require.ErrorIs(t, err, ErrUserNotFound, "another tenant's user is not found")
+
+		for i := range 3 {
+			_, err := s.Create(ctx, NewUser{Realm: "local", Username: "u" + string(rune('0'+i)), Password: "password1", TenantID: env.tenant, Enabled: true})
+			require.NoError(t, err)
+		}
+		page1, err := s.List(ctx, env.tenant, uuid.Nil, 2)
+		require.NoError(t, err)
+		require.Len(t, page1, 2)
+		page2, err := s.List(ctx, env.tenant, page1[1].ID, 10)
+		require.NoError(t, err)
+		assert.Len(t, page2, 2)
+
+		roles := []string{"admin"}
+		email, name := "a@example.com", "Alice"
+		meta := []byte(`{"k":"v"}`)
+		metaRaw := jsonRaw(meta)
+		u, err := s.Update(ctx, env.tenant, env.user.ID, UserPatch{Roles: &roles, Email: &email, DisplayName: &name, Metadata: &metaRaw})
+		require.NoError(t, err)
+		assert.Equal(t, roles, u.Roles)
+		assert.Equal(t, email, u.Email)
+		assert.JSONEq(t, `{"k":"v"}`, string(u.Metadata))
+		badRoles := []string{"boss"}
+		_, err = s.Update(ctx, env.tenant, env.user.ID, UserPatch{Roles: &badRoles})
+		require.ErrorIs(t, err, ErrInvalidUser)
+		_, err = s.Update(ctx, other, env.user.ID, UserPatch{Email: &email})
+		require.ErrorIs(t, err, ErrUserNotFound)
+		_, err = s.ChangePassword(ctx, env.tenant, env.user.ID, "x")
+		require.ErrorIs(t, err, ErrInvalidUser)
+		require.ErrorIs(t, s.Delete(ctx, other, env.user.ID), ErrUserNotFound)
+
+		require.NoError(t, s.DeleteTenant(ctx, env.tenant))
+		left, err := s.List(ctx, env.tenant, uuid.Nil, 10)
+		require.NoError(t, err)
+		assert.Empty(t, left)
+		_, err = NewUserStore(ctx, dbtest.Open(t, b).Gorm(), UserStoreOptions{})
+		require.Error(t, err, "roles are required")
+	})
+}
+
+func jsonRaw(b []byte) json.RawMessage { return json.RawMessage(b) }

@@ -1,0 +1,106 @@
+package authn
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Authenticator recognises one kind of credentials.
+//
+// Authenticate returns the principal when the request carries valid
+// credentials of its kind, an error wrapping ErrNoCredentials when it carries
+// none of its kind (the next authenticator is tried), and an error wrapping
+// ErrInvalidCredentials when it carries credentials of its kind that are not
+// valid (no other authenticator is tried). Other errors are internal failures.
+type Authenticator interface {
+	Authenticate(r *http.Request) (*Principal, error)
+	// Challenge is this authenticator's WWW-Authenticate challenge, e.g. `Basic realm="kms"`.
+	Challenge() string
+}
+
+// ErrorWriter writes the response for an authentication or authorisation
+// failure. err wraps ErrNoCredentials, ErrInvalidCredentials, ErrForbidden or
+// is an internal error. Services pass their single error mapping here.
+type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
+
+// Authenticate returns the principal of r from the first authenticator that
+// recognises its credentials. It returns ErrNoCredentials when none does.
+func Authenticate(r *http.Request, auths []Authenticator) (*Principal, error) {
+	for _, a := range auths {
+		p, err := a.Authenticate(r)
+		if err == nil {
+			return p, nil
+		}
+		if errors.Is(err, ErrNoCredentials) {
+			continue
+		}
+		return nil, err
+	}
+	return nil, ErrNoCredentials
+}
+
+// SetChallenges adds one WWW-Authenticate header per authenticator and per
+// extra challenge, so a client learns every scheme it may use (RFC 9110 §11.6.1).
+func SetChallenges(w http.ResponseWriter, auths []Authenticator, extra ...string) {
+	for _, a := range auths {
+		w.Header().Add("WWW-Authenticate", a.Challenge())
+	}
+	for _, c := range extra {
+		w.Header().Add("WWW-Authenticate", c)
+	}
+}
+
+// Middleware authenticates every request with auths tried in order and puts
+// the principal into the request context. Failures go to onError with the
+// challenges already set: no credentials and invalid credentials both end
+// in 401 at the service's mapping. extraChallenges are advertised beside
+// the authenticators' own (a scheme served by another component, such as
+// Bearer before its authenticator is configured).
+func Middleware(auths []Authenticator, onError ErrorWriter, extraChallenges ...string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, err := Authenticate(r, auths)
+			if err != nil {
+				if errors.Is(err, ErrNoCredentials) || errors.Is(err, ErrInvalidCredentials) {
+					SetChallenges(w, auths, extraChallenges...)
+				}
+				onError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		})
+	}
+}
+
+// RequireScope refuses requests whose principal lacks scope (ErrForbidden,
+// 403) or that have no principal at all (ErrNoCredentials, 401). It runs
+// after Middleware.
+func RequireScope(scope string, onError ErrorWriter) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := CheckScope(r.Context(), scope); err != nil {
+				onError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// quote renders s as an RFC 9110 quoted-string.
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// BasicChallenge is the WWW-Authenticate challenge for HTTP Basic in realm.
+func BasicChallenge(realm string) string {
+	return fmt.Sprintf("Basic realm=%s, charset=\"UTF-8\"", quote(realm))
+}
+
+// BearerChallenge is the bare RFC 6750 challenge for realm, used when a
+// request carried no credentials at all.
+func BearerChallenge(realm string) string {
+	return fmt.Sprintf("Bearer realm=%s", quote(realm))
+}

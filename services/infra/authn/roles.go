@@ -1,0 +1,122 @@
+package authn
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Role is a named set of scopes that may inherit other roles.
+type Role struct {
+	Name     string   `yaml:"name"`
+	Inherits []string `yaml:"inherits"`
+	Scopes   []string `yaml:"scopes"`
+}
+
+// Roles resolves role names to expanded scopes. Build it with NewRoles, which
+// checks the hierarchy once, so resolving never meets a cycle.
+type Roles struct {
+	scopes map[string][]string // role -> expanded scopes, inheritance included
+}
+
+// DefaultRoles are the roles used when no realms file declares any:
+// reader, writer (inherits reader) and admin (inherits writer).
+func DefaultRoles() []Role {
+	return []Role{
+		{Name: "reader", Scopes: []string{ScopeRead}},
+		{Name: "writer", Inherits: []string{"reader"}, Scopes: []string{ScopeWrite}},
+		{Name: "admin", Inherits: []string{"writer"}, Scopes: []string{ScopeAdmin}},
+	}
+}
+
+// NewRoles validates roles (unique non-empty names, inherited roles exist,
+// no inheritance cycles) and precomputes each role's scopes.
+func NewRoles(roles []Role) (*Roles, error) {
+	byName := map[string]Role{}
+	for i, r := range roles {
+		if r.Name == "" {
+			return nil, fmt.Errorf("%w: role #%d has no name", ErrInvalidRealm, i+1)
+		}
+		if _, dup := byName[r.Name]; dup {
+			return nil, fmt.Errorf("%w: role %q declared twice", ErrInvalidRealm, r.Name)
+		}
+		byName[r.Name] = r
+	}
+	for _, r := range roles {
+		for _, parent := range r.Inherits {
+			if _, ok := byName[parent]; !ok {
+				return nil, fmt.Errorf("%w: role %q inherits unknown role %q", ErrInvalidRealm, r.Name, parent)
+			}
+		}
+	}
+	out := &Roles{scopes: map[string][]string{}}
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		switch state[name] {
+		case visiting:
+			return fmt.Errorf("%w: role inheritance cycle %v", ErrInvalidRealm, append(path, name))
+		case done:
+			return nil
+		}
+		state[name] = visiting
+		r := byName[name]
+		granted := slices.Clone(r.Scopes)
+		for _, parent := range r.Inherits {
+			if err := visit(parent, append(path, name)); err != nil {
+				return err
+			}
+			granted = append(granted, out.scopes[parent]...)
+		}
+		out.scopes[name] = Expand(granted)
+		state[name] = done
+		return nil
+	}
+	for _, r := range roles {
+		if err := visit(r.Name, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Has reports whether a role of that name exists.
+func (r *Roles) Has(name string) bool {
+	_, ok := r.scopes[name]
+	return ok
+}
+
+// Names returns the role names, sorted.
+func (r *Roles) Names() []string {
+	out := make([]string, 0, len(r.scopes))
+	for n := range r.scopes {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Scopes returns the expanded scopes granted by roles. Unknown roles grant
+// nothing (they are rejected when users are stored or loaded).
+func (r *Roles) Scopes(roles []string) []string {
+	var granted []string
+	for _, name := range roles {
+		granted = append(granted, r.scopes[name]...)
+	}
+	return Expand(granted)
+}
+
+// Check returns an error naming the first unknown role of roles.
+func (r *Roles) Check(roles []string) error {
+	for _, name := range roles {
+		if !r.Has(name) {
+			return fmt.Errorf("%w: unknown role %q", ErrInvalidUser, name)
+		}
+	}
+	return nil
+}

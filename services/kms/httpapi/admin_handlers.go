@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/passthru-dev/passthru/services/infra/authn"
+	"github.com/passthru-dev/passthru/services/infra/httpx"
+	"github.com/passthru-dev/passthru/services/kms/api"
+	"github.com/passthru-dev/passthru/services/kms/kmserr"
+)
+
+func metadata(m *map[string]any) (json.RawMessage, error) {
+	if m == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(*m)
+	if err != nil {
+		return nil, kmserr.Wrap(err, kmserr.InvalidRequest, "metadata must be a JSON object")
+	}
+	return raw, nil
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func (h *handlers) writeUser(w http.ResponseWriter, r *http.Request, status int, u *authn.User) {
+	out, err := toUser(u)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, status, out)
+}
+
+func (h *handlers) CreateRealmUser(w http.ResponseWriter, r *http.Request) {
+	var req api.CreateRealmUserRequest
+	if err := decode(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	realm := h.opts.UserRealms[0]
+	if req.Realm != nil {
+		if !slices.Contains(h.opts.UserRealms, *req.Realm) {
+			h.fail(w, r, kmserr.New(kmserr.InvalidRequest, "realm must be one of the database realms %v", h.opts.UserRealms))
+			return
+		}
+		realm = *req.Realm
+	}
+	meta, err := metadata(req.Metadata)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	enabled := req.Enabled == nil || *req.Enabled
+	u, err := h.opts.Users.Create(r.Context(), authn.NewUser{
+		Realm: realm, Username: req.Username, Password: req.Password, Roles: req.Roles,
+		// The new user always belongs to the administrator's own tenant.
+		TenantID: principal(r).TenantID, Enabled: enabled, Email: str(req.Email), DisplayName: str(req.DisplayName),
+		Metadata: meta,
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/admin/realm-users/"+u.ID.String())
+	h.writeUser(w, r, http.StatusCreated, u)
+}
+
+func (h *handlers) ListRealmUsers(w http.ResponseWriter, r *http.Request, params api.ListRealmUsersParams) {
+	pg, err := page(params.PageSize, params.PageToken)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	users, err := h.opts.Users.List(r.Context(), principal(r).TenantID, pg.After, pg.Size+1)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	next := uuid.Nil
+	if len(users) > pg.Size {
+		users = users[:pg.Size]
+		next = users[len(users)-1].ID
+	}
+	out := api.RealmUserList{Items: make([]api.RealmUser, 0, len(users)), NextPageToken: nextToken(next)}
+	for _, u := range users {
+		item, err := toUser(u)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		out.Items = append(out.Items, item)
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+func (h *handlers) GetRealmUser(w http.ResponseWriter, r *http.Request, uid api.UserID) {
+	u, err := h.opts.Users.Get(r.Context(), principal(r).TenantID, uid)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, u)
+}
+
+func (h *handlers) UpdateRealmUser(w http.ResponseWriter, r *http.Request, uid api.UserID) {
+	var req api.UpdateRealmUserRequest
+	if err := decode(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	patch := authn.UserPatch{Roles: req.Roles, Enabled: req.Enabled, Email: req.Email, DisplayName: req.DisplayName}
+	if req.Metadata != nil {
+		meta, err := metadata(req.Metadata)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		patch.Metadata = &meta
+	}
+	u, err := h.opts.Users.Update(r.Context(), principal(r).TenantID, uid, patch)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, u)
+}
+
+func (h *handlers) DeleteRealmUser(w http.ResponseWriter, r *http.Request, uid api.UserID) {
+	if err := h.opts.Users.Delete(r.Context(), principal(r).TenantID, uid); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *handlers) SetRealmUserPassword(w http.ResponseWriter, r *http.Request, uid api.UserID) {
+	var req api.SetPasswordRequest
+	if err := decode(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if _, err := h.opts.Users.ChangePassword(r.Context(), principal(r).TenantID, uid, req.Password); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

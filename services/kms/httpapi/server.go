@@ -1,0 +1,271 @@
+// Package httpapi is the KMS HTTP layer: the gorilla/mux router built from
+// the generated server interface, request validation against openapi.yaml,
+// authentication and scope checks, the handlers, health endpoints, the spec
+// and the Swagger UI.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/gorilla/mux"
+	"github.com/swaggest/swgui"
+	"github.com/swaggest/swgui/v5emb"
+
+	"github.com/passthru-dev/passthru/services/infra/authn"
+	"github.com/passthru-dev/passthru/services/infra/httpx"
+	"github.com/passthru-dev/passthru/services/kms/api"
+	"github.com/passthru-dev/passthru/services/kms/keys"
+	"github.com/passthru-dev/passthru/services/kms/kmserr"
+)
+
+// ReadinessCheck reports whether one dependency is ready (nil) or why not.
+type ReadinessCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Options configures the handler.
+type Options struct {
+	Keys *keys.Service
+	// Users backs /api/v1/admin/realm-users; UserRealms are the database
+	// realms users may be created in, the first one being the default.
+	Users      *authn.UserStore
+	UserRealms []string
+	// Authenticators are tried in order (Basic today; Bearer plugs in here).
+	Authenticators []authn.Authenticator
+	// ExtraChallenges are advertised in 401 responses beside the
+	// authenticators' own.
+	ExtraChallenges []string
+	Readiness       []ReadinessCheck
+	Logger          *slog.Logger
+}
+
+// New returns the KMS HTTP handler (without the transport middleware of
+// httpx: request id, recover, access log and body limit are the caller's).
+func New(ctx context.Context, opts Options) (http.Handler, error) {
+	if opts.Keys == nil || opts.Users == nil || len(opts.UserRealms) == 0 {
+		return nil, errors.New("httpapi: Keys, Users and UserRealms are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(api.SpecYAML)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi spec: %w", err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		return nil, fmt.Errorf("validate openapi spec: %w", err)
+	}
+	h := &handlers{opts: opts, logger: opts.Logger}
+	g := &gate{doc: doc, h: h, ops: map[string]*routers.Route{}}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			g.ops[method+" "+path] = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}
+		}
+	}
+
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, kmserr.New(kmserr.NotFound, "no such resource"))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, kmserr.New(kmserr.MethodNotAllowed, "method %s not allowed here", r.Method))
+	})
+	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(api.SpecYAML)
+	}).Methods(http.MethodGet)
+	ui := v5emb.NewHandlerWithConfig(swgui.Config{
+		Title:       "Passthru KMS",
+		SwaggerJSON: "/api/v1/openapi.yaml",
+		BasePath:    "/ui/swagger/",
+		SettingsUI: map[string]string{
+			// Keep what the user typed into "Authorize" across reloads of the page.
+			"persistAuthorization": "true",
+		},
+	})
+	r.Handle("/ui/swagger", http.RedirectHandler("/ui/swagger/", http.StatusMovedPermanently)).Methods(http.MethodGet)
+	r.PathPrefix("/ui/swagger/").Handler(ui).Methods(http.MethodGet, http.MethodHead)
+
+	r.Use(g.middleware)
+	api.HandlerWithOptions(h, api.GorillaServerOptions{
+		BaseRouter: r,
+		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			h.fail(w, r, kmserr.Wrap(err, kmserr.InvalidRequest, "%s", err.Error()))
+		},
+	})
+	// A declared oversize body is refused before routing, with the
+	// service's problem code; undeclared (chunked) ones are cut by
+	// httpx.DecodeJSON at the same limit.
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.ContentLength > MaxBodyBytes {
+			h.fail(w, req, kmserr.New(kmserr.PayloadTooLarge, "request body exceeds %d bytes", MaxBodyBytes))
+			return
+		}
+		r.ServeHTTP(w, req)
+	}), nil
+}
+
+// MaxBodyBytes is the largest request body the API accepts. The server's own
+// transport limit must be above it, so this layer answers with its code.
+const MaxBodyBytes = httpx.DefaultMaxBodyBytes
+
+// gate runs, for every API operation, in this order: authentication (401),
+// the operation's x-required-scope (403), the body's media type, size and
+// syntax (415, 413, 400) and validation against the spec (400).
+type gate struct {
+	doc *openapi3.T
+	h   *handlers
+	ops map[string]*routers.Route
+}
+
+func (g *gate) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route := mux.CurrentRoute(r)
+		if route == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		tpl, err := route.GetPathTemplate()
+		if err != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		op, ok := g.ops[r.Method+" "+tpl]
+		if !ok {
+			// Not an API operation: health, spec and UI are public.
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := authn.Authenticate(r, g.h.opts.Authenticators)
+		if err != nil {
+			if errors.Is(err, authn.ErrNoCredentials) || errors.Is(err, authn.ErrInvalidCredentials) {
+				authn.SetChallenges(w, g.h.opts.Authenticators, g.h.opts.ExtraChallenges...)
+			}
+			g.h.fail(w, r, err)
+			return
+		}
+		ctx := authn.WithPrincipal(r.Context(), p)
+		ctx = keys.WithActor(ctx, keys.Actor{Subject: p.Subject, Realm: p.Realm, Method: string(p.Method), RequestID: httpx.RequestIDFrom(ctx)})
+		r = r.WithContext(ctx)
+		scope, _ := op.Operation.Extensions["x-required-scope"].(string)
+		if scope == "" {
+			g.h.fail(w, r, fmt.Errorf("operation %s %s declares no x-required-scope", r.Method, tpl))
+			return
+		}
+		if err := authn.CheckScope(ctx, scope); err != nil {
+			g.h.fail(w, r, err)
+			return
+		}
+		var body []byte
+		if op.Operation.RequestBody != nil {
+			var raw json.RawMessage
+			if err := httpx.DecodeJSON(r, &raw); err != nil {
+				g.h.fail(w, r, err)
+				return
+			}
+			body = raw
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		in := &openapi3filter.RequestValidationInput{
+			Request:    r,
+			PathParams: mux.Vars(r),
+			Route:      op,
+			Options: &openapi3filter.Options{
+				AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
+				SkipSettingDefaults: true,
+			},
+		}
+		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+			g.h.fail(w, r, kmserr.Wrap(err, kmserr.InvalidRequest, "%s", validationDetail(err)))
+			return
+		}
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// validationDetail names the failing field and rule without echoing values
+// (a value may be a secret the caller sent by mistake).
+func validationDetail(err error) string {
+	var se *openapi3.SchemaError
+	if errors.As(err, &se) {
+		where := "/" + strings.Join(se.JSONPointer(), "/")
+		return fmt.Sprintf("request body %s: %s", where, se.Reason)
+	}
+	var re *openapi3filter.RequestError
+	if errors.As(err, &re) {
+		if re.Parameter != nil {
+			return fmt.Sprintf("parameter %q: %s", re.Parameter.Name, clipText(re.Reason+" "+errText(re.Err)))
+		}
+		return clipText(re.Error())
+	}
+	return "the request does not match the API specification"
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	var se *openapi3.SchemaError
+	if errors.As(err, &se) {
+		return se.Reason
+	}
+	return err.Error()
+}
+
+func clipText(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}
+
+type handlers struct {
+	opts   Options
+	logger *slog.Logger
+}
+
+var _ api.ServerInterface = (*handlers)(nil)
+
+func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(h.logger, w, r, err)
+}
+
+func (h *handlers) readyz(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{}
+	ready := true
+	for _, c := range h.opts.Readiness {
+		if err := c.Check(r.Context()); err != nil {
+			ready = false
+			checks[c.Name] = err.Error()
+			continue
+		}
+		checks[c.Name] = "ok"
+	}
+	if !ready {
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "checks": checks})
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+}

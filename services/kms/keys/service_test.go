@@ -1,0 +1,443 @@
+package keys_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/kms/keycrypto"
+	"github.com/passthru-dev/passthru/services/kms/keys"
+	"github.com/passthru-dev/passthru/services/kms/kmserr"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/factory"
+)
+
+type env struct {
+	svc    *keys.Service
+	db     *db.DB
+	tenant uuid.UUID
+}
+
+func newEnv(t *testing.T, b dbtest.Backend) *env {
+	t.Helper()
+	ctx := t.Context()
+	d := dbtest.Open(t, b)
+	br, err := barrier.Open(ctx, d.Gorm(), barrier.Options{Secrets: [][]byte{[]byte("a-test-unseal-secret-of-32-bytes!!")}})
+	require.NoError(t, err)
+	svc, err := keys.New(ctx, keys.Options{DB: d, Barrier: br})
+	require.NoError(t, err)
+	tn, err := svc.CreateTenant(ctx, factory.TenantID(), factory.Name("tenant"), false)
+	require.NoError(t, err)
+	return &env{svc: svc, db: d, tenant: tn.ID}
+}
+
+func (e *env) key(t *testing.T, alg keycrypto.Algorithm, versioning bool) *keys.ElasticKey {
+	t.Helper()
+	k, err := e.svc.CreateKey(t.Context(), e.tenant, keys.NewKey{Name: factory.Name("key"), Algorithm: string(alg), VersioningAllowed: versioning})
+	require.NoError(t, err)
+	return k
+}
+
+func requireCode(t *testing.T, err error, code kmserr.Code) {
+	t.Helper()
+	require.Error(t, err)
+	assert.Equal(t, code, kmserr.CodeOf(err), "error: %v", err)
+}
+
+func TestTenants(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		name := factory.Name("t")
+		id := factory.TenantID()
+		tn, err := e.svc.CreateTenant(ctx, id, name, true)
+		require.NoError(t, err)
+		assert.True(t, tn.Demo)
+		_, err = e.svc.CreateTenant(ctx, factory.TenantID(), name, false)
+		requireCode(t, err, kmserr.NameTaken)
+		_, err = e.svc.CreateTenant(ctx, uuid.Must(uuid.NewV7()), factory.Name("t"), false)
+		requireCode(t, err, kmserr.InvalidRequest)
+		_, err = e.svc.CreateTenant(ctx, factory.TenantID(), "", false)
+		requireCode(t, err, kmserr.InvalidRequest)
+
+		again, err := e.svc.EnsureTenant(ctx, id, "ignored", false)
+		require.NoError(t, err)
+		assert.Equal(t, name, again.Name)
+		all, err := e.svc.Tenants(ctx)
+		require.NoError(t, err)
+		assert.Len(t, all, 2)
+
+		k, err := e.svc.CreateKey(ctx, id, keys.NewKey{Name: "k", Algorithm: "A256GCM"})
+		require.NoError(t, err)
+		require.NoError(t, e.svc.DeleteTenant(ctx, id))
+		_, err = e.svc.Tenant(ctx, id)
+		requireCode(t, err, kmserr.NotFound)
+		_, err = e.svc.GetKey(ctx, id, k.ID)
+		requireCode(t, err, kmserr.NotFound)
+		list, _, err := e.svc.ListKeys(ctx, id, keys.KeyFilter{}, keys.Page{Size: 10})
+		require.NoError(t, err)
+		assert.Empty(t, list, "an unknown tenant has no keys")
+	})
+}
+
+func TestCryptoRoundTrips(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		for _, alg := range keycrypto.Algorithms() {
+			t.Run(string(alg), func(t *testing.T) {
+				k := e.key(t, alg, true)
+				assert.Equal(t, alg.Purpose(), k.Purpose)
+				assert.Equal(t, 1, k.PrimaryVersion)
+				switch alg.Purpose() {
+				case keycrypto.PurposeEncrypt:
+					jwe, kid, err := e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("secret"), []byte("ctx"))
+					require.NoError(t, err)
+					assert.NotEmpty(t, kid)
+					pt, err := e.svc.Decrypt(ctx, e.tenant, k.ID, jwe, []byte("ctx"))
+					require.NoError(t, err)
+					assert.Equal(t, "secret", string(pt))
+					_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, jwe, []byte("other"))
+					requireCode(t, err, kmserr.ContextMismatch)
+					_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, jwe[:len(jwe)-4], []byte("ctx"))
+					require.Error(t, err)
+					assert.Contains(t, []kmserr.Code{kmserr.DecryptionFailed, kmserr.MalformedCiphertext}, kmserr.CodeOf(err))
+					_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, "not-a-jwe", nil)
+					requireCode(t, err, kmserr.MalformedCiphertext)
+					dk, wrapped, _, err := e.svc.GenerateDataKey(ctx, e.tenant, k.ID, nil)
+					require.NoError(t, err)
+					assert.Len(t, dk, 32)
+					back, err := e.svc.Decrypt(ctx, e.tenant, k.ID, wrapped, nil)
+					require.NoError(t, err)
+					assert.Equal(t, dk, back)
+					_, _, err = e.svc.Sign(ctx, e.tenant, k.ID, []byte("x"))
+					requireCode(t, err, kmserr.WrongPurpose)
+				case keycrypto.PurposeSign:
+					jws, _, err := e.svc.Sign(ctx, e.tenant, k.ID, []byte("payload"))
+					require.NoError(t, err)
+					v, err := e.svc.Verify(ctx, e.tenant, k.ID, jws)
+					require.NoError(t, err)
+					assert.True(t, v.Valid)
+					assert.Equal(t, "payload", string(v.Payload))
+					tampered := jws[:len(jws)-2] + flip(jws[len(jws)-2:])
+					v, err = e.svc.Verify(ctx, e.tenant, k.ID, tampered)
+					if err == nil {
+						assert.False(t, v.Valid)
+					}
+					set, err := e.svc.JWKS(ctx, e.tenant, k.ID)
+					require.NoError(t, err)
+					assert.Len(t, set.Keys, 1)
+					_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
+					requireCode(t, err, kmserr.WrongPurpose)
+					_, _, err = e.svc.MAC(ctx, e.tenant, k.ID, []byte("x"))
+					requireCode(t, err, kmserr.WrongPurpose)
+				case keycrypto.PurposeMAC:
+					jws, _, err := e.svc.MAC(ctx, e.tenant, k.ID, []byte("data"))
+					require.NoError(t, err)
+					v, err := e.svc.VerifyMAC(ctx, e.tenant, k.ID, jws)
+					require.NoError(t, err)
+					assert.True(t, v.Valid)
+					_, err = e.svc.Verify(ctx, e.tenant, k.ID, jws)
+					requireCode(t, err, kmserr.WrongPurpose)
+					set, err := e.svc.JWKS(ctx, e.tenant, k.ID)
+					require.NoError(t, err)
+					assert.Empty(t, set.Keys, "symmetric keys publish nothing")
+				}
+			})
+		}
+	})
+}
+
+func flip(s string) string {
+	out := []byte(s)
+	for i := range out {
+		if out[i] == 'A' {
+			out[i] = 'B'
+		} else {
+			out[i] = 'A'
+		}
+	}
+	return string(out)
+}
+
+func TestRotationAndVersions(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		enc := e.key(t, keycrypto.A256KW, true)
+		sig := e.key(t, keycrypto.ES256, true)
+
+		c1, kid1, err := e.svc.Encrypt(ctx, e.tenant, enc.ID, []byte("v1"), nil)
+		require.NoError(t, err)
+		s1, _, err := e.svc.Sign(ctx, e.tenant, sig.ID, []byte("v1"))
+		require.NoError(t, err)
+		v2, err := e.svc.Rotate(ctx, e.tenant, enc.ID)
+		require.NoError(t, err)
+		assert.Equal(t, 2, v2.Version)
+		assert.True(t, v2.Primary)
+		_, err = e.svc.Rotate(ctx, e.tenant, sig.ID)
+		require.NoError(t, err)
+
+		c2, kid2, err := e.svc.Encrypt(ctx, e.tenant, enc.ID, []byte("v2"), nil)
+		require.NoError(t, err)
+		assert.Equal(t, v2.Kid(), kid2, "the new version encrypts")
+		assert.NotEqual(t, kid1, kid2)
+		pt, err := e.svc.Decrypt(ctx, e.tenant, enc.ID, c1, nil)
+		require.NoError(t, err)
+		assert.Equal(t, "v1", string(pt), "old version still decrypts")
+		v, err := e.svc.Verify(ctx, e.tenant, sig.ID, s1)
+		require.NoError(t, err)
+		assert.True(t, v.Valid, "old signature still verifies")
+		set, err := e.svc.JWKS(ctx, e.tenant, sig.ID)
+		require.NoError(t, err)
+		assert.Len(t, set.Keys, 2)
+
+		vs, next, err := e.svc.ListVersions(ctx, e.tenant, enc.ID, keys.Page{Size: 1})
+		require.NoError(t, err)
+		require.Len(t, vs, 1)
+		assert.Equal(t, 2, vs[0].Version, "newest first")
+		vs2, next2, err := e.svc.ListVersions(ctx, e.tenant, enc.ID, keys.Page{Size: 1, After: next})
+		require.NoError(t, err)
+		require.Len(t, vs2, 1)
+		assert.Equal(t, 1, vs2[0].Version)
+		assert.False(t, vs2[0].Primary)
+		assert.Equal(t, uuid.Nil, next2)
+
+		mid1 := uuid.MustParse(kid1)
+		m, err := e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusDisabled)
+		require.NoError(t, err)
+		assert.Equal(t, keys.StatusDisabled, m.Status)
+		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c1, nil)
+		requireCode(t, err, kmserr.VersionDisabled)
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusEnabled)
+		require.NoError(t, err)
+		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c1, nil)
+		require.NoError(t, err, "re-enabled version decrypts again")
+
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusDestroyed)
+		require.NoError(t, err)
+		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c1, nil)
+		requireCode(t, err, kmserr.VersionDestroyed)
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusEnabled)
+		requireCode(t, err, kmserr.VersionDestroyed)
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, "bogus")
+		requireCode(t, err, kmserr.InvalidRequest)
+		got, err := e.svc.GetVersion(ctx, e.tenant, enc.ID, mid1)
+		require.NoError(t, err)
+		assert.Equal(t, keys.StatusDestroyed, got.Status)
+		_, err = e.svc.GetVersion(ctx, e.tenant, sig.ID, mid1)
+		requireCode(t, err, kmserr.NotFound)
+
+		// Disable the only remaining version: nothing encrypts.
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, uuid.MustParse(kid2), keys.StatusDisabled)
+		require.NoError(t, err)
+		_, _, err = e.svc.Encrypt(ctx, e.tenant, enc.ID, []byte("x"), nil)
+		requireCode(t, err, kmserr.NoEnabledVersion)
+		k, err := e.svc.GetKey(ctx, e.tenant, enc.ID)
+		require.NoError(t, err)
+		assert.Equal(t, 0, k.PrimaryVersion)
+		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c2, nil)
+		requireCode(t, err, kmserr.VersionDisabled)
+
+		// A kid of another key is unknown here.
+		other := e.key(t, keycrypto.A256KW, true)
+		c3, _, err := e.svc.Encrypt(ctx, e.tenant, other.ID, []byte("x"), nil)
+		require.NoError(t, err)
+		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c3, nil)
+		requireCode(t, err, kmserr.UnknownKid)
+
+		fixed := e.key(t, keycrypto.HS256, false)
+		_, err = e.svc.Rotate(ctx, e.tenant, fixed.ID)
+		requireCode(t, err, kmserr.VersioningNotAllowed)
+	})
+}
+
+func TestKeyLifecycle(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		k := e.key(t, keycrypto.A256GCM, true)
+		c, _, err := e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
+		require.NoError(t, err)
+
+		_, err = e.svc.CreateKey(ctx, e.tenant, keys.NewKey{Name: k.Name, Algorithm: "A256GCM"})
+		requireCode(t, err, kmserr.NameTaken)
+		for _, nk := range []keys.NewKey{
+			{Name: "x", Algorithm: "A128GCM"},
+			{Name: "", Algorithm: "A256GCM"},
+			{Name: "x", Algorithm: "A256GCM", Description: string(make([]byte, 5000))},
+		} {
+			_, err = e.svc.CreateKey(ctx, e.tenant, nk)
+			requireCode(t, err, kmserr.InvalidRequest)
+		}
+
+		desc := "new description"
+		disabled := keys.StatusDisabled
+		u, err := e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Description: &desc, Status: &disabled})
+		require.NoError(t, err)
+		assert.Equal(t, desc, u.Description)
+		assert.Equal(t, keys.StatusDisabled, u.Status)
+		_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
+		requireCode(t, err, kmserr.KeyDisabled)
+		_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, c, nil)
+		requireCode(t, err, kmserr.KeyDisabled)
+		_, err = e.svc.Rotate(ctx, e.tenant, k.ID)
+		requireCode(t, err, kmserr.KeyDisabled)
+		_, err = e.svc.JWKS(ctx, e.tenant, k.ID)
+		requireCode(t, err, kmserr.KeyDisabled)
+		destroyed := keys.StatusDestroyed
+		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Status: &destroyed})
+		requireCode(t, err, kmserr.InvalidRequest)
+		long := string(make([]byte, 5000))
+		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Description: &long})
+		requireCode(t, err, kmserr.InvalidRequest)
+		enabled := keys.StatusEnabled
+		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Status: &enabled})
+		require.NoError(t, err)
+
+		gone, err := e.svc.DestroyKey(ctx, e.tenant, k.ID)
+		require.NoError(t, err)
+		assert.Equal(t, keys.StatusDestroyed, gone.Status)
+		_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, c, nil)
+		requireCode(t, err, kmserr.KeyDestroyed)
+		_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
+		requireCode(t, err, kmserr.KeyDestroyed)
+		_, err = e.svc.DestroyKey(ctx, e.tenant, k.ID)
+		requireCode(t, err, kmserr.KeyDestroyed)
+		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Description: &desc})
+		requireCode(t, err, kmserr.KeyDestroyed)
+		_, err = e.svc.Rotate(ctx, e.tenant, k.ID)
+		requireCode(t, err, kmserr.KeyDestroyed)
+		_, err = e.svc.JWKS(ctx, e.tenant, k.ID)
+		requireCode(t, err, kmserr.KeyDestroyed)
+		vs, _, err := e.svc.ListVersions(ctx, e.tenant, k.ID, keys.Page{Size: 10})
+		require.NoError(t, err)
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, k.ID, vs[0].ID, keys.StatusEnabled)
+		requireCode(t, err, kmserr.KeyDestroyed)
+		meta, err := e.svc.GetKey(ctx, e.tenant, k.ID)
+		require.NoError(t, err, "metadata is kept")
+		assert.Equal(t, keys.StatusDestroyed, meta.Status)
+
+		missing := uuid.Must(uuid.NewV7())
+		_, err = e.svc.GetKey(ctx, e.tenant, missing)
+		requireCode(t, err, kmserr.NotFound)
+		_, _, err = e.svc.Encrypt(ctx, e.tenant, missing, []byte("x"), nil)
+		requireCode(t, err, kmserr.NotFound)
+		_, err = e.svc.UpdateKey(ctx, e.tenant, missing, keys.KeyPatch{Description: &desc})
+		requireCode(t, err, kmserr.NotFound)
+		_, err = e.svc.DestroyKey(ctx, e.tenant, missing)
+		requireCode(t, err, kmserr.NotFound)
+		_, err = e.svc.Rotate(ctx, e.tenant, missing)
+		requireCode(t, err, kmserr.NotFound)
+		_, _, err = e.svc.ListVersions(ctx, e.tenant, missing, keys.Page{Size: 1})
+		requireCode(t, err, kmserr.NotFound)
+		_, err = e.svc.GetVersion(ctx, e.tenant, missing, missing)
+		requireCode(t, err, kmserr.NotFound)
+		_, err = e.svc.JWKS(ctx, e.tenant, missing)
+		requireCode(t, err, kmserr.NotFound)
+	})
+}
+
+func TestListFiltersAndPaging(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		var created []*keys.ElasticKey
+		for _, alg := range []keycrypto.Algorithm{keycrypto.A256GCM, keycrypto.ES256, keycrypto.ES256, keycrypto.HS256, keycrypto.EdDSA} {
+			created = append(created, e.key(t, alg, true))
+		}
+		pct, err := e.svc.CreateKey(ctx, e.tenant, keys.NewKey{Name: "50%_off", Algorithm: "A256GCM"})
+		require.NoError(t, err)
+		_, err = e.svc.DestroyKey(ctx, e.tenant, created[0].ID)
+		require.NoError(t, err)
+
+		tests := []struct {
+			desc   string
+			filter keys.KeyFilter
+			want   int
+		}{
+			{desc: "all", want: 6},
+			{desc: "by algorithm", filter: keys.KeyFilter{Algorithm: "ES256"}, want: 2},
+			{desc: "by purpose", filter: keys.KeyFilter{Purpose: "sign"}, want: 3},
+			{desc: "by status", filter: keys.KeyFilter{Status: keys.StatusDestroyed}, want: 1},
+			{desc: "by name prefix", filter: keys.KeyFilter{NamePrefix: "key-"}, want: 5},
+			{desc: "prefix wildcards are literal", filter: keys.KeyFilter{NamePrefix: "50%"}, want: 1},
+			{desc: "prefix percent alone matches nothing", filter: keys.KeyFilter{NamePrefix: "%"}, want: 0},
+		}
+		for _, tc := range tests {
+			t.Run(tc.desc, func(t *testing.T) {
+				got, _, err := e.svc.ListKeys(ctx, e.tenant, tc.filter, keys.Page{Size: 100})
+				require.NoError(t, err)
+				assert.Len(t, got, tc.want)
+			})
+		}
+		var seen []uuid.UUID
+		after := uuid.Nil
+		for {
+			got, next, err := e.svc.ListKeys(ctx, e.tenant, keys.KeyFilter{}, keys.Page{Size: 4, After: after})
+			require.NoError(t, err)
+			for _, k := range got {
+				seen = append(seen, k.ID)
+			}
+			if next == uuid.Nil {
+				break
+			}
+			after = next
+		}
+		require.Len(t, seen, 6)
+		assert.Equal(t, pct.ID, seen[5], "creation order")
+	})
+}
+
+func TestAudit(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := keys.WithActor(t.Context(), keys.Actor{Subject: "alice", Realm: "local", Method: "basic", RequestID: "req-1"})
+		e := newEnv(t, b)
+		k, err := e.svc.CreateKey(ctx, e.tenant, keys.NewKey{Name: factory.Name("k"), Algorithm: "A256GCM"})
+		require.NoError(t, err)
+		_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("top secret plaintext"), nil)
+		require.NoError(t, err)
+		_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, "garbage", nil)
+		require.Error(t, err)
+
+		events, next, err := e.svc.ListAudit(ctx, e.tenant, nil, keys.Page{Size: 2})
+		require.NoError(t, err)
+		require.Len(t, events, 2)
+		more, next2, err := e.svc.ListAudit(ctx, e.tenant, &k.ID, keys.Page{Size: 10, After: next})
+		require.NoError(t, err)
+		assert.Equal(t, uuid.Nil, next2)
+		events = append(events, more...)
+		require.Len(t, events, 3)
+		ops := []string{events[0].Operation, events[1].Operation, events[2].Operation}
+		assert.Equal(t, []string{"create_key", "encrypt", "decrypt"}, ops)
+		assert.Equal(t, "success", events[1].Outcome)
+		assert.Equal(t, "failure", events[2].Outcome)
+		assert.Equal(t, string(kmserr.MalformedCiphertext), events[2].ErrorCode)
+		for _, ev := range events {
+			assert.Equal(t, "alice", ev.Principal)
+			assert.Equal(t, "req-1", ev.RequestID)
+			assert.Equal(t, k.ID.String(), ev.ElasticKeyID)
+			assert.Equal(t, e.tenant, ev.TenantID)
+		}
+		assert.NotEmpty(t, events[1].MaterialKeyID)
+
+		other := uuid.Must(uuid.NewV7())
+		none, _, err := e.svc.ListAudit(ctx, e.tenant, &other, keys.Page{Size: 10})
+		require.NoError(t, err)
+		assert.Empty(t, none)
+		_, _, err = e.svc.ListAudit(context.Background(), factory.TenantID(), nil, keys.Page{Size: 1})
+		requireCode(t, err, kmserr.NotFound)
+	})
+}
+
+func TestNewValidates(t *testing.T) {
+	_, err := keys.New(t.Context(), keys.Options{})
+	require.Error(t, err)
+	assert.True(t, keys.StatusEnabled.Valid())
+	assert.False(t, keys.Status("x").Valid())
+}

@@ -1,0 +1,218 @@
+package kms_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/infra/demofile"
+	"github.com/passthru-dev/passthru/services/kms"
+	"github.com/passthru-dev/passthru/services/kms/api"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/fixture"
+)
+
+// TestRestartKeepsDemoAndDecrypts: a KMS restarted on the same data dir and
+// unseal secret keeps its demo data (no duplicates) and decrypts what it
+// encrypted before.
+func TestRestartKeepsDemoAndDecrypts(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		k := fixture.StartKMS(t, b)
+		ctx := t.Context()
+		c := k.APIAs(t, 0, "writer")
+		keyID := uuid.MustParse(k.Key(t, 0, "RSA-OAEP-256").ID)
+		enc, err := c.EncryptWithResponse(ctx, keyID, api.EncryptRequest{Plaintext: []byte("before restart")})
+		require.NoError(t, err)
+		require.Equal(t, 200, enc.StatusCode())
+		before := k.Demo
+
+		k2 := k.Restart(t)
+		assert.Equal(t, before.Tenants, k2.Demo.Tenants, "same tenants, users and keys after restart")
+		c2 := k2.APIAs(t, 0, "writer")
+		dec, err := c2.DecryptWithResponse(ctx, keyID, api.DecryptRequest{Ciphertext: enc.JSON200.Ciphertext})
+		require.NoError(t, err)
+		require.Equal(t, 200, dec.StatusCode(), "%s", dec.Body)
+		assert.Equal(t, "before restart", string(dec.JSON200.Plaintext))
+		list, err := c2.ListElasticKeysWithResponse(ctx, nil)
+		require.NoError(t, err)
+		assert.Len(t, list.JSON200.Items, 10, "no duplicate demo keys")
+
+		// --reset-demo drops the demo tenants for real and seeds new ones.
+		k3 := k2.Restart(t, fixture.WithKMSResetDemo())
+		require.Len(t, k3.Demo.Tenants, 2)
+		for i := range 2 {
+			assert.NotEqual(t, before.Tenants[i].ID, k3.Demo.Tenants[i].ID, "fresh tenant ids")
+		}
+		old := k3.API(t, before.Tenants[0].Users[0].Username, before.Tenants[0].Users[0].Password)
+		got, err := old.GetElasticKeyWithResponse(ctx, keyID)
+		require.NoError(t, err)
+		assert.Equal(t, 404, got.StatusCode(), "old demo keys are gone")
+		c3 := k3.APIAs(t, 0, "writer")
+		newKey := uuid.MustParse(k3.Key(t, 0, "RSA-OAEP-256").ID)
+		dec, err = c3.DecryptWithResponse(ctx, newKey, api.DecryptRequest{Ciphertext: enc.JSON200.Ciphertext})
+		require.NoError(t, err)
+		assert.Equal(t, 400, dec.StatusCode(), "the old ciphertext names a kid that no longer exists")
+		dec, err = c3.DecryptWithResponse(ctx, keyID, api.DecryptRequest{Ciphertext: enc.JSON200.Ciphertext})
+		require.NoError(t, err)
+		assert.Equal(t, 404, dec.StatusCode())
+	})
+}
+
+// TestWrongUnsealSecretRefusesToStart: the same data dir with another
+// unseal secret does not start, and says why.
+func TestWrongUnsealSecretRefusesToStart(t *testing.T) {
+	k := fixture.StartKMS(t, dbtest.SQLite)
+	require.NoError(t, k.Shutdown(t.Context()))
+	secret := filepath.Join(k.DataDir, "unseal.key")
+	require.NoError(t, os.WriteFile(secret, []byte("c29tZSBvdGhlciBzZWNyZXQgdGhhdCBpcyBsb25nIGVub3VnaA=="), 0o600))
+	opts := k.Options()
+	opts.Logger = nil
+	_, err := kms.Start(t.Context(), opts)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refuses to start")
+	assert.Contains(t, err.Error(), "unseal")
+
+	require.NoError(t, os.Remove(secret))
+	var stderr bytes.Buffer
+	code := kms.Main([]string{"--demo", "--data-dir", k.DataDir, "--listen", "127.0.0.1:0"}, &bytes.Buffer{}, &stderr)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr.String(), "cannot start", "a regenerated secret does not open the old barrier")
+}
+
+func TestMainFlagsAndConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "kms.yml")
+	require.NoError(t, os.WriteFile(good, []byte("listen: 127.0.0.1:0\nauth:\n  cache_ttl: 1m\n"), 0o600))
+	bad := filepath.Join(dir, "bad.yml")
+	require.NoError(t, os.WriteFile(bad, []byte("listen: x\nbogus: 1\n"), 0o600))
+	invalid := filepath.Join(dir, "invalid.yml")
+	require.NoError(t, os.WriteFile(invalid, []byte("database:\n  driver: oracle\n"), 0o600))
+	tests := []struct {
+		desc       string
+		args       []string
+		code       int
+		wantStdout string
+		wantStderr string
+	}{
+		{desc: "help", args: []string{"--help"}, code: 0, wantStderr: "--reset-demo"},
+		{desc: "unknown flag", args: []string{"--nope"}, code: 2},
+		{desc: "stray argument", args: []string{"extra"}, code: 2, wantStderr: "unexpected arguments"},
+		{desc: "check good config", args: []string{"--check-config", "--config", good}, code: 0, wantStdout: "config OK: " + good},
+		{desc: "check unknown key", args: []string{"--check-config", "--config", bad}, code: 1, wantStdout: "bogus"},
+		{desc: "check invalid value", args: []string{"--check-config", "--config", invalid}, code: 1, wantStdout: "oracle"},
+		{desc: "missing config file", args: []string{"--config", filepath.Join(dir, "none.yml")}, code: 1},
+		{desc: "no TLS outside demo", args: []string{"--config", good, "--data-dir", t.TempDir()}, code: 1, wantStderr: "tls.cert_file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, tc.code, kms.Main(tc.args, &stdout, &stderr), "stdout=%s stderr=%s", stdout.String(), stderr.String())
+			assert.Contains(t, stdout.String(), tc.wantStdout)
+			assert.Contains(t, stderr.String(), tc.wantStderr)
+		})
+	}
+}
+
+// TestStartDemoBinaryPath runs the same Start the binary runs (config from
+// a file, realms.yml beside it, env override) and checks what it prints.
+func TestStartDemoBinaryPath(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "kms.yml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:1\nauth:\n  pbkdf2_iterations: 1000\n"), 0o600))
+	tenant := uuid.New().String()
+	realms := `roles:
+  - {name: reader, scopes: [kms:read]}
+  - {name: writer, inherits: [reader], scopes: [kms:write]}
+  - {name: admin, inherits: [writer], scopes: [kms:admin]}
+realms:
+  - id: ops
+    name: ops
+    type: file
+    demo: true
+    users:
+      - {username: operator, password: operator-password, roles: [admin], tenant_id: ` + tenant + `}
+  - {id: local, name: local, type: database}
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte(realms), 0o600))
+	var out bytes.Buffer
+	dbo := dbtest.Options(t, dbtest.SQLite)
+	inst, err := kms.Start(t.Context(), kms.Options{
+		ConfigPath: cfgPath, DataDir: filepath.Join(dir, "data"), Demo: true, DB: &dbo, Stdout: &out,
+		Env: func(k string) (string, bool) {
+			if k == "PASSTHRU_KMS_LISTEN" {
+				return "127.0.0.1:0", true
+			}
+			return "", false
+		},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = inst.Shutdown(context.Background()) })
+	assert.Contains(t, out.String(), "CA bundle:  "+filepath.Join(dir, "data", "tls", "ca.pem"))
+	assert.Contains(t, out.String(), "demo.json:  "+filepath.Join(dir, "data", "demo.json"))
+	assert.Contains(t, out.String(), "config:     "+cfgPath)
+	demo, err := demofile.Read(inst.DemoFile)
+	require.NoError(t, err)
+	assert.Equal(t, "kms", demo.Service)
+	assert.Equal(t, inst.URL, demo.BaseURL)
+	require.Len(t, demo.Tenants, 2)
+	for _, tn := range demo.Tenants {
+		require.Len(t, tn.Users, 3)
+		require.Len(t, tn.Keys, 10)
+		for _, u := range tn.Users {
+			assert.True(t, strings.HasSuffix(u.Username, "@"+tn.Name))
+		}
+	}
+
+	// The file realm user works, in the tenant realms.yml gave it.
+	f := &fixture.KMS{Instance: inst, Client: clientFor(t, inst.CAFile)}
+	c := f.API(t, "operator", "operator-password")
+	created, err := c.CreateElasticKeyWithResponse(t.Context(), api.CreateElasticKeyRequest{Name: "ops-key", Algorithm: "ES256"})
+	require.NoError(t, err)
+	require.Equal(t, 201, created.StatusCode(), "%s", created.Body)
+	users, err := c.ListRealmUsersWithResponse(t.Context(), nil)
+	require.NoError(t, err)
+	assert.Empty(t, users.JSON200.Items, "the operator's tenant has no database users")
+}
+
+func clientFor(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	return fixture.ClientForCA(t, caFile)
+}
+
+func TestStartErrors(t *testing.T) {
+	dbo := dbtest.Options(t, dbtest.SQLite)
+	tests := []struct {
+		desc string
+		opts kms.Options
+		want string
+	}{
+		{desc: "no unseal secret outside demo", opts: kms.Options{Config: &kms.Config{TLS: kms.TLSConfig{CertFile: "x", KeyFile: "y"}}, DB: &dbo}, want: "tls certificate"},
+		{desc: "sqlite needs a data dir", opts: kms.Options{Config: &kms.Config{}}, want: "data dir is required"},
+		{desc: "invalid config", opts: kms.Options{Config: &kms.Config{Database: kms.DatabaseConfig{Driver: "postgres"}}}, want: "dsn_file"},
+		{desc: "bad listen address", opts: kms.Options{Config: &kms.Config{}, Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: "256.0.0.1:99999", PBKDF2Iterations: 1000}, want: "listen"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			_, err := kms.Start(ctx, tc.opts)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestDemoNames(t *testing.T) {
+	assert.Equal(t, "demo-ecdh-es-a256kw", kms.DemoKeyName("ECDH-ES+A256KW"))
+	assert.Equal(t, "demo-rsa-oaep-256", kms.DemoKeyName("RSA-OAEP-256"))
+	assert.Equal(t, "admin@demo-tenant-a", kms.DemoUsername("admin", "demo-tenant-a"))
+}
