@@ -110,6 +110,9 @@ type Barrier struct {
 	cacheMu sync.RWMutex
 	keks    map[uuid.UUID]*kek      // by key id
 	current map[uuid.UUID]uuid.UUID // tenant -> key id used by Wrap
+	// shredEpoch counts DeleteTenant calls, so kekByID can tell that a
+	// deletion may have raced with its database read.
+	shredEpoch uint64
 
 	// createMu serialises KEK creation inside this process so that many
 	// goroutines meeting a new tenant at once make one database round trip

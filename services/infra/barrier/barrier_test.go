@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -852,4 +853,32 @@ func TestCallerWipesSecretsAfterOpen(t *testing.T) {
 			assert.Equal(t, []byte("kept"), got)
 		})
 	}
+}
+
+// TestDeleteTenantDuringUnwrap runs DeleteTenant exactly between Unwrap's
+// read of the tenant's KEK row and its caching of the KEK (a gorm callback
+// after the query makes the interleaving certain). The shredded KEK must not
+// end up in the cache: nothing wrapped for the tenant may unwrap afterwards.
+func TestDeleteTenantDuringUnwrap(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *testDB) {
+		ctx := t.Context()
+		secrets := newSecrets(t, 1)
+		tenant := uuid.New()
+		w, err := mustOpen(t, db.g, secrets, 1).Wrap(ctx, tenant, "p", []byte("shred me"))
+		require.NoError(t, err)
+
+		b := mustOpen(t, db.g, secrets, 1) // nothing cached yet
+		var armed atomic.Bool
+		require.NoError(t, db.g.Callback().Query().After("gorm:query").Register("test:delete-during-unwrap", func(tx *gorm.DB) {
+			if tx.Statement.Table == "barrier_tenant_keys" && armed.CompareAndSwap(true, false) {
+				assert.NoError(t, b.DeleteTenant(ctx, tenant))
+			}
+		}))
+		armed.Store(true)
+		_, err = b.Unwrap(ctx, tenant, "p", w)
+		require.False(t, armed.Load(), "the delete ran inside Unwrap's lookup")
+		require.ErrorIs(t, err, ErrUnwrap, "the lookup saw the tenant deleted")
+		_, err = b.Unwrap(ctx, tenant, "p", w)
+		require.ErrorIs(t, err, ErrUnwrap, "a shredded KEK must not stay cached")
+	})
 }

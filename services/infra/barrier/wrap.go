@@ -120,6 +120,7 @@ func (b *Barrier) DeleteTenant(ctx context.Context, tenant uuid.UUID) error {
 	}
 	b.cacheMu.Lock()
 	defer b.cacheMu.Unlock()
+	b.shredEpoch++ // see kekByID
 	delete(b.current, tenant)
 	for id, k := range b.keks {
 		if k.tenant == tenant {
@@ -227,35 +228,50 @@ func newestKEKRow(g *gorm.DB, tenant uuid.UUID, row *tenantKeyRow) (bool, error)
 }
 
 // kekByID returns the KEK with id for Unwrap, checking it belongs to tenant.
+//
+// Unlike Wrap's path it does not hold createMu while it reads the database,
+// so a DeleteTenant can run between the read and the caching. Caching a KEK
+// whose row was just deleted would let this process unwrap a shredded
+// tenant's data until restart; shredEpoch detects that any deletion happened
+// meanwhile, and the row is then read again (gone: ErrUnwrap).
 func (b *Barrier) kekByID(ctx context.Context, tenant, id uuid.UUID) (*kek, error) {
-	b.cacheMu.RLock()
-	k, ok := b.keks[id]
-	b.cacheMu.RUnlock()
-	if ok {
-		if k.tenant != tenant {
-			return nil, unwrapf(nil, "tenant %s: data was not wrapped for this tenant", tenant)
+	const attempts = 3
+	for range attempts {
+		b.cacheMu.RLock()
+		k, ok := b.keks[id]
+		epoch := b.shredEpoch
+		b.cacheMu.RUnlock()
+		if ok {
+			if k.tenant != tenant {
+				return nil, unwrapf(nil, "tenant %s: data was not wrapped for this tenant", tenant)
+			}
+			return k, nil
 		}
-		return k, nil
+		var row tenantKeyRow
+		res := b.g.WithContext(ctx).Where("key_id = ? AND tenant = ?", id.String(), tenant.String()).Limit(1).Find(&row)
+		if res.Error != nil {
+			return nil, fmt.Errorf("barrier: unwrap for tenant %s: read tenant key: %w", tenant, res.Error)
+		}
+		if res.RowsAffected != 1 {
+			return nil, unwrapf(nil, "tenant %s: no key %s for this tenant (wrong tenant, or tenant deleted)", tenant, id)
+		}
+		k, err := b.openKEKRow(ctx, row)
+		if err != nil {
+			return nil, err
+		}
+		b.cacheMu.Lock()
+		if cached, ok := b.keks[id]; ok {
+			b.cacheMu.Unlock()
+			return cached, nil
+		}
+		if b.shredEpoch == epoch {
+			b.keks[id] = k
+			b.cacheMu.Unlock()
+			return k, nil
+		}
+		b.cacheMu.Unlock()
 	}
-	var row tenantKeyRow
-	res := b.g.WithContext(ctx).Where("key_id = ? AND tenant = ?", id.String(), tenant.String()).Limit(1).Find(&row)
-	if res.Error != nil {
-		return nil, fmt.Errorf("barrier: unwrap for tenant %s: read tenant key: %w", tenant, res.Error)
-	}
-	if res.RowsAffected != 1 {
-		return nil, unwrapf(nil, "tenant %s: no key %s for this tenant (wrong tenant, or tenant deleted)", tenant, id)
-	}
-	k, err := b.openKEKRow(ctx, row)
-	if err != nil {
-		return nil, err
-	}
-	b.cacheMu.Lock()
-	defer b.cacheMu.Unlock()
-	if cached, ok := b.keks[id]; ok {
-		return cached, nil
-	}
-	b.keks[id] = k
-	return k, nil
+	return nil, fmt.Errorf("barrier: unwrap for tenant %s: tenants deleted concurrently %d times in a row; retry", tenant, attempts)
 }
 
 // openKEKRow unwraps a stored tenant KEK with the root key, re-reading the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/trace"
@@ -69,10 +70,13 @@ func IsSensitive(key string) bool {
 }
 
 // Redact is a slog.HandlerOptions.ReplaceAttr that masks the values of
-// sensitive attributes (see IsSensitive), at any group depth. Loggers made by
-// Setup and New use it; it is exported for other handlers.
-func Redact(_ []string, a slog.Attr) slog.Attr {
-	if IsSensitive(a.Key) {
+// sensitive attributes (see IsSensitive), at any group depth, and every
+// attribute inside a sensitive group: slog calls ReplaceAttr for the leaves
+// of a group only, so slog.Group("credentials", "value", x) would otherwise
+// print x. Loggers made by Setup and New use it; it is exported for other
+// handlers.
+func Redact(groups []string, a slog.Attr) slog.Attr {
+	if IsSensitive(a.Key) || slices.ContainsFunc(groups, IsSensitive) {
 		return slog.String(a.Key, Redacted)
 	}
 	return a

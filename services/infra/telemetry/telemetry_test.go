@@ -71,6 +71,17 @@ func TestLogger(t *testing.T) {
 			want:    []string{`"username":"alice"`, `"status":200`, `"key_id":"kid-1"`, `"password":"[REDACTED]"`, `"code":"[REDACTED]"`},
 			notWant: []string{"hunter2", "cs-1", "abc.def", "authz-code-1", "rt-1", "pt-1", "ak-1", "it-1"},
 		},
+		{
+			desc: "everything inside a sensitive group is redacted",
+			opts: Options{Format: "text"},
+			log: func(l *slog.Logger) {
+				l.Info("login", slog.Group("credentials", "user", "bob", "value", "pw-in-group"),
+					slog.Group("client", "id", "c-1"))
+				l.WithGroup("tokens").Info("issued", "access", "at-in-group")
+			},
+			want:    []string{"credentials.user=[REDACTED]", "credentials.value=[REDACTED]", "client.id=c-1"},
+			notWant: []string{"pw-in-group", "at-in-group"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
