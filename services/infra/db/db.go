@@ -53,9 +53,25 @@ type DB struct {
 	logger  *slog.Logger
 	backend backend
 
-	mu      sync.Mutex
-	tenants map[uuid.UUID]*gorm.DB
+	// mu guards tenants and closed. It is never held while a tenant pool
+	// connects or a tenant's storage is dropped, so a slow PostgreSQL
+	// connect for one tenant does not stall lookups of the others; cached
+	// lookups take only the read lock.
+	mu      sync.RWMutex
+	tenants map[uuid.UUID]*tenantEntry
 	closed  bool
+}
+
+// tenantEntry is one tenant's slot in the cache. An entry in the map is in
+// one of three states: opening (done open, g nil), ready (done closed, g
+// set) or dropping (a DropTenant marker, done open until the storage is
+// gone). A failed open removes its entry before closing done, so it is
+// never found in the map.
+type tenantEntry struct {
+	done     chan struct{} // closed once the entry has settled
+	g        *gorm.DB      // the open handle once ready; written under mu
+	err      error         // why opening failed; written before done is closed
+	dropping bool          // a DropTenant marker; set at creation, never changed
 }
 
 // backend holds what differs between SQLite and PostgreSQL for tenant
@@ -79,7 +95,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := &DB{driver: opts.Driver, logger: logger, tenants: make(map[uuid.UUID]*gorm.DB)}
+	d := &DB{driver: opts.Driver, logger: logger, tenants: make(map[uuid.UUID]*tenantEntry)}
 	var err error
 	switch opts.Driver {
 	case DriverSQLite:
@@ -115,18 +131,37 @@ func (d *DB) Ping(ctx context.Context) error {
 }
 
 // Close closes every tenant handle, then the system database. Calling it
-// again is a no-op.
+// again is a no-op. Tenant pools still connecting and tenants still being
+// dropped are waited for first, so nothing touches the storage (or
+// recreates an ephemeral directory) after Close returns.
 func (d *DB) Close() error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		return nil
 	}
+	// From here on no new entry is added: Tenant, CreateTenant and
+	// DropTenant all check closed under the lock first.
 	d.closed = true
+	var pending []*tenantEntry
+	for _, e := range d.tenants {
+		if e.g == nil {
+			pending = append(pending, e)
+		}
+	}
+	d.mu.Unlock()
+	for _, e := range pending {
+		<-e.done // an opener seeing closed discards its pool; a drop finishes
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	var errs []error
-	for id, g := range d.tenants {
-		if err := closeGorm(g); err != nil {
-			errs = append(errs, fmt.Errorf("close tenant %s: %w", id, err))
+	for id, e := range d.tenants {
+		if e.g != nil {
+			if err := closeGorm(e.g); err != nil {
+				errs = append(errs, fmt.Errorf("close tenant %s: %w", id, err))
+			}
 		}
 		delete(d.tenants, id)
 	}
@@ -146,35 +181,123 @@ func (d *DB) CreateTenant(ctx context.Context, tenant uuid.UUID) error {
 	if err := checkTenantID(tenant); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return errClosed
+	// The read lock keeps Close and DropTenant (which need the write lock
+	// to start) out while the storage is created, without stopping cached
+	// lookups. A drop of this very tenant in progress is waited for, so
+	// creation never interleaves with the removal of the same files.
+	for {
+		d.mu.RLock()
+		if d.closed {
+			d.mu.RUnlock()
+			return errClosed
+		}
+		e := d.tenants[tenant]
+		if e == nil || !e.dropping {
+			err := d.backend.createTenant(ctx, tenant)
+			d.mu.RUnlock()
+			if err != nil {
+				return fmt.Errorf("create tenant %s: %w", tenant, err)
+			}
+			return nil
+		}
+		d.mu.RUnlock()
+		if err := waitEntry(ctx, tenant, e); err != nil {
+			return fmt.Errorf("create tenant %s: %w", tenant, err)
+		}
 	}
-	if err := d.backend.createTenant(ctx, tenant); err != nil {
-		return fmt.Errorf("create tenant %s: %w", tenant, err)
-	}
-	return nil
 }
 
 // Tenant returns the tenant's database handle, opening it on first use and
 // caching it afterwards. A tenant never created (or dropped) yields an error
 // wrapping ErrUnknownTenant. The handle stays valid until DropTenant or Close.
+//
+// A cached handle costs one read lock. The first call for a tenant claims
+// its cache slot and connects without holding the lock, so lookups of other
+// tenants go on meanwhile; concurrent first calls for the same tenant wait
+// for that one connect (singleflight), so exactly one pool is ever kept.
 func (d *DB) Tenant(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) {
 	if err := checkTenantID(tenant); err != nil {
 		return nil, err
 	}
-	// The lock is held while a handle is opened so that two first requests
-	// for one tenant do not open two pools; opening is rare (once per tenant
-	// per process), so the contention does not matter.
+	for {
+		d.mu.RLock()
+		closed, e := d.closed, d.tenants[tenant]
+		var g *gorm.DB
+		if e != nil {
+			g = e.g
+		}
+		d.mu.RUnlock()
+		switch {
+		case closed:
+			return nil, errClosed
+		case g != nil:
+			return g, nil
+		case e == nil:
+			var lead bool
+			e, lead = d.claim(tenant)
+			if lead {
+				return d.open(ctx, tenant, e)
+			}
+			if e == nil {
+				return nil, errClosed
+			}
+		}
+		if err := waitEntry(ctx, tenant, e); err != nil {
+			return nil, err
+		}
+		// e.err is final once done is closed. A failed open is shared
+		// with its waiters, except when it failed only because the
+		// opener's own context ended: then a live caller tries again.
+		if e.err != nil && !(isContextErr(e.err) && ctx.Err() == nil) {
+			return nil, e.err
+		}
+		// Ready, dropped, or failed for someone else's context: look again.
+	}
+}
+
+// claim returns the tenant's entry, adding an opening one (lead = true,
+// the caller must then call open) if there is none. nil means closed.
+func (d *DB) claim(tenant uuid.UUID) (e *tenantEntry, lead bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return nil, errClosed
+		return nil, false
 	}
-	if g, ok := d.tenants[tenant]; ok {
-		return g, nil
+	if e := d.tenants[tenant]; e != nil {
+		return e, false
 	}
+	e = &tenantEntry{done: make(chan struct{})}
+	d.tenants[tenant] = e
+	return e, true
+}
+
+// open connects the claimed entry e outside the lock and publishes the
+// result. If Close ran meanwhile the new pool is closed, never leaked.
+func (d *DB) open(ctx context.Context, tenant uuid.UUID, e *tenantEntry) (*gorm.DB, error) {
+	g, err := d.connect(ctx, tenant)
+	var discard *gorm.DB
+	d.mu.Lock()
+	if err == nil && (d.closed || d.tenants[tenant] != e) {
+		discard, g, err = g, nil, errClosed
+	}
+	if err != nil {
+		if d.tenants[tenant] == e {
+			delete(d.tenants, tenant)
+		}
+		e.err = err
+	} else {
+		e.g = g
+	}
+	close(e.done)
+	d.mu.Unlock()
+	if discard != nil {
+		_ = closeGorm(discard) // nobody has seen it; a close error changes nothing
+	}
+	return g, err
+}
+
+// connect checks that the tenant exists and opens a new pool on it.
+func (d *DB) connect(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) {
 	exists, err := d.backend.tenantExists(ctx, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("look up tenant %s: %w", tenant, err)
@@ -186,25 +309,73 @@ func (d *DB) Tenant(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open tenant %s: %w", tenant, err)
 	}
-	d.tenants[tenant] = g
 	return g, nil
+}
+
+// waitEntry waits for e to settle or ctx to end.
+func waitEntry(ctx context.Context, tenant uuid.UUID, e *tenantEntry) error {
+	select {
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("tenant %s: %w", tenant, ctx.Err())
+	}
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // DropTenant closes the tenant's handle and deletes its schema or file with
 // all its data. Dropping a tenant that does not exist is not an error, so a
 // deletion interrupted half-way can simply be retried.
+//
+// A pool still connecting for the tenant is waited for (then closed), and
+// while the storage is removed a marker in the cache makes Tenant and
+// CreateTenant for this tenant wait, so none of them can reopen or recreate
+// it half-way; other tenants are not held up.
 func (d *DB) DropTenant(ctx context.Context, tenant uuid.UUID) error {
 	if err := checkTenantID(tenant); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return errClosed
+	var (
+		marker = &tenantEntry{done: make(chan struct{}), dropping: true}
+		old    *gorm.DB
+	)
+	for {
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			return errClosed
+		}
+		e := d.tenants[tenant]
+		if e == nil || e.g != nil {
+			if e != nil {
+				old = e.g
+			}
+			d.tenants[tenant] = marker // evicts the cached handle
+			d.mu.Unlock()
+			break
+		}
+		d.mu.Unlock()
+		// Opening, or another drop in progress: let it settle first.
+		if err := waitEntry(ctx, tenant, e); err != nil {
+			return fmt.Errorf("drop tenant: %w", err)
+		}
 	}
-	if g, ok := d.tenants[tenant]; ok {
+	err := d.drop(ctx, tenant, old)
+	d.mu.Lock()
+	if d.tenants[tenant] == marker {
 		delete(d.tenants, tenant)
-		if err := closeGorm(g); err != nil {
+	}
+	close(marker.done)
+	d.mu.Unlock()
+	return err
+}
+
+func (d *DB) drop(ctx context.Context, tenant uuid.UUID, old *gorm.DB) error {
+	if old != nil {
+		if err := closeGorm(old); err != nil {
 			return fmt.Errorf("drop tenant %s: close handle: %w", tenant, err)
 		}
 	}

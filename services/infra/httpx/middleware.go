@@ -69,6 +69,12 @@ func RequestIDFrom(ctx context.Context) string {
 // has not started yet, a 500 problem+json. http.ErrAbortHandler is passed
 // through: it is net/http's way to abort a response on purpose. A nil logger
 // means slog.Default().
+//
+// The log line names the panic value's type and carries the stack, never the
+// value itself: a panic value (a string, an error, a struct) can hold a
+// secret, a token or plaintext, and DESIGN §3 keeps those out of logs. The
+// stack gives code locations; goroutine traces may print argument words as
+// hex, which is accepted. The client only ever sees "internal error".
 func Recover(logger *slog.Logger) func(http.Handler) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
@@ -111,7 +117,7 @@ func Recover(logger *slog.Logger) func(http.Handler) http.Handler {
 					panic(v)
 				}
 				logger.ErrorContext(r.Context(), "panic serving request",
-					slog.String("panic", fmt.Sprint(v)),
+					slog.String("panic_type", fmt.Sprintf("%T", v)),
 					slog.String("method", r.Method),
 					slog.String("path", r.URL.Path),
 					slog.String("request_id", RequestIDFrom(r.Context())),

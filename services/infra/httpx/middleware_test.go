@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -82,10 +83,11 @@ func TestRecover(t *testing.T) {
 		wantStatus int
 		wantBody   string
 		wantLogged bool
+		wantType   string // panic_type in the log line
 	}{
 		{desc: "no panic passes through", handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }, wantStatus: http.StatusAccepted},
-		{desc: "panic before writing gives 500 problem", handler: func(w http.ResponseWriter, r *http.Request) { panic("boom") }, wantStatus: 500, wantBody: `"status":500`, wantLogged: true},
-		{desc: "panic with error value", handler: func(w http.ResponseWriter, r *http.Request) { panic(errors.New("bad")) }, wantStatus: 500, wantLogged: true},
+		{desc: "panic before writing gives 500 problem", handler: func(w http.ResponseWriter, r *http.Request) { panic("boom") }, wantStatus: 500, wantBody: `"status":500`, wantLogged: true, wantType: "string"},
+		{desc: "panic with error value", handler: func(w http.ResponseWriter, r *http.Request) { panic(errors.New("bad")) }, wantStatus: 500, wantLogged: true, wantType: "*errors.errorString"},
 		{desc: "panic after header keeps status", handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated); panic("late") }, wantStatus: http.StatusCreated, wantLogged: true},
 		{desc: "panic after write keeps body", handler: func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("partial")); panic("late") }, wantStatus: http.StatusOK, wantBody: "partial", wantLogged: true},
 		{desc: "panic after WriteString", handler: func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "s"); panic("late") }, wantStatus: http.StatusOK, wantBody: "s", wantLogged: true},
@@ -119,6 +121,56 @@ func TestRecover(t *testing.T) {
 			assert.Equal(t, rec.Header().Get(RequestIDHeader), e["request_id"])
 			assert.Contains(t, e["stack"], "runtime/debug.Stack")
 			assert.NotContains(t, logs.buf.String(), "secret=1")
+			assert.NotContains(t, e, "panic", "the panic value is never logged")
+			if tc.wantType != "" {
+				assert.Equal(t, tc.wantType, e["panic_type"])
+			}
+		})
+	}
+}
+
+// secretPanic is a panic value whose every printing form carries a secret.
+type secretPanic struct{ Token string }
+
+func (s secretPanic) Error() string  { return "token " + s.Token }
+func (s secretPanic) String() string { return "token " + s.Token }
+
+func TestRecoverNeverLogsPanicValue(t *testing.T) {
+	t.Parallel()
+	const secret = "secret-xyz"
+	tests := []struct {
+		desc     string
+		value    any
+		wantType string
+	}{
+		{desc: "string", value: secret, wantType: "string"},
+		{desc: "error", value: errors.New("db password " + secret), wantType: "*errors.errorString"},
+		{desc: "wrapped error", value: fmt.Errorf("open: %w", errors.New(secret)), wantType: "*fmt.wrapError"},
+		{desc: "struct with Error and String", value: secretPanic{Token: secret}, wantType: "httpx.secretPanic"},
+		{desc: "pointer to struct", value: &secretPanic{Token: secret}, wantType: "*httpx.secretPanic"},
+		{desc: "byte slice", value: []byte(secret), wantType: "[]uint8"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			var logs logLines
+			h := Chain(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(tc.value) }), RequestID, Recover(logs.logger()))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/keys", nil))
+
+			assert.Equal(t, http.StatusInternalServerError, rec.Code)
+			assert.Equal(t, ProblemContentType, rec.Header().Get("Content-Type"))
+			var p Problem
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+			assert.Equal(t, http.StatusInternalServerError, p.Status)
+			assert.Equal(t, "internal error", p.Detail)
+			assert.NotContains(t, rec.Body.String(), secret, "the response never carries the panic value")
+
+			entries := logs.entries(t)
+			require.Len(t, entries, 1)
+			assert.Equal(t, tc.wantType, entries[0]["panic_type"])
+			assert.NotEmpty(t, entries[0]["stack"])
+			assert.NotContains(t, logs.buf.String(), secret, "the log never carries the panic value")
 		})
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -39,8 +38,8 @@ type Options struct {
 	Service string
 	// OTLPEndpoint is the collector's base URL, e.g. "https://otel:4318";
 	// "/v1/traces" and "/v1/metrics" are appended to its path. Empty means
-	// no export. Plain http is accepted only for a loopback host (a
-	// collector sidecar); anything else must be https with TLS set.
+	// no export. It must be https with TLS set: DESIGN §3 wants TLS 1.3 on
+	// every client, so plain http is refused even to a loopback sidecar.
 	OTLPEndpoint string
 	// TLS is the client configuration for an https endpoint. Its RootCAs
 	// (required: never the system roots) is the CA bundle the collector's
@@ -127,13 +126,10 @@ func newProviders(ctx context.Context, opts Options) (*sdktrace.TracerProvider, 
 	}
 	traceOpts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(ep.host), otlptracehttp.WithURLPath(ep.basePath + "/v1/traces")}
 	metricOpts := []otlpmetrichttp.Option{otlpmetrichttp.WithEndpoint(ep.host), otlpmetrichttp.WithURLPath(ep.basePath + "/v1/metrics")}
-	if ep.tls == nil {
-		traceOpts = append(traceOpts, otlptracehttp.WithInsecure())
-		metricOpts = append(metricOpts, otlpmetrichttp.WithInsecure())
-	} else {
-		traceOpts = append(traceOpts, otlptracehttp.WithTLSClientConfig(ep.tls))
-		metricOpts = append(metricOpts, otlpmetrichttp.WithTLSClientConfig(ep.tls))
-	}
+	// parseEndpoint only accepts https, so there is always a TLS config
+	// and never a WithInsecure.
+	traceOpts = append(traceOpts, otlptracehttp.WithTLSClientConfig(ep.tls))
+	metricOpts = append(metricOpts, otlpmetrichttp.WithTLSClientConfig(ep.tls))
 	texp, err := otlptracehttp.New(ctx, traceOpts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("telemetry: trace exporter: %w", err)
@@ -174,9 +170,9 @@ func parseEndpoint(raw string, cfg *tls.Config) (endpoint, error) {
 	ep := endpoint{host: u.Host, basePath: strings.TrimSuffix(u.Path, "/")}
 	switch u.Scheme {
 	case "http":
-		if !isLoopback(u.Hostname()) {
-			return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: plain http only to a loopback collector; use https", raw)
-		}
+		// No loopback exception: a sidecar collector is still a client
+		// connection, and DESIGN §3 allows no unencrypted ones.
+		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: plain http is not allowed; use https with Options.TLS (the collector's CA bundle)", raw)
 	case "https":
 		// A nil RootCAs would silently mean the system roots, and
 		// InsecureSkipVerify no verification at all: both break the rule
@@ -191,15 +187,7 @@ func parseEndpoint(raw string, cfg *tls.Config) (endpoint, error) {
 		ep.tls.MinVersion = tls.VersionTLS13
 		ep.tls.MaxVersion = tls.VersionTLS13
 	default:
-		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: scheme must be http or https", raw)
+		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: scheme must be https", raw)
 	}
 	return ep, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -7,12 +7,16 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/passthru-dev/passthru/testkit/tlstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
@@ -111,15 +115,20 @@ func TestOptionErrors(t *testing.T) {
 	}{
 		{desc: "unknown format", opts: Options{Format: "xml"}, wantErr: `log format "xml"`},
 		{desc: "unknown level", opts: Options{Level: "loud"}, wantErr: `log level "loud"`},
-		{desc: "plain http to a remote collector", opts: Options{OTLPEndpoint: "http://collector.example:4318"}, wantErr: "loopback"},
+		{desc: "plain http to a remote collector", opts: Options{OTLPEndpoint: "http://collector.example:4318"}, wantErr: "plain http is not allowed; use https with Options.TLS"},
+		{desc: "plain http to loopback ipv4", opts: Options{OTLPEndpoint: "http://127.0.0.1:4318"}, wantErr: "plain http is not allowed; use https with Options.TLS"},
+		{desc: "plain http to localhost with slash", opts: Options{OTLPEndpoint: "http://localhost:4318/"}, wantErr: "plain http is not allowed"},
+		{desc: "plain http to ipv6 loopback with prefix path", opts: Options{OTLPEndpoint: "http://[::1]:4318/otlp/"}, wantErr: "plain http is not allowed"},
+		{desc: "plain http even with a TLS config", opts: Options{OTLPEndpoint: "http://127.0.0.1:4318", TLS: &tls.Config{RootCAs: x509.NewCertPool()}}, wantErr: "plain http is not allowed"},
+		{desc: "plain http scheme in upper case", opts: Options{OTLPEndpoint: "HTTP://127.0.0.1:4318"}, wantErr: "plain http is not allowed"},
 		{desc: "https without TLS config", opts: Options{OTLPEndpoint: "https://collector.example:4318"}, wantErr: "needs Options.TLS"},
 		{desc: "grpc scheme", opts: Options{OTLPEndpoint: "grpc://127.0.0.1:4317"}, wantErr: "scheme"},
 		{desc: "bare host", opts: Options{OTLPEndpoint: "127.0.0.1:4318"}, wantErr: "OTLP endpoint"},
-		{desc: "query string", opts: Options{OTLPEndpoint: "http://127.0.0.1:4318/?x=1"}, wantErr: "want scheme://host"},
-		{desc: "credentials in URL", opts: Options{OTLPEndpoint: "http://u:hunter2@127.0.0.1:4318"}, wantErr: "credentials in the URL"},
+		{desc: "query string", opts: Options{OTLPEndpoint: "https://127.0.0.1:4318/?x=1"}, wantErr: "want scheme://host"},
+		{desc: "credentials in URL", opts: Options{OTLPEndpoint: "https://u:hunter2@127.0.0.1:4318"}, wantErr: "credentials in the URL"},
 		{desc: "https without RootCAs would use the system roots", opts: Options{OTLPEndpoint: "https://collector.example:4318", TLS: &tls.Config{}}, wantErr: "system roots are never used"},
 		{desc: "https with verification disabled", opts: Options{OTLPEndpoint: "https://collector.example:4318", TLS: &tls.Config{RootCAs: x509.NewCertPool(), InsecureSkipVerify: true}}, wantErr: "must not disable certificate verification"},
-		{desc: "unparseable", opts: Options{OTLPEndpoint: "http://[::1"}, wantErr: "OTLP endpoint"},
+		{desc: "unparseable", opts: Options{OTLPEndpoint: "https://[::1"}, wantErr: "OTLP endpoint"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -143,12 +152,11 @@ func TestParseEndpoint(t *testing.T) {
 		raw      string
 		wantHost string
 		wantPath string
-		wantTLS  bool
 	}{
-		{desc: "loopback http", raw: "http://127.0.0.1:4318", wantHost: "127.0.0.1:4318"},
-		{desc: "localhost with slash", raw: "http://localhost:4318/", wantHost: "localhost:4318"},
-		{desc: "ipv6 loopback with prefix path", raw: "http://[::1]:4318/otlp/", wantHost: "[::1]:4318", wantPath: "/otlp"},
-		{desc: "https remote", raw: "https://otel.example:4318", wantHost: "otel.example:4318", wantTLS: true},
+		{desc: "loopback https", raw: "https://127.0.0.1:4318", wantHost: "127.0.0.1:4318"},
+		{desc: "localhost with slash", raw: "https://localhost:4318/", wantHost: "localhost:4318"},
+		{desc: "ipv6 loopback with prefix path", raw: "https://[::1]:4318/otlp/", wantHost: "[::1]:4318", wantPath: "/otlp"},
+		{desc: "https remote", raw: "https://otel.example:4318", wantHost: "otel.example:4318"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -157,11 +165,7 @@ func TestParseEndpoint(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantHost, ep.host)
 			assert.Equal(t, tc.wantPath, ep.basePath)
-			if !tc.wantTLS {
-				assert.Nil(t, ep.tls)
-				return
-			}
-			require.NotNil(t, ep.tls)
+			require.NotNil(t, ep.tls, "every accepted endpoint is https")
 			assert.Equal(t, uint16(tls.VersionTLS13), ep.tls.MinVersion, "TLS 1.3 enforced")
 			assert.Equal(t, uint16(tls.VersionTLS13), ep.tls.MaxVersion, "TLS 1.3 only")
 			assert.Equal(t, "otel", ep.tls.ServerName)
@@ -189,6 +193,7 @@ type collector struct {
 	service []string
 	metrics []string
 	ctype   []string
+	tlsVers []uint16 // negotiated TLS version per request; 0 = plain http
 }
 
 func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -200,6 +205,11 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ctype = append(c.ctype, r.Header.Get("Content-Type"))
+	var vers uint16
+	if r.TLS != nil {
+		vers = r.TLS.Version
+	}
+	c.tlsVers = append(c.tlsVers, vers)
 	switch r.URL.Path {
 	case "/v1/traces":
 		var req tracepb.ExportTraceServiceRequest
@@ -239,6 +249,29 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// startCollector serves h over https on loopback with a TLS 1.3 server
+// configuration from a fresh test PKI, and returns the server and a client
+// configuration that trusts only that PKI's root. The client config sets
+// no versions on purpose: the exporter must enforce TLS 1.3 itself.
+func startCollector(t *testing.T, h http.Handler) (*httptest.Server, *tls.Config) {
+	t.Helper()
+	pki := tlstest.New(t)
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = pki.ServerConfig()
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv, &tls.Config{RootCAs: pki.Roots}
+}
+
+// assertTLS13 checks that every export the collector saw came over TLS 1.3.
+func (c *collector) assertTLS13(t *testing.T) {
+	t.Helper()
+	require.NotEmpty(t, c.tlsVers)
+	for _, v := range c.tlsVers {
+		assert.Equal(t, uint16(tls.VersionTLS13), v, "export over TLS 1.3")
+	}
+}
+
 func attr(kvs []*commonpb.KeyValue, key string) string {
 	for _, kv := range kvs {
 		if kv.Key == key {
@@ -251,11 +284,11 @@ func attr(kvs []*commonpb.KeyValue, key string) string {
 func TestOTLPExport(t *testing.T) {
 	// Not parallel: Setup installs OpenTelemetry's global providers.
 	var col collector
-	srv := httptest.NewServer(&col)
-	t.Cleanup(srv.Close)
+	srv, cfg := startCollector(t, &col)
+	require.True(t, strings.HasPrefix(srv.URL, "https://"))
 
 	var logs bytes.Buffer
-	logger, shutdown, err := Setup(t.Context(), Options{Service: "kms-test", OTLPEndpoint: srv.URL, Output: &logs})
+	logger, shutdown, err := Setup(t.Context(), Options{Service: "kms-test", OTLPEndpoint: srv.URL, TLS: cfg, Output: &logs})
 	require.NoError(t, err)
 
 	// Use the globals, as instrumentation libraries do.
@@ -277,6 +310,7 @@ func TestOTLPExport(t *testing.T) {
 	for _, ct := range col.ctype {
 		assert.Equal(t, "application/x-protobuf", ct)
 	}
+	col.assertTLS13(t)
 
 	var line map[string]any
 	require.NoError(t, json.Unmarshal(logs.Bytes(), &line))
@@ -288,29 +322,16 @@ func TestOTLPExportViaNew(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		desc   string
-		tls    bool
 		suffix string
 	}{
-		{desc: "plain http to loopback, trailing slash", suffix: "/"},
-		{desc: "https with the collector's CA, TLS 1.3", tls: true},
+		{desc: "https with the collector's CA, trailing slash", suffix: "/"},
+		{desc: "https with the collector's CA, no path"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			var col collector
-			var cfg *tls.Config
-			var srv *httptest.Server
-			if tc.tls {
-				srv = httptest.NewUnstartedServer(&col)
-				srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13}
-				srv.StartTLS()
-				pool := x509.NewCertPool()
-				pool.AddCert(srv.Certificate())
-				cfg = &tls.Config{RootCAs: pool}
-			} else {
-				srv = httptest.NewServer(&col)
-			}
-			t.Cleanup(srv.Close)
+			srv, cfg := startCollector(t, &col)
 			tel, err := New(t.Context(), Options{Service: "identity-test", OTLPEndpoint: srv.URL + tc.suffix, TLS: cfg, Output: io.Discard})
 			require.NoError(t, err)
 			_, span := tel.TracerProvider.Tracer("t").Start(t.Context(), "token", trace.WithSpanKind(trace.SpanKindServer))
@@ -320,23 +341,64 @@ func TestOTLPExportViaNew(t *testing.T) {
 			defer col.mu.Unlock()
 			assert.Equal(t, []string{"token"}, col.spans)
 			assert.Equal(t, []string{"identity-test"}, col.service)
+			col.assertTLS13(t)
 		})
 	}
 }
 
 func TestOTLPShutdownReportsFailure(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var reached atomic.Int32
+	refuse := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
 		http.Error(w, "nope", http.StatusBadRequest) // not retryable
-	}))
-	t.Cleanup(srv.Close)
-	tel, err := New(t.Context(), Options{OTLPEndpoint: srv.URL, Output: io.Discard})
-	require.NoError(t, err)
-	_, span := tel.TracerProvider.Tracer("t").Start(t.Context(), "s")
-	span.End()
-	err = tel.Shutdown(t.Context())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "telemetry shutdown")
+	})
+	tests := []struct {
+		desc        string
+		start       func(t *testing.T) (*httptest.Server, *tls.Config)
+		wantReached bool
+	}{
+		{
+			desc:        "collector answers 400",
+			start:       func(t *testing.T) (*httptest.Server, *tls.Config) { return startCollector(t, refuse) },
+			wantReached: true,
+		},
+		{
+			desc: "collector offers only TLS 1.2",
+			start: func(t *testing.T) (*httptest.Server, *tls.Config) {
+				pki := tlstest.New(t)
+				srv := httptest.NewUnstartedServer(refuse)
+				srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.Server}, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}
+				srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+				srv.StartTLS()
+				t.Cleanup(srv.Close)
+				return srv, &tls.Config{RootCAs: pki.Roots}
+			},
+		},
+		{
+			desc: "collector certificate from another CA",
+			start: func(t *testing.T) (*httptest.Server, *tls.Config) {
+				srv, _ := startCollector(t, refuse)
+				srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+				return srv, &tls.Config{RootCAs: tlstest.New(t).Roots}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			// Not parallel: the subtests share the reached counter.
+			reached.Store(0)
+			srv, cfg := tc.start(t)
+			tel, err := New(t.Context(), Options{OTLPEndpoint: srv.URL, TLS: cfg, Output: io.Discard})
+			require.NoError(t, err)
+			_, span := tel.TracerProvider.Tracer("t").Start(t.Context(), "s")
+			span.End()
+			err = tel.Shutdown(t.Context())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "telemetry shutdown")
+			assert.Equal(t, tc.wantReached, reached.Load() > 0, "handler reached only over an acceptable TLS 1.3 connection")
+		})
+	}
 }
 
 func TestIsSensitive(t *testing.T) {
