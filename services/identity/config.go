@@ -61,10 +61,14 @@ type TokenConfig struct {
 	KeyPrePublication time.Duration `yaml:"key_pre_publication"`
 }
 
-// LogConfig configures logging.
+// LogConfig configures logging and OpenTelemetry export.
 type LogConfig struct {
 	Format string `yaml:"format" env:"PASSTHRU_IDENTITY_LOG_FORMAT"` // json | text
 	Level  string `yaml:"level" env:"PASSTHRU_IDENTITY_LOG_LEVEL"`
+	// OTLPEndpoint is the OTLP/HTTP collector base URL; empty = no export.
+	OTLPEndpoint string `yaml:"otlp_endpoint" env:"PASSTHRU_IDENTITY_OTLP_ENDPOINT"`
+	// OTLPCAFile is the CA bundle of an https collector.
+	OTLPCAFile string `yaml:"otlp_ca_file"`
 }
 
 // DefaultListen is the default listen address.

@@ -28,13 +28,12 @@ const (
 
 // Demo redirect URIs.
 const (
-	DemoWebRedirectURI        = "https://127.0.0.1:9999/callback"
-	DemoWebPostLogoutURI      = "https://127.0.0.1:9999/logged-out"
-	DemoNativeRedirectURI     = "http://127.0.0.1/callback" // any port (RFC 8252)
-	DemoNativeRedirectURIv6   = "http://[::1]/callback"
-	DemoNativePostLogoutURI   = "http://127.0.0.1/logged-out"
-	demoTenantNamePrefix      = "demo-tenant-"
-	demoClientSecretByteCount = 32
+	DemoWebRedirectURI      = "https://127.0.0.1:9999/callback"
+	DemoWebPostLogoutURI    = "https://127.0.0.1:9999/logged-out"
+	DemoNativeRedirectURI   = "http://127.0.0.1/callback" // any port (RFC 8252)
+	DemoNativeRedirectURIv6 = "http://[::1]/callback"
+	DemoNativePostLogoutURI = "http://127.0.0.1/logged-out"
+	demoTenantNamePrefix    = "demo-tenant-"
 )
 
 type demoParams struct {

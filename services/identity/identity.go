@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
 	"github.com/passthru-dev/passthru/services/identity/admin"
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/identity/store"
@@ -275,10 +277,11 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		}
 		httpx.WriteJSON(w, status, map[string]any{"status": word, "checks": checks})
 	})
-	handler := httpx.Chain(mux, httpx.RequestID, httpx.Recover(logger), httpx.AccessLog(logger))
+	handler := httpx.Chain(otelhttp.NewHandler(mux, "identity"), httpx.RequestID, httpx.AccessLog(logger), httpx.Recover(logger))
 	hs := httpx.NewServer(httpx.ServerOptions{Addr: ln.Addr().String(), Handler: handler, TLS: tlsCfg, Logger: logger})
 
 	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go purgeLoop(serveCtx, st, now, t.RefreshTokenTTL, logger)
 	inst.cancel, inst.done, inst.closers = cancel, make(chan struct{}), closers
 	closeLn = nil // Serve owns the listener now
 	go func() {
@@ -399,4 +402,25 @@ func serverTLS(cfg Config, opts Options, dataDir string) (*tls.Config, string, *
 		return nil, "", nil, fmt.Errorf("identity: demo PKI: %w", err)
 	}
 	return tlsx.ServerConfig(pki.Certificate, nil), pki.CAFile, pki.Roots, nil
+}
+
+// purgeInterval is how often expired sessions, requests and token records
+// are deleted.
+const purgeInterval = 10 * time.Minute
+
+// purgeLoop keeps the database from growing with state nobody can use any
+// more. Failures are logged and retried at the next tick.
+func purgeLoop(ctx context.Context, st *store.Store, now func() time.Time, keepCodes time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(purgeInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := st.PurgeExpired(ctx, now(), keepCodes); err != nil && ctx.Err() == nil {
+				logger.Warn("purge expired state", "error", err)
+			}
+		}
+	}
 }

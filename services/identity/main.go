@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/passthru-dev/passthru/services/infra/config"
+	"github.com/passthru-dev/passthru/services/infra/telemetry"
+	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
 // Main is the identity binary: parse flags, start, serve until SIGINT or
@@ -61,7 +64,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	opts.Config = &cfg
-	opts.Logger = newLogger(cfg.Log, stderr)
+	logger, stopTelemetry, err := setupTelemetry(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "identity: %v\n", err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTelemetry(ctx)
+	}()
+	opts.Logger = logger
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -88,14 +101,22 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		level = slog.LevelInfo
+func setupTelemetry(c LogConfig, w io.Writer) (*slog.Logger, func(context.Context) error, error) {
+	opts := telemetry.Options{Format: c.Format, Level: c.Level, Service: "identity", OTLPEndpoint: c.OTLPEndpoint, Output: w}
+	if c.OTLPCAFile != "" {
+		certs, err := tlsx.ReadCertsPEM(c.OTLPCAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log.otlp_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		for _, cert := range certs {
+			pool.AddCert(cert)
+		}
+		opts.TLS = tlsx.ClientConfig(pool, nil)
 	}
-	ho := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, ho))
+	logger, stop, err := telemetry.Setup(context.Background(), opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("telemetry: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(w, ho))
+	return logger, stop, nil
 }

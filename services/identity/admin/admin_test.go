@@ -184,6 +184,30 @@ func TestAdminAPI(t *testing.T) {
 			assert.Equal(t, false, in["active"], "tokens of a deleted client are inactive")
 		})
 
+		t.Run("factory bodies create every kind", func(t *testing.T) {
+			for _, kind := range []string{"confidential", "public", "service", "resource_server"} {
+				status, body, _ := a.call(t, http.MethodPost, "/clients", factory.IdentityClient(t, kind))
+				assert.Equal(t, http.StatusCreated, status, "%s: %v", kind, body)
+				assert.Equal(t, kind != "public", body["client_secret"] != nil, kind)
+			}
+			u := factory.IdentityUser(t)
+			status, body, _ := a.call(t, http.MethodPost, "/users", u)
+			assert.Equal(t, http.StatusCreated, status, body)
+		})
+
+		t.Run("a token without identity:admin is forbidden", func(t *testing.T) {
+			status, created, _ := a.call(t, http.MethodPost, "/clients", factory.IdentityClient(t, "service", func(r *admin.CreateClientRequest) {
+				r.Scopes, r.Audiences = []string{"kms:read"}, []string{"identity"}
+			}))
+			require.Equal(t, http.StatusCreated, status)
+			c := demofile.Client{ClientID: created["client_id"].(string), ClientSecret: created["client_secret"].(string)}
+			weak := &api{idp: idp, token: token(t, idp, c, "")}
+			status, body, h := weak.call(t, http.MethodGet, "/users", nil)
+			assert.Equal(t, http.StatusForbidden, status)
+			assert.Equal(t, "insufficient_scope", body["code"])
+			assert.Contains(t, h.Get("WWW-Authenticate"), "insufficient_scope")
+		})
+
 		t.Run("public client has no secret", func(t *testing.T) {
 			status, created, _ := a.call(t, http.MethodPost, "/clients", map[string]any{
 				"name": "cli", "kind": "public", "redirect_uris": []string{"http://127.0.0.1/cb"},

@@ -117,7 +117,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	req := &store.AuthRequest{
 		IDHash: hashOpaque(handle), TenantID: client.TenantID, ClientID: client.ClientID,
 		RedirectURI: redirectURI, Scope: strings.Join(scopes, " "), State: state, Nonce: q.Get("nonce"),
-		CodeChallenge: challenge, Audience: audience, MaxAge: -1, PromptLogin: prompt == "login",
+		CodeChallenge: challenge, Audience: audience, PromptLogin: prompt == "login",
 		ExpiresAt: s.cfg.Now().Add(s.cfg.RequestTTL).UTC(),
 	}
 	if err := s.cfg.Store.SaveAuthRequest(ctx, req); err != nil {
@@ -383,6 +383,11 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
+	key := throttleKey(req.TenantID, username)
+	if s.logins.blocked(key) {
+		s.renderLogin(w, r, req, handle, http.StatusTooManyRequests, username, "Too many failed sign-in attempts. Wait a minute and try again.")
+		return
+	}
 	user, err := s.cfg.Store.UserByUsername(ctx, tenantOf(req), username)
 	switch {
 	case err == nil && !user.Disabled:
@@ -398,9 +403,11 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, password.ErrMismatch) {
 			s.cfg.Logger.ErrorContext(ctx, "login", "error", err)
 		}
+		s.logins.fail(key)
 		s.renderLogin(w, r, req, handle, http.StatusUnauthorized, username, "Wrong username or password.")
 		return
 	}
+	s.logins.succeed(key)
 	value := newOpaque()
 	now := s.cfg.Now().UTC()
 	sess := &store.Session{
@@ -545,11 +552,8 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	// them out by linking here.
 	if !hinted {
 		if r.Method != http.MethodPost || r.PostForm.Get("confirm") != "yes" || !s.csrfValid(r) {
-			if postLogout != "" {
-				// A confirmed logout without a hint never redirects: the
-				// redirect is only honoured for a hinted (authenticated) request.
-				postLogout = ""
-			}
+			// A logout without a hint never redirects afterwards: the
+			// redirect is only honoured for a hinted request.
 			s.pages.render(w, http.StatusOK, "logout", pageData{Title: "Sign out", Action: PathLogout, CSRF: s.csrfToken(w, r)})
 			return
 		}

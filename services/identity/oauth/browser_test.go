@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -22,17 +23,28 @@ import (
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
 
-// chromiumPath is where the browser test expects Chromium. A missing browser
-// fails the test: this test never skips.
-const chromiumPath = "/usr/bin/chromium"
+// chromium finds the browser: $PASSTHRU_CHROMIUM, /usr/bin/chromium, or
+// chromium / chromium-browser on PATH. A missing browser fails the test:
+// this test never skips.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("PASSTHRU_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("headless Chromium is required for the browser test: install the chromium package (or set PASSTHRU_CHROMIUM to its path)")
+	return ""
+}
 
 // TestBrowserCodeFlow drives headless Chromium through the real login and
 // consent pages to the native client's loopback redirect, then exchanges the
 // code it landed with.
 func TestBrowserCodeFlow(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("headless Chromium is required at %s for the browser test (install the chromium package): %v", chromiumPath, err)
-	}
+	chromiumPath := chromium(t)
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		e := newEnv(t, fixture.StartIdentity(t, b))
 

@@ -123,6 +123,18 @@ func TestStandardClients(t *testing.T) {
 			assert.NotEqual(t, old.AccessToken, fresh.AccessToken)
 			assert.NotEqual(t, old.RefreshToken, fresh.RefreshToken, "refresh tokens rotate")
 			assert.True(t, e.active(t, fresh.AccessToken))
+			refreshedID, ok := fresh.Extra("id_token").(string)
+			require.True(t, ok, "a refresh with openid returns a new ID token")
+			idt2, err := p.Verifier(&oidc.Config{ClientID: e.web.ClientID}).Verify(ctx, refreshedID)
+			require.NoError(t, err)
+			assert.Equal(t, idt.Subject, idt2.Subject)
+			assert.Empty(t, idt2.Nonce, "no nonce on a refreshed ID token")
+			var idc2 struct {
+				AuthTime int64 `json:"auth_time"`
+			}
+			require.NoError(t, idt2.Claims(&idc2))
+			assert.Equal(t, idc.AuthTime, idc2.AuthTime, "auth_time is the original authentication")
+			require.NoError(t, idt2.VerifyAccessToken(fresh.AccessToken))
 		})
 
 		t.Run("consent is remembered per user, client and scope set", func(t *testing.T) {

@@ -40,6 +40,13 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*tokens
 	if err != nil || client.Disabled || rec.ClientID != c.ClientID {
 		return nil, fmt.Errorf("%w: client is gone", tokens.ErrInvalidToken)
 	}
+	if c.Subject != c.ClientID {
+		// A user's token lives only as long as the user is active.
+		u, err := s.cfg.Store.User(ctx, tenant, c.Subject)
+		if err != nil || u.Disabled {
+			return nil, fmt.Errorf("%w: the user is not active", tokens.ErrInvalidToken)
+		}
+	}
 	for _, aud := range c.Audience {
 		if !client.AllowsAudience(aud) {
 			return nil, fmt.Errorf("%w: audience %q is not one of the client's", tokens.ErrInvalidToken, aud)

@@ -1,12 +1,21 @@
 package oauth_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -240,6 +249,23 @@ func TestTokenErrors(t *testing.T) {
 			requireOAuthError(t, status, body, http.StatusBadRequest, "invalid_grant")
 			assert.Contains(t, body["error_description"], "expired")
 		})
+		t.Run("pending sign-in requests and sessions expire", func(t *testing.T) {
+			br := newBrowser(t, e.idp)
+			cfg := e.webConfig("openid")
+			p := br.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+			require.Contains(t, p.location, oauth.PathLogin)
+			clock.Advance(11 * time.Minute)
+			p = br.get(e.abs(p.location))
+			assert.Equal(t, http.StatusBadRequest, p.status)
+			assert.Contains(t, p.body, "expired")
+
+			e.codeFor(t, br, cfg) // signed in now
+			p = br.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+			assert.Contains(t, p.location, oauth.PathConsent, "the session skips the login")
+			clock.Advance(9 * time.Hour)
+			p = br.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+			assert.Contains(t, p.location, oauth.PathLogin, "an expired session asks for the password again")
+		})
 		t.Run("code replay fails and revokes what the code produced", func(t *testing.T) {
 			code, verifier := e.codeFor(t, newBrowser(t, e.idp), e.webConfig("openid"))
 			status, first := e.exchange(t, &e.web, code, redirect, verifier)
@@ -447,4 +473,95 @@ func TestIntrospectAndRevoke(t *testing.T) {
 			requireOAuthError(t, status, body, http.StatusUnauthorized, "invalid_client")
 		})
 	})
+}
+
+// TestForgedTokensRefused forges tokens the way an attacker could, from the
+// public JWKS only, and checks userinfo and introspection refuse them.
+func TestForgedTokensRefused(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		clock := fixture.NewIdentityClock(time.Now())
+		e := newEnv(t, fixture.StartIdentity(t, b, fixture.WithIdentityClock(clock.Now)))
+		genuine := e.tokensFor(t, "openid", "profile")["access_token"].(string)
+		status, _, _ := e.bearer(t, http.MethodGet, oauth.PathUserinfo, genuine)
+		require.Equal(t, http.StatusOK, status)
+		claims := jwtClaims(t, genuine)
+		kid := jwtHeader(t, genuine)["kid"].(string)
+		pubPEM := publicKeyPEM(t, e, kid)
+
+		for _, tc := range []struct {
+			desc  string
+			forge func() string
+		}{
+			{desc: "alg none", forge: func() string { return forge(t, jwt.SigningMethodNone, kid, jwt.UnsafeAllowNoneSignatureType, claims) }},
+			{desc: "HS256 keyed with the published public key", forge: func() string { return forge(t, jwt.SigningMethodHS256, kid, pubPEM, claims) }},
+			{desc: "unknown kid", forge: func() string { return forge(t, jwt.SigningMethodES256, "attacker-kid", newECKey(t), claims) }},
+			{desc: "published kid, attacker key", forge: func() string { return forge(t, jwt.SigningMethodES256, kid, newECKey(t), claims) }},
+			{desc: "genuine token with a flipped claim", forge: func() string {
+				parts := strings.Split(genuine, ".")
+				c := jwtClaims(t, genuine)
+				c["scope"] = "openid profile email"
+				raw, _ := json.Marshal(c)
+				return parts[0] + "." + base64.RawURLEncoding.EncodeToString(raw) + "." + parts[2]
+			}},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				tok := tc.forge()
+				status, _, h := e.bearer(t, http.MethodGet, oauth.PathUserinfo, tok)
+				assert.Equal(t, http.StatusUnauthorized, status)
+				assert.Contains(t, h.Get("WWW-Authenticate"), `error="invalid_token"`)
+				assert.Equal(t, map[string]any{"active": false}, e.introspect(t, tok))
+			})
+		}
+		t.Run("expired", func(t *testing.T) {
+			clock.Advance(11 * time.Minute)
+			status, _, _ := e.bearer(t, http.MethodPost, oauth.PathUserinfo, genuine)
+			assert.Equal(t, http.StatusUnauthorized, status)
+			assert.False(t, e.active(t, genuine))
+		})
+	})
+}
+
+func forge(t *testing.T, m jwt.SigningMethod, kid string, key any, claims map[string]any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m, jwt.MapClaims(claims))
+	tok.Header["kid"] = kid
+	tok.Header["typ"] = "at+jwt"
+	s, err := tok.SignedString(key)
+	require.NoError(t, err)
+	return s
+}
+
+func newECKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	return k
+}
+
+// publicKeyPEM rebuilds the published EC key as PEM, the "secret" an
+// algorithm-confusion attack would use.
+func publicKeyPEM(t *testing.T, e *env, kid string) []byte {
+	t.Helper()
+	resp, err := e.idp.Client.Get(e.url(oauth.PathJWKS))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct{ KID, X, Y string } `json:"keys"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&set))
+	for _, k := range set.Keys {
+		if k.KID != kid {
+			continue
+		}
+		x, err := base64.RawURLEncoding.DecodeString(k.X)
+		require.NoError(t, err)
+		y, err := base64.RawURLEncoding.DecodeString(k.Y)
+		require.NoError(t, err)
+		pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		require.NoError(t, err)
+		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	}
+	t.Fatalf("kid %s not in the JWKS", kid)
+	return nil
 }

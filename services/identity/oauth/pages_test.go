@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -141,6 +142,15 @@ func TestLoginAndConsentPages(t *testing.T) {
 			assert.Equal(t, http.StatusSeeOther, p.status)
 			assert.Contains(t, p.location, oauth.PathLogin)
 		})
+		t.Run("authorize accepts POST (OIDC Core 3.1.2.1)", func(t *testing.T) {
+			br := newBrowser(t, e.idp)
+			u, err := url.Parse(e.webConfig("openid").AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+			require.NoError(t, err)
+			p := br.post(e.url(oauth.PathAuthorize), u.Query())
+			require.Equal(t, http.StatusSeeOther, p.status, p.body)
+			assert.Contains(t, p.location, oauth.PathLogin)
+		})
+
 		t.Run("unknown or expired request handles show an error page", func(t *testing.T) {
 			br := newBrowser(t, e.idp)
 			for _, u := range []string{oauth.PathLogin, oauth.PathLogin + "?request=nope", oauth.PathConsent + "?request=nope"} {
@@ -265,5 +275,50 @@ func TestUserinfo(t *testing.T) {
 			status, _, _ = e.bearer(t, http.MethodGet, oauth.PathUserinfo, e.clientCredentials(t, e.admin, ""))
 			assert.Equal(t, http.StatusForbidden, status)
 		})
+	})
+}
+
+func TestLoginThrottling(t *testing.T) {
+	clock := fixture.NewIdentityClock(time.Now())
+	e := newEnv(t, fixture.StartIdentity(t, dbtest.SQLite, fixture.WithIdentityClock(clock.Now)))
+	attempt := func(t *testing.T, password string) page {
+		br := newBrowser(t, e.idp)
+		p := br.get(e.webConfig("openid").AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		p = br.get(e.abs(p.location))
+		f := p.fields()
+		f.Set("username", "user")
+		f.Set("password", password)
+		return br.post(e.url(oauth.PathLogin), f)
+	}
+	for _, tc := range []struct {
+		desc     string
+		advance  time.Duration
+		password string
+		want     int
+	}{
+		{desc: "failure 1", password: "x", want: http.StatusUnauthorized},
+		{desc: "failure 2", password: "x", want: http.StatusUnauthorized},
+		{desc: "failure 3", password: "x", want: http.StatusUnauthorized},
+		{desc: "failure 4", password: "x", want: http.StatusUnauthorized},
+		{desc: "failure 5 starts the back-off", password: "x", want: http.StatusUnauthorized},
+		{desc: "even the right password waits", password: e.user.Password, want: http.StatusTooManyRequests},
+		{desc: "after the back-off the right password works", advance: 61 * time.Second, password: e.user.Password, want: http.StatusSeeOther},
+		{desc: "success reset the count", password: "x", want: http.StatusUnauthorized},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			clock.Advance(tc.advance)
+			p := attempt(t, tc.password)
+			assert.Equal(t, tc.want, p.status)
+			if tc.want == http.StatusTooManyRequests {
+				assert.Contains(t, p.body, "Too many failed sign-in attempts")
+			}
+		})
+	}
+	t.Run("other users are not affected", func(t *testing.T) {
+		admin, err := e.tenant.User("admin")
+		require.NoError(t, err)
+		br := newBrowser(t, e.idp)
+		u := e.login(t, br, e.webConfig("openid").AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), admin.Username, admin.Password)
+		assert.NotEmpty(t, u.Query().Get("code"))
 	})
 }

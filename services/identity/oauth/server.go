@@ -75,6 +75,7 @@ type Server struct {
 	csrfKey []byte
 	secrets *secretCache
 	pages   *pages
+	logins  *loginThrottle
 }
 
 // New checks cfg, fills defaults and returns the server.
@@ -109,6 +110,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, csrfKey: randomBytes(32), pages: p}
 	s.secrets = newSecretCache(cfg.SecretCacheTTL, cfg.Now)
+	s.logins = newLoginThrottle(cfg.Now)
 	return s, nil
 }
 

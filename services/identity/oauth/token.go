@@ -320,10 +320,11 @@ func (s *Server) grantRefresh(r *http.Request) (*TokenResponse, error) {
 	if !won {
 		return nil, s.refreshReuse(ctx, tenant, rt, client) // lost a race with another use of the same token
 	}
+	// A refreshed ID token keeps auth_time but carries no nonce (OIDC Core §12.2).
 	return s.issueTokens(ctx, issue{
-		tenant: tenant, client: client, user: user, scopes: scopes, audience: aud, nonce: rt.Nonce,
+		tenant: tenant, client: client, user: user, scopes: scopes, audience: aud,
 		authTime: rt.AuthTime, codeHash: rt.CodeHash, familyID: rt.FamilyID, refresh: true,
-		refreshScope: granted,
+		refreshScope: granted, idToken: contains(scopes, "openid"),
 	})
 }
 

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -194,6 +195,19 @@ func TestTokenValidationRefusesForgeries(t *testing.T) {
 				assert.Equal(t, map[string]any{"active": false}, r.introspect(t, tok))
 			})
 		}
+
+		t.Run("a disabled user's tokens stop working", func(t *testing.T) {
+			tok := r.mint(t, testIssuer, nil)
+			r.user.Disabled = true
+			require.NoError(t, r.s.cfg.Store.UpdateUser(t.Context(), r.tenant, r.user))
+			t.Cleanup(func() {
+				r.user.Disabled = false
+				require.NoError(t, r.s.cfg.Store.UpdateUser(context.Background(), r.tenant, r.user))
+			})
+			code, _ := r.userinfo(t, tok)
+			assert.Equal(t, http.StatusUnauthorized, code)
+			assert.Equal(t, false, r.introspect(t, tok)["active"])
+		})
 
 		t.Run("expiry by the clock", func(t *testing.T) {
 			tok := r.mint(t, testIssuer, nil)

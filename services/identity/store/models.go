@@ -66,7 +66,6 @@ type AuthRequest struct {
 	Nonce         string `gorm:"size:2048"`
 	CodeChallenge string `gorm:"size:128;not null"`
 	Audience      string `gorm:"size:2048;not null"`
-	MaxAge        int    // -1 when absent
 	PromptLogin   bool
 	ExpiresAt     time.Time `gorm:"not null"`
 }

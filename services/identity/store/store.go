@@ -61,16 +61,15 @@ func (s *Store) tenant(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) 
 		}
 		return nil, fmt.Errorf("open tenant %s: %w", tenant, err)
 	}
+	// Migrations run once per tenant and process, under the lock so two
+	// first requests for a tenant never migrate it concurrently.
 	s.mu.Lock()
-	done := s.migrated[tenant]
-	s.mu.Unlock()
-	if !done {
+	defer s.mu.Unlock()
+	if !s.migrated[tenant] {
 		if err := db.Migrate(ctx, g, "identity-tenant", tenantMigrations); err != nil {
 			return nil, fmt.Errorf("migrate tenant %s: %w", tenant, err)
 		}
-		s.mu.Lock()
 		s.migrated[tenant] = true
-		s.mu.Unlock()
 	}
 	return g.WithContext(ctx), nil
 }
@@ -615,6 +614,46 @@ func (s *Store) SaveSigningKey(ctx context.Context, k *SigningKey) error {
 func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
 	if err := s.sys(ctx).Where("kid = ?", kid).Delete(&SigningKey{}).Error; err != nil {
 		return fmt.Errorf("delete signing key: %w", err)
+	}
+	return nil
+}
+
+// PurgeExpired deletes what can no longer be used: sessions and pending
+// authorization requests past their expiry, and in every tenant access-token
+// records and refresh tokens past theirs. Used codes are kept for keep after
+// their expiry, so a late replay still revokes what the code produced.
+func (s *Store) PurgeExpired(ctx context.Context, now time.Time, keep time.Duration) error {
+	now = now.UTC()
+	for _, m := range []any{&Session{}, &AuthRequest{}} {
+		if err := s.sys(ctx).Where("expires_at < ?", now).Delete(m).Error; err != nil {
+			return fmt.Errorf("purge expired: %w", err)
+		}
+	}
+	tenants, err := s.Tenants(ctx, false)
+	if err != nil {
+		return err
+	}
+	for _, t := range tenants {
+		id, err := uuid.Parse(t.ID)
+		if err != nil {
+			continue
+		}
+		g, err := s.tenant(ctx, id)
+		if err != nil {
+			return err
+		}
+		err = g.Transaction(func(tx *gorm.DB) error {
+			if err := tx.Where("expires_at < ?", now).Delete(&AccessToken{}).Error; err != nil {
+				return err
+			}
+			if err := tx.Where("expires_at < ?", now).Delete(&RefreshToken{}).Error; err != nil {
+				return err
+			}
+			return tx.Where("expires_at < ?", now.Add(-keep)).Delete(&AuthCode{}).Error
+		})
+		if err != nil {
+			return fmt.Errorf("purge expired in tenant %s: %w", id, err)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -191,5 +192,165 @@ func TestStore(t *testing.T) {
 			keys, _ = st.SigningKeys(ctx)
 			assert.Empty(t, keys)
 		})
+	})
+}
+
+func TestStoreErrors(t *testing.T) {
+	ctx := t.Context()
+	d := dbtest.Open(t, dbtest.SQLite)
+	st, err := store.New(ctx, d)
+	require.NoError(t, err)
+	unknown := factory.TenantID()
+	now := time.Now()
+	calls := []struct {
+		desc string
+		call func() error
+	}{
+		{desc: "CreateClient", call: func() error { return st.CreateClient(ctx, unknown, &store.Client{ClientID: "x"}) }},
+		{desc: "TenantClient", call: func() error { _, err := st.TenantClient(ctx, unknown, "x"); return err }},
+		{desc: "Clients", call: func() error { _, err := st.Clients(ctx, unknown); return err }},
+		{desc: "UpdateClient", call: func() error { return st.UpdateClient(ctx, unknown, &store.Client{ClientID: "x"}) }},
+		{desc: "DeleteClient", call: func() error { return st.DeleteClient(ctx, unknown, "x") }},
+		{desc: "CreateUser", call: func() error { return st.CreateUser(ctx, unknown, &store.User{}) }},
+		{desc: "User", call: func() error { _, err := st.User(ctx, unknown, "x"); return err }},
+		{desc: "UpdateUser", call: func() error { return st.UpdateUser(ctx, unknown, &store.User{}) }},
+		{desc: "DeleteUser", call: func() error { return st.DeleteUser(ctx, unknown, "x") }},
+		{desc: "HasConsent", call: func() error { _, err := st.HasConsent(ctx, unknown, "u", "c", "s"); return err }},
+		{desc: "SaveConsent", call: func() error { return st.SaveConsent(ctx, unknown, &store.Consent{}) }},
+		{desc: "SaveCode", call: func() error { return st.SaveCode(ctx, unknown, &store.AuthCode{}) }},
+		{desc: "ConsumeCode", call: func() error { _, _, err := st.ConsumeCode(ctx, unknown, "x", now); return err }},
+		{desc: "RevokeCodeGrants", call: func() error { return st.RevokeCodeGrants(ctx, unknown, "x", now) }},
+		{desc: "SaveRefresh", call: func() error { return st.SaveRefresh(ctx, unknown, &store.RefreshToken{}) }},
+		{desc: "Refresh", call: func() error { _, err := st.Refresh(ctx, unknown, "x"); return err }},
+		{desc: "ConsumeRefresh", call: func() error { _, err := st.ConsumeRefresh(ctx, unknown, "x", now); return err }},
+		{desc: "RevokeFamily", call: func() error { return st.RevokeFamily(ctx, unknown, "f", now) }},
+		{desc: "SaveAccess", call: func() error { return st.SaveAccess(ctx, unknown, &store.AccessToken{}) }},
+		{desc: "Access", call: func() error { _, err := st.Access(ctx, unknown, "x"); return err }},
+		{desc: "RevokeAccess", call: func() error { return st.RevokeAccess(ctx, unknown, "x", now) }},
+	}
+	for _, tc := range calls {
+		t.Run("unknown tenant: "+tc.desc, func(t *testing.T) {
+			assert.ErrorIs(t, tc.call(), store.ErrNotFound)
+		})
+	}
+
+	// A closed database fails every call with an error, never a panic.
+	require.NoError(t, d.Close())
+	for _, tc := range []struct {
+		desc string
+		call func() error
+	}{
+		{desc: "SaveSession", call: func() error { return st.SaveSession(ctx, &store.Session{IDHash: "x"}) }},
+		{desc: "DeleteSession", call: func() error { return st.DeleteSession(ctx, "x") }},
+		{desc: "SaveAuthRequest", call: func() error { return st.SaveAuthRequest(ctx, &store.AuthRequest{IDHash: "x"}) }},
+		{desc: "DeleteAuthRequest", call: func() error { _, err := st.DeleteAuthRequest(ctx, "x"); return err }},
+		{desc: "SaveSigningKey", call: func() error { return st.SaveSigningKey(ctx, &store.SigningKey{KID: "x"}) }},
+		{desc: "SigningKeys", call: func() error { _, err := st.SigningKeys(ctx); return err }},
+		{desc: "DeleteSigningKey", call: func() error { return st.DeleteSigningKey(ctx, "x") }},
+		{desc: "Tenants", call: func() error { _, err := st.Tenants(ctx, false); return err }},
+		{desc: "Client", call: func() error { _, err := st.Client(ctx, "x"); return err }},
+		{desc: "CreateTenant", call: func() error { return st.CreateTenant(ctx, factory.TenantID(), "x", false) }},
+		{desc: "DeleteTenant", call: func() error { return st.DeleteTenant(ctx, factory.TenantID()) }},
+	} {
+		t.Run("closed database: "+tc.desc, func(t *testing.T) {
+			err := tc.call()
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, store.ErrNotFound)
+		})
+	}
+}
+
+func TestClientLists(t *testing.T) {
+	c := &store.Client{RedirectURIs: "https://a/cb http://127.0.0.1/cb", Scopes: "openid  profile", GrantTypes: ""}
+	for _, tc := range []struct {
+		desc string
+		got  []string
+		want []string
+	}{
+		{desc: "redirect URIs", got: c.RedirectURIList(), want: []string{"https://a/cb", "http://127.0.0.1/cb"}},
+		{desc: "scopes", got: c.ScopeList(), want: []string{"openid", "profile"}},
+		{desc: "no grants", got: c.GrantTypeList(), want: []string{}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) { assert.Equal(t, tc.want, tc.got) })
+	}
+	assert.True(t, c.Public())
+}
+
+func TestSingleUseUnderConcurrency(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		st, tenant := newStore(t, b)
+		now := time.Now()
+		code := &store.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
+		require.NoError(t, st.SaveCode(ctx, tenant, code))
+		rt := &store.RefreshToken{IDHash: factory.Name("rt"), FamilyID: "f", ClientID: "c", UserID: "u", Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}
+		require.NoError(t, st.SaveRefresh(ctx, tenant, rt))
+		const n = 8
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		codeWins, refreshWins := 0, 0
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, replay, err := st.ConsumeCode(ctx, tenant, code.IDHash, now)
+				assert.NoError(t, err)
+				won, err := st.ConsumeRefresh(ctx, tenant, rt.IDHash, now)
+				assert.NoError(t, err)
+				mu.Lock()
+				defer mu.Unlock()
+				if !replay {
+					codeWins++
+				}
+				if won {
+					refreshWins++
+				}
+			}()
+		}
+		wg.Wait()
+		assert.Equal(t, 1, codeWins, "exactly one exchange of a code wins")
+		assert.Equal(t, 1, refreshWins, "exactly one use of a refresh token wins")
+	})
+}
+
+func TestPurgeExpired(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		st, tenant := newStore(t, b)
+		now := time.Now().UTC()
+		past, future := now.Add(-time.Hour), now.Add(time.Hour)
+		require.NoError(t, st.SaveSession(ctx, &store.Session{IDHash: "old", TenantID: tenant.String(), UserID: "u", ExpiresAt: past}))
+		require.NoError(t, st.SaveSession(ctx, &store.Session{IDHash: "live", TenantID: tenant.String(), UserID: "u", ExpiresAt: future}))
+		require.NoError(t, st.SaveAuthRequest(ctx, &store.AuthRequest{IDHash: "old", TenantID: tenant.String(), ClientID: "c", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: past}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: "old", ClientID: "c", Subject: "s", ExpiresAt: past}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: "live", ClientID: "c", Subject: "s", ExpiresAt: future}))
+		require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: "old", FamilyID: "f", ClientID: "c", UserID: "u", Scope: "s", Audience: "a", ExpiresAt: past}))
+		require.NoError(t, st.SaveCode(ctx, tenant, &store.AuthCode{IDHash: "recent", ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: past}))
+		require.NoError(t, st.SaveCode(ctx, tenant, &store.AuthCode{IDHash: "ancient", ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(-48 * time.Hour)}))
+
+		require.NoError(t, st.PurgeExpired(ctx, now, 24*time.Hour))
+		for _, tc := range []struct {
+			desc  string
+			check func() error
+			gone  bool
+		}{
+			{desc: "expired session", check: func() error { _, err := st.Session(ctx, "old"); return err }, gone: true},
+			{desc: "live session", check: func() error { _, err := st.Session(ctx, "live"); return err }},
+			{desc: "expired request", check: func() error { _, err := st.AuthRequest(ctx, "old"); return err }, gone: true},
+			{desc: "expired access record", check: func() error { _, err := st.Access(ctx, tenant, "old"); return err }, gone: true},
+			{desc: "live access record", check: func() error { _, err := st.Access(ctx, tenant, "live"); return err }},
+			{desc: "expired refresh token", check: func() error { _, err := st.Refresh(ctx, tenant, "old"); return err }, gone: true},
+			{desc: "recently expired code is kept for replay detection", check: func() error { _, _, err := st.ConsumeCode(ctx, tenant, "recent", now); return err }},
+			{desc: "ancient code", check: func() error { _, _, err := st.ConsumeCode(ctx, tenant, "ancient", now); return err }, gone: true},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				err := tc.check()
+				if tc.gone {
+					assert.ErrorIs(t, err, store.ErrNotFound)
+				} else {
+					assert.NoError(t, err)
+				}
+			})
+		}
 	})
 }
