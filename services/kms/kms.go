@@ -34,11 +34,11 @@ type Options struct {
 	ConfigPath string
 	// Config, when set, is used instead of loading ConfigPath and the
 	// environment (tests and embedders build it in code).
-	Config *Config
-	Listen     string // "127.0.0.1:0" in tests; default DefaultListen
-	DataDir    string
-	Demo       bool
-	ResetDemo  bool // implies Demo
+	Config    *Config
+	Listen    string // "127.0.0.1:0" in tests; default DefaultListen
+	DataDir   string
+	Demo      bool
+	ResetDemo bool // implies Demo
 	// DB overrides the database of the config (tests: dbtest.Options).
 	DB *db.Options
 	// PKIDir is where the demo CA lives (default <data-dir>/tls).
@@ -280,6 +280,8 @@ func printStartup(w io.Writer, inst *Instance, cfgPath string) {
 	}
 	if inst.DemoFile != "" {
 		fmt.Fprintf(w, "  demo.json:  %s (demo tenants, users, passwords and keys)\n", inst.DemoFile)
+		fmt.Fprintf(w, "  try:        curl --cacert %s -u %s:%s %s/api/v1/elastic-keys\n",
+			inst.CAFile, DemoUsername(DemoUsers[0].Role, DemoTenantNames[0]), DemoUsers[0].Password, inst.URL)
 	}
 	fmt.Fprintf(w, "  Swagger UI: %s/ui/swagger/\n", inst.URL)
 }

@@ -81,11 +81,17 @@ func TestWrongUnsealSecretRefusesToStart(t *testing.T) {
 	assert.Contains(t, err.Error(), "refuses to start")
 	assert.Contains(t, err.Error(), "unseal")
 
-	require.NoError(t, os.Remove(secret))
-	var stderr bytes.Buffer
-	code := kms.Main([]string{"--demo", "--data-dir", k.DataDir, "--listen", "127.0.0.1:0"}, &bytes.Buffer{}, &stderr)
+	// The binary path: SQLite under the data dir, started once, then a
+	// different secret file.
+	dataDir := t.TempDir()
+	inst, err := kms.Start(t.Context(), kms.Options{Config: &kms.Config{}, Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000})
+	require.NoError(t, err)
+	require.NoError(t, inst.Shutdown(t.Context()))
+	require.NoError(t, os.Remove(filepath.Join(dataDir, "unseal.key")))
+	var stdout, stderr bytes.Buffer
+	code := kms.Main([]string{"--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, &stdout, &stderr)
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr.String(), "cannot start", "a regenerated secret does not open the old barrier")
+	assert.Contains(t, stderr.String(), "kms: cannot start: kms refuses to start: the barrier stays sealed", "a regenerated secret does not open the old barrier")
 }
 
 func TestMainFlagsAndConfig(t *testing.T) {
@@ -103,7 +109,7 @@ func TestMainFlagsAndConfig(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{desc: "help", args: []string{"--help"}, code: 0, wantStderr: "--reset-demo"},
+		{desc: "help", args: []string{"--help"}, code: 0, wantStderr: "-reset-demo"},
 		{desc: "unknown flag", args: []string{"--nope"}, code: 2},
 		{desc: "stray argument", args: []string{"extra"}, code: 2, wantStderr: "unexpected arguments"},
 		{desc: "check good config", args: []string{"--check-config", "--config", good}, code: 0, wantStdout: "config OK: " + good},

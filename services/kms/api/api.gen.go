@@ -159,8 +159,11 @@ type AuditEvent struct {
 	Principal     string             `json:"principal"`
 	Realm         *string            `json:"realm,omitempty"`
 	RequestId     *string            `json:"request_id,omitempty"`
-	TenantId      openapi_types.UUID `json:"tenant_id"`
-	Time          time.Time          `json:"time"`
+
+	// Target The realm user id of a user administration event
+	Target   *string            `json:"target,omitempty"`
+	TenantId openapi_types.UUID `json:"tenant_id"`
+	Time     time.Time          `json:"time"`
 }
 
 // AuditEventOutcome defines model for AuditEvent.Outcome.
@@ -201,8 +204,10 @@ type CreateRealmUserRequest struct {
 // DecryptRequest defines model for DecryptRequest.
 type DecryptRequest struct {
 	// Ciphertext Compact JWE
-	Ciphertext string  `json:"ciphertext"`
-	Context    *[]byte `json:"context,omitempty"`
+	Ciphertext string `json:"ciphertext"`
+
+	// Context Example: ZGVtbw==
+	Context *[]byte `json:"context,omitempty"`
 }
 
 // DecryptResponse defines model for DecryptResponse.
@@ -237,9 +242,13 @@ type ElasticKeyList struct {
 // EncryptRequest defines model for EncryptRequest.
 type EncryptRequest struct {
 	// Context Standard base64; bound into the JWE protected header
+	//
+	// Example: ZGVtbw==
 	Context *[]byte `json:"context,omitempty"`
 
 	// Plaintext Standard base64
+	//
+	// Example: aGVsbG8gd29ybGQ=
 	Plaintext []byte `json:"plaintext"`
 }
 
@@ -252,6 +261,7 @@ type EncryptResponse struct {
 
 // GenerateDataKeyRequest defines model for GenerateDataKeyRequest.
 type GenerateDataKeyRequest struct {
+	// Context Example: ZGVtbw==
 	Context *[]byte `json:"context,omitempty"`
 
 	// IncludePlaintext Return the data key in plaintext too (default true)
@@ -352,6 +362,8 @@ type SetPasswordRequest struct {
 // SignRequest defines model for SignRequest.
 type SignRequest struct {
 	// Payload Standard base64
+	//
+	// Example: aGVsbG8gd29ybGQ=
 	Payload []byte `json:"payload"`
 }
 
@@ -9001,79 +9013,80 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7F3bcts40n4VFP+/apJa2pYdOzujXDmOJ5vTTirKrC/ilAyRLQkxCXAA0I42pXffAsADSILUwZImcTw3",
-	"Y5EE0Gj01yc0kG9ewOKEUaBSeP1vXoI5jkEC17/ewOzVC/VHCCLgJJGEUa/vnUdYSBKga5ghEnq+R9TT",
-	"BMup53sUx+D1Pf2cw18p4RB6fclT8D0RTCHGqsMx4zGWXt9LU/2lnCWqlZCc0Ik3n/veOyyBExy10JC/",
-	"7iQivjMV7/EEBuS/0CTglYRYoAQ4SvAE0KMQxjiNJDrpPc6J+SsFPiupUd8NherMpiHGX0mcxl7/qNfz",
-	"vZhQ8+uwoIZQCRPgBTkf2TXQJj1/JPivFJBUb9GYsxhhlHC4ISwVmsRfBKLwVQ41GfqzLjrzDyqEvgU6",
-	"kVOvf3J45GLWnwK4a60+AI5ilArgrSuV3nGl5qqxSBgVoCX3OQ4/wF8pCKl+BYxKoPpPnCQRCbCi7CDh",
-	"bBRB/I8vgmmGlsP9P4ex1/f+76BEx4F5Kw7em1Zm0LpQRopQCBHjiNAbHJEQcUMHehSwEJCar0ByCigb",
-	"/bE3970zRscRCXZK7McpaPAwjm6AC8IoIgIRijASEktAcool4jBORUYxS4BrYnzVCOu5qDYSK1mZ+97v",
-	"jI9IGBrx3NU8TlM5BSpV/xCiUSpRhINrQiea5lykkAhYAorIl4zC38znWyxQCEJyNoNQ0fSKSuAUR+ec",
-	"M75L4vKBEeiR5773byZ/ZykNd0nFvxkSaTBVbPILJjGeqQyqFzLAUQT8F4EkUEylp7XhLGI4/MjYW8wn",
-	"O13UTLmgEQtnSDKGIk2BUoIUp3LKOPkv7JiHEmEbCp7vTQGHmSm/uLjYs5HiMCAUUDBVXKYT0IYNBwEk",
-	"UmNnCjGgR8+xIIGPngPmwB9XrENDIWtWiDRJGJcQvoOQ4I/6m90iTy8QEYgq9liD6UFUk6wfNcxpNGGc",
-	"yGmsfgBVZviTd3p08vTl2TvP13+9ufB878PgdO+P0/P3e0cnTz3fOz978a+988E/ivfng+zF4Mmvx+r/",
-	"4YvBqW5nnr/P/v8v/f/PDWvme6dpSOT5TcakhCvNK4kxbWC8r+E1zIYkdPDe9zSYh8reOF+bVgtMqu/F",
-	"mYvVNVIMcsrcrwpr4X6byoDFYHNapEEAQni+N8YkSjk4WZNwQgOS4MjZLVeuRssbjdi2iRitMlySNZIY",
-	"0osPQyxhTz91OUalX/PJOMbZl+VcbAJs1pWMKnnBRl8gkFUxeUuEQ1SI8lErf3QhyRK6eTEY5hzP1O+6",
-	"7+jAfG2iesxmQ9dEzjhgCVlc8QZmlu+Gw5AoVuDovTW3MY4E+LXpYhu/nTMtPqzrjIqbe9z77alj8Y3L",
-	"Wvny6ORE++7570NHs8yuEToZ4ihit8Y8VDXWxRTkFLg2eMpniPEMjQBxJrVzUwQZyj1+XIraiLEIMG0s",
-	"gabUt/jSznvtoysHfj3Wh0QkEZ4N23jTVFExJlHtyydHPdeXFI8iF7NeWMxw8EIrJxxiidvnYsKMBksS",
-	"LMQt42GNvsPe0XFlmX/1OzRQzUtFipIRFsolxVH8DBVrOQU0JlxIxJQFZnRMJikHp97hLKoh26G1v74y",
-	"L58cNVGsPCrHGh0e/bpAfmuSVfRjMSsnzyVkLyDgs0SuJ1wBSabAJXyVTb6esTjBgUSvL849v7pY+r+F",
-	"sNTOiOm50OajmYRqb05VUOOJRWYnC0yY2tTWSYRJKy3dQ5dNXSOXerU56Ho6M9A6IxxiuawVbOjZdb2S",
-	"XHpdjkGM+WyY6dmmqPwnCyxoGo+0jsUSAdWLIhCmIRJkQgV61EO3U6CIKjgSgTL9Y6nbIiPje0nKE2YW",
-	"s9NJzT5T/qbEMl1oi9/AbGA+VKBNwpW57bY2C+yF5ngGa5t3tgkp51zMxTlac0EqYlOZVbfQbsK3sSCw",
-	"nG9Ty3jGiZwhZiJR1ZXOqC329VZwgc7pXTRkqcSqhA8kpiHmIVKW5+nxMzRSsT0iVDI9l9cX5yjhTEKg",
-	"/AsTLyoHfEVN6FeVVycN3d3/M9Pad9J3dIGmXd6gNOZ57Ywf2i2BaeGi8iVQ5eXDCyzx2i7vHayX7xEa",
-	"RGkIw461+wAy5Ubslf9isu0UFS107mMZt3Tx9NdZrI82XVggjIJy+VBKw8yXhnLHYvlF7RRqNfKToz3F",
-	"64ICH6U0AiFQg7E646cX0CH9G5Cl1xdvFjm5DbPvnHEbJ67lzPk8FbAYDqpxC9WD5npfw2x5va4m3lDo",
-	"9eFVh67xSyNrZSHycMNXMU3xZ5GsdaUkrK0qh/iu4So1UzwL3aIlP8vW15GhJsoqKNgcvL4YZJbAuEXG",
-	"TrwZeH6r0+XyLZSjMIpIMPxye73kMu7WN7KItvfYGg5RbTXK9oadlhuUc2M1T8cSn024OrY07jqPkydj",
-	"m3bk9zP02/HJP/Ndr310xkIQ/XyXbJil53wU53towy+CUaVSiyTyMIaQ4KEa1UeJSf4PJWNDnXz3L2lK",
-	"KxlwH43zDSkfUSaHY+X8+Hrfaqg3rXy9xTCEr0RI4SsdPsxRX2xElE8uqf4g1wXWF+WjW87oZJi5yMUX",
-	"yjFWBGTOsa99yGGmanIH2b+k5eRLte+j0ESOaqQxJpq2zO4PYyJiLIOp4tM1Zbd0eE1Cm4kqpsEy5Yo9",
-	"JNvsMczggMPZ/iX1mj5FS944BJklbRyuhJCYBu52JaybAZQkMnK3ktluQbd06rd5N8VQTtksQ7VS12vG",
-	"qnZkQrXPFDg1fJEd24x+r2fL2rNjXdmwpsJdNrG/bl6sI7u+ODFVV0SrZdzX0fN2smuJpLyZnW/ntsy0",
-	"qsn50kEwq1RbztV0fyFYm9D8pZTuWu8PQL7P0oDrxTHrZ1zrkWHekZNMMqHr0qetzW6C22ys9hm0hUpt",
-	"3nthBLrC3QG6JXJqSlMMBQhLiYMphAuDlHKA9hjlT42E1fd4YkLtp4eNrYdV92/EMj7/Z9eUW+ZkeVzr",
-	"SdfKfm+d/e1Wz1C48u7OQqbvZL9ng1s6d9w5cS3+f4CT8borvhQi19nRaEXm544prKpQWtWhCiXVkBDm",
-	"SsRHCQcBVJqsuvb2FydBfM98uDhnbb5rTk4BHYKUEzkb6PIVPaERFiQ4TRXrmjt0vKxTfKQzXhAz/VMg",
-	"zEGFx+rJvopLHu/n1S+aNtVrOYmplImawkjXyeSjmV+/5/N+ffHRa5SyUV1zI4RdxqkoeRWqoEbOkAB+",
-	"QwKojq47rg8/1175mDnWSDsze7ogLsy2mSmeQAxU7iOruNdMW0E8ND+1gcBoTL5CiF7/MThHxb7AM0Un",
-	"4SgvGtGxkulATSALccQ+ypKziOvMYi1l52vhqTwb+DoJYXIJJVX6t5hCeEl13u/1xZvBPnpOKOYzNCYQ",
-	"heY7UbXPZgqJQiqd7F/SS6ok1rh3iI0R3ACfFSWbxNQ9VoLKeiHaPjrXbYqaDVM9KbJ9XQqm8vCSEpkX",
-	"I+oqy6uve7kYm6W4eoYChrnIGghE4iSamS4YVbHy1XUs+jiMCb1Cl2mv9wTMo1tOJFQfqeDuav+SmtJb",
-	"rfz66IrrrM4VmmJhfeajK92D/cJ06aOrbLjihfmtOWfmrWuNFKcwRUWUf9VW13WFQhaksVYHRpiEVOoe",
-	"Xamo88qEo1lM6CmXUk55it68G1hpl753uN/b72U1RhQnxOt7T/Z7+0/0brScaqQf4IQc3BweaIIPNLT3",
-	"NJbVywlohV2s2avQ63vKBS8MpU7nWMXwn9y2ufzkoCgVn/tLfWvquOefa5XLR71eR43carVx1ejCVTtr",
-	"itfZ2Kg5xdJjM76r24LOA6u8Wjc5XNykUhepGz1Z3KgsKJ773skylFUrabUVSGOTotQLXGxllKUYmYpn",
-	"Y2edqe9JPFEC4GlJUpamjlyv7ylo6G4MQLSNZMIhZLVqG68oTHvOwtnGFr6lpmdeNZ7KVZo3xO9w8+Ln",
-	"Ej1DYq1K9S0LipLB6ud/fnibrxCFW71kC+tPv19RPu79trhFcShANThcYoh6PbRud7LMfBx1upsAnFlj",
-	"hF2Aa6vrXhNvc79d4x98S0k4NzIVgal9rqLyhX5eRWUFFMeu8jPVJvS+c0E7XtyiKPnfxJobtrjXfH1l",
-	"6jTYL0F2LFlvN3pM+Y9plnN7kINSDl6C3LQQrOaPZafRlIOVYBlMm/JTy41syRa3ZGCWssW7lGGTqL6P",
-	"svxjGk8jNyZ28/MqRDSO8AQxjhLOxiTSrvtGUbbYjh7Yufr1IZk6FPrAUujvrbLiLaDSsWOxFCIdjsDZ",
-	"FNPJvXMEfkzQDLTVURFCLqVorM+qbgkiaUjkHtzkx+db8wrl2ZqdJRb8b87T3Y1qluUPWW8zVVE7ytSZ",
-	"q9BcRxnXf5KUhYmOfhGVyfuIRSEIac6P2PKsPuqQZ/1eZ/8q4pzJxl5egtcqzuUu3t8tznZh+pKSVh5k",
-	"aOvUqnBf7gxqXt7f1mFRIbZcf5WdPnePuoYp4TAmX9tuaXBtxG0Vw7WS/U4MaxH72bBrlSELC60V2LWD",
-	"Vr3OMNudXbQOO2wzvdjcyt9xftE+1LHpBKOpFH/IL/4Q+UVqI0tvFxIpskOVsXVR0JqY05thrYby4Fsj",
-	"uVg7PMRxfoNKQUyx1ZjfdqG81Alj4TPzXVbmgITEM+GjSLUrtxgFmoBEx4e9ffuweJbJ1KWoNRWwdYXf",
-	"llUoKmM1++9bhLTEVPRtM5vJq2pO1oT9bhLdnlf9XuTn/knNZhKrmxCCwpVYyX0397EtzKpu3QdpKyfc",
-	"cV51sQjnidWfXAH+0ElYUw1WrCxiHJmQDj3KErM+yktHH+sUxQa1dJffcZCdDVk9F2vh2BlKZNcVbAm9",
-	"tfsgdgza+lUMLcgtj3/eM9yuHh3ce6BnIlE7QRzjENBIOV2zYgemuJ9uXFzT8yiYMgFUfakCj2tibovI",
-	"IF+67R2Az3Hcjfb8wNLG0X5Ot4n22t0GuzbRdCm0WwetH+B+3+GeVyGXR17M0d0c3c/c9cmrojrHazeq",
-	"J9lVCHsq5FfPN4/v2m0LW8J5y5UWO8Z7280SbSmK7PaGB9Tfe9TnkoEw4piGLEZHJ0/3RkRaV3jccpwk",
-	"EKLsVIF9i4g29Tq7aN+Akt35gcU1hPqaUclWtv65BligKL7cXrfvy70E+Vq93yKy9C0QLTAy7x4SfGsL",
-	"p444rFMupX/5i6g7nwIVh17QI9CXU41VTDqLY5A862FlKdxAVqhTfGMcbN6yvcPBtkqErNPCOzZhlWO+",
-	"LYB7d3pWv/Jo8GDD7r0N08tenNBu81+zHJS+YVopA7c/O1hVQygEzxdg3OxwLa4hsU5N34vDVvVrfDrL",
-	"H3I9/rC50VIzURi6RjLVRxRuXUVPVdHb9uaH0xh90Bc1d22eHW5D3tpMBIVbVF5WtU4ZRNn6xy2F+K6M",
-	"zp0RYkSsjyZlLKMWyi5zMFfbjiBg5b81U7EO64JmmQ2JSocH3+KsOKItZLGleDfKuQ0sOW8eNHJju5lR",
-	"uKvo3EnfLrbx1X8tbOHudF3qtrU97bgZZseRxBKCn29Q308APMQQjs0us1WdnypCjOeFWpuA+jJWQt+3",
-	"t/FcwMDc4vcTJgPKa34e0Hvf0avkYcWNq5UDfY3Pbgjf6LujNg9icyfVlmBcvbNrx0Cu3bblgLL97/8U",
-	"kEZEZNdmPWD7vmPbiEgVuzusQskwvQzw97aSzTfz315O/wfC/7vTswfk/4TIV+u+APF2Zn9tiFsXJGrk",
-	"WlcjfvqsQm77+sJPnxVmBfCbHOgpj7y+d6CxnBHwrXbGeC875Fc8r4YR1guLcuupOcVqPzAHsD/P/xcA",
-	"AP//",
+	"7F17c9s2tv8qGN4702SWtmTH7rbK7B+O43rz2uZGaT1z44wMkUcSYhJgAdC2NqPvvgOAD5AE9bKkTRz3",
+	"n1okQBwcnN954QD56gUsThgFKoXX++olmOMYJHD96w1MX71Uf4QgAk4SSRj1et5ZhIUkAbqGKSKh53tE",
+	"PU2wnHi+R3EMXs/Tzzn8lRIOodeTPAXfE8EEYqw+OGI8xtLreWmqW8pponoJyQkde7OZ773DEjjBUQsN",
+	"+eu5RMT3puI9HkOf/BuaBLySEAuUAEcJHgN6EsIIp5FEx92nOTF/pcCnJTWq3UCoj9k0xPiOxGns9Q67",
+	"Xd+LCTW/DgpqCJUwBl6Q85FdA23S83uC/0oBSfUWjTiLEUYJhxvCUqFJ/EkgCndyoMnQzebRmTeoEPoW",
+	"6FhOvN7xwaGLWX8I4K61+gA4ilEqgLeuVHrPlZqpziJhVICW3Bc4/AB/pSCk+hUwKoHqP3GSRCTAirJO",
+	"wtkwgvhvXwTTDC2H+18OI6/n/U+nREfHvBWd96aXGbQulJEiFELEOCL0BkckRNzQgZ4ELASk5iuQnADK",
+	"Rn/qzXzvlNFRRIKdEvtxAho8jKMb4IIwiohAhCKMhMQSkJxgiTiMUpFRzBLgmhhfdcJ6LqqPxEpWZr73",
+	"G+NDEoZGPHc1j5NUToBK9X0I0TCVKMLBNaFjTXMuUkgELAFF5Dmj8F/m8y0WKAQhOZtCqGh6RSVwiqMz",
+	"zhnfJXH5wAj0yDPf+xeTv7GUhruk4l8MiTSYKDb5BZMYz1QG1QsZ4CgC/pNAEiim0tPacBoxHH5k7C3m",
+	"450uaqZc0JCFUyQZQ5GmQClBilM5YZz8G3bMQ4mwDQXP9yaAw8yUX1xc7NlIcRgQCiiYKC7TMWjDhoMA",
+	"EqmxM4EY0JMXWJDARy8Ac+BPK9ahoZA1K0SaJIxLCN9BSPBH3Wa3yNMLRASiij3WYHoQ1SX7jhrmJBoz",
+	"TuQkVj+AKjP8yTs5PP75/PSd5+u/3lx4vvehf7L3+8nZ+73D45893zs7ffnPvbP+34r3Z/3sRf/ZL0fq",
+	"/+HL/onuZ56/z/7/T/3/zw1r5nsnaUjk2U3GpIQrzSuJMW1gvK/BNUwHJHTw3vc0mAfK3jhfm14LTKrv",
+	"xZmLNW+kGOSEuV8V1sL9NpUBi8HmtEiDAITwfG+ESZRycLIm4YQGJMGR87NcuRotbzRi2yYiFX5lExUf",
+	"tQ2x/BfERgibHzhU7pqQZpoI9Ho5SDYaa7Ak2yUxbCkahljCnn7qcrpKn+mTcbqzliWfbALsZSkXoeQz",
+	"G36BQFZF8C0RDjEkyv+t/DEPpZZAz4rBMOd4qn7X/VKHPqlNVI/Z7OiayCkHLCGLWd7A1PILcRgSxQoc",
+	"vbfmNsKRAL82XWzrhrkzLRrW9VHFhT7q/vqzY/GNO1xpeXh8rOOC/PeBo1tmMwkdD3AUsVtjeqqSfDEB",
+	"OQGujanyR2I8RUNAnEntOBUBjHK9n5aiNmQsAkwbS6Ap9S2+tPNe+/8qOFiP9SERSYSngzbeNNVfjElU",
+	"a/nssOtqSfEwcjHrpcUMBy+04sMhlrh9LiaEabAkwULcMh7W6DvoHh5VlvkXf452q3nASFEyxCJTVc9R",
+	"sZYTQCPChURMWXdGR2SccnDqHc6iGrIdFuHulXn57LCJYqUTHWt0cPjLAvmtSVbxHYtZOXkuIXsJAZ8m",
+	"cj3hCkgyAS7hzqH7T1mc4ECi1xdnnl9dLP3fQlhqR8d8Ge5wnETq9f+f/ymHt//4h7JzuYofTiVUh3Dq",
+	"hxqjLNrn8sXExU0VnkSYFATWaZk/dNnVNXKpbJuDrqdIA61IwgGWy5rGhvJd1w3KRdrlicSYTweZ8m3K",
+	"z59ZJEPTeKgVL5YIqF4UgTANkSBjKtCTLrqdAEVUYZQIlCklSwcXKSDfS1KeMLOYc73irJlycCWW6UID",
+	"/QamfdNQITkJV+a22wQtMCKa4xnWbd7ZdqWcczEX52jNBamITWVW84V2Ew6PBYHlHJ5aijVO5BQxE/qq",
+	"T+kU3mIHcAW/6IzeR22Wmq1KeF9iGmIeImWOfj56joYspSEiVDI9l9cXZyjhTEKgnA4ToHr+ZtSjX9Vo",
+	"cwmrjInP/xTD81/G4eGv0+H5/y0Y+++Z8r+XhqQLdPPydqnBhGtniNNuO0wPF5XnQFWwAC+xxGt7zps2",
+	"gr5HaBClIQzmrPYHkCk36FG+kdkloKjooXM2y7i8i3myzgp+tOnCAmEUlGuKUhpmfjqUOy3Lr/RcGKiR",
+	"nx3uKV4XFPgopREIgRqM1ZlKvaqOhdqAgL2+eLPIgW54D84Zt3HiWk6dz1MBizGiOrdQ3W+u9zVMlzcP",
+	"auINu1AfXn3QNX5pq63sSR7K+CpeKv4sksyuVIq1xeYQ3zU8rmZqaqF3tWSzbH0dmXWijIuCTef1RT8z",
+	"KMa7MubmTd/zW303l4ui/I1hRILBl9vrJZdxty6WRbS9N9jwq2qrUfY37LS8qZwbqzlMlvhswmOypXHX",
+	"OaI8idy0I7+dol+Pjv+e79bto1MWgujlu3uDLK3oozjf+xt8EYwqlVokvwcxhAQP1Kg+SsymxUAyNtCb",
+	"Bv4lTWklc++jUb6R5iPK5GCkfChf77cN9GabrxOQA7gjQgpf6fBBjvpiA6V8ckl1g1wXWC3KR7ec0fEg",
+	"87SLFsq/VgRkPravXdFBpmpyP9u/pOXkS7Xvo9AEoGqkESaatswZGMRExFgGE8Wna8pu6eCahDYTVWiE",
+	"ZcoVe0i2SWWYwQGH0/1L6jUdjZZ8dwgySwg5XAkhMQ3c/UpYN+MwSWTk7iWzXY750qnf5p8phnLKZhnx",
+	"lbpeM1b1I2OqfabAqeGLzNtm9Hs9E9eeeZuXaWsq3GU3JNbNuc3ZFVic9KorotWy+evoeTuRtkTC38zO",
+	"t/NmZlrVxH/pIJhVqi3narq/EKxNaP5SSnet9/sg32cpxvWCm/WzufVwMf+Qk0wypuvSp63NNxAOZ4S0",
+	"T68tjmpz7QsLMS9A7qNbIiem3sZQgLCUOJhAuDCCKQdoD2D+0DBZfXMpJtR+etDY81h140gsExB8dk25",
+	"ZU6WO7ae6K3sFNfZ324SDYUrbystZPpONpo2uJd0zy0b1+L/CZyM1l3xpRC5zlZKKzI/z5nCqgqlVVeq",
+	"OFMNCWGuRHyUcBBApcnc61BgcYbE90zDxXlx0645OQV0CFJO5LSva3L0hIZYkOAkVaxrbg1axQtPdDoM",
+	"YqZ/CoQ5qNhZPdlXQcvT/bykR9OmvlpOYiJloqYw1MU/+Wjm12/5vF9ffPQa9XlUFxIJYdemKkpehSri",
+	"kVMkgN+QAKqj6w/Xh59pl33EHGukPZ09XeUXZvvbFI8hBir3kVWxbKatIB6an9pAYDQidxCi17/3z1Cx",
+	"9/Bc0Uk4yithdCBlPqAmkMU/Yh9l6VzEddqxls/ztfBUnvV9naEwiYaSKv1bTCC8pDop+PriTX8fvSAU",
+	"8ykaEYhC005UjbeZQqKQSsf7l/SSKok1vh9iIwQ3wKdFHSoxxZyViLNeXbePznSfoljElISKbEOZgimn",
+	"vKRE5hWWunT06m4vF2OzFFfPUcAwF1kHgUicRFPzCUZVIH11HYuerqS5Qpdpt/sMzKNbTiRUH6nI72r/",
+	"kpp6Yq38euiK65TPFZpgYTXz0ZX+gv3CfNJHV9lwxQvzW3POzFsXUClOYYqKFMBVW7HaFQpZkMZaHRhh",
+	"ElKpe3SlQtIrE6tmAaOn/E054Sl6865v5WR63sF+d7+bFU5RnBCv5z3b7+4/09vgcqKR3sEJ6dwcdDTB",
+	"HQ3tPY1l9TKrXyrW7FXo9TzlnxeGUud6rAr/T27bXDbpFPXvM3+ptqY4ffa5Vo592O3OKfxbreCvGnq4",
+	"CoJNRT4bGTWnWHpkxnd9tqCzY9WM6y4Hi7tUij11p2eLO5VV0jPfO16Gsmp5sLYCaWzyl3qBi32OsgYk",
+	"U/Fs5Cye9T2Jx0oAPC1JytLUkev1PAUN/RkDEG0jmXAIWa3Mxyuq7V6wcLqxhW8pJppVjadylWYN8TvY",
+	"vPi5RM+QWCu9fcuCog6y2vyPD2/zFaJwq5dsYVHttyvKR91fF/coTjqoDgdLDFEv8tb9jpeZj6P4eBOA",
+	"M2uMsAtwbcXqa+Jt5rdr/M7XlIQzI1MRmILuKipf6udVVFZAceSqe1N9Qu8bF7SjxT2KcwybWHPDFvea",
+	"r69MnQb7HOScJevuRo8p/zHNEnKPclDKwTnITQvBav5YdsROOVgJlsGkKT+13MiWbHFLBmYpW7xLGTZZ",
+	"7Icoy9+n8TRyY2I3P690RKMIjxHjKOFsRCIwRyw2iLLFdrRjJ/LXh2TqUOh9S6G/t+qZt4BKx3bGUoh0",
+	"OAKnE0zHD84R+D5B09dWR0UIuZSikT6AuyWIpCGRe/o00/y8QnmoZ2eJBf+r88h6o9Rl+ZPj20xV1M5Q",
+	"zc1VaK6jjOs/SMrCREc/icrkfcSiEIQ0B1dseVaN5sizfq+zfxVxzmRjL6/PaxXnchfvvy3OdvH7kpJW",
+	"HpZo+6hVRb/cwdr8CEHbB4vyseW+V9npc39RFzglHEbkru3qCddG3FYxXDsWMBfDWsR+NOxaNcrCQmsF",
+	"du2gVa8zzM7PLloHKraZXmxu5e84v2gfHNl0gtGUkT/mF7+L/CK1kaW3C4kU2WnO2Lr9aE3M6c2wVkPZ",
+	"+dpILtYOKHGcXwtTEFNsNeZXeCgvdcxY+Ny0y8ockJB4KnwUqX7lFqNAY5Do6KC7b59SzzKZuk61pgK2",
+	"rvDbsgpF2axm/0OLkJaYir5CZzN5Vc3JmrDfT6Lb86rfivw8PKnZTGJ1E0JQuBIrue/mkrmFWdWt+yBt",
+	"5YQ7zqsuFuE8sfqDK8DvOglrqsGKlUWMIxPSoSdZYtZHeenoU52i2KCWnud3dLKDI6vnYi0cO0OJ7EqE",
+	"LaG3dhHFjkFbv+6hBbnl2dAHhtvVo4MHD/RMJGrHi2McAhoqp2ta7MAUl+6NivuBngQTJoCqlirwuCbm",
+	"RooM8qXbPgfwOY7noz0/zbRxtJ/RbaK9dn/Crk00XQrt1insR7g/dLjnVcjlkRdzrjdH93N3ffKqqM7x",
+	"Oh/V4+yehD0V8qvnm8d37SqGLeG85RKMHeO97dqJthRFdrXDI+ofPOpzyUAYcUxDFqPD45/3hkRa93vc",
+	"cpwkEKLsVIF9xYg29Tq7aF+Pkl0IgsU1hPruVMlWtv65BligKL7cXrfvy52DfK3ebxFZ+oqIFhiZd48J",
+	"vrWFU0cc1imX0r/8SdSdT4GKQy/oCegLsEYqJp3GMUiefWFlKdxAVmiu+MY42Lxle4eDbZUIWUeJd2zC",
+	"Ksd8WwD37uS0fh9S/9GGPXgbppe9OKHd5r9mOSh9bbZSBm5/tr+qhlAIni3AuNnhWlxDYp2afhCHrep3",
+	"/Mwtf8j1+OPmRkvNRGHoGslUH1G4dRU9VUVv25sfTmP0Qd8QPW/z7GAb8tZmIijcovImq3XKIMre328p",
+	"xDdldO6NECNiPTQuYxm1UHaZg7k+dwgBK/8BnYp1WBc0y2xIVD7Y+RpnxRFtIYstxbtRzm1gyXnzqJEb",
+	"282Mwn1F5176drGNr/4TaAt3p+tSt63tacfNMDuOJJYQ/HyD+mEC4DGGcGx2ma3q/FQRYjwv1NoE1Jex",
+	"Evoyvo3nAvrmir8fMBlQXvPziN6Hjl4lDytuXK0c6Gt8zofwjb47avMgNndSbQnG1Tu7dgzk2m1bDijb",
+	"//BQAWlERHZt1iO2Hzq2jYhUsbvDKpQM08sAf28r2Xwz/+3l9L8j/L87OX1E/g+IfLXuCxBvZ/bXhrh1",
+	"QaJGrnU14qfPKuS2ry/89FlhVgC/yYGe8sjreR2N5YyAr7UzxnvZIb/ieTWMsF5YlFtPzSlW+4E5gP15",
+	"9p8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -31,6 +31,18 @@ func str(p *string) string {
 	return *p
 }
 
+// auditUser records a user administration event in the admin's tenant.
+// An audit failure is logged; the change itself has happened.
+func (h *handlers) auditUser(r *http.Request, op, target string, opErr error) {
+	var recorded error
+	if opErr != nil {
+		recorded = classify(opErr)
+	}
+	if err := h.opts.Keys.RecordUserEvent(r.Context(), principal(r).TenantID, op, target, recorded); err != nil {
+		h.logger.WarnContext(r.Context(), "audit of a user administration event failed", "operation", op, "error", err)
+	}
+}
+
 func (h *handlers) writeUser(w http.ResponseWriter, r *http.Request, status int, u *authn.User) {
 	out, err := toUser(u)
 	if err != nil {
@@ -67,9 +79,11 @@ func (h *handlers) CreateRealmUser(w http.ResponseWriter, r *http.Request) {
 		Metadata: meta,
 	})
 	if err != nil {
+		h.auditUser(r, "create_realm_user", "", err)
 		h.fail(w, r, err)
 		return
 	}
+	h.auditUser(r, "create_realm_user", u.ID.String(), nil)
 	w.Header().Set("Location", "/api/v1/admin/realm-users/"+u.ID.String())
 	h.writeUser(w, r, http.StatusCreated, u)
 }
@@ -127,6 +141,7 @@ func (h *handlers) UpdateRealmUser(w http.ResponseWriter, r *http.Request, uid a
 		patch.Metadata = &meta
 	}
 	u, err := h.opts.Users.Update(r.Context(), principal(r).TenantID, uid, patch)
+	h.auditUser(r, "update_realm_user", uid.String(), err)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -135,7 +150,9 @@ func (h *handlers) UpdateRealmUser(w http.ResponseWriter, r *http.Request, uid a
 }
 
 func (h *handlers) DeleteRealmUser(w http.ResponseWriter, r *http.Request, uid api.UserID) {
-	if err := h.opts.Users.Delete(r.Context(), principal(r).TenantID, uid); err != nil {
+	err := h.opts.Users.Delete(r.Context(), principal(r).TenantID, uid)
+	h.auditUser(r, "delete_realm_user", uid.String(), err)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -148,7 +165,9 @@ func (h *handlers) SetRealmUserPassword(w http.ResponseWriter, r *http.Request, 
 		h.fail(w, r, err)
 		return
 	}
-	if _, err := h.opts.Users.ChangePassword(r.Context(), principal(r).TenantID, uid, req.Password); err != nil {
+	_, err := h.opts.Users.ChangePassword(r.Context(), principal(r).TenantID, uid, req.Password)
+	h.auditUser(r, "set_realm_user_password", uid.String(), err)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -414,6 +414,21 @@ func TestRealmUsersAdmin(t *testing.T) {
 		assert.Equal(t, false, got.json(t)["enabled"])
 		require.Equal(t, 204, do(t, k, admin, "DELETE", "/api/v1/admin/realm-users/"+uid, nil).status)
 		assert.Equal(t, 404, do(t, k, admin, "GET", "/api/v1/admin/realm-users/"+uid, nil).status)
+
+		// Every change was audited, with the user as target; never the password.
+		audit := do(t, k, admin, "GET", "/api/v1/audit-events?page_size=200", nil)
+		require.Equal(t, 200, audit.status)
+		var ops []string
+		for _, it := range audit.json(t)["items"].([]any) {
+			ev := it.(map[string]any)
+			if ev["target"] == uid {
+				ops = append(ops, ev["operation"].(string))
+				assert.Equal(t, admin.username, ev["principal"])
+			}
+		}
+		assert.Equal(t, []string{"create_realm_user", "set_realm_user_password", "update_realm_user", "delete_realm_user"}, ops)
+		assert.NotContains(t, string(audit.body), "changed-password")
+		assert.Contains(t, string(audit.body), `"error_code":"user_exists"`, "failed changes are audited too")
 	})
 }
 
@@ -435,4 +450,23 @@ func TestHealthSpecAndUI(t *testing.T) {
 	assert.Contains(t, string(r.body), "swagger-ui")
 	assert.Contains(t, string(r.body), "/api/v1/openapi.yaml")
 	assert.NotEmpty(t, r.header.Get("X-Request-Id"))
+}
+
+// TestDeniedOperationsAreAudited: a reader's refused encrypt is recorded.
+func TestDeniedOperationsAreAudited(t *testing.T) {
+	k := fixture.StartKMS(t, dbtest.SQLite)
+	reader := demoCaller(t, k, 0, "reader")
+	id := k.Key(t, 0, "A256GCM").ID
+	r := do(t, k, reader, "POST", keyPath(id, "/encrypt"), map[string]any{"plaintext": b64("x")})
+	require.Equal(t, 403, r.status)
+	admin := k.APIAs(t, 0, "admin")
+	keyID := uuid.MustParse(id)
+	events, err := admin.ListAuditEventsWithResponse(t.Context(), &api.ListAuditEventsParams{ElasticKeyId: &keyID})
+	require.NoError(t, err)
+	require.Equal(t, 200, events.StatusCode())
+	last := events.JSON200.Items[len(events.JSON200.Items)-1]
+	assert.Equal(t, "encrypt", last.Operation)
+	assert.Equal(t, api.AuditEventOutcome("failure"), last.Outcome)
+	assert.Equal(t, "forbidden", *last.ErrorCode)
+	assert.Equal(t, reader.username, last.Principal)
 }

@@ -171,6 +171,10 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 			return
 		}
 		if err := authn.CheckScope(ctx, scope); err != nil {
+			// A refused key operation is still an event of the tenant's audit trail.
+			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, snake(op.Operation.OperationID), mux.Vars(r)["id"], kmserr.Forbidden); aerr != nil {
+				g.h.logger.WarnContext(ctx, "audit of a denied request failed", "error", aerr)
+			}
 			g.h.fail(w, r, err)
 			return
 		}
@@ -202,6 +206,22 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// snake turns an operationId (createElasticKey) into an audit operation
+// name (create_elastic_key).
+func snake(s string) string {
+	var b strings.Builder
+	for i, c := range s {
+		if c >= 'A' && c <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			c += 'a' - 'A'
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // validationDetail names the failing field and rule without echoing values

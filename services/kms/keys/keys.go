@@ -117,4 +117,6 @@ type AuditEvent struct {
 	Outcome       string // success | failure
 	ErrorCode     string
 	RequestID     string
+	// Target is the realm user an administration event is about.
+	Target string
 }

@@ -250,8 +250,40 @@ func (s *Service) ListAudit(ctx context.Context, tenant uuid.UUID, keyID *uuid.U
 		out = append(out, &AuditEvent{
 			ID: uuid.MustParse(r.ID), Time: r.Time.UTC(), Principal: r.Principal, Realm: r.Realm, Method: r.Method,
 			TenantID: tenant, ElasticKeyID: r.ElasticKeyID, MaterialKeyID: r.MaterialKeyID, Operation: r.Operation,
-			Outcome: r.Outcome, ErrorCode: r.ErrorCode, RequestID: r.RequestID,
+			Outcome: r.Outcome, ErrorCode: r.ErrorCode, RequestID: r.RequestID, Target: r.Target,
 		})
 	}
 	return out, next, nil
+}
+
+// RecordUserEvent records a realm user administration event about the user
+// target (its id; empty when creating failed). opErr decides the outcome.
+func (s *Service) RecordUserEvent(ctx context.Context, tenant uuid.UUID, op, target string, opErr error) error {
+	g, err := s.tenantDB(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	a := actorFrom(ctx)
+	row := auditEventRow{
+		ID: ids.NewEntity().String(), Time: s.now().UTC(), Principal: a.Subject, Realm: a.Realm, Method: a.Method,
+		Operation: op, Outcome: "success", RequestID: a.RequestID, Target: target,
+	}
+	if opErr != nil {
+		row.Outcome, row.ErrorCode = "failure", string(kmserr.CodeOf(opErr))
+	}
+	if err := g.WithContext(context.WithoutCancel(ctx)).Create(&row).Error; err != nil {
+		return fmt.Errorf("write audit event: %w", err)
+	}
+	return nil
+}
+
+// RecordDenied records an operation that was refused before it reached the
+// service, such as a call without the required scope. keyID may be empty or
+// name a key of another tenant; it is recorded as given.
+func (s *Service) RecordDenied(ctx context.Context, tenant uuid.UUID, op, keyID string, code kmserr.Code) error {
+	g, err := s.tenantDB(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	return s.record(ctx, g, tenant, op, keyID, "", kmserr.New(code, "denied"))
 }

@@ -2,6 +2,8 @@ package keys_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -440,4 +442,97 @@ func TestNewValidates(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, keys.StatusEnabled.Valid())
 	assert.False(t, keys.Status("x").Valid())
+}
+
+func TestEnsureTenantAndRecordDenied(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		id := factory.TenantID()
+		tn, err := e.svc.EnsureTenant(ctx, id, "fresh-"+id.String(), false)
+		require.NoError(t, err)
+		assert.Equal(t, id, tn.ID)
+		require.NoError(t, e.svc.RecordDenied(ctx, id, "encrypt", "some-key", kmserr.Forbidden))
+		events, _, err := e.svc.ListAudit(ctx, id, nil, keys.Page{Size: 10})
+		require.NoError(t, err)
+		require.Len(t, events, 1)
+		assert.Equal(t, "failure", events[0].Outcome)
+		assert.Equal(t, "forbidden", events[0].ErrorCode)
+		assert.Equal(t, "system", events[0].Principal, "no actor in context")
+		requireCode(t, e.svc.RecordDenied(ctx, factory.TenantID(), "encrypt", "", kmserr.Forbidden), kmserr.NotFound)
+		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "delete_realm_user", "user-1", nil))
+		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "update_realm_user", "user-2", kmserr.New(kmserr.NotFound, "x")))
+		events, _, err = e.svc.ListAudit(ctx, id, nil, keys.Page{Size: 10})
+		require.NoError(t, err)
+		require.Len(t, events, 3)
+		assert.Equal(t, "user-1", events[1].Target)
+		assert.Equal(t, "success", events[1].Outcome)
+		assert.Equal(t, "not_found", events[2].ErrorCode)
+		requireCode(t, e.svc.RecordUserEvent(ctx, factory.TenantID(), "x", "", nil), kmserr.NotFound)
+	})
+}
+
+// TestMaterialIsBoundToItsVersion: wrapped material copied onto another
+// version (a database-level swap) does not unwrap.
+func TestMaterialIsBoundToItsVersion(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		k1 := e.key(t, keycrypto.A256GCM, true)
+		k2 := e.key(t, keycrypto.A256GCM, true)
+		g, err := e.db.Tenant(ctx, e.tenant)
+		require.NoError(t, err)
+		var wrapped []byte
+		require.NoError(t, g.Table("kms_material_keys").Select("wrapped").Where("elastic_key_id = ?", k2.ID.String()).Row().Scan(&wrapped))
+		require.NotEmpty(t, wrapped)
+		require.NoError(t, g.Table("kms_material_keys").Where("elastic_key_id = ?", k1.ID.String()).Update("wrapped", wrapped).Error)
+		_, _, err = e.svc.Encrypt(ctx, e.tenant, k1.ID, []byte("x"), nil)
+		requireCode(t, err, kmserr.Internal)
+
+		// Destroyed material is really gone from the row.
+		_, err = e.svc.DestroyKey(ctx, e.tenant, k2.ID)
+		require.NoError(t, err)
+		var after []byte
+		require.NoError(t, g.Table("kms_material_keys").Select("wrapped").Where("elastic_key_id = ?", k2.ID.String()).Row().Scan(&after))
+		assert.Empty(t, after)
+	})
+}
+
+// TestConcurrentOperations: many goroutines on a tenant's first use (its
+// database migrates once) and on one key at the same time.
+func TestConcurrentOperations(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		k := e.key(t, keycrypto.A256GCM, true)
+		fresh, err := e.svc.CreateTenant(ctx, factory.TenantID(), factory.Name("t"), false)
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for i := range 20 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				jwe, _, err := e.svc.Encrypt(ctx, e.tenant, k.ID, []byte{byte(i)}, nil)
+				if err == nil {
+					var pt []byte
+					pt, err = e.svc.Decrypt(ctx, e.tenant, k.ID, jwe, nil)
+					if err == nil && (len(pt) != 1 || pt[0] != byte(i)) {
+						err = fmt.Errorf("round trip %d gave %v", i, pt)
+					}
+				}
+				errs <- err
+			}()
+			go func() {
+				defer wg.Done()
+				_, _, err := e.svc.ListKeys(ctx, fresh.ID, keys.KeyFilter{}, keys.Page{Size: 10})
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	})
 }

@@ -64,6 +64,7 @@ type auditEventRow struct {
 	Outcome       string    `gorm:"size:16;not null"`
 	ErrorCode     string    `gorm:"size:64;not null;default:''"`
 	RequestID     string    `gorm:"size:128;not null;default:''"`
+	Target        string    `gorm:"size:64;not null;default:''"`
 }
 
 func (auditEventRow) TableName() string { return "kms_audit_events" }

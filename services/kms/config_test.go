@@ -1,0 +1,120 @@
+package kms_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/infra/tlsx"
+	"github.com/passthru-dev/passthru/services/kms"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/fixture"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		desc string
+		cfg  kms.Config
+		want string
+	}{
+		{desc: "defaults are valid"},
+		{desc: "postgres needs dsn file", cfg: kms.Config{Database: kms.DatabaseConfig{Driver: "postgres"}}, want: "dsn_file"},
+		{desc: "unknown driver", cfg: kms.Config{Database: kms.DatabaseConfig{Driver: "mysql"}}, want: "mysql"},
+		{desc: "cert without key", cfg: kms.Config{TLS: kms.TLSConfig{CertFile: "c"}}, want: "go together"},
+		{desc: "threshold above secrets", cfg: kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{"a"}, Threshold: 2}}, want: "threshold"},
+		{desc: "negative ttl", cfg: kms.Config{Auth: kms.AuthConfig{CacheTTL: -1}}, want: "cache_ttl"},
+		{desc: "negative iterations", cfg: kms.Config{Auth: kms.AuthConfig{PBKDF2Iterations: -1}}, want: "pbkdf2_iterations"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// TestStartProductionConfig starts without demo mode: certificate files,
+// 2-of-3 unseal secret files, the database from the config (SQLite under
+// the data dir, or PostgreSQL through a DSN file).
+func TestStartProductionConfig(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		dir := t.TempDir()
+		pki, err := tlsx.EnsureDemoPKI(filepath.Join(dir, "tls"), "kms")
+		require.NoError(t, err)
+		var secrets []string
+		for _, n := range []string{"s1", "s2", "s3"} {
+			p := filepath.Join(dir, n)
+			require.NoError(t, barrier.GenerateSecretFile(p))
+			secrets = append(secrets, p)
+		}
+		cfg := &kms.Config{
+			TLS:    kms.TLSConfig{CertFile: filepath.Join(dir, "tls", "kms.pem"), KeyFile: filepath.Join(dir, "tls", "kms-key.pem"), CAFile: pki.CAFile},
+			Unseal: kms.UnsealConfig{SecretFiles: secrets, Threshold: 2},
+			Auth:   kms.AuthConfig{PBKDF2Iterations: 1000},
+		}
+		if b == dbtest.Postgres {
+			opts := dbtest.Options(t, b)
+			dsn := filepath.Join(dir, "dsn")
+			require.NoError(t, os.WriteFile(dsn, []byte(opts.DSN+"\n"), 0o600))
+			cfg.Database = kms.DatabaseConfig{Driver: string(db.DriverPostgres), DSNFile: dsn}
+		}
+		var out bytes.Buffer
+		inst, err := kms.Start(t.Context(), kms.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Stdout: &out})
+		require.NoError(t, err)
+		assert.Empty(t, inst.DemoFile, "no demo.json outside demo mode")
+		assert.Equal(t, pki.CAFile, inst.CAFile)
+		assert.Contains(t, out.String(), inst.URL)
+		c := fixture.ClientForCA(t, inst.CAFile)
+		resp, err := c.Get(inst.URL + "/readyz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		resp, err = c.Get(inst.URL + "/api/v1/elastic-keys")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 401, resp.StatusCode, "no demo users exist")
+		require.NoError(t, inst.Shutdown(t.Context()))
+		require.NoError(t, inst.Shutdown(t.Context()), "shutdown is idempotent")
+
+		// Two of the three secrets still unseal; one does not.
+		cfg.Unseal.SecretFiles = secrets[1:]
+		inst, err = kms.Start(t.Context(), kms.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"})
+		require.NoError(t, err)
+		require.NoError(t, inst.Shutdown(t.Context()))
+		cfg.Unseal.SecretFiles, cfg.Unseal.Threshold = secrets[:1], 1
+		_, err = kms.Start(t.Context(), kms.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "sealed")
+
+		cfg.Unseal.SecretFiles = nil
+		_, err = kms.Start(t.Context(), kms.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "unseal.secret_files is required")
+	})
+}
+
+func TestStartRejectsBadRealms(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte("roles: []\nrealms:\n  - {id: demo, name: demo, type: file}\n"), 0o600))
+	cfgPath := filepath.Join(dir, "kms.yml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("auth:\n  realms_file: realms.yml\n"), 0o600))
+	_, err := kms.Start(t.Context(), kms.Options{ConfigPath: cfgPath, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0", PBKDF2Iterations: 1000})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "reserved for the demo users")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte("roles: []\nrealms:\n  - {id: f, name: f, type: file}\n"), 0o600))
+	_, err = kms.Start(t.Context(), kms.Options{ConfigPath: cfgPath, DataDir: t.TempDir(), Listen: "127.0.0.1:0", Config: nil, Demo: false,
+		PBKDF2Iterations: 1000})
+	require.Error(t, err)
+}
