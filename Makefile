@@ -52,6 +52,6 @@ bench-update: bench-run
 # ci is what .ci/run calls: lint, the whole suite on every available backend,
 # the coverage gate on the merged profile, then the benchmark gate.
 ci: lint
-	PASSTHRU_TEST_DB=$${PASSTHRU_TEST_DB:-all} ./ci/test.sh
+	PASSTHRU_TEST_DB=$${PASSTHRU_TEST_DB:-all} GO_TEST_FLAGS=-count=1 ./ci/test.sh
 	$(GO) run ./ci/cmd/covergate -root . $(COVERGATE_FLAGS) $(COVERPROFILE)
 	$(MAKE) bench
