@@ -65,10 +65,12 @@ type TokenConfig struct {
 type LogConfig struct {
 	Format string `yaml:"format" env:"PASSTHRU_IDENTITY_LOG_FORMAT"` // json | text
 	Level  string `yaml:"level" env:"PASSTHRU_IDENTITY_LOG_LEVEL"`
-	// OTLPEndpoint is the OTLP/HTTP collector base URL; empty = no export.
+	// OTLPEndpoint is the OTLP/HTTP collector base URL (https only); empty =
+	// no export.
 	OTLPEndpoint string `yaml:"otlp_endpoint" env:"PASSTHRU_IDENTITY_OTLP_ENDPOINT"`
-	// OTLPCAFile is the CA bundle of an https collector.
-	OTLPCAFile string `yaml:"otlp_ca_file"`
+	// OTLPCAFile is the PEM CA bundle the collector's certificate must chain
+	// to; required with OTLPEndpoint (system roots are never trusted).
+	OTLPCAFile string `yaml:"otlp_ca_file" env:"PASSTHRU_IDENTITY_OTLP_CA_FILE"`
 }
 
 // DefaultListen is the default listen address.
@@ -150,5 +152,27 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format: %q is not json or text", c.Log.Format))
 	}
+	errs = append(errs, c.Log.validateOTLP()...)
 	return errors.Join(errs...)
+}
+
+// validateOTLP checks the export settings the way telemetry will use them:
+// https only, and always with the collector's CA bundle (DESIGN.md §3).
+func (l LogConfig) validateOTLP() []error {
+	if l.OTLPEndpoint == "" {
+		if l.OTLPCAFile != "" {
+			return []error{errors.New("log.otlp_ca_file: set without log.otlp_endpoint")}
+		}
+		return nil
+	}
+	var errs []error
+	u, err := url.Parse(l.OTLPEndpoint)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		// Not echoing the value: it might carry credentials.
+		errs = append(errs, errors.New("log.otlp_endpoint: must be an https URL (https://host[:port][/path]) without credentials, query or fragment"))
+	}
+	if l.OTLPCAFile == "" {
+		errs = append(errs, errors.New("log.otlp_ca_file: required with log.otlp_endpoint (the collector's CA bundle; system roots are never used)"))
+	}
+	return errs
 }

@@ -37,6 +37,17 @@ func TestConfigValidate(t *testing.T) {
 		{desc: "pre-publication too long", edit: func(c *identity.Config) { c.Tokens.KeyPrePublication = c.Tokens.KeyRotationPeriod }, wantErr: "key_pre_publication"},
 		{desc: "negative PBKDF2", edit: func(c *identity.Config) { c.PBKDF2Iterations = -1 }, wantErr: "pbkdf2"},
 		{desc: "bad log format", edit: func(c *identity.Config) { c.Log.Format = "xml" }, wantErr: "log.format"},
+		{desc: "OTLP endpoint without CA file", edit: func(c *identity.Config) { c.Log.OTLPEndpoint = "https://otel.test:4318" }, wantErr: "log.otlp_ca_file: required"},
+		{desc: "OTLP over plain http", edit: func(c *identity.Config) {
+			c.Log.OTLPEndpoint, c.Log.OTLPCAFile = "http://127.0.0.1:4318", "ca.pem"
+		}, wantErr: "log.otlp_endpoint"},
+		{desc: "OTLP endpoint with credentials", edit: func(c *identity.Config) {
+			c.Log.OTLPEndpoint, c.Log.OTLPCAFile = "https://u:secret@otel.test", "ca.pem"
+		}, wantErr: "log.otlp_endpoint"},
+		{desc: "OTLP CA file without endpoint", edit: func(c *identity.Config) { c.Log.OTLPCAFile = "ca.pem" }, wantErr: "log.otlp_ca_file: set without"},
+		{desc: "OTLP endpoint with CA file is valid", edit: func(c *identity.Config) {
+			c.Log.OTLPEndpoint, c.Log.OTLPCAFile = "https://otel.test:4318/base", "ca.pem"
+		}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			c := identity.DefaultConfig()
@@ -58,6 +69,8 @@ func TestMainFlags(t *testing.T) {
 	require.NoError(t, os.WriteFile(good, []byte("listen: 127.0.0.1:9000\ntokens:\n  access_token_ttl: 5m\n"), 0o600))
 	unknown := filepath.Join(dir, "unknown.yml")
 	require.NoError(t, os.WriteFile(unknown, []byte("listen: 127.0.0.1:9000\nbogus: 1\n"), 0o600))
+	otlpNoCA := filepath.Join(dir, "otlp.yml")
+	require.NoError(t, os.WriteFile(otlpNoCA, []byte("log:\n  otlp_endpoint: https://127.0.0.1:4318\n"), 0o600))
 	invalid := filepath.Join(dir, "invalid.yml")
 	require.NoError(t, os.WriteFile(invalid, []byte("tokens:\n  signing_algorithm: none\n"), 0o600))
 	for _, tc := range []struct {
@@ -69,6 +82,7 @@ func TestMainFlags(t *testing.T) {
 		{desc: "valid config", args: []string{"--config", good, "--check-config"}, wantCode: 0, wantOut: "config OK"},
 		{desc: "unknown key", args: []string{"--config", unknown, "--check-config"}, wantCode: 1, wantOut: "bogus"},
 		{desc: "invalid value", args: []string{"--config", invalid, "--check-config"}, wantCode: 1, wantOut: "signing_algorithm"},
+		{desc: "OTLP endpoint without its CA bundle", args: []string{"--config", otlpNoCA, "--check-config"}, wantCode: 1, wantOut: "otlp_ca_file"},
 		{desc: "flag overrides the file and is validated", args: []string{"--config", good, "--listen", "nope", "--check-config"}, wantCode: 1, wantOut: "listen"},
 		{desc: "missing config file", args: []string{"--config", filepath.Join(dir, "missing.yml"), "--check-config"}, wantCode: 1, wantOut: "config invalid"},
 		{desc: "unknown flag", args: []string{"--frobnicate"}, wantCode: 2},

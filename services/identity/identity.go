@@ -6,6 +6,7 @@ package identity
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -242,7 +243,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 	if err != nil {
 		return nil, err
 	}
-	adm := admin.New(admin.Config{Store: st, Auth: srv, Hasher: hasher, Logger: logger})
+	adm := admin.New(admin.Config{Store: st, Auth: srv, Hasher: hasher, Logger: logger, Now: now})
 
 	inst = &Instance{URL: baseURL, Issuer: issuer, CAFile: caFile, DataDir: dataDir, Roots: roots}
 	if opts.Demo {
@@ -374,6 +375,11 @@ func serverTLS(cfg Config, opts Options, dataDir string) (*tls.Config, string, *
 		key, err := tlsx.ReadKeyPEM(cfg.TLS.KeyFile)
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("identity: tls.key_file: %w", err)
+		}
+		// Fail at startup, not at every handshake, when the files do not
+		// belong together.
+		if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(certs[0].PublicKey) {
+			return nil, "", nil, errors.New("identity: tls.key_file does not match the first certificate of tls.cert_file")
 		}
 		cas, err := tlsx.ReadCertsPEM(cfg.TLS.CAFile)
 		if err != nil {

@@ -164,8 +164,6 @@ func TestSigningKeyRotation(t *testing.T) {
 func TestCodeFlowSurvivesRestart(t *testing.T) {
 	idp := fixture.StartIdentity(t, dbtest.SQLite)
 	web := idp.ClientOfKind(t, 0, demofile.KindConfidential)
-	svc := idp.ClientOfKind(t, 0, demofile.KindService)
-	_ = svc
 	ctx := oidc.ClientContext(fixture.ITContext(t), idp.Client)
 	ctx = contextWithHTTPClient(ctx, idp.Client)
 	cfg := &oauth2.Config{ClientID: web.ClientID, ClientSecret: web.ClientSecret, RedirectURL: web.RedirectURIs[0],

@@ -101,9 +101,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// setupTelemetry builds the logger and, with an OTLP endpoint, the exporters.
+// The collector is reached over TLS 1.3 trusting only the configured CA
+// bundle (log.otlp_ca_file), never the system roots.
 func setupTelemetry(c LogConfig, w io.Writer) (*slog.Logger, func(context.Context) error, error) {
 	opts := telemetry.Options{Format: c.Format, Level: c.Level, Service: "identity", OTLPEndpoint: c.OTLPEndpoint, Output: w}
-	if c.OTLPCAFile != "" {
+	if c.OTLPEndpoint != "" {
+		if c.OTLPCAFile == "" {
+			return nil, nil, errors.New("log.otlp_ca_file: required with log.otlp_endpoint")
+		}
 		certs, err := tlsx.ReadCertsPEM(c.OTLPCAFile)
 		if err != nil {
 			return nil, nil, fmt.Errorf("log.otlp_ca_file: %w", err)
@@ -112,7 +118,7 @@ func setupTelemetry(c LogConfig, w io.Writer) (*slog.Logger, func(context.Contex
 		for _, cert := range certs {
 			pool.AddCert(cert)
 		}
-		opts.TLS = tlsx.ClientConfig(pool, nil)
+		opts.TLS = tlsx.ClientConfig(pool, nil) // TLS 1.3 only, RootCAs = the bundle
 	}
 	logger, stop, err := telemetry.Setup(context.Background(), opts)
 	if err != nil {

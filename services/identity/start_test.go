@@ -55,6 +55,28 @@ func TestConfiguredProduction(t *testing.T) {
 	assert.Equal(t, []any{"EdDSA"}, doc["id_token_signing_alg_values_supported"])
 }
 
+// TestStartRefusesMismatchedTLSFiles gives a certificate with another
+// certificate's key: the server must refuse to start instead of failing
+// every handshake later.
+func TestStartRefusesMismatchedTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	pkiA, err := tlsx.EnsureDemoPKI(filepath.Join(dir, "a"), "identity")
+	require.NoError(t, err)
+	_, err = tlsx.EnsureDemoPKI(filepath.Join(dir, "b"), "identity")
+	require.NoError(t, err)
+	secret := filepath.Join(dir, "unseal.key")
+	require.NoError(t, barrier.GenerateSecretFile(secret))
+	c := identity.DefaultConfig()
+	c.PBKDF2Iterations = 1000
+	c.TLS = identity.TLSConfig{
+		CertFile: filepath.Join(dir, "a", "identity.pem"), KeyFile: filepath.Join(dir, "b", "identity-key.pem"), CAFile: pkiA.CAFile,
+	}
+	c.Unseal = identity.UnsealConfig{SecretFiles: []string{secret}, Threshold: 1}
+	_, err = identity.Start(t.Context(), identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "does not match")
+}
+
 // syncBuffer is a goroutine-safe output buffer.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -41,6 +41,7 @@ type Config struct {
 	Auth   Authenticator
 	Hasher password.Hasher
 	Logger *slog.Logger
+	Now    func() time.Time // default time.Now
 }
 
 // API is the admin API.
@@ -50,6 +51,9 @@ type API struct{ cfg Config }
 func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &API{cfg: cfg}
 }
@@ -525,6 +529,12 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, tenant uuid.UU
 	}
 	u.PasswordHash = h
 	if err := a.cfg.Store.UpdateUser(r.Context(), tenant, u); err != nil {
+		a.storeError(w, r, err, "user")
+		return
+	}
+	// A new password is often a response to a leaked one: whatever the old
+	// password opened (sessions, refresh and access tokens) is closed too.
+	if err := a.cfg.Store.RevokeUserGrants(r.Context(), tenant, u.ID, a.cfg.Now()); err != nil {
 		a.storeError(w, r, err, "user")
 		return
 	}

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/passthru-dev/passthru/services/identity/admin"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
@@ -182,6 +184,9 @@ func TestAdminAPI(t *testing.T) {
 			rs := idp.ClientOfKind(t, 0, demofile.KindResourceServer)
 			_, in := postForm(t, idp, "/oauth2/v1/introspect", rs, url.Values{"token": {tok}})
 			assert.Equal(t, false, in["active"], "tokens of a deleted client are inactive")
+			st, body = postForm(t, idp, "/oauth2/v1/token", c, url.Values{"grant_type": {"client_credentials"}})
+			assert.Equal(t, http.StatusUnauthorized, st, "a deleted client's cached secret is dead")
+			assert.Equal(t, "invalid_client", body["error"])
 		})
 
 		t.Run("factory bodies create every kind", func(t *testing.T) {
@@ -265,8 +270,39 @@ func TestAdminAPI(t *testing.T) {
 
 			status, _, _ = a.call(t, http.MethodPut, "/users/"+id+"/password", map[string]any{"password": "short"})
 			assert.Equal(t, http.StatusBadRequest, status)
+			// The password in use: a code flow as this user yields tokens.
+			web := idp.ClientOfKind(t, 0, demofile.KindConfidential)
+			cfg := &oauth2.Config{ClientID: web.ClientID, ClientSecret: web.ClientSecret, RedirectURL: web.RedirectURIs[0],
+				Endpoint: oauth2.Endpoint{AuthURL: idp.Issuer + "/oauth2/v1/authorize", TokenURL: idp.Issuer + "/oauth2/v1/token", AuthStyle: oauth2.AuthStyleInHeader},
+				Scopes:   []string{"openid"}}
+			signIn := func(password string) (*oauth2.Token, error) {
+				ctx := context.WithValue(fixture.ITContext(t), oauth2.HTTPClient, idp.Client)
+				verifier := oauth2.GenerateVerifier()
+				loc, err := fixture.IdentityLogin(ctx, idp.Client, idp.Issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), username, password)
+				if err != nil {
+					return nil, err
+				}
+				return cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+			}
+			before, err := signIn("first-password-123")
+			require.NoError(t, err)
+			rs := idp.ClientOfKind(t, 0, demofile.KindResourceServer)
+			active := func(tok string) bool {
+				status, body := postForm(t, idp, "/oauth2/v1/introspect", rs, url.Values{"token": {tok}})
+				require.Equal(t, http.StatusOK, status)
+				return body["active"] == true
+			}
+			require.True(t, active(before.AccessToken))
+			require.True(t, active(before.RefreshToken))
+
 			status, _, _ = a.call(t, http.MethodPut, "/users/"+id+"/password", map[string]any{"password": "second-password-456"})
 			assert.Equal(t, http.StatusNoContent, status)
+			_, err = signIn("first-password-123")
+			assert.ErrorIs(t, err, fixture.ErrIdentityLoginRefused, "the old password no longer works")
+			_, err = signIn("second-password-456")
+			assert.NoError(t, err, "the new password works")
+			assert.False(t, active(before.AccessToken), "a password change revokes the user's access tokens")
+			assert.False(t, active(before.RefreshToken), "a password change revokes the user's refresh tokens")
 
 			status, body, _ := a.call(t, http.MethodPost, "/users/"+id+"/disable", nil)
 			require.Equal(t, http.StatusOK, status)

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/password"
 )
 
@@ -23,6 +25,13 @@ const (
 	sessionCookie = "__Host-passthru-session"
 	csrfCookie    = "__Host-passthru-csrf"
 )
+
+// maxEchoParam bounds state and nonce, which are stored and echoed back.
+const maxEchoParam = 2048
+
+// maxAgeCap keeps max_age * time.Second from overflowing; a century is "any
+// sign-in counts".
+const maxAgeCap = 100 * 365 * 24 * 3600
 
 // pkceChallenge is a base64url SHA-256 (RFC 7636 §4.2): 43 characters.
 var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
@@ -38,7 +47,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.Form
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "resource", "prompt"} {
+	for _, k := range []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "resource", "prompt", "max_age"} {
 		if len(q[k]) > 1 {
 			s.errorPage(w, http.StatusBadRequest, "Invalid request", "The parameter "+k+" was given more than once.")
 			return
@@ -73,8 +82,24 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("request_uri_not_supported", "request_uri is not supported")
 		return
 	}
+	// state and nonce are stored with the request: longer values would fail
+	// in the database as a server error instead of a clear refusal.
+	if len(state) > maxEchoParam {
+		s.redirectError(w, r, redirectURI, "", "invalid_request", "state is limited to 2048 bytes")
+		return
+	}
+	if len(q.Get("nonce")) > maxEchoParam {
+		fail("invalid_request", "nonce is limited to 2048 bytes")
+		return
+	}
 	if q.Get("response_type") != "code" {
 		fail("unsupported_response_type", "only response_type=code is supported")
+		return
+	}
+	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
+		// Discovery advertises query only; answering in another mode than
+		// the client asked for would hand the code to a page not expecting it.
+		fail("invalid_request", "only response_mode=query is supported")
 		return
 	}
 	if !client.AllowsGrant(GrantAuthorizationCode) {
@@ -113,11 +138,29 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", "unsupported prompt value")
 		return
 	}
+	sess := s.session(r, client.TenantID)
+	// max_age (OIDC Core §3.1.2.1): a sign-in older than this many seconds
+	// does not count; the user authenticates again.
+	forceLogin := prompt == "login"
+	if v := q.Get("max_age"); v != "" {
+		maxAge, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || maxAge < 0 {
+			fail("invalid_request", "max_age must be a non-negative number of seconds")
+			return
+		}
+		if sess != nil && s.cfg.Now().Sub(sess.AuthTime) > time.Duration(min(maxAge, maxAgeCap))*time.Second {
+			if prompt == "none" {
+				fail("login_required", "the sign-in is older than max_age")
+				return
+			}
+			forceLogin = true
+		}
+	}
 	handle := newOpaque()
 	req := &store.AuthRequest{
 		IDHash: hashOpaque(handle), TenantID: client.TenantID, ClientID: client.ClientID,
 		RedirectURI: redirectURI, Scope: strings.Join(scopes, " "), State: state, Nonce: q.Get("nonce"),
-		CodeChallenge: challenge, Audience: audience, PromptLogin: prompt == "login",
+		CodeChallenge: challenge, Audience: audience, PromptLogin: forceLogin,
 		ExpiresAt: s.cfg.Now().Add(s.cfg.RequestTTL).UTC(),
 	}
 	if err := s.cfg.Store.SaveAuthRequest(ctx, req); err != nil {
@@ -125,7 +168,6 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("server_error", "internal error")
 		return
 	}
-	sess := s.session(r, client.TenantID)
 	switch {
 	case prompt == "none" && sess == nil:
 		s.finishError(w, r, req, handle, "login_required", "the user is not signed in")
@@ -535,7 +577,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		clientID = claims.Audience[0]
-		hinted = true
+		// The hint only stands in for the user's confirmation when it names
+		// the signed-in user: anyone's ID token must not let another site
+		// sign this browser's user out with a link.
+		hinted = s.sessionMatchesHint(r, claims)
 	}
 	if postLogout != "" {
 		if clientID == "" {
@@ -577,4 +622,18 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.pages.render(w, http.StatusOK, "message", pageData{Title: "Signed out", Message: "You are signed out."})
+}
+
+// sessionMatchesHint reports whether the browser has no live session, or one
+// of the user (and tenant) the ID token hint names.
+func (s *Server) sessionMatchesHint(r *http.Request, claims *tokens.IDClaims) bool {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return true
+	}
+	sess, err := s.cfg.Store.Session(r.Context(), hashOpaque(c.Value))
+	if err != nil || !s.cfg.Now().Before(sess.ExpiresAt) {
+		return true
+	}
+	return sess.UserID == claims.Subject && sess.TenantID == claims.TenantID
 }

@@ -57,7 +57,7 @@ func (s *Server) Metadata() Metadata {
 		IDTokenSigningAlgValuesSupported:          []string{s.cfg.Tokens.Keys.Algorithm()},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
 			"tenant_id", "name", "preferred_username", "email", "email_verified"},
-		PromptValuesSupported:                      []string{"none", "login"},
+		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		AuthorizationResponseIssParameterSupported: true,
 	}
 }

@@ -2,9 +2,7 @@ package oauth_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -272,6 +270,3 @@ func splitJWT(t *testing.T, token string) []string {
 	require.Len(t, parts, 3)
 	return parts
 }
-
-var _ = net.JoinHostPort
-var _ = url.Values{}

@@ -104,6 +104,12 @@ func TestAuthorizeErrors(t *testing.T) {
 			{desc: "request_uri", edit: func(v url.Values) { v.Set("request_uri", "urn:x") }, redirect: "request_uri_not_supported"},
 			{desc: "unknown prompt", edit: func(v url.Values) { v.Set("prompt", "select_account") }, redirect: "invalid_request"},
 			{desc: "prompt=none without a session", edit: func(v url.Values) { v.Set("prompt", "none") }, redirect: "login_required"},
+			{desc: "fragment response mode", edit: func(v url.Values) { v.Set("response_mode", "fragment") }, redirect: "invalid_request"},
+			{desc: "form_post response mode", edit: func(v url.Values) { v.Set("response_mode", "form_post") }, redirect: "invalid_request"},
+			{desc: "negative max_age", edit: func(v url.Values) { v.Set("max_age", "-1") }, redirect: "invalid_request"},
+			{desc: "non-numeric max_age", edit: func(v url.Values) { v.Set("max_age", "soon") }, redirect: "invalid_request"},
+			{desc: "oversized nonce", edit: func(v url.Values) { v.Set("nonce", strings.Repeat("n", 4096)) }, redirect: "invalid_request"},
+			{desc: "oversized state", edit: func(v url.Values) { v.Set("state", strings.Repeat("s", 4096)) }, redirect: "invalid_request"},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				v := good()
@@ -121,7 +127,11 @@ func TestAuthorizeErrors(t *testing.T) {
 				assert.Equal(t, "https://127.0.0.1:9999/callback", u.Scheme+"://"+u.Host+u.Path)
 				q := u.Query()
 				assert.Equal(t, tc.redirect, q.Get("error"))
-				assert.Equal(t, "a b&c=d/é", q.Get("state"), "state round-trips URL-encoded")
+				if tc.desc == "oversized state" {
+					assert.Empty(t, q.Get("state"), "an oversized state is not echoed")
+				} else {
+					assert.Equal(t, "a b&c=d/é", q.Get("state"), "state round-trips URL-encoded")
+				}
 				assert.Equal(t, e.idp.Issuer, q.Get("iss"), "RFC 9207")
 				assert.Empty(t, q.Get("code"))
 			})

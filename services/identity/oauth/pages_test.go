@@ -1,6 +1,8 @@
 package oauth_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/passthru-dev/passthru/services/identity/oauth"
+	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
@@ -45,6 +48,27 @@ func TestLoginAndConsentPages(t *testing.T) {
 			assert.Equal(t, http.SameSiteLaxMode, csrf.SameSite)
 		})
 
+		// A user that exists only in the other tenant, with a password of its own.
+		var otherAdmin demofile.Client
+		for _, c := range e.idp.Tenant(t, 1).Clients {
+			if len(c.Scopes) == 1 && c.Scopes[0] == "identity:admin" {
+				otherAdmin = c
+			}
+		}
+		foreigner, foreignPassword := "foreign-"+oauth2.GenerateVerifier()[:8], "foreign-password-"+oauth2.GenerateVerifier()[:8]
+		{
+			tok := e.clientCredentials(t, otherAdmin, "identity:admin")
+			raw, err := json.Marshal(map[string]any{"username": foreigner, "password": foreignPassword})
+			require.NoError(t, err)
+			req, err := http.NewRequest(http.MethodPost, e.url("/api/v1/admin/users"), bytes.NewReader(raw))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := e.idp.Client.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusCreated, resp.StatusCode)
+		}
 		for _, tc := range []struct {
 			desc     string
 			username string
@@ -52,7 +76,7 @@ func TestLoginAndConsentPages(t *testing.T) {
 		}{
 			{desc: "wrong password", username: "user", password: func() string { return "wrong-password" }},
 			{desc: "unknown user", username: "nobody", password: func() string { return e.user.Password }},
-			{desc: "user of another tenant", username: "user", password: func() string { return "x" + e.user.Password }},
+			{desc: "user of another tenant with their right password", username: foreigner, password: func() string { return foreignPassword }},
 			{desc: "empty password", username: "user", password: func() string { return "" }},
 		} {
 			t.Run("re-rendered with a message: "+tc.desc, func(t *testing.T) {
@@ -191,6 +215,25 @@ func TestLogout(t *testing.T) {
 			require.Equal(t, http.StatusSeeOther, p.status, p.body)
 			assert.Equal(t, postLogout+"?state=bye", p.location)
 			assert.True(t, needsLogin(t, br), "the session is gone")
+		})
+		t.Run("another user's ID token does not sign this user out", func(t *testing.T) {
+			br, _ := signedIn(t)
+			// The attacker's own, perfectly valid ID token (another user).
+			admin, err := e.tenant.User("admin")
+			require.NoError(t, err)
+			other := newBrowser(t, e.idp)
+			cfg := e.webConfig("openid")
+			verifier := oauth2.GenerateVerifier()
+			u := e.login(t, other, cfg.AuthCodeURL("a", oauth2.S256ChallengeOption(verifier)), admin.Username, admin.Password)
+			tok, err := cfg.Exchange(e.ctx(t), u.Query().Get("code"), oauth2.VerifierOption(verifier))
+			require.NoError(t, err)
+			p := br.get(e.url(oauth.PathLogout) + "?" + url.Values{
+				"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {postLogout},
+			}.Encode())
+			assert.Equal(t, http.StatusOK, p.status, "asks for confirmation")
+			assert.Empty(t, p.location, "no redirect")
+			assert.Contains(t, p.body, "Sign out?")
+			assert.False(t, needsLogin(t, br), "still signed in")
 		})
 		t.Run("unregistered post_logout_redirect_uri is refused", func(t *testing.T) {
 			br, idToken := signedIn(t)

@@ -76,6 +76,21 @@ type Server struct {
 	secrets *secretCache
 	pages   *pages
 	logins  *loginThrottle
+	hooks   testHooks
+}
+
+// testHooks let in-package tests stop a request at a chosen point to force
+// an interleaving with another request. Nil hooks do nothing.
+type testHooks struct {
+	// consumed runs after a code or refresh token was consumed and before
+	// the tokens made from it are saved.
+	consumed func()
+}
+
+func (h testHooks) afterConsume() {
+	if h.consumed != nil {
+		h.consumed()
+	}
 }
 
 // New checks cfg, fills defaults and returns the server.

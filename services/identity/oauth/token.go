@@ -218,11 +218,28 @@ func (s *Server) grantCode(r *http.Request) (*TokenResponse, error) {
 		return nil, invalidGrant("the user is no longer active")
 	}
 	scopes := strings.Fields(ac.Scope)
-	return s.issueTokens(ctx, issue{
+	s.hooks.afterConsume()
+	resp, err := s.issueTokens(ctx, issue{
 		tenant: tenant, client: client, user: user, scopes: scopes, audience: ac.Audience, nonce: ac.Nonce,
 		authTime: ac.AuthTime, codeHash: hash, refresh: client.AllowsGrant(GrantRefreshToken),
 		idToken: contains(scopes, "openid"),
 	})
+	if err != nil {
+		return nil, err
+	}
+	// A replay of this code while these tokens were being made revokes
+	// them (see Store.RevokeCodeGrants): check now that they are saved.
+	revoked, err := s.cfg.Store.CodeRevoked(ctx, tenant, hash)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if revoked {
+		if err := s.cfg.Store.RevokeCodeGrants(ctx, tenant, hash, s.cfg.Now()); err != nil {
+			return nil, serverError(err)
+		}
+		return nil, invalidGrant("the code was already used")
+	}
+	return resp, nil
 }
 
 func pkceMatches(verifier, challenge string) bool {
@@ -320,12 +337,30 @@ func (s *Server) grantRefresh(r *http.Request) (*TokenResponse, error) {
 	if !won {
 		return nil, s.refreshReuse(ctx, tenant, rt, client) // lost a race with another use of the same token
 	}
+	s.hooks.afterConsume()
 	// A refreshed ID token keeps auth_time but carries no nonce (OIDC Core §12.2).
-	return s.issueTokens(ctx, issue{
+	resp, err := s.issueTokens(ctx, issue{
 		tenant: tenant, client: client, user: user, scopes: scopes, audience: aud,
 		authTime: rt.AuthTime, codeHash: rt.CodeHash, familyID: rt.FamilyID, refresh: true,
 		refreshScope: granted, idToken: contains(scopes, "openid"),
 	})
+	if err != nil {
+		return nil, err
+	}
+	// A concurrent reuse (or revocation) of the family while these tokens
+	// were being made marks the consumed token revoked (see
+	// Store.RevokeFamily): check now that the new tokens are saved.
+	cur, err := s.cfg.Store.Refresh(ctx, tenant, hash)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, serverError(err)
+	}
+	if err != nil || cur.RevokedAt != nil {
+		if err := s.cfg.Store.RevokeFamily(ctx, tenant, rt.FamilyID, s.cfg.Now()); err != nil {
+			return nil, serverError(err)
+		}
+		return nil, invalidGrant("the refresh token was revoked")
+	}
+	return resp, nil
 }
 
 func (s *Server) refreshReuse(ctx context.Context, tenant uuid.UUID, rt *store.RefreshToken, client *store.Client) error {

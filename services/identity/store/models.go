@@ -176,7 +176,10 @@ type AuthCode struct {
 	AuthTime      time.Time
 	ExpiresAt     time.Time `gorm:"not null"`
 	UsedAt        *time.Time
-	CreatedAt     time.Time
+	// RevokedAt is set when a replay revoked what the code produced; a
+	// redemption still in flight checks it after saving its tokens.
+	RevokedAt *time.Time
+	CreatedAt time.Time
 }
 
 func (AuthCode) TableName() string { return "auth_codes" }

@@ -37,6 +37,9 @@ var tenantMigrations = []db.Migration{
 	{Version: 1, Name: "identity tenant tables", Up: func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&User{}, &Client{}, &Consent{}, &AuthCode{}, &RefreshToken{}, &AccessToken{})
 	}},
+	{Version: 2, Name: "auth code revocation marker", Up: func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&AuthCode{})
+	}},
 }
 
 // New migrates the system database and returns a Store over d.
@@ -350,6 +353,33 @@ func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id string) err
 	return s.sys(ctx).Where("tenant_id = ? AND user_id = ?", tenant.String(), id).Delete(&Session{}).Error
 }
 
+// RevokeUserGrants ends everything a user's old credentials produced, for a
+// password change: browser sessions are deleted, unused codes removed, and
+// refresh and access tokens revoked. Consents stay.
+func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID string, now time.Time) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	now = now.UTC()
+	if err := s.sys(ctx).Where("tenant_id = ? AND user_id = ?", tenant.String(), userID).Delete(&Session{}).Error; err != nil {
+		return fmt.Errorf("revoke user %s sessions: %w", userID, err)
+	}
+	err = g.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("user_id = ? AND used_at IS NULL", userID).Delete(&AuthCode{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		return tx.Model(&AccessToken{}).Where("subject = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error
+	})
+	if err != nil {
+		return fmt.Errorf("revoke user %s grants: %w", userID, err)
+	}
+	return nil
+}
+
 // ---- consents ----
 
 // HasConsent reports whether user approved client for exactly scopeKey.
@@ -416,27 +446,53 @@ func (s *Store) ConsumeCode(ctx context.Context, tenant uuid.UUID, hash string, 
 
 // RevokeCodeGrants revokes every token issued from a code: the refresh token
 // families it started and all their access tokens.
+//
+// The steps are separate statements on purpose, not one transaction: the
+// code is marked revoked first and that mark is committed before the tokens
+// are searched. A redemption racing with the replay saves its tokens and then
+// checks the mark (CodeRevoked): either it sees the mark and revokes what it
+// saved, or its tokens were committed before the mark, so the searches below
+// (which start after the mark) find and revoke them. One transaction would
+// leave a window in which both sides miss each other.
 func (s *Store) RevokeCodeGrants(ctx context.Context, tenant uuid.UUID, codeHash string, now time.Time) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
 	now = now.UTC()
-	return g.Transaction(func(tx *gorm.DB) error {
-		var families []string
-		if err := tx.Model(&RefreshToken{}).Where("code_hash = ?", codeHash).Distinct().Pluck("family_id", &families).Error; err != nil {
-			return fmt.Errorf("revoke code grants: %w", err)
+	if err := g.Model(&AuthCode{}).Where("id_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
+		return fmt.Errorf("revoke code grants: %w", err)
+	}
+	if err := g.Model(&AccessToken{}).Where("code_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
+		return fmt.Errorf("revoke code grants: %w", err)
+	}
+	var families []string
+	if err := g.Model(&RefreshToken{}).Where("code_hash = ?", codeHash).Distinct().Pluck("family_id", &families).Error; err != nil {
+		return fmt.Errorf("revoke code grants: %w", err)
+	}
+	for _, f := range families {
+		if err := revokeFamily(g, f, now); err != nil {
+			return err
 		}
-		if err := tx.Model(&AccessToken{}).Where("code_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
-			return fmt.Errorf("revoke code grants: %w", err)
+	}
+	return nil
+}
+
+// CodeRevoked reports whether a replay revoked the code's grants. A code that
+// no longer exists (purged) counts as revoked.
+func (s *Store) CodeRevoked(ctx context.Context, tenant uuid.UUID, codeHash string) (bool, error) {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return false, err
+	}
+	var c AuthCode
+	if err := g.Where("id_hash = ?", codeHash).Take(&c).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return true, nil
 		}
-		for _, f := range families {
-			if err := revokeFamily(tx, f, now); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+		return false, fmt.Errorf("check code: %w", err)
+	}
+	return c.RevokedAt != nil, nil
 }
 
 // ---- refresh tokens ----
@@ -487,15 +543,25 @@ func (s *Store) RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID str
 	if err != nil {
 		return err
 	}
-	return g.Transaction(func(tx *gorm.DB) error { return revokeFamily(tx, familyID, now.UTC()) })
+	return revokeFamily(g, familyID, now.UTC())
 }
 
-func revokeFamily(tx *gorm.DB, familyID string, now time.Time) error {
-	if err := tx.Model(&RefreshToken{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", now).Error; err != nil {
-		return fmt.Errorf("revoke family %s: %w", familyID, err)
+// revokeFamily runs as separate committed statements, like RevokeCodeGrants:
+// the first marks every refresh token of the family revoked, including the
+// one a rotation in flight has just consumed. That rotation saves its new
+// tokens and then checks its consumed token: either it sees the mark, or its
+// tokens were committed before the mark and the two later statements, which
+// start after it, revoke them.
+func revokeFamily(g *gorm.DB, familyID string, now time.Time) error {
+	if familyID == "" {
+		// Tokens outside any family (client_credentials) have an empty
+		// family_id: never match them all.
+		return nil
 	}
-	if err := tx.Model(&AccessToken{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", now).Error; err != nil {
-		return fmt.Errorf("revoke family %s access tokens: %w", familyID, err)
+	for _, m := range []any{&RefreshToken{}, &AccessToken{}, &RefreshToken{}} {
+		if err := g.Model(m).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", now).Error; err != nil {
+			return fmt.Errorf("revoke family %s: %w", familyID, err)
+		}
 	}
 	return nil
 }

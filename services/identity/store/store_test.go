@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -352,5 +353,83 @@ func TestPurgeExpired(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+func TestRevokeUserGrants(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		st, tenant := newStore(t, b)
+		now := time.Now().UTC()
+		user, other := ids.NewEntity().String(), ids.NewEntity().String()
+		for _, u := range []string{user, other} {
+			require.NoError(t, st.SaveSession(ctx, &store.Session{IDHash: "sess-" + u, TenantID: tenant.String(), UserID: u, AuthTime: now, ExpiresAt: now.Add(time.Hour)}))
+			require.NoError(t, st.SaveCode(ctx, tenant, &store.AuthCode{IDHash: "code-" + u, ClientID: "c", UserID: u, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}))
+			require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: "rt-" + u, FamilyID: ids.NewEntity().String(), ClientID: "c", UserID: u, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}))
+			require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: "at-" + u, ClientID: "c", Subject: u, ExpiresAt: now.Add(time.Minute)}))
+		}
+		require.NoError(t, st.RevokeUserGrants(ctx, tenant, user, now))
+
+		for _, tc := range []struct {
+			desc    string
+			user    string
+			revoked bool
+		}{
+			{desc: "the user's state is gone or revoked", user: user, revoked: true},
+			{desc: "another user's state is untouched", user: other},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				_, err := st.Session(ctx, "sess-"+tc.user)
+				assert.Equal(t, tc.revoked, errors.Is(err, store.ErrNotFound), "session")
+				_, _, err = st.ConsumeCode(ctx, tenant, "code-"+tc.user, now)
+				assert.Equal(t, tc.revoked, errors.Is(err, store.ErrNotFound), "unused code")
+				rt, err := st.Refresh(ctx, tenant, "rt-"+tc.user)
+				require.NoError(t, err)
+				assert.Equal(t, tc.revoked, rt.RevokedAt != nil, "refresh token")
+				at, err := st.Access(ctx, tenant, "at-"+tc.user)
+				require.NoError(t, err)
+				assert.Equal(t, tc.revoked, at.RevokedAt != nil, "access token")
+			})
+		}
+		assert.ErrorIs(t, st.RevokeUserGrants(ctx, ids.NewTenant(), user, now), store.ErrNotFound)
+	})
+}
+
+func TestCodeRevocationMarker(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		st, tenant := newStore(t, b)
+		now := time.Now().UTC()
+		code := &store.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
+		require.NoError(t, st.SaveCode(ctx, tenant, code))
+		revoked, err := st.CodeRevoked(ctx, tenant, code.IDHash)
+		require.NoError(t, err)
+		assert.False(t, revoked, "a fresh code")
+		// Tokens saved after the code was consumed but before the replay's
+		// revocation are found by it.
+		fam := ids.NewEntity().String()
+		require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: factory.Name("rt"), FamilyID: fam, ClientID: "c", UserID: "u", Scope: "s", Audience: "a", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
+		jti := ids.NewEntity().String()
+		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: jti, ClientID: "c", Subject: "u", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}))
+		other := ids.NewEntity().String()
+		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: other, ClientID: "c", Subject: "u", ExpiresAt: now.Add(time.Minute)}))
+		require.NoError(t, st.RevokeCodeGrants(ctx, tenant, code.IDHash, now))
+		revoked, err = st.CodeRevoked(ctx, tenant, code.IDHash)
+		require.NoError(t, err)
+		assert.True(t, revoked)
+		a, err := st.Access(ctx, tenant, jti)
+		require.NoError(t, err)
+		assert.NotNil(t, a.RevokedAt)
+		// An empty family never matches the family-less tokens of
+		// client_credentials.
+		require.NoError(t, st.RevokeFamily(ctx, tenant, "", now))
+		a, err = st.Access(ctx, tenant, other)
+		require.NoError(t, err)
+		assert.Nil(t, a.RevokedAt)
+		revoked, err = st.CodeRevoked(ctx, tenant, "purged")
+		require.NoError(t, err)
+		assert.True(t, revoked, "a code that is gone counts as revoked")
+		_, err = st.CodeRevoked(ctx, ids.NewTenant(), code.IDHash)
+		assert.ErrorIs(t, err, store.ErrNotFound)
 	})
 }

@@ -53,6 +53,11 @@ type Issuer struct {
 // typAccess is the JOSE typ of access tokens (RFC 9068 §2.1).
 const typAccess = "at+jwt"
 
+// ClockSkew is the leeway on exp, nbf and iat: small, so an expired token
+// stays expired, but enough that a token minted by another instance whose
+// clock runs a little ahead is not refused as "issued in the future".
+const ClockSkew = 10 * time.Second
+
 // SignAccess signs an access token and returns it with the signing kid.
 func (i *Issuer) SignAccess(ctx context.Context, c *AccessClaims) (string, error) {
 	return i.sign(ctx, typAccess, c)
@@ -125,6 +130,7 @@ func (i *Issuer) ParseAccess(ctx context.Context, raw, audience string) (*Access
 		jwt.WithIssuer(i.Issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		jwt.WithLeeway(ClockSkew),
 		jwt.WithTimeFunc(i.now),
 	}
 	if audience != "" {

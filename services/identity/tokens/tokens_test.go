@@ -216,3 +216,46 @@ func TestKeyOptionsValidated(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeClaimsWithSmallLeeway pins exp, nbf and iat checking: a few
+// seconds of clock skew between instances is tolerated, more is not.
+func TestTimeClaimsWithSmallLeeway(t *testing.T) {
+	d := newDeps(t, dbtest.SQLite)
+	c := &clock{now: time.Now().Truncate(time.Second)}
+	k, err := tokens.NewKeys(t.Context(), d.st, d.bar, opts(tokens.ES256, c))
+	require.NoError(t, err)
+	iss := &tokens.Issuer{Keys: k, Issuer: "https://iss.test", Now: c.Now}
+	now := c.Now()
+	within, beyond := tokens.ClockSkew/2, tokens.ClockSkew+5*time.Second
+	for _, tc := range []struct {
+		desc  string
+		edit  func(rc *jwt.RegisteredClaims)
+		valid bool
+	}{
+		{desc: "current", edit: func(*jwt.RegisteredClaims) {}, valid: true},
+		{desc: "expired within the leeway", edit: func(rc *jwt.RegisteredClaims) { rc.ExpiresAt = jwt.NewNumericDate(now.Add(-within)) }, valid: true},
+		{desc: "expired beyond the leeway", edit: func(rc *jwt.RegisteredClaims) { rc.ExpiresAt = jwt.NewNumericDate(now.Add(-beyond)) }},
+		{desc: "no exp", edit: func(rc *jwt.RegisteredClaims) { rc.ExpiresAt = nil }},
+		{desc: "issued slightly in the future (skewed instance)", edit: func(rc *jwt.RegisteredClaims) { rc.IssuedAt = jwt.NewNumericDate(now.Add(within)) }, valid: true},
+		{desc: "issued far in the future", edit: func(rc *jwt.RegisteredClaims) { rc.IssuedAt = jwt.NewNumericDate(now.Add(beyond)) }},
+		{desc: "not yet valid beyond the leeway", edit: func(rc *jwt.RegisteredClaims) { rc.NotBefore = jwt.NewNumericDate(now.Add(beyond)) }},
+		{desc: "not before within the leeway", edit: func(rc *jwt.RegisteredClaims) { rc.NotBefore = jwt.NewNumericDate(now.Add(within)) }, valid: true},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			ac := &tokens.AccessClaims{
+				RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://iss.test", Subject: "s", Audience: jwt.ClaimStrings{"kms"},
+					ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ID: "j"},
+				ClientID: "c", TenantID: "t",
+			}
+			tc.edit(&ac.RegisteredClaims)
+			raw, err := iss.SignAccess(t.Context(), ac)
+			require.NoError(t, err)
+			_, err = iss.ParseAccess(t.Context(), raw, "kms")
+			if tc.valid {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, tokens.ErrInvalidToken)
+			}
+		})
+	}
+}
