@@ -2,15 +2,11 @@ package oauth_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -19,32 +15,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	chrome "github.com/passthru-dev/passthru/testkit/browser"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
-
-// chromium finds the browser: $PASSTHRU_CHROMIUM, /usr/bin/chromium, or
-// chromium / chromium-browser on PATH. A missing browser fails the test:
-// this test never skips.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PASSTHRU_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("headless Chromium is required for the browser test: install the chromium package (or set PASSTHRU_CHROMIUM to its path)")
-	return ""
-}
 
 // TestBrowserCodeFlow drives headless Chromium through the real login and
 // consent pages to the native client's loopback redirect, then exchanges the
 // code it landed with.
 func TestBrowserCodeFlow(t *testing.T) {
-	chromiumPath := chromium(t)
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		e := newEnv(t, fixture.StartIdentity(t, b))
 
@@ -66,33 +45,9 @@ func TestBrowserCodeFlow(t *testing.T) {
 		port := cb.Listener.Addr().(*net.TCPAddr).Port
 		cfg := e.nativeConfig(fmt.Sprint(port), "openid", "profile")
 
-		// Chromium must trust exactly this server's key, nothing more: pin
-		// its SPKI instead of turning certificate checks off.
-		resp, err := e.idp.Client.Get(e.url("/livez"))
-		require.NoError(t, err)
-		resp.Body.Close()
-		spki := sha256.Sum256(resp.TLS.PeerCertificates[0].RawSubjectPublicKeyInfo)
-
-		allocOpts := []chromedp.ExecAllocatorOption{
-			chromedp.ExecPath(chromiumPath),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.NoFirstRun,
-			chromedp.UserDataDir(t.TempDir()),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
-		}
-		actx, cancelAlloc := chromedp.NewExecAllocator(fixture.ITContext(t), allocOpts...)
-		defer cancelAlloc()
-		bctx, cancelBrowser := chromedp.NewContext(actx)
-		defer cancelBrowser()
-		// The first Run starts the browser; it must not carry its own timeout.
-		if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
-			t.Fatalf("start headless Chromium at %s: %v", chromiumPath, err)
-		}
+		// Chromium trusts exactly the service's CA, through its own NSS
+		// database: full certificate verification, nothing ignored.
+		bctx := chrome.New(t, e.idp.CAFile)
 		ctx, cancel := context.WithTimeout(bctx, 45*time.Second)
 		defer cancel()
 
