@@ -3,6 +3,7 @@ package kms
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -54,10 +55,37 @@ type AuthConfig struct {
 	PBKDF2Iterations int `yaml:"pbkdf2_iterations"`
 }
 
-// LogConfig configures logging.
+// LogConfig configures logging and OpenTelemetry export.
 type LogConfig struct {
 	Format string `yaml:"format" env:"PASSTHRU_KMS_LOG_FORMAT"`
 	Level  string `yaml:"level" env:"PASSTHRU_KMS_LOG_LEVEL"`
+	// OTLPEndpoint is the OTLP/HTTP collector base URL (https only); empty =
+	// no export.
+	OTLPEndpoint string `yaml:"otlp_endpoint" env:"PASSTHRU_KMS_OTLP_ENDPOINT"`
+	// OTLPCAFile is the PEM CA bundle the collector's certificate must chain
+	// to; required with OTLPEndpoint (system roots are never trusted).
+	OTLPCAFile string `yaml:"otlp_ca_file" env:"PASSTHRU_KMS_OTLP_CA_FILE"`
+}
+
+// validateOTLP checks the export settings the way telemetry will use them:
+// https only, and always with the collector's CA bundle (DESIGN.md §3).
+func (l LogConfig) validateOTLP() []error {
+	if l.OTLPEndpoint == "" {
+		if l.OTLPCAFile != "" {
+			return []error{errors.New("log.otlp_ca_file: set without log.otlp_endpoint")}
+		}
+		return nil
+	}
+	var errs []error
+	u, err := url.Parse(l.OTLPEndpoint)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		// Not echoing the value: it might carry credentials.
+		errs = append(errs, errors.New("log.otlp_endpoint: must be an https URL (https://host[:port][/path]) without credentials, query or fragment"))
+	}
+	if l.OTLPCAFile == "" {
+		errs = append(errs, errors.New("log.otlp_ca_file: required with log.otlp_endpoint (the collector's CA bundle; system roots are never used)"))
+	}
+	return errs
 }
 
 // Validate implements config.Validator.
@@ -84,5 +112,6 @@ func (c *Config) Validate() error {
 	if c.Auth.PBKDF2Iterations < 0 {
 		errs = append(errs, errors.New("auth.pbkdf2_iterations: must not be negative"))
 	}
+	errs = append(errs, c.Log.validateOTLP()...)
 	return errors.Join(errs...)
 }

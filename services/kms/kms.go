@@ -184,7 +184,9 @@ func Start(ctx context.Context, opts Options) (_ *Instance, err error) {
 		return nil, fmt.Errorf("realms: %w", err)
 	}
 	cache := authn.NewCredentialCache(cfg.Auth.CacheTTL, nil)
-	users, err := authn.NewUserStore(ctx, database.Gorm(), authn.UserStoreOptions{Hasher: hasher, Roles: roles, Cache: cache})
+	users, err := authn.NewUserStore(ctx, database.Gorm(), authn.UserStoreOptions{
+		Hasher: hasher, Roles: roles, Cache: cache, Reserved: fileRealmUsernames(realmsFile),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -425,4 +427,20 @@ func registerRealmTenants(ctx context.Context, svc *keys.Service, f *authn.Realm
 		}
 	}
 	return nil
+}
+
+// fileRealmUsernames reports the usernames of the file realms, which
+// database realm users may not take (a same-named user would shadow one of
+// them, depending on the realm order).
+func fileRealmUsernames(f *authn.RealmsFile) func(string) bool {
+	names := map[string]bool{}
+	for _, r := range f.Realms {
+		if r.Type != authn.RealmTypeFile {
+			continue
+		}
+		for _, u := range r.Users {
+			names[u.Username] = true
+		}
+	}
+	return func(username string) bool { return names[username] }
 }

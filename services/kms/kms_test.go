@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/passthru-dev/passthru/services/infra/demofile"
+	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
@@ -67,16 +69,41 @@ func TestRestartKeepsDemoAndDecrypts(t *testing.T) {
 	})
 }
 
+// noEnv is an empty environment: the tests never pick up PASSTHRU_*
+// variables of the machine they run on.
+func noEnv(string) (string, bool) { return "", false }
+
+// isolateConfigSearch points the standard config search paths at empty
+// directories, so a kms.yml of the machine running the tests is not used.
+func isolateConfigSearch(t *testing.T) {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+}
+
+// runMain runs the binary's code bounded by the integration-test timeout:
+// a server that starts when it should have refused is stopped at the
+// deadline and the test fails on its exit code instead of hanging.
+func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(fixture.ITContext(t), fixture.ITTimeout(t)/2)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code = kms.RunMain(ctx, args, &out, &errOut, noEnv)
+	return code, out.String(), errOut.String()
+}
+
 // TestWrongUnsealSecretRefusesToStart: the same data dir with another
-// unseal secret does not start, and says why.
+// unseal secret does not start, and says why, quickly.
 func TestWrongUnsealSecretRefusesToStart(t *testing.T) {
+	isolateConfigSearch(t)
 	k := fixture.StartKMS(t, dbtest.SQLite)
 	require.NoError(t, k.Shutdown(t.Context()))
 	secret := filepath.Join(k.DataDir, "unseal.key")
 	require.NoError(t, os.WriteFile(secret, []byte("c29tZSBvdGhlciBzZWNyZXQgdGhhdCBpcyBsb25nIGVub3VnaA=="), 0o600))
 	opts := k.Options()
 	opts.Logger = nil
-	_, err := kms.Start(t.Context(), opts)
+	_, err := kms.Start(fixture.ITContext(t), opts)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "refuses to start")
 	assert.Contains(t, err.Error(), "unseal")
@@ -84,17 +111,47 @@ func TestWrongUnsealSecretRefusesToStart(t *testing.T) {
 	// The binary path: SQLite under the data dir, started once, then a
 	// different secret file.
 	dataDir := t.TempDir()
-	inst, err := kms.Start(t.Context(), kms.Options{Config: &kms.Config{}, Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000})
+	inst, err := kms.Start(fixture.ITContext(t), kms.Options{Config: &kms.Config{}, Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000})
 	require.NoError(t, err)
 	require.NoError(t, inst.Shutdown(t.Context()))
 	require.NoError(t, os.Remove(filepath.Join(dataDir, "unseal.key")))
-	var stdout, stderr bytes.Buffer
-	code := kms.Main([]string{"--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, &stdout, &stderr)
-	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr.String(), "kms: cannot start: kms refuses to start: the barrier stays sealed", "a regenerated secret does not open the old barrier")
+	begin := time.Now()
+	code, stdout, stderr := runMain(t, "--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
+	assert.Equal(t, 1, code, "stdout=%s stderr=%s", stdout, stderr)
+	assert.Contains(t, stderr, "kms: cannot start: kms refuses to start: the barrier stays sealed", "a regenerated secret does not open the old barrier")
+	assert.NotContains(t, stdout, "listening", "it never served")
+	assert.Less(t, time.Since(begin), 15*time.Second, "refusing is fast, not a timeout")
+}
+
+// TestMainStopsWhenContextEnds: Main serves until its stop signal (here the
+// context) and then shuts down cleanly with exit code 0.
+func TestMainStopsWhenContextEnds(t *testing.T) {
+	isolateConfigSearch(t)
+	dataDir := t.TempDir()
+	ctx, cancel := context.WithCancel(fixture.ITContext(t))
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- kms.RunMain(ctx, []string{"--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, &stdout, &stderr, noEnv)
+	}()
+	demo := filepath.Join(dataDir, "demo.json")
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(demo)
+		return err == nil && strings.Contains(stdout.String(), "Swagger UI")
+	}, fixture.ITTimeout(t)/2, 20*time.Millisecond, "the demo server starts: %s", stderr.String())
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, 0, code, "stderr=%s", stderr.String())
+	case <-fixture.ITContext(t).Done():
+		t.Fatal("Main did not return after its context ended")
+	}
+	assert.Contains(t, stdout.String(), "kms: shutting down")
 }
 
 func TestMainFlagsAndConfig(t *testing.T) {
+	isolateConfigSearch(t)
 	dir := t.TempDir()
 	good := filepath.Join(dir, "kms.yml")
 	require.NoError(t, os.WriteFile(good, []byte("listen: 127.0.0.1:0\nauth:\n  cache_ttl: 1m\n"), 0o600))
@@ -102,6 +159,18 @@ func TestMainFlagsAndConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("listen: x\nbogus: 1\n"), 0o600))
 	invalid := filepath.Join(dir, "invalid.yml")
 	require.NoError(t, os.WriteFile(invalid, []byte("database:\n  driver: oracle\n"), 0o600))
+	pki, err := tlsx.EnsureDemoPKI(filepath.Join(dir, "otel-ca"), "otel")
+	require.NoError(t, err)
+	writeCfg := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	otlpOK := writeCfg("otlp-ok.yml", "log:\n  otlp_endpoint: https://127.0.0.1:4318\n  otlp_ca_file: "+pki.CAFile+"\n")
+	otlpHTTP := writeCfg("otlp-http.yml", "log:\n  otlp_endpoint: http://127.0.0.1:4318\n  otlp_ca_file: "+pki.CAFile+"\n")
+	otlpNoCA := writeCfg("otlp-noca.yml", "log:\n  otlp_endpoint: https://127.0.0.1:4318\n")
+	otlpCAOnly := writeCfg("otlp-caonly.yml", "log:\n  otlp_ca_file: "+pki.CAFile+"\n")
+	otlpMissingCA := writeCfg("otlp-missing.yml", "log:\n  otlp_endpoint: https://127.0.0.1:4318\n  otlp_ca_file: "+filepath.Join(dir, "nope.pem")+"\n")
 	tests := []struct {
 		desc       string
 		args       []string
@@ -109,6 +178,13 @@ func TestMainFlagsAndConfig(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
+		{desc: "otlp over https with a CA bundle is valid", args: []string{"--check-config", "--config", otlpOK}, code: 0, wantStdout: "config OK"},
+		{desc: "otlp over plain http is refused", args: []string{"--check-config", "--config", otlpHTTP}, code: 1, wantStdout: "log.otlp_endpoint: must be an https URL"},
+		{desc: "otlp without a CA bundle is refused", args: []string{"--check-config", "--config", otlpNoCA}, code: 1, wantStdout: "log.otlp_ca_file: required"},
+		{desc: "otlp CA bundle without endpoint is refused", args: []string{"--check-config", "--config", otlpCAOnly}, code: 1, wantStdout: "set without log.otlp_endpoint"},
+		{desc: "unreadable otlp CA bundle stops the start", args: []string{"--config", otlpMissingCA, "--data-dir", t.TempDir()}, code: 1, wantStderr: "telemetry: log.otlp_ca_file"},
+		// Telemetry with the CA bundle is set up; the start then stops at the missing TLS certificate.
+		{desc: "otlp exporter set up with the CA bundle", args: []string{"--config", otlpOK, "--data-dir", t.TempDir()}, code: 1, wantStderr: "tls.cert_file"},
 		{desc: "help", args: []string{"--help"}, code: 0, wantStderr: "-reset-demo"},
 		{desc: "unknown flag", args: []string{"--nope"}, code: 2},
 		{desc: "stray argument", args: []string{"extra"}, code: 2, wantStderr: "unexpected arguments"},
@@ -120,10 +196,10 @@ func TestMainFlagsAndConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			assert.Equal(t, tc.code, kms.Main(tc.args, &stdout, &stderr), "stdout=%s stderr=%s", stdout.String(), stderr.String())
-			assert.Contains(t, stdout.String(), tc.wantStdout)
-			assert.Contains(t, stderr.String(), tc.wantStderr)
+			code, stdout, stderr := runMain(t, tc.args...)
+			assert.Equal(t, tc.code, code, "stdout=%s stderr=%s", stdout, stderr)
+			assert.Contains(t, stdout, tc.wantStdout)
+			assert.Contains(t, stderr, tc.wantStderr)
 		})
 	}
 }
@@ -151,7 +227,7 @@ realms:
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte(realms), 0o600))
 	var out bytes.Buffer
 	dbo := dbtest.Options(t, dbtest.SQLite)
-	inst, err := kms.Start(t.Context(), kms.Options{
+	inst, err := kms.Start(fixture.ITContext(t), kms.Options{
 		ConfigPath: cfgPath, DataDir: filepath.Join(dir, "data"), Demo: true, DB: &dbo, Stdout: &out,
 		Env: func(k string) (string, bool) {
 			if k == "PASSTHRU_KMS_LISTEN" {
@@ -208,7 +284,7 @@ func TestStartErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(fixture.ITContext(t), 30*time.Second)
 			defer cancel()
 			_, err := kms.Start(ctx, tc.opts)
 			require.Error(t, err)
@@ -221,4 +297,22 @@ func TestDemoNames(t *testing.T) {
 	assert.Equal(t, "demo-ecdh-es-a256kw", kms.DemoKeyName("ECDH-ES+A256KW"))
 	assert.Equal(t, "demo-rsa-oaep-256", kms.DemoKeyName("RSA-OAEP-256"))
 	assert.Equal(t, "admin@demo-tenant-a", kms.DemoUsername("admin", "demo-tenant-a"))
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the server writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -2,10 +2,12 @@ package kms
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,11 +15,21 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/telemetry"
+	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
 // Main is the KMS binary: flags, Start, then wait for SIGINT or SIGTERM.
 // It returns the process exit code (0 clean stop, 1 failure, 2 usage).
 func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, args, stdout, stderr, os.LookupEnv)
+}
+
+// run is Main with the stop signal as a context and the environment as a
+// lookup function, so tests can bound it: a server that starts when it
+// should have refused stops at the test's deadline instead of hanging.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
 	fs := flag.NewFlagSet("kms", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var opts Options
@@ -42,7 +54,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kms: unexpected arguments: %v\n", fs.Args())
 		return 2
 	}
-	cfg, path, err := LoadConfig(opts.ConfigPath, nil)
+	opts.Env = env
+	cfg, path, err := LoadConfig(opts.ConfigPath, env)
 	if checkConfig {
 		return config.CheckConfig(stdout, path, err)
 	}
@@ -50,13 +63,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kms: %v\n", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	logger, shutdownTelemetry, err := telemetry.Setup(ctx, telemetry.Options{
-		Format: firstOf(cfg.Log.Format, "text"), Level: cfg.Log.Level, Service: "kms", Output: stderr,
-	})
+	logger, shutdownTelemetry, err := setupTelemetry(ctx, cfg.Log, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "kms: telemetry: %v\n", err)
+		fmt.Fprintf(stderr, "kms: %v\n", err)
 		return 1
 	}
 	defer func() { _ = shutdownTelemetry(context.Background()) }()
@@ -76,4 +85,30 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// setupTelemetry builds the logger and, with an OTLP endpoint, the exporters.
+// The collector is reached over TLS 1.3 trusting only the configured CA
+// bundle (log.otlp_ca_file), never the system roots.
+func setupTelemetry(ctx context.Context, c LogConfig, w io.Writer) (*slog.Logger, func(context.Context) error, error) {
+	opts := telemetry.Options{Format: firstOf(c.Format, "text"), Level: c.Level, Service: "kms", OTLPEndpoint: c.OTLPEndpoint, Output: w}
+	if c.OTLPEndpoint != "" {
+		if c.OTLPCAFile == "" {
+			return nil, nil, errors.New("telemetry: log.otlp_ca_file: required with log.otlp_endpoint")
+		}
+		certs, err := tlsx.ReadCertsPEM(c.OTLPCAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("telemetry: log.otlp_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		for _, cert := range certs {
+			pool.AddCert(cert)
+		}
+		opts.TLS = tlsx.ClientConfig(pool, nil) // TLS 1.3 only, RootCAs = the bundle
+	}
+	logger, stop, err := telemetry.Setup(ctx, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("telemetry: %w", err)
+	}
+	return logger, stop, nil
 }

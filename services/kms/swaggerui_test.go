@@ -44,7 +44,9 @@ func TestSwaggerUITryItOut(t *testing.T) {
 	require.NoError(t, err)
 	spki := sha256.Sum256(leaf[0].RawSubjectPublicKeyInfo)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	// The browser lives at most PASSTHRU_IT_TIMEOUT: a browser that hangs
+	// while starting fails the test instead of hanging it.
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(fixture.ITContext(t),
 		chromedp.ExecPath(browser),
 		chromedp.Headless,
 		chromedp.NoSandbox,

@@ -199,7 +199,7 @@ func TestUserStore(t *testing.T) {
 		_, err := s.Create(ctx, NewUser{Realm: "local", Username: "alice", Password: "another-pass", Roles: []string{"reader"}, TenantID: other, Enabled: true})
 		require.ErrorIs(t, err, ErrUserExists, "username unique per realm across tenants")
 		_, err = s.Create(ctx, NewUser{Realm: "other", Username: "alice", Password: "another-pass", Roles: []string{"reader"}, TenantID: other, Enabled: true})
-		require.NoError(t, err, "same username in another realm")
+		require.ErrorIs(t, err, ErrUserExists, "a username is unique across realms: another realm's alice would shadow this one")
 
 		bad := []struct {
 			desc string
@@ -266,3 +266,43 @@ func TestUserStore(t *testing.T) {
 }
 
 func jsonRaw(b []byte) json.RawMessage { return json.RawMessage(b) }
+
+// TestUsernamesCannotShadowOtherRealms: an administrator cannot create, in
+// a realm consulted earlier, a user named like another tenant's user of a
+// later realm (or of a file realm) and so lock that user out.
+func TestUsernamesCannotShadowOtherRealms(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		roles, err := NewRoles(DefaultRoles())
+		require.NoError(t, err)
+		reserved := map[string]bool{"filer": true}
+		store, err := NewUserStore(ctx, dbtest.Open(t, b).Gorm(), UserStoreOptions{
+			Hasher: testHasher, Roles: roles, Reserved: func(u string) bool { return reserved[u] },
+		})
+		require.NoError(t, err)
+		victimTenant, attackerTenant := uuid.New(), uuid.New()
+		_, err = store.Create(ctx, NewUser{Realm: "demo", Username: "victim", Password: "victim-password", Roles: []string{"admin"}, TenantID: victimTenant, Enabled: true})
+		require.NoError(t, err)
+		basic, err := NewBasic(BasicOptions{Realms: []Realm{store.Realm("local"), store.Realm("demo")}, Roles: roles, Hasher: testHasher})
+		require.NoError(t, err)
+
+		tests := []struct {
+			desc     string
+			username string
+		}{
+			{desc: "a later database realm's user", username: "victim"},
+			{desc: "a file realm's user", username: "filer"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.desc, func(t *testing.T) {
+				_, err := store.Create(ctx, NewUser{Realm: "local", Username: tc.username, Password: "attacker-password", Roles: []string{"reader"}, TenantID: attackerTenant, Enabled: true})
+				require.ErrorIs(t, err, ErrUserExists)
+			})
+		}
+		p, err := basic.Authenticate(basicRequest("victim", "victim-password"))
+		require.NoError(t, err, "the victim still logs in")
+		assert.Equal(t, victimTenant, p.TenantID)
+		_, err = basic.Authenticate(basicRequest("victim", "attacker-password"))
+		require.ErrorIs(t, err, ErrInvalidCredentials)
+	})
+}

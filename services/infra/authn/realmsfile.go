@@ -75,7 +75,7 @@ func LoadRealmsFile(path string) (*RealmsFile, error) {
 
 // Validate checks the whole file: unique realm ids and names, known types,
 // role references, no inheritance cycles, canonical UUIDv4 tenant ids,
-// unique usernames per realm, and plaintext passwords only in demo realms.
+// usernames unique across all realms, and plaintext passwords only in demo realms.
 func (f *RealmsFile) Validate() error {
 	roles, err := NewRoles(f.Roles)
 	if err != nil {
@@ -83,6 +83,9 @@ func (f *RealmsFile) Validate() error {
 	}
 	realmIDs := map[string]bool{}
 	names := map[string]bool{}
+	// A username in two realms would be reachable only through the first
+	// one in the order: refuse it instead of silently shadowing a user.
+	owner := map[string]string{}
 	for i, r := range f.Realms {
 		where := fmt.Sprintf("realm #%d (%q)", i+1, r.Name)
 		if r.ID == "" || r.Name == "" {
@@ -114,6 +117,10 @@ func (f *RealmsFile) Validate() error {
 				return fmt.Errorf("%w: %s: username declared twice", ErrInvalidRealm, uwhere)
 			}
 			usernames[u.Username] = true
+			if other, taken := owner[u.Username]; taken {
+				return fmt.Errorf("%w: %s: username also declared in realm %q", ErrInvalidRealm, uwhere, other)
+			}
+			owner[u.Username] = r.Name
 			switch {
 			case u.Password != "" && !r.Demo:
 				return fmt.Errorf("%w: %s: plaintext password outside a demo realm (use password_hash)", ErrInvalidRealm, uwhere)

@@ -105,6 +105,9 @@ func TestRealmsFileValidate(t *testing.T) {
 		{desc: "duplicate realm name", file: base(func(f *RealmsFile) {
 			f.Realms = append(f.Realms, RealmConfig{ID: "b", Name: "a", Type: RealmTypeDatabase})
 		}), wantErr: `realm name "a" declared twice`},
+		{desc: "username in two file realms", file: base(func(f *RealmsFile) {
+			f.Realms = append(f.Realms, RealmConfig{ID: "b", Name: "b", Type: RealmTypeFile, Users: user(func(*FileUser) {})})
+		}), wantErr: `username also declared in realm "a"`},
 		{desc: "missing id", file: base(func(f *RealmsFile) { f.Realms[0].ID = "" }), wantErr: "needs an id and a name"},
 		{desc: "unknown type", file: base(func(f *RealmsFile) { f.Realms[0].Type = "ldap" }), wantErr: `type "ldap"`},
 		{desc: "database realm with users", file: base(func(f *RealmsFile) { f.Realms[0].Type = RealmTypeDatabase }), wantErr: "cannot declare users"},

@@ -46,6 +46,9 @@ type UserStoreOptions struct {
 	// Cache, when set, is invalidated for a user on password change, disable and delete.
 	Cache *CredentialCache
 	Now   func() time.Time
+	// Reserved reports usernames that other (file) realms hold; Create
+	// refuses them. nil reserves nothing.
+	Reserved func(username string) bool
 }
 
 // UserStore keeps database realm users in table kms_realm_users of the
@@ -119,8 +122,8 @@ func ValidatePassword(p string) error {
 	return nil
 }
 
-// Create stores a new user with a hashed password. ErrUserExists when the
-// realm already has the username; ErrInvalidUser for bad fields.
+// Create stores a new user with a hashed password. ErrUserExists when any
+// realm already has the username (see Reserved); ErrInvalidUser for bad fields.
 func (s *UserStore) Create(ctx context.Context, nu NewUser) (*User, error) {
 	if nu.Realm == "" {
 		return nil, fmt.Errorf("%w: realm required", ErrInvalidUser)
@@ -151,9 +154,16 @@ func (s *UserStore) Create(ctx context.Context, nu NewUser) (*User, error) {
 		Roles: string(roles), TenantID: nu.TenantID.String(), Enabled: nu.Enabled, Email: nu.Email,
 		DisplayName: nu.DisplayName, Metadata: string(nu.Metadata), CreatedAt: now, UpdatedAt: now,
 	}
+	// A username is unique across every realm, not only its own: Basic
+	// credentials carry no realm or tenant, and the first realm that knows a
+	// username decides. A same-named user in an earlier realm would shadow
+	// (lock out) the real one, possibly another tenant's.
+	if s.opts.Reserved != nil && s.opts.Reserved(nu.Username) {
+		return nil, fmt.Errorf("create user %q in realm %s: %w", nu.Username, nu.Realm, ErrUserExists)
+	}
 	err = s.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n int64
-		if err := tx.Model(&realmUserRow{}).Where("realm = ? AND username = ?", nu.Realm, nu.Username).Count(&n).Error; err != nil {
+		if err := tx.Model(&realmUserRow{}).Where("username = ?", nu.Username).Count(&n).Error; err != nil {
 			return err
 		}
 		if n > 0 {

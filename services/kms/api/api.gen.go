@@ -316,11 +316,33 @@ type MaterialKeyList struct {
 	NextPageToken string        `json:"next_page_token"`
 }
 
-// Problem RFC 9457 problem. Codes: invalid_request, malformed_json, unsupported_media_type, payload_too_large,
-// unauthenticated, forbidden, not_found, name_taken, user_exists, key_disabled, version_disabled,
-// key_destroyed, version_destroyed, wrong_purpose, versioning_not_allowed, last_enabled_version,
-// malformed_ciphertext, decryption_failed, context_mismatch, unknown_kid, malformed_signature,
-// internal, not_ready.
+// Problem RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
+//
+// - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
+// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
+// - `payload_too_large` (413): the body exceeds 1 MiB
+// - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `forbidden` (403): authenticated, but the required scope is missing
+// - `not_found` (404): no such key, version or user in the caller's tenant
+// - `method_not_allowed` (405): the path exists, the method does not
+// - `name_taken` (409): another key of the tenant has that name
+// - `user_exists` (409): a realm already has a user with that username
+// - `key_disabled` (409): the elastic key is disabled
+// - `version_disabled` (409): the ciphertext or signature names a disabled version
+// - `no_enabled_version` (409): the key has no enabled version to encrypt or sign with
+// - `versioning_not_allowed` (409): the key was created with `versioning_allowed: false`
+// - `key_destroyed` (410): the elastic key was destroyed; its material is gone for good
+// - `version_destroyed` (410): the ciphertext or signature names a destroyed version
+// - `wrong_purpose` (400): the operation needs another purpose (e.g. sign with an encryption key)
+// - `malformed_ciphertext` (400): not a compact JWE of this KMS (e.g. truncated: missing parts, bad base64 or header)
+// - `decryption_failed` (400): the JWE failed authentication (tampered)
+// - `context_mismatch` (400): the context differs from the one the ciphertext is bound to
+// - `unknown_kid` (400): the kid names no version of the addressed key
+// - `malformed_signature` (400): not a compact JWS of this KMS
+// - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
+// - `internal` (500): an internal error (details are logged, not returned)
+// - `not_ready` (503): the service is not ready
 type Problem struct {
 	Code     *string `json:"code,omitempty"`
 	Detail   *string `json:"detail,omitempty"`
@@ -428,67 +450,265 @@ type PageToken = string
 // UserID defines model for UserID.
 type UserID = openapi_types.UUID
 
-// BadRequest RFC 9457 problem. Codes: invalid_request, malformed_json, unsupported_media_type, payload_too_large,
-// unauthenticated, forbidden, not_found, name_taken, user_exists, key_disabled, version_disabled,
-// key_destroyed, version_destroyed, wrong_purpose, versioning_not_allowed, last_enabled_version,
-// malformed_ciphertext, decryption_failed, context_mismatch, unknown_kid, malformed_signature,
-// internal, not_ready.
+// BadRequest RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
+//
+// - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
+// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
+// - `payload_too_large` (413): the body exceeds 1 MiB
+// - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `forbidden` (403): authenticated, but the required scope is missing
+// - `not_found` (404): no such key, version or user in the caller's tenant
+// - `method_not_allowed` (405): the path exists, the method does not
+// - `name_taken` (409): another key of the tenant has that name
+// - `user_exists` (409): a realm already has a user with that username
+// - `key_disabled` (409): the elastic key is disabled
+// - `version_disabled` (409): the ciphertext or signature names a disabled version
+// - `no_enabled_version` (409): the key has no enabled version to encrypt or sign with
+// - `versioning_not_allowed` (409): the key was created with `versioning_allowed: false`
+// - `key_destroyed` (410): the elastic key was destroyed; its material is gone for good
+// - `version_destroyed` (410): the ciphertext or signature names a destroyed version
+// - `wrong_purpose` (400): the operation needs another purpose (e.g. sign with an encryption key)
+// - `malformed_ciphertext` (400): not a compact JWE of this KMS (e.g. truncated: missing parts, bad base64 or header)
+// - `decryption_failed` (400): the JWE failed authentication (tampered)
+// - `context_mismatch` (400): the context differs from the one the ciphertext is bound to
+// - `unknown_kid` (400): the kid names no version of the addressed key
+// - `malformed_signature` (400): not a compact JWS of this KMS
+// - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
+// - `internal` (500): an internal error (details are logged, not returned)
+// - `not_ready` (503): the service is not ready
 type BadRequest = Problem
 
-// Conflict RFC 9457 problem. Codes: invalid_request, malformed_json, unsupported_media_type, payload_too_large,
-// unauthenticated, forbidden, not_found, name_taken, user_exists, key_disabled, version_disabled,
-// key_destroyed, version_destroyed, wrong_purpose, versioning_not_allowed, last_enabled_version,
-// malformed_ciphertext, decryption_failed, context_mismatch, unknown_kid, malformed_signature,
-// internal, not_ready.
+// Conflict RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
+//
+// - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
+// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
+// - `payload_too_large` (413): the body exceeds 1 MiB
+// - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `forbidden` (403): authenticated, but the required scope is missing
+// - `not_found` (404): no such key, version or user in the caller's tenant
+// - `method_not_allowed` (405): the path exists, the method does not
+// - `name_taken` (409): another key of the tenant has that name
+// - `user_exists` (409): a realm already has a user with that username
+// - `key_disabled` (409): the elastic key is disabled
+// - `version_disabled` (409): the ciphertext or signature names a disabled version
+// - `no_enabled_version` (409): the key has no enabled version to encrypt or sign with
+// - `versioning_not_allowed` (409): the key was created with `versioning_allowed: false`
+// - `key_destroyed` (410): the elastic key was destroyed; its material is gone for good
+// - `version_destroyed` (410): the ciphertext or signature names a destroyed version
+// - `wrong_purpose` (400): the operation needs another purpose (e.g. sign with an encryption key)
+// - `malformed_ciphertext` (400): not a compact JWE of this KMS (e.g. truncated: missing parts, bad base64 or header)
+// - `decryption_failed` (400): the JWE failed authentication (tampered)
+// - `context_mismatch` (400): the context differs from the one the ciphertext is bound to
+// - `unknown_kid` (400): the kid names no version of the addressed key
+// - `malformed_signature` (400): not a compact JWS of this KMS
+// - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
+// - `internal` (500): an internal error (details are logged, not returned)
+// - `not_ready` (503): the service is not ready
 type Conflict = Problem
 
-// Forbidden RFC 9457 problem. Codes: invalid_request, malformed_json, unsupported_media_type, payload_too_large,
-// unauthenticated, forbidden, not_found, name_taken, user_exists, key_disabled, version_disabled,
-// key_destroyed, version_destroyed, wrong_purpose, versioning_not_allowed, last_enabled_version,
-// malformed_ciphertext, decryption_failed, context_mismatch, unknown_kid, malformed_signature,
-// internal, not_ready.
+// Forbidden RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
+//
+// - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
+// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
+// - `payload_too_large` (413): the body exceeds 1 MiB
+// - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `forbidden` (403): authenticated, but the required scope is missing
+// - `not_found` (404): no such key, version or user in the caller's tenant
+// - `method_not_allowed` (405): the path exists, the method does not
+// - `name_taken` (409): another key of the tenant has that name
+// - `user_exists` (409): a realm already has a user with that username
+// - `key_disabled` (409): the elastic key is disabled
+// - `version_disabled` (409): the ciphertext or signature names a disabled version
+// - `no_enabled_version` (409): the key has no enabled version to encrypt or sign with
+// - `versioning_not_allowed` (409): the key was created with `versioning_allowed: false`
+// - `key_destroyed` (410): the elastic key was destroyed; its material is gone for good
+// - `version_destroyed` (410): the ciphertext or signature names a destroyed version
+// - `wrong_purpose` (400): the operation needs another purpose (e.g. sign with an encryption key)
+// - `malformed_ciphertext` (400): not a compact JWE of this KMS (e.g. truncated: missing parts, bad base64 or header)
+// - `decryption_failed` (400): the JWE failed authentication (tampered)
+// - `context_mismatch` (400): the context differs from the one the ciphertext is bound to
+// - `unknown_kid` (400): the kid names no version of the addressed key
+// - `malformed_signature` (400): not a compact JWS of this KMS
+// - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
+// - `internal` (500): an internal error (details are logged, not returned)
+// - `not_ready` (503): the service is not ready
 type Forbidden = Problem
 
-// Gone RFC 9457 problem. Codes: invalid_request, malformed_json, unsupported_media_type, payload_too_large,
-// unauthenticated, forbidden, not_found, name_taken, user_exists, key_disabled, version_disabled,
-// key_destroyed, version_destroyed, wrong_purpose, versioning_not_allowed, last_enabled_version,
-// malformed_ciphertext, decryption_failed, context_mismatch, unknown_kid, malformed_signature,
-// internal, not_ready.
+// Gone RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
+//
+// - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
+// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
+// - `payload_too_large` (413): the body exceeds 1 MiB
+// - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `forbidden` (403): authenticated, but the required scope is missing
+// - `not_found` (404): no such key, version or user in the caller's tenant
+// - `method_not_allowed` (405): the path exists, the method does not
+// - `name_taken` (409): another key of the tenant has that name
+// - `user_exists` (409): a realm already has a user with that username
+// - `key_disabled` (409): the elastic key is disabled
+// - `version_disabled` (409): the ciphertext or signature names a disabled version
+// - `no_enabled_version` (409): the key has no enabled version to encrypt or sign with
+// - `versioning_not_allowed` (409): the key was created with `versioning_allowed: false`
+// - `key_destroyed` (410): the elastic key was destroyed; its material is gone for good
+// - `version_destroyed` (410): the ciphertext or signature names a destroyed version
+// - `wrong_purpose` (400): the operation needs another purpose (e.g. sign with an encryption key)
+// - `malformed_ciphertext` (400): not a compact JWE of this KMS (e.g. truncated: missing parts, bad base64 or header)
+// - `decryption_failed` (400): the JWE failed authentication (tampered)
+// - `context_mismatch` (400): the context differs from the one the ciphertext is bound to
+// - `unknown_kid` (400): the kid names no version of the addressed key
+// - `malformed_signature` (400): not a compact JWS of this KMS
+// - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
+// - `internal` (500): an internal error (details are logged, not returned)
+// - `not_ready` (503): the service is not ready
 type Gone = Problem
 
-// InternalError RFC 9457 problem. Codes: invalid_request, malformed_json, unsupported_media_type, payload_too_large,
-// unauthenticated, forbidden, not_found, name_taken, user_exists, key_disabled, version_disabled,
-// key_destroyed, version_destroyed, wrong_purpose, versioning_not_allowed, last_enabled_version,
-// malformed_ciphertext, decryption_failed, context_mismatch, unknown_kid, malformed_signature,
-// internal, not_ready.
+// InternalError RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
+//
+// - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
+// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
+// - `payload_too_large` (413): the body exceeds 1 MiB
+// - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `forbidden` (403): authenticated, but the required scope is missing
+// - `not_found` (404): no such key, version or user in the caller's tenant
+// - `method_not_allowed` (405): the path exists, the method does not
+// - `name_taken` (409): another key of the tenant has that name
+// - `user_exists` (409): a realm already has a user with that username
+// - `key_disabled` (409): the elastic key is disabled
+// - `version_disabled` (409): the ciphertext or signature names a disabled version
+// - `no_enabled_version` (409): the key has no enabled version to encrypt or sign with
+// - `versioning_not_allowed` (409): the key was created with `versioning_allowed: false`
+// - `key_destroyed` (410): the elastic key was destroyed; its material is gone for good
+// - `version_destroyed` (410): the ciphertext or signature names a destroyed version
+// - `wrong_purpose` (400): the operation needs another purpose (e.g. sign with an encryption key)
+// - `malformed_ciphertext` (400): not a compact JWE of this KMS (e.g. truncated: missing parts, bad base64 or header)
+// - `decryption_failed` (400): the JWE failed authentication (tampered)
+// - `context_mismatch` (400): the context differs from the one the ciphertext is bound to
+// - `unknown_kid` (400): the kid names no version of the addressed key
+// - `malformed_signature` (400): not a compact JWS of this KMS
+// - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
+// - `internal` (500): an internal error (details are logged, not returned)
+// - `not_ready` (503): the service is not ready
 type InternalError = Problem
 
-// NotFound RFC 9457 problem. Codes: invalid_request, malformed_json, unsupported_media_type, payload_too_large,
-// unauthenticated, forbidden, not_found, name_taken, user_exists, key_disabled, version_disabled,
-// key_destroyed, version_destroyed, wrong_purpose, versioning_not_allowed, last_enabled_version,
-// malformed_ciphertext, decryption_failed, context_mismatch, unknown_kid, malformed_signature,
-// internal, not_ready.
+// NotFound RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
+//
+// - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
+// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
+// - `payload_too_large` (413): the body exceeds 1 MiB
+// - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `forbidden` (403): authenticated, but the required scope is missing
+// - `not_found` (404): no such key, version or user in the caller's tenant
+// - `method_not_allowed` (405): the path exists, the method does not
+// - `name_taken` (409): another key of the tenant has that name
+// - `user_exists` (409): a realm already has a user with that username
+// - `key_disabled` (409): the elastic key is disabled
+// - `version_disabled` (409): the ciphertext or signature names a disabled version
+// - `no_enabled_version` (409): the key has no enabled version to encrypt or sign with
+// - `versioning_not_allowed` (409): the key was created with `versioning_allowed: false`
+// - `key_destroyed` (410): the elastic key was destroyed; its material is gone for good
+// - `version_destroyed` (410): the ciphertext or signature names a destroyed version
+// - `wrong_purpose` (400): the operation needs another purpose (e.g. sign with an encryption key)
+// - `malformed_ciphertext` (400): not a compact JWE of this KMS (e.g. truncated: missing parts, bad base64 or header)
+// - `decryption_failed` (400): the JWE failed authentication (tampered)
+// - `context_mismatch` (400): the context differs from the one the ciphertext is bound to
+// - `unknown_kid` (400): the kid names no version of the addressed key
+// - `malformed_signature` (400): not a compact JWS of this KMS
+// - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
+// - `internal` (500): an internal error (details are logged, not returned)
+// - `not_ready` (503): the service is not ready
 type NotFound = Problem
 
-// PayloadTooLarge RFC 9457 problem. Codes: invalid_request, malformed_json, unsupported_media_type, payload_too_large,
-// unauthenticated, forbidden, not_found, name_taken, user_exists, key_disabled, version_disabled,
-// key_destroyed, version_destroyed, wrong_purpose, versioning_not_allowed, last_enabled_version,
-// malformed_ciphertext, decryption_failed, context_mismatch, unknown_kid, malformed_signature,
-// internal, not_ready.
+// PayloadTooLarge RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
+//
+// - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
+// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
+// - `payload_too_large` (413): the body exceeds 1 MiB
+// - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `forbidden` (403): authenticated, but the required scope is missing
+// - `not_found` (404): no such key, version or user in the caller's tenant
+// - `method_not_allowed` (405): the path exists, the method does not
+// - `name_taken` (409): another key of the tenant has that name
+// - `user_exists` (409): a realm already has a user with that username
+// - `key_disabled` (409): the elastic key is disabled
+// - `version_disabled` (409): the ciphertext or signature names a disabled version
+// - `no_enabled_version` (409): the key has no enabled version to encrypt or sign with
+// - `versioning_not_allowed` (409): the key was created with `versioning_allowed: false`
+// - `key_destroyed` (410): the elastic key was destroyed; its material is gone for good
+// - `version_destroyed` (410): the ciphertext or signature names a destroyed version
+// - `wrong_purpose` (400): the operation needs another purpose (e.g. sign with an encryption key)
+// - `malformed_ciphertext` (400): not a compact JWE of this KMS (e.g. truncated: missing parts, bad base64 or header)
+// - `decryption_failed` (400): the JWE failed authentication (tampered)
+// - `context_mismatch` (400): the context differs from the one the ciphertext is bound to
+// - `unknown_kid` (400): the kid names no version of the addressed key
+// - `malformed_signature` (400): not a compact JWS of this KMS
+// - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
+// - `internal` (500): an internal error (details are logged, not returned)
+// - `not_ready` (503): the service is not ready
 type PayloadTooLarge = Problem
 
-// Unauthorized RFC 9457 problem. Codes: invalid_request, malformed_json, unsupported_media_type, payload_too_large,
-// unauthenticated, forbidden, not_found, name_taken, user_exists, key_disabled, version_disabled,
-// key_destroyed, version_destroyed, wrong_purpose, versioning_not_allowed, last_enabled_version,
-// malformed_ciphertext, decryption_failed, context_mismatch, unknown_kid, malformed_signature,
-// internal, not_ready.
+// Unauthorized RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
+//
+// - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
+// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
+// - `payload_too_large` (413): the body exceeds 1 MiB
+// - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `forbidden` (403): authenticated, but the required scope is missing
+// - `not_found` (404): no such key, version or user in the caller's tenant
+// - `method_not_allowed` (405): the path exists, the method does not
+// - `name_taken` (409): another key of the tenant has that name
+// - `user_exists` (409): a realm already has a user with that username
+// - `key_disabled` (409): the elastic key is disabled
+// - `version_disabled` (409): the ciphertext or signature names a disabled version
+// - `no_enabled_version` (409): the key has no enabled version to encrypt or sign with
+// - `versioning_not_allowed` (409): the key was created with `versioning_allowed: false`
+// - `key_destroyed` (410): the elastic key was destroyed; its material is gone for good
+// - `version_destroyed` (410): the ciphertext or signature names a destroyed version
+// - `wrong_purpose` (400): the operation needs another purpose (e.g. sign with an encryption key)
+// - `malformed_ciphertext` (400): not a compact JWE of this KMS (e.g. truncated: missing parts, bad base64 or header)
+// - `decryption_failed` (400): the JWE failed authentication (tampered)
+// - `context_mismatch` (400): the context differs from the one the ciphertext is bound to
+// - `unknown_kid` (400): the kid names no version of the addressed key
+// - `malformed_signature` (400): not a compact JWS of this KMS
+// - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
+// - `internal` (500): an internal error (details are logged, not returned)
+// - `not_ready` (503): the service is not ready
 type Unauthorized = Problem
 
-// UnsupportedMediaType RFC 9457 problem. Codes: invalid_request, malformed_json, unsupported_media_type, payload_too_large,
-// unauthenticated, forbidden, not_found, name_taken, user_exists, key_disabled, version_disabled,
-// key_destroyed, version_destroyed, wrong_purpose, versioning_not_allowed, last_enabled_version,
-// malformed_ciphertext, decryption_failed, context_mismatch, unknown_kid, malformed_signature,
-// internal, not_ready.
+// UnsupportedMediaType RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
+//
+// - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
+// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
+// - `payload_too_large` (413): the body exceeds 1 MiB
+// - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `forbidden` (403): authenticated, but the required scope is missing
+// - `not_found` (404): no such key, version or user in the caller's tenant
+// - `method_not_allowed` (405): the path exists, the method does not
+// - `name_taken` (409): another key of the tenant has that name
+// - `user_exists` (409): a realm already has a user with that username
+// - `key_disabled` (409): the elastic key is disabled
+// - `version_disabled` (409): the ciphertext or signature names a disabled version
+// - `no_enabled_version` (409): the key has no enabled version to encrypt or sign with
+// - `versioning_not_allowed` (409): the key was created with `versioning_allowed: false`
+// - `key_destroyed` (410): the elastic key was destroyed; its material is gone for good
+// - `version_destroyed` (410): the ciphertext or signature names a destroyed version
+// - `wrong_purpose` (400): the operation needs another purpose (e.g. sign with an encryption key)
+// - `malformed_ciphertext` (400): not a compact JWE of this KMS (e.g. truncated: missing parts, bad base64 or header)
+// - `decryption_failed` (400): the JWE failed authentication (tampered)
+// - `context_mismatch` (400): the context differs from the one the ciphertext is bound to
+// - `unknown_kid` (400): the kid names no version of the addressed key
+// - `malformed_signature` (400): not a compact JWS of this KMS
+// - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
+// - `internal` (500): an internal error (details are logged, not returned)
+// - `not_ready` (503): the service is not ready
 type UnsupportedMediaType = Problem
 
 // ListRealmUsersParams defines parameters for ListRealmUsers.
@@ -9013,80 +9233,89 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7F17c9s2tv8qGN4702SWtmTH7rbK7B+O43rz2uZGaT1z44wMkUcSYhJgAdC2NqPvvgOAD5AE9bKkTRz3",
-	"n1okQBwcnN954QD56gUsThgFKoXX++olmOMYJHD96w1MX71Uf4QgAk4SSRj1et5ZhIUkAbqGKSKh53tE",
-	"PU2wnHi+R3EMXs/Tzzn8lRIOodeTPAXfE8EEYqw+OGI8xtLreWmqW8pponoJyQkde7OZ773DEjjBUQsN",
-	"+eu5RMT3puI9HkOf/BuaBLySEAuUAEcJHgN6EsIIp5FEx92nOTF/pcCnJTWq3UCoj9k0xPiOxGns9Q67",
-	"Xd+LCTW/DgpqCJUwBl6Q85FdA23S83uC/0oBSfUWjTiLEUYJhxvCUqFJ/EkgCndyoMnQzebRmTeoEPoW",
-	"6FhOvN7xwaGLWX8I4K61+gA4ilEqgLeuVHrPlZqpziJhVICW3Bc4/AB/pSCk+hUwKoHqP3GSRCTAirJO",
-	"wtkwgvhvXwTTDC2H+18OI6/n/U+nREfHvBWd96aXGbQulJEiFELEOCL0BkckRNzQgZ4ELASk5iuQnADK",
-	"Rn/qzXzvlNFRRIKdEvtxAho8jKMb4IIwiohAhCKMhMQSkJxgiTiMUpFRzBLgmhhfdcJ6LqqPxEpWZr73",
-	"G+NDEoZGPHc1j5NUToBK9X0I0TCVKMLBNaFjTXMuUkgELAFF5Dmj8F/m8y0WKAQhOZtCqGh6RSVwiqMz",
-	"zhnfJXH5wAj0yDPf+xeTv7GUhruk4l8MiTSYKDb5BZMYz1QG1QsZ4CgC/pNAEiim0tPacBoxHH5k7C3m",
-	"450uaqZc0JCFUyQZQ5GmQClBilM5YZz8G3bMQ4mwDQXP9yaAw8yUX1xc7NlIcRgQCiiYKC7TMWjDhoMA",
-	"EqmxM4EY0JMXWJDARy8Ac+BPK9ahoZA1K0SaJIxLCN9BSPBH3Wa3yNMLRASiij3WYHoQ1SX7jhrmJBoz",
-	"TuQkVj+AKjP8yTs5PP75/PSd5+u/3lx4vvehf7L3+8nZ+73D45893zs7ffnPvbP+34r3Z/3sRf/ZL0fq",
-	"/+HL/onuZ56/z/7/T/3/zw1r5nsnaUjk2U3GpIQrzSuJMW1gvK/BNUwHJHTw3vc0mAfK3jhfm14LTKrv",
-	"xZmLNW+kGOSEuV8V1sL9NpUBi8HmtEiDAITwfG+ESZRycLIm4YQGJMGR87NcuRotbzRi2yYiFX5lExUf",
-	"tQ2x/BfERgibHzhU7pqQZpoI9Ho5SDYaa7Ak2yUxbCkahljCnn7qcrpKn+mTcbqzliWfbALsZSkXoeQz",
-	"G36BQFZF8C0RDjEkyv+t/DEPpZZAz4rBMOd4qn7X/VKHPqlNVI/Z7OiayCkHLCGLWd7A1PILcRgSxQoc",
-	"vbfmNsKRAL82XWzrhrkzLRrW9VHFhT7q/vqzY/GNO1xpeXh8rOOC/PeBo1tmMwkdD3AUsVtjeqqSfDEB",
-	"OQGujanyR2I8RUNAnEntOBUBjHK9n5aiNmQsAkwbS6Ap9S2+tPNe+/8qOFiP9SERSYSngzbeNNVfjElU",
-	"a/nssOtqSfEwcjHrpcUMBy+04sMhlrh9LiaEabAkwULcMh7W6DvoHh5VlvkXf452q3nASFEyxCJTVc9R",
-	"sZYTQCPChURMWXdGR2SccnDqHc6iGrIdFuHulXn57LCJYqUTHWt0cPjLAvmtSVbxHYtZOXkuIXsJAZ8m",
-	"cj3hCkgyAS7hzqH7T1mc4ECi1xdnnl9dLP3fQlhqR8d8Ge5wnETq9f+f/ymHt//4h7JzuYofTiVUh3Dq",
-	"hxqjLNrn8sXExU0VnkSYFATWaZk/dNnVNXKpbJuDrqdIA61IwgGWy5rGhvJd1w3KRdrlicSYTweZ8m3K",
-	"z59ZJEPTeKgVL5YIqF4UgTANkSBjKtCTLrqdAEVUYZQIlCklSwcXKSDfS1KeMLOYc73irJlycCWW6UID",
-	"/QamfdNQITkJV+a22wQtMCKa4xnWbd7ZdqWcczEX52jNBamITWVW84V2Ew6PBYHlHJ5aijVO5BQxE/qq",
-	"T+kU3mIHcAW/6IzeR22Wmq1KeF9iGmIeImWOfj56joYspSEiVDI9l9cXZyjhTEKgnA4ToHr+ZtSjX9Vo",
-	"cwmrjInP/xTD81/G4eGv0+H5/y0Y+++Z8r+XhqQLdPPydqnBhGtniNNuO0wPF5XnQFWwAC+xxGt7zps2",
-	"gr5HaBClIQzmrPYHkCk36FG+kdkloKjooXM2y7i8i3myzgp+tOnCAmEUlGuKUhpmfjqUOy3Lr/RcGKiR",
-	"nx3uKV4XFPgopREIgRqM1ZlKvaqOhdqAgL2+eLPIgW54D84Zt3HiWk6dz1MBizGiOrdQ3W+u9zVMlzcP",
-	"auINu1AfXn3QNX5pq63sSR7K+CpeKv4sksyuVIq1xeYQ3zU8rmZqaqF3tWSzbH0dmXWijIuCTef1RT8z",
-	"KMa7MubmTd/zW303l4ui/I1hRILBl9vrJZdxty6WRbS9N9jwq2qrUfY37LS8qZwbqzlMlvhswmOypXHX",
-	"OaI8idy0I7+dol+Pjv+e79bto1MWgujlu3uDLK3oozjf+xt8EYwqlVokvwcxhAQP1Kg+SsymxUAyNtCb",
-	"Bv4lTWklc++jUb6R5iPK5GCkfChf77cN9GabrxOQA7gjQgpf6fBBjvpiA6V8ckl1g1wXWC3KR7ec0fEg",
-	"87SLFsq/VgRkPravXdFBpmpyP9u/pOXkS7Xvo9AEoGqkESaatswZGMRExFgGE8Wna8pu6eCahDYTVWiE",
-	"ZcoVe0i2SWWYwQGH0/1L6jUdjZZ8dwgySwg5XAkhMQ3c/UpYN+MwSWTk7iWzXY750qnf5p8phnLKZhnx",
-	"lbpeM1b1I2OqfabAqeGLzNtm9Hs9E9eeeZuXaWsq3GU3JNbNuc3ZFVic9KorotWy+evoeTuRtkTC38zO",
-	"t/NmZlrVxH/pIJhVqi3narq/EKxNaP5SSnet9/sg32cpxvWCm/WzufVwMf+Qk0wypuvSp63NNxAOZ4S0",
-	"T68tjmpz7QsLMS9A7qNbIiem3sZQgLCUOJhAuDCCKQdoD2D+0DBZfXMpJtR+etDY81h140gsExB8dk25",
-	"ZU6WO7ae6K3sFNfZ324SDYUrbystZPpONpo2uJd0zy0b1+L/CZyM1l3xpRC5zlZKKzI/z5nCqgqlVVeq",
-	"OFMNCWGuRHyUcBBApcnc61BgcYbE90zDxXlx0645OQV0CFJO5LSva3L0hIZYkOAkVaxrbg1axQtPdDoM",
-	"YqZ/CoQ5qNhZPdlXQcvT/bykR9OmvlpOYiJloqYw1MU/+Wjm12/5vF9ffPQa9XlUFxIJYdemKkpehSri",
-	"kVMkgN+QAKqj6w/Xh59pl33EHGukPZ09XeUXZvvbFI8hBir3kVWxbKatIB6an9pAYDQidxCi17/3z1Cx",
-	"9/Bc0Uk4yithdCBlPqAmkMU/Yh9l6VzEddqxls/ztfBUnvV9naEwiYaSKv1bTCC8pDop+PriTX8fvSAU",
-	"8ykaEYhC005UjbeZQqKQSsf7l/SSKok1vh9iIwQ3wKdFHSoxxZyViLNeXbePznSfoljElISKbEOZgimn",
-	"vKRE5hWWunT06m4vF2OzFFfPUcAwF1kHgUicRFPzCUZVIH11HYuerqS5Qpdpt/sMzKNbTiRUH6nI72r/",
-	"kpp6Yq38euiK65TPFZpgYTXz0ZX+gv3CfNJHV9lwxQvzW3POzFsXUClOYYqKFMBVW7HaFQpZkMZaHRhh",
-	"ElKpe3SlQtIrE6tmAaOn/E054Sl6865v5WR63sF+d7+bFU5RnBCv5z3b7+4/09vgcqKR3sEJ6dwcdDTB",
-	"HQ3tPY1l9TKrXyrW7FXo9TzlnxeGUud6rAr/T27bXDbpFPXvM3+ptqY4ffa5Vo592O3OKfxbreCvGnq4",
-	"CoJNRT4bGTWnWHpkxnd9tqCzY9WM6y4Hi7tUij11p2eLO5VV0jPfO16Gsmp5sLYCaWzyl3qBi32OsgYk",
-	"U/Fs5Cye9T2Jx0oAPC1JytLUkev1PAUN/RkDEG0jmXAIWa3Mxyuq7V6wcLqxhW8pJppVjadylWYN8TvY",
-	"vPi5RM+QWCu9fcuCog6y2vyPD2/zFaJwq5dsYVHttyvKR91fF/coTjqoDgdLDFEv8tb9jpeZj6P4eBOA",
-	"M2uMsAtwbcXqa+Jt5rdr/M7XlIQzI1MRmILuKipf6udVVFZAceSqe1N9Qu8bF7SjxT2KcwybWHPDFvea",
-	"r69MnQb7HOScJevuRo8p/zHNEnKPclDKwTnITQvBav5YdsROOVgJlsGkKT+13MiWbHFLBmYpW7xLGTZZ",
-	"7Icoy9+n8TRyY2I3P690RKMIjxHjKOFsRCIwRyw2iLLFdrRjJ/LXh2TqUOh9S6G/t+qZt4BKx3bGUoh0",
-	"OAKnE0zHD84R+D5B09dWR0UIuZSikT6AuyWIpCGRe/o00/y8QnmoZ2eJBf+r88h6o9Rl+ZPj20xV1M5Q",
-	"zc1VaK6jjOs/SMrCREc/icrkfcSiEIQ0B1dseVaN5sizfq+zfxVxzmRjL6/PaxXnchfvvy3OdvH7kpJW",
-	"HpZo+6hVRb/cwdr8CEHbB4vyseW+V9npc39RFzglHEbkru3qCddG3FYxXDsWMBfDWsR+NOxaNcrCQmsF",
-	"du2gVa8zzM7PLloHKraZXmxu5e84v2gfHNl0gtGUkT/mF7+L/CK1kaW3C4kU2WnO2Lr9aE3M6c2wVkPZ",
-	"+dpILtYOKHGcXwtTEFNsNeZXeCgvdcxY+Ny0y8ockJB4KnwUqX7lFqNAY5Do6KC7b59SzzKZuk61pgK2",
-	"rvDbsgpF2axm/0OLkJaYir5CZzN5Vc3JmrDfT6Lb86rfivw8PKnZTGJ1E0JQuBIrue/mkrmFWdWt+yBt",
-	"5YQ7zqsuFuE8sfqDK8DvOglrqsGKlUWMIxPSoSdZYtZHeenoU52i2KCWnud3dLKDI6vnYi0cO0OJ7EqE",
-	"LaG3dhHFjkFbv+6hBbnl2dAHhtvVo4MHD/RMJGrHi2McAhoqp2ta7MAUl+6NivuBngQTJoCqlirwuCbm",
-	"RooM8qXbPgfwOY7noz0/zbRxtJ/RbaK9dn/Crk00XQrt1insR7g/dLjnVcjlkRdzrjdH93N3ffKqqM7x",
-	"Oh/V4+yehD0V8qvnm8d37SqGLeG85RKMHeO97dqJthRFdrXDI+ofPOpzyUAYcUxDFqPD45/3hkRa93vc",
-	"cpwkEKLsVIF9xYg29Tq7aF+Pkl0IgsU1hPruVMlWtv65BligKL7cXrfvy52DfK3ebxFZ+oqIFhiZd48J",
-	"vrWFU0cc1imX0r/8SdSdT4GKQy/oCegLsEYqJp3GMUiefWFlKdxAVmiu+MY42Lxle4eDbZUIWUeJd2zC",
-	"Ksd8WwD37uS0fh9S/9GGPXgbppe9OKHd5r9mOSh9bbZSBm5/tr+qhlAIni3AuNnhWlxDYp2afhCHrep3",
-	"/Mwtf8j1+OPmRkvNRGHoGslUH1G4dRU9VUVv25sfTmP0Qd8QPW/z7GAb8tZmIijcovImq3XKIMre328p",
-	"xDdldO6NECNiPTQuYxm1UHaZg7k+dwgBK/8BnYp1WBc0y2xIVD7Y+RpnxRFtIYstxbtRzm1gyXnzqJEb",
-	"282Mwn1F5176drGNr/4TaAt3p+tSt63tacfNMDuOJJYQ/HyD+mEC4DGGcGx2ma3q/FQRYjwv1NoE1Jex",
-	"Evoyvo3nAvrmir8fMBlQXvPziN6Hjl4lDytuXK0c6Gt8zofwjb47avMgNndSbQnG1Tu7dgzk2m1bDijb",
-	"//BQAWlERHZt1iO2Hzq2jYhUsbvDKpQM08sAf28r2Xwz/+3l9L8j/L87OX1E/g+IfLXuCxBvZ/bXhrh1",
-	"QaJGrnU14qfPKuS2ry/89FlhVgC/yYGe8sjreR2N5YyAr7UzxnvZIb/ieTWMsF5YlFtPzSlW+4E5gP15",
-	"9p8AAAD//w==",
+	"7D1rc9s2tn8Fw3tnYs/StuzY3VaZ/ZCHmyZp2tzIrWduk5Eg8khCTAIsANrRZvzfd3AAvkm9Imsb1/1S",
+	"iySAg4PzfiBfvEDEieDAtfL6X7yEShqDBom/3sD81QvzRwgqkCzRTHCv751HVGkWkCuYExZ6vsfM04Tq",
+	"med7nMbg9T18LuHPlEkIvb6WKfieCmYQUzPhRMiYaq/vpSl+qeeJGaW0ZHzq3d763luqQTIadcCQvV4I",
+	"RPzVULyjUxiwf0MTgFcaYkUSkCShUyB7IUxoGmly1tvPgPkzBTkvoDHfDZWZrAxDTD+zOI29/kmv53sx",
+	"4/bXcQ4N4xqmIHNwLsQV8CY8vyb0zxSINm/JRIqYUJJIuGYiVQjiI0U4fNZDBAM/WwRn9kEF0J+BT/XM",
+	"658dn7Qh6zcFsu2s3gONYpIqkJ0nlX7lSd2awSoRXAFS7jMavoc/U1Da/AoE18DxT5okEQuogewokWIc",
+	"QfyPT0ogQovl/lfCxOt7/3NUcMeRfauO3tlRdtE6UUYGUAiJkITxaxqxkEgLB9kLRAjE7FcRPQPiVt/3",
+	"bn3vueCTiAU7BfZiBsg8QpJrkIoJTpgijBNKlKYaiJ5RTSRMUuUgFglIBMY3gyjuxYzR1NDKre/9KOSY",
+	"haElz13t42mqZ8C1mR9CMk41iWhwxfgUYc5IiqhAJGCAfCk4/JfxfEMVCUFpKeYQGphecQ2S0+hcSiF3",
+	"CVy2MAFc+db3fhH6R5HycJdQ/CKISoOZQZOfI0lIJzI4HmRAowjkI0U0cMq1h9JwHgkaXgjxM5XTnR6q",
+	"Ey5kLMI50UKQCCEwQpDTVM+EZP+GHeNQE1pmBc/3ZkBDp8ovLy8PypzSokA4kGBmsMyngIqNBgEkGnln",
+	"BjGQvWdUscAnz4BKkPsV7dAQyIgKlSaJkBrCtxAyeoHf7Jbz8ICYItygp7QYLmKGuHnMMk+jqZBMz2Lz",
+	"A7hRw394T0/Ovnv5/K3n419vLj3fez94evDr0/N3Bydn33m+d/78xU8H54N/5O/PB+7F4PH3p+b/4YvB",
+	"Uxxnn79z//8J//+xoc1872kaMn1+7ZCUSCN5NbOqDaz1NbyC+ZCFLbj3PWTmodE3ra/tqCUq1fdiZ2It",
+	"WikGPRPtr3Jt0f421YGIoYxplQYBKOX53oSyKJXQippEMh6whEat00pjanS8QY7t2og2/KubXHGBOqRk",
+	"vxAxIdT+oKEx15S22ySA59UCspVYwxXRrplFS/5hSDUc4NM2o6uwmf6wRrf7ssBTGYDysRSHUOBZjD9B",
+	"oKsk+DNTLWTIjP1b+WMRl5YI+jZfjEpJ5+Z33S5tkSe1jeKazYFtG3kugWpwPssbmJfsQhqGzKCCRu9K",
+	"e5vQSIFf2y4ty4aFO80/rMujigl92vvhu5bDt+Zw5cuTszP0C7Lfxy3DnM5kfDqkUSRurOqpUvLlDPQM",
+	"JCpTY4/EdE7GQKTQaDjlDowxvfcLUhsLEQHljSNASP0SXrpxj/a/cQ42Q33IVBLR+bALN03xF1MW1b58",
+	"fNJr+5LTcdSGrBclZLTgAgUfDamm3XuxLkwDJQlV6kbIsAbfce/ktHLM3/sLpFvNAiYGkjFVTlQ9IflZ",
+	"zoBMmFSaCKPdBZ+waSqhVe5IEdU4u0UjfH5lXz4+aXKxkYktZ3R88v0S+q1RVj5PCVkZeG1E9gICOU/0",
+	"ZsQVsGQGUsPnFtn/XMQJDTR5fXnu+dXDwv+WsiUaOnZm+EzjJDKv///l73p8869/GT2XifjxXEN1iVb5",
+	"UENUCfaFeLF+cVOEJxFlOYB1WBYvXQxtW7kQts1FNxOkAQqScEj1qqqxIXw3NYMykm6zRGIq50MnfJv0",
+	"87vzZHgaj1HwUk2A46EoQnlIFJtyRfZ65GYGnHDDo0wRJ5RKMjgPAflekspE2MNcaBW7z4yBq6lOlyro",
+	"NzAf2A8NJyfh2thuV0FLlAhi3PF6GXdlvVLsOd9L62rNA6mQTWVXi4l2GwZPiQVWM3hqIdY40XMirOtr",
+	"psIQ3nIDcA276Jx/jdgsJFsV8IGmPKQyJEYdfXf6hIxFykPCuBa4l9eX5ySRQkNgjA7roHr+dsSjX5Vo",
+	"CwGrrElf/q7GL7+fhic/zMcv/2/J2v90wv+rJCRfIptX10sNJFy1ujjdusOOaIPyJXDjLMALqunGlvO2",
+	"laDvMR5EaQjDBaf9HnQqLfcY28hmCTjJR2DMZhWTdzlONjnBizJcVBFKguJMScpDZ6dDkWlZ/aQXsoFZ",
+	"+fHJgcF1DoFPUh6BUqSBWIxU4qm2HNQWCOz15ZtlBnTDemjdcRcmrvS89XmqYDmPmMEdUA+a530F89XV",
+	"g9l4Qy/UlzcTtq1f6OpS9CRzZXzjL+V/5kHmtlBKKcXWQr4bWFzN0NRS62rFz9z5tkTWmVEuhm2OXl8O",
+	"nEKx1pVVN28Gnt9pu7WZKMbeGEcsGH66uVrxGHdrYpWALucGG3ZV7TSK8RadJWsqw8Z6BlOJfLZhMZWp",
+	"cdcxoiyI3NQjPz4nP5ye/TPL1h2SkRk8Mnb6KJW8bzxUPZNp/ypWffdR/0Pa6z0OAhEC/gWjJ2RkfuEw",
+	"Y+WLCdn76eLiHbFHgKqJSuB6BgrUfv8D/8APyMilEIcudjkie6e93n6fUJLn6YmQNsY9YRCFZv6YKcX4",
+	"1DeLGBa4kYJPiYHaJ5STlF9xccPd90KaZ1mq8ppGKeDKcZbJHH5SgucL61pE3ezlBqLowKU9Xw9+/aU0",
+	"S1okAIYxhIwOLfL2To/PWmYb1QP0I7L328WPB9/v42yJTfcMtRBDTLfgRI/LE8HnACBU5Ji8Zc8cCJWk",
+	"CO7keL9PuCjnaAMJofmGRuoJ4XANkig6V8Yvy2NmWViCwGemtMLZJ1nCE+c1oFRW8zEd2UxDlo4Jp+FC",
+	"DyfGTsZpTi1462bE7LlhPH5oJnR+EU6ZYTuheubg9/GB/Z6EAvAILDQ0hiHmdHHsD2ZXXCAeMI9pycou",
+	"SmZUWcfWjLIYVyCHdo1ivIuh00gCDec4ygXRb5ie2RkyBOMsRmhliiyfpmYSGTRm3+Agh6j2gYVBYhBp",
+	"XG+qU5ll5Gk+U4ZudzJDp1gzr7IypwHC7IWLzGvPD0uLzNfPlsOtluE03mv9pMozG+PLCWSLplHT7e1b",
+	"82xUIC1T+cgdvRasVbLPTwjTimSpHoPRqWHqiZBkKkQNra1TL8VrNqqCWJRKQ+fZV+RLnqAgHHk5oz33",
+	"LdmDw+lhgVAjvxyizZgrmO/XJFgBYL4OZgMrNjdSNVPkzduBW0HLlCMX9zNeNVLXMM6YZl6k2bE1Oeyi",
+	"IWSADCeUZRSY7cysYx+XxYSBek/TOAEJoZ3GuUzDmKmY6mBWmcW9JCGbTIypg7U+iDgO9QNhyvnfWjhp",
+	"iMJ/eMWqkBkryp4XF4W4sYxOw1CCUhAa3NZQm592J2YHZczi6Dyy0769178Ozh1OHymSf5zpCMcbj5RT",
+	"kLZ8YUT2zqxmNMqsXNJgnDxNWaQIlUAiMZ0asWxmkugiZig3fIiyCafKlIoCec0CyBbHDz5wr+nidmRa",
+	"7drt0UeuNOVB+7jCoGxGADXTUfso7fLri+0ifJtNky/VahUVscbCy0ACN+PYlKO3HrT6FnnOZzueRT0H",
+	"1J3zWZTjaZr6q6bCN832LMhHL0+31E3g9fLIm3gY5RTOCqlmuzu/nLGx26qmnAvX1J5S7TjX8zpywtqG",
+	"z1FQ6a49jgHody65tVlYbfM8Yj1QmU3UCiab8k3hQ2v9LxCIdYB0b68rgtcVVMq13qLQ7CCzbI3VjRAQ",
+	"qjUNZhAujZ0VC3SHzn5DNlm/rCFmvPz0uJFtX7dkQa0SivrYtuWOPZUCAZuR3trhmDr6u1WihXDtgoal",
+	"SN9JicMWqxi+slig7fB/B8kmm574Shy5SRK/kzM/LtjCugKlU1ZeGBuUTTmEmRDxSSJBAdc2Z4zhi+Wx",
+	"ed+zHy7PyNrvmpszjA5BKpmeD7AaFDc0pooFT1ODumZRSqlsbg8TMRAL/GltccbxyeEnJfj+YVZMirCZ",
+	"WYtNzLROzBbGWHaarWZ//Zjt+/XlhdeoDOdYwqpUuSvCQPIKgz16ntn31dVx4vryt2iyT0TLGaGlc4CB",
+	"ndBVVnE6hRi4PiSlXhm7bcPiof1p3VcyYZ8htH5P7u48MXAymTvmH3g+gdmAc9HUIXGJROfN1DJJvnWT",
+	"K/6Yj7FxG+IuoMLfagbhB46hmdeXbwaH5BnjVLrQov1OVZW33UJiOJVPDz/wD/yiCA2JCYFrkPO8A4LZ",
+	"NoJKiKwexTok5zimiAJgM4JypUwcbATtA2c6C6ph+HT0+SAjY3sUoyckEFQqN0ARFifR3E4hOKg+GV3F",
+	"qo81nCNi47T20Y1kGqqPjOM3OvzAbScLCr8+GUn0UkcYASo+88kIZyi/sFP6ZOSWy1/Y34g5u2/rtDJl",
+	"PNk8+DzqKpMekVAEaYziwBKT0kbcu3DzIfqqzmH03rlQtfHES9mAvnd82DvsuZJdThPm9b3Hh73Dx1iA",
+	"pWfI6Uc0YUfXx0cI8BGy9gHysnnpKmfzM3sVen3P2Oe5osQsQ6m37I923Vx8cpR3Xt36K31r26JuP9Ya",
+	"gU56vQUl5+uVmlddj7ZWFNsLJiZWzBmUntr126bN4TwqdSvhkOPlQyptBjjo8fJBRX/Ore+drQJZtTEF",
+	"tUAa28wZHnCeYS+qD52Id9GjetuG72k6NQTgISUZTVPnXK/vGdbAaSyDoI4UqoXIagWmXl7n/UyE860d",
+	"fEcZ621VeRpT6bZBfsfbJ7820rMg1po+fhZBXoFf/fy39z9nJ8ThBo9saTvHX5eUT3s/LB+R99iZAccr",
+	"LFFvL8JxZ6vsp6XtZRsMZ8+Y0DaG62qT2pDfbv1uiX/0JWXhraWpCGwrUZUrX+DzKldWmOK0reLajAm9",
+	"vzihnS4fkXfQbePMLVraz3xzYdqqsF+CXnBkvd3IsQuXaX2ggyodvAS9bSJYzx5zzd3GwEqoDmZN+qnF",
+	"Ru5IF3dEYFbSxbukYRvFvo+0/G0qT0s31nfz82z9JKJTIiRJpJiwCGxz3xa5bLkePSoH8jdnybRFoA9K",
+	"Av1dqZPmDriyJZ2xEke2GALPZ5RP750h8G0yzQC1jvEQMirFypA7Y5E0ZPoA+2gXxxWKdtKdBRb8L62X",
+	"pTSKLFe/s+QuQxW17t2FsQrEOnFY/5uELKx39EhVNu8TEYWgtG2ZLNOz+WgBPeN7jP5VyNnRxkFWGd5J",
+	"zkUW779NzuW2qxUprWjT65q01L+12pUOWfNa14R54fJq81Uyfe0zYs1jImHCPnddetSWiLtTHq41pC3k",
+	"YSSxvxvvlooaVYlbK2zXzbTmtePZxdHFUivfXYYXm6n8HccXyy2L2w4w2gamh/jiNxFf5JVyYcpDrBG2",
+	"9wjEpXv3NuQ5TIZ1KsqjL43gYq01VtLsQrIcmDzVmNWuZvXLT7IqdyxzIErTufJJRLFzIuN1Raagyelx",
+	"77B8P4qLZGLxck0E3LnA74oqFLXUV7ZL5l55SCtsBS9v205cFTFZI/avo+juuOpfhX7uH9VsJ7C6DSLI",
+	"TYm1zHd7venSqOqd2yBd5YQ7jqsuJ+EssPo3F4DfdBDWVoPlJ4t9Q7YRcs8FZv28HWsfQxRblNKL7I4j",
+	"18Czfiy2xMetroS7jOeOuLd2BdKOmbZ+0VAH5xa3Etwzvl3fO7j3jO5IotZkF9MQyNgYXfNGv6RzFo3H",
+	"sRfMhAJuvjSOxxWzdyE5li/M9gUMn/HxYm7Pupm2zu3n/C65vXZzz65VNF+J20v3fzyw+31n96wKuWh5",
+	"sTdKZNz9pL0+eV2uzvh1MVdP3Q09B8blN8+3z9+1S4DuiM87rl/aMb93XXjUFaJwlwo9cP295/qMMggl",
+	"kvJQxOTk7LuDMdOlm6VuJE0SCInrKihfboWqHqOL5Yu53FVUVF1BaDu+xdraP5MASwTFp5ur7rzcS9Cv",
+	"zfs75Cy8nKiDjey7hwDfxsSJHkepy6WwLx+puvGpSN70QvYAr16cGJ90HsegpZthbSrcQlRoIfnGNNi+",
+	"ZntLg7sqESq1Eu9YhVXafDsY7u3T5/Wb+AYPOuze6zA89rxDu8t+dTEo/AcbjDBot2cH60oIw8G3S3jc",
+	"ZriW15CUuqbvRbNV/Xa5heUPmRx/SG501Ezkiq4RTPUJh5u2oqcq6d118qNVGb3Hf5tgUfLs+C7orUtF",
+	"cLghxR2Km5RBFKO/3VKIv5TS+WoOsSTWJ9PClzEHVS5zsLfTjSEQxT/dVtEOmzLNKgmJyoRHX2JXHNHl",
+	"spSpeDfCuYtZMtw8SORGullw+FrS+Sp5u1zHV//xzaXZ6TrV3VV6uuVmmB17EisQfpagvp8M8OBDtCS7",
+	"bKo66yoiQmaFWttg9VW0BF7Gt/VYwMBe8fc3DAYU1/w8cO99595BfpPsyomrtR195M/FLHyNd0dtn4nt",
+	"nVR3xMbVO7t2zMi127ZaWLn8T94VFxMz5a7NeuDt+87blkRqFxLvrgrF8fQqjH9wJ9F8u/+7i+l/Q/z/",
+	"9unzB87/G3K+OfclHF+O7G/M4qULEpFzS1cj/vHRuNzl6wv/+Gh4VoG8zhg9lZHX946Qlx0AX2o9xgeu",
+	"yS9/XnUjSi9KkJee2i7W8gPbgP3x9j8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -407,8 +407,12 @@ func TestRealmUsersAdmin(t *testing.T) {
 		disabled := do(t, k, u, "GET", "/api/v1/elastic-keys", nil)
 		assert.Equal(t, 401, disabled.status)
 		unknown := do(t, k, caller{name: "ghost", username: "ghost-user", password: "changed-password"}, "GET", "/api/v1/elastic-keys", nil)
-		assert.Equal(t, disabled.body[:0], unknown.body[:0])
-		assert.Equal(t, disabled.str(t, "detail"), unknown.str(t, "detail"), "disabled and unknown users look the same")
+		wrongPass := do(t, k, caller{name: "wrong", username: k.User(t, 0, "reader").Username, password: "changed-password"}, "GET", "/api/v1/elastic-keys", nil)
+		for _, r := range []response{unknown, wrongPass} {
+			assert.Equal(t, disabled.status, r.status)
+			assert.Equal(t, string(disabled.body), string(r.body), "disabled, unknown and wrong-password users look the same")
+			assert.Equal(t, disabled.header.Values("WWW-Authenticate"), r.header.Values("WWW-Authenticate"))
+		}
 
 		got := do(t, k, admin, "GET", "/api/v1/admin/realm-users/"+uid, nil)
 		assert.Equal(t, false, got.json(t)["enabled"])

@@ -61,6 +61,8 @@ func doCT(t *testing.T, k *fixture.KMS, who caller, method, path string, body an
 		rd = bytes.NewBufferString(b)
 	case []byte:
 		rd = bytes.NewReader(b)
+	case io.Reader:
+		rd = b
 	default:
 		raw, err := json.Marshal(b)
 		require.NoError(t, err)

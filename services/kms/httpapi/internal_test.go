@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -170,3 +173,21 @@ func TestErrorMapping(t *testing.T) {
 func listParams() api.ListMaterialKeysParams { return api.ListMaterialKeysParams{} }
 
 func newDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestProblemCodesDocumented: the Problem schema of openapi.yaml lists
+// exactly the codes the service answers with, each with its HTTP status.
+func TestProblemCodesDocumented(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(api.SpecYAML)
+	require.NoError(t, err)
+	problem := doc.Components.Schemas["Problem"]
+	require.NotNil(t, problem)
+	documented := map[kmserr.Code]int{}
+	for _, m := range regexp.MustCompile("(?m)^- `([a-z_]+)` \\((\\d{3})\\):").FindAllStringSubmatch(problem.Value.Description, -1) {
+		status, err := strconv.Atoi(m[2])
+		require.NoError(t, err)
+		_, dup := documented[kmserr.Code(m[1])]
+		require.False(t, dup, "code %s documented twice", m[1])
+		documented[kmserr.Code(m[1])] = status
+	}
+	assert.Equal(t, statusOf, documented, "openapi.yaml Problem lists every code with its status, and no others")
+}

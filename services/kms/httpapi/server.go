@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 	"github.com/swaggest/swgui"
 	"github.com/swaggest/swgui/v5emb"
@@ -172,7 +173,7 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 		}
 		if err := authn.CheckScope(ctx, scope); err != nil {
 			// A refused key operation is still an event of the tenant's audit trail.
-			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, snake(op.Operation.OperationID), mux.Vars(r)["id"], kmserr.Forbidden); aerr != nil {
+			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, snake(op.Operation.OperationID), auditKeyID(mux.Vars(r)["id"]), kmserr.Forbidden); aerr != nil {
 				g.h.logger.WarnContext(ctx, "audit of a denied request failed", "error", aerr)
 			}
 			g.h.fail(w, r, err)
@@ -206,6 +207,18 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// auditKeyID is the path's key id as recorded for a refused request: the
+// request has not been validated yet, so anything but a canonical UUID is
+// recorded as "" rather than letting a caller write free text into the
+// audit trail.
+func auditKeyID(raw string) string {
+	id, err := uuid.Parse(raw)
+	if err != nil || id.String() != raw {
+		return ""
+	}
+	return raw
 }
 
 // snake turns an operationId (createElasticKey) into an audit operation

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
@@ -124,6 +125,20 @@ func (r *materialKeyRow) domain(primary int) *MaterialKey {
 }
 
 func (s *Service) keyRow(g *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
+	return s.keyRowQuery(g, id)
+}
+
+// lockedKeyRow reads the key inside tx and holds its row lock until the
+// transaction ends (SELECT ... FOR UPDATE on PostgreSQL; SQLite write
+// transactions are IMMEDIATE and so already exclusive). Every change to a
+// key or its versions takes this lock first, so a rotation cannot slip a
+// new live version into a key that a concurrent destroy is erasing, and two
+// rotations see each other's version numbers.
+func (s *Service) lockedKeyRow(tx *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
+	return s.keyRowQuery(tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}), id)
+}
+
+func (s *Service) keyRowQuery(g *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
 	var row elasticKeyRow
 	err := g.Where("id = ?", id.String()).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -245,7 +260,7 @@ func (s *Service) UpdateKey(ctx context.Context, tenant, id uuid.UUID, p KeyPatc
 	var out *ElasticKey
 	err := s.audited(ctx, tenant, "update_key", id.String(), func(g *gorm.DB) (string, error) {
 		return "", g.Transaction(func(tx *gorm.DB) error {
-			row, err := s.keyRow(tx, id)
+			row, err := s.lockedKeyRow(tx, id)
 			if err != nil {
 				return err
 			}
@@ -279,7 +294,7 @@ func (s *Service) DestroyKey(ctx context.Context, tenant, id uuid.UUID) (*Elasti
 	var out *ElasticKey
 	err := s.audited(ctx, tenant, "destroy_key", id.String(), func(g *gorm.DB) (string, error) {
 		return "", g.Transaction(func(tx *gorm.DB) error {
-			row, err := s.keyRow(tx, id)
+			row, err := s.lockedKeyRow(tx, id)
 			if err != nil {
 				return err
 			}
@@ -305,6 +320,8 @@ func (s *Service) DestroyKey(ctx context.Context, tenant, id uuid.UUID) (*Elasti
 
 // Rotate adds a new version that becomes primary. versioning_not_allowed
 // when the key was created without versioning; key_disabled, key_destroyed.
+// Concurrent rotations of one key get distinct, consecutive version numbers:
+// the number is chosen under the key's row lock.
 func (s *Service) Rotate(ctx context.Context, tenant, id uuid.UUID) (*MaterialKey, error) {
 	var out *MaterialKey
 	err := s.audited(ctx, tenant, "rotate_key", id.String(), func(g *gorm.DB) (string, error) {
@@ -312,29 +329,52 @@ func (s *Service) Rotate(ctx context.Context, tenant, id uuid.UUID) (*MaterialKe
 		if err != nil {
 			return "", err
 		}
-		switch {
-		case Status(row.Status) == StatusDestroyed:
-			return "", kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", id)
-		case Status(row.Status) == StatusDisabled:
-			return "", kmserr.New(kmserr.KeyDisabled, "elastic key %s is disabled", id)
-		case !row.VersioningAllowed:
-			return "", kmserr.New(kmserr.VersioningNotAllowed, "elastic key %s does not allow new versions", id)
+		if err := rotatable(row); err != nil {
+			return "", err
 		}
-		var maxV int
-		if err := g.Model(&materialKeyRow{}).Select("COALESCE(MAX(version), 0)").Where("elastic_key_id = ?", row.ID).Scan(&maxV).Error; err != nil {
-			return "", fmt.Errorf("latest version of %s: %w", id, err)
-		}
-		m, err := s.newMaterial(ctx, tenant, row, maxV+1)
+		// Key generation (RSA takes a while) happens before the lock is
+		// taken; the version number is assigned under it.
+		m, err := s.newMaterial(ctx, tenant, row, 0)
 		if err != nil {
 			return "", err
 		}
-		if err := g.Create(m).Error; err != nil {
-			return "", fmt.Errorf("insert version %d of %s: %w", m.Version, id, err)
+		err = g.Transaction(func(tx *gorm.DB) error {
+			locked, err := s.lockedKeyRow(tx, id)
+			if err != nil {
+				return err
+			}
+			if err := rotatable(locked); err != nil {
+				return err
+			}
+			var maxV int
+			if err := tx.Model(&materialKeyRow{}).Select("COALESCE(MAX(version), 0)").Where("elastic_key_id = ?", locked.ID).Scan(&maxV).Error; err != nil {
+				return fmt.Errorf("latest version of %s: %w", id, err)
+			}
+			m.Version = maxV + 1
+			if err := tx.Create(m).Error; err != nil {
+				return fmt.Errorf("insert version %d of %s: %w", m.Version, id, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return "", err
 		}
 		out = m.domain(m.Version)
 		return m.ID, nil
 	})
 	return out, err
+}
+
+func rotatable(row *elasticKeyRow) error {
+	switch {
+	case Status(row.Status) == StatusDestroyed:
+		return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", row.ID)
+	case Status(row.Status) == StatusDisabled:
+		return kmserr.New(kmserr.KeyDisabled, "elastic key %s is disabled", row.ID)
+	case !row.VersioningAllowed:
+		return kmserr.New(kmserr.VersioningNotAllowed, "elastic key %s does not allow new versions", row.ID)
+	}
+	return nil
 }
 
 // ListVersions lists the versions of a key, newest first.
@@ -349,10 +389,19 @@ func (s *Service) ListVersions(ctx context.Context, tenant, id uuid.UUID, page P
 	}
 	q := g.Model(&materialKeyRow{}).Where("elastic_key_id = ?", row.ID)
 	if page.After != uuid.Nil {
-		q = q.Where("id < ?", page.After.String())
+		// Versions are ordered by number, not id: ids are generated before
+		// the number is assigned, so they need not sort the same way.
+		after, err := s.versionRow(g, id, page.After)
+		if kmserr.Is(err, kmserr.NotFound) {
+			return nil, uuid.Nil, kmserr.New(kmserr.InvalidRequest, "invalid page_token")
+		}
+		if err != nil {
+			return nil, uuid.Nil, err
+		}
+		q = q.Where("version < ?", after.Version)
 	}
 	var rows []materialKeyRow
-	if err := q.Order("id DESC").Limit(page.Size + 1).Find(&rows).Error; err != nil {
+	if err := q.Order("version DESC").Limit(page.Size + 1).Find(&rows).Error; err != nil {
 		return nil, uuid.Nil, fmt.Errorf("list versions of %s: %w", id, err)
 	}
 	next := uuid.Nil
@@ -413,7 +462,7 @@ func (s *Service) SetVersionStatus(ctx context.Context, tenant, id, mid uuid.UUI
 	var out *MaterialKey
 	err := s.audited(ctx, tenant, op, id.String(), func(g *gorm.DB) (string, error) {
 		return mid.String(), g.Transaction(func(tx *gorm.DB) error {
-			key, err := s.keyRow(tx, id)
+			key, err := s.lockedKeyRow(tx, id)
 			if err != nil {
 				return err
 			}

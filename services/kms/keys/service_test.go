@@ -20,9 +20,10 @@ import (
 )
 
 type env struct {
-	svc    *keys.Service
-	db     *db.DB
-	tenant uuid.UUID
+	svc     *keys.Service
+	db      *db.DB
+	barrier *barrier.Barrier
+	tenant  uuid.UUID
 }
 
 func newEnv(t *testing.T, b dbtest.Backend) *env {
@@ -35,7 +36,7 @@ func newEnv(t *testing.T, b dbtest.Backend) *env {
 	require.NoError(t, err)
 	tn, err := svc.CreateTenant(ctx, factory.TenantID(), factory.Name("tenant"), false)
 	require.NoError(t, err)
-	return &env{svc: svc, db: d, tenant: tn.ID}
+	return &env{svc: svc, db: d, barrier: br, tenant: tn.ID}
 }
 
 func (e *env) key(t *testing.T, alg keycrypto.Algorithm, versioning bool) *keys.ElasticKey {

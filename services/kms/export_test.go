@@ -1,0 +1,4 @@
+package kms
+
+// RunMain is Main bounded by a context and with an explicit environment.
+var RunMain = run
