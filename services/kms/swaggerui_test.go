@@ -2,10 +2,6 @@ package kms_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,56 +10,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/passthru-dev/passthru/services/infra/tlsx"
+	"github.com/passthru-dev/passthru/testkit/browser"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
-
-// chromiumPath is where the Debian package puts the browser (.ci/run
-// installs it). PASSTHRU_CHROMIUM overrides it.
-const chromiumPath = "/usr/bin/chromium"
 
 // TestSwaggerUITryItOut drives the real Swagger UI in headless Chromium:
 // authorize with the demo writer's Basic credentials, "Try it out" on
 // encrypt with a demo key, and expect a 200 carrying a compact JWE.
 func TestSwaggerUITryItOut(t *testing.T) {
-	browser := chromiumPath
-	if p := os.Getenv("PASSTHRU_CHROMIUM"); p != "" {
-		browser = p
-	}
-	if _, err := os.Stat(browser); err != nil {
-		t.Fatalf("headless Chromium is required for this test and was not found at %s (install the Debian package chromium, or set PASSTHRU_CHROMIUM): %v", browser, err)
-	}
 	k := fixture.StartKMS(t, dbtest.SQLite)
 	writer := k.User(t, 0, "writer")
 	keyID := k.Key(t, 0, "A256GCM").ID
 
-	// The browser trusts exactly the server's leaf key, by its SPKI hash:
-	// it has no way to take our CA file without a system NSS database.
-	leaf, err := tlsx.ReadCertsPEM(filepath.Join(k.DataDir, "tls", "kms.pem"))
-	require.NoError(t, err)
-	spki := sha256.Sum256(leaf[0].RawSubjectPublicKeyInfo)
-
-	// The browser lives at most PASSTHRU_IT_TIMEOUT: a browser that hangs
-	// while starting fails the test instead of hanging it.
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(fixture.ITContext(t),
-		chromedp.ExecPath(browser),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	// The first run starts the browser; its context must not carry the
-	// deadline (chromedp stops the browser with it).
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank")), "start chromium")
+	// Chromium trusts exactly the KMS's CA, through its own NSS database:
+	// full certificate verification, nothing ignored.
+	ctx := browser.New(t, k.CAFile)
 	stepCtx, cancelSteps := context.WithTimeout(ctx, fixture.ITTimeout(t))
 	defer cancelSteps()
 
@@ -71,7 +33,7 @@ func TestSwaggerUITryItOut(t *testing.T) {
 		return chromedp.JSPath(`[...document.querySelectorAll('.auth-container')].find(e => e.textContent.includes('basicAuth')).querySelector('input[type=` + kind + `]')`)
 	}
 	op := "#operations-operations-encrypt"
-	err = chromedp.Do(stepCtx,
+	err := chromedp.Do(stepCtx,
 		chromedp.Navigate(k.URL+"/ui/swagger/"),
 		chromedp.WaitVisible(chromedp.CSS("button.btn.authorize")),
 		chromedp.Click(chromedp.CSS("button.btn.authorize")),

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/passthru-dev/passthru/testkit/fixture"
 )
 
 // EnvChromium overrides the Chromium executable (default: chromium on PATH).
@@ -60,7 +62,9 @@ func New(t testing.TB, caFile string, opts ...Options) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Env("HOME=" + home),
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
+	// The browser lives at most PASSTHRU_IT_TIMEOUT: one that hangs while
+	// starting or navigating fails the test instead of hanging it.
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(fixture.ITContext(t), allocOpts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
 		cancelCtx()
