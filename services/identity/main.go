@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/telemetry"
-	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
 // Main is the identity binary: parse flags, start, serve until SIGINT or
@@ -105,24 +103,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // The collector is reached over TLS 1.3 trusting only the configured CA
 // bundle (log.otlp_ca_file), never the system roots.
 func setupTelemetry(c LogConfig, w io.Writer) (*slog.Logger, func(context.Context) error, error) {
-	opts := telemetry.Options{Format: c.Format, Level: c.Level, Service: "identity", OTLPEndpoint: c.OTLPEndpoint, Output: w}
-	if c.OTLPEndpoint != "" {
-		if c.OTLPCAFile == "" {
-			return nil, nil, errors.New("log.otlp_ca_file: required with log.otlp_endpoint")
-		}
-		certs, err := tlsx.ReadCertsPEM(c.OTLPCAFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("log.otlp_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		for _, cert := range certs {
-			pool.AddCert(cert)
-		}
-		opts.TLS = tlsx.ClientConfig(pool, nil) // TLS 1.3 only, RootCAs = the bundle
-	}
+	// Config validation has already required the CA bundle with an endpoint.
+	opts := telemetry.Options{Format: c.Format, Level: c.Level, Service: "identity", OTLPEndpoint: c.OTLPEndpoint, CAFile: c.OTLPCAFile, Output: w}
 	logger, stop, err := telemetry.Setup(context.Background(), opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("telemetry: %w", err)
+		// telemetry's errors carry their own prefix; name the config keys.
+		return nil, nil, fmt.Errorf("log.otlp_endpoint/log.otlp_ca_file: %w", err)
 	}
 	return logger, stop, nil
 }

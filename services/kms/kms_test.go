@@ -182,7 +182,7 @@ func TestMainFlagsAndConfig(t *testing.T) {
 		{desc: "otlp over plain http is refused", args: []string{"--check-config", "--config", otlpHTTP}, code: 1, wantStdout: "log.otlp_endpoint: must be an https URL"},
 		{desc: "otlp without a CA bundle is refused", args: []string{"--check-config", "--config", otlpNoCA}, code: 1, wantStdout: "log.otlp_ca_file: required"},
 		{desc: "otlp CA bundle without endpoint is refused", args: []string{"--check-config", "--config", otlpCAOnly}, code: 1, wantStdout: "set without log.otlp_endpoint"},
-		{desc: "unreadable otlp CA bundle stops the start", args: []string{"--config", otlpMissingCA, "--data-dir", t.TempDir()}, code: 1, wantStderr: "telemetry: log.otlp_ca_file"},
+		{desc: "unreadable otlp CA bundle stops the start", args: []string{"--config", otlpMissingCA, "--data-dir", t.TempDir()}, code: 1, wantStderr: "log.otlp_ca_file: telemetry: OTLP CA bundle"},
 		// Telemetry with the CA bundle is set up; the start then stops at the missing TLS certificate.
 		{desc: "otlp exporter set up with the CA bundle", args: []string{"--config", otlpOK, "--data-dir", t.TempDir()}, code: 1, wantStderr: "tls.cert_file"},
 		{desc: "help", args: []string{"--help"}, code: 0, wantStderr: "-reset-demo"},

@@ -2,7 +2,6 @@ package kms
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/telemetry"
-	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
 // Main is the KMS binary: flags, Start, then wait for SIGINT or SIGTERM.
@@ -91,24 +89,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 // The collector is reached over TLS 1.3 trusting only the configured CA
 // bundle (log.otlp_ca_file), never the system roots.
 func setupTelemetry(ctx context.Context, c LogConfig, w io.Writer) (*slog.Logger, func(context.Context) error, error) {
-	opts := telemetry.Options{Format: firstOf(c.Format, "text"), Level: c.Level, Service: "kms", OTLPEndpoint: c.OTLPEndpoint, Output: w}
-	if c.OTLPEndpoint != "" {
-		if c.OTLPCAFile == "" {
-			return nil, nil, errors.New("telemetry: log.otlp_ca_file: required with log.otlp_endpoint")
-		}
-		certs, err := tlsx.ReadCertsPEM(c.OTLPCAFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("telemetry: log.otlp_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		for _, cert := range certs {
-			pool.AddCert(cert)
-		}
-		opts.TLS = tlsx.ClientConfig(pool, nil) // TLS 1.3 only, RootCAs = the bundle
+	if c.OTLPEndpoint != "" && c.OTLPCAFile == "" {
+		return nil, nil, errors.New("telemetry: log.otlp_ca_file: required with log.otlp_endpoint")
 	}
+	opts := telemetry.Options{Format: firstOf(c.Format, "text"), Level: c.Level, Service: "kms", OTLPEndpoint: c.OTLPEndpoint, CAFile: c.OTLPCAFile, Output: w}
 	logger, stop, err := telemetry.Setup(ctx, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("telemetry: %w", err)
+		// telemetry's errors carry their own prefix; name the config keys.
+		return nil, nil, fmt.Errorf("log.otlp_endpoint/log.otlp_ca_file: %w", err)
 	}
 	return logger, stop, nil
 }

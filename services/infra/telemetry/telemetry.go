@@ -7,6 +7,7 @@ package telemetry
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
 // Options configures logging and telemetry.
@@ -45,7 +48,11 @@ type Options struct {
 	// (required: never the system roots) is the CA bundle the collector's
 	// certificate chains to; InsecureSkipVerify is refused. TLS 1.3 is
 	// enforced on a copy.
-	TLS    *tls.Config
+	TLS *tls.Config
+	// CAFile is a PEM CA bundle to trust for the collector when TLS is nil:
+	// the services' log.otlp_ca_file. The client config built from it is
+	// TLS 1.3 only and trusts exactly that bundle.
+	CAFile string
 	Output io.Writer // default os.Stderr
 }
 
@@ -120,7 +127,19 @@ func Setup(ctx context.Context, opts Options) (*slog.Logger, func(context.Contex
 }
 
 func newProviders(ctx context.Context, opts Options) (*sdktrace.TracerProvider, *sdkmetric.MeterProvider, error) {
-	ep, err := parseEndpoint(opts.OTLPEndpoint, opts.TLS)
+	cfg := opts.TLS
+	if cfg == nil && opts.CAFile != "" {
+		certs, err := tlsx.ReadCertsPEM(opts.CAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("telemetry: OTLP CA bundle: %w", err)
+		}
+		pool := x509.NewCertPool()
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+		cfg = tlsx.ClientConfig(pool, nil)
+	}
+	ep, err := parseEndpoint(opts.OTLPEndpoint, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,4 +436,56 @@ func TestIsSensitive(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestOTLPExportTrustsCAFile(t *testing.T) {
+	t.Parallel()
+	var col collector
+	pki := tlstest.New(t)
+	srv := httptest.NewUnstartedServer(&col)
+	srv.TLS = pki.ServerConfig()
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	cases := []struct {
+		desc    string
+		caFile  string
+		wantErr string
+	}{
+		{desc: "the collector's CA bundle: spans arrive over TLS 1.3", caFile: pki.CAFile},
+		{desc: "a missing bundle is refused at setup", caFile: filepath.Join(t.TempDir(), "none.pem"), wantErr: "OTLP CA bundle"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			tel, err := New(t.Context(), Options{Service: "ca-file", OTLPEndpoint: srv.URL, CAFile: tc.caFile, Output: io.Discard})
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			_, span := tel.TracerProvider.Tracer("t").Start(t.Context(), "via-ca-file")
+			span.End()
+			require.NoError(t, tel.Shutdown(context.WithoutCancel(t.Context())))
+			col.mu.Lock()
+			defer col.mu.Unlock()
+			assert.Contains(t, col.spans, "via-ca-file")
+			col.assertTLS13(t)
+		})
+	}
+
+	// Another CA's bundle: the exporter refuses the collector's certificate.
+	var other collector
+	osrv := httptest.NewUnstartedServer(&other)
+	osrv.TLS = tlstest.New(t).ServerConfig()
+	osrv.StartTLS()
+	t.Cleanup(osrv.Close)
+	tel, err := New(t.Context(), Options{Service: "ca-file", OTLPEndpoint: osrv.URL, CAFile: pki.CAFile, Output: io.Discard})
+	require.NoError(t, err)
+	_, span := tel.TracerProvider.Tracer("t").Start(t.Context(), "refused")
+	span.End()
+	require.Error(t, tel.Shutdown(context.WithoutCancel(t.Context())), "export to a collector of another CA fails")
+	other.mu.Lock()
+	defer other.mu.Unlock()
+	assert.Empty(t, other.spans)
 }
