@@ -68,6 +68,7 @@ func TestOpenSQLiteSettings(t *testing.T) {
 		{desc: "foreign keys are enforced", pragma: "foreign_keys", want: "1"},
 		{desc: "writers wait for the lock", pragma: "busy_timeout", want: "5000"},
 		{desc: "synchronous NORMAL is safe under WAL", pragma: "synchronous", want: "1"},
+		{desc: "deleted content is zeroed", pragma: "secure_delete", want: "1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {

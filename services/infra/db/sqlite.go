@@ -27,12 +27,15 @@ import (
 //   - _busy_timeout=5000: wait up to 5s for the write lock instead of failing.
 //   - _synchronous=NORMAL: safe with WAL (a crash may lose the last commits,
 //     never corrupt the file) and much faster than FULL.
+//   - _secure_delete=on: deleted content is overwritten with zeros, so
+//     destroyed (wrapped) key material does not linger in free pages.
 var sqliteParams = url.Values{
-	"_txlock":       {"immediate"},
-	"_journal_mode": {"WAL"},
-	"_foreign_keys": {"on"},
-	"_busy_timeout": {"5000"},
-	"_synchronous":  {"NORMAL"},
+	"_txlock":        {"immediate"},
+	"_journal_mode":  {"WAL"},
+	"_foreign_keys":  {"on"},
+	"_busy_timeout":  {"5000"},
+	"_synchronous":   {"NORMAL"},
+	"_secure_delete": {"on"},
 }
 
 // sqliteMaxOpenConns bounds each SQLite pool. SQLite has one writer at a
