@@ -7,12 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"io/fs"
 	"strings"
 	"testing"
 
+	"github.com/c2sp/wycheproof"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,20 +24,11 @@ import (
 // is unambiguously valid. The pinned files hold no acceptable vectors for these four primitives; the counts
 // below are asserted so that an update of the module that changes the vectors is noticed.
 
-// wycheproofDir locates the Wycheproof module; a missing module fails the test, it is never skipped.
-func wycheproofDir(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/c2sp/wycheproof").Output()
-	require.NoError(t, err, "locate github.com/c2sp/wycheproof (is it in go.mod and downloaded?)")
-	dir := strings.TrimSpace(string(out))
-	require.NotEmpty(t, dir, "github.com/c2sp/wycheproof has no module directory; run go mod download")
-	return filepath.Join(dir, "testvectors_v1")
-}
-
+// readVectors decodes one vector file from the module's embedded test vectors.
 func readVectors(t *testing.T, name string, into any) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(wycheproofDir(t), name))
-	require.NoError(t, err)
+	data, err := fs.ReadFile(wycheproof.TestVectors, name)
+	require.NoError(t, err, "read Wycheproof vectors %s", name)
 	require.NoError(t, json.Unmarshal(data, into))
 }
 
