@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/passthru-dev/passthru/scenarios/step"
@@ -92,6 +93,7 @@ type run struct {
 	notes          io.Writer
 
 	tmp       string
+	keepLogs  bool // the run failed: the service logs outlive the demo
 	targets   map[string]*target.Target
 	instances map[string]*Instance
 	logFiles  map[string]string
@@ -104,6 +106,10 @@ func (d *run) notef(format string, args ...any) { fmt.Fprintf(d.notes, format, a
 // structured outputs still get their machine-readable record.
 func (d *run) fatal(err error) int {
 	fmt.Fprintf(d.stderr, "demo: %v\n", err)
+	var se *startError
+	if errors.As(err, &se) {
+		se.printLog(d.stderr)
+	}
 	switch d.opts.Output {
 	case "json":
 		_ = step.WriteFatal(d.stdout, err)
@@ -141,7 +147,11 @@ func (d *run) main(ctx context.Context) int {
 		return d.fatal(err)
 	}
 	if sum.ExitCode() != step.ExitAllPassed && len(d.logFiles) > 0 {
-		d.notef("\nService logs: %s\n", joinValues(d.logFiles))
+		// The logs are where a failure is explained: unlike the rest of
+		// the demo directory they stay after exit, so the paths printed
+		// here still exist when someone opens them.
+		d.keepLogs = true
+		d.notef("\nService logs (kept after the demo exits; remove %s when done): %s\n", d.tmp, joinValues(d.logFiles))
 	}
 	if d.opts.KeepRunning && ctx.Err() == nil {
 		d.keepRunning(ctx)
@@ -230,7 +240,7 @@ func (d *run) inProcess(ctx context.Context, svc string) (*target.Target, error)
 			return nil, fmt.Errorf("create demo directory: %w", err)
 		}
 		d.tmp = tmp
-		d.closers = append(d.closers, func() { os.RemoveAll(tmp) })
+		d.closers = append(d.closers, func() { d.removeTemp(tmp) })
 	}
 	logPath := filepath.Join(d.tmp, svc+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -247,7 +257,9 @@ func (d *run) inProcess(ctx context.Context, svc string) (*target.Target, error)
 		Logger:  slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w (log: %s)", svc, err, logPath)
+		// The demo directory goes on exit, so the log is shown, not named.
+		lines, total, rerr := tailLines(logPath, logTailLines)
+		return nil, &startError{svc: svc, err: err, tail: lines, total: total, readErr: rerr}
 	}
 	d.instances[svc] = inst
 	d.closers = append(d.closers, func() { d.shutdown(svc, inst) })
@@ -278,5 +290,69 @@ func (d *run) shutdown(svc string, inst *Instance) {
 func (d *run) cleanup() {
 	for i := len(d.closers) - 1; i >= 0; i-- {
 		d.closers[i]()
+	}
+}
+
+// logTailLines is how much of a service's log a start failure shows.
+const logTailLines = 40
+
+// startError is an in-process service that failed to start, with the end of
+// its log: the log file itself is removed with the demo directory.
+type startError struct {
+	svc     string
+	err     error
+	tail    []string // last lines of the service log
+	total   int      // lines in the whole log
+	readErr error    // the log could not be read
+}
+
+func (e *startError) Error() string { return fmt.Sprintf("start %s: %v", e.svc, e.err) }
+func (e *startError) Unwrap() error { return e.err }
+
+func (e *startError) printLog(w io.Writer) {
+	switch {
+	case e.readErr != nil:
+		fmt.Fprintf(w, "The %s log could not be read: %v\n", e.svc, e.readErr)
+	case e.total == 0:
+		fmt.Fprintf(w, "The %s wrote nothing to its log before failing.\n", e.svc)
+	default:
+		fmt.Fprintf(w, "The %s log (last %d of %d lines):\n", e.svc, len(e.tail), e.total)
+		for _, l := range e.tail {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+}
+
+// tailLines returns the last n lines of the file at path and how many
+// lines it has. Start-up logs are small; the whole file is read.
+func tailLines(path string, n int) ([]string, int, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read log: %w", err)
+	}
+	text := strings.TrimRight(string(raw), "\n")
+	if text == "" {
+		return nil, 0, nil
+	}
+	lines := strings.Split(text, "\n")
+	return lines[max(0, len(lines)-n):], len(lines), nil
+}
+
+// removeTemp deletes the demo directory, or, when the logs are to be kept,
+// everything in it but the service logs (data, keys and the demo CA go).
+func (d *run) removeTemp(dir string) {
+	if !d.keepLogs {
+		_ = os.RemoveAll(dir)
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".log") {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
 }

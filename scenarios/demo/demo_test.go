@@ -160,7 +160,7 @@ func TestRunInProcess(t *testing.T) {
 				"FAIL broken", "error: deliberately broken",
 				"Failed steps:\n  FAIL kms/broken: deliberately broken",
 				`SKIP kms/after-broken: depends on "broken", which failed`,
-				"Service logs: ", "kms.log",
+				"Service logs (kept after the demo exits; remove ", "kms.log",
 			},
 		},
 		{
@@ -215,9 +215,28 @@ func TestRunInProcess(t *testing.T) {
 				tc.check(t, stdout.String(), stderr.String())
 			}
 			assert.Len(t, f.stopped, len(f.started), "every started service is stopped")
-			for _, dir := range f.started {
-				_, err := os.Stat(filepath.Dir(dir))
-				assert.True(t, os.IsNotExist(err), "the demo directory is removed")
+			for svc, dir := range f.started {
+				demoDir := filepath.Dir(dir)
+				if tc.wantCode == 0 {
+					_, err := os.Stat(demoDir)
+					assert.True(t, os.IsNotExist(err), "the demo directory is removed")
+					continue
+				}
+				// A failed run keeps only the logs it pointed to.
+				t.Cleanup(func() { os.RemoveAll(demoDir) })
+				entries, err := os.ReadDir(demoDir)
+				require.NoError(t, err)
+				var left []string
+				for _, e := range entries {
+					left = append(left, e.Name())
+				}
+				assert.Equal(t, []string{svc + ".log"}, left, "data and keys are removed, the log stays")
+				logText, err := os.ReadFile(filepath.Join(demoDir, svc+".log"))
+				require.NoError(t, err)
+				assert.Contains(t, string(logText), `"msg":"started"`)
+				if !strings.Contains(strings.Join(tc.args, " "), "--output") { // human output names the kept file
+					assert.Contains(t, stdout.String(), filepath.Join(demoDir, svc+".log"))
+				}
 			}
 		})
 	}
@@ -331,7 +350,7 @@ func TestRunFatal(t *testing.T) {
 				d.Starters["kms"] = func(context.Context, StartOptions) (*Instance, error) { return nil, errors.New("port in use") }
 				return d
 			},
-			wantErr: []string{"start kms: port in use", "kms.log"},
+			wantErr: []string{"start kms: port in use", "The kms wrote nothing to its log before failing."},
 		},
 		{
 			desc: "a service missing from this build",
@@ -418,6 +437,14 @@ func TestInterruptedRun(t *testing.T) {
 	assert.Contains(t, stdout.String(), "run interrupted")
 	assert.NotContains(t, stdout.String(), "The services keep running", "Ctrl-C during the run does not keep them up")
 	assert.ElementsMatch(t, []string{"kms", "identity"}, f.stopped)
+	// No step passed: the logs are kept for the user, at the path printed.
+	for svc, dir := range f.started {
+		demoDir := filepath.Dir(dir)
+		t.Cleanup(func() { os.RemoveAll(demoDir) })
+		assert.FileExists(t, filepath.Join(demoDir, svc+".log"))
+		assert.NoDirExists(t, dir, "service data is removed")
+		assert.Contains(t, stdout.String(), filepath.Join(demoDir, svc+".log"))
+	}
 }
 
 func TestUsage(t *testing.T) {
@@ -515,4 +542,126 @@ func TestFatalMachineReadable(t *testing.T) {
 			tc.check(t, stdout.String())
 		})
 	}
+}
+
+// TestNoColorHelpIsTrue checks that --help says exactly what --no-color,
+// NO_COLOR and CI do to colour, emoji and the spinner (issue 5: the spinner
+// runs while a step runs on a terminal; colour and emoji switch off with
+// --no-color, NO_COLOR or CI).
+func TestNoColorHelpIsTrue(t *testing.T) {
+	var help bytes.Buffer
+	require.Equal(t, 0, Run(t.Context(), []string{"--help"}, &help, io.Discard, testDeps(&fakeService{}, false)))
+	assert.Contains(t, help.String(), "  --no-color\n        no colour or emoji (also: NO_COLOR or CI set, or output not a terminal); "+
+		"the progress spinner runs only on a terminal and never when CI is set\n")
+	assert.NotContains(t, help.String(), "emoji or spinner", "--no-color does not stop the spinner")
+
+	for _, tc := range []struct {
+		desc        string
+		args        []string
+		env         map[string]string
+		terminal    bool
+		wantColor   bool
+		wantSpinner bool
+	}{
+		{desc: "terminal, nothing set: colour and spinner", terminal: true, wantColor: true, wantSpinner: true},
+		{desc: "--no-color on a terminal: no colour, spinner still runs", args: []string{"--no-color"}, terminal: true, wantSpinner: true},
+		{desc: "NO_COLOR on a terminal: no colour, spinner still runs", env: map[string]string{"NO_COLOR": "1"}, terminal: true, wantSpinner: true},
+		{desc: "CI on a terminal: neither", env: map[string]string{"CI": "true"}, terminal: true},
+		{desc: "not a terminal: neither", terminal: false},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			o, err := Parse(append([]string{"kms"}, tc.args...))
+			require.NoError(t, err)
+			style := step.Style(o.NoColor, func(k string) string { return tc.env[k] }, tc.terminal)
+			assert.Equal(t, tc.wantColor, style.Color, "colour and emoji")
+			assert.Equal(t, tc.wantSpinner, style.Spinner, "spinner")
+		})
+	}
+}
+
+// TestStartFailureShowsLog: when a service fails to start, the demo shows
+// the end of its log on stderr instead of naming a file in the demo
+// directory, which is gone by the time the user reads the message.
+func TestStartFailureShowsLog(t *testing.T) {
+	for _, tc := range []struct {
+		desc      string
+		logLines  int
+		output    string
+		wantErr   []string
+		forbidden []string
+	}{
+		{
+			desc: "a short log is shown whole", logLines: 3,
+			wantErr: []string{"demo: start kms: open database: disk on fire\n", "The kms log (last 3 of 3 lines):\n", `  {"time":`, `"msg":"step 0"`, `"msg":"step 2"`},
+		},
+		{
+			desc: "a long log is cut to its last 40 lines", logLines: 100,
+			wantErr:   []string{"The kms log (last 40 of 100 lines):\n", `"msg":"step 60"`, `"msg":"step 99"`},
+			forbidden: []string{`"msg":"step 59"`},
+		},
+		{
+			desc: "an empty log says so", logLines: 0,
+			wantErr: []string{"The kms wrote nothing to its log before failing."},
+		},
+		{
+			desc: "json output: the log still goes to stderr", logLines: 2, output: "json",
+			wantErr: []string{"The kms log (last 2 of 2 lines):\n", `"msg":"step 1"`},
+		},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			deps := testDeps(&fakeService{}, false)
+			var dataDir string
+			deps.Starters["kms"] = func(_ context.Context, o StartOptions) (*Instance, error) {
+				dataDir = o.DataDir
+				for i := range tc.logLines {
+					o.Logger.Info(fmt.Sprintf("step %d", i))
+				}
+				return nil, errors.New("open database: disk on fire")
+			}
+			args := []string{"kms"}
+			if tc.output != "" {
+				args = append(args, "--output", tc.output)
+			}
+			var stdout, stderr bytes.Buffer
+			code := Run(t.Context(), args, &stdout, &stderr, deps)
+			assert.Equal(t, 2, code)
+			for _, w := range tc.wantErr {
+				assert.Contains(t, stderr.String(), w)
+			}
+			for _, w := range tc.forbidden {
+				assert.NotContains(t, stderr.String(), w)
+			}
+			require.NotEmpty(t, dataDir)
+			demoDir := filepath.Dir(dataDir)
+			_, err := os.Stat(demoDir)
+			assert.True(t, os.IsNotExist(err), "the demo directory is removed")
+			assert.NotContains(t, stderr.String()+stdout.String(), demoDir, "no pointer to a removed file")
+		})
+	}
+}
+
+func TestTailLines(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		desc      string
+		content   string
+		n         int
+		want      []string
+		wantTotal int
+	}{
+		{desc: "empty", content: "", n: 2},
+		{desc: "fewer lines than asked", content: "a\nb\n", n: 5, want: []string{"a", "b"}, wantTotal: 2},
+		{desc: "last n, no final newline", content: "a\nb\nc", n: 2, want: []string{"b", "c"}, wantTotal: 3},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.desc, " ", "-"))
+			require.NoError(t, os.WriteFile(path, []byte(tc.content), 0o600))
+			got, total, err := tailLines(path, tc.n)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.wantTotal, total)
+		})
+	}
+	_, _, err := tailLines(filepath.Join(dir, "missing"), 3)
+	assert.ErrorContains(t, err, "read log")
 }

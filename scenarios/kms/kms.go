@@ -46,6 +46,11 @@ type scenario struct {
 	signKey     api.ElasticKey
 	signature   string
 	signPayload []byte
+
+	// created is every key this run created, in order, recorded as soon as
+	// the KMS answered 201 (even if the step then failed a later check),
+	// so that destroy-created-keys leaves nothing behind.
+	created []api.ElasticKey
 }
 
 // Steps returns the KMS scenario against t. The steps share state, so each
@@ -67,6 +72,11 @@ func Steps(t *target.Target) []step.Step {
 		{Name: "tenant-isolation", Description: "tenant B can neither see nor use tenant A's key", DependsOn: []string{"create-key"}, Run: s.tenantIsolation},
 		{Name: "disabled-key-refused", Description: "a disabled key refuses encrypt and decrypt; re-enabled it works again", DependsOn: []string{"encrypt-decrypt"}, Run: s.disable, Retry: &step.RetryPolicy{Attempts: 1}},
 		{Name: "audit-trail", Description: "the audit log records this run's operations, refusals included", DependsOn: []string{"encrypt-decrypt", "reader-forbidden-encrypt"}, Run: s.audit},
+		// Last, so every step that uses the keys has run. It depends on
+		// create-key, not on sign-verify: a sign-verify that failed after
+		// creating its key must not leave that key behind on a persistent
+		// stack, and the step destroys exactly the keys that were created.
+		{Name: "destroy-created-keys", Description: "the keys this run created are destroyed: metadata kept as destroyed, operations get 410", DependsOn: []string{"create-key"}, Run: s.destroyCreated, Retry: &step.RetryPolicy{Attempts: 1}},
 	}
 	for i := range steps {
 		steps[i].Phase = Phase
@@ -254,6 +264,9 @@ func (s *scenario) createKey(ctx context.Context) error {
 		return err
 	}
 	k := resp.JSON201
+	if k != nil {
+		s.created = append(s.created, *k)
+	}
 	switch {
 	case k == nil:
 		return fmt.Errorf("create key: no JSON body: %s", target.Excerpt(resp.Body))
@@ -414,6 +427,9 @@ func (s *scenario) signVerify(ctx context.Context) error {
 	cr, err := c.CreateElasticKeyWithResponse(ctx, api.CreateElasticKeyRequest{Name: name, Algorithm: "ES256"}, as(writer))
 	if err := expect("create signing key", cr, err, http.StatusCreated); err != nil {
 		return err
+	}
+	if cr.JSON201 != nil {
+		s.created = append(s.created, *cr.JSON201)
 	}
 	if cr.JSON201 == nil || cr.JSON201.Purpose != "sign" {
 		return fmt.Errorf("create signing key: want purpose sign, got %s", target.Excerpt(cr.Body))
@@ -708,6 +724,70 @@ func (s *scenario) audit(ctx context.Context) error {
 	}
 	if !success || !refused {
 		return fmt.Errorf("audit log for key %s: successful encrypt recorded=%v, refused operation recorded=%v; want both", key, success, refused)
+	}
+	return nil
+}
+
+// destroyCreated destroys every key this run created (DELETE), so a run
+// against a persistent stack leaves no live scenario keys behind. Destroy
+// erases the material but keeps the metadata, so each key must then read
+// back as destroyed and refuse its operation with 410 key_destroyed.
+func (s *scenario) destroyCreated(ctx context.Context) error {
+	c, err := s.api()
+	if err != nil {
+		return err
+	}
+	writer, err := s.writerA()
+	if err != nil {
+		return err
+	}
+	if len(s.created) == 0 {
+		return errors.New("no key of this run was recorded, although create-key passed")
+	}
+	var errs []error
+	for _, k := range s.created {
+		if err := s.destroyOne(ctx, c, writer, k); err != nil {
+			errs = append(errs, fmt.Errorf("key %s (%s): %w", k.Name, k.Id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *scenario) destroyOne(ctx context.Context, c *api.ClientWithResponses, writer demofile.User, k api.ElasticKey) error {
+	del, err := c.DestroyElasticKeyWithResponse(ctx, k.Id, as(writer))
+	if err := expect("destroy", del, err, http.StatusOK); err != nil {
+		return err
+	}
+	if del.JSON200 == nil || del.JSON200.Id != k.Id || del.JSON200.Status != "destroyed" {
+		return fmt.Errorf("destroy: want the key with status destroyed, got %s", target.Excerpt(del.Body))
+	}
+	get, err := c.GetElasticKeyWithResponse(ctx, k.Id, as(writer))
+	if err := expect("get after destroy", get, err, http.StatusOK); err != nil {
+		return err
+	}
+	if get.JSON200 == nil || get.JSON200.Status != "destroyed" || get.JSON200.Name != k.Name {
+		return fmt.Errorf("get after destroy: want the metadata kept with status destroyed, got %s", target.Excerpt(get.Body))
+	}
+	switch k.Purpose {
+	case "encrypt":
+		enc, err := c.EncryptWithResponse(ctx, k.Id, api.EncryptRequest{Plaintext: []byte("after destroy")}, as(writer))
+		if err := expectProblem("encrypt after destroy", enc, err, http.StatusGone, "key_destroyed"); err != nil {
+			return err
+		}
+		if k.Id == s.aesKey.Id && s.ciphertext != "" {
+			// Crypto-shredding: what was encrypted under it is gone too.
+			dec, err := c.DecryptWithResponse(ctx, k.Id, api.DecryptRequest{Ciphertext: s.ciphertext, Context: &s.aad}, as(writer))
+			if err := expectProblem("decrypt after destroy", dec, err, http.StatusGone, "key_destroyed"); err != nil {
+				return err
+			}
+		}
+	case "sign":
+		sg, err := c.SignWithResponse(ctx, k.Id, api.SignRequest{Payload: []byte("after destroy")}, as(writer))
+		if err := expectProblem("sign after destroy", sg, err, http.StatusGone, "key_destroyed"); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("the scenario created a key of purpose %s, which this step cannot check", k.Purpose)
 	}
 	return nil
 }

@@ -1,14 +1,18 @@
 package kms_test
 
 import (
+	"context"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	kmsscenario "github.com/passthru-dev/passthru/scenarios/kms"
 	"github.com/passthru-dev/passthru/scenarios/step"
 	"github.com/passthru-dev/passthru/scenarios/target"
+	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
@@ -22,5 +26,50 @@ func TestKMSScenario(t *testing.T) {
 		require.NoError(t, err)
 		r := &step.Runner{Retry: step.DefaultRetry(), StepTimeout: 30 * time.Second}
 		r.RunTests(fixture.ITContext(t), t, kmsscenario.Steps(tgt))
+		t.Run("no live scenario keys left", func(t *testing.T) {
+			assertScenarioKeysDestroyed(t, tgt)
+		})
 	})
 }
+
+// assertScenarioKeysDestroyed checks that the run left tenant A's keys
+// named scenario-* (the ones the scenario creates) all destroyed, so that
+// runs against a persistent stack do not pile up live keys.
+func assertScenarioKeysDestroyed(t *testing.T, tgt *target.Target) {
+	t.Helper()
+	c, err := api.NewClientWithResponses(tgt.BaseURL, api.WithHTTPClient(tgt.HTTP))
+	require.NoError(t, err)
+	tenant, err := tgt.Tenant(0)
+	require.NoError(t, err)
+	admin, err := target.UserWithRole(tenant, "admin")
+	require.NoError(t, err)
+	auth := func(_ context.Context, req *http.Request) error {
+		req.SetBasicAuth(admin.Username, admin.Password)
+		return nil
+	}
+	prefix := "scenario-"
+	for _, tc := range []struct {
+		desc   string
+		status *api.KeyStatus
+		want   func(t *testing.T, keys []api.ElasticKey)
+	}{
+		{desc: "the run created keys, and all are destroyed", want: func(t *testing.T, keys []api.ElasticKey) {
+			require.GreaterOrEqual(t, len(keys), 2, "the AES and ES256 keys of the run")
+			for _, k := range keys {
+				assert.Equal(t, api.KeyStatus("destroyed"), k.Status, "key %s", k.Name)
+			}
+		}},
+		{desc: "none is enabled", status: ptr(api.KeyStatus("enabled")), want: func(t *testing.T, keys []api.ElasticKey) { assert.Empty(t, keys) }},
+		{desc: "none is disabled", status: ptr(api.KeyStatus("disabled")), want: func(t *testing.T, keys []api.ElasticKey) { assert.Empty(t, keys) }},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			resp, err := c.ListElasticKeysWithResponse(fixture.ITContext(t), &api.ListElasticKeysParams{NamePrefix: &prefix, Status: tc.status}, auth)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode(), string(resp.Body))
+			require.Empty(t, resp.JSON200.NextPageToken, "one page holds a run's keys")
+			tc.want(t, resp.JSON200.Items)
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

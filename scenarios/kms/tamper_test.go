@@ -179,6 +179,48 @@ func TestStepsNoticeALyingKMS(t *testing.T) {
 			},
 			failed: "audit-trail",
 		},
+		{
+			desc: "destroy answers but the key stays enabled",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{
+					Match: func(r *http.Request, _ []byte, resp *tamper.Response) bool {
+						return r.Method == "DELETE" && singleKey.MatchString(r.URL.Path) && resp.Status == 200
+					},
+					Rewrite: func(r *tamper.Response) {
+						r.Body = []byte(strings.Replace(string(r.Body), `"status":"destroyed"`, `"status":"enabled"`, 1))
+					},
+				}
+			},
+			failed: "destroy-created-keys",
+		},
+		{
+			desc: "a destroyed key reads back as enabled",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{
+					Match: func(r *http.Request, _ []byte, resp *tamper.Response) bool {
+						return r.Method == "GET" && singleKey.MatchString(r.URL.Path) && strings.Contains(string(resp.Body), `"status":"destroyed"`)
+					},
+					Rewrite: func(r *tamper.Response) {
+						r.Body = []byte(strings.Replace(string(r.Body), `"status":"destroyed"`, `"status":"enabled"`, 1))
+					},
+				}
+			},
+			failed: "destroy-created-keys",
+		},
+		{
+			desc: "a destroyed key still encrypts",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{Match: on("POST", "/encrypt", 410), Rewrite: setJSON(200, `{"ciphertext":"a.b.c.d.e","kid":"k"}`)}
+			},
+			failed: "destroy-created-keys",
+		},
+		{
+			desc: "a destroyed key still signs",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{Match: on("POST", "/sign", 410), Rewrite: setJSON(200, `{"signature":"a.b.c","kid":"k"}`)}
+			},
+			failed: "destroy-created-keys",
+		},
 	}
 	pkiDir := t.TempDir()
 	k := fixture.StartKMS(t, dbtest.Backend("sqlite"), fixture.WithKMSPKIDir(pkiDir))

@@ -3,6 +3,7 @@ package oauth
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -16,7 +17,10 @@ type BearerError struct {
 	Status      int
 	Code        string // "" when no credentials were sent
 	Description string
-	Cause       error
+	// Scope, with insufficient_scope, names the scope the resource needs
+	// (RFC 6750 §3: the challenge's scope attribute).
+	Scope string
+	Cause error
 }
 
 func (e *BearerError) Error() string { return "bearer: " + e.Code + ": " + e.Description }
@@ -27,7 +31,7 @@ func WriteBearerError(w http.ResponseWriter, e *BearerError) {
 	if e.Code == "" {
 		desc = "" // no credentials: the challenge carries no error (RFC 6750 §3.1)
 	}
-	ch := httpx.BearerChallenge("passthru-identity", e.Code, desc, "")
+	ch := httpx.BearerChallenge("passthru-identity", e.Code, desc, e.Scope)
 	w.Header().Set("WWW-Authenticate", ch)
 	noStore(w)
 	body := map[string]string{"error": e.Code, "error_description": e.Description}
@@ -58,9 +62,13 @@ func (s *Server) AuthenticateBearer(r *http.Request, audience, scope string) (*t
 	return c, nil
 }
 
+// userinfoNeeds is what userinfo tells a client whose token, though valid,
+// cannot be used there (OIDC Core §5.3.3, RFC 6750 §3.1 insufficient_scope).
+const userinfoNeeds = "userinfo needs an access token issued to a user with the openid scope"
+
 // userinfo returns the user's claims by the token's scopes (OIDC Core §5.3).
 func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
-	c, be := s.AuthenticateBearer(r, SelfAudience, "openid")
+	c, be := s.userinfoToken(r)
 	if be != nil {
 		WriteBearerError(w, be)
 		return
@@ -82,4 +90,41 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w)
 	writeJSON(w, http.StatusOK, claims)
+}
+
+// userinfoToken authenticates the bearer token of a userinfo request. Only
+// a token that fails validation (forged, expired, revoked, its client or
+// user gone) or was issued for another audience is invalid_token (401). A
+// valid token that is no user's (client_credentials) or lacks openid is
+// refused with 403 insufficient_scope: it is not broken, it just cannot
+// ask for user claims, and the client should be told so, not told to
+// fetch a new token of the same kind.
+func (s *Server) userinfoToken(r *http.Request) (*tokens.AccessClaims, *BearerError) {
+	h := r.Header.Get("Authorization")
+	scheme, raw, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
+		return nil, &BearerError{Status: http.StatusUnauthorized, Description: "a bearer access token is required"}
+	}
+	// Every check but the audience first: a client token is refused for
+	// having no user whichever resource it was meant for.
+	c, err := s.validAccess(r.Context(), strings.TrimSpace(raw), "")
+	if err != nil {
+		if !errors.Is(err, tokens.ErrInvalidToken) {
+			s.cfg.Logger.ErrorContext(r.Context(), "validate bearer token", "error", err)
+		}
+		return nil, &BearerError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the access token is invalid, expired or revoked", Cause: err}
+	}
+	if c.Subject == c.ClientID {
+		return nil, &BearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Scope: "openid",
+			Description: userinfoNeeds + "; this one was issued to a client for itself (client_credentials)"}
+	}
+	if !slices.Contains(c.Audience, SelfAudience) {
+		return nil, &BearerError{Status: http.StatusUnauthorized, Code: "invalid_token",
+			Description: "the access token was issued for another audience, not " + SelfAudience}
+	}
+	if !contains(c.Scopes(), "openid") {
+		return nil, &BearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Scope: "openid",
+			Description: userinfoNeeds + "; this one lacks openid"}
+	}
+	return c, nil
 }
