@@ -3,12 +3,14 @@ package identity
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/config"
+	"github.com/passthru-dev/passthru/services/infra/telemetry"
 )
 
 // Config is the YAML configuration of the Identity service
@@ -94,11 +96,14 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the configuration; errors name the key.
+// Validate checks the configuration; errors name the key. It checks every
+// value the way Start will use it, so --check-config refuses what startup
+// would refuse; the requirements that depend on the mode (demo or not) are
+// in checkStart.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		errs = append(errs, fmt.Errorf("listen: %q is not host:port", c.Listen))
+	if err := config.ValidateListen(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %w", err))
 	}
 	if c.Issuer != "" {
 		u, err := url.Parse(c.Issuer)
@@ -108,6 +113,9 @@ func (c *Config) Validate() error {
 	}
 	switch c.Database.Driver {
 	case "", "sqlite":
+		if c.Database.DSNFile != "" {
+			errs = append(errs, errors.New("database.dsn_file: set but database.driver is not postgres (the sqlite database lives under the data dir)"))
+		}
 	case "postgres":
 		if c.Database.DSNFile == "" {
 			errs = append(errs, errors.New("database.dsn_file: required for driver postgres"))
@@ -121,8 +129,18 @@ func (c *Config) Validate() error {
 	if c.TLS.CertFile != "" && c.TLS.CAFile == "" {
 		errs = append(errs, errors.New("tls.ca_file: required with cert_file (clients need the trust anchor)"))
 	}
-	if c.Unseal.Threshold < 0 || (len(c.Unseal.SecretFiles) > 0 && c.Unseal.Threshold > len(c.Unseal.SecretFiles)) {
-		errs = append(errs, errors.New("unseal.threshold: must be between 1 and the number of secret_files"))
+	for i, f := range c.Unseal.SecretFiles {
+		switch {
+		case f == "":
+			errs = append(errs, fmt.Errorf("unseal.secret_files[%d]: empty path", i))
+		case slices.Index(c.Unseal.SecretFiles, f) < i:
+			// A repeated file would count twice towards the threshold.
+			errs = append(errs, fmt.Errorf("unseal.secret_files[%d]: %q is listed twice", i, f))
+		}
+	}
+	if n := max(len(c.Unseal.SecretFiles), 1); c.Unseal.Threshold < 0 || c.Unseal.Threshold > n {
+		// n is 1 without secret_files: demo mode generates one secret.
+		errs = append(errs, fmt.Errorf("unseal.threshold: %d, want 1..%d (0 means 1)", c.Unseal.Threshold, n))
 	}
 	t := c.Tokens
 	switch t.SigningAlgorithm {
@@ -147,12 +165,35 @@ func (c *Config) Validate() error {
 	if c.PBKDF2Iterations < 0 {
 		errs = append(errs, errors.New("pbkdf2_iterations: must not be negative"))
 	}
-	switch c.Log.Format {
-	case "", "json", "text":
-	default:
+	// telemetry's own parsers: a value that passes here cannot stop
+	// telemetry.Setup at startup.
+	if err := telemetry.ValidateFormat(c.Log.Format); err != nil {
 		errs = append(errs, fmt.Errorf("log.format: %q is not json or text", c.Log.Format))
 	}
+	if _, err := telemetry.ParseLevel(c.Log.Level); err != nil {
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
 	errs = append(errs, c.Log.validateOTLP()...)
+	return errors.Join(errs...)
+}
+
+// checkStart reports what Start would refuse in the mode opts asks for,
+// before it creates anything. A demo always has a data dir (a temporary one
+// if none is given) and generates its unseal secret there.
+func checkStart(c *Config, opts Options) error {
+	if opts.Demo {
+		return nil
+	}
+	var errs []error
+	if len(c.Unseal.SecretFiles) == 0 {
+		errs = append(errs, errors.New("unseal.secret_files is required outside demo mode"))
+	}
+	if opts.DB == nil && c.Database.Driver != "postgres" && c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: no persistence configured: pass --data-dir, configure database.driver postgres, or use --demo"))
+	}
+	if c.TLS.CertFile == "" && opts.PKIDir == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("tls.cert_file is required without a data dir or --demo"))
+	}
 	return errors.Join(errs...)
 }
 

@@ -36,7 +36,21 @@ func TestConfigValidate(t *testing.T) {
 		{desc: "long code lifetime", edit: func(c *identity.Config) { c.Tokens.CodeTTL = time.Hour }, wantErr: "code_ttl"},
 		{desc: "pre-publication too long", edit: func(c *identity.Config) { c.Tokens.KeyPrePublication = c.Tokens.KeyRotationPeriod }, wantErr: "key_pre_publication"},
 		{desc: "negative PBKDF2", edit: func(c *identity.Config) { c.PBKDF2Iterations = -1 }, wantErr: "pbkdf2"},
-		{desc: "bad log format", edit: func(c *identity.Config) { c.Log.Format = "xml" }, wantErr: "log.format"},
+		{desc: "bad log format", edit: func(c *identity.Config) { c.Log.Format = "xml" }, wantErr: `log.format: "xml" is not json or text`},
+		{desc: "bad log level", edit: func(c *identity.Config) { c.Log.Level = "loud" }, wantErr: `log.level: "loud" is not debug, info, warn or error`},
+		{desc: "log format and level as telemetry parses them", edit: func(c *identity.Config) { c.Log.Format, c.Log.Level = "JSON", "warn+1" }},
+		{desc: "empty log level means info", edit: func(c *identity.Config) { c.Log.Level = "" }},
+		{desc: "listen without a port", edit: func(c *identity.Config) { c.Listen = "notanaddr" }, wantErr: `listen: "notanaddr" is not host:port`},
+		{desc: "listen port out of range", edit: func(c *identity.Config) { c.Listen = "127.0.0.1:70000" }, wantErr: `port "70000" is not a number from 0 to 65535`},
+		{desc: "listen host not an address", edit: func(c *identity.Config) { c.Listen = "256.0.0.1:1" }, wantErr: `"256.0.0.1" is not a valid IPv4 address`},
+		{desc: "listen any free port", edit: func(c *identity.Config) { c.Listen = "127.0.0.1:0" }},
+		{desc: "dsn file without postgres", edit: func(c *identity.Config) { c.Database.DSNFile = "/run/secrets/dsn" }, wantErr: "database.dsn_file: set but database.driver is not postgres"},
+		{desc: "empty secret file path", edit: func(c *identity.Config) { c.Unseal.SecretFiles = []string{""} }, wantErr: "unseal.secret_files[0]: empty path"},
+		{desc: "secret file listed twice", edit: func(c *identity.Config) { c.Unseal.SecretFiles = []string{"a", "a"} }, wantErr: `unseal.secret_files[1]: "a" is listed twice`},
+		{desc: "threshold above the one demo secret", edit: func(c *identity.Config) { c.Unseal.Threshold = 2 }, wantErr: "unseal.threshold: 2, want 1..1"},
+		{desc: "negative threshold", edit: func(c *identity.Config) { c.Unseal.Threshold = -1 }, wantErr: "unseal.threshold: -1"},
+		{desc: "zero session lifetime", edit: func(c *identity.Config) { c.Tokens.SessionTTL = 0 }, wantErr: "tokens.session_ttl: must be positive"},
+		{desc: "negative refresh lifetime", edit: func(c *identity.Config) { c.Tokens.RefreshTokenTTL = -time.Second }, wantErr: "tokens.refresh_token_ttl: must be positive"},
 		{desc: "OTLP endpoint without CA file", edit: func(c *identity.Config) { c.Log.OTLPEndpoint = "https://otel.test:4318" }, wantErr: "log.otlp_ca_file: required"},
 		{desc: "OTLP over plain http", edit: func(c *identity.Config) {
 			c.Log.OTLPEndpoint, c.Log.OTLPCAFile = "http://127.0.0.1:4318", "ca.pem"
@@ -73,13 +87,27 @@ func TestMainFlags(t *testing.T) {
 	require.NoError(t, os.WriteFile(otlpNoCA, []byte("log:\n  otlp_endpoint: https://127.0.0.1:4318\n"), 0o600))
 	invalid := filepath.Join(dir, "invalid.yml")
 	require.NoError(t, os.WriteFile(invalid, []byte("tokens:\n  signing_algorithm: none\n"), 0o600))
+	writeCfg := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	xml := writeCfg("xml.yml", "log:\n  format: xml\n")
+	loud := writeCfg("loud.yml", "log:\n  level: loud\n")
+	notAddr := writeCfg("listen.yml", "listen: notanaddr\n")
 	for _, tc := range []struct {
 		desc     string
 		args     []string
 		wantCode int
 		wantOut  string
 	}{
-		{desc: "valid config", args: []string{"--config", good, "--check-config"}, wantCode: 0, wantOut: "config OK"},
+		{desc: "valid config", args: []string{"--config", good, "--demo", "--check-config"}, wantCode: 0, wantOut: "config OK"},
+		{desc: "log format xml", args: []string{"--config", xml, "--demo", "--check-config"}, wantCode: 1, wantOut: `config invalid: log.format: "xml" is not json or text`},
+		{desc: "log level loud", args: []string{"--config", loud, "--demo", "--check-config"}, wantCode: 1, wantOut: `config invalid: log.level: "loud"`},
+		{desc: "listen notanaddr", args: []string{"--config", notAddr, "--demo", "--check-config"}, wantCode: 1, wantOut: `config invalid: listen: "notanaddr" is not host:port`},
+		{desc: "log level loud stops the start", args: []string{"--config", loud, "--demo", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, wantCode: 1, wantOut: `identity: invalid config: log.level: "loud"`},
+		{desc: "without demo: unseal secrets and persistence are required", args: []string{"--config", good, "--check-config"}, wantCode: 1, wantOut: "unseal.secret_files is required outside demo mode\ndata_dir: no persistence configured"},
+		{desc: "reset-demo implies demo for the check", args: []string{"--config", good, "--reset-demo", "--check-config"}, wantCode: 0, wantOut: "config OK: " + good},
 		{desc: "unknown key", args: []string{"--config", unknown, "--check-config"}, wantCode: 1, wantOut: "bogus"},
 		{desc: "invalid value", args: []string{"--config", invalid, "--check-config"}, wantCode: 1, wantOut: "signing_algorithm"},
 		{desc: "OTLP endpoint without its CA bundle", args: []string{"--config", otlpNoCA, "--check-config"}, wantCode: 1, wantOut: "otlp_ca_file"},
@@ -88,7 +116,7 @@ func TestMainFlags(t *testing.T) {
 		{desc: "unknown flag", args: []string{"--frobnicate"}, wantCode: 2},
 		{desc: "stray argument", args: []string{"serve"}, wantCode: 2},
 		{desc: "help", args: []string{"--help"}, wantCode: 0},
-		{desc: "start fails without persistence", args: []string{"--config", good}, wantCode: 1},
+		{desc: "start fails without persistence", args: []string{"--config", good}, wantCode: 1, wantOut: "identity: invalid config: unseal.secret_files is required"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -166,7 +194,9 @@ func TestEphemeralDemoAndConfiguredDatabase(t *testing.T) {
 		assert.FileExists(t, inst.CAFile)
 		assert.True(t, strings.HasPrefix(inst.URL, "https://127.0.0.1:"))
 		assert.Equal(t, inst.URL, inst.Issuer, "the issuer defaults to the listen URL")
-		assert.Contains(t, out.String(), inst.Issuer)
+		assert.Contains(t, out.String(), "Passthru Identity listening on "+inst.URL+"\n")
+		assert.Contains(t, out.String(), "  try:        curl --cacert "+inst.CAFile+" "+inst.Issuer+"/.well-known/openid-configuration\n",
+			"a ready-to-paste discovery request")
 		require.NoError(t, inst.Shutdown(t.Context()))
 		require.NoError(t, inst.Shutdown(t.Context()), "idempotent")
 		_, err = os.Stat(dataDir)

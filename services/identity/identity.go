@@ -27,7 +27,6 @@ import (
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
-	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
@@ -112,13 +111,12 @@ func (i *Instance) Err() error {
 // Start loads configuration, opens the database and barrier, seeds demo data
 // when asked and serves HTTPS. It returns once the server accepts connections.
 func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
-	cfg, _, err := loadConfig(opts)
-	if err != nil {
-		return nil, err
+	if opts.ResetDemo {
+		opts.Demo = true
 	}
-	applyOptions(&cfg, opts)
-	if err := config.Validate(&cfg); err != nil {
-		return nil, fmt.Errorf("identity config: %w", err)
+	cfg, cfgPath, err := resolveConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -147,17 +145,17 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		// An ephemeral demo still needs a place for its CA and demo.json.
 		tmp, err := os.MkdirTemp("", "passthru-identity-")
 		if err != nil {
-			return nil, fmt.Errorf("identity: temp data dir: %w", err)
+			return nil, fmt.Errorf("temp data dir: %w", err)
 		}
 		closers = append(closers, func() error { return os.RemoveAll(tmp) })
 		dataDir = tmp
 	}
 	if dataDir != "" {
 		if dataDir, err = filepath.Abs(dataDir); err != nil {
-			return nil, fmt.Errorf("identity: data dir: %w", err)
+			return nil, fmt.Errorf("data dir: %w", err)
 		}
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("identity: data dir: %w", err)
+			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
 
@@ -170,37 +168,22 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 	case cfg.Database.Driver == "postgres":
 		dsn, err := config.ReadSecret(cfg.Database.DSNFile)
 		if err != nil {
-			return nil, fmt.Errorf("identity: database.dsn_file: %w", err)
+			return nil, fmt.Errorf("database.dsn_file: %w", err)
 		}
 		dbOpts = db.Options{Driver: db.DriverPostgres, DSN: strings.TrimSpace(string(dsn))}
 	case cfg.DataDir != "":
 		dbOpts = db.Options{Driver: db.DriverSQLite, Dir: filepath.Join(dataDir, "db")}
-	case opts.Demo:
+	default: // a demo without a data dir (checkStart refuses the rest)
 		dbOpts = db.Options{Driver: db.DriverSQLite, Dir: ""}
-	default:
-		return nil, errors.New("identity: no persistence configured: pass --data-dir, configure database.driver postgres, or use --demo")
 	}
 	if dbOpts.Logger == nil {
 		dbOpts.Logger = logger
 	}
-	database, err := db.Open(ctx, dbOpts)
+	database, st, bar, err := openBarrier(ctx, cfg, opts, dataDir, dbOpts, now, logger)
 	if err != nil {
-		return nil, fmt.Errorf("identity: open database: %w", err)
+		return nil, err
 	}
 	closers = append(closers, database.Close)
-	st, err := store.New(ctx, database)
-	if err != nil {
-		return nil, err
-	}
-
-	secrets, err := unsealSecrets(cfg, opts.Demo, dataDir)
-	if err != nil {
-		return nil, err
-	}
-	bar, err := barrier.Open(ctx, database.Gorm(), barrier.Options{Secrets: secrets, Threshold: cfg.Unseal.Threshold, Now: now})
-	if err != nil {
-		return nil, fmt.Errorf("identity: open barrier: %w", err)
-	}
 
 	tlsCfg, caFile, roots, err := serverTLS(cfg, opts, dataDir)
 	if err != nil {
@@ -209,7 +192,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("identity: listen %s: %w", cfg.Listen, err)
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	closeLn := func() error { return ln.Close() }
 	closers = append(closers, func() error {
@@ -231,7 +214,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		MaxTokenTTL: maxTTL, Now: now,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("identity: signing keys: %w", err)
+		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	issuerTokens := &tokens.Issuer{Keys: keys, Issuer: issuer, Now: now}
 	hasher := password.Hasher{Iterations: cfg.PBKDF2Iterations}
@@ -290,15 +273,28 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		close(inst.done)
 	}()
 
-	fmt.Fprintf(stdout, "passthru identity listening on %s\n", baseURL)
-	fmt.Fprintf(stdout, "  issuer:    %s\n", issuer)
-	fmt.Fprintf(stdout, "  discovery: %s/.well-known/openid-configuration\n", issuer)
-	fmt.Fprintf(stdout, "  CA bundle: %s\n", caFile)
-	if inst.DemoFile != "" {
-		fmt.Fprintf(stdout, "  demo data: %s\n", inst.DemoFile)
-	}
+	printStartup(stdout, inst, cfgPath)
 	logger.Info("identity started", "url", baseURL, "issuer", issuer)
 	return inst, nil
+}
+
+// printStartup tells the operator where things are, in the KMS's style,
+// with a command to paste.
+func printStartup(w io.Writer, inst *Instance, cfgPath string) {
+	discovery := inst.Issuer + "/.well-known/openid-configuration"
+	fmt.Fprintf(w, "Passthru Identity listening on %s\n", inst.URL)
+	if cfgPath != "" {
+		fmt.Fprintf(w, "  config:     %s\n", cfgPath)
+	}
+	if inst.DataDir != "" {
+		fmt.Fprintf(w, "  data dir:   %s\n", inst.DataDir)
+	}
+	fmt.Fprintf(w, "  issuer:     %s\n", inst.Issuer)
+	fmt.Fprintf(w, "  CA bundle:  %s\n", inst.CAFile)
+	if inst.DemoFile != "" {
+		fmt.Fprintf(w, "  demo.json:  %s (demo tenants, users, passwords and clients)\n", inst.DemoFile)
+	}
+	fmt.Fprintf(w, "  try:        curl --cacert %s %s\n", inst.CAFile, discovery)
 }
 
 func urlHost(a *net.TCPAddr) string {
@@ -318,10 +314,27 @@ func loadConfig(opts Options) (Config, string, error) {
 	cfg := DefaultConfig()
 	path, err := config.Load("identity", opts.ConfigPath, &cfg)
 	if err != nil {
-		return cfg, path, fmt.Errorf("identity config: %w", err)
+		return cfg, path, err
 	}
 	if err := config.ApplyEnv(&cfg, nil); err != nil {
-		return cfg, path, fmt.Errorf("identity config: %w", err)
+		return cfg, path, err
+	}
+	return cfg, path, nil
+}
+
+// resolveConfig is the configuration Start runs with: the file (or
+// opts.Config) with the environment and opts applied, validated, and checked
+// against the mode. Main's --check-config calls it too, so both accept and
+// refuse the same things.
+func resolveConfig(opts Options) (Config, string, error) {
+	cfg, path, err := loadConfig(opts)
+	if err != nil {
+		return cfg, path, err
+	}
+	applyOptions(&cfg, opts)
+	// Both at once, so the operator sees every problem in one go.
+	if err := errors.Join(config.Validate(&cfg), checkStart(&cfg, opts)); err != nil {
+		return cfg, path, err
 	}
 	return cfg, path, nil
 }
@@ -339,51 +352,25 @@ func applyOptions(cfg *Config, opts Options) {
 	}
 }
 
-// unsealSecrets reads the configured unseal secrets; a demo without any uses
-// (and creates once) <data-dir>/unseal.key.
-func unsealSecrets(cfg Config, demo bool, dataDir string) ([][]byte, error) {
-	if len(cfg.Unseal.SecretFiles) > 0 {
-		s, err := barrier.ReadSecretFiles(cfg.Unseal.SecretFiles)
-		if err != nil {
-			return nil, fmt.Errorf("identity: unseal.secret_files: %w", err)
-		}
-		return s, nil
-	}
-	if !demo || dataDir == "" {
-		return nil, errors.New("identity: unseal.secret_files is required outside demo mode")
-	}
-	path := filepath.Join(dataDir, "unseal.key")
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := barrier.GenerateSecretFile(path); err != nil {
-			return nil, fmt.Errorf("identity: demo unseal secret: %w", err)
-		}
-	}
-	s, err := barrier.ReadSecretFiles([]string{path})
-	if err != nil {
-		return nil, fmt.Errorf("identity: demo unseal secret: %w", err)
-	}
-	return s, nil
-}
-
 // serverTLS loads the configured certificate, or the demo PKI.
 func serverTLS(cfg Config, opts Options, dataDir string) (*tls.Config, string, *x509.CertPool, error) {
 	if cfg.TLS.CertFile != "" {
 		certs, err := tlsx.ReadCertsPEM(cfg.TLS.CertFile)
 		if err != nil {
-			return nil, "", nil, fmt.Errorf("identity: tls.cert_file: %w", err)
+			return nil, "", nil, fmt.Errorf("tls.cert_file: %w", err)
 		}
 		key, err := tlsx.ReadKeyPEM(cfg.TLS.KeyFile)
 		if err != nil {
-			return nil, "", nil, fmt.Errorf("identity: tls.key_file: %w", err)
+			return nil, "", nil, fmt.Errorf("tls.key_file: %w", err)
 		}
 		// Fail at startup, not at every handshake, when the files do not
 		// belong together.
 		if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(certs[0].PublicKey) {
-			return nil, "", nil, errors.New("identity: tls.key_file does not match the first certificate of tls.cert_file")
+			return nil, "", nil, errors.New("tls.key_file does not match the first certificate of tls.cert_file")
 		}
 		cas, err := tlsx.ReadCertsPEM(cfg.TLS.CAFile)
 		if err != nil {
-			return nil, "", nil, fmt.Errorf("identity: tls.ca_file: %w", err)
+			return nil, "", nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		for _, c := range cas {
@@ -399,13 +386,13 @@ func serverTLS(cfg Config, opts Options, dataDir string) (*tls.Config, string, *
 	dir := opts.PKIDir
 	if dir == "" {
 		if dataDir == "" {
-			return nil, "", nil, errors.New("identity: tls.cert_file is required without a data dir or --demo")
+			return nil, "", nil, errors.New("tls.cert_file is required without a data dir or --demo")
 		}
 		dir = filepath.Join(dataDir, "tls")
 	}
 	pki, err := tlsx.EnsureDemoPKI(dir, "identity")
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("identity: demo PKI: %w", err)
+		return nil, "", nil, fmt.Errorf("demo PKI: %w", err)
 	}
 	return tlsx.ServerConfig(pki.Certificate, nil), pki.CAFile, pki.Roots, nil
 }

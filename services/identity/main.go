@@ -49,19 +49,19 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		Demo: *demo || *resetDemo, ResetDemo: *resetDemo, Stdout: stdout,
 	}
 
-	cfg, path, err := loadConfig(opts)
-	if err == nil {
-		applyOptions(&cfg, opts)
-		err = config.Validate(&cfg)
-	}
+	// The same resolution Start does (file, env, flags, mode), so
+	// --check-config refuses exactly what a start would refuse before it
+	// touches anything; Start validates again.
+	cfg, path, err := resolveConfig(opts)
 	if *checkConfig {
 		return config.CheckConfig(stdout, path, err)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "identity: %v\n", err)
+		fmt.Fprintf(stderr, "identity: invalid config: %v\n", err)
 		return 1
 	}
-	opts.Config = &cfg
+	// Start resolves the configuration again (startup validates too) and
+	// reports the config file it used.
 	logger, stopTelemetry, err := setupTelemetry(cfg.Log, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "identity: %v\n", err)
@@ -78,7 +78,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	inst, err := Start(ctx, opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "identity: %v\n", err)
+		fmt.Fprintf(stderr, "identity: cannot start: %v\n", err)
 		return 1
 	}
 	var serveErr error

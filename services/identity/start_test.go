@@ -107,7 +107,7 @@ func TestMainServesUntilSignalled(t *testing.T) {
 		done <- identity.Main([]string{"--config", cfgFile, "--demo", "--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0"}, &out, &errOut)
 	}()
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "demo data:") {
+	for !strings.Contains(out.String(), "  try:        curl --cacert ") {
 		select {
 		case code := <-done:
 			t.Fatalf("Main exited early with %d: %s %s", code, out.String(), errOut.String())
@@ -118,6 +118,8 @@ func TestMainServesUntilSignalled(t *testing.T) {
 	}
 	assert.FileExists(t, filepath.Join(dir, "data", "demo.json"))
 	assert.FileExists(t, filepath.Join(dir, "data", "tls", "ca.pem"))
+	assert.Contains(t, out.String(), "  config:     "+cfgFile+"\n")
+	assert.Contains(t, out.String(), "  demo.json:  "+filepath.Join(dir, "data", "demo.json"))
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
 	select {
 	case code := <-done:

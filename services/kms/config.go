@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
+
+	"github.com/passthru-dev/passthru/services/infra/config"
+	"github.com/passthru-dev/passthru/services/infra/telemetry"
 )
 
 // DefaultListen is where the KMS listens unless told otherwise.
@@ -88,11 +92,21 @@ func (l LogConfig) validateOTLP() []error {
 	return errs
 }
 
-// Validate implements config.Validator.
+// Validate implements config.Validator. It checks every value the way Start
+// will use it, so --check-config refuses what startup would refuse; the
+// requirements that depend on the mode (demo or not) are in checkStart.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Listen != "" {
+		if err := config.ValidateListen(c.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("listen: %w", err))
+		}
+	}
 	switch c.Database.Driver {
 	case "", "sqlite":
+		if c.Database.DSNFile != "" {
+			errs = append(errs, errors.New("database.dsn_file: set but database.driver is not postgres (the sqlite database lives under the data dir)"))
+		}
 	case "postgres":
 		if c.Database.DSNFile == "" {
 			errs = append(errs, errors.New("database.dsn_file: required for the postgres driver"))
@@ -103,15 +117,65 @@ func (c *Config) Validate() error {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
 	}
-	if c.Unseal.Threshold < 0 || (len(c.Unseal.SecretFiles) > 0 && c.Unseal.Threshold > len(c.Unseal.SecretFiles)) {
-		errs = append(errs, fmt.Errorf("unseal.threshold: %d, want 1..%d", c.Unseal.Threshold, len(c.Unseal.SecretFiles)))
-	}
+	errs = append(errs, c.Unseal.validate()...)
 	if c.Auth.CacheTTL < 0 {
 		errs = append(errs, errors.New("auth.cache_ttl: must not be negative"))
 	}
 	if c.Auth.PBKDF2Iterations < 0 {
 		errs = append(errs, errors.New("auth.pbkdf2_iterations: must not be negative"))
 	}
-	errs = append(errs, c.Log.validateOTLP()...)
+	errs = append(errs, c.Log.validate()...)
+	return errors.Join(errs...)
+}
+
+// validate checks the unseal secrets: no empty or repeated path (a repeated
+// file would count twice towards the threshold), and a threshold the
+// configured (or, in demo mode, the one generated) secrets can meet.
+func (u UnsealConfig) validate() []error {
+	var errs []error
+	for i, f := range u.SecretFiles {
+		switch {
+		case f == "":
+			errs = append(errs, fmt.Errorf("unseal.secret_files[%d]: empty path", i))
+		case slices.Index(u.SecretFiles, f) < i:
+			errs = append(errs, fmt.Errorf("unseal.secret_files[%d]: %q is listed twice", i, f))
+		}
+	}
+	n := max(len(u.SecretFiles), 1) // demo mode generates one secret
+	if u.Threshold < 0 || u.Threshold > n {
+		errs = append(errs, fmt.Errorf("unseal.threshold: %d, want 1..%d (0 means 1)", u.Threshold, n))
+	}
+	return errs
+}
+
+// validate checks the log settings with telemetry's own parsers, so a value
+// that passes here cannot stop telemetry.Setup at startup.
+func (l LogConfig) validate() []error {
+	var errs []error
+	if err := telemetry.ValidateFormat(l.Format); err != nil {
+		errs = append(errs, fmt.Errorf("log.format: %q, want json or text", l.Format))
+	}
+	if _, err := telemetry.ParseLevel(l.Level); err != nil {
+		errs = append(errs, fmt.Errorf("log.level: %q, want debug, info, warn or error", l.Level))
+	}
+	return append(errs, l.validateOTLP()...)
+}
+
+// checkStart reports what Start would refuse in the mode opts asks for,
+// before it creates anything: outside demo mode there is no generated
+// certificate or unseal secret, and SQLite needs a data dir.
+func checkStart(c *Config, opts Options) error {
+	var errs []error
+	if !opts.Demo {
+		if c.TLS.CertFile == "" {
+			errs = append(errs, errors.New("tls.cert_file and tls.key_file are required outside demo mode (there is no plaintext mode)"))
+		}
+		if len(c.Unseal.SecretFiles) == 0 {
+			errs = append(errs, errors.New("unseal.secret_files is required outside demo mode"))
+		}
+		if opts.DB == nil && c.Database.Driver != "postgres" && c.DataDir == "" {
+			errs = append(errs, errors.New("data_dir: a data dir is required for the sqlite database (--data-dir or data_dir)"))
+		}
+	}
 	return errors.Join(errs...)
 }

@@ -30,6 +30,24 @@ func TestConfigValidate(t *testing.T) {
 		{desc: "threshold above secrets", cfg: kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{"a"}, Threshold: 2}}, want: "threshold"},
 		{desc: "negative ttl", cfg: kms.Config{Auth: kms.AuthConfig{CacheTTL: -1}}, want: "cache_ttl"},
 		{desc: "negative iterations", cfg: kms.Config{Auth: kms.AuthConfig{PBKDF2Iterations: -1}}, want: "pbkdf2_iterations"},
+		{desc: "listen host:port", cfg: kms.Config{Listen: "127.0.0.1:8081"}},
+		{desc: "listen any free port on all interfaces", cfg: kms.Config{Listen: ":0"}},
+		{desc: "listen without a port", cfg: kms.Config{Listen: "notanaddr"}, want: `listen: "notanaddr" is not host:port`},
+		{desc: "listen port out of range", cfg: kms.Config{Listen: "127.0.0.1:99999"}, want: `listen: "127.0.0.1:99999": port "99999"`},
+		{desc: "listen host not an address", cfg: kms.Config{Listen: "256.0.0.1:80"}, want: "listen: "},
+		{desc: "log format json", cfg: kms.Config{Log: kms.LogConfig{Format: "json", Level: "debug"}}},
+		{desc: "log format and level in upper case", cfg: kms.Config{Log: kms.LogConfig{Format: "TEXT", Level: "WARN"}}},
+		{desc: "log level with offset", cfg: kms.Config{Log: kms.LogConfig{Level: "info+2"}}},
+		{desc: "log format xml", cfg: kms.Config{Log: kms.LogConfig{Format: "xml"}}, want: `log.format: "xml", want json or text`},
+		{desc: "log level loud", cfg: kms.Config{Log: kms.LogConfig{Level: "loud"}}, want: `log.level: "loud", want debug, info, warn or error`},
+		{desc: "dsn file without postgres", cfg: kms.Config{Database: kms.DatabaseConfig{DSNFile: "/run/secrets/dsn"}}, want: "database.dsn_file: set but database.driver is not postgres"},
+		{desc: "postgres with dsn file", cfg: kms.Config{Database: kms.DatabaseConfig{Driver: "postgres", DSNFile: "/run/secrets/dsn"}}},
+		{desc: "empty secret file path", cfg: kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{"a", ""}}}, want: "unseal.secret_files[1]: empty path"},
+		{desc: "secret file listed twice", cfg: kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{"a", "b", "a"}, Threshold: 2}}, want: `unseal.secret_files[2]: "a" is listed twice`},
+		{desc: "threshold 2 of 3", cfg: kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{"a", "b", "c"}, Threshold: 2}}},
+		{desc: "threshold above the one demo secret", cfg: kms.Config{Unseal: kms.UnsealConfig{Threshold: 2}}, want: "unseal.threshold: 2, want 1..1"},
+		{desc: "negative threshold", cfg: kms.Config{Unseal: kms.UnsealConfig{Threshold: -1}}, want: "unseal.threshold: -1"},
+		{desc: "otlp endpoint without CA", cfg: kms.Config{Log: kms.LogConfig{OTLPEndpoint: "https://127.0.0.1:4318"}}, want: "log.otlp_ca_file: required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -101,6 +119,7 @@ func TestStartProductionConfig(t *testing.T) {
 		_, err = kms.Start(t.Context(), kms.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "unseal.secret_files is required")
+		assert.NoFileExists(t, filepath.Join(dir, "data", kms.DemoSecretFile), "no demo secret outside demo mode")
 	})
 }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
-	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
@@ -86,18 +85,37 @@ func (i *Instance) Shutdown(ctx context.Context) error {
 	return i.err
 }
 
-// LoadConfig reads the config file (explicit path or the standard search
-// paths) and the environment, and validates the result.
-func LoadConfig(path string, env func(string) (string, bool)) (*Config, string, error) {
+// ResolveConfig is the configuration Start runs with, validated: opts.Config
+// (copied, never modified) or the config file (explicit path or the standard
+// search paths) with the environment applied, then the overrides in opts
+// (flags: listen, data dir, PBKDF2 iterations). Both --check-config and Start
+// call it, so they accept and refuse the same things. It returns the config
+// file used ("" for none).
+func ResolveConfig(opts Options) (*Config, string, error) {
 	cfg := &Config{}
-	used, err := config.Load("kms", path, cfg)
-	if err != nil {
-		return nil, used, err
+	var used string
+	if opts.Config != nil {
+		*cfg = *opts.Config
+	} else {
+		var err error
+		if used, err = config.Load("kms", opts.ConfigPath, cfg); err != nil {
+			return nil, used, err
+		}
+		if err := config.ApplyEnv(cfg, opts.Env); err != nil {
+			return nil, used, err
+		}
 	}
-	if err := config.ApplyEnv(cfg, env); err != nil {
-		return nil, used, err
+	if opts.Listen != "" {
+		cfg.Listen = opts.Listen
 	}
-	if err := config.Validate(cfg); err != nil {
+	if opts.DataDir != "" {
+		cfg.DataDir = opts.DataDir
+	}
+	if opts.PBKDF2Iterations != 0 {
+		cfg.Auth.PBKDF2Iterations = opts.PBKDF2Iterations
+	}
+	// Both at once, so the operator sees every problem in one go.
+	if err := errors.Join(config.Validate(cfg), checkStart(cfg, opts)); err != nil {
 		return nil, used, err
 	}
 	return cfg, used, nil
@@ -114,16 +132,12 @@ func Start(ctx context.Context, opts Options) (_ *Instance, err error) {
 	if opts.Stdout == nil {
 		opts.Stdout = io.Discard
 	}
-	cfg, cfgPath := opts.Config, ""
-	if cfg == nil {
-		if cfg, cfgPath, err = LoadConfig(opts.ConfigPath, opts.Env); err != nil {
-			return nil, fmt.Errorf("kms config: %w", err)
-		}
-	} else if err := config.Validate(cfg); err != nil {
-		return nil, fmt.Errorf("kms config: %w", err)
+	cfg, cfgPath, err := ResolveConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	listen := firstOf(opts.Listen, cfg.Listen, DefaultListen)
-	dataDir := firstOf(opts.DataDir, cfg.DataDir)
+	listen := firstOf(cfg.Listen, DefaultListen)
+	dataDir := cfg.DataDir
 	if dataDir == "" && opts.Demo {
 		if dataDir, err = os.MkdirTemp("", "passthru-kms-"); err != nil {
 			return nil, fmt.Errorf("create demo data dir: %w", err)
@@ -147,34 +161,21 @@ func Start(ctx context.Context, opts Options) (_ *Instance, err error) {
 	if err != nil {
 		return nil, err
 	}
-	secrets, threshold, err := unsealSecrets(cfg, opts, dataDir)
+	database, b, err := openBarrier(ctx, cfg, opts, dataDir, dbOpts)
 	if err != nil {
 		return nil, err
-	}
-
-	database, err := db.Open(ctx, dbOpts)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			database.Close()
 		}
 	}()
-	b, err := barrier.Open(ctx, database.Gorm(), barrier.Options{Secrets: secrets, Threshold: threshold})
-	if err != nil {
-		if errors.Is(err, barrier.ErrSealed) {
-			return nil, fmt.Errorf("kms refuses to start: the barrier stays sealed (wrong or missing unseal secret): %w", err)
-		}
-		return nil, fmt.Errorf("open barrier: %w", err)
-	}
 	svc, err := keys.New(ctx, keys.Options{DB: database, Barrier: b, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
 
-	iterations := firstInt(opts.PBKDF2Iterations, cfg.Auth.PBKDF2Iterations)
-	hasher := password.Hasher{Iterations: iterations}
+	hasher := password.Hasher{Iterations: cfg.Auth.PBKDF2Iterations}
 	realmsFile, err := loadRealms(cfg, cfgPath, opts.Demo)
 	if err != nil {
 		return nil, err
@@ -297,15 +298,6 @@ func firstOf(vals ...string) string {
 	return ""
 }
 
-func firstInt(vals ...int) int {
-	for _, v := range vals {
-		if v != 0 {
-			return v
-		}
-	}
-	return 0
-}
-
 func databaseOptions(cfg *Config, opts Options, dataDir string) (db.Options, error) {
 	if opts.DB != nil {
 		return *opts.DB, nil
@@ -318,9 +310,7 @@ func databaseOptions(cfg *Config, opts Options, dataDir string) (db.Options, err
 		}
 		return db.Options{Driver: db.DriverPostgres, DSN: string(dsn)}, nil
 	default:
-		if dataDir == "" {
-			return db.Options{}, errors.New("a data dir is required for the sqlite database (--data-dir or data_dir)")
-		}
+		// checkStart made sure of a data dir (demo mode makes a temp one).
 		return db.Options{Driver: db.DriverSQLite, Dir: filepath.Join(dataDir, "db")}, nil
 	}
 }
@@ -333,9 +323,7 @@ func serverCertificate(cfg *Config, opts Options, dataDir string) (tls.Certifica
 		}
 		return cert, cfg.TLS.CAFile, nil
 	}
-	if !opts.Demo {
-		return tls.Certificate{}, "", errors.New("tls.cert_file and tls.key_file are required outside demo mode (there is no plaintext mode)")
-	}
+	// Demo mode (checkStart refuses a start without a certificate otherwise).
 	dir := opts.PKIDir
 	if dir == "" {
 		dir = filepath.Join(dataDir, "tls")
@@ -345,27 +333,6 @@ func serverCertificate(cfg *Config, opts Options, dataDir string) (tls.Certifica
 		return tls.Certificate{}, "", fmt.Errorf("demo PKI: %w", err)
 	}
 	return pki.Certificate, pki.CAFile, nil
-}
-
-func unsealSecrets(cfg *Config, opts Options, dataDir string) ([][]byte, int, error) {
-	files := cfg.Unseal.SecretFiles
-	if len(files) == 0 {
-		if !opts.Demo {
-			return nil, 0, errors.New("unseal.secret_files is required outside demo mode")
-		}
-		path := filepath.Join(dataDir, "unseal.key")
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			if err := barrier.GenerateSecretFile(path); err != nil {
-				return nil, 0, fmt.Errorf("generate demo unseal secret: %w", err)
-			}
-		}
-		files = []string{path}
-	}
-	secrets, err := barrier.ReadSecretFiles(files)
-	if err != nil {
-		return nil, 0, fmt.Errorf("kms refuses to start: %w", err)
-	}
-	return secrets, cfg.Unseal.Threshold, nil
 }
 
 // loadRealms reads realms.yml (configured, or beside the config file) or

@@ -3,6 +3,7 @@ package kms_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -105,20 +106,21 @@ func TestWrongUnsealSecretRefusesToStart(t *testing.T) {
 	opts.Logger = nil
 	_, err := kms.Start(fixture.ITContext(t), opts)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "refuses to start")
+	assert.Contains(t, err.Error(), "the barrier stays sealed")
 	assert.Contains(t, err.Error(), "unseal")
 
 	// The binary path: SQLite under the data dir, started once, then a
-	// different secret file.
+	// different secret file. The error reads once: no "kms" stutter.
 	dataDir := t.TempDir()
 	inst, err := kms.Start(fixture.ITContext(t), kms.Options{Config: &kms.Config{}, Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000})
 	require.NoError(t, err)
 	require.NoError(t, inst.Shutdown(t.Context()))
-	require.NoError(t, os.Remove(filepath.Join(dataDir, "unseal.key")))
+	require.NoError(t, os.WriteFile(filepath.Join(dataDir, kms.DemoSecretFile), []byte("c29tZSBvdGhlciBzZWNyZXQgdGhhdCBpcyBsb25nIGVub3VnaA=="), 0o600))
 	begin := time.Now()
 	code, stdout, stderr := runMain(t, "--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
 	assert.Equal(t, 1, code, "stdout=%s stderr=%s", stdout, stderr)
-	assert.Contains(t, stderr, "kms: cannot start: kms refuses to start: the barrier stays sealed", "a regenerated secret does not open the old barrier")
+	assert.True(t, strings.HasPrefix(stderr, "kms: cannot start: the barrier stays sealed (wrong or missing unseal secret; demo data is disposable: --reset-demo"), "stderr=%s", stderr)
+	assert.Equal(t, 1, strings.Count(stderr, "kms"), "the error names the service once: %s", stderr)
 	assert.NotContains(t, stdout, "listening", "it never served")
 	assert.Less(t, time.Since(begin), 15*time.Second, "refusing is fast, not a timeout")
 }
@@ -170,6 +172,7 @@ func TestMainFlagsAndConfig(t *testing.T) {
 	otlpHTTP := writeCfg("otlp-http.yml", "log:\n  otlp_endpoint: http://127.0.0.1:4318\n  otlp_ca_file: "+pki.CAFile+"\n")
 	otlpNoCA := writeCfg("otlp-noca.yml", "log:\n  otlp_endpoint: https://127.0.0.1:4318\n")
 	otlpCAOnly := writeCfg("otlp-caonly.yml", "log:\n  otlp_ca_file: "+pki.CAFile+"\n")
+	otlpNoRealms := writeCfg("otlp-norealms.yml", "auth:\n  realms_file: "+filepath.Join(dir, "none-realms.yml")+"\nlog:\n  otlp_endpoint: https://127.0.0.1:4318\n  otlp_ca_file: "+pki.CAFile+"\n")
 	otlpMissingCA := writeCfg("otlp-missing.yml", "log:\n  otlp_endpoint: https://127.0.0.1:4318\n  otlp_ca_file: "+filepath.Join(dir, "nope.pem")+"\n")
 	tests := []struct {
 		desc       string
@@ -178,18 +181,28 @@ func TestMainFlagsAndConfig(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{desc: "otlp over https with a CA bundle is valid", args: []string{"--check-config", "--config", otlpOK}, code: 0, wantStdout: "config OK"},
+		{desc: "otlp over https with a CA bundle is valid", args: []string{"--check-config", "--demo", "--config", otlpOK}, code: 0, wantStdout: "config OK"},
 		{desc: "otlp over plain http is refused", args: []string{"--check-config", "--config", otlpHTTP}, code: 1, wantStdout: "log.otlp_endpoint: must be an https URL"},
 		{desc: "otlp without a CA bundle is refused", args: []string{"--check-config", "--config", otlpNoCA}, code: 1, wantStdout: "log.otlp_ca_file: required"},
 		{desc: "otlp CA bundle without endpoint is refused", args: []string{"--check-config", "--config", otlpCAOnly}, code: 1, wantStdout: "set without log.otlp_endpoint"},
-		{desc: "unreadable otlp CA bundle stops the start", args: []string{"--config", otlpMissingCA, "--data-dir", t.TempDir()}, code: 1, wantStderr: "log.otlp_ca_file: telemetry: OTLP CA bundle"},
-		// Telemetry with the CA bundle is set up; the start then stops at the missing TLS certificate.
-		{desc: "otlp exporter set up with the CA bundle", args: []string{"--config", otlpOK, "--data-dir", t.TempDir()}, code: 1, wantStderr: "tls.cert_file"},
+		{desc: "unreadable otlp CA bundle stops the start", args: []string{"--demo", "--config", otlpMissingCA, "--data-dir", t.TempDir()}, code: 1, wantStderr: "log.otlp_ca_file: telemetry: OTLP CA bundle"},
+		// Telemetry with the CA bundle is set up; the start then stops at the missing realms file.
+		{desc: "otlp exporter set up with the CA bundle", args: []string{"--demo", "--config", otlpNoRealms, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, code: 1, wantStderr: "kms: cannot start: "},
 		{desc: "help", args: []string{"--help"}, code: 0, wantStderr: "-reset-demo"},
 		{desc: "unknown flag", args: []string{"--nope"}, code: 2},
 		{desc: "stray argument", args: []string{"extra"}, code: 2, wantStderr: "unexpected arguments"},
-		{desc: "check good config", args: []string{"--check-config", "--config", good}, code: 0, wantStdout: "config OK: " + good},
+		{desc: "check good config", args: []string{"--check-config", "--demo", "--config", good}, code: 0, wantStdout: "config OK: " + good},
+		{desc: "check log format xml", args: []string{"--check-config", "--demo", "--config", writeCfg("xml.yml", "log:\n  format: xml\n")}, code: 1, wantStdout: `config invalid: log.format: "xml", want json or text`},
+		{desc: "start with log format xml", args: []string{"--demo", "--data-dir", t.TempDir(), "--config", writeCfg("xml2.yml", "log:\n  format: xml\n")}, code: 1, wantStderr: `kms: invalid config: log.format: "xml"`},
+		{desc: "check log level loud", args: []string{"--check-config", "--demo", "--config", writeCfg("loud.yml", "log:\n  level: loud\n")}, code: 1, wantStdout: `log.level: "loud"`},
+		{desc: "check listen notanaddr", args: []string{"--check-config", "--demo", "--config", writeCfg("listen.yml", "listen: notanaddr\n")}, code: 1, wantStdout: `listen: "notanaddr" is not host:port`},
+		{desc: "check listen flag", args: []string{"--check-config", "--demo", "--listen", "127.0.0.1:99999"}, code: 1, wantStdout: `listen: "127.0.0.1:99999": port`},
+		{desc: "flag overrides a file value", args: []string{"--check-config", "--demo", "--config", writeCfg("listen2.yml", "listen: notanaddr\n"), "--listen", "127.0.0.1:0"}, code: 0, wantStdout: "config OK"},
+		{desc: "check without demo needs TLS and unseal secrets", args: []string{"--check-config", "--config", good, "--data-dir", t.TempDir()}, code: 1, wantStdout: "tls.cert_file and tls.key_file are required outside demo mode"},
+		{desc: "check without demo needs a data dir for sqlite", args: []string{"--check-config", "--config", good}, code: 1, wantStdout: "data_dir: a data dir is required"},
+		{desc: "reset-demo implies demo for the check", args: []string{"--check-config", "--reset-demo"}, code: 0, wantStdout: "config OK: no config file found"},
 		{desc: "check unknown key", args: []string{"--check-config", "--config", bad}, code: 1, wantStdout: "bogus"},
+		{desc: "invalid value stops the start", args: []string{"--demo", "--config", invalid}, code: 1, wantStderr: "kms: invalid config: database.driver"},
 		{desc: "check invalid value", args: []string{"--check-config", "--config", invalid}, code: 1, wantStdout: "oracle"},
 		{desc: "missing config file", args: []string{"--config", filepath.Join(dir, "none.yml")}, code: 1},
 		{desc: "no TLS outside demo", args: []string{"--config", good, "--data-dir", t.TempDir()}, code: 1, wantStderr: "tls.cert_file"},
@@ -272,15 +285,22 @@ func clientFor(t *testing.T, caFile string) *http.Client {
 
 func TestStartErrors(t *testing.T) {
 	dbo := dbtest.Options(t, dbtest.SQLite)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	busy := ln.Addr().String()
 	tests := []struct {
 		desc string
 		opts kms.Options
 		want string
 	}{
-		{desc: "no unseal secret outside demo", opts: kms.Options{Config: &kms.Config{TLS: kms.TLSConfig{CertFile: "x", KeyFile: "y"}}, DB: &dbo}, want: "tls certificate"},
+		{desc: "no unseal secret outside demo", opts: kms.Options{Config: &kms.Config{TLS: kms.TLSConfig{CertFile: "x", KeyFile: "y"}}, DB: &dbo}, want: "config: unseal.secret_files is required outside demo mode"},
+		{desc: "unreadable certificate", opts: kms.Options{Config: &kms.Config{TLS: kms.TLSConfig{CertFile: "x", KeyFile: "y"}, Unseal: kms.UnsealConfig{SecretFiles: []string{"s"}}}, DB: &dbo}, want: "tls certificate"},
+		{desc: "unreadable unseal secret", opts: kms.Options{Config: &kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{filepath.Join(t.TempDir(), "none")}}}, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}, want: "unseal secret: "},
 		{desc: "sqlite needs a data dir", opts: kms.Options{Config: &kms.Config{}}, want: "data dir is required"},
 		{desc: "invalid config", opts: kms.Options{Config: &kms.Config{Database: kms.DatabaseConfig{Driver: "postgres"}}}, want: "dsn_file"},
-		{desc: "bad listen address", opts: kms.Options{Config: &kms.Config{}, Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: "256.0.0.1:99999", PBKDF2Iterations: 1000}, want: "listen"},
+		{desc: "bad listen address", opts: kms.Options{Config: &kms.Config{}, Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: "256.0.0.1:99999", PBKDF2Iterations: 1000}, want: "config: listen: "},
+		{desc: "address in use", opts: kms.Options{Config: &kms.Config{}, Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: busy, PBKDF2Iterations: 1000}, want: "listen on " + busy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -53,12 +53,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return 2
 	}
 	opts.Env = env
-	cfg, path, err := LoadConfig(opts.ConfigPath, env)
+	opts.Demo = opts.Demo || opts.ResetDemo
+	// The same resolution Start does (file, env, flags, mode), so
+	// --check-config refuses exactly what a start would refuse before it
+	// touches anything; Start validates again.
+	cfg, path, err := ResolveConfig(opts)
 	if checkConfig {
 		return config.CheckConfig(stdout, path, err)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "kms: %v\n", err)
+		fmt.Fprintf(stderr, "kms: invalid config: %v\n", err)
 		return 1
 	}
 	logger, shutdownTelemetry, err := setupTelemetry(ctx, cfg.Log, stderr)
@@ -89,9 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 // The collector is reached over TLS 1.3 trusting only the configured CA
 // bundle (log.otlp_ca_file), never the system roots.
 func setupTelemetry(ctx context.Context, c LogConfig, w io.Writer) (*slog.Logger, func(context.Context) error, error) {
-	if c.OTLPEndpoint != "" && c.OTLPCAFile == "" {
-		return nil, nil, errors.New("telemetry: log.otlp_ca_file: required with log.otlp_endpoint")
-	}
+	// ResolveConfig has checked every value (format, level, https endpoint
+	// with its CA bundle); what is left to fail is reading the bundle.
 	opts := telemetry.Options{Format: firstOf(c.Format, "text"), Level: c.Level, Service: "kms", OTLPEndpoint: c.OTLPEndpoint, CAFile: c.OTLPCAFile, Output: w}
 	logger, stop, err := telemetry.Setup(ctx, opts)
 	if err != nil {

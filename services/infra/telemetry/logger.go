@@ -11,12 +11,38 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-func newLogger(opts Options) (*slog.Logger, error) {
+// ParseLevel parses a log level the way Setup does: "" is info; otherwise
+// slog's names (debug, info, warn, error, any case, with an optional offset
+// such as "warn+2"). Services call it to validate their configuration before
+// they start, so --check-config and startup agree.
+func ParseLevel(s string) (slog.Level, error) {
 	var level slog.Level
-	if opts.Level != "" {
-		if err := level.UnmarshalText([]byte(opts.Level)); err != nil {
-			return nil, fmt.Errorf("telemetry: log level %q: want debug, info, warn or error", opts.Level)
-		}
+	if s == "" {
+		return level, nil
+	}
+	if err := level.UnmarshalText([]byte(s)); err != nil {
+		return level, fmt.Errorf("telemetry: log level %q: want debug, info, warn or error", s)
+	}
+	return level, nil
+}
+
+// ValidateFormat reports whether Setup accepts the log format s: json
+// (also ""), or text, in any case.
+func ValidateFormat(s string) error {
+	switch strings.ToLower(s) {
+	case "", "json", "text":
+		return nil
+	}
+	return fmt.Errorf("telemetry: log format %q: want json or text", s)
+}
+
+func newLogger(opts Options) (*slog.Logger, error) {
+	level, err := ParseLevel(opts.Level)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateFormat(opts.Format); err != nil {
+		return nil, err
 	}
 	out := opts.Output
 	if out == nil {
@@ -27,10 +53,8 @@ func newLogger(opts Options) (*slog.Logger, error) {
 	switch strings.ToLower(opts.Format) {
 	case "", "json":
 		h = slog.NewJSONHandler(out, ho)
-	case "text":
+	default: // "text"; ValidateFormat allowed nothing else
 		h = slog.NewTextHandler(out, ho)
-	default:
-		return nil, fmt.Errorf("telemetry: log format %q: want json or text", opts.Format)
 	}
 	logger := slog.New(traceHandler{h})
 	if opts.Service != "" {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"log/slog"
@@ -488,4 +489,45 @@ func TestOTLPExportTrustsCAFile(t *testing.T) {
 	other.mu.Lock()
 	defer other.mu.Unlock()
 	assert.Empty(t, other.spans)
+}
+
+// TestParseLevelAndFormat: the exported checks accept exactly what Setup
+// accepts, so a service's --check-config agrees with its startup.
+func TestParseLevelAndFormat(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc      string
+		level     string
+		format    string
+		wantLevel slog.Level
+		wantErr   string
+	}{
+		{desc: "empty level and format are the defaults", wantLevel: slog.LevelInfo},
+		{desc: "debug json", level: "debug", format: "json", wantLevel: slog.LevelDebug},
+		{desc: "upper case level and format", level: "WARN", format: "TEXT", wantLevel: slog.LevelWarn},
+		{desc: "level with offset", level: "error+2", format: "text", wantLevel: slog.LevelError + 2},
+		{desc: "unknown level", level: "loud", wantErr: `log level "loud": want debug, info, warn or error`},
+		{desc: "numeric level is not a name", level: "4", wantErr: `log level "4"`},
+		{desc: "unknown format", format: "xml", wantErr: `log format "xml": want json or text`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			level, lerr := ParseLevel(tc.level)
+			ferr := ValidateFormat(tc.format)
+			_, serr := New(t.Context(), Options{Level: tc.level, Format: tc.format, Output: io.Discard})
+			if tc.wantErr == "" {
+				require.NoError(t, lerr)
+				require.NoError(t, ferr)
+				require.NoError(t, serr, "Setup accepts what the checks accept")
+				assert.Equal(t, tc.wantLevel, level)
+				return
+			}
+			got := errors.Join(lerr, ferr)
+			require.Error(t, got)
+			assert.Contains(t, got.Error(), tc.wantErr)
+			require.Error(t, serr, "Setup refuses what the checks refuse")
+			assert.Contains(t, serr.Error(), tc.wantErr)
+		})
+	}
 }

@@ -1,0 +1,138 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gorm.io/gorm"
+
+	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/db"
+)
+
+// DemoSecretFile is the unseal secret a demo without unseal.secret_files
+// keeps in its data dir.
+const DemoSecretFile = "unseal.key"
+
+// demoSecretMissingError: the demo unseal secret file is gone but the
+// database is sealed with it. --reset-demo recovers from it.
+type demoSecretMissingError struct{ path string }
+
+func (e *demoSecretMissingError) Error() string {
+	return "unseal secret file " + e.path + " is missing but the database already holds a barrier sealed with it; restore the file, or use --reset-demo to wipe the demo database and start fresh"
+}
+
+// openBarrier opens the database and unseals its barrier. A demo without
+// configured secrets uses <data-dir>/unseal.key, generated only while the
+// database holds no barrier: a fresh secret can never open an existing
+// barrier, and writing one would make every later start fail too. With
+// --reset-demo a demo database in the data dir that cannot be unsealed
+// (secret missing or wrong) is wiped and started afresh: demo data is
+// disposable.
+func openBarrier(ctx context.Context, cfg *Config, opts Options, dataDir string, dbOpts db.Options) (*db.DB, *barrier.Barrier, error) {
+	demoSecret := len(cfg.Unseal.SecretFiles) == 0 // checkStart: only in demo mode
+	for wiped := false; ; wiped = true {
+		database, err := db.Open(ctx, dbOpts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open database: %w", err)
+		}
+		b, err := unseal(ctx, database, cfg, opts, dataDir, demoSecret)
+		if err == nil {
+			return database, b, nil
+		}
+		database.Close()
+		var missing *demoSecretMissingError
+		recoverable := errors.As(err, &missing) || errors.Is(err, barrier.ErrSealed)
+		if !demoSecret || !opts.ResetDemo || wiped || !recoverable {
+			return nil, nil, err
+		}
+		if werr := wipeDemoDatabase(opts, dataDir, dbOpts); werr != nil {
+			return nil, nil, fmt.Errorf("%w; --reset-demo cannot recover: %w", err, werr)
+		}
+		opts.Logger.WarnContext(ctx, "reset-demo: wiped the demo database that could not be unsealed", "dir", dbOpts.Dir)
+	}
+}
+
+func unseal(ctx context.Context, database *db.DB, cfg *Config, opts Options, dataDir string, demoSecret bool) (*barrier.Barrier, error) {
+	files := cfg.Unseal.SecretFiles
+	if demoSecret {
+		path := filepath.Join(dataDir, DemoSecretFile)
+		if err := ensureDemoSecret(ctx, database.Gorm(), path); err != nil {
+			return nil, err
+		}
+		files = []string{path}
+	}
+	secrets, err := barrier.ReadSecretFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("unseal secret: %w", err)
+	}
+	b, err := barrier.Open(ctx, database.Gorm(), barrier.Options{Secrets: secrets, Threshold: cfg.Unseal.Threshold})
+	switch {
+	case errors.Is(err, barrier.ErrSealed) && demoSecret && !opts.ResetDemo:
+		return nil, fmt.Errorf("the barrier stays sealed (wrong or missing unseal secret; demo data is disposable: --reset-demo wipes it and starts fresh): %w", err)
+	case errors.Is(err, barrier.ErrSealed):
+		return nil, fmt.Errorf("the barrier stays sealed (wrong or missing unseal secret): %w", err)
+	case err != nil:
+		return nil, fmt.Errorf("open barrier: %w", err)
+	}
+	return b, nil
+}
+
+// ensureDemoSecret generates the demo unseal secret at path unless it
+// exists, and refuses to when the database already holds a barrier.
+func ensureDemoSecret(ctx context.Context, g *gorm.DB, path string) error {
+	_, err := os.Stat(path)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("demo unseal secret: %w", err)
+	}
+	sealed, err := hasBarrier(ctx, g)
+	if err != nil {
+		return err
+	}
+	if sealed {
+		return &demoSecretMissingError{path: path}
+	}
+	if err := barrier.GenerateSecretFile(path); err != nil {
+		return fmt.Errorf("generate demo unseal secret: %w", err)
+	}
+	return nil
+}
+
+// hasBarrier reports whether the database already holds a barrier: the
+// barrier package keeps one row in barrier_meta once initialised. A fresh
+// database has neither the table nor the row.
+func hasBarrier(ctx context.Context, g *gorm.DB) (bool, error) {
+	g = g.WithContext(ctx)
+	if !g.Migrator().HasTable("barrier_meta") {
+		return false, nil
+	}
+	var n int64
+	if err := g.Table("barrier_meta").Count(&n).Error; err != nil {
+		return false, fmt.Errorf("look for an existing barrier: %w", err)
+	}
+	return n > 0, nil
+}
+
+// wipeDemoDatabase deletes the demo's SQLite database and unseal secret in
+// the data dir, so the next open starts fresh. A database elsewhere
+// (PostgreSQL, or one the caller passed in) may hold more than the demo and
+// is never dropped here.
+func wipeDemoDatabase(opts Options, dataDir string, dbOpts db.Options) error {
+	own := filepath.Join(dataDir, "db")
+	if opts.DB != nil || dbOpts.Driver != db.DriverSQLite || dbOpts.Dir != own {
+		return errors.New("the database is not the demo's SQLite database in the data dir; restore the unseal secret, or drop the database yourself")
+	}
+	if err := os.RemoveAll(own); err != nil {
+		return fmt.Errorf("wipe %s: %w", own, err)
+	}
+	if err := os.Remove(filepath.Join(dataDir, DemoSecretFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove the old demo unseal secret: %w", err)
+	}
+	return nil
+}
