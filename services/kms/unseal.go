@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"gorm.io/gorm"
-
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/db"
 )
@@ -16,14 +14,6 @@ import (
 // DemoSecretFile is the unseal secret a demo without unseal.secret_files
 // keeps in its data dir.
 const DemoSecretFile = "unseal.key"
-
-// demoSecretMissingError: the demo unseal secret file is gone but the
-// database is sealed with it. --reset-demo recovers from it.
-type demoSecretMissingError struct{ path string }
-
-func (e *demoSecretMissingError) Error() string {
-	return "unseal secret file " + e.path + " is missing but the database already holds a barrier sealed with it; restore the file, or use --reset-demo to wipe the demo database and start fresh"
-}
 
 // openBarrier opens the database and unseals its barrier. A demo without
 // configured secrets uses <data-dir>/unseal.key, generated only while the
@@ -44,8 +34,7 @@ func openBarrier(ctx context.Context, cfg *Config, opts Options, dataDir string,
 			return database, b, nil
 		}
 		database.Close()
-		var missing *demoSecretMissingError
-		recoverable := errors.As(err, &missing) || errors.Is(err, barrier.ErrSealed)
+		recoverable := errors.Is(err, barrier.ErrDemoSecretMissing) || errors.Is(err, barrier.ErrSealed)
 		if !demoSecret || !opts.ResetDemo || wiped || !recoverable {
 			return nil, nil, err
 		}
@@ -60,7 +49,7 @@ func unseal(ctx context.Context, database *db.DB, cfg *Config, opts Options, dat
 	files := cfg.Unseal.SecretFiles
 	if demoSecret {
 		path := filepath.Join(dataDir, DemoSecretFile)
-		if err := ensureDemoSecret(ctx, database.Gorm(), path); err != nil {
+		if err := barrier.EnsureDemoSecret(ctx, database.Gorm(), path); err != nil {
 			return nil, err
 		}
 		files = []string{path}
@@ -79,44 +68,6 @@ func unseal(ctx context.Context, database *db.DB, cfg *Config, opts Options, dat
 		return nil, fmt.Errorf("open barrier: %w", err)
 	}
 	return b, nil
-}
-
-// ensureDemoSecret generates the demo unseal secret at path unless it
-// exists, and refuses to when the database already holds a barrier.
-func ensureDemoSecret(ctx context.Context, g *gorm.DB, path string) error {
-	_, err := os.Stat(path)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("demo unseal secret: %w", err)
-	}
-	sealed, err := hasBarrier(ctx, g)
-	if err != nil {
-		return err
-	}
-	if sealed {
-		return &demoSecretMissingError{path: path}
-	}
-	if err := barrier.GenerateSecretFile(path); err != nil {
-		return fmt.Errorf("generate demo unseal secret: %w", err)
-	}
-	return nil
-}
-
-// hasBarrier reports whether the database already holds a barrier: the
-// barrier package keeps one row in barrier_meta once initialised. A fresh
-// database has neither the table nor the row.
-func hasBarrier(ctx context.Context, g *gorm.DB) (bool, error) {
-	g = g.WithContext(ctx)
-	if !g.Migrator().HasTable("barrier_meta") {
-		return false, nil
-	}
-	var n int64
-	if err := g.Table("barrier_meta").Count(&n).Error; err != nil {
-		return false, fmt.Errorf("look for an existing barrier: %w", err)
-	}
-	return n > 0, nil
 }
 
 // wipeDemoDatabase deletes the demo's SQLite database and unseal secret in

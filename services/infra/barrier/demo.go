@@ -1,0 +1,54 @@
+package barrier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"gorm.io/gorm"
+)
+
+// ErrDemoSecretMissing: a demo's generated unseal secret file is gone while
+// the database already holds a barrier sealed with it.
+var ErrDemoSecretMissing = errors.New("barrier: demo unseal secret missing")
+
+// Initialised reports whether g already holds a barrier (its one
+// barrier_meta row). A fresh database has neither the table nor the row.
+func Initialised(ctx context.Context, g *gorm.DB) (bool, error) {
+	g = g.WithContext(ctx)
+	if !g.Migrator().HasTable(metaRow{}.TableName()) {
+		return false, nil
+	}
+	var n int64
+	if err := g.Model(&metaRow{}).Count(&n).Error; err != nil {
+		return false, fmt.Errorf("barrier: look for an existing barrier: %w", err)
+	}
+	return n > 0, nil
+}
+
+// EnsureDemoSecret makes sure path holds the unseal secret of a demo whose
+// barrier lives in g. The secret is generated only while g holds no barrier:
+// a fresh secret can never open an existing barrier, and writing one would
+// make every later start fail too. A missing file for an initialised barrier
+// is ErrDemoSecretMissing, naming the file.
+func EnsureDemoSecret(ctx context.Context, g *gorm.DB, path string) error {
+	_, err := os.Stat(path)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("barrier: demo unseal secret: %w", err)
+	}
+	sealed, err := Initialised(ctx, g)
+	if err != nil {
+		return err
+	}
+	if sealed {
+		return fmt.Errorf("%w: unseal secret file %s is missing but the database already holds a barrier sealed with it; restore the file, or use --reset-demo to wipe the demo database and start fresh", ErrDemoSecretMissing, path)
+	}
+	if err := GenerateSecretFile(path); err != nil {
+		return fmt.Errorf("barrier: generate demo unseal secret: %w", err)
+	}
+	return nil
+}
