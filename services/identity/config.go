@@ -191,8 +191,10 @@ func checkStart(c *Config, opts Options) error {
 	if opts.DB == nil && c.Database.Driver != "postgres" && c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: no persistence configured: pass --data-dir, configure database.driver postgres, or use --demo"))
 	}
-	if c.TLS.CertFile == "" && opts.PKIDir == "" && c.DataDir == "" {
-		errs = append(errs, errors.New("tls.cert_file is required without a data dir or --demo"))
+	// Only demo mode generates its own CA chain (DESIGN §3); a real
+	// deployment brings certificates from its own CA.
+	if c.TLS.CertFile == "" {
+		errs = append(errs, errors.New("tls.cert_file and tls.key_file are required outside demo mode (there is no plaintext mode)"))
 	}
 	return errors.Join(errs...)
 }

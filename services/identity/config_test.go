@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/passthru-dev/passthru/services/identity"
+	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
@@ -144,6 +145,13 @@ func TestStartRefusesIncompleteSetups(t *testing.T) {
 			c := identity.DefaultConfig()
 			return identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "a")}
 		}, wantErr: "unseal"},
+		{desc: "no certificate outside demo: never a self-made CA", opts: func() identity.Options {
+			secret := filepath.Join(dir, "b", "unseal.key")
+			require.NoError(t, barrier.GenerateSecretFile(secret))
+			c := identity.DefaultConfig()
+			c.Unseal = identity.UnsealConfig{SecretFiles: []string{secret}, Threshold: 1}
+			return identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "b")}
+		}, wantErr: "tls.cert_file and tls.key_file are required outside demo mode"},
 		{desc: "invalid config", opts: func() identity.Options {
 			c := identity.DefaultConfig()
 			c.Tokens.CodeTTL = time.Hour

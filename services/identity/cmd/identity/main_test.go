@@ -35,7 +35,8 @@ func TestBinaryExitCodes(t *testing.T) {
 		args []string
 		want int
 	}{
-		{desc: "valid config", args: []string{"--config", good, "--check-config"}, want: 0},
+		{desc: "valid demo config", args: []string{"--config", good, "--demo", "--check-config"}, want: 0},
+		{desc: "outside demo mode certificates and secrets are required", args: []string{"--config", good, "--check-config"}, want: 1},
 		{desc: "invalid config", args: []string{"--config", bad, "--check-config"}, want: 1},
 		{desc: "usage error", args: []string{"--no-such-flag"}, want: 2},
 	} {
