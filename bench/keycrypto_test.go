@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 )
 
@@ -31,8 +31,7 @@ var (
 // loadKey generates and loads key material of alg under a fresh UUIDv7 kid.
 func loadKey(b *testing.B, alg keycrypto.Algorithm) *keycrypto.Key {
 	b.Helper()
-	kid, err := uuid.NewV7()
-	require.NoError(b, err)
+	kid := ids.NewEntity()
 	m, err := keycrypto.Generate(alg, kid.String())
 	require.NoError(b, err)
 	k, err := keycrypto.Load(alg, kid.String(), m.Private)

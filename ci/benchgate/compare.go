@@ -12,13 +12,13 @@ const confidence = 0.95
 
 // row compares one unit of one benchmark present in both files.
 type row struct {
-	key, pkg, name, unit string
-	base, cur            benchmath.Summary
-	cmp                  benchmath.Comparison
-	gated                bool
-	limit                float64 // largest accepted increase in percent, if gated
-	increase             float64 // of the median, in percent; +Inf when the baseline median is 0 and the new one is not
-	regressed            bool
+	pkg, name, unit string
+	base, cur       benchmath.Summary
+	cmp             benchmath.Comparison
+	gated           bool
+	limit           float64 // largest accepted increase in percent, if gated
+	increase        float64 // of the median, in percent; +Inf when the baseline median is 0 and the new one is not
+	regressed       bool
 }
 
 // report is the outcome of comparing a new run with the baseline.
@@ -56,7 +56,6 @@ func compare(base, cur *benchFile, lim limits) *report {
 				continue
 			}
 			r := compareUnit(base, old, newValues, unit)
-			r.key = key
 			r.gated, r.limit = gated, limit
 			// A small tolerance keeps float rounding (10*1.1) from turning
 			// an increase of exactly the limit into a failure.

@@ -183,8 +183,9 @@ func (pol Policy) verdict(r PackageResult) Status {
 		return StatusNoStmts
 	case r.Main && pol.ThinMain >= 0 && r.Statements <= pol.ThinMain:
 		return StatusThinMain
-	// Compare in integers scaled by 100 so 79.99% never rounds up to a pass.
-	case float64(r.Covered)*100 < pol.thresholdFor(r.Package)*float64(r.Statements):
+	// Cross-multiplied rather than divided, so 79.99% never rounds up to a
+	// pass. r.Threshold is set by Evaluate before it asks for the verdict.
+	case float64(r.Covered)*100 < r.Threshold*float64(r.Statements):
 		return StatusFail
 	default:
 		return StatusOK

@@ -70,8 +70,9 @@ func New(t testing.TB, caFile string, opts ...Options) context.Context {
 		cancelCtx()
 		cancelAlloc()
 	})
-	// The first action starts the browser. It runs on the undeadlined context
-	// because chromedp stops the browser when that first context ends.
+	// The first action starts the browser. It runs on ctx itself, not on a
+	// shorter-lived child, because chromedp stops the browser when the
+	// context of that first action ends.
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("browser: start %s: %v", execPath, err)
 	}

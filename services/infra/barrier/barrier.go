@@ -205,8 +205,13 @@ func (b *Barrier) setRoot(key []byte, version int) error {
 	if err != nil {
 		return err
 	}
+	b.storeRoot(key, aead, version)
+	return nil
+}
+
+// storeRoot swaps in a root key whose AEAD the caller already built.
+func (b *Barrier) storeRoot(key []byte, aead cipher.AEAD, version int) {
 	b.rootMu.Lock()
 	defer b.rootMu.Unlock()
 	b.rootKey, b.root, b.rootVersion = key, aead, version
-	return nil
 }

@@ -101,8 +101,6 @@ func (b *Barrier) RotateRoot(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("barrier: rotate root: %w", err)
 	}
-	b.rootMu.Lock()
-	defer b.rootMu.Unlock()
-	b.rootKey, b.root, b.rootVersion = newRoot, newAEADRoot, newVersion
+	b.storeRoot(newRoot, newAEADRoot, newVersion)
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/passthru-dev/passthru/services/infra/ids"
 )
 
 // Wrapped data layout:
@@ -193,12 +195,8 @@ func (b *Barrier) loadOrCreateRow(ctx context.Context, tenant uuid.UUID) (tenant
 			}
 			root, version = b.currentRoot()
 		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("key id: %w", err)
-		}
 		ins := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&tenantKeyRow{
-			KeyID: id.String(), Tenant: tenant.String(), Generation: 1, RootVersion: version,
+			KeyID: ids.NewEntity().String(), Tenant: tenant.String(), Generation: 1, RootVersion: version,
 			Wrapped: root.Seal(nil, nil, key, kekAAD(tenant)), CreatedAt: b.now().UTC(),
 		})
 		if ins.Error != nil {

@@ -50,7 +50,6 @@ type Options struct {
 type DB struct {
 	driver  Driver
 	system  *gorm.DB
-	logger  *slog.Logger
 	backend backend
 
 	// mu guards tenants and closed. It is never held while a tenant pool
@@ -95,7 +94,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := &DB{driver: opts.Driver, logger: logger, tenants: make(map[uuid.UUID]*tenantEntry)}
+	d := &DB{driver: opts.Driver, tenants: make(map[uuid.UUID]*tenantEntry)}
 	var err error
 	switch opts.Driver {
 	case DriverSQLite:

@@ -50,7 +50,7 @@ func BearerChallenge(realm, code, description, scope string) string {
 	var params []string
 	add := func(name, value string) {
 		if value != "" {
-			params = append(params, name+"="+quote(value))
+			params = append(params, name+"="+QuotedString(value))
 		}
 	}
 	add("realm", realm)
@@ -63,8 +63,10 @@ func BearerChallenge(realm, code, description, scope string) string {
 	return "Bearer " + strings.Join(params, ", ")
 }
 
-// quote makes an RFC 9110 quoted-string.
-func quote(s string) string {
+// QuotedString makes an RFC 9110 quoted-string for an auth-param: '"' and
+// '\' are escaped, and control characters are dropped so that no caller
+// text can split or corrupt the header it ends up in.
+func QuotedString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {

@@ -97,7 +97,8 @@ func NewChain(opts ChainOptions) (*Chain, error) {
 	if name == "" {
 		name = DefaultChainName
 	}
-	// The longest suffix is " Intermediate CA 7" (18 characters).
+	// The longest suffix caCommonName adds is " Intermediate CA <n>" with a
+	// one-digit n (MaxChainLength 8); checking two digits leaves headroom.
 	if err := validateDescriptive("CA name", name+" Intermediate CA 00"); err != nil {
 		return nil, fmt.Errorf("new CA chain: %w", err)
 	}
