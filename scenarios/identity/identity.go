@@ -287,8 +287,16 @@ func (s *scenario) seeded(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+		// Users sign in through the confidential web client; without users,
+		// or without a redirect URI to sign them in with, nothing would be
+		// checked and the step must not pass.
 		web, err := tenant.ClientOfKind(demofile.KindConfidential)
-		if err == nil && len(web.RedirectURIs) > 0 {
+		switch {
+		case len(tenant.Users) == 0:
+			errs = append(errs, fmt.Errorf("tenant %s: demo file %s lists no users", tenant.Name, s.t.DemoFile))
+		case err == nil && len(web.RedirectURIs) == 0:
+			errs = append(errs, fmt.Errorf("tenant %s: client %s has no redirect URI to sign the users in with", tenant.Name, web.ClientID))
+		case err == nil:
 			for _, u := range tenant.Users {
 				if err := s.userSignsIn(ctx, tenant, web, u); err != nil {
 					errs = append(errs, err)
@@ -478,10 +486,12 @@ func (s *scenario) codeFlow(ctx context.Context, cfg *oauth2.Config, opts ...oau
 	}
 	q := u.Query()
 	issuer, _ := s.issuer()
+	back := *u
+	back.RawQuery = ""
 	switch {
 	case q.Get("error") != "":
 		return "", "", fmt.Errorf("authorization error %s: %s", q.Get("error"), q.Get("error_description"))
-	case !strings.HasPrefix(u.String(), cfg.RedirectURL):
+	case back.String() != cfg.RedirectURL:
 		return "", "", fmt.Errorf("redirected to %s, want the client's %s", u, cfg.RedirectURL)
 	case q.Get("state") != state:
 		return "", "", fmt.Errorf("state %q, want %q", q.Get("state"), state)

@@ -129,3 +129,55 @@ func TestStepsNoticeALyingIdentity(t *testing.T) {
 		})
 	}
 }
+
+// TestSeededStepNeedsSomethingToCheck edits the demo file instead of the
+// answers: a tenant without users, or a web client without a redirect URI
+// to sign them in with, leaves nothing to prove, and the step must fail
+// rather than pass having checked nothing.
+func TestSeededStepNeedsSomethingToCheck(t *testing.T) {
+	idp := fixture.StartIdentity(t, dbtest.Backend("sqlite"))
+	cases := []struct {
+		desc string
+		edit func(f *demofile.File)
+		want string
+	}{
+		{
+			desc: "a tenant without users",
+			edit: func(f *demofile.File) { f.Tenants[1].Users = nil },
+			want: "lists no users",
+		},
+		{
+			desc: "a web client without a redirect URI",
+			edit: func(f *demofile.File) {
+				for i, c := range f.Tenants[1].Clients {
+					if c.Kind == demofile.KindConfidential {
+						f.Tenants[1].Clients[i].RedirectURIs = nil
+					}
+				}
+			},
+			want: "has no redirect URI",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			f, err := demofile.Read(idp.DemoFile)
+			require.NoError(t, err)
+			tc.edit(f)
+			path, err := demofile.Write(t.TempDir(), f)
+			require.NoError(t, err)
+			tgt, err := target.New(target.Options{Service: "identity", DemoFile: path})
+			require.NoError(t, err)
+			sum, err := (&step.Runner{StepTimeout: 20 * time.Second}).Run(fixture.ITContext(t), identityscenario.Steps(tgt))
+			require.NoError(t, err)
+			for _, r := range sum.Results {
+				if r.Name == "seeded-data-present" {
+					assert.Equal(t, step.Failed, r.Outcome)
+					require.Error(t, r.Err)
+					assert.Contains(t, r.Err.Error(), tc.want)
+					return
+				}
+			}
+			t.Fatal("no seeded-data-present step")
+		})
+	}
+}

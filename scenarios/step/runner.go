@@ -156,14 +156,7 @@ func (r *Runner) Run(ctx context.Context, steps []Step) (Summary, error) {
 	for i, s := range steps {
 		info := infos[i]
 		var res Result
-		reason := stopped
-		if reason == "" && ctx.Err() != nil {
-			reason = r.stopReason(ctx)
-		}
-		if reason == "" {
-			reason = blockedBy(s, deps, outcomes)
-		}
-		if reason != "" {
+		if reason := r.skipReason(ctx, stopped, s, deps, outcomes); reason != "" {
 			res = Result{Info: info, Outcome: NotRun, Started: r.now(), Reason: reason}
 		} else {
 			rep.StepStarted(info)
@@ -179,6 +172,19 @@ func (r *Runner) Run(ctx context.Context, steps []Step) (Summary, error) {
 	sum.Duration = r.now().Sub(sum.Started)
 	rep.RunFinished(sum)
 	return sum, nil
+}
+
+// skipReason says why s does not run: the run was stopped (fail-fast,
+// stopped says why), its context ended, or a dependency did not pass; ""
+// when it runs.
+func (r *Runner) skipReason(ctx context.Context, stopped string, s Step, deps map[string][]string, outcomes map[string]Outcome) string {
+	switch {
+	case stopped != "":
+		return stopped
+	case ctx.Err() != nil:
+		return r.stopReason(ctx)
+	}
+	return blockedBy(s, deps, outcomes)
 }
 
 func (r *Runner) stopReason(ctx context.Context) string {
@@ -256,6 +262,12 @@ func (r *Runner) call(ctx context.Context, s Step) error {
 		return err
 	case <-ctx.Done():
 	}
+	// A step that finished as its context ended is judged by its own result.
+	select {
+	case err := <-done:
+		return err
+	default:
+	}
 	abandon := r.Abandon
 	if abandon <= 0 {
 		abandon = 2 * time.Second
@@ -264,6 +276,11 @@ func (r *Runner) call(ctx context.Context, s Step) error {
 	defer t.Stop()
 	select {
 	case err := <-done:
+		if err == nil {
+			// It carried on past its time and claims success: a late
+			// pass is still a step that ignored its context.
+			return fmt.Errorf("step ignored its context and returned nil after it ended: %w", ctx.Err())
+		}
 		return err
 	case <-t.C:
 		return fmt.Errorf("step ignored its context and was abandoned %s after it ended: %w", abandon, ctx.Err())

@@ -430,6 +430,21 @@ func TestTimeouts(t *testing.T) {
 			},
 		},
 		{
+			desc:   "a step that ignores its context and passes late still fails",
+			runner: Runner{StepTimeout: time.Second, Abandon: 2 * time.Second},
+			steps: []Step{{Name: "late", Run: func(context.Context) error {
+				time.Sleep(1500 * time.Millisecond)
+				return nil
+			}}},
+			check: func(t *testing.T, sum Summary) {
+				res := sum.Results[0]
+				assert.Equal(t, Failed, res.Outcome)
+				assert.ErrorIs(t, res.Err, context.DeadlineExceeded)
+				assert.Contains(t, res.Err.Error(), "ignored its context and returned nil after it ended")
+				assert.Equal(t, ExitNonePassed, sum.ExitCode())
+			},
+		},
+		{
 			desc: "a retry wait cut short by the step timeout reports the step's last error",
 			runner: Runner{
 				StepTimeout: 3 * time.Second,

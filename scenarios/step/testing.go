@@ -43,14 +43,7 @@ func (r *Runner) RunTests(ctx context.Context, t *testing.T, steps []Step) {
 		}
 		outcome := NotRun
 		t.Run(name, func(t *testing.T) {
-			reason := stopped
-			if reason == "" && ctx.Err() != nil {
-				reason = r.stopReason(ctx)
-			}
-			if reason == "" {
-				reason = blockedBy(s, deps, outcomes)
-			}
-			if reason != "" {
+			if reason := r.skipReason(ctx, stopped, s, deps, outcomes); reason != "" {
 				t.Errorf("not run: %s", reason)
 				return
 			}

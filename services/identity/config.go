@@ -148,12 +148,16 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("tokens.signing_algorithm: %q is not ES256, RS256 or EdDSA", t.SigningAlgorithm))
 	}
-	for name, d := range map[string]time.Duration{
-		"access_token_ttl": t.AccessTokenTTL, "id_token_ttl": t.IDTokenTTL, "refresh_token_ttl": t.RefreshTokenTTL,
-		"code_ttl": t.CodeTTL, "session_ttl": t.SessionTTL, "key_rotation_period": t.KeyRotationPeriod,
+	// A list, not a map: the errors come out in the same order every run.
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"access_token_ttl", t.AccessTokenTTL}, {"id_token_ttl", t.IDTokenTTL}, {"refresh_token_ttl", t.RefreshTokenTTL},
+		{"code_ttl", t.CodeTTL}, {"session_ttl", t.SessionTTL}, {"key_rotation_period", t.KeyRotationPeriod},
 	} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("tokens.%s: must be positive", name))
+		if f.d <= 0 {
+			errs = append(errs, fmt.Errorf("tokens.%s: must be positive", f.name))
 		}
 	}
 	if t.CodeTTL > 10*time.Minute {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -92,20 +92,20 @@ func seedDemo(ctx context.Context, p demoParams) (string, error) {
 	return path, nil
 }
 
+// sameTenants reports whether demo.json lists exactly the demo tenants of
+// the database.
 func sameTenants(f *demofile.File, rows []store.Tenant) bool {
-	if len(f.Tenants) != len(rows) {
-		return false
-	}
-	var a, b []string
+	a := make([]string, 0, len(f.Tenants))
 	for _, t := range f.Tenants {
 		a = append(a, t.ID)
 	}
+	b := make([]string, 0, len(rows))
 	for _, t := range rows {
 		b = append(b, t.ID)
 	}
-	sort.Strings(a)
-	sort.Strings(b)
-	return strings.Join(a, ",") == strings.Join(b, ",")
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 type demoUser struct {
@@ -170,7 +170,7 @@ func seedTenant(ctx context.Context, p demoParams, name string) (*demofile.Tenan
 	secrets := make([]string, len(demoClients))
 	for i, c := range demoClients {
 		if c.confidential {
-			secrets[i] = newSecret()
+			secrets[i] = oauth.NewSecret()
 		}
 		jobs = append(jobs, &job{plain: secrets[i]})
 	}
@@ -219,6 +219,3 @@ func seedTenant(ctx context.Context, p demoParams, name string) (*demofile.Tenan
 	}
 	return out, nil
 }
-
-// newSecret returns a client secret: 256 random bits, base64url.
-func newSecret() string { return oauth.NewSecret() }

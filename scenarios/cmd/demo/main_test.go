@@ -31,13 +31,13 @@ import (
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
 
-// buildDemo compiles this command once per test binary.
+// binDir holds the demo binary; TestMain creates and removes it.
+var binDir string
+
+// buildDemo compiles this command once per test binary, when a test first
+// needs it.
 var buildDemo = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "demo-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "demo")
+	bin := filepath.Join(binDir, "demo")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		return "", errors.New("go build: " + err.Error() + "\n" + string(out))
@@ -46,10 +46,14 @@ var buildDemo = sync.OnceValues(func() (string, error) {
 })
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if bin, err := buildDemo(); err == nil {
-		os.RemoveAll(filepath.Dir(bin))
+	dir, err := os.MkdirTemp("", "demo-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo test: temp dir for the binary:", err)
+		os.Exit(1)
 	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,17 +118,19 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error, what
 	}
 }
 
+// decode reads a JSON body strictly; on false the problem has been written.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := httpx.DecodeJSON(r, v); err != nil {
-		var de *httpx.DecodeError
-		if errors.As(err, &de) {
-			httpx.WriteProblem(w, de.Problem())
-			return false
-		}
-		problem(w, http.StatusBadRequest, "invalid_body", err.Error())
-		return false
+	err := httpx.DecodeJSON(r, v)
+	if err == nil {
+		return true
 	}
-	return true
+	// DecodeJSON's errors are *DecodeError, whose Detail is safe to show.
+	var de *httpx.DecodeError
+	if !errors.As(err, &de) {
+		de = &httpx.DecodeError{Status: http.StatusBadRequest, Detail: "malformed request body"}
+	}
+	httpx.WriteProblem(w, de.Problem())
+	return false
 }
 
 // ---- clients ----
@@ -201,7 +204,7 @@ func (req *CreateClientRequest) validate() string {
 			return "grant type " + g + " is not supported"
 		}
 	}
-	hasCode := contains(req.GrantTypes, oauth.GrantAuthorizationCode)
+	hasCode := slices.Contains(req.GrantTypes, oauth.GrantAuthorizationCode)
 	if hasCode && len(req.RedirectURIs) == 0 {
 		return "authorization_code needs at least one redirect URI"
 	}
@@ -238,15 +241,6 @@ func checkRedirect(raw string, public bool) string {
 		}
 	}
 	return ""
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *API) createClient(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -385,6 +386,27 @@ func (s *Server) csrfValid(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
+// submittedRequest reads a login or consent form and the pending request it
+// names, refusing a form without this browser's CSRF token. When it returns
+// false the answer has been written.
+func (s *Server) submittedRequest(w http.ResponseWriter, r *http.Request) (*store.AuthRequest, string, bool) {
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+		return nil, "", false
+	}
+	handle := r.PostForm.Get("request")
+	req, err := s.pendingRequest(r.Context(), handle)
+	if err != nil {
+		s.requestGone(w, err)
+		return nil, "", false
+	}
+	if !s.csrfValid(r) {
+		s.errorPage(w, http.StatusForbidden, "Invalid form", "The form expired or did not come from this site. Go back and try again.")
+		return nil, "", false
+	}
+	return req, handle, true
+}
+
 // ---- login ----
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -409,21 +431,11 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *store.
 }
 
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+	req, handle, ok := s.submittedRequest(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	handle := r.PostForm.Get("request")
-	req, err := s.pendingRequest(ctx, handle)
-	if err != nil {
-		s.requestGone(w, err)
-		return
-	}
-	if !s.csrfValid(r) {
-		s.errorPage(w, http.StatusForbidden, "Invalid form", "The form expired or did not come from this site. Go back and try again.")
-		return
-	}
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
 	key := throttleKey(req.TenantID, username)
 	if s.logins.blocked(key) {
@@ -515,21 +527,11 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, req *stor
 }
 
 func (s *Server) consentSubmit(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+	req, handle, ok := s.submittedRequest(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	handle := r.PostForm.Get("request")
-	req, err := s.pendingRequest(ctx, handle)
-	if err != nil {
-		s.requestGone(w, err)
-		return
-	}
-	if !s.csrfValid(r) {
-		s.errorPage(w, http.StatusForbidden, "Invalid form", "The form expired or did not come from this site. Go back and try again.")
-		return
-	}
 	sess := s.session(r, req.TenantID)
 	if sess == nil {
 		http.Redirect(w, r, PathLogin+"?request="+url.QueryEscape(handle), http.StatusSeeOther)
@@ -588,7 +590,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c, err := s.cfg.Store.Client(ctx, clientID)
-		if err != nil || !contains(c.PostLogoutRedirectURIList(), postLogout) {
+		if err != nil || !slices.Contains(c.PostLogoutRedirectURIList(), postLogout) {
 			s.errorPage(w, http.StatusBadRequest, "Invalid logout request", "The post-logout redirect address is not registered.")
 			return
 		}

@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"net/http"
+
+	"github.com/passthru-dev/passthru/services/infra/httpx"
 )
 
 // Metadata is the discovery document (RFC 8414, OpenID Connect Discovery).
@@ -65,7 +67,7 @@ func (s *Server) Metadata() Metadata {
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 	// Short caching: clients may cache, but a changed configuration shows soon.
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, s.Metadata())
+	httpx.WriteJSON(w, http.StatusOK, s.Metadata())
 }
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
@@ -77,5 +79,5 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	// Relying parties re-fetch on an unknown kid; the pre-publication period
 	// of new keys is longer than this.
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, set)
+	httpx.WriteJSON(w, http.StatusOK, set)
 }

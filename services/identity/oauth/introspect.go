@@ -11,6 +11,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/httpx"
 )
 
 // validAccess checks an access token completely: signature, typ, iss, exp
@@ -133,7 +134,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	noStore(w)
-	writeJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
 // revoke implements RFC 7009 for a client's own tokens. Unknown tokens (and

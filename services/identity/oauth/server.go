@@ -9,17 +9,17 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/password"
 )
 
@@ -194,19 +194,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status == http.StatusUnauthorized && e.basic {
 		w.Header().Set("WWW-Authenticate", `Basic realm="passthru-identity", charset="UTF-8"`)
 	}
-	noStore(w)
-	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+	httpx.WriteOAuthError(w, e.Status, e.Code, e.Description)
 }
 
+// noStore marks a successful token-bearing answer uncacheable (RFC 6749
+// §5.1); httpx.WriteOAuthError does the same for errors.
 func noStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 func randomBytes(n int) []byte {
@@ -250,27 +245,16 @@ func parseScope(s string) []string {
 
 // scopeKey is the canonical (sorted) form of a scope set.
 func scopeKey(scopes []string) string {
-	c := append([]string(nil), scopes...)
-	sort.Strings(c)
-	return strings.Join(c, " ")
+	return strings.Join(slices.Sorted(slices.Values(scopes)), " ")
 }
 
 func subset(want, allowed []string) (string, bool) {
 	for _, w := range want {
-		if !contains(allowed, w) {
+		if !slices.Contains(allowed, w) {
 			return w, false
 		}
 	}
 	return "", true
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // NewSecret returns a fresh client secret (256 random bits, base64url).

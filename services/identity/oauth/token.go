@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 )
 
@@ -54,7 +56,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noStore(w)
-	writeJSON(w, http.StatusOK, resp)
+	httpx.WriteJSON(w, http.StatusOK, resp)
 }
 
 // issue is everything a set of tokens is made from.
@@ -146,11 +148,11 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 }
 
 func addUserClaims(c *tokens.IDClaims, u *store.User, scopes []string) {
-	if contains(scopes, "profile") {
+	if slices.Contains(scopes, "profile") {
 		c.Name = u.Name
 		c.PreferredUsername = u.Username
 	}
-	if contains(scopes, "email") && u.Email != "" {
+	if slices.Contains(scopes, "email") && u.Email != "" {
 		c.Email = u.Email
 		verified := true // demo and admin-created addresses are set by an administrator
 		c.EmailVerified = &verified
@@ -222,7 +224,7 @@ func (s *Server) grantCode(r *http.Request) (*TokenResponse, error) {
 	resp, err := s.issueTokens(ctx, issue{
 		tenant: tenant, client: client, user: user, scopes: scopes, audience: ac.Audience, nonce: ac.Nonce,
 		authTime: ac.AuthTime, codeHash: hash, refresh: client.AllowsGrant(GrantRefreshToken),
-		idToken: contains(scopes, "openid"),
+		idToken: slices.Contains(scopes, "openid"),
 	})
 	if err != nil {
 		return nil, err
@@ -263,7 +265,7 @@ func (s *Server) grantClientCredentials(r *http.Request) (*TokenResponse, error)
 	} else if bad, ok := subset(scopes, client.ScopeList()); !ok {
 		return nil, badRequest("invalid_scope", "scope "+bad+" is not allowed for this client")
 	}
-	if contains(scopes, "openid") {
+	if slices.Contains(scopes, "openid") {
 		return nil, badRequest("invalid_scope", "openid needs a user; it is not available with client_credentials")
 	}
 	aud, e := resolveAudience(client, r.PostForm.Get("resource"))
@@ -342,7 +344,7 @@ func (s *Server) grantRefresh(r *http.Request) (*TokenResponse, error) {
 	resp, err := s.issueTokens(ctx, issue{
 		tenant: tenant, client: client, user: user, scopes: scopes, audience: aud,
 		authTime: rt.AuthTime, codeHash: rt.CodeHash, familyID: rt.FamilyID, refresh: true,
-		refreshScope: granted, idToken: contains(scopes, "openid"),
+		refreshScope: granted, idToken: slices.Contains(scopes, "openid"),
 	})
 	if err != nil {
 		return nil, err

@@ -31,21 +31,31 @@ func WriteBearerError(w http.ResponseWriter, e *BearerError) {
 	if e.Code == "" {
 		desc = "" // no credentials: the challenge carries no error (RFC 6750 §3.1)
 	}
-	ch := httpx.BearerChallenge("passthru-identity", e.Code, desc, e.Scope)
-	w.Header().Set("WWW-Authenticate", ch)
-	noStore(w)
-	body := map[string]string{"error": e.Code, "error_description": e.Description}
-	if e.Code == "" {
-		body = map[string]string{"error": "invalid_request", "error_description": e.Description}
+	w.Header().Set("WWW-Authenticate", httpx.BearerChallenge("passthru-identity", e.Code, desc, e.Scope))
+	code := e.Code
+	if code == "" {
+		code = "invalid_request" // the body needs an error code even when the challenge has none
 	}
-	writeJSON(w, e.Status, body)
+	httpx.WriteOAuthError(w, e.Status, code, e.Description)
 }
 
 // AuthenticateBearer validates the request's bearer access token for
 // audience and returns its claims; it requires scope when not empty.
 func (s *Server) AuthenticateBearer(r *http.Request, audience, scope string) (*tokens.AccessClaims, *BearerError) {
-	h := r.Header.Get("Authorization")
-	scheme, raw, ok := strings.Cut(h, " ")
+	c, be := s.bearerClaims(r, audience)
+	if be != nil {
+		return nil, be
+	}
+	if scope != "" && !slices.Contains(c.Scopes(), scope) {
+		return nil, &BearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token lacks scope " + scope}
+	}
+	return c, nil
+}
+
+// bearerClaims validates the request's bearer access token completely (see
+// validAccess), for audience when it is not empty.
+func (s *Server) bearerClaims(r *http.Request, audience string) (*tokens.AccessClaims, *BearerError) {
+	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		return nil, &BearerError{Status: http.StatusUnauthorized, Description: "a bearer access token is required"}
 	}
@@ -55,9 +65,6 @@ func (s *Server) AuthenticateBearer(r *http.Request, audience, scope string) (*t
 			s.cfg.Logger.ErrorContext(r.Context(), "validate bearer token", "error", err)
 		}
 		return nil, &BearerError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the access token is invalid, expired or revoked", Cause: err}
-	}
-	if scope != "" && !contains(c.Scopes(), scope) {
-		return nil, &BearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token lacks scope " + scope}
 	}
 	return c, nil
 }
@@ -80,16 +87,16 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := map[string]any{"sub": user.ID}
 	scopes := c.Scopes()
-	if contains(scopes, "profile") {
+	if slices.Contains(scopes, "profile") {
 		claims["name"] = user.Name
 		claims["preferred_username"] = user.Username
 	}
-	if contains(scopes, "email") && user.Email != "" {
+	if slices.Contains(scopes, "email") && user.Email != "" {
 		claims["email"] = user.Email
 		claims["email_verified"] = true
 	}
 	noStore(w)
-	writeJSON(w, http.StatusOK, claims)
+	httpx.WriteJSON(w, http.StatusOK, claims)
 }
 
 // userinfoToken authenticates the bearer token of a userinfo request. Only
@@ -100,19 +107,11 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 // ask for user claims, and the client should be told so, not told to
 // fetch a new token of the same kind.
 func (s *Server) userinfoToken(r *http.Request) (*tokens.AccessClaims, *BearerError) {
-	h := r.Header.Get("Authorization")
-	scheme, raw, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
-		return nil, &BearerError{Status: http.StatusUnauthorized, Description: "a bearer access token is required"}
-	}
 	// Every check but the audience first: a client token is refused for
 	// having no user whichever resource it was meant for.
-	c, err := s.validAccess(r.Context(), strings.TrimSpace(raw), "")
-	if err != nil {
-		if !errors.Is(err, tokens.ErrInvalidToken) {
-			s.cfg.Logger.ErrorContext(r.Context(), "validate bearer token", "error", err)
-		}
-		return nil, &BearerError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the access token is invalid, expired or revoked", Cause: err}
+	c, be := s.bearerClaims(r, "")
+	if be != nil {
+		return nil, be
 	}
 	if c.Subject == c.ClientID {
 		return nil, &BearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Scope: "openid",
@@ -122,7 +121,7 @@ func (s *Server) userinfoToken(r *http.Request) (*tokens.AccessClaims, *BearerEr
 		return nil, &BearerError{Status: http.StatusUnauthorized, Code: "invalid_token",
 			Description: "the access token was issued for another audience, not " + SelfAudience}
 	}
-	if !contains(c.Scopes(), "openid") {
+	if !slices.Contains(c.Scopes(), "openid") {
 		return nil, &BearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Scope: "openid",
 			Description: userinfoNeeds + "; this one lacks openid"}
 	}

@@ -5,6 +5,7 @@
 package store
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -140,10 +141,10 @@ func (c *Client) ScopeList() []string { return strings.Fields(c.Scopes) }
 func (c *Client) AudienceList() []string { return strings.Fields(c.Audiences) }
 
 // AllowsGrant reports whether grant is allowed for the client.
-func (c *Client) AllowsGrant(grant string) bool { return contains(c.GrantTypeList(), grant) }
+func (c *Client) AllowsGrant(grant string) bool { return slices.Contains(c.GrantTypeList(), grant) }
 
 // AllowsAudience reports whether the client may ask for tokens for aud.
-func (c *Client) AllowsAudience(aud string) bool { return contains(c.AudienceList(), aud) }
+func (c *Client) AllowsAudience(aud string) bool { return slices.Contains(c.AudienceList(), aud) }
 
 // DefaultAudience is the audience of tokens when no resource was requested.
 func (c *Client) DefaultAudience() string {
@@ -218,12 +219,3 @@ type AccessToken struct {
 }
 
 func (AccessToken) TableName() string { return "access_tokens" }
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}

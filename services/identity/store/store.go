@@ -350,7 +350,10 @@ func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id string) err
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
-	return s.sys(ctx).Where("tenant_id = ? AND user_id = ?", tenant.String(), id).Delete(&Session{}).Error
+	if err := s.sys(ctx).Where("tenant_id = ? AND user_id = ?", tenant.String(), id).Delete(&Session{}).Error; err != nil {
+		return fmt.Errorf("delete user %s sessions: %w", id, err)
+	}
+	return nil
 }
 
 // RevokeUserGrants ends everything a user's old credentials produced, for a

@@ -58,13 +58,18 @@ const typAccess = "at+jwt"
 // clock runs a little ahead is not refused as "issued in the future".
 const ClockSkew = 10 * time.Second
 
-// SignAccess signs an access token and returns it with the signing kid.
+// SignAccess signs an access token (typ at+jwt) with the current key.
 func (i *Issuer) SignAccess(ctx context.Context, c *AccessClaims) (string, error) {
-	return i.sign(ctx, typAccess, c)
+	key, err := i.Keys.Signer(ctx)
+	if err != nil {
+		return "", err
+	}
+	return i.signWith(key, typAccess, c)
 }
 
-// SignID signs an ID token. atHashOf, when not empty, is the access token
-// whose at_hash the token carries (computed with the signing key's hash).
+// SignID signs an ID token. accessToken, when not empty, is the access
+// token whose at_hash the ID token carries (computed with the signing key's
+// hash).
 func (i *Issuer) SignID(ctx context.Context, c *IDClaims, accessToken string) (string, error) {
 	key, err := i.Keys.Signer(ctx)
 	if err != nil {
@@ -74,14 +79,6 @@ func (i *Issuer) SignID(ctx context.Context, c *IDClaims, accessToken string) (s
 		c.AtHash = AtHash(key.Algorithm, accessToken)
 	}
 	return i.signWith(key, "JWT", c)
-}
-
-func (i *Issuer) sign(ctx context.Context, typ string, c jwt.Claims) (string, error) {
-	key, err := i.Keys.Signer(ctx)
-	if err != nil {
-		return "", err
-	}
-	return i.signWith(key, typ, c)
 }
 
 func (i *Issuer) signWith(key *Key, typ string, c jwt.Claims) (string, error) {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -107,7 +108,7 @@ func NewKeys(ctx context.Context, ks KeyStore, w Wrapper, opts KeyOptions) (*Key
 	if opts.Algorithm == "" {
 		opts.Algorithm = ES256
 	}
-	if !validAlgorithm(opts.Algorithm) {
+	if !slices.Contains(SupportedAlgorithms, opts.Algorithm) {
 		return nil, fmt.Errorf("signing algorithm %q: want one of %v", opts.Algorithm, SupportedAlgorithms)
 	}
 	if opts.RotationPeriod <= 0 || opts.PrePublish < 0 || opts.PrePublish >= opts.RotationPeriod || opts.MaxTokenTTL <= 0 {
@@ -123,15 +124,6 @@ func NewKeys(ctx context.Context, ks KeyStore, w Wrapper, opts KeyOptions) (*Key
 		return nil, err
 	}
 	return k, nil
-}
-
-func validAlgorithm(alg string) bool {
-	for _, a := range SupportedAlgorithms {
-		if a == alg {
-			return true
-		}
-	}
-	return false
 }
 
 // refresh runs maintenance when a scheduled event is due.
@@ -155,6 +147,7 @@ func (k *Keys) maintain(ctx context.Context, now time.Time) error {
 		return err
 	}
 	cur := k.currentAt(now)
+	created := true
 	switch {
 	case cur == nil:
 		// Nothing can sign: the first key signs at once (nobody can have
@@ -172,19 +165,28 @@ func (k *Keys) maintain(ctx context.Context, now time.Time) error {
 		if err := k.create(ctx, now, from); err != nil {
 			return err
 		}
+	default:
+		created = false
 	}
-	if err := k.load(ctx); err != nil {
-		return err
+	// Reload only after a change: the set just loaded is otherwise current.
+	if created {
+		if err := k.load(ctx); err != nil {
+			return err
+		}
 	}
+	pruned := false
 	for _, key := range k.keys {
 		if !key.SignsUntil.IsZero() && !now.Before(key.SignsUntil.Add(k.opts.MaxTokenTTL)) {
 			if err := k.store.DeleteSigningKey(ctx, key.KID); err != nil {
 				return err
 			}
+			pruned = true
 		}
 	}
-	if err := k.load(ctx); err != nil {
-		return err
+	if pruned {
+		if err := k.load(ctx); err != nil {
+			return err
+		}
 	}
 	k.nextCheck = k.nextEvent(now)
 	return nil
