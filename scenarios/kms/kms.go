@@ -245,15 +245,7 @@ func (s *scenario) checkSeededKey(ctx context.Context, c *api.ClientWithResponse
 }
 
 func (s *scenario) createKey(ctx context.Context) error {
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
-	a, _, err := s.tenants()
-	if err != nil {
-		return err
-	}
-	writer, err := target.UserWithRole(a, "writer")
+	c, writer, err := s.clientAs("writer")
 	if err != nil {
 		return err
 	}
@@ -290,14 +282,19 @@ func (s *scenario) userA(role string) (demofile.User, error) {
 	return target.UserWithRole(a, role)
 }
 
-func (s *scenario) writerA() (demofile.User, error) { return s.userA("writer") }
-
-func (s *scenario) encryptDecrypt(ctx context.Context) error {
+// clientAs returns the client and tenant A's demo user with role: what
+// almost every step starts with.
+func (s *scenario) clientAs(role string) (*api.ClientWithResponses, demofile.User, error) {
 	c, err := s.api()
 	if err != nil {
-		return err
+		return nil, demofile.User{}, err
 	}
-	writer, err := s.writerA()
+	u, err := s.userA(role)
+	return c, u, err
+}
+
+func (s *scenario) encryptDecrypt(ctx context.Context) error {
+	c, writer, err := s.clientAs("writer")
 	if err != nil {
 		return err
 	}
@@ -348,11 +345,7 @@ func flipCiphertextBit(jwe string) (string, error) {
 }
 
 func (s *scenario) tampered(ctx context.Context) error {
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
-	writer, err := s.writerA()
+	c, writer, err := s.clientAs("writer")
 	if err != nil {
 		return err
 	}
@@ -374,11 +367,7 @@ func (s *scenario) tampered(ctx context.Context) error {
 }
 
 func (s *scenario) rotate(ctx context.Context) error {
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
-	writer, err := s.writerA()
+	c, writer, err := s.clientAs("writer")
 	if err != nil {
 		return err
 	}
@@ -415,11 +404,7 @@ func kidOf(r *api.EncryptResponse) string {
 }
 
 func (s *scenario) signVerify(ctx context.Context) error {
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
-	writer, err := s.writerA()
+	c, writer, err := s.clientAs("writer")
 	if err != nil {
 		return err
 	}
@@ -474,11 +459,7 @@ func (s *scenario) signVerify(ctx context.Context) error {
 }
 
 func (s *scenario) verifyJWKS(ctx context.Context) error {
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
-	reader, err := s.userA("reader")
+	c, reader, err := s.clientAs("reader")
 	if err != nil {
 		return err
 	}
@@ -515,11 +496,7 @@ func (s *scenario) verifyJWKS(ctx context.Context) error {
 }
 
 func (s *scenario) dataKey(ctx context.Context) error {
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
-	writer, err := s.writerA()
+	c, writer, err := s.clientAs("writer")
 	if err != nil {
 		return err
 	}
@@ -575,29 +552,17 @@ func (s *scenario) unauthenticated(ctx context.Context) error {
 		return errors.New("401 without a WWW-Authenticate challenge")
 	}
 	// Wrong password: also 401, same shape (no hint which part was wrong).
-	a, _, err := s.tenants()
-	if err != nil {
-		return err
-	}
-	writer, err := target.UserWithRole(a, "writer")
+	c, writer, err := s.clientAs("writer")
 	if err != nil {
 		return err
 	}
 	writer.Password += "-wrong"
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
 	lr, err := c.ListElasticKeysWithResponse(ctx, &api.ListElasticKeysParams{}, as(writer))
 	return expectProblem("list keys with a wrong password", lr, err, http.StatusUnauthorized)
 }
 
 func (s *scenario) readerForbidden(ctx context.Context) error {
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
-	reader, err := s.userA("reader")
+	c, reader, err := s.clientAs("reader")
 	if err != nil {
 		return err
 	}
@@ -652,11 +617,7 @@ func (s *scenario) ciphertextOrDummy() string {
 }
 
 func (s *scenario) disable(ctx context.Context) error {
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
-	writer, err := s.writerA()
+	c, writer, err := s.clientAs("writer")
 	if err != nil {
 		return err
 	}
@@ -689,11 +650,7 @@ func (s *scenario) disable(ctx context.Context) error {
 }
 
 func (s *scenario) audit(ctx context.Context) error {
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
-	admin, err := s.userA("admin")
+	c, admin, err := s.clientAs("admin")
 	if err != nil {
 		return err
 	}
@@ -733,11 +690,7 @@ func (s *scenario) audit(ctx context.Context) error {
 // erases the material but keeps the metadata, so each key must then read
 // back as destroyed and refuse its operation with 410 key_destroyed.
 func (s *scenario) destroyCreated(ctx context.Context) error {
-	c, err := s.api()
-	if err != nil {
-		return err
-	}
-	writer, err := s.writerA()
+	c, writer, err := s.clientAs("writer")
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,36 @@ func TestKMSScenario(t *testing.T) {
 	})
 }
 
+// TestStepsNeedTwoTenants: a demo.json with one tenant cannot carry the
+// scenario (tenant isolation needs two). Every step that needs the tenants
+// fails and says why, none of them creates a key, and the steps that depend
+// on a failed one do not run.
+func TestStepsNeedTwoTenants(t *testing.T) {
+	k := fixture.StartKMS(t, dbtest.SQLite)
+	tgt, err := target.New(target.Options{Service: "kms", BaseURL: k.URL, CAFile: k.CAFile, DemoFile: k.DemoFile})
+	require.NoError(t, err)
+	tgt.Demo.Tenants = tgt.Demo.Tenants[:1]
+	sum, err := (&step.Runner{StepTimeout: 20 * time.Second}).Run(fixture.ITContext(t), kmsscenario.Steps(tgt))
+	require.NoError(t, err)
+	results := map[string]step.Result{}
+	for _, r := range sum.Results {
+		results[r.Name] = r
+	}
+	assert.Equal(t, step.Passed, results["readyz"].Outcome)
+	for _, name := range []string{"seeded-data-present", "create-key", "sign-verify", "no-credentials-401"} {
+		if assert.Equal(t, step.Failed, results[name].Outcome, name) {
+			assert.ErrorContains(t, results[name].Err, "tenant", name)
+		}
+	}
+	for _, name := range []string{"encrypt-decrypt", "data-key", "tenant-isolation", "destroy-created-keys"} {
+		assert.Equal(t, step.NotRun, results[name].Outcome, name)
+	}
+	resp, err := k.APIAs(t, 0, "admin").ListElasticKeysWithResponse(fixture.ITContext(t), &api.ListElasticKeysParams{NamePrefix: ptr("scenario-")})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode(), string(resp.Body))
+	assert.Empty(t, resp.JSON200.Items, "no step created a key")
+}
+
 // assertScenarioKeysDestroyed checks that the run left tenant A's keys
 // named scenario-* (the ones the scenario creates) all destroyed, so that
 // runs against a persistent stack do not pile up live keys.

@@ -87,6 +87,77 @@ func TestStepsNoticeALyingKMS(t *testing.T) {
 			failed: "seeded-data-present",
 		},
 		{
+			desc: "a seeded key reads back disabled",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{
+					Match: func(r *http.Request, _ []byte, resp *tamper.Response) bool {
+						return r.Method == "GET" && singleKey.MatchString(r.URL.Path) && strings.Contains(string(resp.Body), `"name":"demo-`)
+					},
+					Rewrite: func(resp *tamper.Response) {
+						resp.Body = []byte(strings.Replace(string(resp.Body), `"status":"enabled"`, `"status":"disabled"`, 1))
+					},
+				}
+			},
+			failed: "seeded-data-present",
+		},
+		{
+			desc: "create reports another algorithm",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{Match: on("POST", "/elastic-keys", 201), Rewrite: func(r *tamper.Response) {
+					r.Body = []byte(strings.Replace(string(r.Body), `"algorithm":"A256GCM"`, `"algorithm":"A256KW"`, 1))
+				}}
+			},
+			failed: "create-key",
+		},
+		{
+			desc: "encrypt answers no JWE",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{Match: on("POST", "/encrypt", 200), Rewrite: setJSON(200, `{"ciphertext":"not-a-jwe","kid":"k"}`)}
+			},
+			failed: "encrypt-decrypt",
+		},
+		{
+			desc: "the wrong context decrypts",
+			rule: func(*testing.T) tamper.Rule {
+				wrongContext := base64.StdEncoding.EncodeToString([]byte("order=43"))
+				return tamper.Rule{
+					Match: func(r *http.Request, body []byte, resp *tamper.Response) bool {
+						return on("POST", "/decrypt", 400)(r, body, resp) && strings.Contains(string(body), wrongContext)
+					},
+					Rewrite: setJSON(200, `{"plaintext":"b3RoZXI="}`),
+				}
+			},
+			failed: "tampered-ciphertext-refused",
+		},
+		{
+			desc: "sign answers no JWS",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{Match: on("POST", "/sign", 200), Rewrite: setJSON(200, `{"signature":"not-a-jws","kid":"k"}`)}
+			},
+			failed: "sign-verify",
+		},
+		{
+			desc: "the JWKS lacks the signing key",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{Match: on("GET", "/jwks", 200), Rewrite: setJSON(200, `{"keys":[]}`)}
+			},
+			failed: "verify-with-jwks",
+		},
+		{
+			desc: "a refusal is not problem+json",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{Match: on("POST", "/encrypt", 403), Rewrite: func(r *tamper.Response) { r.Header.Set("Content-Type", "application/json") }}
+			},
+			failed: "reader-forbidden-encrypt",
+		},
+		{
+			desc: "a disabled key still decrypts",
+			rule: func(*testing.T) tamper.Rule {
+				return tamper.Rule{Match: on("POST", "/decrypt", 409), Rewrite: setJSON(200, `{"plaintext":"b3RoZXI="}`)}
+			},
+			failed: "disabled-key-refused",
+		},
+		{
 			desc: "create answers without a Location",
 			rule: func(*testing.T) tamper.Rule {
 				return tamper.Rule{Match: on("POST", "/elastic-keys", 201), Rewrite: func(r *tamper.Response) { r.Header.Del("Location") }}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,6 +212,7 @@ func TestUserStore(t *testing.T) {
 			{desc: "unknown role", nu: NewUser{Realm: "local", Username: "x", Password: "password1", Roles: []string{"boss"}, TenantID: other}},
 			{desc: "no tenant", nu: NewUser{Realm: "local", Username: "x", Password: "password1"}},
 			{desc: "metadata not object", nu: NewUser{Realm: "local", Username: "x", Password: "password1", TenantID: other, Metadata: []byte(`[1]`)}},
+			{desc: "metadata over 16 KiB", nu: NewUser{Realm: "local", Username: "x", Password: "password1", TenantID: other, Metadata: []byte(`{"k":"` + strings.Repeat("x", 16<<10) + `"}`)}},
 			{desc: "email too long", nu: NewUser{Realm: "local", Username: "x", Password: "password1", TenantID: other, Email: string(make([]byte, 400))}},
 		}
 		for _, tc := range bad {

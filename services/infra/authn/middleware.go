@@ -2,9 +2,9 @@ package authn
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"strings"
+
+	"github.com/passthru-dev/passthru/services/infra/httpx"
 )
 
 // Authenticator recognises one kind of credentials.
@@ -89,18 +89,13 @@ func RequireScope(scope string, onError ErrorWriter) func(http.Handler) http.Han
 	}
 }
 
-// quote renders s as an RFC 9110 quoted-string.
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
-
 // BasicChallenge is the WWW-Authenticate challenge for HTTP Basic in realm.
 func BasicChallenge(realm string) string {
-	return fmt.Sprintf("Basic realm=%s, charset=\"UTF-8\"", quote(realm))
+	return "Basic realm=" + httpx.QuotedString(realm) + `, charset="UTF-8"`
 }
 
 // BearerChallenge is the bare RFC 6750 challenge for realm, used when a
 // request carried no credentials at all.
 func BearerChallenge(realm string) string {
-	return fmt.Sprintf("Bearer realm=%s", quote(realm))
+	return httpx.BearerChallenge(realm, "", "", "")
 }

@@ -92,4 +92,7 @@ func TestMiddleware(t *testing.T) {
 func TestChallenges(t *testing.T) {
 	assert.Equal(t, `Basic realm="kms", charset="UTF-8"`, BasicChallenge("kms"))
 	assert.Equal(t, `Bearer realm="a\"b\\c"`, BearerChallenge(`a"b\c`))
+	// Control characters never reach the header: they could split it.
+	assert.Equal(t, `Basic realm="kms", charset="UTF-8"`, BasicChallenge("k\r\nms"))
+	assert.Equal(t, `Bearer realm="kms"`, BearerChallenge("k\r\nms"))
 }

@@ -77,9 +77,16 @@ func LoadRealmsFile(path string) (*RealmsFile, error) {
 // role references, no inheritance cycles, canonical UUIDv4 tenant ids,
 // usernames unique across all realms, and plaintext passwords only in demo realms.
 func (f *RealmsFile) Validate() error {
+	_, err := f.validate()
+	return err
+}
+
+// validate is Validate returning the roles it built, so Build need not
+// resolve the hierarchy a second time.
+func (f *RealmsFile) validate() (*Roles, error) {
 	roles, err := NewRoles(f.Roles)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	realmIDs := map[string]bool{}
 	names := map[string]bool{}
@@ -89,67 +96,67 @@ func (f *RealmsFile) Validate() error {
 	for i, r := range f.Realms {
 		where := fmt.Sprintf("realm #%d (%q)", i+1, r.Name)
 		if r.ID == "" || r.Name == "" {
-			return fmt.Errorf("%w: %s needs an id and a name", ErrInvalidRealm, where)
+			return nil, fmt.Errorf("%w: %s needs an id and a name", ErrInvalidRealm, where)
 		}
 		if realmIDs[r.ID] {
-			return fmt.Errorf("%w: realm id %q declared twice", ErrInvalidRealm, r.ID)
+			return nil, fmt.Errorf("%w: realm id %q declared twice", ErrInvalidRealm, r.ID)
 		}
 		if names[r.Name] {
-			return fmt.Errorf("%w: realm name %q declared twice", ErrInvalidRealm, r.Name)
+			return nil, fmt.Errorf("%w: realm name %q declared twice", ErrInvalidRealm, r.Name)
 		}
 		realmIDs[r.ID], names[r.Name] = true, true
 		switch r.Type {
 		case RealmTypeFile:
 		case RealmTypeDatabase:
 			if len(r.Users) > 0 {
-				return fmt.Errorf("%w: %s is a database realm and cannot declare users", ErrInvalidRealm, where)
+				return nil, fmt.Errorf("%w: %s is a database realm and cannot declare users", ErrInvalidRealm, where)
 			}
 		default:
-			return fmt.Errorf("%w: %s has type %q, want file or database", ErrInvalidRealm, where, r.Type)
+			return nil, fmt.Errorf("%w: %s has type %q, want file or database", ErrInvalidRealm, where, r.Type)
 		}
 		usernames := map[string]bool{}
 		for j, u := range r.Users {
 			uwhere := fmt.Sprintf("%s user #%d (%q)", where, j+1, u.Username)
 			if err := ValidateUsername(u.Username); err != nil {
-				return fmt.Errorf("%s: %w", uwhere, err)
+				return nil, fmt.Errorf("%s: %w", uwhere, err)
 			}
 			if usernames[u.Username] {
-				return fmt.Errorf("%w: %s: username declared twice", ErrInvalidRealm, uwhere)
+				return nil, fmt.Errorf("%w: %s: username declared twice", ErrInvalidRealm, uwhere)
 			}
 			usernames[u.Username] = true
 			if other, taken := owner[u.Username]; taken {
-				return fmt.Errorf("%w: %s: username also declared in realm %q", ErrInvalidRealm, uwhere, other)
+				return nil, fmt.Errorf("%w: %s: username also declared in realm %q", ErrInvalidRealm, uwhere, other)
 			}
 			owner[u.Username] = r.Name
 			switch {
 			case u.Password != "" && !r.Demo:
-				return fmt.Errorf("%w: %s: plaintext password outside a demo realm (use password_hash)", ErrInvalidRealm, uwhere)
+				return nil, fmt.Errorf("%w: %s: plaintext password outside a demo realm (use password_hash)", ErrInvalidRealm, uwhere)
 			case u.Password != "" && u.PasswordHash != "":
-				return fmt.Errorf("%w: %s: both password and password_hash", ErrInvalidRealm, uwhere)
+				return nil, fmt.Errorf("%w: %s: both password and password_hash", ErrInvalidRealm, uwhere)
 			case u.Password == "" && u.PasswordHash == "":
-				return fmt.Errorf("%w: %s: password_hash required", ErrInvalidRealm, uwhere)
+				return nil, fmt.Errorf("%w: %s: password_hash required", ErrInvalidRealm, uwhere)
 			case u.PasswordHash != "" && !strings.HasPrefix(u.PasswordHash, "$pbkdf2-sha256$"):
-				return fmt.Errorf("%w: %s: password_hash is not a $pbkdf2-sha256$ hash", ErrInvalidRealm, uwhere)
+				return nil, fmt.Errorf("%w: %s: password_hash is not a $pbkdf2-sha256$ hash", ErrInvalidRealm, uwhere)
 			}
 			if _, err := ids.ParseTenant(u.TenantID); err != nil {
-				return fmt.Errorf("%w: %s: tenant_id: %v", ErrInvalidRealm, uwhere, err)
+				return nil, fmt.Errorf("%w: %s: tenant_id: %v", ErrInvalidRealm, uwhere, err)
 			}
 			if err := roles.Check(u.Roles); err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrInvalidRealm, uwhere, err)
+				return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRealm, uwhere, err)
 			}
 		}
 	}
 	seen := map[string]bool{}
 	for _, n := range f.Order {
 		if !names[n] {
-			return fmt.Errorf("%w: order names unknown realm %q", ErrInvalidRealm, n)
+			return nil, fmt.Errorf("%w: order names unknown realm %q", ErrInvalidRealm, n)
 		}
 		if seen[n] {
-			return fmt.Errorf("%w: order names realm %q twice", ErrInvalidRealm, n)
+			return nil, fmt.Errorf("%w: order names realm %q twice", ErrInvalidRealm, n)
 		}
 		seen[n] = true
 	}
-	return nil
+	return roles, nil
 }
 
 // RealmOrder returns the realm configs in the order they are tried.
@@ -180,10 +187,7 @@ func (f *RealmsFile) RealmOrder() []RealmConfig {
 // are built in memory (demo plaintext passwords hashed with h); database
 // realms are backed by store.
 func (f *RealmsFile) Build(h password.Hasher, store *UserStore) (*Roles, []Realm, error) {
-	if err := f.Validate(); err != nil {
-		return nil, nil, err
-	}
-	roles, err := NewRoles(f.Roles)
+	roles, err := f.validate()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -103,12 +103,13 @@ func validateProfile(email, displayName string, meta json.RawMessage) error {
 		return fmt.Errorf("%w: display name must be valid UTF-8 of at most 255 bytes", ErrInvalidUser)
 	}
 	if len(meta) > 0 {
+		// Size first: an oversized document is refused without parsing it.
+		if len(meta) > 16<<10 {
+			return fmt.Errorf("%w: metadata must be at most 16 KiB", ErrInvalidUser)
+		}
 		var obj map[string]any
 		if err := json.Unmarshal(meta, &obj); err != nil || obj == nil {
 			return fmt.Errorf("%w: metadata must be a JSON object", ErrInvalidUser)
-		}
-		if len(meta) > 16<<10 {
-			return fmt.Errorf("%w: metadata must be at most 16 KiB", ErrInvalidUser)
 		}
 	}
 	return nil
@@ -143,6 +144,14 @@ func (s *UserStore) Create(ctx context.Context, nu NewUser) (*User, error) {
 	if err := validateProfile(nu.Email, nu.DisplayName, nu.Metadata); err != nil {
 		return nil, err
 	}
+	// A username is unique across every realm, not only its own: Basic
+	// credentials carry no realm or tenant, and the first realm that knows a
+	// username decides. A same-named user in an earlier realm would shadow
+	// (lock out) the real one, possibly another tenant's. Checked before the
+	// PBKDF2 hash, which a refused request need not pay for.
+	if s.opts.Reserved != nil && s.opts.Reserved(nu.Username) {
+		return nil, fmt.Errorf("create user %q in realm %s: %w", nu.Username, nu.Realm, ErrUserExists)
+	}
 	hash, err := s.opts.Hasher.Hash(nu.Password)
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
@@ -153,13 +162,6 @@ func (s *UserStore) Create(ctx context.Context, nu NewUser) (*User, error) {
 		ID: ids.NewEntity().String(), Realm: nu.Realm, Username: nu.Username, PasswordHash: hash,
 		Roles: string(roles), TenantID: nu.TenantID.String(), Enabled: nu.Enabled, Email: nu.Email,
 		DisplayName: nu.DisplayName, Metadata: string(nu.Metadata), CreatedAt: now, UpdatedAt: now,
-	}
-	// A username is unique across every realm, not only its own: Basic
-	// credentials carry no realm or tenant, and the first realm that knows a
-	// username decides. A same-named user in an earlier realm would shadow
-	// (lock out) the real one, possibly another tenant's.
-	if s.opts.Reserved != nil && s.opts.Reserved(nu.Username) {
-		return nil, fmt.Errorf("create user %q in realm %s: %w", nu.Username, nu.Realm, ErrUserExists)
 	}
 	err = s.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n int64

@@ -54,7 +54,7 @@ func (h *handlers) writeUser(w http.ResponseWriter, r *http.Request, status int,
 
 func (h *handlers) CreateRealmUser(w http.ResponseWriter, r *http.Request) {
 	var req api.CreateRealmUserRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -127,7 +127,7 @@ func (h *handlers) GetRealmUser(w http.ResponseWriter, r *http.Request, uid api.
 
 func (h *handlers) UpdateRealmUser(w http.ResponseWriter, r *http.Request, uid api.UserID) {
 	var req api.UpdateRealmUserRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -161,7 +161,7 @@ func (h *handlers) DeleteRealmUser(w http.ResponseWriter, r *http.Request, uid a
 
 func (h *handlers) SetRealmUserPassword(w http.ResponseWriter, r *http.Request, uid api.UserID) {
 	var req api.SetPasswordRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}

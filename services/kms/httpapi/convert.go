@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
-	"github.com/passthru-dev/passthru/services/infra/httpx"
+	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/kmserr"
@@ -37,8 +37,9 @@ func page(size *int, token *string) (keys.Page, error) {
 		if err != nil || !ok {
 			return p, kmserr.New(kmserr.InvalidRequest, "invalid page_token")
 		}
-		id, err := uuid.Parse(rest)
-		if err != nil || id.String() != rest {
+		// Every listed item (key, version, audit event, user) has a UUIDv7 id.
+		id, err := ids.ParseEntity(rest)
+		if err != nil {
 			return p, kmserr.New(kmserr.InvalidRequest, "invalid page_token")
 		}
 		p.After = id
@@ -56,11 +57,6 @@ func nextToken(after uuid.UUID) string {
 func principal(r *http.Request) *authn.Principal {
 	p, _ := authn.PrincipalFrom(r.Context())
 	return p
-}
-
-// decode reads the (already validated) JSON body strictly into v.
-func decode(r *http.Request, v any) error {
-	return httpx.DecodeJSON(r, v)
 }
 
 func toKey(k *keys.ElasticKey) api.ElasticKey {

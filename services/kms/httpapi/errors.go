@@ -72,7 +72,8 @@ func classify(err error) *kmserr.Error {
 		// Never says whether the user exists, is disabled or the password is wrong.
 		return kmserr.Wrap(err, kmserr.Unauthenticated, "invalid credentials")
 	case errors.Is(err, authn.ErrForbidden):
-		return kmserr.Wrap(err, kmserr.Forbidden, "%s", forbiddenDetail(err))
+		// authn.CheckScope's message names the missing scope, which is safe to show.
+		return kmserr.Wrap(err, kmserr.Forbidden, "%s", err.Error())
 	case errors.Is(err, authn.ErrUserNotFound):
 		return kmserr.Wrap(err, kmserr.NotFound, "user not found")
 	case errors.Is(err, authn.ErrUserExists):
@@ -81,11 +82,6 @@ func classify(err error) *kmserr.Error {
 		return kmserr.Wrap(err, kmserr.InvalidRequest, "%s", err.Error())
 	}
 	return kmserr.Wrap(err, kmserr.Internal, "internal error")
-}
-
-func forbiddenDetail(err error) string {
-	// authn.CheckScope's message names the missing scope, which is safe to show.
-	return err.Error()
 }
 
 // writeError is the single place where errors become HTTP responses.

@@ -140,8 +140,9 @@ func TestPagingTokens(t *testing.T) {
 
 func TestErrorMapping(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, StatusOf("no_such_code"))
-	for code := range statusOf {
-		assert.NotZero(t, StatusOf(code))
+	for code, status := range statusOf {
+		assert.Equal(t, status, StatusOf(code), "code %s", code)
+		assert.GreaterOrEqual(t, status, 400, "code %s is an error status", code)
 	}
 	tests := []struct {
 		desc string

@@ -10,7 +10,7 @@ import (
 
 func (h *handlers) CreateElasticKey(w http.ResponseWriter, r *http.Request) {
 	var req api.CreateElasticKeyRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -72,7 +72,7 @@ func (h *handlers) GetElasticKey(w http.ResponseWriter, r *http.Request, id api.
 
 func (h *handlers) UpdateElasticKey(w http.ResponseWriter, r *http.Request, id api.KeyID) {
 	var req api.UpdateElasticKeyRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -152,7 +152,7 @@ func (h *handlers) GetMaterialKey(w http.ResponseWriter, r *http.Request, id api
 
 func (h *handlers) UpdateMaterialKey(w http.ResponseWriter, r *http.Request, id api.KeyID, mid api.MaterialKeyID) {
 	var req api.UpdateMaterialKeyRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}

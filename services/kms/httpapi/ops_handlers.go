@@ -17,7 +17,7 @@ func optBytes(p *[]byte) []byte {
 
 func (h *handlers) Encrypt(w http.ResponseWriter, r *http.Request, id api.KeyID) {
 	var req api.EncryptRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -31,7 +31,7 @@ func (h *handlers) Encrypt(w http.ResponseWriter, r *http.Request, id api.KeyID)
 
 func (h *handlers) Decrypt(w http.ResponseWriter, r *http.Request, id api.KeyID) {
 	var req api.DecryptRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -46,7 +46,7 @@ func (h *handlers) Decrypt(w http.ResponseWriter, r *http.Request, id api.KeyID)
 
 func (h *handlers) GenerateDataKey(w http.ResponseWriter, r *http.Request, id api.KeyID) {
 	var req api.GenerateDataKeyRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -65,7 +65,7 @@ func (h *handlers) GenerateDataKey(w http.ResponseWriter, r *http.Request, id ap
 
 func (h *handlers) Sign(w http.ResponseWriter, r *http.Request, id api.KeyID) {
 	var req api.SignRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -79,7 +79,7 @@ func (h *handlers) Sign(w http.ResponseWriter, r *http.Request, id api.KeyID) {
 
 func (h *handlers) Mac(w http.ResponseWriter, r *http.Request, id api.KeyID) {
 	var req api.SignRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -109,7 +109,7 @@ func verifyResponse(v keycrypto.Verification) api.VerifyResponse {
 
 func (h *handlers) Verify(w http.ResponseWriter, r *http.Request, id api.KeyID) {
 	var req api.VerifyRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -123,7 +123,7 @@ func (h *handlers) Verify(w http.ResponseWriter, r *http.Request, id api.KeyID) 
 
 func (h *handlers) VerifyMac(w http.ResponseWriter, r *http.Request, id api.KeyID) {
 	var req api.VerifyRequest
-	if err := decode(r, &req); err != nil {
+	if err := httpx.DecodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}

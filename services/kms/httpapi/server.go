@@ -18,13 +18,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 	"github.com/swaggest/swgui"
 	"github.com/swaggest/swgui/v5emb"
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
+	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/kmserr"
@@ -70,10 +70,20 @@ func New(ctx context.Context, opts Options) (http.Handler, error) {
 		return nil, fmt.Errorf("validate openapi spec: %w", err)
 	}
 	h := &handlers{opts: opts, logger: opts.Logger}
-	g := &gate{doc: doc, h: h, ops: map[string]*routers.Route{}}
+	g := &gate{h: h, ops: map[string]operation{}}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
-			g.ops[method+" "+path] = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}
+			// The spec is fixed at build time: an operation without a known
+			// scope is refused here, once, rather than on every request.
+			scope, _ := op.Extensions["x-required-scope"].(string)
+			if !authn.IsKnownScope(scope) {
+				return nil, fmt.Errorf("openapi spec: operation %s %s: x-required-scope %q is not a known scope", method, path, scope)
+			}
+			g.ops[method+" "+path] = operation{
+				route:     &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
+				scope:     scope,
+				auditName: snake(op.OperationID),
+			}
 		}
 	}
 
@@ -132,9 +142,16 @@ const MaxBodyBytes = httpx.DefaultMaxBodyBytes
 // the operation's x-required-scope (403), the body's media type, size and
 // syntax (415, 413, 400) and validation against the spec (400).
 type gate struct {
-	doc *openapi3.T
 	h   *handlers
-	ops map[string]*routers.Route
+	ops map[string]operation // by "METHOD /path/{template}"
+}
+
+// operation is what the gate needs of one API operation, resolved from the
+// spec once.
+type operation struct {
+	route     *routers.Route
+	scope     string // x-required-scope
+	auditName string // operationId in snake case, for refused requests
 }
 
 func (g *gate) middleware(next http.Handler) http.Handler {
@@ -166,21 +183,16 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 		ctx := authn.WithPrincipal(r.Context(), p)
 		ctx = keys.WithActor(ctx, keys.Actor{Subject: p.Subject, Realm: p.Realm, Method: string(p.Method), RequestID: httpx.RequestIDFrom(ctx)})
 		r = r.WithContext(ctx)
-		scope, _ := op.Operation.Extensions["x-required-scope"].(string)
-		if scope == "" {
-			g.h.fail(w, r, fmt.Errorf("operation %s %s declares no x-required-scope", r.Method, tpl))
-			return
-		}
-		if err := authn.CheckScope(ctx, scope); err != nil {
+		if err := authn.CheckScope(ctx, op.scope); err != nil {
 			// A refused key operation is still an event of the tenant's audit trail.
-			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, snake(op.Operation.OperationID), auditKeyID(mux.Vars(r)["id"]), kmserr.Forbidden); aerr != nil {
+			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, op.auditName, auditKeyID(mux.Vars(r)["id"]), kmserr.Forbidden); aerr != nil {
 				g.h.logger.WarnContext(ctx, "audit of a denied request failed", "error", aerr)
 			}
 			g.h.fail(w, r, err)
 			return
 		}
 		var body []byte
-		if op.Operation.RequestBody != nil {
+		if op.route.Operation.RequestBody != nil {
 			var raw json.RawMessage
 			if err := httpx.DecodeJSON(r, &raw); err != nil {
 				g.h.fail(w, r, err)
@@ -192,7 +204,7 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 		in := &openapi3filter.RequestValidationInput{
 			Request:    r,
 			PathParams: mux.Vars(r),
-			Route:      op,
+			Route:      op.route,
 			Options: &openapi3filter.Options{
 				AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
 				SkipSettingDefaults: true,
@@ -210,12 +222,11 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 }
 
 // auditKeyID is the path's key id as recorded for a refused request: the
-// request has not been validated yet, so anything but a canonical UUID is
-// recorded as "" rather than letting a caller write free text into the
-// audit trail.
+// request has not been validated yet, so anything but a canonical key id
+// (UUIDv7) is recorded as "" rather than letting a caller write free text
+// into the audit trail.
 func auditKeyID(raw string) string {
-	id, err := uuid.Parse(raw)
-	if err != nil || id.String() != raw {
+	if _, err := ids.ParseEntity(raw); err != nil {
 		return ""
 	}
 	return raw

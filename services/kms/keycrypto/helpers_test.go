@@ -2,7 +2,6 @@ package keycrypto
 
 import (
 	"encoding/base64"
-	"errors"
 	"strings"
 	"testing"
 
@@ -68,5 +67,3 @@ func flipPart(t testing.TB, compact string, i int) string {
 	parts[i] = base64.RawURLEncoding.EncodeToString(raw)
 	return strings.Join(parts, ".")
 }
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }

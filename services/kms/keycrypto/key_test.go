@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -339,7 +340,7 @@ func TestErrorMatching(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			assert.Equal(t, tc.want, errorsIs(err, tc.target))
+			assert.Equal(t, tc.want, errors.Is(err, tc.target))
 		})
 	}
 	var kerr *Error

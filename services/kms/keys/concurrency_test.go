@@ -10,6 +10,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 	"github.com/passthru-dev/passthru/services/kms/keys"
+	"github.com/passthru-dev/passthru/services/kms/kmserr"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
@@ -76,7 +77,11 @@ func TestRotateRacingDestroy(t *testing.T) {
 			for range 4 {
 				wg.Go(func() {
 					<-start
-					_, _ = e.svc.Rotate(ctx, e.tenant, k.ID)
+					// Before the destroy a rotation succeeds; after it, the
+					// key is gone: nothing else is an acceptable answer.
+					if _, err := e.svc.Rotate(ctx, e.tenant, k.ID); err != nil {
+						assert.Equal(t, kmserr.KeyDestroyed, kmserr.CodeOf(err), "rotate racing destroy: %v", err)
+					}
 				})
 			}
 			wg.Go(func() {

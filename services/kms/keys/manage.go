@@ -124,10 +124,6 @@ func (r *materialKeyRow) domain(primary int) *MaterialKey {
 	return m
 }
 
-func (s *Service) keyRow(g *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
-	return s.keyRowQuery(g, id)
-}
-
 // lockedKeyRow reads the key inside tx and holds its row lock until the
 // transaction ends (SELECT ... FOR UPDATE on PostgreSQL; SQLite write
 // transactions are IMMEDIATE and so already exclusive). Every change to a
@@ -135,10 +131,11 @@ func (s *Service) keyRow(g *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
 // new live version into a key that a concurrent destroy is erasing, and two
 // rotations see each other's version numbers.
 func (s *Service) lockedKeyRow(tx *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
-	return s.keyRowQuery(tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}), id)
+	return s.keyRow(tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}), id)
 }
 
-func (s *Service) keyRowQuery(g *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
+// keyRow reads key id from g (a tenant database or a transaction on it).
+func (s *Service) keyRow(g *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
 	var row elasticKeyRow
 	err := g.Where("id = ?", id.String()).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 	"github.com/passthru-dev/passthru/services/kms/kmserr"
 )
@@ -60,12 +61,11 @@ func (s *Service) primary(ctx context.Context, g *gorm.DB, tenant uuid.UUID, k *
 // and destroyed versions are refused with their own codes.
 func (s *Service) lookup(ctx context.Context, g *gorm.DB, tenant uuid.UUID, k *elasticKeyRow, used *string) keycrypto.Lookup {
 	return func(kid string) (*keycrypto.Key, error) {
-		mid, err := uuid.Parse(kid)
-		if err != nil || mid.String() != kid {
-			return nil, nil
+		if _, err := ids.ParseEntity(kid); err != nil {
+			return nil, nil // not a material key id, so no version of this key
 		}
 		var m materialKeyRow
-		err = g.Where("id = ? AND elastic_key_id = ?", kid, k.ID).Take(&m).Error
+		err := g.Where("id = ? AND elastic_key_id = ?", kid, k.ID).Take(&m).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, nil
 		}

@@ -189,21 +189,24 @@ func (s *Service) tenantDB(ctx context.Context, tenant uuid.UUID) (*gorm.DB, err
 	return g.WithContext(ctx), nil
 }
 
-// record writes an audit event. opErr decides the outcome.
+// record writes the audit event of a key operation. opErr decides the outcome.
 func (s *Service) record(ctx context.Context, g *gorm.DB, tenant uuid.UUID, op string, keyID, mid string, opErr error) error {
+	return s.writeAudit(ctx, g, tenant, auditEventRow{Operation: op, ElasticKeyID: keyID, MaterialKeyID: mid}, opErr)
+}
+
+// writeAudit completes row (id, time, actor, outcome) and stores it.
+func (s *Service) writeAudit(ctx context.Context, g *gorm.DB, tenant uuid.UUID, row auditEventRow, opErr error) error {
 	a := actorFrom(ctx)
-	row := auditEventRow{
-		ID: ids.NewEntity().String(), Time: s.now().UTC(), Principal: a.Subject, Realm: a.Realm, Method: a.Method,
-		ElasticKeyID: keyID, MaterialKeyID: mid, Operation: op, Outcome: "success", RequestID: a.RequestID,
-	}
+	row.ID, row.Time = ids.NewEntity().String(), s.now().UTC()
+	row.Principal, row.Realm, row.Method, row.RequestID = a.Subject, a.Realm, a.Method, a.RequestID
+	row.Outcome = "success"
 	if opErr != nil {
-		row.Outcome = "failure"
-		row.ErrorCode = string(kmserr.CodeOf(opErr))
+		row.Outcome, row.ErrorCode = "failure", string(kmserr.CodeOf(opErr))
 	}
 	// The audit write must not be cancelled together with a request whose
 	// client went away after the operation happened.
 	if err := g.WithContext(context.WithoutCancel(ctx)).Create(&row).Error; err != nil {
-		s.logger.ErrorContext(ctx, "audit write failed", "tenant", tenant, "operation", op, "error", err)
+		s.logger.ErrorContext(ctx, "audit write failed", "tenant", tenant, "operation", row.Operation, "error", err)
 		return fmt.Errorf("write audit event: %w", err)
 	}
 	return nil
@@ -263,18 +266,7 @@ func (s *Service) RecordUserEvent(ctx context.Context, tenant uuid.UUID, op, tar
 	if err != nil {
 		return err
 	}
-	a := actorFrom(ctx)
-	row := auditEventRow{
-		ID: ids.NewEntity().String(), Time: s.now().UTC(), Principal: a.Subject, Realm: a.Realm, Method: a.Method,
-		Operation: op, Outcome: "success", RequestID: a.RequestID, Target: target,
-	}
-	if opErr != nil {
-		row.Outcome, row.ErrorCode = "failure", string(kmserr.CodeOf(opErr))
-	}
-	if err := g.WithContext(context.WithoutCancel(ctx)).Create(&row).Error; err != nil {
-		return fmt.Errorf("write audit event: %w", err)
-	}
-	return nil
+	return s.writeAudit(ctx, g, tenant, auditEventRow{Operation: op, Target: target}, opErr)
 }
 
 // RecordDenied records an operation that was refused before it reached the
