@@ -177,7 +177,7 @@ func (c *Config) Validate() error {
 	if _, err := telemetry.ParseLevel(c.Log.Level); err != nil {
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
 	}
-	errs = append(errs, c.Log.validateOTLP()...)
+	errs = append(errs, telemetry.ValidateExport(c.Log.OTLPEndpoint, c.Log.OTLPCAFile)...)
 	return errors.Join(errs...)
 }
 
@@ -201,25 +201,4 @@ func checkStart(c *Config, opts Options) error {
 		errs = append(errs, errors.New("tls.cert_file and tls.key_file are required outside demo mode (there is no plaintext mode)"))
 	}
 	return errors.Join(errs...)
-}
-
-// validateOTLP checks the export settings the way telemetry will use them:
-// https only, and always with the collector's CA bundle (DESIGN.md §3).
-func (l LogConfig) validateOTLP() []error {
-	if l.OTLPEndpoint == "" {
-		if l.OTLPCAFile != "" {
-			return []error{errors.New("log.otlp_ca_file: set without log.otlp_endpoint")}
-		}
-		return nil
-	}
-	var errs []error
-	u, err := url.Parse(l.OTLPEndpoint)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		// Not echoing the value: it might carry credentials.
-		errs = append(errs, errors.New("log.otlp_endpoint: must be an https URL (https://host[:port][/path]) without credentials, query or fragment"))
-	}
-	if l.OTLPCAFile == "" {
-		errs = append(errs, errors.New("log.otlp_ca_file: required with log.otlp_endpoint (the collector's CA bundle; system roots are never used)"))
-	}
-	return errs
 }

@@ -3,7 +3,6 @@ package kms
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"time"
 
@@ -69,27 +68,6 @@ type LogConfig struct {
 	// OTLPCAFile is the PEM CA bundle the collector's certificate must chain
 	// to; required with OTLPEndpoint (system roots are never trusted).
 	OTLPCAFile string `yaml:"otlp_ca_file" env:"PASSTHRU_KMS_OTLP_CA_FILE"`
-}
-
-// validateOTLP checks the export settings the way telemetry will use them:
-// https only, and always with the collector's CA bundle (DESIGN.md §3).
-func (l LogConfig) validateOTLP() []error {
-	if l.OTLPEndpoint == "" {
-		if l.OTLPCAFile != "" {
-			return []error{errors.New("log.otlp_ca_file: set without log.otlp_endpoint")}
-		}
-		return nil
-	}
-	var errs []error
-	u, err := url.Parse(l.OTLPEndpoint)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		// Not echoing the value: it might carry credentials.
-		errs = append(errs, errors.New("log.otlp_endpoint: must be an https URL (https://host[:port][/path]) without credentials, query or fragment"))
-	}
-	if l.OTLPCAFile == "" {
-		errs = append(errs, errors.New("log.otlp_ca_file: required with log.otlp_endpoint (the collector's CA bundle; system roots are never used)"))
-	}
-	return errs
 }
 
 // Validate implements config.Validator. It checks every value the way Start
@@ -158,7 +136,7 @@ func (l LogConfig) validate() []error {
 	if _, err := telemetry.ParseLevel(l.Level); err != nil {
 		errs = append(errs, fmt.Errorf("log.level: %q, want debug, info, warn or error", l.Level))
 	}
-	return append(errs, l.validateOTLP()...)
+	return append(errs, telemetry.ValidateExport(l.OTLPEndpoint, l.OTLPCAFile)...)
 }
 
 // checkStart reports what Start would refuse in the mode opts asks for,
