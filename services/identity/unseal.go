@@ -53,26 +53,15 @@ func unseal(ctx context.Context, database *db.DB, cfg Config, opts Options, data
 	if err != nil {
 		return nil, nil, err
 	}
-	files := cfg.Unseal.SecretFiles
-	if demoSecret {
-		path := filepath.Join(dataDir, DemoSecretFile)
-		if err := barrier.EnsureDemoSecret(ctx, database.Gorm(), path); err != nil {
-			return nil, nil, err
-		}
-		files = []string{path}
-	}
-	secrets, err := barrier.ReadSecretFiles(files)
+	b, err := barrier.OpenFrom(ctx, database.Gorm(), barrier.Source{
+		SecretFiles: cfg.Unseal.SecretFiles,
+		DemoSecret:  filepath.Join(dataDir, DemoSecretFile),
+		Threshold:   cfg.Unseal.Threshold,
+		ResetHint:   demoSecret && !opts.ResetDemo,
+		Now:         now,
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("unseal secret: %w", err)
-	}
-	b, err := barrier.Open(ctx, database.Gorm(), barrier.Options{Secrets: secrets, Threshold: cfg.Unseal.Threshold, Now: now})
-	switch {
-	case errors.Is(err, barrier.ErrSealed) && demoSecret && !opts.ResetDemo:
-		return nil, nil, fmt.Errorf("the barrier stays sealed (wrong or missing unseal secret; demo data is disposable: --reset-demo wipes it and starts fresh): %w", err)
-	case errors.Is(err, barrier.ErrSealed):
-		return nil, nil, fmt.Errorf("the barrier stays sealed (wrong or missing unseal secret): %w", err)
-	case err != nil:
-		return nil, nil, fmt.Errorf("open barrier: %w", err)
+		return nil, nil, err
 	}
 	return st, b, nil
 }

@@ -46,28 +46,12 @@ func openBarrier(ctx context.Context, cfg *Config, opts Options, dataDir string,
 }
 
 func unseal(ctx context.Context, database *db.DB, cfg *Config, opts Options, dataDir string, demoSecret bool) (*barrier.Barrier, error) {
-	files := cfg.Unseal.SecretFiles
-	if demoSecret {
-		path := filepath.Join(dataDir, DemoSecretFile)
-		if err := barrier.EnsureDemoSecret(ctx, database.Gorm(), path); err != nil {
-			return nil, err
-		}
-		files = []string{path}
-	}
-	secrets, err := barrier.ReadSecretFiles(files)
-	if err != nil {
-		return nil, fmt.Errorf("unseal secret: %w", err)
-	}
-	b, err := barrier.Open(ctx, database.Gorm(), barrier.Options{Secrets: secrets, Threshold: cfg.Unseal.Threshold})
-	switch {
-	case errors.Is(err, barrier.ErrSealed) && demoSecret && !opts.ResetDemo:
-		return nil, fmt.Errorf("the barrier stays sealed (wrong or missing unseal secret; demo data is disposable: --reset-demo wipes it and starts fresh): %w", err)
-	case errors.Is(err, barrier.ErrSealed):
-		return nil, fmt.Errorf("the barrier stays sealed (wrong or missing unseal secret): %w", err)
-	case err != nil:
-		return nil, fmt.Errorf("open barrier: %w", err)
-	}
-	return b, nil
+	return barrier.OpenFrom(ctx, database.Gorm(), barrier.Source{
+		SecretFiles: cfg.Unseal.SecretFiles,
+		DemoSecret:  filepath.Join(dataDir, DemoSecretFile),
+		Threshold:   cfg.Unseal.Threshold,
+		ResetHint:   demoSecret && !opts.ResetDemo,
+	})
 }
 
 // wipeDemoDatabase deletes the demo's SQLite database and unseal secret in

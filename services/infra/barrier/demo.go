@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -51,4 +52,45 @@ func EnsureDemoSecret(ctx context.Context, g *gorm.DB, path string) error {
 		return fmt.Errorf("barrier: generate demo unseal secret: %w", err)
 	}
 	return nil
+}
+
+// Source says where a service's unseal secrets come from.
+type Source struct {
+	// SecretFiles are the configured secret files; when empty, the demo's
+	// generated secret at DemoSecret is used (and created for a fresh
+	// database, see EnsureDemoSecret).
+	SecretFiles []string
+	DemoSecret  string
+	Threshold   int
+	// ResetHint makes a sealed demo barrier's error suggest --reset-demo.
+	ResetHint bool
+	Now       func() time.Time
+}
+
+// OpenFrom reads the secrets src names and opens g's barrier with them. A
+// barrier that stays sealed is an error wrapping ErrSealed that says so in
+// the services' words.
+func OpenFrom(ctx context.Context, g *gorm.DB, src Source) (*Barrier, error) {
+	files := src.SecretFiles
+	demo := len(files) == 0
+	if demo {
+		if err := EnsureDemoSecret(ctx, g, src.DemoSecret); err != nil {
+			return nil, err
+		}
+		files = []string{src.DemoSecret}
+	}
+	secrets, err := ReadSecretFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("unseal secret: %w", err)
+	}
+	b, err := Open(ctx, g, Options{Secrets: secrets, Threshold: src.Threshold, Now: src.Now})
+	switch {
+	case errors.Is(err, ErrSealed) && demo && src.ResetHint:
+		return nil, fmt.Errorf("the barrier stays sealed (wrong or missing unseal secret; demo data is disposable: --reset-demo wipes it and starts fresh): %w", err)
+	case errors.Is(err, ErrSealed):
+		return nil, fmt.Errorf("the barrier stays sealed (wrong or missing unseal secret): %w", err)
+	case err != nil:
+		return nil, fmt.Errorf("open barrier: %w", err)
+	}
+	return b, nil
 }

@@ -44,3 +44,40 @@ func TestEnsureDemoSecret(t *testing.T) {
 		assert.ErrorIs(t, statErr, os.ErrNotExist, "no replacement secret is written for an existing barrier")
 	})
 }
+
+func TestOpenFrom(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		g := dbtest.Open(t, b).Gorm()
+		dir := t.TempDir()
+		demo := filepath.Join(dir, "unseal.key")
+		_, err := OpenFrom(t.Context(), g, Source{DemoSecret: demo})
+		require.NoError(t, err, "a fresh demo generates its secret and initialises")
+
+		other := filepath.Join(dir, "other.key")
+		require.NoError(t, GenerateSecretFile(other))
+		cases := []struct {
+			desc    string
+			src     Source
+			wantErr string
+		}{
+			{desc: "the demo secret opens again", src: Source{DemoSecret: demo}},
+			{desc: "the same secret as a configured file", src: Source{SecretFiles: []string{demo}}},
+			{desc: "a wrong demo secret suggests --reset-demo", src: Source{SecretFiles: nil, DemoSecret: other, ResetHint: true}, wantErr: "--reset-demo wipes it"},
+			{desc: "a wrong configured secret stays sealed", src: Source{SecretFiles: []string{other}, ResetHint: true}, wantErr: "the barrier stays sealed (wrong or missing unseal secret): "},
+			{desc: "a missing configured file", src: Source{SecretFiles: []string{filepath.Join(dir, "none.key")}}, wantErr: "unseal secret: "},
+		}
+		for _, tc := range cases {
+			t.Run(tc.desc, func(t *testing.T) {
+				got, err := OpenFrom(t.Context(), g, tc.src)
+				if tc.wantErr == "" {
+					require.NoError(t, err)
+					assert.NotNil(t, got)
+					return
+				}
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				assert.Nil(t, got)
+			})
+		}
+	})
+}
