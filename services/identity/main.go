@@ -2,14 +2,11 @@ package identity
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,40 +17,20 @@ import (
 // Main is the identity binary: parse flags, start, serve until SIGINT or
 // SIGTERM. It returns the process exit code (0 ok, 1 failure, 2 usage).
 func Main(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("identity", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		configPath  = fs.String("config", "", "YAML config file (default: search "+strings.Join(config.SearchPaths("identity"), ", ")+")")
-		listen      = fs.String("listen", "", "listen address (default "+DefaultListen+")")
-		dataDir     = fs.String("data-dir", "", "data directory (SQLite database, demo PKI, demo.json)")
-		demo        = fs.Bool("demo", false, "seed demo tenants, users and clients and write <data-dir>/demo.json")
-		resetDemo   = fs.Bool("reset-demo", false, "wipe the demo data and seed it again (implies --demo)")
-		checkConfig = fs.Bool("check-config", false, "validate the configuration and exit")
-	)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: identity [flags]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "identity: unexpected arguments: %v\n", fs.Args())
-		return 2
+	f, code, ok := config.ParseCommonFlags("identity", "The Passthru Identity provider (OAuth 2.1 / OpenID Connect).", DefaultListen, args, stderr)
+	if !ok {
+		return code
 	}
 	opts := Options{
-		ConfigPath: *configPath, Listen: *listen, DataDir: *dataDir,
-		Demo: *demo || *resetDemo, ResetDemo: *resetDemo, Stdout: stdout,
+		ConfigPath: f.ConfigPath, Listen: f.Listen, DataDir: f.DataDir,
+		Demo: f.Demo, ResetDemo: f.ResetDemo, Stdout: stdout,
 	}
 
 	// The same resolution Start does (file, env, flags, mode), so
 	// --check-config refuses exactly what a start would refuse before it
 	// touches anything; Start validates again.
 	cfg, path, err := resolveConfig(opts)
-	if *checkConfig {
+	if f.CheckConfig {
 		return config.CheckConfig(stdout, path, err)
 	}
 	if err != nil {

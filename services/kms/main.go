@@ -2,8 +2,6 @@ package kms
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,37 +26,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // lookup function, so tests can bound it: a server that starts when it
 // should have refused stops at the test's deadline instead of hanging.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
-	fs := flag.NewFlagSet("kms", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var opts Options
-	var checkConfig bool
-	fs.StringVar(&opts.ConfigPath, "config", "", "YAML config file (default: search /etc/passthru/kms.yml, then $XDG_CONFIG_HOME/passthru/kms.yml)")
-	fs.StringVar(&opts.Listen, "listen", "", "listen address (default "+DefaultListen+")")
-	fs.StringVar(&opts.DataDir, "data-dir", "", "data directory (SQLite database, demo CA, unseal secret, demo.json); demo default: a fresh temp dir")
-	fs.BoolVar(&opts.Demo, "demo", false, "demo mode: generate CA chain, unseal secret and database; seed demo tenants, users and keys")
-	fs.BoolVar(&opts.ResetDemo, "reset-demo", false, "delete all demo tenants and their data, then seed fresh ones (implies --demo)")
-	fs.BoolVar(&checkConfig, "check-config", false, "validate the configuration and exit")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: kms [flags]\n\nThe Passthru KMS.\n\nFlags:\n")
-		fs.PrintDefaults()
+	f, code, ok := config.ParseCommonFlags("kms", "The Passthru KMS.", DefaultListen, args, stderr)
+	if !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "kms: unexpected arguments: %v\n", fs.Args())
-		return 2
-	}
+	opts := Options{ConfigPath: f.ConfigPath, Listen: f.Listen, DataDir: f.DataDir, Demo: f.Demo, ResetDemo: f.ResetDemo}
 	opts.Env = env
-	opts.Demo = opts.Demo || opts.ResetDemo
 	// The same resolution Start does (file, env, flags, mode), so
 	// --check-config refuses exactly what a start would refuse before it
 	// touches anything; Start validates again.
 	cfg, path, err := ResolveConfig(opts)
-	if checkConfig {
+	if f.CheckConfig {
 		return config.CheckConfig(stdout, path, err)
 	}
 	if err != nil {
