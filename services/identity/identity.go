@@ -179,11 +179,15 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 	if dbOpts.Logger == nil {
 		dbOpts.Logger = logger
 	}
-	database, st, bar, err := openBarrier(ctx, cfg, opts, dataDir, dbOpts, now, logger)
+	database, bar, err := openBarrier(ctx, cfg, opts, dataDir, dbOpts, now, logger)
 	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, database.Close)
+	st, err := store.New(ctx, database)
+	if err != nil {
+		return nil, err
+	}
 
 	tlsCfg, caFile, roots, err := serverTLS(cfg, opts, dataDir)
 	if err != nil {

@@ -2,9 +2,6 @@ package kms
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/passthru-dev/passthru/services/infra/barrier"
@@ -15,59 +12,20 @@ import (
 // keeps in its data dir.
 const DemoSecretFile = "unseal.key"
 
-// openBarrier opens the database and unseals its barrier. A demo without
-// configured secrets uses <data-dir>/unseal.key, generated only while the
-// database holds no barrier: a fresh secret can never open an existing
-// barrier, and writing one would make every later start fail too. With
-// --reset-demo a demo database in the data dir that cannot be unsealed
-// (secret missing or wrong) is wiped and started afresh: demo data is
-// disposable.
+// openBarrier opens the database and unseals its barrier (barrier.OpenDatabase):
+// a demo without configured secrets uses <data-dir>/unseal.key, generated only
+// for a fresh database, and --reset-demo may wipe the demo's own SQLite
+// database when it cannot be unsealed.
 func openBarrier(ctx context.Context, cfg *Config, opts Options, dataDir string, dbOpts db.Options) (*db.DB, *barrier.Barrier, error) {
-	demoSecret := len(cfg.Unseal.SecretFiles) == 0 // checkStart: only in demo mode
-	for wiped := false; ; wiped = true {
-		database, err := db.Open(ctx, dbOpts)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open database: %w", err)
-		}
-		b, err := unseal(ctx, database, cfg, opts, dataDir, demoSecret)
-		if err == nil {
-			return database, b, nil
-		}
-		database.Close()
-		recoverable := errors.Is(err, barrier.ErrDemoSecretMissing) || errors.Is(err, barrier.ErrSealed)
-		if !demoSecret || !opts.ResetDemo || wiped || !recoverable {
-			return nil, nil, err
-		}
-		if werr := wipeDemoDatabase(opts, dataDir, dbOpts); werr != nil {
-			return nil, nil, fmt.Errorf("%w; --reset-demo cannot recover: %w", err, werr)
-		}
-		opts.Logger.WarnContext(ctx, "reset-demo: wiped the demo database that could not be unsealed", "dir", dbOpts.Dir)
-	}
-}
-
-func unseal(ctx context.Context, database *db.DB, cfg *Config, opts Options, dataDir string, demoSecret bool) (*barrier.Barrier, error) {
-	return barrier.OpenFrom(ctx, database.Gorm(), barrier.Source{
-		SecretFiles: cfg.Unseal.SecretFiles,
-		DemoSecret:  filepath.Join(dataDir, DemoSecretFile),
-		Threshold:   cfg.Unseal.Threshold,
-		ResetHint:   demoSecret && !opts.ResetDemo,
+	return barrier.OpenDatabase(ctx, barrier.Startup{
+		DB: dbOpts,
+		Source: barrier.Source{
+			SecretFiles: cfg.Unseal.SecretFiles, // empty only in demo mode (checkStart)
+			DemoSecret:  filepath.Join(dataDir, DemoSecretFile),
+			Threshold:   cfg.Unseal.Threshold,
+		},
+		ResetDemo: opts.ResetDemo,
+		Wipeable:  opts.DB == nil && dbOpts.Driver == db.DriverSQLite && dbOpts.Dir == filepath.Join(dataDir, "db"),
+		Logger:    opts.Logger,
 	})
-}
-
-// wipeDemoDatabase deletes the demo's SQLite database and unseal secret in
-// the data dir, so the next open starts fresh. A database elsewhere
-// (PostgreSQL, or one the caller passed in) may hold more than the demo and
-// is never dropped here.
-func wipeDemoDatabase(opts Options, dataDir string, dbOpts db.Options) error {
-	own := filepath.Join(dataDir, "db")
-	if opts.DB != nil || dbOpts.Driver != db.DriverSQLite || dbOpts.Dir != own {
-		return errors.New("the database is not the demo's SQLite database in the data dir; restore the unseal secret, or drop the database yourself")
-	}
-	if err := os.RemoveAll(own); err != nil {
-		return fmt.Errorf("wipe %s: %w", own, err)
-	}
-	if err := os.Remove(filepath.Join(dataDir, DemoSecretFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove the old demo unseal secret: %w", err)
-	}
-	return nil
 }
