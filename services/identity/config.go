@@ -56,7 +56,8 @@ type TokenConfig struct {
 	SigningAlgorithm  string        `yaml:"signing_algorithm" env:"PASSTHRU_IDENTITY_SIGNING_ALGORITHM"` // ES256 | RS256 | EdDSA
 	AccessTokenTTL    time.Duration `yaml:"access_token_ttl"`
 	IDTokenTTL        time.Duration `yaml:"id_token_ttl"`
-	RefreshTokenTTL   time.Duration `yaml:"refresh_token_ttl"`
+	RefreshTokenTTL   time.Duration `yaml:"refresh_token_ttl"`  // each refresh token (every rotation gets a new one)
+	RefreshFamilyTTL  time.Duration `yaml:"refresh_family_ttl"` // a whole rotation family, from its authorization (RFC 9700 §4.14.2)
 	CodeTTL           time.Duration `yaml:"code_ttl"`
 	SessionTTL        time.Duration `yaml:"session_ttl"`
 	KeyRotationPeriod time.Duration `yaml:"key_rotation_period"`
@@ -87,6 +88,7 @@ func DefaultConfig() Config {
 			AccessTokenTTL:    10 * time.Minute,
 			IDTokenTTL:        10 * time.Minute,
 			RefreshTokenTTL:   24 * time.Hour,
+			RefreshFamilyTTL:  30 * 24 * time.Hour,
 			CodeTTL:           60 * time.Second,
 			SessionTTL:        8 * time.Hour,
 			KeyRotationPeriod: 30 * 24 * time.Hour,
@@ -154,11 +156,16 @@ func (c *Config) Validate() error {
 		d    time.Duration
 	}{
 		{"access_token_ttl", t.AccessTokenTTL}, {"id_token_ttl", t.IDTokenTTL}, {"refresh_token_ttl", t.RefreshTokenTTL},
-		{"code_ttl", t.CodeTTL}, {"session_ttl", t.SessionTTL}, {"key_rotation_period", t.KeyRotationPeriod},
+		{"refresh_family_ttl", t.RefreshFamilyTTL}, {"code_ttl", t.CodeTTL}, {"session_ttl", t.SessionTTL}, {"key_rotation_period", t.KeyRotationPeriod},
 	} {
 		if f.d <= 0 {
 			errs = append(errs, fmt.Errorf("tokens.%s: must be positive", f.name))
 		}
+	}
+	if t.RefreshFamilyTTL > 0 && t.RefreshFamilyTTL < t.RefreshTokenTTL {
+		// A shorter family would cap every refresh token below its own
+		// configured lifetime; that is a mistake, not a policy.
+		errs = append(errs, fmt.Errorf("tokens.refresh_family_ttl: %s is shorter than refresh_token_ttl (%s)", t.RefreshFamilyTTL, t.RefreshTokenTTL))
 	}
 	if t.CodeTTL > 10*time.Minute {
 		errs = append(errs, errors.New("tokens.code_ttl: at most 10m (RFC 6749 §4.1.2)"))

@@ -52,6 +52,12 @@ func TestConfigValidate(t *testing.T) {
 		{desc: "negative threshold", edit: func(c *identity.Config) { c.Unseal.Threshold = -1 }, wantErr: "unseal.threshold: -1"},
 		{desc: "zero session lifetime", edit: func(c *identity.Config) { c.Tokens.SessionTTL = 0 }, wantErr: "tokens.session_ttl: must be positive"},
 		{desc: "negative refresh lifetime", edit: func(c *identity.Config) { c.Tokens.RefreshTokenTTL = -time.Second }, wantErr: "tokens.refresh_token_ttl: must be positive"},
+		{desc: "zero refresh family lifetime", edit: func(c *identity.Config) { c.Tokens.RefreshFamilyTTL = 0 }, wantErr: "tokens.refresh_family_ttl: must be positive"},
+		{desc: "refresh family shorter than a refresh token", edit: func(c *identity.Config) { c.Tokens.RefreshFamilyTTL = 12 * time.Hour },
+			wantErr: "tokens.refresh_family_ttl: 12h0m0s is shorter than refresh_token_ttl (24h0m0s)"},
+		{desc: "refresh family as long as a refresh token", edit: func(c *identity.Config) { c.Tokens.RefreshFamilyTTL = c.Tokens.RefreshTokenTTL }},
+		{desc: "longer refresh token needs a longer family", edit: func(c *identity.Config) { c.Tokens.RefreshTokenTTL = 40 * 24 * time.Hour },
+			wantErr: "tokens.refresh_family_ttl: 720h0m0s is shorter than refresh_token_ttl (960h0m0s)"},
 		{desc: "OTLP endpoint without CA file", edit: func(c *identity.Config) { c.Log.OTLPEndpoint = "https://otel.test:4318" }, wantErr: "log.otlp_ca_file: required"},
 		{desc: "OTLP over plain http", edit: func(c *identity.Config) {
 			c.Log.OTLPEndpoint, c.Log.OTLPCAFile = "http://127.0.0.1:4318", "ca.pem"
@@ -96,6 +102,8 @@ func TestMainFlags(t *testing.T) {
 	xml := writeCfg("xml.yml", "log:\n  format: xml\n")
 	loud := writeCfg("loud.yml", "log:\n  level: loud\n")
 	notAddr := writeCfg("listen.yml", "listen: notanaddr\n")
+	family := writeCfg("family.yml", "tokens:\n  refresh_token_ttl: 24h\n  refresh_family_ttl: 2160h\n")
+	shortFamily := writeCfg("short-family.yml", "tokens:\n  refresh_token_ttl: 48h\n  refresh_family_ttl: 24h\n")
 	for _, tc := range []struct {
 		desc     string
 		args     []string
@@ -106,6 +114,9 @@ func TestMainFlags(t *testing.T) {
 		{desc: "log format xml", args: []string{"--config", xml, "--demo", "--check-config"}, wantCode: 1, wantOut: `config invalid: log.format: "xml" is not json or text`},
 		{desc: "log level loud", args: []string{"--config", loud, "--demo", "--check-config"}, wantCode: 1, wantOut: `config invalid: log.level: "loud"`},
 		{desc: "listen notanaddr", args: []string{"--config", notAddr, "--demo", "--check-config"}, wantCode: 1, wantOut: `config invalid: listen: "notanaddr" is not host:port`},
+		{desc: "refresh family lifetime", args: []string{"--config", family, "--demo", "--check-config"}, wantCode: 0, wantOut: "config OK"},
+		{desc: "refresh family shorter than a refresh token", args: []string{"--config", shortFamily, "--demo", "--check-config"}, wantCode: 1,
+			wantOut: "config invalid: tokens.refresh_family_ttl: 24h0m0s is shorter than refresh_token_ttl (48h0m0s)"},
 		{desc: "log level loud stops the start", args: []string{"--config", loud, "--demo", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, wantCode: 1, wantOut: `identity: invalid config: log.level: "loud"`},
 		{desc: "without demo: unseal secrets and persistence are required", args: []string{"--config", good, "--check-config"}, wantCode: 1, wantOut: "unseal.secret_files is required outside demo mode\ndata_dir: no persistence configured"},
 		{desc: "reset-demo implies demo for the check", args: []string{"--config", good, "--reset-demo", "--check-config"}, wantCode: 0, wantOut: "config OK: " + good},

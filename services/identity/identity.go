@@ -225,7 +225,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 	srv, err := oauth.New(oauth.Config{
 		Issuer: issuer, Store: st, Tokens: issuerTokens, Hasher: hasher, Now: now, Logger: logger,
 		AccessTokenTTL: t.AccessTokenTTL, IDTokenTTL: t.IDTokenTTL, RefreshTokenTTL: t.RefreshTokenTTL,
-		CodeTTL: t.CodeTTL, SessionTTL: t.SessionTTL,
+		RefreshFamilyTTL: t.RefreshFamilyTTL, CodeTTL: t.CodeTTL, SessionTTL: t.SessionTTL,
 	})
 	if err != nil {
 		return nil, err

@@ -122,10 +122,10 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		tenant := uuid.MustParse(client.TenantID)
 		rt, err := s.cfg.Store.Refresh(ctx, tenant, hashOpaque(raw))
 		switch {
-		case err == nil && rt.RevokedAt == nil && rt.UsedAt == nil && s.cfg.Now().Before(rt.ExpiresAt):
+		case err == nil && rt.RevokedAt == nil && rt.UsedAt == nil && s.cfg.Now().Before(s.refreshExpiry(rt)):
 			out = Introspection{
 				Active: true, Scope: rt.Scope, ClientID: rt.ClientID, TokenType: "refresh_token",
-				Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID, Iss: s.cfg.Issuer,
+				Exp: s.refreshExpiry(rt).Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID, Iss: s.cfg.Issuer,
 				TenantID: client.TenantID,
 			}
 		case err != nil && !errors.Is(err, store.ErrNotFound):

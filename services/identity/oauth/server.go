@@ -67,6 +67,11 @@ type Config struct {
 	SessionTTL      time.Duration // default 8h
 	RequestTTL      time.Duration // pending authorization requests; default 10m
 	SecretCacheTTL  time.Duration // verified client secrets; default 5m, negative disables
+
+	// RefreshFamilyTTL bounds a refresh-token family from its start: no
+	// rotation extends it. Default 30 days (or RefreshTokenTTL if longer);
+	// shorter than RefreshTokenTTL is refused.
+	RefreshFamilyTTL time.Duration
 }
 
 // Server holds the endpoints.
@@ -115,6 +120,12 @@ func New(cfg Config) (*Server, error) {
 	def(&cfg.AccessTokenTTL, 10*time.Minute)
 	def(&cfg.IDTokenTTL, 10*time.Minute)
 	def(&cfg.RefreshTokenTTL, 24*time.Hour)
+	// The default must not undercut a longer configured refresh lifetime
+	// (the service's config validation refuses a family shorter than it).
+	def(&cfg.RefreshFamilyTTL, max(30*24*time.Hour, cfg.RefreshTokenTTL))
+	if cfg.RefreshFamilyTTL < cfg.RefreshTokenTTL {
+		return nil, errors.New("oauth: the refresh family lifetime must not be shorter than the refresh token lifetime")
+	}
 	def(&cfg.CodeTTL, 60*time.Second)
 	def(&cfg.SessionTTL, 8*time.Hour)
 	def(&cfg.RequestTTL, 10*time.Minute)

@@ -75,6 +75,9 @@ type issue struct {
 	// refreshScope is the scope of the whole grant (kept by rotated refresh
 	// tokens even when this access token is narrower).
 	refreshScope []string
+	// familyStart is when the continued family started (zero with a new
+	// family, which starts now).
+	familyStart time.Time
 }
 
 func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, error) {
@@ -84,9 +87,9 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		subject = in.user.ID
 	}
 	jti := ids.NewEntity().String()
-	family := in.familyID
+	family, familyStart := in.familyID, in.familyStart
 	if in.refresh && family == "" {
-		family = ids.NewEntity().String()
+		family, familyStart = ids.NewEntity().String(), now
 	}
 	claims := &tokens.AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -119,10 +122,12 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		if scope == nil {
 			scope = in.scopes
 		}
+		// Rotation renews the token's own lifetime, never the family's.
+		expires := earliest(now.Add(s.cfg.RefreshTokenTTL), s.familyDeadline(familyStart))
 		if err := s.cfg.Store.SaveRefresh(ctx, in.tenant, &store.RefreshToken{
-			IDHash: hashOpaque(rt), FamilyID: family, ClientID: in.client.ClientID, UserID: in.user.ID,
-			Scope: strings.Join(scope, " "), Audience: in.audience, Nonce: in.nonce, AuthTime: in.authTime,
-			CodeHash: in.codeHash, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
+			IDHash: hashOpaque(rt), FamilyID: family, FamilyStartedAt: familyStart, ClientID: in.client.ClientID,
+			UserID: in.user.ID, Scope: strings.Join(scope, " "), Audience: in.audience, Nonce: in.nonce,
+			AuthTime: in.authTime, CodeHash: in.codeHash, ExpiresAt: expires,
 		}); err != nil {
 			return nil, serverError(err)
 		}
@@ -145,6 +150,27 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		resp.IDToken = id
 	}
 	return resp, nil
+}
+
+// familyDeadline is when a refresh-token family that started at start ends
+// (RFC 9700 §4.14.2): no token of it is valid from then on.
+func (s *Server) familyDeadline(start time.Time) time.Time {
+	return start.Add(s.cfg.RefreshFamilyTTL)
+}
+
+// refreshExpiry is when rt stops working: its own expiry or its family's
+// deadline, whichever is first. The deadline is checked as well as the
+// stored expiry because tokens issued before the family lifetime existed,
+// or before it was shortened in the configuration, were not capped by it.
+func (s *Server) refreshExpiry(rt *store.RefreshToken) time.Time {
+	return earliest(rt.ExpiresAt, s.familyDeadline(rt.FamilyStart()))
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func addUserClaims(c *tokens.IDClaims, u *store.User, scopes []string) {
@@ -311,6 +337,9 @@ func (s *Server) grantRefresh(r *http.Request) (*TokenResponse, error) {
 	if rt.UsedAt != nil {
 		return nil, s.refreshReuse(ctx, tenant, rt, client)
 	}
+	if !now.Before(s.familyDeadline(rt.FamilyStart())) {
+		return nil, invalidGrant("the refresh token's grant has reached its maximum lifetime; the user must authorize again")
+	}
 	if !now.Before(rt.ExpiresAt) {
 		return nil, invalidGrant("the refresh token has expired")
 	}
@@ -343,7 +372,7 @@ func (s *Server) grantRefresh(r *http.Request) (*TokenResponse, error) {
 	// A refreshed ID token keeps auth_time but carries no nonce (OIDC Core §12.2).
 	resp, err := s.issueTokens(ctx, issue{
 		tenant: tenant, client: client, user: user, scopes: scopes, audience: aud,
-		authTime: rt.AuthTime, codeHash: rt.CodeHash, familyID: rt.FamilyID, refresh: true,
+		authTime: rt.AuthTime, codeHash: rt.CodeHash, familyID: rt.FamilyID, familyStart: rt.FamilyStart(), refresh: true,
 		refreshScope: granted, idToken: slices.Contains(scopes, "openid"),
 	})
 	if err != nil {

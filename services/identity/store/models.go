@@ -186,7 +186,7 @@ type AuthCode struct {
 func (AuthCode) TableName() string { return "auth_codes" }
 
 // RefreshToken is an issued refresh token; only its SHA-256 is stored.
-// Tokens rotated from one another share a FamilyID.
+// Tokens rotated from one another share a FamilyID and a FamilyStartedAt.
 type RefreshToken struct {
 	IDHash    string `gorm:"column:id_hash;primaryKey;size:64"`
 	FamilyID  string `gorm:"size:36;not null;index"`
@@ -201,9 +201,26 @@ type RefreshToken struct {
 	UsedAt    *time.Time
 	RevokedAt *time.Time
 	CreatedAt time.Time
+
+	// FamilyStartedAt is when the family's first token was issued (the
+	// original authorization); rotation copies it, and the family's absolute
+	// lifetime counts from it. Nullable only because the column was added to
+	// existing tables (tenant migration 3); read it through FamilyStart.
+	FamilyStartedAt time.Time
 }
 
 func (RefreshToken) TableName() string { return "refresh_tokens" }
+
+// FamilyStart is when the token's family started. A row without one (written
+// by a process of an older version still running after the migration's
+// backfill) counts from its own creation, the latest its family can have
+// started.
+func (r *RefreshToken) FamilyStart() time.Time {
+	if r.FamilyStartedAt.IsZero() {
+		return r.CreatedAt
+	}
+	return r.FamilyStartedAt
+}
 
 // AccessToken records an issued access token by jti so it can be revoked and
 // so introspection and userinfo see revocation.
