@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +12,11 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/telemetry"
 )
 
+// envPrefix completes the relative env tags of the shared sections
+// (config.Database, config.Log): PASSTHRU_IDENTITY_DB_DRIVER,
+// PASSTHRU_IDENTITY_LOG_LEVEL.
+const envPrefix = "PASSTHRU_IDENTITY"
+
 // Config is the YAML configuration of the Identity service
 // (identity.yml; DESIGN.md §2). Secrets are paths to files (`*_file`).
 type Config struct {
@@ -20,35 +24,16 @@ type Config struct {
 	Issuer  string `yaml:"issuer" env:"PASSTHRU_IDENTITY_ISSUER"`
 	DataDir string `yaml:"data_dir" env:"PASSTHRU_IDENTITY_DATA_DIR"`
 
-	Database DatabaseConfig `yaml:"database"`
-	TLS      TLSConfig      `yaml:"tls"`
-	Unseal   UnsealConfig   `yaml:"unseal"`
-	Tokens   TokenConfig    `yaml:"tokens"`
-	Log      LogConfig      `yaml:"log"`
+	Database config.Database `yaml:"database"`
+	// TLS names the server certificate; without it a demo PKI under
+	// <data-dir>/tls is used (demo mode only).
+	TLS    config.TLS    `yaml:"tls"`
+	Unseal config.Unseal `yaml:"unseal"`
+	Tokens TokenConfig   `yaml:"tokens"`
+	Log    config.Log    `yaml:"log"`
 
 	// PBKDF2Iterations for new password and secret hashes; 0 = 600000.
 	PBKDF2Iterations int `yaml:"pbkdf2_iterations" env:"PASSTHRU_IDENTITY_PBKDF2_ITERATIONS"`
-}
-
-// DatabaseConfig selects persistence: SQLite under the data dir (default)
-// or PostgreSQL with a DSN read from a secrets file.
-type DatabaseConfig struct {
-	Driver  string `yaml:"driver" env:"PASSTHRU_IDENTITY_DB_DRIVER"` // sqlite | postgres
-	DSNFile string `yaml:"dsn_file" secret:"true"`
-}
-
-// TLSConfig names the server certificate; without it a demo PKI under
-// <data-dir>/tls is used.
-type TLSConfig struct {
-	CertFile string `yaml:"cert_file"` // leaf + intermediates, PEM
-	KeyFile  string `yaml:"key_file" secret:"true"`
-	CAFile   string `yaml:"ca_file"` // the trust anchor clients should use
-}
-
-// UnsealConfig names the barrier's unseal secrets (M of N).
-type UnsealConfig struct {
-	SecretFiles []string `yaml:"secret_files" secret:"true"`
-	Threshold   int      `yaml:"threshold"`
 }
 
 // TokenConfig sets lifetimes, the signing algorithm and key rotation.
@@ -62,18 +47,6 @@ type TokenConfig struct {
 	SessionTTL        time.Duration `yaml:"session_ttl"`
 	KeyRotationPeriod time.Duration `yaml:"key_rotation_period"`
 	KeyPrePublication time.Duration `yaml:"key_pre_publication"`
-}
-
-// LogConfig configures logging and OpenTelemetry export.
-type LogConfig struct {
-	Format string `yaml:"format" env:"PASSTHRU_IDENTITY_LOG_FORMAT"` // json | text
-	Level  string `yaml:"level" env:"PASSTHRU_IDENTITY_LOG_LEVEL"`
-	// OTLPEndpoint is the OTLP/HTTP collector base URL (https only); empty =
-	// no export.
-	OTLPEndpoint string `yaml:"otlp_endpoint" env:"PASSTHRU_IDENTITY_OTLP_ENDPOINT"`
-	// OTLPCAFile is the PEM CA bundle the collector's certificate must chain
-	// to; required with OTLPEndpoint (system roots are never trusted).
-	OTLPCAFile string `yaml:"otlp_ca_file" env:"PASSTHRU_IDENTITY_OTLP_CA_FILE"`
 }
 
 // DefaultListen is the default listen address.
@@ -94,7 +67,7 @@ func DefaultConfig() Config {
 			KeyRotationPeriod: 30 * 24 * time.Hour,
 			KeyPrePublication: 24 * time.Hour,
 		},
-		Log: LogConfig{Format: "text", Level: "info"},
+		Log: config.Log{Format: "text", Level: "info"},
 	}
 }
 
@@ -113,37 +86,15 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("issuer: %q must be an https URL without query, fragment or trailing slash", c.Issuer))
 		}
 	}
-	switch c.Database.Driver {
-	case "", "sqlite":
-		if c.Database.DSNFile != "" {
-			errs = append(errs, errors.New("database.dsn_file: set but database.driver is not postgres (the sqlite database lives under the data dir)"))
-		}
-	case "postgres":
-		if c.Database.DSNFile == "" {
-			errs = append(errs, errors.New("database.dsn_file: required for driver postgres"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("database.driver: %q is not sqlite or postgres", c.Database.Driver))
-	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
-	}
+	errs = append(errs, c.Database.Check()...)
+	errs = append(errs, c.TLS.Check()...)
 	if c.TLS.CertFile != "" && c.TLS.CAFile == "" {
+		// Identity's own rule, stricter than config.TLS.Check (the KMS
+		// does not apply it): Start loads ca_file as the trust anchor it
+		// reports to clients.
 		errs = append(errs, errors.New("tls.ca_file: required with cert_file (clients need the trust anchor)"))
 	}
-	for i, f := range c.Unseal.SecretFiles {
-		switch {
-		case f == "":
-			errs = append(errs, fmt.Errorf("unseal.secret_files[%d]: empty path", i))
-		case slices.Index(c.Unseal.SecretFiles, f) < i:
-			// A repeated file would count twice towards the threshold.
-			errs = append(errs, fmt.Errorf("unseal.secret_files[%d]: %q is listed twice", i, f))
-		}
-	}
-	if n := max(len(c.Unseal.SecretFiles), 1); c.Unseal.Threshold < 0 || c.Unseal.Threshold > n {
-		// n is 1 without secret_files: demo mode generates one secret.
-		errs = append(errs, fmt.Errorf("unseal.threshold: %d, want 1..%d (0 means 1)", c.Unseal.Threshold, n))
-	}
+	errs = append(errs, c.Unseal.Check()...)
 	t := c.Tokens
 	switch t.SigningAlgorithm {
 	case tokens.ES256, tokens.RS256, tokens.EdDSA:
@@ -177,7 +128,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("pbkdf2_iterations: must not be negative"))
 	}
 	// telemetry's own parsers: a value that passes here cannot stop
-	// telemetry.Setup at startup.
+	// telemetry.Setup at startup. The wording of the format and level
+	// errors is the Identity service's own (the KMS words them differently),
+	// which is why this is not a config.Log method.
 	if err := telemetry.ValidateFormat(c.Log.Format); err != nil {
 		errs = append(errs, fmt.Errorf("log.format: %q is not json or text", c.Log.Format))
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
@@ -160,7 +161,7 @@ func TestStartRefusesIncompleteSetups(t *testing.T) {
 			secret := filepath.Join(dir, "b", "unseal.key")
 			require.NoError(t, barrier.GenerateSecretFile(secret))
 			c := identity.DefaultConfig()
-			c.Unseal = identity.UnsealConfig{SecretFiles: []string{secret}, Threshold: 1}
+			c.Unseal = config.Unseal{SecretFiles: []string{secret}, Threshold: 1}
 			return identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "b")}
 		}, wantErr: "tls.cert_file and tls.key_file are required outside demo mode"},
 		{desc: "invalid config", opts: func() identity.Options {
@@ -170,12 +171,12 @@ func TestStartRefusesIncompleteSetups(t *testing.T) {
 		}, wantErr: "code_ttl"},
 		{desc: "postgres DSN file missing", opts: func() identity.Options {
 			c := identity.DefaultConfig()
-			c.Database = identity.DatabaseConfig{Driver: "postgres", DSNFile: filepath.Join(dir, "nope")}
+			c.Database = config.Database{Driver: "postgres", DSNFile: filepath.Join(dir, "nope")}
 			return identity.Options{Config: &c, Demo: true, Listen: "127.0.0.1:0"}
 		}, wantErr: "dsn_file"},
 		{desc: "TLS files missing", opts: func() identity.Options {
 			c := identity.DefaultConfig()
-			c.TLS = identity.TLSConfig{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem"), CAFile: filepath.Join(dir, "ca.pem")}
+			c.TLS = config.TLS{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem"), CAFile: filepath.Join(dir, "ca.pem")}
 			return identity.Options{Config: &c, Demo: true, Listen: "127.0.0.1:0"}
 		}, wantErr: "tls.cert_file"},
 		{desc: "listen address taken", opts: func() identity.Options {
@@ -202,7 +203,7 @@ func TestEphemeralDemoAndConfiguredDatabase(t *testing.T) {
 			dbo := dbtest.Options(t, b)
 			dsnFile := filepath.Join(t.TempDir(), "dsn")
 			require.NoError(t, os.WriteFile(dsnFile, []byte(dbo.DSN+"\n"), 0o600))
-			c.Database = identity.DatabaseConfig{Driver: string(db.DriverPostgres), DSNFile: dsnFile}
+			c.Database = config.Database{Driver: string(db.DriverPostgres), DSNFile: dsnFile}
 		}
 		var out bytes.Buffer
 		opts.Stdout = &out

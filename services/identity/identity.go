@@ -320,7 +320,7 @@ func loadConfig(opts Options) (Config, string, error) {
 	if err != nil {
 		return cfg, path, err
 	}
-	if err := config.ApplyEnv(&cfg, nil); err != nil {
+	if err := config.ApplyEnvPrefix(&cfg, envPrefix, nil); err != nil {
 		return cfg, path, err
 	}
 	return cfg, path, nil

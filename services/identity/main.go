@@ -79,7 +79,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // setupTelemetry builds the logger and, with an OTLP endpoint, the exporters.
 // The collector is reached over TLS 1.3 trusting only the configured CA
 // bundle (log.otlp_ca_file), never the system roots.
-func setupTelemetry(c LogConfig, w io.Writer) (*slog.Logger, func(context.Context) error, error) {
+func setupTelemetry(c config.Log, w io.Writer) (*slog.Logger, func(context.Context) error, error) {
 	// Config validation has already required the CA bundle with an endpoint.
 	opts := telemetry.Options{Format: c.Format, Level: c.Level, Service: "identity", OTLPEndpoint: c.OTLPEndpoint, CAFile: c.OTLPCAFile, Output: w}
 	logger, stop, err := telemetry.Setup(context.Background(), opts)

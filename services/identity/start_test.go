@@ -17,6 +17,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
@@ -31,10 +32,10 @@ func TestConfiguredProduction(t *testing.T) {
 	c := identity.DefaultConfig()
 	c.PBKDF2Iterations = 1000
 	c.Issuer = "https://login.passthru.test"
-	c.TLS = identity.TLSConfig{
+	c.TLS = config.TLS{
 		CertFile: filepath.Join(dir, "pki", "identity.pem"), KeyFile: filepath.Join(dir, "pki", "identity-key.pem"), CAFile: pki.CAFile,
 	}
-	c.Unseal = identity.UnsealConfig{SecretFiles: []string{secret}, Threshold: 1}
+	c.Unseal = config.Unseal{SecretFiles: []string{secret}, Threshold: 1}
 	c.Tokens.SigningAlgorithm = "EdDSA"
 	inst, err := identity.Start(t.Context(), identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")})
 	require.NoError(t, err)
@@ -68,10 +69,10 @@ func TestStartRefusesMismatchedTLSFiles(t *testing.T) {
 	require.NoError(t, barrier.GenerateSecretFile(secret))
 	c := identity.DefaultConfig()
 	c.PBKDF2Iterations = 1000
-	c.TLS = identity.TLSConfig{
+	c.TLS = config.TLS{
 		CertFile: filepath.Join(dir, "a", "identity.pem"), KeyFile: filepath.Join(dir, "b", "identity-key.pem"), CAFile: pkiA.CAFile,
 	}
-	c.Unseal = identity.UnsealConfig{SecretFiles: []string{secret}, Threshold: 1}
+	c.Unseal = config.Unseal{SecretFiles: []string{secret}, Threshold: 1}
 	_, err = identity.Start(t.Context(), identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "does not match")

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
 
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
@@ -45,7 +46,7 @@ func TestSetupTelemetryExportsOverVerifiedTLS(t *testing.T) {
 	t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetMeterProvider(prevMP) })
 
 	var logs bytes.Buffer
-	logger, stop, err := setupTelemetry(LogConfig{Format: "json", Level: "info", OTLPEndpoint: collector.URL, OTLPCAFile: pki.CAFile}, &logs)
+	logger, stop, err := setupTelemetry(config.Log{Format: "json", Level: "info", OTLPEndpoint: collector.URL, OTLPCAFile: pki.CAFile}, &logs)
 	require.NoError(t, err)
 	require.NotNil(t, logger)
 	_, span := otel.Tracer("identity-test").Start(t.Context(), "probe")
@@ -69,13 +70,13 @@ func TestSetupTelemetryRefusals(t *testing.T) {
 	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
 	for _, tc := range []struct {
 		desc    string
-		cfg     LogConfig
+		cfg     config.Log
 		wantErr string
 	}{
-		{desc: "endpoint without CA file", cfg: LogConfig{OTLPEndpoint: "https://127.0.0.1:4318"}, wantErr: "otlp_ca_file"},
-		{desc: "missing CA file", cfg: LogConfig{OTLPEndpoint: "https://127.0.0.1:4318", OTLPCAFile: filepath.Join(dir, "nope.pem")}, wantErr: "otlp_ca_file"},
-		{desc: "CA file without certificates", cfg: LogConfig{OTLPEndpoint: "https://127.0.0.1:4318", OTLPCAFile: notPEM}, wantErr: "otlp_ca_file"},
-		{desc: "bad log format", cfg: LogConfig{Format: "xml"}, wantErr: "telemetry"},
+		{desc: "endpoint without CA file", cfg: config.Log{OTLPEndpoint: "https://127.0.0.1:4318"}, wantErr: "otlp_ca_file"},
+		{desc: "missing CA file", cfg: config.Log{OTLPEndpoint: "https://127.0.0.1:4318", OTLPCAFile: filepath.Join(dir, "nope.pem")}, wantErr: "otlp_ca_file"},
+		{desc: "CA file without certificates", cfg: config.Log{OTLPEndpoint: "https://127.0.0.1:4318", OTLPCAFile: notPEM}, wantErr: "otlp_ca_file"},
+		{desc: "bad log format", cfg: config.Log{Format: "xml"}, wantErr: "telemetry"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			_, _, err := setupTelemetry(tc.cfg, &bytes.Buffer{})

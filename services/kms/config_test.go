@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/services/kms"
@@ -24,10 +25,10 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{desc: "defaults are valid"},
-		{desc: "postgres needs dsn file", cfg: kms.Config{Database: kms.DatabaseConfig{Driver: "postgres"}}, want: "dsn_file"},
-		{desc: "unknown driver", cfg: kms.Config{Database: kms.DatabaseConfig{Driver: "mysql"}}, want: "mysql"},
-		{desc: "cert without key", cfg: kms.Config{TLS: kms.TLSConfig{CertFile: "c"}}, want: "go together"},
-		{desc: "threshold above secrets", cfg: kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{"a"}, Threshold: 2}}, want: "threshold"},
+		{desc: "postgres needs dsn file", cfg: kms.Config{Database: config.Database{Driver: "postgres"}}, want: "dsn_file"},
+		{desc: "unknown driver", cfg: kms.Config{Database: config.Database{Driver: "mysql"}}, want: "mysql"},
+		{desc: "cert without key", cfg: kms.Config{TLS: config.TLS{CertFile: "c"}}, want: "go together"},
+		{desc: "threshold above secrets", cfg: kms.Config{Unseal: config.Unseal{SecretFiles: []string{"a"}, Threshold: 2}}, want: "threshold"},
 		{desc: "negative ttl", cfg: kms.Config{Auth: kms.AuthConfig{CacheTTL: -1}}, want: "cache_ttl"},
 		{desc: "negative iterations", cfg: kms.Config{Auth: kms.AuthConfig{PBKDF2Iterations: -1}}, want: "pbkdf2_iterations"},
 		{desc: "listen host:port", cfg: kms.Config{Listen: "127.0.0.1:8081"}},
@@ -35,19 +36,19 @@ func TestConfigValidate(t *testing.T) {
 		{desc: "listen without a port", cfg: kms.Config{Listen: "notanaddr"}, want: `listen: "notanaddr" is not host:port`},
 		{desc: "listen port out of range", cfg: kms.Config{Listen: "127.0.0.1:99999"}, want: `listen: "127.0.0.1:99999": port "99999"`},
 		{desc: "listen host not an address", cfg: kms.Config{Listen: "256.0.0.1:80"}, want: "listen: "},
-		{desc: "log format json", cfg: kms.Config{Log: kms.LogConfig{Format: "json", Level: "debug"}}},
-		{desc: "log format and level in upper case", cfg: kms.Config{Log: kms.LogConfig{Format: "TEXT", Level: "WARN"}}},
-		{desc: "log level with offset", cfg: kms.Config{Log: kms.LogConfig{Level: "info+2"}}},
-		{desc: "log format xml", cfg: kms.Config{Log: kms.LogConfig{Format: "xml"}}, want: `log.format: "xml", want json or text`},
-		{desc: "log level loud", cfg: kms.Config{Log: kms.LogConfig{Level: "loud"}}, want: `log.level: "loud", want debug, info, warn or error`},
-		{desc: "dsn file without postgres", cfg: kms.Config{Database: kms.DatabaseConfig{DSNFile: "/run/secrets/dsn"}}, want: "database.dsn_file: set but database.driver is not postgres"},
-		{desc: "postgres with dsn file", cfg: kms.Config{Database: kms.DatabaseConfig{Driver: "postgres", DSNFile: "/run/secrets/dsn"}}},
-		{desc: "empty secret file path", cfg: kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{"a", ""}}}, want: "unseal.secret_files[1]: empty path"},
-		{desc: "secret file listed twice", cfg: kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{"a", "b", "a"}, Threshold: 2}}, want: `unseal.secret_files[2]: "a" is listed twice`},
-		{desc: "threshold 2 of 3", cfg: kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{"a", "b", "c"}, Threshold: 2}}},
-		{desc: "threshold above the one demo secret", cfg: kms.Config{Unseal: kms.UnsealConfig{Threshold: 2}}, want: "unseal.threshold: 2, want 1..1"},
-		{desc: "negative threshold", cfg: kms.Config{Unseal: kms.UnsealConfig{Threshold: -1}}, want: "unseal.threshold: -1"},
-		{desc: "otlp endpoint without CA", cfg: kms.Config{Log: kms.LogConfig{OTLPEndpoint: "https://127.0.0.1:4318"}}, want: "log.otlp_ca_file: required"},
+		{desc: "log format json", cfg: kms.Config{Log: config.Log{Format: "json", Level: "debug"}}},
+		{desc: "log format and level in upper case", cfg: kms.Config{Log: config.Log{Format: "TEXT", Level: "WARN"}}},
+		{desc: "log level with offset", cfg: kms.Config{Log: config.Log{Level: "info+2"}}},
+		{desc: "log format xml", cfg: kms.Config{Log: config.Log{Format: "xml"}}, want: `log.format: "xml", want json or text`},
+		{desc: "log level loud", cfg: kms.Config{Log: config.Log{Level: "loud"}}, want: `log.level: "loud", want debug, info, warn or error`},
+		{desc: "dsn file without postgres", cfg: kms.Config{Database: config.Database{DSNFile: "/run/secrets/dsn"}}, want: "database.dsn_file: set but database.driver is not postgres"},
+		{desc: "postgres with dsn file", cfg: kms.Config{Database: config.Database{Driver: "postgres", DSNFile: "/run/secrets/dsn"}}},
+		{desc: "empty secret file path", cfg: kms.Config{Unseal: config.Unseal{SecretFiles: []string{"a", ""}}}, want: "unseal.secret_files[1]: empty path"},
+		{desc: "secret file listed twice", cfg: kms.Config{Unseal: config.Unseal{SecretFiles: []string{"a", "b", "a"}, Threshold: 2}}, want: `unseal.secret_files[2]: "a" is listed twice`},
+		{desc: "threshold 2 of 3", cfg: kms.Config{Unseal: config.Unseal{SecretFiles: []string{"a", "b", "c"}, Threshold: 2}}},
+		{desc: "threshold above the one demo secret", cfg: kms.Config{Unseal: config.Unseal{Threshold: 2}}, want: "unseal.threshold: 2, want 1..1"},
+		{desc: "negative threshold", cfg: kms.Config{Unseal: config.Unseal{Threshold: -1}}, want: "unseal.threshold: -1"},
+		{desc: "otlp endpoint without CA", cfg: kms.Config{Log: config.Log{OTLPEndpoint: "https://127.0.0.1:4318"}}, want: "log.otlp_ca_file: required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -77,15 +78,15 @@ func TestStartProductionConfig(t *testing.T) {
 			secrets = append(secrets, p)
 		}
 		cfg := &kms.Config{
-			TLS:    kms.TLSConfig{CertFile: filepath.Join(dir, "tls", "kms.pem"), KeyFile: filepath.Join(dir, "tls", "kms-key.pem"), CAFile: pki.CAFile},
-			Unseal: kms.UnsealConfig{SecretFiles: secrets, Threshold: 2},
+			TLS:    config.TLS{CertFile: filepath.Join(dir, "tls", "kms.pem"), KeyFile: filepath.Join(dir, "tls", "kms-key.pem"), CAFile: pki.CAFile},
+			Unseal: config.Unseal{SecretFiles: secrets, Threshold: 2},
 			Auth:   kms.AuthConfig{PBKDF2Iterations: 1000},
 		}
 		if b == dbtest.Postgres {
 			opts := dbtest.Options(t, b)
 			dsn := filepath.Join(dir, "dsn")
 			require.NoError(t, os.WriteFile(dsn, []byte(opts.DSN+"\n"), 0o600))
-			cfg.Database = kms.DatabaseConfig{Driver: string(db.DriverPostgres), DSNFile: dsn}
+			cfg.Database = config.Database{Driver: string(db.DriverPostgres), DSNFile: dsn}
 		}
 		var out bytes.Buffer
 		inst, err := kms.Start(t.Context(), kms.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Stdout: &out})
@@ -136,4 +137,43 @@ func TestStartRejectsBadRealms(t *testing.T) {
 	_, err = kms.Start(t.Context(), kms.Options{ConfigPath: cfgPath, DataDir: t.TempDir(), Listen: "127.0.0.1:0", Config: nil, Demo: false,
 		PBKDF2Iterations: 1000})
 	require.Error(t, err)
+}
+
+// TestConfigEnvNames pins every environment variable the KMS reads, the
+// shared sections' (config.Database, config.Log) included: the names users
+// see must not change when a section moves between packages.
+func TestConfigEnvNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc string
+		yaml string
+		name string
+		val  string
+		want func(*kms.Config) any
+	}{
+		{desc: "listen", name: "PASSTHRU_KMS_LISTEN", val: "127.0.0.1:9001", want: func(c *kms.Config) any { return c.Listen }},
+		{desc: "data dir", name: "PASSTHRU_KMS_DATA_DIR", val: "/var/lib/kms", want: func(c *kms.Config) any { return c.DataDir }},
+		{desc: "database driver", yaml: "database:\n  dsn_file: /run/secrets/dsn\n", name: "PASSTHRU_KMS_DB_DRIVER", val: "postgres",
+			want: func(c *kms.Config) any { return c.Database.Driver }},
+		{desc: "auth cache ttl", name: "PASSTHRU_KMS_AUTH_CACHE_TTL", val: "1m0s", want: func(c *kms.Config) any { return c.Auth.CacheTTL.String() }},
+		{desc: "log format", name: "PASSTHRU_KMS_LOG_FORMAT", val: "json", want: func(c *kms.Config) any { return c.Log.Format }},
+		{desc: "log level", name: "PASSTHRU_KMS_LOG_LEVEL", val: "debug", want: func(c *kms.Config) any { return c.Log.Level }},
+		{desc: "otlp endpoint", yaml: "log:\n  otlp_ca_file: /etc/otel-ca.pem\n", name: "PASSTHRU_KMS_OTLP_ENDPOINT", val: "https://otel.test:4318",
+			want: func(c *kms.Config) any { return c.Log.OTLPEndpoint }},
+		{desc: "otlp CA file", yaml: "log:\n  otlp_endpoint: https://otel.test:4318\n", name: "PASSTHRU_KMS_OTLP_CA_FILE", val: "/etc/otel-ca.pem",
+			want: func(c *kms.Config) any { return c.Log.OTLPCAFile }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "kms.yml")
+			require.NoError(t, os.WriteFile(path, []byte("auth:\n  pbkdf2_iterations: 1000\n"+tc.yaml), 0o600))
+			cfg, used, err := kms.ResolveConfig(kms.Options{ConfigPath: path, Demo: true, Env: func(k string) (string, bool) {
+				return tc.val, k == tc.name
+			}})
+			require.NoError(t, err)
+			assert.Equal(t, path, used)
+			assert.Equal(t, tc.val, tc.want(cfg))
+		})
+	}
 }

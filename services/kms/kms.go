@@ -101,7 +101,7 @@ func ResolveConfig(opts Options) (*Config, string, error) {
 		if used, err = config.Load("kms", opts.ConfigPath, cfg); err != nil {
 			return nil, used, err
 		}
-		if err := config.ApplyEnv(cfg, opts.Env); err != nil {
+		if err := config.ApplyEnvPrefix(cfg, envPrefix, opts.Env); err != nil {
 			return nil, used, err
 		}
 	}

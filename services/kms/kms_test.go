@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/services/kms"
@@ -294,11 +295,11 @@ func TestStartErrors(t *testing.T) {
 		opts kms.Options
 		want string
 	}{
-		{desc: "no unseal secret outside demo", opts: kms.Options{Config: &kms.Config{TLS: kms.TLSConfig{CertFile: "x", KeyFile: "y"}}, DB: &dbo}, want: "config: unseal.secret_files is required outside demo mode"},
-		{desc: "unreadable certificate", opts: kms.Options{Config: &kms.Config{TLS: kms.TLSConfig{CertFile: "x", KeyFile: "y"}, Unseal: kms.UnsealConfig{SecretFiles: []string{"s"}}}, DB: &dbo}, want: "tls certificate"},
-		{desc: "unreadable unseal secret", opts: kms.Options{Config: &kms.Config{Unseal: kms.UnsealConfig{SecretFiles: []string{filepath.Join(t.TempDir(), "none")}}}, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}, want: "unseal secret: "},
+		{desc: "no unseal secret outside demo", opts: kms.Options{Config: &kms.Config{TLS: config.TLS{CertFile: "x", KeyFile: "y"}}, DB: &dbo}, want: "config: unseal.secret_files is required outside demo mode"},
+		{desc: "unreadable certificate", opts: kms.Options{Config: &kms.Config{TLS: config.TLS{CertFile: "x", KeyFile: "y"}, Unseal: config.Unseal{SecretFiles: []string{"s"}}}, DB: &dbo}, want: "tls certificate"},
+		{desc: "unreadable unseal secret", opts: kms.Options{Config: &kms.Config{Unseal: config.Unseal{SecretFiles: []string{filepath.Join(t.TempDir(), "none")}}}, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}, want: "unseal secret: "},
 		{desc: "sqlite needs a data dir", opts: kms.Options{Config: &kms.Config{}}, want: "data dir is required"},
-		{desc: "invalid config", opts: kms.Options{Config: &kms.Config{Database: kms.DatabaseConfig{Driver: "postgres"}}}, want: "dsn_file"},
+		{desc: "invalid config", opts: kms.Options{Config: &kms.Config{Database: config.Database{Driver: "postgres"}}}, want: "dsn_file"},
 		{desc: "bad listen address", opts: kms.Options{Config: &kms.Config{}, Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: "256.0.0.1:99999", PBKDF2Iterations: 1000}, want: "config: listen: "},
 		{desc: "address in use", opts: kms.Options{Config: &kms.Config{}, Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: busy, PBKDF2Iterations: 1000}, want: "listen on " + busy},
 	}

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 // setupTelemetry builds the logger and, with an OTLP endpoint, the exporters.
 // The collector is reached over TLS 1.3 trusting only the configured CA
 // bundle (log.otlp_ca_file), never the system roots.
-func setupTelemetry(ctx context.Context, c LogConfig, w io.Writer) (*slog.Logger, func(context.Context) error, error) {
+func setupTelemetry(ctx context.Context, c config.Log, w io.Writer) (*slog.Logger, func(context.Context) error, error) {
 	// ResolveConfig has checked every value (format, level, https endpoint
 	// with its CA bundle); what is left to fail is reading the bundle.
 	opts := telemetry.Options{Format: firstOf(c.Format, "text"), Level: c.Level, Service: "kms", OTLPEndpoint: c.OTLPEndpoint, CAFile: c.OTLPCAFile, Output: w}

@@ -26,7 +26,23 @@ var durationType = reflect.TypeFor[time.Duration]()
 // are refused the same way, so such mistakes surface at the first test run.
 // Errors name the variable and the field path; all are reported at once, and
 // on error dst is left unchanged.
+//
+// Relative tags (see ApplyEnvPrefix) are refused: ApplyEnv has no prefix to
+// expand them with.
 func ApplyEnv(dst any, lookup func(string) (string, bool)) error {
+	return ApplyEnvPrefix(dst, "", lookup)
+}
+
+// ApplyEnvPrefix is ApplyEnv for structs that contain sections shared by
+// several services (TLS, Unseal, Database, Log): a tag starting with "*_"
+// is relative and names the variable prefix + the rest of the tag, so
+// `env:"*_LOG_LEVEL"` with prefix "PASSTHRU_KMS" reads PASSTHRU_KMS_LOG_LEVEL.
+// Absolute tags are used as they are. A relative tag with an empty prefix is
+// an error, so a shared section can never read an unprefixed variable.
+func ApplyEnvPrefix(dst any, prefix string, lookup func(string) (string, bool)) error {
+	if strings.HasSuffix(prefix, "_") || strings.Contains(prefix, "*") {
+		return fmt.Errorf("config env: prefix %q must not end in _ or contain *", prefix)
+	}
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
@@ -34,21 +50,44 @@ func ApplyEnv(dst any, lookup func(string) (string, bool)) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("config env: destination must be a non-nil pointer to a struct, got %T", dst)
 	}
+	e := envApplier{prefix: prefix, lookup: lookup}
 	// A dry run on a zero value of the same type finds every error first
 	// (declaration and parse errors depend on types and variables, not on
-	// dst's values), so a failing ApplyEnv leaves dst exactly as it was.
-	var errs []error
-	applyEnv(reflect.New(rv.Elem().Type()).Elem(), rv.Elem().Type().Name(), lookup, &errs)
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	// dst's values), so a failing ApplyEnvPrefix leaves dst exactly as it was.
+	e.apply(reflect.New(rv.Elem().Type()).Elem(), rv.Elem().Type().Name())
+	if len(e.errs) > 0 {
+		return errors.Join(e.errs...)
 	}
-	applyEnv(rv.Elem(), rv.Elem().Type().Name(), lookup, &errs)
-	return errors.Join(errs...)
+	e.apply(rv.Elem(), rv.Elem().Type().Name())
+	return errors.Join(e.errs...)
 }
 
-// applyEnv returns whether it set any field, so that a nil pointer allocated
+// relativeEnv marks a tag whose variable name is completed by the prefix.
+const relativeEnv = "*_"
+
+type envApplier struct {
+	prefix string
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+// varName returns the variable a (non-secret, non-empty) env tag names.
+func (e *envApplier) varName(tag, fpath string) (string, error) {
+	rest, relative := strings.CutPrefix(tag, relativeEnv)
+	switch {
+	case !relative:
+		return tag, nil
+	case rest == "":
+		return "", fmt.Errorf("config env: field %s: relative env tag %q names no variable", fpath, tag)
+	case e.prefix == "":
+		return "", fmt.Errorf("config env: field %s has the relative env tag %q but no prefix was given (use ApplyEnvPrefix)", fpath, tag)
+	}
+	return e.prefix + "_" + rest, nil
+}
+
+// apply returns whether it set any field, so that a nil pointer allocated
 // speculatively can be dropped again.
-func applyEnv(v reflect.Value, path string, lookup func(string) (string, bool), errs *[]error) bool {
+func (e *envApplier) apply(v reflect.Value, path string) bool {
 	set := false
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
@@ -57,26 +96,31 @@ func applyEnv(v reflect.Value, path string, lookup func(string) (string, bool), 
 		}
 		fv := v.Field(i)
 		fpath := path + "." + f.Name
-		name, hasEnv := f.Tag.Lookup("env")
+		tag, hasEnv := f.Tag.Lookup("env")
 		if hasEnv {
 			if f.Tag.Get("secret") == "true" {
-				*errs = append(*errs, fmt.Errorf("config env: field %s is secret and may not be set from environment variable %s: secrets are read from files", fpath, name))
+				e.errs = append(e.errs, fmt.Errorf("config env: field %s is secret and may not be set from environment variable %s: secrets are read from files", fpath, tag))
 				continue
 			}
-			if name == "" {
-				*errs = append(*errs, fmt.Errorf("config env: field %s has an empty env tag", fpath))
+			if tag == "" {
+				e.errs = append(e.errs, fmt.Errorf("config env: field %s has an empty env tag", fpath))
+				continue
+			}
+			name, err := e.varName(tag, fpath)
+			if err != nil {
+				e.errs = append(e.errs, err)
 				continue
 			}
 			if !envSupported(f.Type) {
-				*errs = append(*errs, fmt.Errorf("config env: field %s (%s): unsupported type %s", fpath, name, f.Type))
+				e.errs = append(e.errs, fmt.Errorf("config env: field %s (%s): unsupported type %s", fpath, name, f.Type))
 				continue
 			}
-			s, ok := lookup(name)
+			s, ok := e.lookup(name)
 			if !ok {
 				continue
 			}
 			if err := setFromString(fv, s); err != nil {
-				*errs = append(*errs, fmt.Errorf("config env: %s (field %s): %w", name, fpath, err))
+				e.errs = append(e.errs, fmt.Errorf("config env: %s (field %s): %w", name, fpath, err))
 				continue
 			}
 			set = true
@@ -84,14 +128,14 @@ func applyEnv(v reflect.Value, path string, lookup func(string) (string, bool), 
 		}
 		switch {
 		case f.Type.Kind() == reflect.Struct:
-			set = applyEnv(fv, fpath, lookup, errs) || set
+			set = e.apply(fv, fpath) || set
 		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct:
 			if !fv.IsNil() {
-				set = applyEnv(fv.Elem(), fpath, lookup, errs) || set
+				set = e.apply(fv.Elem(), fpath) || set
 				continue
 			}
 			fresh := reflect.New(f.Type.Elem())
-			if applyEnv(fresh.Elem(), fpath, lookup, errs) {
+			if e.apply(fresh.Elem(), fpath) {
 				fv.Set(fresh)
 				set = true
 			}
