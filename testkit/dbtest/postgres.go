@@ -2,6 +2,7 @@ package dbtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/passthru-dev/passthru/services/infra/ids"
 )
@@ -37,7 +39,7 @@ func freshDatabase(t testing.TB, server pgServer) string {
 		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 		defer cancel()
 		// WITH (FORCE) ends connections a test forgot to close.
-		if err := adminExec(ctx, base, "DROP DATABASE IF EXISTS "+quoted+" WITH (FORCE)"); err != nil {
+		if err := dropDatabase(ctx, base, quoted); err != nil {
 			t.Errorf("dbtest: drop database %s: %v", name, err)
 		}
 	})
@@ -75,6 +77,38 @@ func (s pgServer) dsn() (string, error) {
 		return s.container()
 	}
 	return "", fmt.Errorf("PostgreSQL is not available: %s", howToProvidePostgres)
+}
+
+// dropRetries bounds how often a drop refused by a transient session is
+// tried again.
+const dropRetries = 20
+
+// dropDatabase drops the test database. An autovacuum worker that happens to
+// be working in it belongs to the superuser, and a non-superuser test role
+// may not terminate it (SQLSTATE 42501); the worker is gone within moments,
+// so such a refusal, or "being accessed by other users" (55006), is retried a
+// bounded number of times before it counts as a failure.
+func dropDatabase(ctx context.Context, dsn, quoted string) error {
+	var err error
+	for attempt := 0; attempt < dropRetries; attempt++ {
+		err = adminExec(ctx, dsn, "DROP DATABASE IF EXISTS "+quoted+" WITH (FORCE)")
+		if !transientDropError(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (gave up: %v)", err, ctx.Err())
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%w (after %d attempts)", err, dropRetries)
+}
+
+// transientDropError: a session the test role may not end is still in the
+// database (42501), or the database is still being accessed (55006).
+func transientDropError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "42501" || pgErr.Code == "55006")
 }
 
 // adminExec runs one statement on its own connection to the server DSN.

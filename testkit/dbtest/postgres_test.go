@@ -3,10 +3,12 @@ package dbtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -147,6 +149,25 @@ func TestFreshDatabaseFailures(t *testing.T) {
 			rec.runCleanups()
 			require.Len(t, rec.errors, 1)
 			assert.Contains(t, rec.errors[0], "drop database test_")
+		})
+	}
+}
+
+func TestTransientDropError(t *testing.T) {
+	cases := []struct {
+		desc string
+		err  error
+		want bool
+	}{
+		{desc: "no error", err: nil, want: false},
+		{desc: "an autovacuum worker the role may not terminate", err: &pgconn.PgError{Code: "42501"}, want: true},
+		{desc: "still being accessed", err: fmt.Errorf("drop: %w", &pgconn.PgError{Code: "55006"}), want: true},
+		{desc: "syntax error is final", err: &pgconn.PgError{Code: "42601"}, want: false},
+		{desc: "not a server error", err: errors.New("connect: refused"), want: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			assert.Equal(t, tc.want, transientDropError(tc.err))
 		})
 	}
 }
