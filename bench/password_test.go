@@ -44,3 +44,14 @@ func benchmarkVerify(b *testing.B, iterations int) {
 		}
 	}
 }
+
+// BenchmarkPasswordVerifyDummy is the unknown-user path: it must cost what
+// BenchmarkPasswordVerify costs (compare the two rows), so timing does not
+// tell which usernames exist.
+func BenchmarkPasswordVerifyDummy(b *testing.B) {
+	h := password.Hasher{Iterations: password.MinIterations}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.VerifyDummy(benchSecret)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/c2sp/wycheproof"
 	"github.com/stretchr/testify/assert"
@@ -193,28 +192,6 @@ func TestVerifyDummy(t *testing.T) {
 			tc.hasher.VerifyDummy("anything") // must not panic
 		})
 	}
-}
-
-// TestVerifyDummyCost checks that the dummy verification costs about as much
-// as a real one: an unknown user must not be cheaper than a wrong password.
-func TestVerifyDummyCost(t *testing.T) {
-	h := Hasher{Iterations: 100_000}
-	enc, err := h.Hash("pw")
-	require.NoError(t, err)
-	measure := func(f func()) time.Duration {
-		best := time.Duration(1 << 62)
-		for range 5 {
-			start := time.Now()
-			f()
-			best = min(best, time.Since(start))
-		}
-		return best
-	}
-	real := measure(func() { _ = Verify(enc, "wrong") })
-	dummy := measure(func() { h.VerifyDummy("wrong") })
-	ratio := float64(dummy) / float64(real)
-	t.Logf("verify %v, dummy %v, ratio %.2f", real, dummy, ratio)
-	assert.InDelta(t, 1.0, ratio, 0.5, "dummy verify should cost the same as a real verify")
 }
 
 func TestRFC6070StyleVectors(t *testing.T) {
