@@ -67,6 +67,8 @@ type Instance struct {
 	// Roots trusts the server certificate (the CA only).
 	Roots *x509.CertPool
 
+	oauth *oauth.Server
+
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when serving stopped
 	serveErr error         // set before done is closed
@@ -74,6 +76,10 @@ type Instance struct {
 	stopOnce sync.Once
 	stopErr  error
 }
+
+// PasswordChecks counts the PBKDF2 verifications (real and dummy) the OAuth
+// endpoints performed since start: for tests and benchmarks.
+func (i *Instance) PasswordChecks() int64 { return i.oauth.PasswordChecks() }
 
 // Shutdown stops serving, waits for in-flight requests and closes the database.
 func (i *Instance) Shutdown(ctx context.Context) error {
@@ -232,7 +238,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 	}
 	adm := admin.New(admin.Config{Store: st, Auth: srv, Hasher: hasher, Logger: logger, Now: now})
 
-	inst = &Instance{URL: baseURL, Issuer: issuer, CAFile: caFile, DataDir: dataDir, Roots: roots}
+	inst = &Instance{URL: baseURL, Issuer: issuer, CAFile: caFile, DataDir: dataDir, Roots: roots, oauth: srv}
 	if opts.Demo {
 		path, err := seedDemo(ctx, demoParams{
 			store: st, hasher: hasher, issuer: issuer, baseURL: baseURL, caFile: caFile,

@@ -445,12 +445,12 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	user, err := s.cfg.Store.UserByUsername(ctx, tenantOf(req), username)
 	switch {
 	case err == nil && !user.Disabled:
-		err = password.Verify(user.PasswordHash, pw)
+		err = s.verifyPassword(user.PasswordHash, pw)
 	case err == nil:
-		s.cfg.Hasher.VerifyDummy(pw)
+		s.verifyDummy(pw)
 		err = password.ErrMismatch
 	case errors.Is(err, store.ErrNotFound):
-		s.cfg.Hasher.VerifyDummy(pw) // an unknown user costs what a wrong password costs
+		s.verifyDummy(pw) // an unknown user costs what a wrong password costs
 		err = password.ErrMismatch
 	}
 	if err != nil {

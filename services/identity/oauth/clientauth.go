@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/passthru-dev/passthru/services/identity/store"
-	"github.com/passthru-dev/passthru/services/infra/password"
 )
 
 // Client authentication methods.
@@ -73,11 +72,14 @@ func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*store.C
 			return nil, serverError(err)
 		}
 		if secret != "" {
-			s.cfg.Hasher.VerifyDummy(secret) // an unknown client costs what a wrong secret costs
+			s.verifyDummy(secret) // an unknown client costs what a wrong secret costs
 		}
 		return nil, fail
 	}
 	if client.Disabled {
+		if secret != "" {
+			s.verifyDummy(secret) // a disabled client costs what a wrong secret costs
+		}
 		return nil, fail
 	}
 	if client.Public() {
@@ -101,7 +103,7 @@ func (s *Server) verifySecret(c *store.Client, secret string) bool {
 	if s.secrets.ok(c.ClientID, secret, c.SecretHash) {
 		return true
 	}
-	if err := password.Verify(c.SecretHash, secret); err != nil {
+	if err := s.verifyPassword(c.SecretHash, secret); err != nil {
 		return false
 	}
 	s.secrets.remember(c.ClientID, secret, c.SecretHash)

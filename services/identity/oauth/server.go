@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/passthru-dev/passthru/services/identity/store"
@@ -82,6 +83,7 @@ type Server struct {
 	pages   *pages
 	logins  *loginThrottle
 	hooks   testHooks
+	checks  atomic.Int64 // PBKDF2 verifications, see PasswordChecks
 }
 
 // testHooks let in-package tests stop a request at a chosen point to force
@@ -138,6 +140,25 @@ func New(cfg Config) (*Server, error) {
 	s.secrets = newSecretCache(cfg.SecretCacheTTL, cfg.Now)
 	s.logins = newLoginThrottle(cfg.Now)
 	return s, nil
+}
+
+// PasswordChecks counts the PBKDF2 verifications (real and dummy) the
+// server performed since it started: for tests and benchmarks. A client
+// secret answered from the secret cache costs none and is not counted.
+func (s *Server) PasswordChecks() int64 { return s.checks.Load() }
+
+// verifyPassword checks plain against a stored PBKDF2 hash. Every PBKDF2
+// check of the server goes through here or verifyDummy, which count it.
+func (s *Server) verifyPassword(encoded, plain string) error {
+	s.checks.Add(1)
+	return password.Verify(encoded, plain)
+}
+
+// verifyDummy spends the cost of a password check for an unknown or disabled
+// user, or an unknown client, so it costs what a wrong password costs.
+func (s *Server) verifyDummy(plain string) {
+	s.checks.Add(1)
+	s.cfg.Hasher.VerifyDummy(plain)
 }
 
 // Register adds every endpoint to mux.
