@@ -23,7 +23,7 @@ const barrierPurpose = "kms/material-key"
 func openBarrier(b *testing.B, tenant uuid.UUID) (*barrier.Barrier, *queryCounter) {
 	b.Helper()
 	ctx := b.Context()
-	d, err := db.Open(ctx, db.Options{Driver: db.DriverSQLite, Dir: b.TempDir()})
+	d, err := db.Open(ctx, db.Options{Driver: db.DriverSQLite, Namespace: "bench", Dir: b.TempDir()})
 	require.NoError(b, err)
 	b.Cleanup(func() { require.NoError(b, d.Close()) })
 	secret := make([]byte, barrier.MinSecretSize)

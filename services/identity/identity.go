@@ -176,11 +176,11 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("database.dsn_file: %w", err)
 		}
-		dbOpts = db.Options{Driver: db.DriverPostgres, DSN: strings.TrimSpace(string(dsn))}
+		dbOpts = db.Options{Driver: db.DriverPostgres, Namespace: "identity", DSN: strings.TrimSpace(string(dsn))}
 	case cfg.DataDir != "":
-		dbOpts = db.Options{Driver: db.DriverSQLite, Dir: filepath.Join(dataDir, "db")}
+		dbOpts = db.Options{Driver: db.DriverSQLite, Namespace: "identity", Dir: filepath.Join(dataDir, "db")}
 	default: // a demo without a data dir (checkStart refuses the rest)
-		dbOpts = db.Options{Driver: db.DriverSQLite, Dir: ""}
+		dbOpts = db.Options{Driver: db.DriverSQLite, Namespace: "identity", Dir: ""}
 	}
 	if dbOpts.Logger == nil {
 		dbOpts.Logger = logger

@@ -308,10 +308,10 @@ func databaseOptions(cfg *Config, opts Options, dataDir string) (db.Options, err
 		if err != nil {
 			return db.Options{}, fmt.Errorf("database dsn: %w", err)
 		}
-		return db.Options{Driver: db.DriverPostgres, DSN: string(dsn)}, nil
+		return db.Options{Driver: db.DriverPostgres, Namespace: "kms", DSN: string(dsn)}, nil
 	default:
 		// checkStart made sure of a data dir (demo mode makes a temp one).
-		return db.Options{Driver: db.DriverSQLite, Dir: filepath.Join(dataDir, "db")}, nil
+		return db.Options{Driver: db.DriverSQLite, Namespace: "kms", Dir: filepath.Join(dataDir, "db")}, nil
 	}
 }
 

@@ -133,6 +133,11 @@ func Run(t *testing.T, fn func(t *testing.T, b Backend)) {
 	}
 }
 
+// Namespace is the database namespace of Options: tests of one package need
+// no particular service's name. A test that starts a service (or two on one
+// database) sets the service's own.
+const Namespace = "test"
+
 // Options returns options for a fresh, empty database of backend b, removed
 // when the test ends: a t.TempDir for SQLite, a new database on the test
 // PostgreSQL server (dropped in t.Cleanup) for PostgreSQL.
@@ -140,9 +145,9 @@ func Options(t testing.TB, b Backend) db.Options {
 	t.Helper()
 	switch b {
 	case SQLite:
-		return db.Options{Driver: db.DriverSQLite, Dir: t.TempDir(), Logger: testLogger(t)}
+		return db.Options{Driver: db.DriverSQLite, Namespace: Namespace, Dir: t.TempDir(), Logger: testLogger(t)}
 	case Postgres:
-		return db.Options{Driver: db.DriverPostgres, DSN: freshDatabase(t, defaultServer), Logger: testLogger(t)}
+		return db.Options{Driver: db.DriverPostgres, Namespace: Namespace, DSN: freshDatabase(t, defaultServer), Logger: testLogger(t)}
 	default:
 		t.Fatalf("dbtest: unknown backend %q (want %q or %q)", b, SQLite, Postgres)
 		return db.Options{}

@@ -18,7 +18,7 @@ func TestOpenDatabase(t *testing.T) {
 	sealedDemo := func(t *testing.T, lose func(secret string)) Startup {
 		dir := t.TempDir()
 		s := Startup{
-			DB:       db.Options{Driver: db.DriverSQLite, Dir: filepath.Join(dir, "db")},
+			DB:       db.Options{Driver: db.DriverSQLite, Namespace: "test", Dir: filepath.Join(dir, "db")},
 			Source:   Source{DemoSecret: filepath.Join(dir, "unseal.key")},
 			Wipeable: true,
 		}
@@ -78,6 +78,6 @@ func TestOpenDatabase(t *testing.T) {
 			assert.FileExists(t, s.Source.DemoSecret, "a fresh demo secret")
 		})
 	}
-	_, _, err := OpenDatabase(t.Context(), Startup{DB: db.Options{Driver: "nope"}})
+	_, _, err := OpenDatabase(t.Context(), Startup{DB: db.Options{Driver: "nope", Namespace: "test"}})
 	require.ErrorContains(t, err, "open database")
 }

@@ -35,6 +35,14 @@ var ErrUnknownTenant = errors.New("unknown tenant")
 // Options selects and configures a backend.
 type Options struct {
 	Driver Driver
+	// Namespace names the service that owns the database ("kms",
+	// "identity"; see ValidateNamespace). Several services may share one
+	// PostgreSQL database, so everything a service creates lives under its
+	// namespace: its system tables (barrier, schema_migrations, its own
+	// registry) in the PostgreSQL schema <namespace>, its tenants in
+	// schemas <namespace>_t_<hex>. A SQLite directory records the namespace
+	// that created it and refuses any other. Required.
+	Namespace string
 	// DSN is the PostgreSQL connection string (keyword/value or URL form).
 	DSN string
 	// Dir is the SQLite directory holding system.db and tenants/<tenant-id>.db.
@@ -94,13 +102,16 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if err := ValidateNamespace(opts.Namespace); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
 	d := &DB{driver: opts.Driver, tenants: make(map[uuid.UUID]*tenantEntry)}
 	var err error
 	switch opts.Driver {
 	case DriverSQLite:
-		d.system, d.backend, err = openSQLite(ctx, opts.Dir, logger)
+		d.system, d.backend, err = openSQLite(ctx, opts.Dir, opts.Namespace, logger)
 	case DriverPostgres:
-		d.system, d.backend, err = openPostgres(ctx, opts.DSN, logger)
+		d.system, d.backend, err = openPostgres(ctx, opts.DSN, opts.Namespace, logger)
 	default:
 		return nil, fmt.Errorf("open database: unknown driver %q (want %q or %q)", opts.Driver, DriverSQLite, DriverPostgres)
 	}
@@ -403,10 +414,12 @@ func closeGorm(g *gorm.DB) error {
 	return sqlDB.Close()
 }
 
-// schemaName is the PostgreSQL schema of a tenant. It is built only from the
-// hex digits of the UUID, so it is a safe identifier even before quoting.
-func schemaName(tenant uuid.UUID) string {
-	return "t_" + fmt.Sprintf("%x", tenant[:])
+// schemaName is the PostgreSQL schema of a tenant of namespace ns. It is
+// built only from the (validated) namespace and the hex digits of the UUID,
+// so it is a safe identifier even before quoting, and two services' schemas
+// for the same tenant id never meet.
+func schemaName(ns string, tenant uuid.UUID) string {
+	return ns + "_t_" + fmt.Sprintf("%x", tenant[:])
 }
 
 // quoteIdent quotes an identifier for PostgreSQL.

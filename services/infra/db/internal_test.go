@@ -26,19 +26,19 @@ func TestSchemaName(t *testing.T) {
 		{
 			desc:       "v4 tenant id",
 			tenant:     uuid.MustParse("3f0c6b8e-1d2a-4b3c-8d4e-5f6a7b8c9d0e"),
-			wantName:   "t_3f0c6b8e1d2a4b3c8d4e5f6a7b8c9d0e",
-			wantQuoted: `"t_3f0c6b8e1d2a4b3c8d4e5f6a7b8c9d0e"`,
+			wantName:   "kms_t_3f0c6b8e1d2a4b3c8d4e5f6a7b8c9d0e",
+			wantQuoted: `"kms_t_3f0c6b8e1d2a4b3c8d4e5f6a7b8c9d0e"`,
 		},
 		{
 			desc:       "all-ones id keeps 32 lowercase hex digits",
 			tenant:     uuid.Max,
-			wantName:   "t_ffffffffffffffffffffffffffffffff",
-			wantQuoted: `"t_ffffffffffffffffffffffffffffffff"`,
+			wantName:   "kms_t_ffffffffffffffffffffffffffffffff",
+			wantQuoted: `"kms_t_ffffffffffffffffffffffffffffffff"`,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			name := schemaName(tc.tenant)
+			name := schemaName("kms", tc.tenant)
 			assert.Equal(t, tc.wantName, name)
 			assert.Equal(t, tc.wantQuoted, quoteIdent(name))
 		})

@@ -25,22 +25,29 @@ func TestOpenErrors(t *testing.T) {
 		wantErr string
 		notIn   string
 	}{
-		{desc: "unknown driver", opts: db.Options{Driver: "mysql"}, wantErr: `unknown driver "mysql"`},
-		{desc: "empty driver", opts: db.Options{}, wantErr: "unknown driver"},
-		{desc: "postgres without DSN", opts: db.Options{Driver: db.DriverPostgres}, wantErr: "DSN is required"},
+		{desc: "unknown driver", opts: db.Options{Driver: "mysql", Namespace: "test"}, wantErr: `unknown driver "mysql"`},
+		{desc: "empty driver", opts: db.Options{Namespace: "test"}, wantErr: "unknown driver"},
+		{desc: "no namespace", opts: db.Options{Driver: db.DriverSQLite, Dir: t.TempDir()}, wantErr: "a namespace (the owning service's name"},
+		{desc: "namespace with a digit", opts: db.Options{Driver: db.DriverSQLite, Namespace: "kms2", Dir: t.TempDir()}, wantErr: "lowercase letters a-z only"},
+		{desc: "namespace with an underscore", opts: db.Options{Driver: db.DriverPostgres, Namespace: "kms_t", DSN: "postgres://u:p@127.0.0.1:1/x"}, wantErr: "lowercase letters a-z only"},
+		{desc: "upper-case namespace", opts: db.Options{Driver: db.DriverSQLite, Namespace: "KMS", Dir: t.TempDir()}, wantErr: "lowercase letters a-z only"},
+		{desc: "one-letter namespace", opts: db.Options{Driver: db.DriverSQLite, Namespace: "k", Dir: t.TempDir()}, wantErr: "2 to 16 letters"},
+		{desc: "long namespace", opts: db.Options{Driver: db.DriverSQLite, Namespace: "abcdefghijklmnopq", Dir: t.TempDir()}, wantErr: "2 to 16 letters"},
+		{desc: "public namespace", opts: db.Options{Driver: db.DriverPostgres, Namespace: "public", DSN: "postgres://u:p@127.0.0.1:1/x"}, wantErr: "PostgreSQL's default schema"},
+		{desc: "postgres without DSN", opts: db.Options{Driver: db.DriverPostgres, Namespace: "test"}, wantErr: "DSN is required"},
 		{
 			desc:    "malformed postgres DSN does not echo the password",
-			opts:    db.Options{Driver: db.DriverPostgres, DSN: "postgres://u:s3cretpw@127.0.0.1:notaport/x"},
+			opts:    db.Options{Driver: db.DriverPostgres, Namespace: "test", DSN: "postgres://u:s3cretpw@127.0.0.1:notaport/x"},
 			wantErr: "malformed PostgreSQL connection string",
 			notIn:   "s3cretpw",
 		},
 		{
 			desc:    "unreachable postgres",
-			opts:    db.Options{Driver: db.DriverPostgres, DSN: "postgres://u:p@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"},
+			opts:    db.Options{Driver: db.DriverPostgres, Namespace: "test", DSN: "postgres://u:p@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"},
 			wantErr: "connect",
 		},
-		{desc: "sqlite dir with a question mark", opts: db.Options{Driver: db.DriverSQLite, Dir: t.TempDir() + "/a?b"}, wantErr: "must not contain '?'"},
-		{desc: "sqlite dir is a file", opts: db.Options{Driver: db.DriverSQLite, Dir: notADir}, wantErr: "create directory"},
+		{desc: "sqlite dir with a question mark", opts: db.Options{Driver: db.DriverSQLite, Namespace: "test", Dir: t.TempDir() + "/a?b"}, wantErr: "must not contain '?'"},
+		{desc: "sqlite dir is a file", opts: db.Options{Driver: db.DriverSQLite, Namespace: "test", Dir: notADir}, wantErr: "create directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -90,7 +97,7 @@ func TestForeignKeysEnforced(t *testing.T) {
 }
 
 func TestEphemeralSQLite(t *testing.T) {
-	d, err := db.Open(t.Context(), db.Options{Driver: db.DriverSQLite})
+	d, err := db.Open(t.Context(), db.Options{Driver: db.DriverSQLite, Namespace: "test"})
 	require.NoError(t, err)
 	tenant := factory.TenantID()
 	require.NoError(t, d.CreateTenant(t.Context(), tenant))
@@ -152,7 +159,7 @@ func TestLoggerNeverLogsParameters(t *testing.T) {
 func TestSQLiteFilesArePrivate(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.Chmod(dir, 0o755))
-	d, err := db.Open(t.Context(), db.Options{Driver: db.DriverSQLite, Dir: dir})
+	d, err := db.Open(t.Context(), db.Options{Driver: db.DriverSQLite, Namespace: "test", Dir: dir})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, d.Close()) })
 	tenant := factory.TenantID()

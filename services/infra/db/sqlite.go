@@ -58,7 +58,7 @@ func sqliteDSN(path string) (string, error) {
 	return path + "?" + sqliteParams.Encode(), nil
 }
 
-func openSQLite(ctx context.Context, dir string, logger *slog.Logger) (*gorm.DB, backend, error) {
+func openSQLite(ctx context.Context, dir, ns string, logger *slog.Logger) (*gorm.DB, backend, error) {
 	b := &sqliteBackend{dir: dir, logger: logger}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "passthru-db-*")
@@ -70,6 +70,11 @@ func openSQLite(ctx context.Context, dir string, logger *slog.Logger) (*gorm.DB,
 	g, err := b.open(ctx, b.dir, filepath.Join(b.dir, "system.db"))
 	if err != nil {
 		return nil, nil, errors.Join(err, b.close())
+	}
+	// Each service has its own directory; the record catches a service
+	// pointed at another's directory before it migrates anything there.
+	if err := claimSQLiteNamespace(g.WithContext(ctx), b.dir, ns); err != nil {
+		return nil, nil, errors.Join(err, closeGorm(g), b.close())
 	}
 	return g, b, nil
 }

@@ -68,7 +68,7 @@ func (b *gatedBackend) openCount(tenant uuid.UUID) int {
 // tenant (returned created, not yet opened), plus one cached tenant.
 func openGated(t *testing.T) (d *DB, gb *gatedBackend, cached uuid.UUID, cachedG *gorm.DB, gated uuid.UUID) {
 	t.Helper()
-	d, err := Open(t.Context(), Options{Driver: DriverSQLite, Dir: t.TempDir()})
+	d, err := Open(t.Context(), Options{Driver: DriverSQLite, Namespace: "test", Dir: t.TempDir()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.Close() })
 	gated, cached = uuid.New(), uuid.New()

@@ -103,9 +103,9 @@ func TestTenantIsolation(t *testing.T) {
 			{desc: "PostgreSQL tenant connections start with the tenant schema as search_path", run: func(t *testing.T) {
 				var path string
 				require.NoError(t, ga.Raw("SHOW search_path").Scan(&path).Error)
-				assert.Equal(t, `"t_`+hex(a)+`"`, path)
+				assert.Equal(t, `"`+dbtest.Namespace+`_t_`+hex(a)+`"`, path)
 				require.NoError(t, d.Gorm().Raw("SHOW search_path").Scan(&path).Error)
-				assert.NotContains(t, path, "t_", "the system pool keeps the server default")
+				assert.Equal(t, `"`+dbtest.Namespace+`"`, path, "the system pool sees only its namespace's schema")
 			}},
 			{desc: "CreateTenant again keeps the data", run: func(t *testing.T) {
 				require.NoError(t, d.CreateTenant(ctx, a))
@@ -144,7 +144,7 @@ func assertTenantStorageGone(t *testing.T, d *db.DB, b dbtest.Backend, tenant uu
 	switch b {
 	case dbtest.Postgres:
 		var n int64
-		require.NoError(t, d.Gorm().Raw("SELECT count(*) FROM pg_namespace WHERE nspname = ?", "t_"+hex(tenant)).Scan(&n).Error)
+		require.NoError(t, d.Gorm().Raw("SELECT count(*) FROM pg_namespace WHERE nspname = ?", dbtest.Namespace+"_t_"+hex(tenant)).Scan(&n).Error)
 		assert.Zero(t, n, "schema must be dropped")
 	case dbtest.SQLite:
 		var file string
