@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"sync"
@@ -27,46 +28,18 @@ type Store struct {
 	migrated map[uuid.UUID]bool // tenant databases migrated by this process
 }
 
-var systemMigrations = []db.Migration{
-	{Version: 1, Name: "identity system tables", Up: func(tx *gorm.DB) error {
-		return tx.AutoMigrate(&Tenant{}, &clientIndex{}, &SigningKey{}, &Session{}, &AuthRequest{})
-	}},
-}
+// migrationFiles hold the versioned schema of the system database
+// (migrations/system) and of every tenant database (migrations/tenant), one
+// directory per dialect (see db.SQLMigrations). A change to a row struct in
+// models.go needs a new migration there; the schema test compares the two.
+//
+//go:embed migrations
+var migrationFiles embed.FS
 
-var tenantMigrations = []db.Migration{
-	{Version: 1, Name: "identity tenant tables", Up: func(tx *gorm.DB) error {
-		return tx.AutoMigrate(&User{}, &Client{}, &Consent{}, &AuthCode{}, &RefreshToken{}, &AccessToken{})
-	}},
-	{Version: 2, Name: "auth code revocation marker", Up: func(tx *gorm.DB) error {
-		return tx.AutoMigrate(&AuthCode{})
-	}},
-	{Version: 3, Name: "refresh token family start", Up: migrateFamilyStart},
-}
-
-// migrateFamilyStart adds refresh_tokens.family_started_at and backfills it.
-// A database created at this version already has the column (version 1
-// creates the current table), so only the backfill, a no-op there, runs.
-// Existing families count from the creation of their oldest remaining token:
-// every token of a family must share one start, and the oldest is the
-// closest to the original authorization that is still known (used tokens
-// are purged once past their own expiry). The column stays nullable: adding
-// a NOT NULL column to a filled table needs a default, which would be wrong,
-// or on SQLite a table rebuild.
-func migrateFamilyStart(tx *gorm.DB) error {
-	m := tx.Migrator()
-	if !m.HasColumn(&RefreshToken{}, "FamilyStartedAt") {
-		if err := m.AddColumn(&RefreshToken{}, "FamilyStartedAt"); err != nil {
-			return fmt.Errorf("add refresh_tokens.family_started_at: %w", err)
-		}
-	}
-	err := tx.Exec(`UPDATE refresh_tokens SET family_started_at = (
-		SELECT MIN(f.created_at) FROM refresh_tokens f WHERE f.family_id = refresh_tokens.family_id
-	) WHERE family_started_at IS NULL`).Error
-	if err != nil {
-		return fmt.Errorf("backfill refresh_tokens.family_started_at: %w", err)
-	}
-	return nil
-}
+var (
+	systemMigrations = db.MustSQLMigrations(migrationFiles, "migrations/system")
+	tenantMigrations = db.MustSQLMigrations(migrationFiles, "migrations/tenant")
+)
 
 // New migrates the system database and returns a Store over d.
 func New(ctx context.Context, d *db.DB) (*Store, error) {

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,9 +36,14 @@ type realmUserRow struct {
 
 func (realmUserRow) TableName() string { return "kms_realm_users" }
 
-var userMigrations = []db.Migration{
-	{Version: 1, Name: "kms_realm_users", Up: func(tx *gorm.DB) error { return tx.AutoMigrate(&realmUserRow{}) }},
-}
+// migrationFiles hold the versioned schema of kms_realm_users, one
+// directory per dialect (see db.SQLMigrations). A change to realmUserRow
+// needs a new migration there; the schema test compares the two.
+//
+//go:embed migrations
+var migrationFiles embed.FS
+
+var userMigrations = db.MustSQLMigrations(migrationFiles, "migrations/realm_users")
 
 // UserStoreOptions configures a UserStore.
 type UserStoreOptions struct {

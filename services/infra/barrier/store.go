@@ -2,6 +2,7 @@ package barrier
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,13 +18,15 @@ import (
 const metaID = 1
 
 // metaRow describes the barrier: the HKDF salt, the unseal configuration and
-// the current root key version.
+// the current root key version. Its tags, like those of the rows below,
+// spell out the column types of the SQL migrations (INTEGER, VARCHAR(n)),
+// which gorm's defaults for int and sized strings (bigint, text) are not.
 type metaRow struct {
-	ID          int       `gorm:"column:id;primaryKey;autoIncrement:false"`
+	ID          int       `gorm:"column:id;type:integer;not null;primaryKey;autoIncrement:false"`
 	Salt        []byte    `gorm:"column:salt;not null"`
-	Secrets     int       `gorm:"column:secrets;not null"`
-	Threshold   int       `gorm:"column:threshold;not null"`
-	RootVersion int       `gorm:"column:root_version;not null"`
+	Secrets     int       `gorm:"column:secrets;type:integer;not null"`
+	Threshold   int       `gorm:"column:threshold;type:integer;not null"`
+	RootVersion int       `gorm:"column:root_version;type:integer;not null"`
 	CreatedAt   time.Time `gorm:"column:created_at;not null"`
 	RotatedAt   time.Time `gorm:"column:rotated_at;not null"`
 }
@@ -33,15 +36,15 @@ func (metaRow) TableName() string { return "barrier_meta" }
 // secretRow records the fingerprint of one configured unseal secret, so Open
 // can tell how many of the given secrets belong to this database.
 type secretRow struct {
-	Fingerprint string `gorm:"column:fingerprint;primaryKey;size:64"`
+	Fingerprint string `gorm:"column:fingerprint;type:varchar(64);not null;primaryKey"`
 }
 
 func (secretRow) TableName() string { return "barrier_secrets" }
 
 // rootKeyRow is the root key wrapped by the unseal key of one M-subset.
 type rootKeyRow struct {
-	Subset      string    `gorm:"column:subset;primaryKey;size:64"`
-	RootVersion int       `gorm:"column:root_version;not null"`
+	Subset      string    `gorm:"column:subset;type:varchar(64);not null;primaryKey"`
+	RootVersion int       `gorm:"column:root_version;type:integer;not null"`
 	Wrapped     []byte    `gorm:"column:wrapped;not null"`
 	CreatedAt   time.Time `gorm:"column:created_at;not null"`
 }
@@ -53,10 +56,10 @@ func (rootKeyRow) TableName() string { return "barrier_root_keys" }
 // tenant has generation 1. The unique index makes concurrent creation yield
 // exactly one KEK.
 type tenantKeyRow struct {
-	KeyID       string    `gorm:"column:key_id;primaryKey;size:36"`
-	Tenant      string    `gorm:"column:tenant;not null;size:36;uniqueIndex:barrier_tenant_keys_tenant_generation"`
-	Generation  int       `gorm:"column:generation;not null;uniqueIndex:barrier_tenant_keys_tenant_generation"`
-	RootVersion int       `gorm:"column:root_version;not null"`
+	KeyID       string    `gorm:"column:key_id;type:varchar(36);not null;primaryKey"`
+	Tenant      string    `gorm:"column:tenant;type:varchar(36);not null;uniqueIndex:barrier_tenant_keys_tenant_generation"`
+	Generation  int       `gorm:"column:generation;type:integer;not null;uniqueIndex:barrier_tenant_keys_tenant_generation"`
+	RootVersion int       `gorm:"column:root_version;type:integer;not null"`
 	Wrapped     []byte    `gorm:"column:wrapped;not null"`
 	CreatedAt   time.Time `gorm:"column:created_at;not null"`
 }
@@ -66,53 +69,13 @@ func (tenantKeyRow) TableName() string { return "barrier_tenant_keys" }
 // migrationSet names the barrier's migrations in schema_migrations.
 const migrationSet = "barrier"
 
-// migrations create the barrier tables with fixed DDL rather than gorm's
-// AutoMigrate: a versioned migration must mean the same schema forever, while
-// AutoMigrate follows whatever the structs above say today. The statements
-// use IF NOT EXISTS so that a database created by the earlier
-// AutoMigrate-based barrier (same tables, same columns) is adopted, not
-// refused.
-var migrations = []db.Migration{
-	{Version: 1, Name: "create barrier tables", Up: func(tx *gorm.DB) error {
-		blob, ts := "BLOB", "DATETIME"
-		if tx.Dialector.Name() == "postgres" {
-			blob, ts = "BYTEA", "TIMESTAMPTZ"
-		}
-		for _, stmt := range []string{
-			`CREATE TABLE IF NOT EXISTS barrier_meta (
-				id INTEGER NOT NULL PRIMARY KEY,
-				salt ` + blob + ` NOT NULL,
-				secrets INTEGER NOT NULL,
-				threshold INTEGER NOT NULL,
-				root_version INTEGER NOT NULL,
-				created_at ` + ts + ` NOT NULL,
-				rotated_at ` + ts + ` NOT NULL)`,
-			`CREATE TABLE IF NOT EXISTS barrier_secrets (
-				fingerprint VARCHAR(64) NOT NULL PRIMARY KEY)`,
-			`CREATE TABLE IF NOT EXISTS barrier_root_keys (
-				subset VARCHAR(64) NOT NULL PRIMARY KEY,
-				root_version INTEGER NOT NULL,
-				wrapped ` + blob + ` NOT NULL,
-				created_at ` + ts + ` NOT NULL)`,
-			`CREATE TABLE IF NOT EXISTS barrier_tenant_keys (
-				key_id VARCHAR(36) NOT NULL PRIMARY KEY,
-				tenant VARCHAR(36) NOT NULL,
-				generation INTEGER NOT NULL,
-				root_version INTEGER NOT NULL,
-				wrapped ` + blob + ` NOT NULL,
-				created_at ` + ts + ` NOT NULL)`,
-			// One KEK per (tenant, generation): concurrent first use across
-			// processes relies on it (ON CONFLICT DO NOTHING + re-read).
-			`CREATE UNIQUE INDEX IF NOT EXISTS barrier_tenant_keys_tenant_generation
-				ON barrier_tenant_keys (tenant, generation)`,
-		} {
-			if err := tx.Exec(stmt).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	}},
-}
+// migrationFiles hold the barrier's versioned schema, one directory per
+// dialect (see db.SQLMigrations).
+//
+//go:embed migrations
+var migrationFiles embed.FS
+
+var migrations = db.MustSQLMigrations(migrationFiles, "migrations")
 
 func migrate(ctx context.Context, g *gorm.DB) error {
 	if err := db.Migrate(ctx, g, migrationSet, migrations); err != nil {

@@ -1,9 +1,8 @@
 package keys
 
 import (
+	"embed"
 	"time"
-
-	"gorm.io/gorm"
 
 	"github.com/passthru-dev/passthru/services/infra/db"
 )
@@ -18,9 +17,15 @@ type tenantRow struct {
 
 func (tenantRow) TableName() string { return "kms_tenants" }
 
-var systemMigrations = []db.Migration{
-	{Version: 1, Name: "kms_tenants", Up: func(tx *gorm.DB) error { return tx.AutoMigrate(&tenantRow{}) }},
-}
+// migrationFiles hold the versioned schema of the system tables
+// (migrations/system) and of every tenant database (migrations/tenant), one
+// directory per dialect (see db.SQLMigrations). A change to a row struct
+// below needs a new migration there; the schema test compares the two.
+//
+//go:embed migrations
+var migrationFiles embed.FS
+
+var systemMigrations = db.MustSQLMigrations(migrationFiles, "migrations/system")
 
 // elasticKeyRow lives in the tenant's database.
 type elasticKeyRow struct {
@@ -69,8 +74,4 @@ type auditEventRow struct {
 
 func (auditEventRow) TableName() string { return "kms_audit_events" }
 
-var tenantMigrations = []db.Migration{
-	{Version: 1, Name: "kms keys, versions and audit events", Up: func(tx *gorm.DB) error {
-		return tx.AutoMigrate(&elasticKeyRow{}, &materialKeyRow{}, &auditEventRow{})
-	}},
-}
+var tenantMigrations = db.MustSQLMigrations(migrationFiles, "migrations/tenant")

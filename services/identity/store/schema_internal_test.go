@@ -1,0 +1,21 @@
+package store
+
+import (
+	"flag"
+	"testing"
+
+	"github.com/passthru-dev/passthru/testkit/schematest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// TestSchemaMatchesMigrations fails when a row struct changes the schema
+// without a migration, or a migration changes it without the golden file.
+func TestSchemaMatchesMigrations(t *testing.T) {
+	schematest.Run(t, "testdata", *update,
+		schematest.Set{Name: "identity-system", Migrations: systemMigrations,
+			Models: []any{&Tenant{}, &clientIndex{}, &SigningKey{}, &Session{}, &AuthRequest{}}},
+		schematest.Set{Name: "identity-tenant", Migrations: tenantMigrations, Tenant: true,
+			Models: []any{&User{}, &Client{}, &Consent{}, &AuthCode{}, &RefreshToken{}, &AccessToken{}}},
+	)
+}
