@@ -23,6 +23,7 @@ import (
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
@@ -41,6 +42,7 @@ type rig struct {
 	rsPass string
 	web    *store.Client
 	now    time.Time
+	db     *db.DB
 }
 
 func newRig(t *testing.T, b dbtest.Backend) *rig {
@@ -51,7 +53,7 @@ func newRig(t *testing.T, b dbtest.Backend) *rig {
 	require.NoError(t, err)
 	bar, err := barrier.Open(ctx, d.Gorm(), barrier.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
 	require.NoError(t, err)
-	r := &rig{now: time.Now().UTC().Truncate(time.Second), tenant: ids.NewTenant()}
+	r := &rig{now: time.Now().UTC().Truncate(time.Second), tenant: ids.NewTenant(), db: d}
 	clock := func() time.Time { return r.now }
 	r.keys, err = tokens.NewKeys(ctx, st, bar, tokens.KeyOptions{RotationPeriod: time.Hour, PrePublish: 10 * time.Minute, MaxTokenTTL: 10 * time.Minute, Now: clock})
 	require.NoError(t, err)

@@ -177,8 +177,7 @@ type AuthCode struct {
 	AuthTime      time.Time
 	ExpiresAt     time.Time `gorm:"not null"`
 	UsedAt        *time.Time
-	// RevokedAt is set when a replay revoked what the code produced; a
-	// redemption still in flight checks it after saving its tokens.
+	// RevokedAt records when a replay revoked what the code produced.
 	RevokedAt *time.Time
 	CreatedAt time.Time
 }
