@@ -58,6 +58,9 @@ type Config struct {
 	// nil means Store.
 	Grants GrantStore
 	Tokens *tokens.Issuer
+	// CSRFKey signs the CSRF tokens of the login, consent and logout forms;
+	// every replica behind one issuer needs the same (see LoadCSRFKey).
+	CSRFKey []byte
 	// Hasher spends the cost of a password check for unknown users and
 	// clients, so they cost the same as wrong secrets.
 	Hasher password.Hasher
@@ -97,6 +100,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Tokens == nil {
 		return nil, errors.New("oauth: store and token issuer are required")
 	}
+	if len(cfg.CSRFKey) < csrfKeySize {
+		return nil, fmt.Errorf("oauth: the CSRF key must have at least %d bytes", csrfKeySize)
+	}
 	if cfg.Grants == nil {
 		cfg.Grants = cfg.Store
 	}
@@ -128,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, csrfKey: randomBytes(32), pages: p, grants: cfg.Grants}
+	s := &Server{cfg: cfg, csrfKey: cfg.CSRFKey, pages: p, grants: cfg.Grants}
 	s.secrets = newSecretCache(cfg.SecretCacheTTL, cfg.Now)
 	s.logins = newLoginThrottle(cfg.Now)
 	return s, nil

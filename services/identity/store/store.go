@@ -35,6 +35,9 @@ var systemMigrations = []db.Migration{
 	{Version: 1, Name: "identity system tables", Up: func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&Tenant{}, &clientIndex{}, &SigningKey{}, &Session{}, &AuthRequest{})
 	}},
+	{Version: 2, Name: "identity shared secrets", Up: func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&wrappedSecret{})
+	}},
 }
 
 var tenantMigrations = []db.Migration{
@@ -782,6 +785,22 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, hash string) (bool, error
 		return false, fmt.Errorf("delete authorization request: %w", res.Error)
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// StoreSecretOnce stores candidate, a wrapped secret, under name unless a
+// secret is stored there already, and returns the stored one. Every caller,
+// in every process on the database, gets the same bytes: the first insert
+// wins and the others read it back.
+func (s *Store) StoreSecretOnce(ctx context.Context, name string, candidate []byte) ([]byte, error) {
+	row := wrappedSecret{Name: name, Wrapped: candidate, CreatedAt: time.Now().UTC()}
+	if err := s.sys(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
+		return nil, fmt.Errorf("store secret %s: %w", name, err)
+	}
+	var stored wrappedSecret
+	if err := s.sys(ctx).Where("name = ?", name).Take(&stored).Error; err != nil {
+		return nil, fmt.Errorf("read secret %s: %w", name, err)
+	}
+	return stored.Wrapped, nil
 }
 
 // SigningKeys lists every stored signing key, oldest first.
