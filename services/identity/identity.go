@@ -228,8 +228,12 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 	}
 	issuerTokens := &tokens.Issuer{Keys: keys, Issuer: issuer, Now: now}
 	hasher := password.Hasher{Iterations: cfg.PBKDF2Iterations}
+	csrfKey, err := oauth.LoadCSRFKey(ctx, st, bar)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := oauth.New(oauth.Config{
-		Issuer: issuer, Store: st, Tokens: issuerTokens, Hasher: hasher, Now: now, Logger: logger,
+		Issuer: issuer, Store: st, Tokens: issuerTokens, Hasher: hasher, Now: now, Logger: logger, CSRFKey: csrfKey,
 		AccessTokenTTL: t.AccessTokenTTL, IDTokenTTL: t.IDTokenTTL, RefreshTokenTTL: t.RefreshTokenTTL,
 		RefreshFamilyTTL: t.RefreshFamilyTTL, CodeTTL: t.CodeTTL, SessionTTL: t.SessionTTL,
 	})

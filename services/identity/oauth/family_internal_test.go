@@ -30,7 +30,7 @@ func TestNewRefreshFamilyTTL(t *testing.T) {
 		{desc: "shorter than the refresh lifetime is refused", refresh: 2 * time.Hour, family: time.Hour, wantRefused: true},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			s, err := New(Config{Issuer: testIssuer, Store: &store.Store{}, Tokens: &tokens.Issuer{}, RefreshTokenTTL: tc.refresh, RefreshFamilyTTL: tc.family})
+			s, err := New(Config{Issuer: testIssuer, Store: &store.Store{}, Tokens: &tokens.Issuer{}, CSRFKey: randomBytes(csrfKeySize), RefreshTokenTTL: tc.refresh, RefreshFamilyTTL: tc.family})
 			if tc.wantRefused {
 				require.ErrorContains(t, err, "refresh family lifetime")
 				return
@@ -50,8 +50,9 @@ func TestRefreshFamilyDeadline(t *testing.T) {
 		r := newRig(t, b)
 		ctx := t.Context()
 		const refreshTTL, familyTTL = 24 * time.Hour, 48 * time.Hour
-		s, err := New(Config{Issuer: testIssuer, Store: r.s.cfg.Store, Tokens: r.s.cfg.Tokens, Hasher: r.s.cfg.Hasher,
-			Now: r.s.cfg.Now, RefreshTokenTTL: refreshTTL, RefreshFamilyTTL: familyTTL})
+		cfg := r.s.cfg
+		cfg.RefreshTokenTTL, cfg.RefreshFamilyTTL = refreshTTL, familyTTL
+		s, err := New(cfg)
 		require.NoError(t, err)
 		app := &store.Client{ClientID: "fam-" + r.tenant.String()[:8], Name: "app", Kind: store.KindConfidential, SecretHash: r.rs.SecretHash,
 			GrantTypes: "authorization_code refresh_token", Scopes: "openid", Audiences: "identity", RedirectURIs: "https://app.test/cb"}

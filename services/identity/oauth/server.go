@@ -54,7 +54,13 @@ const (
 type Config struct {
 	Issuer string // e.g. https://127.0.0.1:8082, no trailing slash
 	Store  *store.Store
+	// Grants stores what the token endpoint's grants consume and issue;
+	// nil means Store.
+	Grants GrantStore
 	Tokens *tokens.Issuer
+	// CSRFKey signs the CSRF tokens of the login, consent and logout forms;
+	// every replica behind one issuer needs the same (see LoadCSRFKey).
+	CSRFKey []byte
 	// Hasher spends the cost of a password check for unknown users and
 	// clients, so they cost the same as wrong secrets.
 	Hasher password.Hasher
@@ -82,22 +88,8 @@ type Server struct {
 	secrets *secretCache
 	pages   *pages
 	logins  *loginThrottle
-	hooks   testHooks
+	grants  GrantStore
 	checks  atomic.Int64 // PBKDF2 verifications, see PasswordChecks
-}
-
-// testHooks let in-package tests stop a request at a chosen point to force
-// an interleaving with another request. Nil hooks do nothing.
-type testHooks struct {
-	// consumed runs after a code or refresh token was consumed and before
-	// the tokens made from it are saved.
-	consumed func()
-}
-
-func (h testHooks) afterConsume() {
-	if h.consumed != nil {
-		h.consumed()
-	}
 }
 
 // New checks cfg, fills defaults and returns the server.
@@ -107,6 +99,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Store == nil || cfg.Tokens == nil {
 		return nil, errors.New("oauth: store and token issuer are required")
+	}
+	if len(cfg.CSRFKey) < csrfKeySize {
+		return nil, fmt.Errorf("oauth: the CSRF key must have at least %d bytes", csrfKeySize)
+	}
+	if cfg.Grants == nil {
+		cfg.Grants = cfg.Store
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -136,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, csrfKey: randomBytes(32), pages: p}
+	s := &Server{cfg: cfg, csrfKey: cfg.CSRFKey, pages: p, grants: cfg.Grants}
 	s.secrets = newSecretCache(cfg.SecretCacheTTL, cfg.Now)
 	s.logins = newLoginThrottle(cfg.Now)
 	return s, nil

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -80,6 +81,8 @@ type issue struct {
 	familyStart time.Time
 }
 
+// issueTokens signs and saves the tokens of one grant. Called inside grant,
+// its writes are part of the grant's transaction.
 func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, error) {
 	now := s.cfg.Now().UTC().Truncate(time.Second)
 	subject := in.client.ClientID
@@ -106,7 +109,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 	if err != nil {
 		return nil, serverError(err)
 	}
-	if err := s.cfg.Store.SaveAccess(ctx, in.tenant, &store.AccessToken{
+	if err := s.grants.SaveAccess(ctx, in.tenant, &store.AccessToken{
 		JTI: jti, ClientID: in.client.ClientID, Subject: subject, FamilyID: family, CodeHash: in.codeHash,
 		ExpiresAt: now.Add(s.cfg.AccessTokenTTL),
 	}); err != nil {
@@ -124,7 +127,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		}
 		// Rotation renews the token's own lifetime, never the family's.
 		expires := earliest(now.Add(s.cfg.RefreshTokenTTL), s.familyDeadline(familyStart))
-		if err := s.cfg.Store.SaveRefresh(ctx, in.tenant, &store.RefreshToken{
+		if err := s.grants.SaveRefresh(ctx, in.tenant, &store.RefreshToken{
 			IDHash: hashOpaque(rt), FamilyID: family, FamilyStartedAt: familyStart, ClientID: in.client.ClientID,
 			UserID: in.user.ID, Scope: strings.Join(scope, " "), Audience: in.audience, Nonce: in.nonce,
 			AuthTime: in.authTime, CodeHash: in.codeHash, ExpiresAt: expires,
@@ -191,10 +194,37 @@ func invalidGrant(desc string) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: desc, Cause: errGrantFailed}
 }
 
+// grant runs fn, the work of one grant, in one transaction of the tenant's
+// database, as fosite's token endpoint does: consuming the code or refresh
+// token and saving the tokens made from it commit together, so of racing
+// presentations of one grant exactly one gets tokens, by construction. A
+// refusal (an *Error below 500) commits what fn did before refusing: a code
+// stays consumed, a reuse's revocation stands. Any other error (a failed
+// signature or write) rolls everything back, leaving the code or refresh
+// token unused.
+func (s *Server) grant(ctx context.Context, tenant uuid.UUID, fn func(ctx context.Context) (*TokenResponse, error)) (*TokenResponse, error) {
+	var resp *TokenResponse
+	var refusal error
+	err := s.grants.WithTx(ctx, tenant, func(ctx context.Context) error {
+		r, err := fn(ctx)
+		var e *Error
+		if errors.As(err, &e) && e.Status < http.StatusInternalServerError {
+			refusal = err
+			return nil
+		}
+		resp = r
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if refusal != nil {
+		return nil, refusal
+	}
+	return resp, nil
+}
+
 // grantCode exchanges an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6).
-// The code is consumed before anything else is checked, so a code can be
-// presented once, whoever presents it; a second presentation revokes every
-// token the first one produced (RFC 6749 §4.1.2).
 func (s *Server) grantCode(r *http.Request) (*TokenResponse, error) {
 	client, e := s.authenticateClient(r, true)
 	if e != nil {
@@ -207,23 +237,30 @@ func (s *Server) grantCode(r *http.Request) (*TokenResponse, error) {
 	if code == "" {
 		return nil, badRequest("invalid_request", "code is required")
 	}
-	ctx := r.Context()
 	tenant := uuid.MustParse(client.TenantID)
+	return s.grant(r.Context(), tenant, func(ctx context.Context) (*TokenResponse, error) {
+		return s.redeemCode(ctx, r.PostForm, client, tenant, hashOpaque(code))
+	})
+}
+
+// redeemCode consumes the code before anything else is checked, so a code
+// can be presented once, whoever presents it; a second presentation revokes
+// every token the first one produced (RFC 6749 §4.1.2), including tokens of
+// a first presentation still in flight, which ConsumeCode waits for.
+func (s *Server) redeemCode(ctx context.Context, form url.Values, client *store.Client, tenant uuid.UUID, hash string) (*TokenResponse, error) {
 	now := s.cfg.Now()
-	hash := hashOpaque(code)
-	ac, replay, err := s.cfg.Store.ConsumeCode(ctx, tenant, hash, now)
-	if errors.Is(err, store.ErrNotFound) {
+	ac, err := s.grants.ConsumeCode(ctx, tenant, hash, now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return nil, invalidGrant("the code is unknown")
-	}
-	if err != nil {
-		return nil, serverError(err)
-	}
-	if replay {
-		if err := s.cfg.Store.RevokeCodeGrants(ctx, tenant, hash, now); err != nil {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		if err := s.grants.RevokeCodeGrants(ctx, tenant, hash, now); err != nil {
 			return nil, serverError(err)
 		}
 		s.cfg.Logger.WarnContext(ctx, "authorization code replayed; tokens issued from it revoked", "client_id", client.ClientID)
 		return nil, invalidGrant("the code was already used")
+	case err != nil:
+		return nil, serverError(err)
 	}
 	if !now.Before(ac.ExpiresAt) {
 		return nil, invalidGrant("the code has expired")
@@ -231,43 +268,39 @@ func (s *Server) grantCode(r *http.Request) (*TokenResponse, error) {
 	if ac.ClientID != client.ClientID {
 		return nil, invalidGrant("the code was issued to another client")
 	}
-	if r.PostForm.Get("redirect_uri") != ac.RedirectURI {
+	if form.Get("redirect_uri") != ac.RedirectURI {
 		return nil, invalidGrant("redirect_uri does not match the authorization request")
 	}
-	verifier := r.PostForm.Get("code_verifier")
+	verifier := form.Get("code_verifier")
 	if verifier == "" {
 		return nil, invalidGrant("code_verifier is required (PKCE)")
 	}
 	if !pkceVerifier.MatchString(verifier) || !pkceMatches(verifier, ac.CodeChallenge) {
 		return nil, invalidGrant("code_verifier does not match the code_challenge")
 	}
-	user, err := s.cfg.Store.User(ctx, tenant, ac.UserID)
-	if err != nil || user.Disabled {
-		return nil, invalidGrant("the user is no longer active")
+	user, e := s.activeUser(ctx, tenant, ac.UserID)
+	if e != nil {
+		return nil, e
 	}
 	scopes := strings.Fields(ac.Scope)
-	s.hooks.afterConsume()
-	resp, err := s.issueTokens(ctx, issue{
+	return s.issueTokens(ctx, issue{
 		tenant: tenant, client: client, user: user, scopes: scopes, audience: ac.Audience, nonce: ac.Nonce,
 		authTime: ac.AuthTime, codeHash: hash, refresh: client.AllowsGrant(GrantRefreshToken),
 		idToken: slices.Contains(scopes, "openid"),
 	})
-	if err != nil {
-		return nil, err
+}
+
+// activeUser finds the user a grant is for; a deleted or disabled user
+// refuses the grant.
+func (s *Server) activeUser(ctx context.Context, tenant uuid.UUID, id string) (*store.User, error) {
+	user, err := s.grants.User(ctx, tenant, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && user.Disabled {
+		return nil, invalidGrant("the user is no longer active")
 	}
-	// A replay of this code while these tokens were being made revokes
-	// them (see Store.RevokeCodeGrants): check now that they are saved.
-	revoked, err := s.cfg.Store.CodeRevoked(ctx, tenant, hash)
 	if err != nil {
 		return nil, serverError(err)
 	}
-	if revoked {
-		if err := s.cfg.Store.RevokeCodeGrants(ctx, tenant, hash, s.cfg.Now()); err != nil {
-			return nil, serverError(err)
-		}
-		return nil, invalidGrant("the code was already used")
-	}
-	return resp, nil
+	return user, nil
 }
 
 func pkceMatches(verifier, challenge string) bool {
@@ -317,11 +350,18 @@ func (s *Server) grantRefresh(r *http.Request) (*TokenResponse, error) {
 	if raw == "" {
 		return nil, badRequest("invalid_request", "refresh_token is required")
 	}
-	ctx := r.Context()
 	tenant := uuid.MustParse(client.TenantID)
+	return s.grant(r.Context(), tenant, func(ctx context.Context) (*TokenResponse, error) {
+		return s.rotateRefresh(ctx, r.PostForm, client, tenant, hashOpaque(raw))
+	})
+}
+
+// rotateRefresh locks the presented token, so a concurrent presentation
+// waits for this one and then sees it used (a reuse), checks it, consumes it
+// and issues its successor.
+func (s *Server) rotateRefresh(ctx context.Context, form url.Values, client *store.Client, tenant uuid.UUID, hash string) (*TokenResponse, error) {
 	now := s.cfg.Now()
-	hash := hashOpaque(raw)
-	rt, err := s.cfg.Store.Refresh(ctx, tenant, hash)
+	rt, err := s.grants.RefreshForUpdate(ctx, tenant, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalidGrant("the refresh token is unknown")
 	}
@@ -344,58 +384,38 @@ func (s *Server) grantRefresh(r *http.Request) (*TokenResponse, error) {
 		return nil, invalidGrant("the refresh token has expired")
 	}
 	granted := strings.Fields(rt.Scope)
-	scopes := parseScope(r.PostForm.Get("scope"))
+	scopes := parseScope(form.Get("scope"))
 	if len(scopes) == 0 {
 		scopes = granted
 	} else if bad, ok := subset(scopes, granted); !ok {
 		return nil, badRequest("invalid_scope", "scope "+bad+" was not granted; a refresh may only narrow the scope")
 	}
 	aud := rt.Audience
-	if res := r.PostForm.Get("resource"); res != "" {
+	if res := form.Get("resource"); res != "" {
 		if !client.AllowsAudience(res) {
 			return nil, badRequest("invalid_target", "resource "+res+" is not allowed for this client")
 		}
 		aud = res
 	}
-	user, err := s.cfg.Store.User(ctx, tenant, rt.UserID)
-	if err != nil || user.Disabled {
-		return nil, invalidGrant("the user is no longer active")
+	user, e := s.activeUser(ctx, tenant, rt.UserID)
+	if e != nil {
+		return nil, e
 	}
-	won, err := s.cfg.Store.ConsumeRefresh(ctx, tenant, hash, now)
-	if err != nil {
+	// The token is locked and was live above: consuming it cannot fail
+	// for another presentation.
+	if err := s.grants.ConsumeRefresh(ctx, tenant, hash, now); err != nil {
 		return nil, serverError(err)
 	}
-	if !won {
-		return nil, s.refreshReuse(ctx, tenant, rt, client) // lost a race with another use of the same token
-	}
-	s.hooks.afterConsume()
 	// A refreshed ID token keeps auth_time but carries no nonce (OIDC Core §12.2).
-	resp, err := s.issueTokens(ctx, issue{
+	return s.issueTokens(ctx, issue{
 		tenant: tenant, client: client, user: user, scopes: scopes, audience: aud,
 		authTime: rt.AuthTime, codeHash: rt.CodeHash, familyID: rt.FamilyID, familyStart: rt.FamilyStart(), refresh: true,
 		refreshScope: granted, idToken: slices.Contains(scopes, "openid"),
 	})
-	if err != nil {
-		return nil, err
-	}
-	// A concurrent reuse (or revocation) of the family while these tokens
-	// were being made marks the consumed token revoked (see
-	// Store.RevokeFamily): check now that the new tokens are saved.
-	cur, err := s.cfg.Store.Refresh(ctx, tenant, hash)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, serverError(err)
-	}
-	if err != nil || cur.RevokedAt != nil {
-		if err := s.cfg.Store.RevokeFamily(ctx, tenant, rt.FamilyID, s.cfg.Now()); err != nil {
-			return nil, serverError(err)
-		}
-		return nil, invalidGrant("the refresh token was revoked")
-	}
-	return resp, nil
 }
 
 func (s *Server) refreshReuse(ctx context.Context, tenant uuid.UUID, rt *store.RefreshToken, client *store.Client) error {
-	if err := s.cfg.Store.RevokeFamily(ctx, tenant, rt.FamilyID, s.cfg.Now()); err != nil {
+	if err := s.grants.RevokeFamily(ctx, tenant, rt.FamilyID, s.cfg.Now()); err != nil {
 		return serverError(err)
 	}
 	s.cfg.Logger.WarnContext(ctx, "refresh token reused; family revoked", "client_id", client.ClientID, "family", rt.FamilyID)

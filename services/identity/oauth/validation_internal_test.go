@@ -23,6 +23,7 @@ import (
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
@@ -41,25 +42,42 @@ type rig struct {
 	rsPass string
 	web    *store.Client
 	now    time.Time
+	db     *db.DB
+}
+
+// testUnseal unseals every test barrier: replicas on one database must
+// use the same secrets.
+var testUnseal = barrier.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}}
+
+// newServer starts a Server on database d as a replica of the service
+// does: its own store, barrier and signing keys, and the CSRF key every
+// replica on d shares.
+func newServer(t *testing.T, d *db.DB, clock func() time.Time) (*Server, *tokens.Keys) {
+	t.Helper()
+	ctx := t.Context()
+	st, err := store.New(ctx, d)
+	require.NoError(t, err)
+	bar, err := barrier.Open(ctx, d.Gorm(), testUnseal)
+	require.NoError(t, err)
+	keys, err := tokens.NewKeys(ctx, st, bar, tokens.KeyOptions{RotationPeriod: time.Hour, PrePublish: 10 * time.Minute, MaxTokenTTL: 10 * time.Minute, Now: clock})
+	require.NoError(t, err)
+	csrfKey, err := LoadCSRFKey(ctx, st, bar)
+	require.NoError(t, err)
+	s, err := New(Config{
+		Issuer: testIssuer, Store: st, Tokens: &tokens.Issuer{Keys: keys, Issuer: testIssuer, Now: clock},
+		Hasher: password.Hasher{Iterations: 1000}, Now: clock, CSRFKey: csrfKey,
+	})
+	require.NoError(t, err)
+	return s, keys
 }
 
 func newRig(t *testing.T, b dbtest.Backend) *rig {
 	t.Helper()
 	ctx := t.Context()
 	d := dbtest.Open(t, b)
-	st, err := store.New(ctx, d)
-	require.NoError(t, err)
-	bar, err := barrier.Open(ctx, d.Gorm(), barrier.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
-	require.NoError(t, err)
-	r := &rig{now: time.Now().UTC().Truncate(time.Second), tenant: ids.NewTenant()}
-	clock := func() time.Time { return r.now }
-	r.keys, err = tokens.NewKeys(ctx, st, bar, tokens.KeyOptions{RotationPeriod: time.Hour, PrePublish: 10 * time.Minute, MaxTokenTTL: 10 * time.Minute, Now: clock})
-	require.NoError(t, err)
-	r.s, err = New(Config{
-		Issuer: testIssuer, Store: st, Tokens: &tokens.Issuer{Keys: r.keys, Issuer: testIssuer, Now: clock},
-		Hasher: password.Hasher{Iterations: 1000}, Now: clock,
-	})
-	require.NoError(t, err)
+	r := &rig{now: time.Now().UTC().Truncate(time.Second), tenant: ids.NewTenant(), db: d}
+	r.s, r.keys = newServer(t, d, func() time.Time { return r.now })
+	st := r.s.cfg.Store
 	require.NoError(t, st.CreateTenant(ctx, r.tenant, "t", false))
 	h := password.Hasher{Iterations: 1000}
 	uh, _ := h.Hash("pw-pw-pw-pw-pw")

@@ -44,6 +44,17 @@ type SigningKey struct {
 
 func (SigningKey) TableName() string { return "identity_signing_keys" }
 
+// wrappedSecret is a secret of the service shared by all its replicas, such
+// as the key of the login forms' CSRF tokens. It is stored wrapped by the
+// barrier; the store never sees it in the clear.
+type wrappedSecret struct {
+	Name      string `gorm:"primaryKey;size:255"`
+	Wrapped   []byte `gorm:"not null"`
+	CreatedAt time.Time
+}
+
+func (wrappedSecret) TableName() string { return "identity_secrets" }
+
 // Session is a browser login session. Only the SHA-256 of the cookie value is stored.
 type Session struct {
 	IDHash    string    `gorm:"column:id_hash;primaryKey;size:64"`
@@ -177,8 +188,7 @@ type AuthCode struct {
 	AuthTime      time.Time
 	ExpiresAt     time.Time `gorm:"not null"`
 	UsedAt        *time.Time
-	// RevokedAt is set when a replay revoked what the code produced; a
-	// redemption still in flight checks it after saving its tokens.
+	// RevokedAt records when a replay revoked what the code produced.
 	RevokedAt *time.Time
 	CreatedAt time.Time
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/passthru-dev/passthru/services/infra/db"
 )
@@ -18,6 +19,9 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("already exists")
+	// ErrAlreadyUsed is a single-use code or refresh token presented after
+	// it was consumed (or, for a refresh token, revoked).
+	ErrAlreadyUsed = errors.New("already used")
 )
 
 // Store is the Identity service's persistence. It is safe for concurrent use.
@@ -54,8 +58,15 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
 
 func (s *Store) sys(ctx context.Context) *gorm.DB { return s.db.Gorm().WithContext(ctx) }
 
-// tenant returns the migrated handle of a registered tenant.
+// tenant returns the migrated handle of a registered tenant: inside WithTx
+// (ctx carries its transaction) the transaction itself.
 func (s *Store) tenant(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) {
+	if tx := s.txOf(ctx); tx != nil {
+		if tx.tenant != tenant {
+			return nil, fmt.Errorf("tenant %s inside a transaction on tenant %s: %w", tenant, tx.tenant, errOtherTenant)
+		}
+		return tx.g.WithContext(ctx), nil
+	}
 	g, err := s.db.Tenant(ctx, tenant)
 	if err != nil {
 		if errors.Is(err, db.ErrUnknownTenant) {
@@ -74,6 +85,66 @@ func (s *Store) tenant(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) 
 		s.migrated[tenant] = true
 	}
 	return g.WithContext(ctx), nil
+}
+
+// errOtherTenant refuses a tenant's method called inside another tenant's
+// transaction: each tenant has its own database, and a transaction lives in
+// one of them.
+var errOtherTenant = errors.New("a transaction spans one tenant's database")
+
+// txKey is the context key of the transaction WithTx runs in.
+type txKey struct{}
+
+// tenantTx is a transaction WithTx opened on one tenant's database.
+type tenantTx struct {
+	store  *Store // another Store (another database) does not join it
+	tenant uuid.UUID
+	g      *gorm.DB
+}
+
+func (s *Store) txOf(ctx context.Context) *tenantTx {
+	if tx, ok := ctx.Value(txKey{}).(*tenantTx); ok && tx.store == s {
+		return tx
+	}
+	return nil
+}
+
+// WithTx runs fn in one transaction on tenant's database. Every method of
+// the store that fn calls with the context it is given, for that tenant,
+// runs inside the transaction: all of it is committed when fn returns nil,
+// none of it when fn returns an error or panics (fn's error is returned as
+// is). Methods for another tenant with that context fail, and the system
+// database (sessions, authorization requests, signing keys, the tenant
+// registry) is not part of the transaction. WithTx inside WithTx for the
+// same tenant joins the outer transaction.
+//
+// Concurrent transactions that touch the same row are serialised: on
+// PostgreSQL the second waits for the first's row lock (ConsumeCode,
+// RefreshForUpdate) until it commits or rolls back; on SQLite the whole
+// transaction holds the database's write lock from its start.
+func (s *Store) WithTx(ctx context.Context, tenant uuid.UUID, fn func(ctx context.Context) error) error {
+	if tx := s.txOf(ctx); tx != nil {
+		if tx.tenant != tenant {
+			return fmt.Errorf("transaction on tenant %s inside one on tenant %s: %w", tenant, tx.tenant, errOtherTenant)
+		}
+		return fn(ctx)
+	}
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	var fnErr error
+	err = g.Transaction(func(tx *gorm.DB) error {
+		fnErr = fn(context.WithValue(ctx, txKey{}, &tenantTx{store: s, tenant: tenant, g: tx}))
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("transaction on tenant %s: %w", tenant, err)
+	}
+	return nil
 }
 
 // CreateTenant registers a tenant and creates its database.
@@ -367,14 +438,23 @@ func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID s
 	if err := s.sys(ctx).Where("tenant_id = ? AND user_id = ?", tenant.String(), userID).Delete(&Session{}).Error; err != nil {
 		return fmt.Errorf("revoke user %s sessions: %w", userID, err)
 	}
+	// Refresh tokens are revoked twice for a grant in flight, as in
+	// revokeFamily: the first pass waits for a rotation or redemption that
+	// holds one of the user's rows, and the statements after it see the
+	// tokens that grant committed.
 	err = g.Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("user_id = ? AND used_at IS NULL", userID).Delete(&AuthCode{}).Error; err != nil {
 			return err
 		}
-		if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
-			return err
+		for _, step := range []struct {
+			model any
+			owner string // the column naming the user
+		}{{&RefreshToken{}, "user_id"}, {&AccessToken{}, "subject"}, {&RefreshToken{}, "user_id"}} {
+			if err := tx.Model(step.model).Where(step.owner+" = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
+				return err
+			}
 		}
-		return tx.Model(&AccessToken{}).Where("subject = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("revoke user %s grants: %w", userID, err)
@@ -427,35 +507,39 @@ func (s *Store) SaveCode(ctx context.Context, tenant uuid.UUID, c *AuthCode) err
 	return nil
 }
 
-// ConsumeCode marks a code used, atomically: exactly one caller wins.
-// It returns the code and replay=false for the winner; replay=true when the
-// code exists but was used before; ErrNotFound when it never existed.
-func (s *Store) ConsumeCode(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) (*AuthCode, bool, error) {
+// ConsumeCode marks a code used and returns it. Of concurrent callers
+// exactly one finds it unused; inside WithTx the code's row stays locked
+// until the transaction ends, so a concurrent ConsumeCode waits: it wins if
+// the transaction rolls back, and gets ErrAlreadyUsed if it commits. A code
+// used before gives ErrAlreadyUsed, an unknown (or purged) one ErrNotFound.
+func (s *Store) ConsumeCode(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) (*AuthCode, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	res := g.Model(&AuthCode{}).Where("id_hash = ? AND used_at IS NULL", hash).Update("used_at", now.UTC())
 	if res.Error != nil {
-		return nil, false, fmt.Errorf("consume code: %w", res.Error)
+		return nil, fmt.Errorf("consume code: %w", res.Error)
 	}
 	var c AuthCode
 	if err := g.Where("id_hash = ?", hash).Take(&c).Error; err != nil {
-		return nil, false, notFound(err, "code")
+		return nil, notFound(err, "code")
 	}
-	return &c, res.RowsAffected == 0, nil
+	if res.RowsAffected == 0 {
+		return nil, fmt.Errorf("code: %w", ErrAlreadyUsed)
+	}
+	return &c, nil
 }
 
-// RevokeCodeGrants revokes every token issued from a code: the refresh token
-// families it started and all their access tokens.
+// RevokeCodeGrants revokes every token issued from a code, for a replay:
+// its access tokens, and the refresh-token families it started with all
+// their access tokens. It records when on the code.
 //
-// The steps are separate statements on purpose, not one transaction: the
-// code is marked revoked first and that mark is committed before the tokens
-// are searched. A redemption racing with the replay saves its tokens and then
-// checks the mark (CodeRevoked): either it sees the mark and revokes what it
-// saved, or its tokens were committed before the mark, so the searches below
-// (which start after the mark) find and revoke them. One transaction would
-// leave a window in which both sides miss each other.
+// Called after ConsumeCode found the code used, in the same transaction, it
+// also finds the tokens of a redemption that was still in flight: that
+// ConsumeCode waited for the redemption's transaction to commit, and each
+// statement here (READ COMMITTED on PostgreSQL; SQLite runs one transaction
+// at a time) sees everything committed before it started.
 func (s *Store) RevokeCodeGrants(ctx context.Context, tenant uuid.UUID, codeHash string, now time.Time) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
@@ -478,23 +562,6 @@ func (s *Store) RevokeCodeGrants(ctx context.Context, tenant uuid.UUID, codeHash
 		}
 	}
 	return nil
-}
-
-// CodeRevoked reports whether a replay revoked the code's grants. A code that
-// no longer exists (purged) counts as revoked.
-func (s *Store) CodeRevoked(ctx context.Context, tenant uuid.UUID, codeHash string) (bool, error) {
-	g, err := s.tenant(ctx, tenant)
-	if err != nil {
-		return false, err
-	}
-	var c AuthCode
-	if err := g.Where("id_hash = ?", codeHash).Take(&c).Error; err != nil {
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return true, nil
-		}
-		return false, fmt.Errorf("check code: %w", err)
-	}
-	return c.RevokedAt != nil, nil
 }
 
 // ---- refresh tokens ----
@@ -524,18 +591,47 @@ func (s *Store) Refresh(ctx context.Context, tenant uuid.UUID, hash string) (*Re
 	return &r, nil
 }
 
-// ConsumeRefresh marks a live refresh token used, atomically; false when it
-// was already used or revoked (the caller then treats it as reuse).
-func (s *Store) ConsumeRefresh(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) (bool, error) {
+// errNeedsTx refuses a locking read outside WithTx, where the lock would
+// end with the statement and protect nothing.
+var errNeedsTx = errors.New("must run inside WithTx")
+
+// RefreshForUpdate finds a refresh token by hash and locks it until the
+// transaction of WithTx, which it must run in, ends: a concurrent
+// RefreshForUpdate of the same token waits, then reads what this
+// transaction committed. ErrNotFound when there is no such token.
+func (s *Store) RefreshForUpdate(ctx context.Context, tenant uuid.UUID, hash string) (*RefreshToken, error) {
+	if s.txOf(ctx) == nil {
+		return nil, fmt.Errorf("lock refresh token: %w", errNeedsTx)
+	}
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
-		return false, err
+		return nil, err
+	}
+	var r RefreshToken
+	// SQLite ignores the locking clause: its transactions hold the write
+	// lock from BEGIN IMMEDIATE, so they never interleave.
+	if err := g.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Where("id_hash = ?", hash).Take(&r).Error; err != nil {
+		return nil, notFound(err, "refresh token")
+	}
+	return &r, nil
+}
+
+// ConsumeRefresh marks a live refresh token used; of concurrent callers
+// exactly one succeeds. A token already used or revoked gives
+// ErrAlreadyUsed, as does one that does not exist.
+func (s *Store) ConsumeRefresh(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) error {
+	g, err := s.tenant(ctx, tenant)
+	if err != nil {
+		return err
 	}
 	res := g.Model(&RefreshToken{}).Where("id_hash = ? AND used_at IS NULL AND revoked_at IS NULL", hash).Update("used_at", now.UTC())
 	if res.Error != nil {
-		return false, fmt.Errorf("consume refresh token: %w", res.Error)
+		return fmt.Errorf("consume refresh token: %w", res.Error)
 	}
-	return res.RowsAffected == 1, nil
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("refresh token: %w", ErrAlreadyUsed)
+	}
+	return nil
 }
 
 // RevokeFamily revokes every refresh token of a family and every access token
@@ -548,12 +644,12 @@ func (s *Store) RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID str
 	return revokeFamily(g, familyID, now.UTC())
 }
 
-// revokeFamily runs as separate committed statements, like RevokeCodeGrants:
-// the first marks every refresh token of the family revoked, including the
-// one a rotation in flight has just consumed. That rotation saves its new
-// tokens and then checks its consumed token: either it sees the mark, or its
-// tokens were committed before the mark and the two later statements, which
-// start after it, revoke them.
+// revokeFamily also catches a rotation of the family in flight, whose new
+// tokens are not committed yet. Its first statement reaches the token the
+// rotation locked (RefreshForUpdate) and waits until the rotation commits;
+// the next two statements start after that commit, so they see, and
+// revoke, the new access and refresh tokens. A rotation that locks its
+// token after the first statement finds it revoked and refuses.
 func revokeFamily(g *gorm.DB, familyID string, now time.Time) error {
 	if familyID == "" {
 		// Tokens outside any family (client_credentials) have an empty
@@ -659,6 +755,22 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, hash string) (bool, error
 		return false, fmt.Errorf("delete authorization request: %w", res.Error)
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// StoreSecretOnce stores candidate, a wrapped secret, under name unless a
+// secret is stored there already, and returns the stored one. Every caller,
+// in every process on the database, gets the same bytes: the first insert
+// wins and the others read it back.
+func (s *Store) StoreSecretOnce(ctx context.Context, name string, candidate []byte) ([]byte, error) {
+	row := wrappedSecret{Name: name, Wrapped: candidate, CreatedAt: time.Now().UTC()}
+	if err := s.sys(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
+		return nil, fmt.Errorf("store secret %s: %w", name, err)
+	}
+	var stored wrappedSecret
+	if err := s.sys(ctx).Where("name = ?", name).Take(&stored).Error; err != nil {
+		return nil, fmt.Errorf("read secret %s: %w", name, err)
+	}
+	return stored.Wrapped, nil
 }
 
 // SigningKeys lists every stored signing key, oldest first.

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -124,14 +125,12 @@ func TestStore(t *testing.T) {
 		t.Run("codes are single use and replay revokes their grants", func(t *testing.T) {
 			code := &store.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "openid", CodeChallenge: "x", Audience: "identity", ExpiresAt: now.Add(time.Minute)}
 			require.NoError(t, st.SaveCode(ctx, tenant, code))
-			got, replay, err := st.ConsumeCode(ctx, tenant, code.IDHash, now)
+			got, err := st.ConsumeCode(ctx, tenant, code.IDHash, now)
 			require.NoError(t, err)
-			assert.False(t, replay)
 			assert.Equal(t, "c", got.ClientID)
-			_, replay, err = st.ConsumeCode(ctx, tenant, code.IDHash, now)
-			require.NoError(t, err)
-			assert.True(t, replay)
-			_, _, err = st.ConsumeCode(ctx, tenant, "nope", now)
+			_, err = st.ConsumeCode(ctx, tenant, code.IDHash, now)
+			assert.ErrorIs(t, err, store.ErrAlreadyUsed)
+			_, err = st.ConsumeCode(ctx, tenant, "nope", now)
 			assert.ErrorIs(t, err, store.ErrNotFound)
 
 			fam := ids.NewEntity().String()
@@ -147,12 +146,8 @@ func TestStore(t *testing.T) {
 		t.Run("refresh rotation is atomic", func(t *testing.T) {
 			rt := &store.RefreshToken{IDHash: factory.Name("rt"), FamilyID: ids.NewEntity().String(), ClientID: "c", UserID: "u", Scope: "openid", Audience: "identity", ExpiresAt: now.Add(time.Hour)}
 			require.NoError(t, st.SaveRefresh(ctx, tenant, rt))
-			won, err := st.ConsumeRefresh(ctx, tenant, rt.IDHash, now)
-			require.NoError(t, err)
-			assert.True(t, won)
-			won, err = st.ConsumeRefresh(ctx, tenant, rt.IDHash, now)
-			require.NoError(t, err)
-			assert.False(t, won)
+			require.NoError(t, st.ConsumeRefresh(ctx, tenant, rt.IDHash, now))
+			assert.ErrorIs(t, st.ConsumeRefresh(ctx, tenant, rt.IDHash, now), store.ErrAlreadyUsed)
 			require.NoError(t, st.RevokeFamily(ctx, tenant, rt.FamilyID, now))
 			got, err := st.Refresh(ctx, tenant, rt.IDHash)
 			require.NoError(t, err)
@@ -219,11 +214,12 @@ func TestStoreErrors(t *testing.T) {
 		{desc: "HasConsent", call: func() error { _, err := st.HasConsent(ctx, unknown, "u", "c", "s"); return err }},
 		{desc: "SaveConsent", call: func() error { return st.SaveConsent(ctx, unknown, &store.Consent{}) }},
 		{desc: "SaveCode", call: func() error { return st.SaveCode(ctx, unknown, &store.AuthCode{}) }},
-		{desc: "ConsumeCode", call: func() error { _, _, err := st.ConsumeCode(ctx, unknown, "x", now); return err }},
+		{desc: "ConsumeCode", call: func() error { _, err := st.ConsumeCode(ctx, unknown, "x", now); return err }},
 		{desc: "RevokeCodeGrants", call: func() error { return st.RevokeCodeGrants(ctx, unknown, "x", now) }},
 		{desc: "SaveRefresh", call: func() error { return st.SaveRefresh(ctx, unknown, &store.RefreshToken{}) }},
 		{desc: "Refresh", call: func() error { _, err := st.Refresh(ctx, unknown, "x"); return err }},
-		{desc: "ConsumeRefresh", call: func() error { _, err := st.ConsumeRefresh(ctx, unknown, "x", now); return err }},
+		{desc: "ConsumeRefresh", call: func() error { return st.ConsumeRefresh(ctx, unknown, "x", now) }},
+		{desc: "WithTx", call: func() error { return st.WithTx(ctx, unknown, func(context.Context) error { return nil }) }},
 		{desc: "RevokeFamily", call: func() error { return st.RevokeFamily(ctx, unknown, "f", now) }},
 		{desc: "SaveAccess", call: func() error { return st.SaveAccess(ctx, unknown, &store.AccessToken{}) }},
 		{desc: "Access", call: func() error { _, err := st.Access(ctx, unknown, "x"); return err }},
@@ -294,17 +290,19 @@ func TestSingleUseUnderConcurrency(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, replay, err := st.ConsumeCode(ctx, tenant, code.IDHash, now)
-				assert.NoError(t, err)
-				won, err := st.ConsumeRefresh(ctx, tenant, rt.IDHash, now)
-				assert.NoError(t, err)
+				_, codeErr := st.ConsumeCode(ctx, tenant, code.IDHash, now)
+				refreshErr := st.ConsumeRefresh(ctx, tenant, rt.IDHash, now)
 				mu.Lock()
 				defer mu.Unlock()
-				if !replay {
-					codeWins++
-				}
-				if won {
-					refreshWins++
+				for _, tc := range []struct {
+					err  error
+					wins *int
+				}{{codeErr, &codeWins}, {refreshErr, &refreshWins}} {
+					if tc.err == nil {
+						*tc.wins++
+					} else {
+						assert.ErrorIs(t, tc.err, store.ErrAlreadyUsed)
+					}
 				}
 			}()
 		}
@@ -341,8 +339,8 @@ func TestPurgeExpired(t *testing.T) {
 			{desc: "expired access record", check: func() error { _, err := st.Access(ctx, tenant, "old"); return err }, gone: true},
 			{desc: "live access record", check: func() error { _, err := st.Access(ctx, tenant, "live"); return err }},
 			{desc: "expired refresh token", check: func() error { _, err := st.Refresh(ctx, tenant, "old"); return err }, gone: true},
-			{desc: "recently expired code is kept for replay detection", check: func() error { _, _, err := st.ConsumeCode(ctx, tenant, "recent", now); return err }},
-			{desc: "ancient code", check: func() error { _, _, err := st.ConsumeCode(ctx, tenant, "ancient", now); return err }, gone: true},
+			{desc: "recently expired code is kept for replay detection", check: func() error { _, err := st.ConsumeCode(ctx, tenant, "recent", now); return err }},
+			{desc: "ancient code", check: func() error { _, err := st.ConsumeCode(ctx, tenant, "ancient", now); return err }, gone: true},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				err := tc.check()
@@ -381,7 +379,7 @@ func TestRevokeUserGrants(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				_, err := st.Session(ctx, "sess-"+tc.user)
 				assert.Equal(t, tc.revoked, errors.Is(err, store.ErrNotFound), "session")
-				_, _, err = st.ConsumeCode(ctx, tenant, "code-"+tc.user, now)
+				_, err = st.ConsumeCode(ctx, tenant, "code-"+tc.user, now)
 				assert.Equal(t, tc.revoked, errors.Is(err, store.ErrNotFound), "unused code")
 				rt, err := st.Refresh(ctx, tenant, "rt-"+tc.user)
 				require.NoError(t, err)
@@ -395,41 +393,43 @@ func TestRevokeUserGrants(t *testing.T) {
 	})
 }
 
-func TestCodeRevocationMarker(t *testing.T) {
+func TestRevokeCodeGrants(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := t.Context()
 		st, tenant := newStore(t, b)
 		now := time.Now().UTC()
 		code := &store.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
 		require.NoError(t, st.SaveCode(ctx, tenant, code))
-		revoked, err := st.CodeRevoked(ctx, tenant, code.IDHash)
-		require.NoError(t, err)
-		assert.False(t, revoked, "a fresh code")
-		// Tokens saved after the code was consumed but before the replay's
-		// revocation are found by it.
 		fam := ids.NewEntity().String()
-		require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: factory.Name("rt"), FamilyID: fam, ClientID: "c", UserID: "u", Scope: "s", Audience: "a", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
-		jti := ids.NewEntity().String()
-		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: jti, ClientID: "c", Subject: "u", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}))
-		other := ids.NewEntity().String()
+		rt := factory.Name("rt")
+		require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: rt, FamilyID: fam, ClientID: "c", UserID: "u", Scope: "s", Audience: "a", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
+		fromCode, fromFamily, other := ids.NewEntity().String(), ids.NewEntity().String(), ids.NewEntity().String()
+		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: fromCode, ClientID: "c", Subject: "u", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: fromFamily, ClientID: "c", Subject: "u", FamilyID: fam, ExpiresAt: now.Add(time.Minute)}))
 		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: other, ClientID: "c", Subject: "u", ExpiresAt: now.Add(time.Minute)}))
 		require.NoError(t, st.RevokeCodeGrants(ctx, tenant, code.IDHash, now))
-		revoked, err = st.CodeRevoked(ctx, tenant, code.IDHash)
-		require.NoError(t, err)
-		assert.True(t, revoked)
-		a, err := st.Access(ctx, tenant, jti)
-		require.NoError(t, err)
-		assert.NotNil(t, a.RevokedAt)
 		// An empty family never matches the family-less tokens of
 		// client_credentials.
 		require.NoError(t, st.RevokeFamily(ctx, tenant, "", now))
-		a, err = st.Access(ctx, tenant, other)
+
+		for _, tc := range []struct {
+			desc    string
+			jti     string
+			revoked bool
+		}{
+			{desc: "access token issued from the code", jti: fromCode, revoked: true},
+			{desc: "access token of a family the code started", jti: fromFamily, revoked: true},
+			{desc: "unrelated access token", jti: other},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				a, err := st.Access(ctx, tenant, tc.jti)
+				require.NoError(t, err)
+				assert.Equal(t, tc.revoked, a.RevokedAt != nil)
+			})
+		}
+		r, err := st.Refresh(ctx, tenant, rt)
 		require.NoError(t, err)
-		assert.Nil(t, a.RevokedAt)
-		revoked, err = st.CodeRevoked(ctx, tenant, "purged")
-		require.NoError(t, err)
-		assert.True(t, revoked, "a code that is gone counts as revoked")
-		_, err = st.CodeRevoked(ctx, ids.NewTenant(), code.IDHash)
-		assert.ErrorIs(t, err, store.ErrNotFound)
+		assert.NotNil(t, r.RevokedAt, "the family's refresh token")
+		assert.ErrorIs(t, st.RevokeCodeGrants(ctx, ids.NewTenant(), code.IDHash, now), store.ErrNotFound)
 	})
 }
