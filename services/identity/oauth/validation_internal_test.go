@@ -237,6 +237,17 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 }
 
+// introspectVia asks the server's router to introspect a made-up token as
+// client id: the answer shows how the client's authentication went.
+func introspectVia(mux *http.ServeMux, id, secret string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, PathIntrospect, strings.NewReader(url.Values{"token": {"not-a-token"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, req)
+	return w
+}
+
 // TestFullPoolRefusesOnlyUncachedClients: with every place of the
 // verifier's pool taken (as a flood of wrong secrets takes them), the
 // server's own router answers an uncached client with 503
@@ -247,11 +258,7 @@ func TestFullPoolRefusesOnlyUncachedClients(t *testing.T) {
 	mux := http.NewServeMux()
 	r.s.Register(mux)
 	introspect := func(id, secret string) (*httptest.ResponseRecorder, map[string]any) {
-		req := httptest.NewRequest(http.MethodPost, PathIntrospect, strings.NewReader(url.Values{"token": {"not-a-token"}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(id, secret)
-		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, req)
+		w := introspectVia(mux, id, secret)
 		out := map[string]any{}
 		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &out), w.Body.String())
 		return w, out
@@ -300,14 +307,7 @@ func TestFloodDoesNotLiftAClientLock(t *testing.T) {
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	r.s.Register(mux)
-	introspect := func(id, secret string) int {
-		req := httptest.NewRequest(http.MethodPost, PathIntrospect, strings.NewReader(url.Values{"token": {"not-a-token"}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(id, secret)
-		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, req)
-		return w.Code
-	}
+	introspect := func(id, secret string) int { return introspectVia(mux, id, secret).Code }
 	for range credential.DefaultLockoutThreshold {
 		require.Equal(t, http.StatusUnauthorized, introspect(r.rs.ClientID, "wrong-secret"))
 	}
