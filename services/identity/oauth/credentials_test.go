@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
@@ -24,11 +25,14 @@ func (e *env) spent(fn func()) int64 {
 }
 
 // TestClientAuthConcurrentFirstRequests: a hundred token requests at once
-// with one client secret nobody presented before pay one PBKDF2.
+// with one client secret nobody presented before pay one PBKDF2. The cost
+// is raised so that the requests overlap the first check, as they do at
+// production cost (at the fixture's cost one check ends before the next
+// request arrives, and each request would pay its own unnoticed).
 func TestClientAuthConcurrentFirstRequests(t *testing.T) {
 	const n = 100
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		e := newEnv(t, fixture.StartIdentity(t, b))
+		e := newEnv(t, fixture.StartIdentity(t, b, fixture.WithIdentityConfig(func(c *identity.Config) { c.PBKDF2Iterations = 200_000 })))
 		var answers []raceAnswer
 		spent := e.spent(func() {
 			answers = e.burst(fixture.ITContext(t), n, &e.svc, url.Values{"grant_type": {"client_credentials"}})

@@ -199,11 +199,14 @@ func TestCacheBounded(t *testing.T) {
 }
 
 // TestSingleFlight: concurrent first requests with one credential pay one
-// PBKDF2 between them, not one each.
+// PBKDF2 between them, not one each. The cost is raised so that the
+// requests overlap the first check, as they do at production cost.
 func TestSingleFlight(t *testing.T) {
 	const n = 100
-	v := newVerifier(t, newClock(), nil)
-	stored := hashOf(t, "right-password")
+	slow := password.Hasher{Iterations: 200_000}
+	v := newVerifier(t, newClock(), func(o *Options) { o.Hasher = slow })
+	stored, err := slow.Hash("right-password")
+	require.NoError(t, err)
 	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup

@@ -11,6 +11,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
@@ -63,11 +64,14 @@ func TestBasicLockout(t *testing.T) {
 }
 
 // TestBasicConcurrentFirstRequests: a hundred requests at once with one
-// credential nobody presented before pay one PBKDF2 between them.
+// credential nobody presented before pay one PBKDF2 between them. The cost
+// is raised so that the requests overlap the first check, as they do at
+// production cost (at the fixture's cost one check ends before the next
+// request arrives, and each request would pay its own unnoticed).
 func TestBasicConcurrentFirstRequests(t *testing.T) {
 	const n = 100
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		k := fixture.StartKMS(t, b)
+		k := fixture.StartKMS(t, b, func(o *kms.Options) { o.PBKDF2Iterations = 200_000 })
 		who := demoCaller(t, k, 0, "writer")
 		statuses := make([]int, n)
 		spent := checks(k, func() {
