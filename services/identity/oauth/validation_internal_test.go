@@ -8,9 +8,11 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
@@ -318,4 +321,62 @@ func TestFloodDoesNotLiftAClientLock(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, introspect(r.rs.ClientID, r.rsPass), "still locked after the flood")
 	r.now = r.now.Add(credential.DefaultLockoutBackoff)
 	assert.Equal(t, http.StatusOK, introspect(r.rs.ClientID, r.rsPass), "the lock ends on time")
+}
+
+// TestLoginPageWhenBusy: with every place of the verifier's pool taken, the
+// login form answers 503 with Retry-After and a page saying so, and signs
+// the user in once the pool has room. Driven through the server's router:
+// authorize, the login page (CSRF cookie and token), the form post.
+func TestLoginPageWhenBusy(t *testing.T) {
+	r := newRig(t, dbtest.SQLite)
+	mux := http.NewServeMux()
+	r.s.Register(mux)
+	serve := func(req *http.Request) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		return w
+	}
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {r.web.ClientID}, "redirect_uri": {"https://app.test/cb"}, "scope": {"openid"},
+		"state": {"s"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
+	}
+	w := serve(httptest.NewRequest(http.MethodGet, PathAuthorize+"?"+q.Encode(), nil))
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	w = serve(httptest.NewRequest(http.MethodGet, w.Header().Get("Location"), nil))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	fields := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`).FindAllStringSubmatch(w.Body.String(), -1) {
+		fields.Set(m[1], html.UnescapeString(m[2]))
+	}
+	require.NotEmpty(t, fields.Get("csrf_token"))
+	cookies := w.Result().Cookies()
+	fields.Set("username", r.user.Username)
+	fields.Set("password", "pw-pw-pw-pw-pw")
+	login := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, PathLogin, strings.NewReader(fields.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		return serve(req)
+	}
+
+	var held []*credential.Ticket
+	for {
+		tk, err := r.s.creds.Pool().Reserve()
+		if err != nil {
+			break
+		}
+		held = append(held, tk)
+	}
+	w = login()
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+	assert.Equal(t, "1", w.Header().Get("Retry-After"))
+	assert.Contains(t, w.Body.String(), "The service is busy.")
+	for _, tk := range held {
+		tk.Release()
+	}
+	w = login()
+	assert.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	assert.Contains(t, w.Header().Get("Location"), PathConsent)
 }
