@@ -251,6 +251,24 @@ func introspectVia(mux *http.ServeMux, id, secret string) *httptest.ResponseReco
 	return w
 }
 
+// takeEveryPlace fills p, as a flood of uncached checks would; release
+// gives the places back.
+func takeEveryPlace(p *credential.Pool) (release func()) {
+	var held []*credential.Ticket
+	for {
+		tk, err := p.Reserve()
+		if err != nil {
+			break
+		}
+		held = append(held, tk)
+	}
+	return func() {
+		for _, tk := range held {
+			tk.Release()
+		}
+	}
+}
+
 // TestFullPoolRefusesOnlyUncachedClients: with every place of the
 // verifier's pool taken (as a flood of wrong secrets takes them), the
 // server's own router answers an uncached client with 503
@@ -269,14 +287,7 @@ func TestFullPoolRefusesOnlyUncachedClients(t *testing.T) {
 	w, _ := introspect(r.rs.ClientID, r.rsPass)
 	require.Equal(t, http.StatusOK, w.Code, "the resource server's secret is verified and cached")
 
-	var held []*credential.Ticket
-	for {
-		tk, err := r.s.creds.Pool().Reserve()
-		if err != nil {
-			break
-		}
-		held = append(held, tk)
-	}
+	release := takeEveryPlace(r.s.creds.Pool())
 	before := r.s.PasswordChecks()
 	for _, c := range []struct{ id, secret string }{
 		{id: r.web.ClientID, secret: r.rsPass},      // right secret, never verified
@@ -292,9 +303,7 @@ func TestFullPoolRefusesOnlyUncachedClients(t *testing.T) {
 	}
 	assert.Equal(t, before, r.s.PasswordChecks(), "nothing was hashed while the pool was full")
 
-	for _, tk := range held {
-		tk.Release()
-	}
+	release()
 	w, body := introspect(r.web.ClientID, r.rsPass)
 	assert.Equal(t, http.StatusForbidden, w.Code, "authenticated once the pool has room (and not allowed to introspect): %v", body)
 }
@@ -361,21 +370,12 @@ func TestLoginPageWhenBusy(t *testing.T) {
 		return serve(req)
 	}
 
-	var held []*credential.Ticket
-	for {
-		tk, err := r.s.creds.Pool().Reserve()
-		if err != nil {
-			break
-		}
-		held = append(held, tk)
-	}
+	release := takeEveryPlace(r.s.creds.Pool())
 	w = login()
 	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 	assert.Equal(t, "1", w.Header().Get("Retry-After"))
 	assert.Contains(t, w.Body.String(), "The service is busy.")
-	for _, tk := range held {
-		tk.Release()
-	}
+	release()
 	w = login()
 	assert.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
 	assert.Contains(t, w.Header().Get("Location"), PathConsent)
