@@ -20,6 +20,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/config"
+	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/password"
@@ -184,9 +185,8 @@ func Start(ctx context.Context, opts Options) (_ *Instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("realms: %w", err)
 	}
-	cache := authn.NewCredentialCache(cfg.Auth.CacheTTL, nil)
 	users, err := authn.NewUserStore(ctx, database.Gorm(), authn.UserStoreOptions{
-		Hasher: hasher, Roles: roles, Cache: cache, Reserved: fileRealmUsernames(realmsFile),
+		Hasher: hasher, Roles: roles, Reserved: fileRealmUsernames(realmsFile),
 	})
 	if err != nil {
 		return nil, err
@@ -198,7 +198,11 @@ func Start(ctx context.Context, opts Options) (_ *Instance, err error) {
 	if err := registerRealmTenants(ctx, svc, realmsFile); err != nil {
 		return nil, err
 	}
-	basic, err := authn.NewBasic(authn.BasicOptions{Realms: realms, Roles: roles, Hasher: hasher, Cache: cache, ChallengeRealm: "kms"})
+	creds, err := credential.New(credential.Options{Hasher: hasher, CacheTTL: cfg.Auth.CacheTTL})
+	if err != nil {
+		return nil, err
+	}
+	basic, err := authn.NewBasic(authn.BasicOptions{Realms: realms, Roles: roles, Verifier: creds, ChallengeRealm: "kms"})
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/ids"
@@ -389,9 +390,11 @@ type CreateUserRequest struct {
 // MinPasswordLength is the shortest password the admin API accepts.
 const MinPasswordLength = 12
 
+// checkPassword also refuses control characters: the credential verifier
+// refuses them when presented, so such a password could never be used.
 func checkPassword(p string) string {
-	if len(p) < MinPasswordLength || len(p) > 1024 || db.ValidateText(p) != nil {
-		return "password must be 12 to 1024 characters"
+	if len(p) < MinPasswordLength || len(p) > 1024 || db.ValidateText(p) != nil || credential.ValidateSecret(p) != nil {
+		return "password must be 12 to 1024 characters, without control characters"
 	}
 	return ""
 }

@@ -324,6 +324,7 @@ func TestAdminAPI(t *testing.T) {
 			body any
 		}{
 			{desc: "short password", body: map[string]any{"username": "x1", "password": "short"}},
+			{desc: "control character in password", body: map[string]any{"username": "x4", "password": "long-enough\tpassword"}},
 			{desc: "username with space", body: map[string]any{"username": "a b", "password": "long-enough-password"}},
 			{desc: "empty username", body: map[string]any{"username": "", "password": "long-enough-password"}},
 			{desc: "multi-line name", body: map[string]any{"username": "x2", "password": "long-enough-password", "name": "a\nb"}},

@@ -17,6 +17,8 @@ import (
 
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/credential"
+	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/password"
 )
 
@@ -437,31 +439,39 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
-	key := throttleKey(req.TenantID, username)
-	if s.logins.blocked(key) {
-		s.renderLogin(w, r, req, handle, http.StatusTooManyRequests, username, "Too many failed sign-in attempts. Wait a minute and try again.")
-		return
-	}
 	user, err := s.cfg.Store.UserByUsername(ctx, tenantOf(req), username)
-	switch {
-	case err == nil && !user.Disabled:
-		err = s.verifyPassword(user.PasswordHash, pw)
-	case err == nil:
-		s.verifyDummy(pw)
-		err = password.ErrMismatch
-	case errors.Is(err, store.ErrNotFound):
-		s.verifyDummy(pw) // an unknown user costs what a wrong password costs
-		err = password.ErrMismatch
-	}
-	if err != nil {
-		if !errors.Is(err, password.ErrMismatch) {
-			s.cfg.Logger.ErrorContext(ctx, "login", "error", err)
-		}
-		s.logins.fail(key)
-		s.renderLogin(w, r, req, handle, http.StatusUnauthorized, username, "Wrong username or password.")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.cfg.Logger.ErrorContext(ctx, "login: look up user", "error", err)
+		s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
 		return
 	}
-	s.logins.succeed(key)
+	// An unknown or disabled user is checked against no hash: it costs what
+	// a wrong password costs, and counts towards the same lockout.
+	stored := ""
+	if err == nil && !user.Disabled {
+		stored = user.PasswordHash
+	}
+	acct := credential.Account{Realm: "users/" + req.TenantID, Name: username}
+	if err := s.creds.Verify(ctx, acct, stored, pw); err != nil {
+		var retry *credential.RetryError
+		switch {
+		case errors.Is(err, credential.ErrMismatch):
+			if errors.Is(err, password.ErrMalformed) {
+				s.cfg.Logger.ErrorContext(ctx, "login: unusable stored password hash", "error", err)
+			}
+			s.renderLogin(w, r, req, handle, http.StatusUnauthorized, username, "Wrong username or password.")
+		case errors.As(err, &retry) && errors.Is(err, credential.ErrLocked):
+			httpx.SetRetryAfter(w.Header(), retry.After)
+			s.renderLogin(w, r, req, handle, http.StatusTooManyRequests, username, "Too many failed sign-in attempts. Wait a while and try again.")
+		case errors.As(err, &retry):
+			httpx.SetRetryAfter(w.Header(), retry.After)
+			s.renderLogin(w, r, req, handle, http.StatusServiceUnavailable, username, "The service is busy. Try again in a moment.")
+		default:
+			s.cfg.Logger.ErrorContext(ctx, "login", "error", err)
+			s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
+		}
+		return
+	}
 	value := newOpaque()
 	now := s.cfg.Now().UTC()
 	sess := &store.Session{

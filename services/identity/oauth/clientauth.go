@@ -1,16 +1,15 @@
 package oauth
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
+	"context"
 	"errors"
 	"mime"
 	"net/http"
 	"net/url"
-	"sync"
-	"time"
 
 	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/infra/credential"
+	"github.com/passthru-dev/passthru/services/infra/password"
 )
 
 // Client authentication methods.
@@ -67,22 +66,10 @@ func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*store.C
 		return nil, fail
 	}
 	client, err := s.cfg.Store.Client(ctx, id)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			return nil, serverError(err)
-		}
-		if secret != "" {
-			s.verifyDummy(secret) // an unknown client costs what a wrong secret costs
-		}
-		return nil, fail
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, serverError(err)
 	}
-	if client.Disabled {
-		if secret != "" {
-			s.verifyDummy(secret) // a disabled client costs what a wrong secret costs
-		}
-		return nil, fail
-	}
-	if client.Public() {
+	if err == nil && client.Public() && !client.Disabled {
 		if !allowPublic || secret != "" || basic {
 			return nil, fail
 		}
@@ -91,81 +78,35 @@ func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*store.C
 	if secret == "" {
 		return nil, fail
 	}
-	if !s.verifySecret(client, secret) {
-		return nil, fail
+	// An unknown or disabled client is checked against no hash: it costs
+	// what a wrong secret costs, and counts towards the same lockout.
+	stored := ""
+	if err == nil && !client.Disabled {
+		stored = client.SecretHash
+	}
+	if err := s.creds.Verify(ctx, credential.Account{Realm: "clients", Name: id}, stored, secret); err != nil {
+		return nil, s.credentialError(ctx, err, fail)
 	}
 	return client, nil
 }
 
-// verifySecret checks a confidential client's secret: the PBKDF2 cost is
-// paid once per secret and cache period, not on every request.
-func (s *Server) verifySecret(c *store.Client, secret string) bool {
-	if s.secrets.ok(c.ClientID, secret, c.SecretHash) {
-		return true
+// credentialError turns a refusal of the credential verifier into the
+// OAuth answer: fail for wrong credentials, 429 for a locked account and
+// 503 when the server is too busy to check, both with Retry-After.
+func (s *Server) credentialError(ctx context.Context, err error, fail *Error) *Error {
+	var retry *credential.RetryError
+	switch {
+	case errors.Is(err, credential.ErrMismatch):
+		if errors.Is(err, password.ErrMalformed) {
+			s.cfg.Logger.ErrorContext(ctx, "unusable stored secret hash", "error", err)
+		}
+		return fail
+	case errors.As(err, &retry) && errors.Is(err, credential.ErrLocked):
+		return &Error{Status: http.StatusTooManyRequests, Code: "temporarily_unavailable", Cause: err, RetryAfter: retry.After,
+			Description: "too many failed authentication attempts for this client: retry later"}
+	case errors.As(err, &retry):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Cause: err, RetryAfter: retry.After,
+			Description: "the server is too busy to check credentials: retry later"}
 	}
-	if err := s.verifyPassword(c.SecretHash, secret); err != nil {
-		return false
-	}
-	s.secrets.remember(c.ClientID, secret, c.SecretHash)
-	return true
-}
-
-// secretCache remembers recently verified client secrets so a busy client
-// does not pay PBKDF2 on every request. Entries are keyed by an HMAC (with a
-// random per-process key) of client id, secret and stored hash: the secret is
-// never kept, and rotating the secret changes the stored hash, which
-// invalidates the entry.
-type secretCache struct {
-	ttl time.Duration
-	now func() time.Time
-	key []byte
-
-	mu      sync.Mutex
-	entries map[string]time.Time
-}
-
-const secretCacheMax = 10_000
-
-func newSecretCache(ttl time.Duration, now func() time.Time) *secretCache {
-	return &secretCache{ttl: ttl, now: now, key: randomBytes(32), entries: map[string]time.Time{}}
-}
-
-func (c *secretCache) entryKey(id, secret, hash string) string {
-	m := hmac.New(sha256.New, c.key)
-	for _, p := range []string{id, secret, hash} {
-		m.Write([]byte(p))
-		m.Write([]byte{0})
-	}
-	return string(m.Sum(nil))
-}
-
-func (c *secretCache) ok(id, secret, hash string) bool {
-	if c.ttl <= 0 {
-		return false
-	}
-	k := c.entryKey(id, secret, hash)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	exp, found := c.entries[k]
-	if !found {
-		return false
-	}
-	if !c.now().Before(exp) {
-		delete(c.entries, k)
-		return false
-	}
-	return true
-}
-
-func (c *secretCache) remember(id, secret, hash string) {
-	if c.ttl <= 0 {
-		return
-	}
-	k := c.entryKey(id, secret, hash)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= secretCacheMax {
-		c.entries = map[string]time.Time{} // bounded memory; a miss only costs one PBKDF2
-	}
-	c.entries[k] = c.now().Add(c.ttl)
+	return serverError(err)
 }

@@ -354,6 +354,7 @@ func TestLoginThrottling(t *testing.T) {
 			assert.Equal(t, tc.want, p.status)
 			if tc.want == http.StatusTooManyRequests {
 				assert.Contains(t, p.body, "Too many failed sign-in attempts")
+				assert.Equal(t, "60", p.header.Get("Retry-After"))
 			}
 		})
 	}

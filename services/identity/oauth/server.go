@@ -15,11 +15,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/password"
 )
@@ -64,8 +64,11 @@ type Config struct {
 	// Hasher spends the cost of a password check for unknown users and
 	// clients, so they cost the same as wrong secrets.
 	Hasher password.Hasher
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Credentials checks user passwords and client secrets: cache, lockout,
+	// pool. Nil means one with the defaults, Hasher and Now.
+	Credentials *credential.Verifier
+	Now         func() time.Time
+	Logger      *slog.Logger
 
 	AccessTokenTTL  time.Duration // default 10m
 	IDTokenTTL      time.Duration // default 10m
@@ -73,7 +76,6 @@ type Config struct {
 	CodeTTL         time.Duration // default 60s
 	SessionTTL      time.Duration // default 8h
 	RequestTTL      time.Duration // pending authorization requests; default 10m
-	SecretCacheTTL  time.Duration // verified client secrets; default 5m, negative disables
 
 	// RefreshFamilyTTL bounds a refresh-token family from its start: no
 	// rotation extends it. Default 30 days (or RefreshTokenTTL if longer);
@@ -85,11 +87,9 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	csrfKey []byte
-	secrets *secretCache
 	pages   *pages
-	logins  *loginThrottle
 	grants  GrantStore
-	checks  atomic.Int64 // PBKDF2 verifications, see PasswordChecks
+	creds   *credential.Verifier
 }
 
 // New checks cfg, fills defaults and returns the server.
@@ -129,35 +129,24 @@ func New(cfg Config) (*Server, error) {
 	def(&cfg.CodeTTL, 60*time.Second)
 	def(&cfg.SessionTTL, 8*time.Hour)
 	def(&cfg.RequestTTL, 10*time.Minute)
-	def(&cfg.SecretCacheTTL, 5*time.Minute)
+	if cfg.Credentials == nil {
+		creds, err := credential.New(credential.Options{Hasher: cfg.Hasher, Now: cfg.Now})
+		if err != nil {
+			return nil, fmt.Errorf("oauth: %w", err)
+		}
+		cfg.Credentials = creds
+	}
 	p, err := newPages()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, csrfKey: cfg.CSRFKey, pages: p, grants: cfg.Grants}
-	s.secrets = newSecretCache(cfg.SecretCacheTTL, cfg.Now)
-	s.logins = newLoginThrottle(cfg.Now)
-	return s, nil
+	return &Server{cfg: cfg, csrfKey: cfg.CSRFKey, pages: p, grants: cfg.Grants, creds: cfg.Credentials}, nil
 }
 
-// PasswordChecks counts the PBKDF2 verifications (real and dummy) the
-// server performed since it started: for tests and benchmarks. A client
-// secret answered from the secret cache costs none and is not counted.
-func (s *Server) PasswordChecks() int64 { return s.checks.Load() }
-
-// verifyPassword checks plain against a stored PBKDF2 hash. Every PBKDF2
-// check of the server goes through here or verifyDummy, which count it.
-func (s *Server) verifyPassword(encoded, plain string) error {
-	s.checks.Add(1)
-	return password.Verify(encoded, plain)
-}
-
-// verifyDummy spends the cost of a password check for an unknown or disabled
-// user, or an unknown client, so it costs what a wrong password costs.
-func (s *Server) verifyDummy(plain string) {
-	s.checks.Add(1)
-	s.cfg.Hasher.VerifyDummy(plain)
-}
+// PasswordChecks counts the PBKDF2 verifications (real and dummy) of user
+// passwords and client secrets since start: for tests and benchmarks. A
+// credential answered from the verifier's cache costs none.
+func (s *Server) PasswordChecks() int64 { return s.creds.Checks() }
 
 // Register adds every endpoint to mux.
 func (s *Server) Register(mux *http.ServeMux) {
@@ -186,6 +175,8 @@ type Error struct {
 	Code        string
 	Description string
 	Cause       error
+	// RetryAfter, when set, becomes the Retry-After header (429 and 503).
+	RetryAfter time.Duration
 	// basic asks for a Basic challenge (client authenticated with Basic).
 	basic bool
 }
@@ -216,13 +207,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &e) {
 		e = serverError(err)
 	}
-	if e.Status >= 500 {
+	if e.Status >= 500 && e.RetryAfter == 0 { // a busy refusal is load shedding, not a failure
 		s.cfg.Logger.ErrorContext(r.Context(), "oauth endpoint failed", "path", r.URL.Path, "error", e.Error())
 	} else {
 		s.cfg.Logger.InfoContext(r.Context(), "oauth request refused", "path", r.URL.Path, "error", e.Code, "description", e.Description)
 	}
 	if e.Status == http.StatusUnauthorized && e.basic {
 		w.Header().Set("WWW-Authenticate", `Basic realm="passthru-identity", charset="UTF-8"`)
+	}
+	if e.RetryAfter > 0 {
+		httpx.SetRetryAfter(w.Header(), e.RetryAfter)
 	}
 	httpx.WriteOAuthError(w, e.Status, e.Code, e.Description)
 }

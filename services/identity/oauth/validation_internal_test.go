@@ -8,9 +8,12 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +22,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
@@ -237,39 +242,6 @@ func TestTokenValidationRefusesForgeries(t *testing.T) {
 	})
 }
 
-func TestSecretCache(t *testing.T) {
-	now := time.Unix(1000, 0)
-	c := newSecretCache(time.Minute, func() time.Time { return now })
-	for _, tc := range []struct {
-		desc           string
-		id, sec, hash  string
-		want           bool
-		advance        time.Duration
-		rememberBefore bool
-	}{
-		{desc: "unknown", id: "a", sec: "s", hash: "h"},
-		{desc: "remembered", id: "a", sec: "s", hash: "h", rememberBefore: true, want: true},
-		{desc: "other secret", id: "a", sec: "t", hash: "h"},
-		{desc: "rotated hash", id: "a", sec: "s", hash: "h2"},
-		{desc: "expired", id: "a", sec: "s", hash: "h", advance: 2 * time.Minute},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			if tc.rememberBefore {
-				c.remember(tc.id, tc.sec, tc.hash)
-			}
-			now = now.Add(tc.advance)
-			assert.Equal(t, tc.want, c.ok(tc.id, tc.sec, tc.hash))
-		})
-	}
-	off := newSecretCache(-1, time.Now)
-	off.remember("a", "s", "h")
-	assert.False(t, off.ok("a", "s", "h"))
-	for i := 0; i < secretCacheMax+1; i++ {
-		c.remember("a", string(rune(i)), "h")
-	}
-	assert.LessOrEqual(t, len(c.entries), secretCacheMax)
-}
-
 func TestNewValidatesConfig(t *testing.T) {
 	for _, tc := range []struct {
 		desc string
@@ -284,4 +256,145 @@ func TestNewValidatesConfig(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
+}
+
+// introspectVia asks the server's router to introspect a made-up token as
+// client id: the answer shows how the client's authentication went.
+func introspectVia(mux *http.ServeMux, id, secret string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, PathIntrospect, strings.NewReader(url.Values{"token": {"not-a-token"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, req)
+	return w
+}
+
+// takeEveryPlace fills p, as a flood of uncached checks would; release
+// gives the places back.
+func takeEveryPlace(p *credential.Pool) (release func()) {
+	var held []*credential.Ticket
+	for {
+		tk, err := p.Reserve()
+		if err != nil {
+			break
+		}
+		held = append(held, tk)
+	}
+	return func() {
+		for _, tk := range held {
+			tk.Release()
+		}
+	}
+}
+
+// TestFullPoolRefusesOnlyUncachedClients: with every place of the
+// verifier's pool taken (as a flood of wrong secrets takes them), the
+// server's own router answers an uncached client with 503
+// temporarily_unavailable and Retry-After, without hashing, and still
+// serves a client whose secret it verified earlier.
+func TestFullPoolRefusesOnlyUncachedClients(t *testing.T) {
+	r := newRig(t, dbtest.SQLite)
+	mux := http.NewServeMux()
+	r.s.Register(mux)
+	introspect := func(id, secret string) (*httptest.ResponseRecorder, map[string]any) {
+		w := introspectVia(mux, id, secret)
+		out := map[string]any{}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &out), w.Body.String())
+		return w, out
+	}
+	w, _ := introspect(r.rs.ClientID, r.rsPass)
+	require.Equal(t, http.StatusOK, w.Code, "the resource server's secret is verified and cached")
+
+	release := takeEveryPlace(r.s.creds.Pool())
+	before := r.s.PasswordChecks()
+	for _, c := range []struct{ id, secret string }{
+		{id: r.web.ClientID, secret: r.rsPass},      // right secret, never verified
+		{id: r.rs.ClientID, secret: "wrong-secret"}, // wrong secret
+		{id: "no-such-client", secret: "x"},         // unknown client
+	} {
+		w, body := introspect(c.id, c.secret)
+		assert.Equal(t, http.StatusServiceUnavailable, w.Code, "%s: %v", c.id, body)
+		assert.Equal(t, "temporarily_unavailable", body["error"])
+		assert.Equal(t, "1", w.Header().Get("Retry-After"))
+		w, _ = introspect(r.rs.ClientID, r.rsPass)
+		assert.Equal(t, http.StatusOK, w.Code, "the cached client is served")
+	}
+	assert.Equal(t, before, r.s.PasswordChecks(), "nothing was hashed while the pool was full")
+
+	release()
+	w, body := introspect(r.web.ClientID, r.rsPass)
+	assert.Equal(t, http.StatusForbidden, w.Code, "authenticated once the pool has room (and not allowed to introspect): %v", body)
+}
+
+// TestFloodDoesNotLiftAClientLock: failures for many distinct client ids
+// fill the verifier's bounded lockout table; the lock of the client under
+// attack stays. The table it replaces was wiped whenever it was full.
+func TestFloodDoesNotLiftAClientLock(t *testing.T) {
+	r := newRig(t, dbtest.SQLite)
+	creds, err := credential.New(credential.Options{Hasher: r.s.cfg.Hasher, Now: r.s.cfg.Now, LockoutSize: 16})
+	require.NoError(t, err)
+	r.s, err = New(Config{Issuer: testIssuer, Store: r.s.cfg.Store, Tokens: r.s.cfg.Tokens, Hasher: r.s.cfg.Hasher, Now: r.s.cfg.Now, Credentials: creds, CSRFKey: r.s.cfg.CSRFKey})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	r.s.Register(mux)
+	introspect := func(id, secret string) int { return introspectVia(mux, id, secret).Code }
+	for range credential.DefaultLockoutThreshold {
+		require.Equal(t, http.StatusUnauthorized, introspect(r.rs.ClientID, "wrong-secret"))
+	}
+	require.Equal(t, http.StatusTooManyRequests, introspect(r.rs.ClientID, r.rsPass))
+	for i := range 100 {
+		require.Equal(t, http.StatusUnauthorized, introspect("flood-"+strconv.Itoa(i), "x"))
+	}
+	assert.Equal(t, http.StatusTooManyRequests, introspect(r.rs.ClientID, r.rsPass), "still locked after the flood")
+	r.now = r.now.Add(credential.DefaultLockoutBackoff)
+	assert.Equal(t, http.StatusOK, introspect(r.rs.ClientID, r.rsPass), "the lock ends on time")
+}
+
+// TestLoginPageWhenBusy: with every place of the verifier's pool taken, the
+// login form answers 503 with Retry-After and a page saying so, and signs
+// the user in once the pool has room. Driven through the server's router:
+// authorize, the login page (CSRF cookie and token), the form post.
+func TestLoginPageWhenBusy(t *testing.T) {
+	r := newRig(t, dbtest.SQLite)
+	mux := http.NewServeMux()
+	r.s.Register(mux)
+	serve := func(req *http.Request) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		return w
+	}
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {r.web.ClientID}, "redirect_uri": {"https://app.test/cb"}, "scope": {"openid"},
+		"state": {"s"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
+	}
+	w := serve(httptest.NewRequest(http.MethodGet, PathAuthorize+"?"+q.Encode(), nil))
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	w = serve(httptest.NewRequest(http.MethodGet, w.Header().Get("Location"), nil))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	fields := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`).FindAllStringSubmatch(w.Body.String(), -1) {
+		fields.Set(m[1], html.UnescapeString(m[2]))
+	}
+	require.NotEmpty(t, fields.Get("csrf_token"))
+	cookies := w.Result().Cookies()
+	fields.Set("username", r.user.Username)
+	fields.Set("password", "pw-pw-pw-pw-pw")
+	login := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, PathLogin, strings.NewReader(fields.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		return serve(req)
+	}
+
+	release := takeEveryPlace(r.s.creds.Pool())
+	w = login()
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+	assert.Equal(t, "1", w.Header().Get("Retry-After"))
+	assert.Contains(t, w.Body.String(), "The service is busy.")
+	release()
+	w = login()
+	assert.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	assert.Contains(t, w.Header().Get("Location"), PathConsent)
 }

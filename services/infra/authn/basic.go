@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 
+	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/password"
 )
 
@@ -16,20 +16,16 @@ type BasicOptions struct {
 	// decides (later realms are not consulted for that username).
 	Realms []Realm
 	Roles  *Roles
-	// Hasher spends the dummy verification for unknown users; it must use
-	// the same iterations as the stored hashes so timing does not differ.
-	Hasher password.Hasher
-	// Cache remembers successful credentials; nil means a fresh cache with
-	// DefaultCacheTTL.
-	Cache *CredentialCache
+	// Verifier checks the passwords: cache, lockout, pool and the dummy
+	// cost of unknown users. Required.
+	Verifier *credential.Verifier
 	// ChallengeRealm is the realm of the WWW-Authenticate challenge.
 	ChallengeRealm string
 }
 
 // Basic authenticates realm users with HTTP Basic (RFC 7617).
 type Basic struct {
-	opts   BasicOptions
-	checks atomic.Int64
+	opts BasicOptions
 }
 
 var _ Authenticator = (*Basic)(nil)
@@ -39,8 +35,8 @@ func NewBasic(opts BasicOptions) (*Basic, error) {
 	if opts.Roles == nil {
 		return nil, errors.New("basic authenticator: roles required")
 	}
-	if opts.Cache == nil {
-		opts.Cache = NewCredentialCache(0, nil)
+	if opts.Verifier == nil {
+		return nil, errors.New("basic authenticator: credential verifier required")
 	}
 	if opts.ChallengeRealm == "" {
 		opts.ChallengeRealm = "passthru"
@@ -49,18 +45,19 @@ func NewBasic(opts BasicOptions) (*Basic, error) {
 }
 
 // PasswordChecks counts PBKDF2 verifications (real and dummy) since start:
-// the cost the credential cache exists to avoid.
-func (b *Basic) PasswordChecks() int64 { return b.checks.Load() }
+// the cost the credential cache exists to avoid. It is the verifier's count.
+func (b *Basic) PasswordChecks() int64 { return b.opts.Verifier.Checks() }
 
-// Cache returns the authenticator's credential cache.
-func (b *Basic) Cache() *CredentialCache { return b.opts.Cache }
+// Verifier returns the authenticator's credential verifier.
+func (b *Basic) Verifier() *credential.Verifier { return b.opts.Verifier }
 
 // Challenge implements Authenticator.
 func (b *Basic) Challenge() string { return BasicChallenge(b.opts.ChallengeRealm) }
 
-// Authenticate implements Authenticator. Every failure is the same
-// ErrInvalidCredentials whether the user is unknown, disabled or the
-// password wrong; an unknown user costs a dummy PBKDF2 like a real check.
+// Authenticate implements Authenticator. Every refusal of the credentials
+// is the same ErrInvalidCredentials whether the user is unknown, disabled or
+// the password wrong, and costs one PBKDF2 alike. A locked account or a full
+// pool yields the verifier's *credential.RetryError (see credential.Verify).
 func (b *Basic) Authenticate(r *http.Request) (*Principal, error) {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
@@ -75,6 +72,11 @@ func (b *Basic) Authenticate(r *http.Request) (*Principal, error) {
 		return nil, fmt.Errorf("%w: malformed Basic credentials", ErrInvalidCredentials)
 	}
 	ctx := r.Context()
+	// A username no realm knows is an account of no realm: it is locked out
+	// like a known one, so the lockout does not tell which names exist.
+	acct := credential.Account{Name: username}
+	var user *User
+	stored := "" // stays empty for an unknown or disabled user: a dummy check
 	for _, realm := range b.opts.Realms {
 		u, err := realm.Lookup(ctx, username)
 		if errors.Is(err, ErrUserNotFound) {
@@ -83,28 +85,26 @@ func (b *Basic) Authenticate(r *http.Request) (*Principal, error) {
 		if err != nil {
 			return nil, fmt.Errorf("look up user in realm %s: %w", realm.Name(), err)
 		}
-		if !b.opts.Cache.Check(u.Realm, u.Username, u.PasswordHash, pass) {
-			b.checks.Add(1)
-			if err := password.Verify(u.PasswordHash, pass); err != nil {
-				return nil, ErrInvalidCredentials
-			}
-			if u.Enabled {
-				b.opts.Cache.Put(u.Realm, u.Username, u.PasswordHash, pass)
-			}
+		user, acct.Realm = u, u.Realm
+		if u.Enabled {
+			stored = u.PasswordHash
 		}
-		// Checked after the password so a disabled user costs the same.
-		if !u.Enabled {
+		break
+	}
+	if err := b.opts.Verifier.Verify(ctx, acct, stored, pass); err != nil {
+		if errors.Is(err, password.ErrMalformed) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidCredentials, err)
+		}
+		if errors.Is(err, credential.ErrMismatch) {
 			return nil, ErrInvalidCredentials
 		}
-		return &Principal{
-			Subject:  u.Username,
-			TenantID: u.TenantID,
-			Scopes:   b.opts.Roles.Scopes(u.Roles),
-			Method:   MethodBasic,
-			Realm:    u.Realm,
-		}, nil
+		return nil, fmt.Errorf("basic authentication: %w", err)
 	}
-	b.checks.Add(1)
-	b.opts.Hasher.VerifyDummy(pass)
-	return nil, ErrInvalidCredentials
+	return &Principal{
+		Subject:  user.Username,
+		TenantID: user.TenantID,
+		Scopes:   b.opts.Roles.Scopes(user.Roles),
+		Method:   MethodBasic,
+		Realm:    user.Realm,
+	}, nil
 }

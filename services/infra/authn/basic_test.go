@@ -13,14 +13,26 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/password"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time          { return c.now }
+func (c *clock) Advance(d time.Duration) { c.now = c.now.Add(d) }
+
+func newVerifier(t testing.TB, h password.Hasher, now func() time.Time) *credential.Verifier {
+	t.Helper()
+	v, err := credential.New(credential.Options{Hasher: h, Now: now, CacheTTL: 5 * time.Minute})
+	require.NoError(t, err)
+	return v
+}
+
 type basicEnv struct {
 	basic  *Basic
 	store  *UserStore
-	cache  *CredentialCache
 	clk    *clock
 	tenant uuid.UUID
 	user   *User
@@ -32,8 +44,7 @@ func newBasicEnv(t *testing.T, b dbtest.Backend) *basicEnv {
 	roles, err := NewRoles(DefaultRoles())
 	require.NoError(t, err)
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	cache := NewCredentialCache(5*time.Minute, clk.Now)
-	store, err := NewUserStore(ctx, dbtest.Open(t, b).Gorm(), UserStoreOptions{Hasher: testHasher, Roles: roles, Cache: cache})
+	store, err := NewUserStore(ctx, dbtest.Open(t, b).Gorm(), UserStoreOptions{Hasher: testHasher, Roles: roles})
 	require.NoError(t, err)
 	fileHash, err := testHasher.Hash("file-password")
 	require.NoError(t, err)
@@ -41,12 +52,12 @@ func newBasicEnv(t *testing.T, b dbtest.Backend) *basicEnv {
 		{Username: "filer", PasswordHash: fileHash, Roles: []string{"reader"}, TenantID: tenantA},
 	}}, testHasher)
 	require.NoError(t, err)
-	basic, err := NewBasic(BasicOptions{Realms: []Realm{fr, store.Realm("local")}, Roles: roles, Hasher: testHasher, Cache: cache, ChallengeRealm: "kms"})
+	basic, err := NewBasic(BasicOptions{Realms: []Realm{fr, store.Realm("local")}, Roles: roles, Verifier: newVerifier(t, testHasher, clk.Now), ChallengeRealm: "kms"})
 	require.NoError(t, err)
 	tenant := uuid.New()
 	u, err := store.Create(ctx, NewUser{Realm: "local", Username: "alice", Password: "alice-password", Roles: []string{"writer"}, TenantID: tenant, Enabled: true})
 	require.NoError(t, err)
-	return &basicEnv{basic: basic, store: store, cache: cache, clk: clk, tenant: tenant, user: u}
+	return &basicEnv{basic: basic, store: store, clk: clk, tenant: tenant, user: u}
 }
 
 func basicRequest(user, pass string) *http.Request {
@@ -80,6 +91,7 @@ func TestBasic(t *testing.T) {
 			{desc: "file user", req: func() *http.Request { return basicRequest("filer", "file-password") }, subject: "filer", scope: ScopeKeysRead},
 			{desc: "wrong password", req: func() *http.Request { return basicRequest("alice", "nope") }, wantErr: ErrInvalidCredentials},
 			{desc: "unknown user", req: func() *http.Request { return basicRequest("nobody", "alice-password") }, wantErr: ErrInvalidCredentials},
+			{desc: "NUL after the right password", req: func() *http.Request { return basicRequest("alice", "alice-password\x00") }, wantErr: ErrInvalidCredentials},
 		}
 		for _, tc := range tests {
 			t.Run(tc.desc, func(t *testing.T) {
@@ -96,7 +108,7 @@ func TestBasic(t *testing.T) {
 			})
 		}
 		assert.Equal(t, `Basic realm="kms", charset="UTF-8"`, env.basic.Challenge())
-		assert.Same(t, env.cache, env.basic.Cache())
+		assert.Equal(t, env.basic.PasswordChecks(), env.basic.Verifier().Checks(), "one counter")
 	})
 }
 
@@ -138,7 +150,6 @@ func TestBasicCacheAvoidsPBKDF2(t *testing.T) {
 
 		_, err = env.store.Disable(ctx, env.tenant, env.user.ID)
 		require.NoError(t, err)
-		assert.False(t, env.cache.Check("local", "alice", "", "new-password-1"))
 		require.ErrorIs(t, auth("new-password-1"), ErrInvalidCredentials, "disabled user refused at once")
 
 		enabled := true
@@ -147,7 +158,6 @@ func TestBasicCacheAvoidsPBKDF2(t *testing.T) {
 		require.NoError(t, auth("new-password-1"))
 		require.NoError(t, env.store.Delete(ctx, env.tenant, env.user.ID))
 		require.ErrorIs(t, auth("new-password-1"), ErrInvalidCredentials, "deleted user refused at once")
-		assert.Equal(t, 0, env.cache.Len())
 	})
 }
 
@@ -161,8 +171,12 @@ func TestBasicUnknownUserCostsPBKDF2(t *testing.T) {
 	assert.Equal(t, before+1, env.basic.PasswordChecks())
 }
 
-func TestNewBasicNeedsRoles(t *testing.T) {
+func TestNewBasicNeedsRolesAndVerifier(t *testing.T) {
 	_, err := NewBasic(BasicOptions{})
+	require.Error(t, err)
+	roles, err := NewRoles(DefaultRoles())
+	require.NoError(t, err)
+	_, err = NewBasic(BasicOptions{Roles: roles})
 	require.Error(t, err)
 }
 
@@ -176,7 +190,7 @@ func BenchmarkBasicCached(b *testing.B) {
 		{Username: "bench", PasswordHash: hash, Roles: []string{"reader"}, TenantID: tenantA},
 	}}, h)
 	require.NoError(b, err)
-	basic, err := NewBasic(BasicOptions{Realms: []Realm{fr}, Roles: roles, Hasher: h})
+	basic, err := NewBasic(BasicOptions{Realms: []Realm{fr}, Roles: roles, Verifier: newVerifier(b, h, nil)})
 	require.NoError(b, err)
 	req := basicRequest("bench", "bench-password")
 	_, err = basic.Authenticate(req)
@@ -209,6 +223,7 @@ func TestUserStore(t *testing.T) {
 			{desc: "no realm", nu: NewUser{Username: "x", Password: "password1", TenantID: other}},
 			{desc: "bad username", nu: NewUser{Realm: "local", Username: "a:b", Password: "password1", TenantID: other}},
 			{desc: "short password", nu: NewUser{Realm: "local", Username: "x", Password: "short", TenantID: other}},
+			{desc: "control character in password", nu: NewUser{Realm: "local", Username: "x", Password: "pass\tword1", TenantID: other}},
 			{desc: "unknown role", nu: NewUser{Realm: "local", Username: "x", Password: "password1", Roles: []string{"boss"}, TenantID: other}},
 			{desc: "no tenant", nu: NewUser{Realm: "local", Username: "x", Password: "password1"}},
 			{desc: "metadata not object", nu: NewUser{Realm: "local", Username: "x", Password: "password1", TenantID: other, Metadata: []byte(`[1]`)}},
@@ -285,7 +300,7 @@ func TestUsernamesCannotShadowOtherRealms(t *testing.T) {
 		victimTenant, attackerTenant := uuid.New(), uuid.New()
 		_, err = store.Create(ctx, NewUser{Realm: "demo", Username: "victim", Password: "victim-password", Roles: []string{"admin"}, TenantID: victimTenant, Enabled: true})
 		require.NoError(t, err)
-		basic, err := NewBasic(BasicOptions{Realms: []Realm{store.Realm("local"), store.Realm("demo")}, Roles: roles, Hasher: testHasher})
+		basic, err := NewBasic(BasicOptions{Realms: []Realm{store.Realm("local"), store.Realm("demo")}, Roles: roles, Verifier: newVerifier(t, testHasher, nil)})
 		require.NoError(t, err)
 
 		tests := []struct {

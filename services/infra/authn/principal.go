@@ -1,7 +1,8 @@
 // Package authn authenticates callers of the Passthru services and says what
 // they may do: principals with a tenant and scopes, the Authenticator
 // interface tried in order by a middleware, realms of users (file and
-// database) and the HTTP Basic authenticator with its credential cache.
+// database) and the HTTP Basic authenticator, which checks passwords through
+// the shared credential verifier (package credential).
 //
 // A bearer-token authenticator plugs in beside Basic by implementing
 // Authenticator; handlers only ever look at the Principal in the context.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
@@ -49,9 +50,7 @@ var userMigrations = db.MustSQLMigrations(migrationFiles, "migrations/realm_user
 type UserStoreOptions struct {
 	Hasher password.Hasher
 	Roles  *Roles
-	// Cache, when set, is invalidated for a user on password change, disable and delete.
-	Cache *CredentialCache
-	Now   func() time.Time
+	Now    func() time.Time
 	// Reserved reports usernames that other (file) realms hold; Create
 	// refuses them. nil reserves nothing.
 	Reserved func(username string) bool
@@ -121,10 +120,12 @@ func validateProfile(email, displayName string, meta json.RawMessage) error {
 	return nil
 }
 
-// ValidatePassword accepts passwords of 8..1024 bytes of valid UTF-8.
+// ValidatePassword accepts passwords of 8..1024 bytes of valid UTF-8
+// without control characters (which no one could present: see
+// credential.ValidateSecret).
 func ValidatePassword(p string) error {
-	if len(p) < 8 || len(p) > 1024 || db.ValidateText(p) != nil {
-		return fmt.Errorf("%w: password must be 8 to 1024 bytes of valid UTF-8", ErrInvalidUser)
+	if len(p) < 8 || len(p) > 1024 || db.ValidateText(p) != nil || credential.ValidateSecret(p) != nil {
+		return fmt.Errorf("%w: password must be 8 to 1024 bytes of valid UTF-8 without control characters", ErrInvalidUser)
 	}
 	return nil
 }
@@ -282,17 +283,10 @@ func (s *UserStore) update(ctx context.Context, tenant, id uuid.UUID, change fun
 	if err != nil {
 		return nil, err
 	}
-	s.invalidate(out.Realm, out.Username)
 	return out.user()
 }
 
-func (s *UserStore) invalidate(realm, username string) {
-	if s.opts.Cache != nil {
-		s.opts.Cache.Invalidate(realm, username)
-	}
-}
-
-// Update applies p. Disabling a user (Enabled false) drops its cached credentials.
+// Update applies p.
 func (s *UserStore) Update(ctx context.Context, tenant, id uuid.UUID, p UserPatch) (*User, error) {
 	if p.Roles != nil {
 		if err := s.opts.Roles.Check(*p.Roles); err != nil {
@@ -325,13 +319,15 @@ func (s *UserStore) Update(ctx context.Context, tenant, id uuid.UUID, p UserPatc
 	})
 }
 
-// Disable disables the user and drops its cached credentials.
+// Disable disables the user. Its credentials stop working at once: Basic
+// never answers a disabled user from the credential cache.
 func (s *UserStore) Disable(ctx context.Context, tenant, id uuid.UUID) (*User, error) {
 	f := false
 	return s.Update(ctx, tenant, id, UserPatch{Enabled: &f})
 }
 
-// ChangePassword sets a new password and drops the cached credentials.
+// ChangePassword sets a new password. The old one stops working at once:
+// a cached credential is bound to the stored hash it was verified against.
 func (s *UserStore) ChangePassword(ctx context.Context, tenant, id uuid.UUID, plain string) (*User, error) {
 	if err := ValidatePassword(plain); err != nil {
 		return nil, err
@@ -346,10 +342,10 @@ func (s *UserStore) ChangePassword(ctx context.Context, tenant, id uuid.UUID, pl
 	})
 }
 
-// Delete removes the user and drops its cached credentials.
+// Delete removes the user. Its credentials stop working at once: a user
+// no realm finds is never answered from the credential cache.
 func (s *UserStore) Delete(ctx context.Context, tenant, id uuid.UUID) error {
-	var gone *realmUserRow
-	err := s.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		row, err := s.row(ctx, tx, tenant, id)
 		if err != nil {
 			return err
@@ -357,27 +353,14 @@ func (s *UserStore) Delete(ctx context.Context, tenant, id uuid.UUID) error {
 		if err := tx.Delete(&realmUserRow{}, "id = ?", row.ID).Error; err != nil {
 			return fmt.Errorf("delete user %s: %w", id, err)
 		}
-		gone = row
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	s.invalidate(gone.Realm, gone.Username)
-	return nil
 }
 
-// DeleteTenant removes every user of tenant (all realms) and their cached credentials.
+// DeleteTenant removes every user of tenant (all realms).
 func (s *UserStore) DeleteTenant(ctx context.Context, tenant uuid.UUID) error {
-	var rows []realmUserRow
-	if err := s.g.WithContext(ctx).Where("tenant_id = ?", tenant.String()).Find(&rows).Error; err != nil {
-		return fmt.Errorf("list users of tenant %s: %w", tenant, err)
-	}
 	if err := s.g.WithContext(ctx).Where("tenant_id = ?", tenant.String()).Delete(&realmUserRow{}).Error; err != nil {
 		return fmt.Errorf("delete users of tenant %s: %w", tenant, err)
-	}
-	for _, r := range rows {
-		s.invalidate(r.Realm, r.Username)
 	}
 	return nil
 }

@@ -323,6 +323,7 @@ type MaterialKeyList struct {
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `too_many_attempts` (429): too many consecutive failed sign-ins for this username; even the right password waits for the `Retry-After` seconds
 // - `forbidden` (403): authenticated, but the required scope is missing
 // - `not_found` (404): no such key, version or user in the caller's tenant
 // - `method_not_allowed` (405): the path exists, the method does not
@@ -343,6 +344,7 @@ type MaterialKeyList struct {
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Problem struct {
 	Code     *string `json:"code,omitempty"`
 	Detail   *string `json:"detail,omitempty"`
@@ -457,6 +459,7 @@ type UserID = openapi_types.UUID
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `too_many_attempts` (429): too many consecutive failed sign-ins for this username; even the right password waits for the `Retry-After` seconds
 // - `forbidden` (403): authenticated, but the required scope is missing
 // - `not_found` (404): no such key, version or user in the caller's tenant
 // - `method_not_allowed` (405): the path exists, the method does not
@@ -477,6 +480,7 @@ type UserID = openapi_types.UUID
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type BadRequest = Problem
 
 // Conflict RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
@@ -486,6 +490,7 @@ type BadRequest = Problem
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `too_many_attempts` (429): too many consecutive failed sign-ins for this username; even the right password waits for the `Retry-After` seconds
 // - `forbidden` (403): authenticated, but the required scope is missing
 // - `not_found` (404): no such key, version or user in the caller's tenant
 // - `method_not_allowed` (405): the path exists, the method does not
@@ -506,6 +511,7 @@ type BadRequest = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Conflict = Problem
 
 // Forbidden RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
@@ -515,6 +521,7 @@ type Conflict = Problem
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `too_many_attempts` (429): too many consecutive failed sign-ins for this username; even the right password waits for the `Retry-After` seconds
 // - `forbidden` (403): authenticated, but the required scope is missing
 // - `not_found` (404): no such key, version or user in the caller's tenant
 // - `method_not_allowed` (405): the path exists, the method does not
@@ -535,6 +542,7 @@ type Conflict = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Forbidden = Problem
 
 // Gone RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
@@ -544,6 +552,7 @@ type Forbidden = Problem
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `too_many_attempts` (429): too many consecutive failed sign-ins for this username; even the right password waits for the `Retry-After` seconds
 // - `forbidden` (403): authenticated, but the required scope is missing
 // - `not_found` (404): no such key, version or user in the caller's tenant
 // - `method_not_allowed` (405): the path exists, the method does not
@@ -564,6 +573,7 @@ type Forbidden = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Gone = Problem
 
 // InternalError RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
@@ -573,6 +583,7 @@ type Gone = Problem
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `too_many_attempts` (429): too many consecutive failed sign-ins for this username; even the right password waits for the `Retry-After` seconds
 // - `forbidden` (403): authenticated, but the required scope is missing
 // - `not_found` (404): no such key, version or user in the caller's tenant
 // - `method_not_allowed` (405): the path exists, the method does not
@@ -593,6 +604,7 @@ type Gone = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type InternalError = Problem
 
 // NotFound RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
@@ -602,6 +614,7 @@ type InternalError = Problem
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `too_many_attempts` (429): too many consecutive failed sign-ins for this username; even the right password waits for the `Retry-After` seconds
 // - `forbidden` (403): authenticated, but the required scope is missing
 // - `not_found` (404): no such key, version or user in the caller's tenant
 // - `method_not_allowed` (405): the path exists, the method does not
@@ -622,6 +635,7 @@ type InternalError = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type NotFound = Problem
 
 // PayloadTooLarge RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
@@ -631,6 +645,7 @@ type NotFound = Problem
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `too_many_attempts` (429): too many consecutive failed sign-ins for this username; even the right password waits for the `Retry-After` seconds
 // - `forbidden` (403): authenticated, but the required scope is missing
 // - `not_found` (404): no such key, version or user in the caller's tenant
 // - `method_not_allowed` (405): the path exists, the method does not
@@ -651,6 +666,7 @@ type NotFound = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type PayloadTooLarge = Problem
 
 // Unauthorized RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
@@ -660,6 +676,7 @@ type PayloadTooLarge = Problem
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `too_many_attempts` (429): too many consecutive failed sign-ins for this username; even the right password waits for the `Retry-After` seconds
 // - `forbidden` (403): authenticated, but the required scope is missing
 // - `not_found` (404): no such key, version or user in the caller's tenant
 // - `method_not_allowed` (405): the path exists, the method does not
@@ -680,6 +697,7 @@ type PayloadTooLarge = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Unauthorized = Problem
 
 // UnsupportedMediaType RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
@@ -689,6 +707,7 @@ type Unauthorized = Problem
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
+// - `too_many_attempts` (429): too many consecutive failed sign-ins for this username; even the right password waits for the `Retry-After` seconds
 // - `forbidden` (403): authenticated, but the required scope is missing
 // - `not_found` (404): no such key, version or user in the caller's tenant
 // - `method_not_allowed` (405): the path exists, the method does not
@@ -709,6 +728,7 @@ type Unauthorized = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type UnsupportedMediaType = Problem
 
 // ListRealmUsersParams defines parameters for ListRealmUsers.
@@ -9233,89 +9253,91 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D1rc9s2tn8Fw3tnYs/StuzY3VaZ/ZCHmyZp2tzIrWduk5Eg8khCTAIsANrRZvzfd3AAvkm9Imsb1/1S",
-	"iySAg4PzfiBfvEDEieDAtfL6X7yEShqDBom/3sD81QvzRwgqkCzRTHCv751HVGkWkCuYExZ6vsfM04Tq",
-	"med7nMbg9T18LuHPlEkIvb6WKfieCmYQUzPhRMiYaq/vpSl+qeeJGaW0ZHzq3d763luqQTIadcCQvV4I",
-	"RPzVULyjUxiwf0MTgFcaYkUSkCShUyB7IUxoGmly1tvPgPkzBTkvoDHfDZWZrAxDTD+zOI29/kmv53sx",
-	"4/bXcQ4N4xqmIHNwLsQV8CY8vyb0zxSINm/JRIqYUJJIuGYiVQjiI0U4fNZDBAM/WwRn9kEF0J+BT/XM",
-	"658dn7Qh6zcFsu2s3gONYpIqkJ0nlX7lSd2awSoRXAFS7jMavoc/U1Da/AoE18DxT5okEQuogewokWIc",
-	"QfyPT0ogQovl/lfCxOt7/3NUcMeRfauO3tlRdtE6UUYGUAiJkITxaxqxkEgLB9kLRAjE7FcRPQPiVt/3",
-	"bn3vueCTiAU7BfZiBsg8QpJrkIoJTpgijBNKlKYaiJ5RTSRMUuUgFglIBMY3gyjuxYzR1NDKre/9KOSY",
-	"haElz13t42mqZ8C1mR9CMk41iWhwxfgUYc5IiqhAJGCAfCk4/JfxfEMVCUFpKeYQGphecQ2S0+hcSiF3",
-	"CVy2MAFc+db3fhH6R5HycJdQ/CKISoOZQZOfI0lIJzI4HmRAowjkI0U0cMq1h9JwHgkaXgjxM5XTnR6q",
-	"Ey5kLMI50UKQCCEwQpDTVM+EZP+GHeNQE1pmBc/3ZkBDp8ovLy8PypzSokA4kGBmsMyngIqNBgEkGnln",
-	"BjGQvWdUscAnz4BKkPsV7dAQyIgKlSaJkBrCtxAyeoHf7Jbz8ICYItygp7QYLmKGuHnMMk+jqZBMz2Lz",
-	"A7hRw394T0/Ovnv5/K3n419vLj3fez94evDr0/N3Bydn33m+d/78xU8H54N/5O/PB+7F4PH3p+b/4YvB",
-	"Uxxnn79z//8J//+xoc1872kaMn1+7ZCUSCN5NbOqDaz1NbyC+ZCFLbj3PWTmodE3ra/tqCUq1fdiZ2It",
-	"WikGPRPtr3Jt0f421YGIoYxplQYBKOX53oSyKJXQippEMh6whEat00pjanS8QY7t2og2/KubXHGBOqRk",
-	"vxAxIdT+oKEx15S22ySA59UCspVYwxXRrplFS/5hSDUc4NM2o6uwmf6wRrf7ssBTGYDysRSHUOBZjD9B",
-	"oKsk+DNTLWTIjP1b+WMRl5YI+jZfjEpJ5+Z33S5tkSe1jeKazYFtG3kugWpwPssbmJfsQhqGzKCCRu9K",
-	"e5vQSIFf2y4ty4aFO80/rMujigl92vvhu5bDt+Zw5cuTszP0C7Lfxy3DnM5kfDqkUSRurOqpUvLlDPQM",
-	"JCpTY4/EdE7GQKTQaDjlDowxvfcLUhsLEQHljSNASP0SXrpxj/a/cQ42Q33IVBLR+bALN03xF1MW1b58",
-	"fNJr+5LTcdSGrBclZLTgAgUfDamm3XuxLkwDJQlV6kbIsAbfce/ktHLM3/sLpFvNAiYGkjFVTlQ9IflZ",
-	"zoBMmFSaCKPdBZ+waSqhVe5IEdU4u0UjfH5lXz4+aXKxkYktZ3R88v0S+q1RVj5PCVkZeG1E9gICOU/0",
-	"ZsQVsGQGUsPnFtn/XMQJDTR5fXnu+dXDwv+WsiUaOnZm+EzjJDKv///l73p8869/GT2XifjxXEN1iVb5",
-	"UENUCfaFeLF+cVOEJxFlOYB1WBYvXQxtW7kQts1FNxOkAQqScEj1qqqxIXw3NYMykm6zRGIq50MnfJv0",
-	"87vzZHgaj1HwUk2A46EoQnlIFJtyRfZ65GYGnHDDo0wRJ5RKMjgPAflekspE2MNcaBW7z4yBq6lOlyro",
-	"NzAf2A8NJyfh2thuV0FLlAhi3PF6GXdlvVLsOd9L62rNA6mQTWVXi4l2GwZPiQVWM3hqIdY40XMirOtr",
-	"psIQ3nIDcA276Jx/jdgsJFsV8IGmPKQyJEYdfXf6hIxFykPCuBa4l9eX5ySRQkNgjA7roHr+dsSjX5Vo",
-	"CwGrrElf/q7GL7+fhic/zMcv/2/J2v90wv+rJCRfIptX10sNJFy1ujjdusOOaIPyJXDjLMALqunGlvO2",
-	"laDvMR5EaQjDBaf9HnQqLfcY28hmCTjJR2DMZhWTdzlONjnBizJcVBFKguJMScpDZ6dDkWlZ/aQXsoFZ",
-	"+fHJgcF1DoFPUh6BUqSBWIxU4qm2HNQWCOz15ZtlBnTDemjdcRcmrvS89XmqYDmPmMEdUA+a530F89XV",
-	"g9l4Qy/UlzcTtq1f6OpS9CRzZXzjL+V/5kHmtlBKKcXWQr4bWFzN0NRS62rFz9z5tkTWmVEuhm2OXl8O",
-	"nEKx1pVVN28Gnt9pu7WZKMbeGEcsGH66uVrxGHdrYpWALucGG3ZV7TSK8RadJWsqw8Z6BlOJfLZhMZWp",
-	"cdcxoiyI3NQjPz4nP5ye/TPL1h2SkRk8Mnb6KJW8bzxUPZNp/ypWffdR/0Pa6z0OAhEC/gWjJ2RkfuEw",
-	"Y+WLCdn76eLiHbFHgKqJSuB6BgrUfv8D/8APyMilEIcudjkie6e93n6fUJLn6YmQNsY9YRCFZv6YKcX4",
-	"1DeLGBa4kYJPiYHaJ5STlF9xccPd90KaZ1mq8ppGKeDKcZbJHH5SgucL61pE3ezlBqLowKU9Xw9+/aU0",
-	"S1okAIYxhIwOLfL2To/PWmYb1QP0I7L328WPB9/v42yJTfcMtRBDTLfgRI/LE8HnACBU5Ji8Zc8cCJWk",
-	"CO7keL9PuCjnaAMJofmGRuoJ4XANkig6V8Yvy2NmWViCwGemtMLZJ1nCE+c1oFRW8zEd2UxDlo4Jp+FC",
-	"DyfGTsZpTi1462bE7LlhPH5oJnR+EU6ZYTuheubg9/GB/Z6EAvAILDQ0hiHmdHHsD2ZXXCAeMI9pycou",
-	"SmZUWcfWjLIYVyCHdo1ivIuh00gCDec4ygXRb5ie2RkyBOMsRmhliiyfpmYSGTRm3+Agh6j2gYVBYhBp",
-	"XG+qU5ll5Gk+U4ZudzJDp1gzr7IypwHC7IWLzGvPD0uLzNfPlsOtluE03mv9pMozG+PLCWSLplHT7e1b",
-	"82xUIC1T+cgdvRasVbLPTwjTimSpHoPRqWHqiZBkKkQNra1TL8VrNqqCWJRKQ+fZV+RLnqAgHHk5oz33",
-	"LdmDw+lhgVAjvxyizZgrmO/XJFgBYL4OZgMrNjdSNVPkzduBW0HLlCMX9zNeNVLXMM6YZl6k2bE1Oeyi",
-	"IWSADCeUZRSY7cysYx+XxYSBek/TOAEJoZ3GuUzDmKmY6mBWmcW9JCGbTIypg7U+iDgO9QNhyvnfWjhp",
-	"iMJ/eMWqkBkryp4XF4W4sYxOw1CCUhAa3NZQm592J2YHZczi6Dyy0769178Ozh1OHymSf5zpCMcbj5RT",
-	"kLZ8YUT2zqxmNMqsXNJgnDxNWaQIlUAiMZ0asWxmkugiZig3fIiyCafKlIoCec0CyBbHDz5wr+nidmRa",
-	"7drt0UeuNOVB+7jCoGxGADXTUfso7fLri+0ifJtNky/VahUVscbCy0ACN+PYlKO3HrT6FnnOZzueRT0H",
-	"1J3zWZTjaZr6q6bCN832LMhHL0+31E3g9fLIm3gY5RTOCqlmuzu/nLGx26qmnAvX1J5S7TjX8zpywtqG",
-	"z1FQ6a49jgHody65tVlYbfM8Yj1QmU3UCiab8k3hQ2v9LxCIdYB0b68rgtcVVMq13qLQ7CCzbI3VjRAQ",
-	"qjUNZhAujZ0VC3SHzn5DNlm/rCFmvPz0uJFtX7dkQa0SivrYtuWOPZUCAZuR3trhmDr6u1WihXDtgoal",
-	"SN9JicMWqxi+slig7fB/B8kmm574Shy5SRK/kzM/LtjCugKlU1ZeGBuUTTmEmRDxSSJBAdc2Z4zhi+Wx",
-	"ed+zHy7PyNrvmpszjA5BKpmeD7AaFDc0pooFT1ODumZRSqlsbg8TMRAL/GltccbxyeEnJfj+YVZMirCZ",
-	"WYtNzLROzBbGWHaarWZ//Zjt+/XlhdeoDOdYwqpUuSvCQPIKgz16ntn31dVx4vryt2iyT0TLGaGlc4CB",
-	"ndBVVnE6hRi4PiSlXhm7bcPiof1p3VcyYZ8htH5P7u48MXAymTvmH3g+gdmAc9HUIXGJROfN1DJJvnWT",
-	"K/6Yj7FxG+IuoMLfagbhB46hmdeXbwaH5BnjVLrQov1OVZW33UJiOJVPDz/wD/yiCA2JCYFrkPO8A4LZ",
-	"NoJKiKwexTok5zimiAJgM4JypUwcbATtA2c6C6ph+HT0+SAjY3sUoyckEFQqN0ARFifR3E4hOKg+GV3F",
-	"qo81nCNi47T20Y1kGqqPjOM3OvzAbScLCr8+GUn0UkcYASo+88kIZyi/sFP6ZOSWy1/Y34g5u2/rtDJl",
-	"PNk8+DzqKpMekVAEaYziwBKT0kbcu3DzIfqqzmH03rlQtfHES9mAvnd82DvsuZJdThPm9b3Hh73Dx1iA",
-	"pWfI6Uc0YUfXx0cI8BGy9gHysnnpKmfzM3sVen3P2Oe5osQsQ6m37I923Vx8cpR3Xt36K31r26JuP9Ya",
-	"gU56vQUl5+uVmlddj7ZWFNsLJiZWzBmUntr126bN4TwqdSvhkOPlQyptBjjo8fJBRX/Ore+drQJZtTEF",
-	"tUAa28wZHnCeYS+qD52Id9GjetuG72k6NQTgISUZTVPnXK/vGdbAaSyDoI4UqoXIagWmXl7n/UyE860d",
-	"fEcZ621VeRpT6bZBfsfbJ7820rMg1po+fhZBXoFf/fy39z9nJ8ThBo9saTvHX5eUT3s/LB+R99iZAccr",
-	"LFFvL8JxZ6vsp6XtZRsMZ8+Y0DaG62qT2pDfbv1uiX/0JWXhraWpCGwrUZUrX+DzKldWmOK0reLajAm9",
-	"vzihnS4fkXfQbePMLVraz3xzYdqqsF+CXnBkvd3IsQuXaX2ggyodvAS9bSJYzx5zzd3GwEqoDmZN+qnF",
-	"Ru5IF3dEYFbSxbukYRvFvo+0/G0qT0s31nfz82z9JKJTIiRJpJiwCGxz3xa5bLkePSoH8jdnybRFoA9K",
-	"Av1dqZPmDriyJZ2xEke2GALPZ5RP750h8G0yzQC1jvEQMirFypA7Y5E0ZPoA+2gXxxWKdtKdBRb8L62X",
-	"pTSKLFe/s+QuQxW17t2FsQrEOnFY/5uELKx39EhVNu8TEYWgtG2ZLNOz+WgBPeN7jP5VyNnRxkFWGd5J",
-	"zkUW779NzuW2qxUprWjT65q01L+12pUOWfNa14R54fJq81Uyfe0zYs1jImHCPnddetSWiLtTHq41pC3k",
-	"YSSxvxvvlooaVYlbK2zXzbTmtePZxdHFUivfXYYXm6n8HccXyy2L2w4w2gamh/jiNxFf5JVyYcpDrBG2",
-	"9wjEpXv3NuQ5TIZ1KsqjL43gYq01VtLsQrIcmDzVmNWuZvXLT7IqdyxzIErTufJJRLFzIuN1Raagyelx",
-	"77B8P4qLZGLxck0E3LnA74oqFLXUV7ZL5l55SCtsBS9v205cFTFZI/avo+juuOpfhX7uH9VsJ7C6DSLI",
-	"TYm1zHd7venSqOqd2yBd5YQ7jqsuJ+EssPo3F4DfdBDWVoPlJ4t9Q7YRcs8FZv28HWsfQxRblNKL7I4j",
-	"18Czfiy2xMetroS7jOeOuLd2BdKOmbZ+0VAH5xa3Etwzvl3fO7j3jO5IotZkF9MQyNgYXfNGv6RzFo3H",
-	"sRfMhAJuvjSOxxWzdyE5li/M9gUMn/HxYm7Pupm2zu3n/C65vXZzz65VNF+J20v3fzyw+31n96wKuWh5",
-	"sTdKZNz9pL0+eV2uzvh1MVdP3Q09B8blN8+3z9+1S4DuiM87rl/aMb93XXjUFaJwlwo9cP295/qMMggl",
-	"kvJQxOTk7LuDMdOlm6VuJE0SCInrKihfboWqHqOL5Yu53FVUVF1BaDu+xdraP5MASwTFp5ur7rzcS9Cv",
-	"zfs75Cy8nKiDjey7hwDfxsSJHkepy6WwLx+puvGpSN70QvYAr16cGJ90HsegpZthbSrcQlRoIfnGNNi+",
-	"ZntLg7sqESq1Eu9YhVXafDsY7u3T5/Wb+AYPOuze6zA89rxDu8t+dTEo/AcbjDBot2cH60oIw8G3S3jc",
-	"ZriW15CUuqbvRbNV/Xa5heUPmRx/SG501Ezkiq4RTPUJh5u2oqcq6d118qNVGb3Hf5tgUfLs+C7orUtF",
-	"cLghxR2Km5RBFKO/3VKIv5TS+WoOsSTWJ9PClzEHVS5zsLfTjSEQxT/dVtEOmzLNKgmJyoRHX2JXHNHl",
-	"spSpeDfCuYtZMtw8SORGullw+FrS+Sp5u1zHV//xzaXZ6TrV3VV6uuVmmB17EisQfpagvp8M8OBDtCS7",
-	"bKo66yoiQmaFWttg9VW0BF7Gt/VYwMBe8fc3DAYU1/w8cO99595BfpPsyomrtR195M/FLHyNd0dtn4nt",
-	"nVR3xMbVO7t2zMi127ZaWLn8T94VFxMz5a7NeuDt+87blkRqFxLvrgrF8fQqjH9wJ9F8u/+7i+l/Q/z/",
-	"9unzB87/G3K+OfclHF+O7G/M4qULEpFzS1cj/vHRuNzl6wv/+Gh4VoG8zhg9lZHX946Qlx0AX2o9xgeu",
-	"yS9/XnUjSi9KkJee2i7W8gPbgP3x9j8BAAD//w==",
+	"7D1rc9s2tn8Fw3tnYs/Sz9jdVp794CRumqRpcyO3nrlNRoLIIwkxCbAAaEeb8X/fwQH4JvWKrG1c90st",
+	"kgAODs77gXzxAhEnggPXyut98RIqaQwaJP56A7NXL8wfIahAskQzwb2edxFRpVlArmFGWOj5HjNPE6qn",
+	"nu9xGoPX8/C5hD9TJiH0elqm4HsqmEJMzYRjIWOqvZ6XpvilniVmlNKS8Yl3d+d7b6kGyWjUAUP2ei4Q",
+	"8VdD8Y5OoM/+DU0AXmmIFUlAkoROgOyEMKZppMnp4W4GzJ8pyFkBjfluoMxkZRhi+pnFaez1jg8PfS9m",
+	"3P46yqFhXMMEZA7OpbgG3oTn14T+mQLR5i0ZSxETShIJN0ykCkF8ogiHz3qAYOBn8+DMPqgA+jPwiZ56",
+	"vdOj4zZk/aZAtp3Ve6BRTFIFsvOk0q88qTszWCWCK0DKfUbD9/BnCkqbX4HgGjj+SZMkYgE1kB0kUowi",
+	"iP/xSQlEaLHc/0oYez3vfw4K7jiwb9XBOzvKLlonysgACiERkjB+QyMWEmnhIDuBCIGY/Sqip0Dc6rve",
+	"ne89F3wcsWCrwF5OAZlHSHIDUjHBCVOEcUKJ0lQD0VOqiYRxqhzEIgGJwPhmEMW9mDGaGlq5870fhRyx",
+	"MLTkua19nKd6Clyb+SEko1STiAbXjE8Q5oykiApEAgbIl4LDfxnPt1SREJSWYgahgekV1yA5jS6kFHKb",
+	"wGULE8CV73zvF6F/FCkPtwnFL4KoNJgaNPk5koR0IoPjQQY0ikA+UUQDp1x7KA1nkaDhpRA/UznZ6qE6",
+	"4UJGIpwRLQSJEAIjBDlN9VRI9m/YMg41oWVW8HxvCjR0qvzq6mqvzCktCoQDCaYGy3wCqNhoEECikXem",
+	"EAPZeUYVC3zyDKgEuVvRDg2BjKhQaZIIqSF8CyGjl/jNdjkPD4gpwg16SovhImaIm8cscx5NhGR6Gpsf",
+	"wI0a/sM7Pz797uXzt56Pf7258nzvff9879fzi3d7x6ffeb538fzFT3sX/X/k7y/67kX/6fcn5v/hi/45",
+	"jrPP37n//4T//9jQZr53noZMX9w4JCXSSF7NrGoDa30NrmE2YGEL7n0PmXlg9E3raztqgUr1vdiZWPNW",
+	"ikFPRfurXFu0v011IGIoY1qlQQBKeb43pixKJbSiJpGMByyhUeu00pgaHW+QY7s2og3/6iZXXKIOKdkv",
+	"RIwJtT9oaMw1pe02CeB5tYBsJdZgSbRrZtGSfxhSDXv4tM3oKmymP6zR7b4s8FQGoHwsxSEUeBajTxDo",
+	"Kgn+zFQLGTJj/1b+mMelJYK+yxejUtKZ+V23S1vkSW2juGZzYNtGnkugGpzP8gZmJbuQhiEzqKDRu9Le",
+	"xjRS4Ne2S8uyYe5O8w/r8qhiQp8c/vBdy+Fbc7jy5fHpKfoF2e+jlmFOZzI+GdAoErdW9VQp+WoKegoS",
+	"lamxR2I6IyMgUmg0nHIHxpjeuwWpjYSIgPLGESCkfgkv3bhH+984B+uhPmQqiehs0IWbpviLKYtqXz49",
+	"Pmz7ktNR1IasFyVktOACBR8Nqabde7EuTAMlCVXqVsiwBt/R4fFJ5Zi/9+dIt5oFTAwkI6qcqDoj+VlO",
+	"gYyZVJoIo90FH7NJKqFV7kgR1Ti7RSN8fmVfPj1ucrGRiS1ndHT8/QL6rVFWPk8JWRl4bUT2AgI5S/R6",
+	"xBWwZApSw+cW2f9cxAkNNHl9deH51cPC/xayJRo6dmb4TOMkMq///+XvenT7r38ZPZeJ+NFMQ3WJVvlQ",
+	"Q1QJ9rl4sX5xU4QnEWU5gHVY5i9dDG1buRC2zUXXE6QBCpJwQPWyqrEhfNc1gzKSbrNEYipnAyd8m/Tz",
+	"u/NkeBqPUPBSTYDjoShCeUgUm3BFdg7J7RQ44YZHmSJOKJVkcB4C8r0klYmwhznXKnafGQNXU50uVNBv",
+	"YNa3HxpOTsKVsd2ughYoEcS44/Uy7sp6pdhzvpfW1ZoHUiGbyq7mE+0mDJ4SCyxn8NRCrHGiZ0RY19dM",
+	"hSG8xQbgCnbRBf8asVlItirgfU15SGVIjDr67uSMjETKQ8K4FriX11cXJJFCQ2CMDuugev5mxKNflWhz",
+	"AausSV/+rkYvv5+Exz/MRi//b8Ha/3TC/6skJF8gm5fXSw0kXLe6ON26w45og/IlcOMswAuq6dqW86aV",
+	"oO8xHkRpCIM5p/0edCot9xjbyGYJOMlHYMxmGZN3MU7WOcHLMlxUEUqC4kxJykNnp0ORaVn+pOeygVn5",
+	"6fGewXUOgU9SHoFSpIFYjFTiqbYc1AYI7PXVm0UGdMN6aN1xFyau9az1eapgMY+YwR1Q95vnfQ2z5dWD",
+	"2XhDL9SXNxO2rV/o6lL0JHNlfOMv5X/mQea2UEopxdZCvmtYXM3Q1ELrasnP3Pm2RNaZUS6GbQ5eX/Wd",
+	"QrHWlVU3b/qe32m7tZkoxt4YRSwYfLq9XvIYt2tilYAu5wYbdlXtNIrxFp0layrDxmoGU4l8NmExlalx",
+	"2zGiLIjc1CM/Pic/nJz+M8vW7ZOhGTw0dvowlbxnPFQ9lWnvOlY991HvQ3p4+DQIRAj4FwzPyND8wmHG",
+	"yhdjsvPT5eU7Yo8AVROVwPUUFKjd3gf+ge+RoUshDlzsckh2Tg4Pd3uEkjxPT4S0Me4xgyg088dMKcYn",
+	"vlnEsMCtFHxCDNQ+oZyk/JqLW+6+F9I8y1KVNzRKAVeOs0zm4JMSPF9Y1yLqZi+3EEV7Lu35uv/rL6VZ",
+	"0iIBMIghZHRgkbdzcnTaMtuwHqAfkp3fLn/c+34XZ0tsumeghRhgugUnelqeCD4HAKEiR+Qte+ZAqCRF",
+	"cCdHuz3CRTlHG0gIzTc0UmeEww1IouhMGb8sj5llYQkCn5nSCmc3oMSUzwZUa4gTrcz8xz8YkIQg5g0J",
+	"jHUQpJrdABlTFoF1+/YYV2QszNRM5XOfYRDZJi7ZZGqsfhsAIbeU6WwAkOF70HK2dz7WIIdEQSB4aCEa",
+	"ZylY3KlBTmX/PiZIm4nREuHgNFzowdhY7jjNiUXYqjk6S0mYIRiYCZ2nhlNm559QPXUY9fGB/Z6EApAo",
+	"LDQ0hgFmmXGswS/lAk8GM6uW0O2iZEqVdbXNKEsDCuTArlGMd1F9Gkmg4QxHubD+LdNTO0N2LDiLEaOZ",
+	"as2nqRlpBo3ZNzjIIap9YGEiGUQaqqA6lVmNAM1nytDtTmbgVH3m51bmNECYvXCRxRHyw9Iiiz5ky+FW",
+	"y3Aaf7p+UuWZjTnoVIRF07DpiPeswTgskJYZIcivhy1Yq+TDz4ih9Cz5ZDA6MWLGkP5EiBpaW6deiNds",
+	"VAWxKCcHLtZQkXh5yoRwlC4Z7blvyQ7sT/YLhBqJ6hBtxlzDbLcmUwsA83UwP1nxApCqmSJv3vbdClqm",
+	"HLm4l/Gq0QOGcUY082vNjq0RZBcNIQNkYKVPZWdmHSeUSmLCQL2jaZyAhNBO45y4QcxUTHUwrcziXpKQ",
+	"jcfG+MLqI0Qch/qBMOUiAlo4+YzqaHDNqpAZu86eFxeFuLGMTsNQglIQGtzWUJufdidm+2XM4ug81tS+",
+	"vde/9i8cTp8okn+caS3HG0+UU9m2oGJIdk6trjbqtVxkYdxOTVmkCJVAIjGZGLFsZpLotGYoN3yIsgmn",
+	"ytScAnnDAsgWxw/w81GqSl9m2scQTDCFsoYjwRSCa2tzSDExmDwzS8sZoUafdCsYslPSk7nkvAHJxgxC",
+	"IiEArqMZ7ktpFkUILe7Ha0YFOpLTFjntAVuuNOVB+7jCBm8GTTXTUfso7UoS5puS+DabJl+q1ZAswrOF",
+	"Y4YcaMaxCccAR9DqjuVpss04Y/W0WXeabF5arOkdLVs9sG6CbE4Kf3GGqu41rJZ6X8cpK2e9lsjO2935",
+	"5SSX3VY1S1948/aUase5mqOWE9Ym3LSCSrftpPVBv3Pm8HqRyPVTr/XYbjZRK5hswteFDx2cv0Ds2gHS",
+	"vb2uoGdXHC5Xy/Oi2f3M9DZuAUJAqNaovxaGG4sFuqONvyGbrF4JEjNefnrUKFBYtcpDLRO9+9i25Y49",
+	"lWIn65HeyhGsOvq7VaKFcOUakIVI30pVyAYLP76yvqLt8H83pte6J74UR65T99DJmR/nbGFVgdIpKy+N",
+	"kcwmHMJMiPgkkaCAa5tmx4jP4nSG79kPFyex7XfNzRlGhyCVTM/6WECLGxpRxYLz1KCuWcdTqjTcwdwV",
+	"xAJ/WmeBcXyy/0kJvruf1d8ibGbWYhNTrROzhRFW6mar2V8/Zvt+fXXpNYrpOVb9KlVuJDGQvEK7X88y",
+	"B6S6Ok5cX/4OTfaxaDkjtHT2MPIUumI0TicQA9f7pNReZLdtWDy0P61/TcbsM4TWMcv9sTMDJ5N55OAD",
+	"zycwG3A+pNonLvfq3K1a8s23fnzFYfQxnWCzAgVU+FtNIfzAMXb0+upNf588Y5xKF41VzhOqKG+7hcRw",
+	"Kp/sf+Af+GURuxJjAjcgZ3nTCLOdF5UYXj3Mtk8ucEwRpsD+DeWqvzjYEN8HznQW9UPvb/h5LyNjexTD",
+	"MxIIKpUboAiLk2hmpxAcVI8Mr2PVw7LXIbGhbfvoVjIN1UfGORzuf+C2+QeFX48MJbrRQwxRFZ/5ZIgz",
+	"lF/YKX0ydMvlL+xvxJzdt/WqmTKudh6vH3ZVlg9JKII0RnFgiUlpI+5dhH4ffVXnMHrvXHSfvHnbLyVQ",
+	"et7R/uH+oaty5jRhXs97un+4/xRr1vQUOf2AJuzg5ugAAT5A1t5DXjYvXbFxfmavQq/nGfs8V5SYmCm1",
+	"4/3RrpuLTw7yZrU7f6lvbSfZ3cda79Tx4eGcKv3VqvOrrkdb945tnxNjK+YMSk/s+m3T5nAelBq8cMjR",
+	"4iGVzgwc9HTxoKKl6c73TpeBrNrLg1ogjW2yEQ84L0ooCjadiHfhrXqni+9pOjEE4CElGU1T51yv5xnW",
+	"wGksg6COFKqFyGo1uV5eGv9MhLONHXxH5e9dVXkaU+muQX5Hmye/NtKzINb6ZH4WQd60UP38t/c/ZyfE",
+	"4RaPbGEHzF+XlE8Of1g8Im9LNAOOllii3pGF406X2U9Lp9AmGM6eMaFtDNfVWbYmv9353RL/4EvKwjtL",
+	"UxHY7qsqV77A51WurDDFSVuRuhkTen9xQjtZPCJvOtzEmVu0tJ/5+sK0VWG/BD3nyA63I8cuXXL6kQ6q",
+	"dPAS9KaJYDV7zPXDGwMroTqYNumnFhu5J13cEYFZShdvk4ZtFPsh0vK3qTwt3Vjfzc/LCcYRnRAhSSLF",
+	"mEVg+yE3yGWL9ehBOZC/PkumLQK9XxLo70rNR/fAlS3pjKU4ssUQeD6lfPLgDIFvk2n6qHWMh5DXbo3x",
+	"tox7YpE0ZHoPW4/nxxWKDtytBRb8L633yzTqUpe/5uU+QxW1hue5sQrEOnFY/5uELKx39ERVNu8TEYWg",
+	"tO0yLdOz+WgOPeN7jP5VyNnRxl5WTN9JzkUW779NzuVOtSUprehs7Jq01PK23C0YWb9f14R5rfdy81Uy",
+	"fe0zYlFmImHMPnfdE9WWiLtXHq718M3lYSSxvxvvlqouVYlbK2zXzbTmtePZ+dHFUvfjfYYXm6n8LccX",
+	"y12emw4w2p6vx/jiNxFf5JV6ZspDLGK2Vy/EpasK1+Q5TIZ1KsqDL43gYq2bWNLsDrccmDzVmBXXZgXW",
+	"Z1kZPpY5EKXpTPkkothskvG6IhPQ5OTocL98pYyLZGJ1dU0E3LvA74oqFMXe17ax6EF5SEtsBe+720xc",
+	"FTFZI/avo+juuOpfhX4eHtVsJrC6CSLITYmVzHd7I+zCqOq92yBd5YRbjqsuJuEssPo3F4DfdBDWVoPl",
+	"J4uNTbZ3dMcFZv28X2wXQxQblNLz7I4D12G0eiy2xMetroS7v+ieuLd2a9SWmbZ+N1MH5xYXOTwwvl3d",
+	"O3jwjO5IotYFGNMQyMgYXbNGQ6dzFo3HsRNMhQJuvjSOxzWz10c5li/M9jkMn/HxfG7Pupk2zu0X/D65",
+	"vXbZ0bZVNF+K20tXpjyy+0Nn96wKuWh5sZdwZNx91l6fvCpXZ/w6n6sn7lKjPePym+eb5+/avUn3xOcd",
+	"N1Ztmd+77ojqClG4e5geuf7Bc31GGYQSSXkoYnJ8+t3eiOnSZVy3kiYJhMR1FZTvA0NVj9HF8l1m7vYu",
+	"qq4htC3pYmXtn0mABYLi0+11d17uJejX5v09chbe59TBRvbdY4BvbeJEj6PU5VLYl09U3fhUJG96ITuA",
+	"t1WOjU86i2PQ0s2wMhVuICo0l3xjGmxes72lwX2VCJVaibeswiptvh0M9/b8ef3ywv6jDnvwOgyPPe/Q",
+	"7rJfXQwK/40LIwza7dn+qhLCcPDdAh63Ga7FNSSlrukH0WxVv5BvbvlDJscfkxsdNRO5omsEU33C4bat",
+	"6KlKeved/GhVRu/xn3OYlzw7ug9661IRHG5Jce3kOmUQxehvtxTiL6V0vppDLIn1yKTwZcxBlcsc7PV5",
+	"IwhE8a/dVbTDukyzTEKiMuHBl9gVR3S5LGUq3o5w7mKWDDePErmRbhYcvpZ0vkreLtbx1X+vdGF2uk51",
+	"95WebrkZZsuexBKEnyWoHyYDPPoQLckum6rOuoqIkFmh1iZYfRktgZfxbTwW0LdX/P0NgwHFNT+P3PvQ",
+	"ubefX3W7dOJqZUcf+XM+C+PNo/eQqrJ3Ut0TG1fv7NoyI9du22ph5fK/EljcnMyUuzbrkbcfOm9bEqnd",
+	"mLy9KhTH08sw/t69RPPt/u8vpv8N8f/b8+ePnP835Hxz7gs4vhzZX5vFSxckIueWrkb846NxucvXF/7x",
+	"0fAsXijuGD2VkdfzDpCXHQBfaj3Ge67JL39edSNKL0qQl57aLtbyA9uA/fHuPwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
+	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/kms/kmserr"
 )
@@ -17,6 +18,7 @@ var statusOf = map[kmserr.Code]int{
 	kmserr.UnsupportedMediaType: http.StatusUnsupportedMediaType,
 	kmserr.PayloadTooLarge:      http.StatusRequestEntityTooLarge,
 	kmserr.Unauthenticated:      http.StatusUnauthorized,
+	kmserr.TooManyAttempts:      http.StatusTooManyRequests,
 	kmserr.Forbidden:            http.StatusForbidden,
 	kmserr.NotFound:             http.StatusNotFound,
 	kmserr.MethodNotAllowed:     http.StatusMethodNotAllowed,
@@ -37,6 +39,7 @@ var statusOf = map[kmserr.Code]int{
 	kmserr.AlgorithmMismatch:    http.StatusBadRequest,
 	kmserr.Internal:             http.StatusInternalServerError,
 	kmserr.NotReady:             http.StatusServiceUnavailable,
+	kmserr.Busy:                 http.StatusServiceUnavailable,
 }
 
 // StatusOf returns the HTTP status of code (500 for an unknown code).
@@ -71,6 +74,10 @@ func classify(err error) *kmserr.Error {
 	case errors.Is(err, authn.ErrInvalidCredentials):
 		// Never says whether the user exists, is disabled or the password is wrong.
 		return kmserr.Wrap(err, kmserr.Unauthenticated, "invalid credentials")
+	case errors.Is(err, credential.ErrLocked):
+		return kmserr.Wrap(err, kmserr.TooManyAttempts, "too many failed sign-in attempts for this user: retry later")
+	case errors.Is(err, credential.ErrBusy):
+		return kmserr.Wrap(err, kmserr.Busy, "too many credential checks in progress: retry later")
 	case errors.Is(err, authn.ErrForbidden):
 		// authn.CheckScope's message names the missing scope, which is safe to show.
 		return kmserr.Wrap(err, kmserr.Forbidden, "%s", err.Error())
@@ -88,8 +95,12 @@ func classify(err error) *kmserr.Error {
 func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	ke := classify(err)
 	status := StatusOf(ke.Code)
-	if status >= 500 {
+	if status >= 500 && ke.Code != kmserr.Busy {
 		logger.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "request_id", httpx.RequestIDFrom(r.Context()), "error", err)
+	}
+	var retry *credential.RetryError
+	if errors.As(err, &retry) {
+		httpx.SetRetryAfter(w.Header(), retry.After)
 	}
 	httpx.WriteProblem(w, httpx.Problem{
 		Type:     "urn:passthru:kms:problem:" + string(ke.Code),

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/password"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keys"
@@ -154,6 +156,8 @@ func TestErrorMapping(t *testing.T) {
 		{desc: "user not found", err: authn.ErrUserNotFound, want: kmserr.NotFound},
 		{desc: "user exists", err: authn.ErrUserExists, want: kmserr.UserExists},
 		{desc: "invalid user", err: authn.ErrInvalidUser, want: kmserr.InvalidRequest},
+		{desc: "locked account", err: fmt.Errorf("basic: %w", &credential.RetryError{Err: credential.ErrLocked}), want: kmserr.TooManyAttempts},
+		{desc: "busy verifier", err: fmt.Errorf("basic: %w", &credential.RetryError{Err: credential.ErrBusy}), want: kmserr.Busy},
 		{desc: "anything else", err: errors.New("boom"), want: kmserr.Internal},
 	}
 	for _, tc := range tests {

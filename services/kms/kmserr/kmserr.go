@@ -18,6 +18,7 @@ const (
 	UnsupportedMediaType Code = "unsupported_media_type"
 	PayloadTooLarge      Code = "payload_too_large"
 	Unauthenticated      Code = "unauthenticated"
+	TooManyAttempts      Code = "too_many_attempts"
 	Forbidden            Code = "forbidden"
 	NotFound             Code = "not_found"
 	MethodNotAllowed     Code = "method_not_allowed"
@@ -38,6 +39,7 @@ const (
 	AlgorithmMismatch    Code = "algorithm_mismatch"
 	Internal             Code = "internal"
 	NotReady             Code = "not_ready"
+	Busy                 Code = "busy"
 )
 
 // Error is a KMS error. Message is safe for clients; Err is for logs only.
