@@ -43,7 +43,8 @@ profiles=()
 for b in "${backends[@]}"; do
   printf '\n== go test ./... on %s ==\n' "$b"
   out="$profile.$b"
-  # GO_TEST_FLAGS lets CI add -count=1 so no result comes from the build cache.
+  # GO_TEST_FLAGS lets CI add -race (the race detector) and -count=1 (so no
+  # result comes from the test cache).
   # shellcheck disable=SC2086
   PASSTHRU_TEST_DB=$b "$GO" test $GO_TEST_FLAGS -timeout 20m -coverprofile="$out" ./...
   profiles+=("$out")
