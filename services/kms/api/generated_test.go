@@ -3,7 +3,6 @@ package api_test
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/testkit/golden"
 )
 
 // TestGeneratedCodeIsUpToDate runs this package's go:generate command (the
@@ -55,7 +56,7 @@ func TestGeneratedCodeIsUpToDate(t *testing.T) {
 		committed, err := os.ReadFile(name)
 		require.NoError(t, err, "%s is generated but not committed", name)
 		assert.True(t, bytes.Equal(fresh, committed), "%s differs from what `go generate ./services/kms/api` writes (run it and commit the result):\n%s",
-			name, firstDifference(fresh, committed))
+			name, golden.Diff(committed, fresh))
 	}
 }
 
@@ -108,26 +109,6 @@ func copyNonGoFiles(t *testing.T, src, dst string) []string {
 		names = append(names, e.Name())
 	}
 	return names
-}
-
-// firstDifference shows the first line where the generated and committed
-// files part, with a little context: the whole files are too long to print.
-func firstDifference(generated, committed []byte) string {
-	g, c := strings.Split(string(generated), "\n"), strings.Split(string(committed), "\n")
-	i := 0
-	for i < len(g) && i < len(c) && g[i] == c[i] {
-		i++
-	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "first difference at line %d (generated %d lines, committed %d)\n", i+1, len(g), len(c))
-	for _, side := range []struct {
-		name  string
-		lines []string
-	}{{"generated", g}, {"committed", c}} {
-		end := min(i+3, len(side.lines))
-		fmt.Fprintf(&sb, "%s:\n\t%s\n", side.name, strings.Join(side.lines[max(i-2, 0):end], "\n\t"))
-	}
-	return sb.String()
 }
 
 func goEnv(t *testing.T, goBin, key string) string {
