@@ -20,8 +20,16 @@ func makeDryRun(t *testing.T, args ...string) []string {
 	mk, err := exec.LookPath("make")
 	require.NoError(t, err, "make is a prerequisite of the repository's commands")
 	cmd := exec.CommandContext(t.Context(), mk, append([]string{"-n", "--no-print-directory", "-C", ".."}, args...)...)
-	// A profile path or flags from the caller's environment must not leak in.
-	cmd.Env = append(os.Environ(), "COVERPROFILE=", "MAKEFLAGS=")
+	// A profile path or the flags of a make running this test (make ci) must
+	// not leak in.
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "COVERPROFILE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL":
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
 	out, err := cmd.Output()
 	require.NoError(t, err, "make -n %v", args)
 	var lines []string
