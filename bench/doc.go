@@ -13,9 +13,16 @@
 // Setup that a cache absorbs (the first request's PBKDF2, a tenant's first
 // KEK) runs before the loop, so steady-state counts are exact.
 //
+// queries/op is the number of SQL statements per operation. The endpoint
+// benchmarks run a whole service in-process, whose database handles they
+// cannot reach, so they count what SQLite itself starts, on every
+// connection of the test binary; that needs the sqlite_trace build tag,
+// without which they report no queries/op at all. Benchmarks holding the
+// gorm handle count its operations with a gorm callback instead.
+//
 // Run them with
 //
-//	go test -run '^$' -bench . -benchmem ./bench/...
+//	go test -tags sqlite_trace -run '^$' -bench . -benchmem ./bench/...
 //
 // Benchmarks whose names contain "Production" run production cost settings
 // (600,000 PBKDF2 iterations); `make bench` runs them separately with

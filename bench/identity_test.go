@@ -63,12 +63,14 @@ func BenchmarkIdentityClientCredentials(b *testing.B) {
 		return nil
 	}
 	require.NoError(b, token()) // warms the TLS connection and the secret cache
+	statements := sqliteStatements.Load()
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := token(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportStatements(b, statements)
 }
 
 func BenchmarkIdentityIntrospect(b *testing.B) {
@@ -93,10 +95,12 @@ func BenchmarkIdentityIntrospect(b *testing.B) {
 		return nil
 	}
 	require.NoError(b, introspect())
+	statements := sqliteStatements.Load()
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := introspect(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportStatements(b, statements)
 }

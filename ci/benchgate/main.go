@@ -8,9 +8,10 @@
 // delta with its p-value) for every unit: sec/op, B/op, allocs/op and custom
 // metrics such as queries/op. It exits 1 when, for a benchmark present in
 // both files, the median of a gated unit rose by more than its threshold:
-// allocs/op by more than -allocs (10%), B/op by more than -bytes (25%), and
-// any custom count per operation (b.ReportMetric units ending in /op that
-// are not times: queries/op, pbkdf2/op) by more than -custom (10%). A zero
+// allocs/op by more than -allocs, B/op by more than -bytes, and any custom
+// count per operation (b.ReportMetric units ending in /op that are not
+// times: queries/op, pbkdf2/op) by more than -custom; all three default to
+// 2%, just above what machine noise moves these medians. A zero
 // baseline median makes any increase a regression (a path that did not
 // allocate, query or hash now does).
 //

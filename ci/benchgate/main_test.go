@@ -125,7 +125,7 @@ func TestGate(t *testing.T) {
 			baseline: benchText(baseResults...),
 			run:      benchText(baseResults...),
 			wantCode: exitOK,
-			wantOut:  []string{"PASS: 3 benchmarks compared", "sec/op (not gated", "allocs/op (gated: the median may rise by at most 10%)", "B/op (gated: the median may rise by at most 25%)", "queries/op (gated: the median may rise by at most 10%)"},
+			wantOut:  []string{"PASS: 3 benchmarks compared", "sec/op (not gated", "allocs/op (gated: the median may rise by at most 2%)", "B/op (gated: the median may rise by at most 2%)", "queries/op (gated: the median may rise by at most 2%)"},
 			notOut:   []string{"FAIL", "REGRESSIONS", "MISSING"},
 		},
 		{
@@ -133,12 +133,12 @@ func TestGate(t *testing.T) {
 			baseline: benchText(baseResults...),
 			run:      benchText(with("Encrypt/alg=A256GCM-2", result{name: "Encrypt/alg=A256GCM-2", ns: 14000, bytes: 10720, allocs: 92.4})...),
 			wantCode: exitRegressed,
-			wantOut:  []string{"REGRESSIONS:", "Encrypt/alg=A256GCM allocs/op: 77.00 -> 92.40 (+20.0%, limit +10%)", "FAIL +20.0% > +10%", "FAIL: 1 gate failure(s)"},
+			wantOut:  []string{"REGRESSIONS:", "Encrypt/alg=A256GCM allocs/op: 77.00 -> 92.40 (+20.0%, limit +2%)", "FAIL +20.0% > +2%", "FAIL: 1 gate failure(s)"},
 		},
 		{
 			desc:     "allocs/op up exactly the threshold passes",
-			baseline: benchText(result{name: "Enc-2", ns: 1, bytes: 100, allocs: 10}),
-			run:      benchText(result{name: "Enc-2", ns: 1, bytes: 100, allocs: 11}),
+			baseline: benchText(result{name: "Enc-2", ns: 1, bytes: 100, allocs: 50}),
+			run:      benchText(result{name: "Enc-2", ns: 1, bytes: 100, allocs: 51}),
 			wantCode: exitOK,
 			wantOut:  []string{"PASS"},
 		},
@@ -162,12 +162,12 @@ func TestGate(t *testing.T) {
 			baseline: benchText(baseResults...),
 			run:      benchText(with("Wrap-2", result{name: "Wrap-2", ns: 1300, bytes: 1601.6, allocs: 2, extra: "0 queries/op"})...),
 			wantCode: exitRegressed,
-			wantOut:  []string{"Wrap B/op", "(+30.0%, limit +25%)"},
+			wantOut:  []string{"Wrap B/op", "(+30.0%, limit +2%)"},
 		},
 		{
-			desc:     "B/op up 20% passes",
+			desc:     "B/op up 1.5% passes",
 			baseline: benchText(baseResults...),
-			run:      benchText(with("Wrap-2", result{name: "Wrap-2", ns: 1300, bytes: 1478.4, allocs: 2, extra: "0 queries/op"})...),
+			run:      benchText(with("Wrap-2", result{name: "Wrap-2", ns: 1300, bytes: 1250.48, allocs: 2, extra: "0 queries/op"})...),
 			wantCode: exitOK,
 		},
 		{
@@ -196,7 +196,7 @@ func TestGate(t *testing.T) {
 			baseline: benchText(baseResults...),
 			run:      benchText(with("Wrap-2", result{name: "Wrap-2", ns: 1300, bytes: 1232, allocs: 2, extra: "1 queries/op"})...),
 			wantCode: exitRegressed,
-			wantOut:  []string{"Wrap queries/op: 0.000 -> 1.000 (+inf% (from 0), limit +10%)"},
+			wantOut:  []string{"Wrap queries/op: 0.000 -> 1.000 (+inf% (from 0), limit +2%)"},
 		},
 		{
 			desc:     "any custom count per op is gated with -custom",
@@ -414,7 +414,7 @@ func TestFlagDefaults(t *testing.T) {
 	o, err := parseFlags([]string{"-new", "bench.out"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	assert.Equal(t, "baselines/bench.txt", o.baseline)
-	assert.Equal(t, limits{allocs: 10, bytes: 25, custom: 10}, o.limits)
+	assert.Equal(t, limits{allocs: 2, bytes: 2, custom: 2}, o.limits)
 	assert.False(t, o.allowMissing)
 	assert.False(t, o.update)
 	p := percentFlag(12.5)

@@ -25,7 +25,7 @@ func TestIdentityClient(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			a, b := factory.IdentityClient(t, tc.kind), factory.IdentityClient(t, tc.kind)
 			assert.NotEqual(t, a.ClientID, b.ClientID, "unique ids")
-			assert.True(t, strings.HasPrefix(a.ClientID, tc.kind+"-"))
+			assert.True(t, strings.HasSuffix(a.ClientID, "-"+tc.kind), "client_id %q ends with its kind", a.ClientID)
 			assert.Equal(t, tc.kind, a.Kind)
 			assert.Equal(t, tc.wantGrants, a.GrantTypes)
 			assert.Equal(t, tc.introspect, a.CanIntrospect)

@@ -8,11 +8,13 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/ids"
 )
 
-// Name returns prefix followed by "-" and a fresh UUIDv7, e.g.
-// "key-0193f3c2-...". The UUIDv7 keeps names unique across parallel tests and
-// test processes sharing one database, and sorts them by creation time.
-func Name(prefix string) string {
-	return prefix + "-" + ids.NewEntity().String()
+// Name returns a fresh UUIDv7 followed by "-" and kind, e.g.
+// "0193f3c2-...-key". The UUIDv7 keeps names unique across parallel tests and
+// test processes sharing one database; leading with it makes every name,
+// whatever its kind, sort by creation time, so leftovers in a shared
+// database list oldest first and a run's data sits together.
+func Name(kind string) string {
+	return ids.NewEntity().String() + "-" + kind
 }
 
 // TenantID returns a fresh tenant id (a UUIDv4, like production tenants).

@@ -14,31 +14,33 @@ import (
 
 func TestName(t *testing.T) {
 	tests := []struct {
-		desc   string
-		prefix string
+		desc string
+		kind string
 	}{
-		{desc: "plain prefix", prefix: "key"},
-		{desc: "prefix with a hyphen", prefix: "demo-user"},
-		{desc: "empty prefix still yields a valid name", prefix: ""},
+		{desc: "plain kind", kind: "key"},
+		{desc: "kind with a hyphen", kind: "demo-user"},
+		{desc: "empty kind still yields a valid name", kind: ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			name := factory.Name(tc.prefix)
-			require.True(t, strings.HasPrefix(name, tc.prefix+"-"), "name %q", name)
-			_, err := ids.ParseEntity(strings.TrimPrefix(name, tc.prefix+"-"))
-			require.NoError(t, err, "suffix of %q must be a canonical UUIDv7", name)
+			name := factory.Name(tc.kind)
+			require.True(t, strings.HasSuffix(name, "-"+tc.kind), "name %q", name)
+			_, err := ids.ParseEntity(strings.TrimSuffix(name, "-"+tc.kind))
+			require.NoError(t, err, "%q must begin with a canonical UUIDv7", name)
 			assert.NoError(t, db.ValidateName(name), "factory names must be storable")
-			assert.NotEqual(t, name, factory.Name(tc.prefix), "two calls must differ")
+			assert.NotEqual(t, name, factory.Name(tc.kind), "two calls must differ")
 		})
 	}
 }
 
 func TestNamesSortByCreation(t *testing.T) {
-	// UUIDv7 names created one after another sort in creation order, which
-	// list tests rely on.
+	// Names lead with their UUIDv7, so names made one after another sort in
+	// creation order whatever their kind: leftovers in a shared database
+	// list oldest first, and list tests rely on the order.
+	kinds := []string{"user", "key", "client", "a", "z"}
 	names := make([]string, 100)
 	for i := range names {
-		names[i] = factory.Name("k")
+		names[i] = factory.Name(kinds[i%len(kinds)])
 	}
 	for i := 1; i < len(names); i++ {
 		assert.Less(t, names[i-1], names[i])
