@@ -8,6 +8,7 @@ import (
 	identityscenario "github.com/passthru-dev/passthru/scenarios/identity"
 	kmsscenario "github.com/passthru-dev/passthru/scenarios/kms"
 	"github.com/passthru-dev/passthru/services/identity"
+	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/kms"
 )
 
@@ -26,39 +27,33 @@ func DefaultDeps() Deps {
 	}
 }
 
+// demoOptions are how the demo starts every service: loopback on a free
+// port, demo mode, the run's shared CA, logs to the run's log file.
+func demoOptions(o StartOptions) serve.Options {
+	return serve.Options{Listen: "127.0.0.1:0", DataDir: o.DataDir, Demo: true, PKIDir: o.PKIDir, Logger: o.Logger, Stdout: io.Discard}
+}
+
+func started(inst *serve.Instance) *Instance {
+	return &Instance{URL: inst.URL, CAFile: inst.CAFile, DemoFile: inst.DemoFile, Shutdown: inst.Shutdown}
+}
+
 // startKMS runs the real KMS in demo mode with production settings (PBKDF2
 // at its default cost): the demo shows the service as it ships.
 func startKMS(ctx context.Context, o StartOptions) (*Instance, error) {
-	inst, err := kms.Start(ctx, kms.Options{
-		Listen:  "127.0.0.1:0",
-		DataDir: o.DataDir,
-		Demo:    true,
-		PKIDir:  o.PKIDir,
-		Logger:  o.Logger,
-		Config:  &kms.Config{},
-		Stdout:  io.Discard,
-	})
+	inst, err := kms.Start(ctx, kms.Options{Options: demoOptions(o), Config: &kms.Config{}})
 	if err != nil {
 		return nil, err
 	}
-	return &Instance{URL: inst.URL, CAFile: inst.CAFile, DemoFile: inst.DemoFile, Shutdown: inst.Shutdown}, nil
+	return started(inst.Instance), nil
 }
 
 // startIdentity runs the real Identity provider in demo mode with its
 // default configuration (production PBKDF2 cost).
 func startIdentity(ctx context.Context, o StartOptions) (*Instance, error) {
 	cfg := identity.DefaultConfig()
-	inst, err := identity.Start(ctx, identity.Options{
-		Listen:  "127.0.0.1:0",
-		DataDir: o.DataDir,
-		Demo:    true,
-		PKIDir:  o.PKIDir,
-		Logger:  o.Logger,
-		Config:  &cfg,
-		Stdout:  io.Discard,
-	})
+	inst, err := identity.Start(ctx, identity.Options{Options: demoOptions(o), Config: &cfg})
 	if err != nil {
 		return nil, err
 	}
-	return &Instance{URL: inst.URL, CAFile: inst.CAFile, DemoFile: inst.DemoFile, Shutdown: inst.Shutdown}, nil
+	return started(inst.Instance), nil
 }

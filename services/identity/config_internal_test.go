@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/infra/serve"
 )
 
 // TestConfigEnvNames pins every environment variable the Identity service
@@ -41,7 +43,7 @@ func TestConfigEnvNames(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "identity.yml")
 			require.NoError(t, os.WriteFile(path, []byte("pbkdf2_iterations: 1000\n"+tc.yaml), 0o600))
 			t.Setenv(tc.name, tc.val)
-			cfg, used, err := resolveConfig(Options{ConfigPath: path, Demo: true})
+			cfg, used, err := resolveConfig(Options{Options: serve.Options{ConfigPath: path, Demo: true}})
 			require.NoError(t, err)
 			assert.Equal(t, path, used)
 			assert.Equal(t, tc.val, tc.want(&cfg))

@@ -15,6 +15,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
@@ -38,8 +39,8 @@ func TestConfigValidate(t *testing.T) {
 		{desc: "long code lifetime", edit: func(c *identity.Config) { c.Tokens.CodeTTL = time.Hour }, wantErr: "code_ttl"},
 		{desc: "pre-publication too long", edit: func(c *identity.Config) { c.Tokens.KeyPrePublication = c.Tokens.KeyRotationPeriod }, wantErr: "key_pre_publication"},
 		{desc: "negative PBKDF2", edit: func(c *identity.Config) { c.PBKDF2Iterations = -1 }, wantErr: "pbkdf2"},
-		{desc: "bad log format", edit: func(c *identity.Config) { c.Log.Format = "xml" }, wantErr: `log.format: "xml" is not json or text`},
-		{desc: "bad log level", edit: func(c *identity.Config) { c.Log.Level = "loud" }, wantErr: `log.level: "loud" is not debug, info, warn or error`},
+		{desc: "bad log format", edit: func(c *identity.Config) { c.Log.Format = "xml" }, wantErr: `log.format: "xml", want json or text`},
+		{desc: "bad log level", edit: func(c *identity.Config) { c.Log.Level = "loud" }, wantErr: `log.level: "loud", want debug, info, warn or error`},
 		{desc: "log format and level as telemetry parses them", edit: func(c *identity.Config) { c.Log.Format, c.Log.Level = "JSON", "warn+1" }},
 		{desc: "empty log level means info", edit: func(c *identity.Config) { c.Log.Level = "" }},
 		{desc: "listen without a port", edit: func(c *identity.Config) { c.Listen = "notanaddr" }, wantErr: `listen: "notanaddr" is not host:port`},
@@ -74,7 +75,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			c := identity.DefaultConfig()
 			tc.edit(&c)
-			err := c.Validate()
+			err := config.Validate(&c)
 			if tc.wantErr == "" {
 				require.NoError(t, err)
 				return
@@ -112,14 +113,14 @@ func TestMainFlags(t *testing.T) {
 		wantOut  string
 	}{
 		{desc: "valid config", args: []string{"--config", good, "--demo", "--check-config"}, wantCode: 0, wantOut: "config OK"},
-		{desc: "log format xml", args: []string{"--config", xml, "--demo", "--check-config"}, wantCode: 1, wantOut: `config invalid: log.format: "xml" is not json or text`},
+		{desc: "log format xml", args: []string{"--config", xml, "--demo", "--check-config"}, wantCode: 1, wantOut: `config invalid: log.format: "xml", want json or text`},
 		{desc: "log level loud", args: []string{"--config", loud, "--demo", "--check-config"}, wantCode: 1, wantOut: `config invalid: log.level: "loud"`},
 		{desc: "listen notanaddr", args: []string{"--config", notAddr, "--demo", "--check-config"}, wantCode: 1, wantOut: `config invalid: listen: "notanaddr" is not host:port`},
 		{desc: "refresh family lifetime", args: []string{"--config", family, "--demo", "--check-config"}, wantCode: 0, wantOut: "config OK"},
 		{desc: "refresh family shorter than a refresh token", args: []string{"--config", shortFamily, "--demo", "--check-config"}, wantCode: 1,
 			wantOut: "config invalid: tokens.refresh_family_ttl: 24h0m0s is shorter than refresh_token_ttl (48h0m0s)"},
 		{desc: "log level loud stops the start", args: []string{"--config", loud, "--demo", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, wantCode: 1, wantOut: `identity: invalid config: log.level: "loud"`},
-		{desc: "without demo: unseal secrets and persistence are required", args: []string{"--config", good, "--check-config"}, wantCode: 1, wantOut: "unseal.secret_files is required outside demo mode\ndata_dir: no persistence configured"},
+		{desc: "without demo: unseal secrets and persistence are required", args: []string{"--config", good, "--check-config"}, wantCode: 1, wantOut: "unseal.secret_files is required outside demo mode\ndata_dir: the sqlite database needs a data dir"},
 		{desc: "reset-demo implies demo for the check", args: []string{"--config", good, "--reset-demo", "--check-config"}, wantCode: 0, wantOut: "config OK: " + good},
 		{desc: "unknown key", args: []string{"--config", unknown, "--check-config"}, wantCode: 1, wantOut: "bogus"},
 		{desc: "invalid value", args: []string{"--config", invalid, "--check-config"}, wantCode: 1, wantOut: "signing_algorithm"},
@@ -128,8 +129,9 @@ func TestMainFlags(t *testing.T) {
 		{desc: "missing config file", args: []string{"--config", filepath.Join(dir, "missing.yml"), "--check-config"}, wantCode: 1, wantOut: "config invalid"},
 		{desc: "unknown flag", args: []string{"--frobnicate"}, wantCode: 2},
 		{desc: "stray argument", args: []string{"serve"}, wantCode: 2},
-		{desc: "help", args: []string{"--help"}, wantCode: 0},
-		{desc: "start fails without persistence", args: []string{"--config", good}, wantCode: 1, wantOut: "identity: invalid config: unseal.secret_files is required"},
+		{desc: "help lists the flags with their environment names", args: []string{"--help"}, wantCode: 0, wantOut: "(env PASSTHRU_IDENTITY_LISTEN)"},
+		{desc: "help lists every environment variable", args: []string{"--help"}, wantCode: 0, wantOut: "  PASSTHRU_IDENTITY_PBKDF2_ITERATIONS\n  PASSTHRU_IDENTITY_ISSUER\n"},
+		{desc: "start fails without persistence", args: []string{"--config", good}, wantCode: 1, wantOut: "identity: invalid config: tls.cert_file and tls.key_file are required outside demo mode"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -149,40 +151,40 @@ func TestStartRefusesIncompleteSetups(t *testing.T) {
 		opts    func() identity.Options
 		wantErr string
 	}{
-		{desc: "no persistence", opts: func() identity.Options {
+		{desc: "the sqlite database needs a data dir", opts: func() identity.Options {
 			c := identity.DefaultConfig()
-			return identity.Options{Config: &c, Listen: "127.0.0.1:0"}
-		}, wantErr: "no persistence"},
+			return identity.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0"}}
+		}, wantErr: "the sqlite database needs a data dir"},
 		{desc: "no unseal secrets outside demo", opts: func() identity.Options {
 			c := identity.DefaultConfig()
-			return identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "a")}
+			return identity.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "a")}}
 		}, wantErr: "unseal"},
 		{desc: "no certificate outside demo: never a self-made CA", opts: func() identity.Options {
 			secret := filepath.Join(dir, "b", "unseal.key")
 			require.NoError(t, barrier.GenerateSecretFile(secret))
 			c := identity.DefaultConfig()
 			c.Unseal = config.Unseal{SecretFiles: []string{secret}, Threshold: 1}
-			return identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "b")}
+			return identity.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "b")}}
 		}, wantErr: "tls.cert_file and tls.key_file are required outside demo mode"},
 		{desc: "invalid config", opts: func() identity.Options {
 			c := identity.DefaultConfig()
 			c.Tokens.CodeTTL = time.Hour
-			return identity.Options{Config: &c, Demo: true}
+			return identity.Options{Config: &c, Options: serve.Options{Demo: true}}
 		}, wantErr: "code_ttl"},
 		{desc: "postgres DSN file missing", opts: func() identity.Options {
 			c := identity.DefaultConfig()
 			c.Database = config.Database{Driver: "postgres", DSNFile: filepath.Join(dir, "nope")}
-			return identity.Options{Config: &c, Demo: true, Listen: "127.0.0.1:0"}
+			return identity.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "127.0.0.1:0"}}
 		}, wantErr: "dsn_file"},
 		{desc: "TLS files missing", opts: func() identity.Options {
 			c := identity.DefaultConfig()
 			c.TLS = config.TLS{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem"), CAFile: filepath.Join(dir, "ca.pem")}
-			return identity.Options{Config: &c, Demo: true, Listen: "127.0.0.1:0"}
+			return identity.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "127.0.0.1:0"}}
 		}, wantErr: "tls.cert_file"},
 		{desc: "listen address taken", opts: func() identity.Options {
 			c := identity.DefaultConfig()
 			c.PBKDF2Iterations = 1000
-			return identity.Options{Config: &c, Demo: true, Listen: "256.0.0.1:1"}
+			return identity.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "256.0.0.1:1"}}
 		}, wantErr: "listen"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -197,7 +199,7 @@ func TestEphemeralDemoAndConfiguredDatabase(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		c := identity.DefaultConfig()
 		c.PBKDF2Iterations = 1000
-		opts := identity.Options{Config: &c, Demo: true, Listen: "127.0.0.1:0"}
+		opts := identity.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "127.0.0.1:0"}}
 		if b == dbtest.Postgres {
 			// PostgreSQL by DSN from a secrets file, as in ci and prod.
 			dbo := dbtest.Options(t, b)

@@ -18,6 +18,7 @@ import (
 	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/config"
+	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
@@ -37,7 +38,7 @@ func TestConfiguredProduction(t *testing.T) {
 	}
 	c.Unseal = config.Unseal{SecretFiles: []string{secret}, Threshold: 1}
 	c.Tokens.SigningAlgorithm = "EdDSA"
-	inst, err := identity.Start(t.Context(), identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")})
+	inst, err := identity.Start(t.Context(), identity.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = inst.Shutdown(t.Context()) })
 	assert.Empty(t, inst.DemoFile, "no demo data outside demo mode")
@@ -73,7 +74,7 @@ func TestStartRefusesMismatchedTLSFiles(t *testing.T) {
 		CertFile: filepath.Join(dir, "a", "identity.pem"), KeyFile: filepath.Join(dir, "b", "identity-key.pem"), CAFile: pkiA.CAFile,
 	}
 	c.Unseal = config.Unseal{SecretFiles: []string{secret}, Threshold: 1}
-	_, err = identity.Start(t.Context(), identity.Options{Config: &c, Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")})
+	_, err = identity.Start(t.Context(), identity.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "does not match")
 }

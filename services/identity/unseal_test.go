@@ -13,6 +13,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
+	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
@@ -67,10 +68,10 @@ func TestDemoUnsealSecret(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			dataDir := t.TempDir()
-			key := filepath.Join(dataDir, identity.DemoSecretFile)
+			key := filepath.Join(dataDir, serve.DemoSecretFile)
 			c := identity.DefaultConfig()
 			c.PBKDF2Iterations = 1000
-			opts := identity.Options{Config: &c, Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0"}
+			opts := identity.Options{Config: &c, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0"}}
 			if tc.externalDB {
 				dbo := dbtest.Options(t, dbtest.SQLite)
 				opts.DB = &dbo
@@ -135,10 +136,10 @@ func TestMainStartErrorReadsOnce(t *testing.T) {
 	dataDir := t.TempDir()
 	c := identity.DefaultConfig()
 	c.PBKDF2Iterations = 1000
-	inst, err := identity.Start(fixture.ITContext(t), identity.Options{Config: &c, Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0"})
+	inst, err := identity.Start(fixture.ITContext(t), identity.Options{Config: &c, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0"}})
 	require.NoError(t, err)
 	require.NoError(t, inst.Shutdown(t.Context()))
-	require.NoError(t, os.WriteFile(filepath.Join(dataDir, identity.DemoSecretFile), []byte(otherSecret), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dataDir, serve.DemoSecretFile), []byte(otherSecret), 0o600))
 	cfgFile := filepath.Join(t.TempDir(), "cfg.yml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte("pbkdf2_iterations: 1000\n"), 0o600))
 	var out, errOut bytes.Buffer

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,6 +13,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
@@ -25,34 +27,34 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{desc: "defaults are valid"},
-		{desc: "postgres needs dsn file", cfg: kms.Config{Database: config.Database{Driver: "postgres"}}, want: "dsn_file"},
-		{desc: "unknown driver", cfg: kms.Config{Database: config.Database{Driver: "mysql"}}, want: "mysql"},
-		{desc: "cert without key", cfg: kms.Config{TLS: config.TLS{CertFile: "c"}}, want: "go together"},
-		{desc: "threshold above secrets", cfg: kms.Config{Unseal: config.Unseal{SecretFiles: []string{"a"}, Threshold: 2}}, want: "threshold"},
+		{desc: "postgres needs dsn file", cfg: kms.Config{Settings: serve.Settings{Database: config.Database{Driver: "postgres"}}}, want: "dsn_file"},
+		{desc: "unknown driver", cfg: kms.Config{Settings: serve.Settings{Database: config.Database{Driver: "mysql"}}}, want: "mysql"},
+		{desc: "cert without key", cfg: kms.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "c"}}}, want: "go together"},
+		{desc: "threshold above secrets", cfg: kms.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{"a"}, Threshold: 2}}}, want: "threshold"},
 		{desc: "negative ttl", cfg: kms.Config{Auth: kms.AuthConfig{CacheTTL: -1}}, want: "cache_ttl"},
-		{desc: "negative iterations", cfg: kms.Config{Auth: kms.AuthConfig{PBKDF2Iterations: -1}}, want: "pbkdf2_iterations"},
-		{desc: "listen host:port", cfg: kms.Config{Listen: "127.0.0.1:8081"}},
-		{desc: "listen any free port on all interfaces", cfg: kms.Config{Listen: ":0"}},
-		{desc: "listen without a port", cfg: kms.Config{Listen: "notanaddr"}, want: `listen: "notanaddr" is not host:port`},
-		{desc: "listen port out of range", cfg: kms.Config{Listen: "127.0.0.1:99999"}, want: `listen: "127.0.0.1:99999": port "99999"`},
-		{desc: "listen host not an address", cfg: kms.Config{Listen: "256.0.0.1:80"}, want: "listen: "},
-		{desc: "log format json", cfg: kms.Config{Log: config.Log{Format: "json", Level: "debug"}}},
-		{desc: "log format and level in upper case", cfg: kms.Config{Log: config.Log{Format: "TEXT", Level: "WARN"}}},
-		{desc: "log level with offset", cfg: kms.Config{Log: config.Log{Level: "info+2"}}},
-		{desc: "log format xml", cfg: kms.Config{Log: config.Log{Format: "xml"}}, want: `log.format: "xml", want json or text`},
-		{desc: "log level loud", cfg: kms.Config{Log: config.Log{Level: "loud"}}, want: `log.level: "loud", want debug, info, warn or error`},
-		{desc: "dsn file without postgres", cfg: kms.Config{Database: config.Database{DSNFile: "/run/secrets/dsn"}}, want: "database.dsn_file: set but database.driver is not postgres"},
-		{desc: "postgres with dsn file", cfg: kms.Config{Database: config.Database{Driver: "postgres", DSNFile: "/run/secrets/dsn"}}},
-		{desc: "empty secret file path", cfg: kms.Config{Unseal: config.Unseal{SecretFiles: []string{"a", ""}}}, want: "unseal.secret_files[1]: empty path"},
-		{desc: "secret file listed twice", cfg: kms.Config{Unseal: config.Unseal{SecretFiles: []string{"a", "b", "a"}, Threshold: 2}}, want: `unseal.secret_files[2]: "a" is listed twice`},
-		{desc: "threshold 2 of 3", cfg: kms.Config{Unseal: config.Unseal{SecretFiles: []string{"a", "b", "c"}, Threshold: 2}}},
-		{desc: "threshold above the one demo secret", cfg: kms.Config{Unseal: config.Unseal{Threshold: 2}}, want: "unseal.threshold: 2, want 1..1"},
-		{desc: "negative threshold", cfg: kms.Config{Unseal: config.Unseal{Threshold: -1}}, want: "unseal.threshold: -1"},
-		{desc: "otlp endpoint without CA", cfg: kms.Config{Log: config.Log{OTLPEndpoint: "https://127.0.0.1:4318"}}, want: "log.otlp_ca_file: required"},
+		{desc: "negative iterations", cfg: kms.Config{Auth: kms.AuthConfig{}, Settings: serve.Settings{PBKDF2Iterations: -1}}, want: "pbkdf2_iterations"},
+		{desc: "listen host:port", cfg: kms.Config{Settings: serve.Settings{Listen: "127.0.0.1:8081"}}},
+		{desc: "listen any free port on all interfaces", cfg: kms.Config{Settings: serve.Settings{Listen: ":0"}}},
+		{desc: "listen without a port", cfg: kms.Config{Settings: serve.Settings{Listen: "notanaddr"}}, want: `listen: "notanaddr" is not host:port`},
+		{desc: "listen port out of range", cfg: kms.Config{Settings: serve.Settings{Listen: "127.0.0.1:99999"}}, want: `listen: "127.0.0.1:99999": port "99999"`},
+		{desc: "listen host not an address", cfg: kms.Config{Settings: serve.Settings{Listen: "256.0.0.1:80"}}, want: "listen: "},
+		{desc: "log format json", cfg: kms.Config{Settings: serve.Settings{Log: config.Log{Format: "json", Level: "debug"}}}},
+		{desc: "log format and level in upper case", cfg: kms.Config{Settings: serve.Settings{Log: config.Log{Format: "TEXT", Level: "WARN"}}}},
+		{desc: "log level with offset", cfg: kms.Config{Settings: serve.Settings{Log: config.Log{Level: "info+2"}}}},
+		{desc: "log format xml", cfg: kms.Config{Settings: serve.Settings{Log: config.Log{Format: "xml"}}}, want: `log.format: "xml", want json or text`},
+		{desc: "log level loud", cfg: kms.Config{Settings: serve.Settings{Log: config.Log{Level: "loud"}}}, want: `log.level: "loud", want debug, info, warn or error`},
+		{desc: "dsn file without postgres", cfg: kms.Config{Settings: serve.Settings{Database: config.Database{DSNFile: "/run/secrets/dsn"}}}, want: "database.dsn_file: set but database.driver is not postgres"},
+		{desc: "postgres with dsn file", cfg: kms.Config{Settings: serve.Settings{Database: config.Database{Driver: "postgres", DSNFile: "/run/secrets/dsn"}}}},
+		{desc: "empty secret file path", cfg: kms.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{"a", ""}}}}, want: "unseal.secret_files[1]: empty path"},
+		{desc: "secret file listed twice", cfg: kms.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{"a", "b", "a"}, Threshold: 2}}}, want: `unseal.secret_files[2]: "a" is listed twice`},
+		{desc: "threshold 2 of 3", cfg: kms.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{"a", "b", "c"}, Threshold: 2}}}},
+		{desc: "threshold above the one demo secret", cfg: kms.Config{Settings: serve.Settings{Unseal: config.Unseal{Threshold: 2}}}, want: "unseal.threshold: 2, want 1..1"},
+		{desc: "negative threshold", cfg: kms.Config{Settings: serve.Settings{Unseal: config.Unseal{Threshold: -1}}}, want: "unseal.threshold: -1"},
+		{desc: "otlp endpoint without CA", cfg: kms.Config{Settings: serve.Settings{Log: config.Log{OTLPEndpoint: "https://127.0.0.1:4318"}}}, want: "log.otlp_ca_file: required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			err := tc.cfg.Validate()
+			err := config.Validate(&tc.cfg)
 			if tc.want == "" {
 				require.NoError(t, err)
 				return
@@ -77,11 +79,7 @@ func TestStartProductionConfig(t *testing.T) {
 			require.NoError(t, barrier.GenerateSecretFile(p))
 			secrets = append(secrets, p)
 		}
-		cfg := &kms.Config{
-			TLS:    config.TLS{CertFile: filepath.Join(dir, "tls", "kms.pem"), KeyFile: filepath.Join(dir, "tls", "kms-key.pem"), CAFile: pki.CAFile},
-			Unseal: config.Unseal{SecretFiles: secrets, Threshold: 2},
-			Auth:   kms.AuthConfig{PBKDF2Iterations: 1000},
-		}
+		cfg := &kms.Config{Settings: serve.Settings{PBKDF2Iterations: 1000, TLS: config.TLS{CertFile: filepath.Join(dir, "tls", "kms.pem"), KeyFile: filepath.Join(dir, "tls", "kms-key.pem"), CAFile: pki.CAFile}, Unseal: config.Unseal{SecretFiles: secrets, Threshold: 2}}}
 		if b == dbtest.Postgres {
 			opts := dbtest.Options(t, b)
 			dsn := filepath.Join(dir, "dsn")
@@ -89,7 +87,7 @@ func TestStartProductionConfig(t *testing.T) {
 			cfg.Database = config.Database{Driver: string(db.DriverPostgres), DSNFile: dsn}
 		}
 		var out bytes.Buffer
-		inst, err := kms.Start(t.Context(), kms.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Stdout: &out})
+		inst, err := kms.Start(t.Context(), kms.Options{Config: cfg, Options: serve.Options{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Stdout: &out}})
 		require.NoError(t, err)
 		assert.Empty(t, inst.DemoFile, "no demo.json outside demo mode")
 		assert.Equal(t, pki.CAFile, inst.CAFile)
@@ -108,19 +106,19 @@ func TestStartProductionConfig(t *testing.T) {
 
 		// Two of the three secrets still unseal; one does not.
 		cfg.Unseal.SecretFiles = secrets[1:]
-		inst, err = kms.Start(t.Context(), kms.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"})
+		inst, err = kms.Start(t.Context(), kms.Options{Config: cfg, Options: serve.Options{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}})
 		require.NoError(t, err)
 		require.NoError(t, inst.Shutdown(t.Context()))
 		cfg.Unseal.SecretFiles, cfg.Unseal.Threshold = secrets[:1], 1
-		_, err = kms.Start(t.Context(), kms.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"})
+		_, err = kms.Start(t.Context(), kms.Options{Config: cfg, Options: serve.Options{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "sealed")
 
 		cfg.Unseal.SecretFiles = nil
-		_, err = kms.Start(t.Context(), kms.Options{Config: cfg, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"})
+		_, err = kms.Start(t.Context(), kms.Options{Config: cfg, Options: serve.Options{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "unseal.secret_files is required")
-		assert.NoFileExists(t, filepath.Join(dir, "data", kms.DemoSecretFile), "no demo secret outside demo mode")
+		assert.NoFileExists(t, filepath.Join(dir, "data", serve.DemoSecretFile), "no demo secret outside demo mode")
 	})
 }
 
@@ -129,13 +127,12 @@ func TestStartRejectsBadRealms(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte("roles: []\nrealms:\n  - {id: demo, name: demo, type: file}\n"), 0o600))
 	cfgPath := filepath.Join(dir, "kms.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte("auth:\n  realms_file: realms.yml\n"), 0o600))
-	_, err := kms.Start(t.Context(), kms.Options{ConfigPath: cfgPath, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0", PBKDF2Iterations: 1000})
+	_, err := kms.Start(t.Context(), kms.Options{Options: serve.Options{ConfigPath: cfgPath, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "reserved for the demo users")
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte("roles: []\nrealms:\n  - {id: f, name: f, type: file}\n"), 0o600))
-	_, err = kms.Start(t.Context(), kms.Options{ConfigPath: cfgPath, DataDir: t.TempDir(), Listen: "127.0.0.1:0", Config: nil, Demo: false,
-		PBKDF2Iterations: 1000})
+	_, err = kms.Start(t.Context(), kms.Options{Config: nil, Options: serve.Options{ConfigPath: cfgPath, DataDir: t.TempDir(), Listen: "127.0.0.1:0", Demo: false, PBKDF2Iterations: 1000}})
 	require.Error(t, err)
 }
 
@@ -155,6 +152,7 @@ func TestConfigEnvNames(t *testing.T) {
 		{desc: "data dir", name: "PASSTHRU_KMS_DATA_DIR", val: "/var/lib/kms", want: func(c *kms.Config) any { return c.DataDir }},
 		{desc: "database driver", yaml: "database:\n  dsn_file: /run/secrets/dsn\n", name: "PASSTHRU_KMS_DB_DRIVER", val: "postgres",
 			want: func(c *kms.Config) any { return c.Database.Driver }},
+		{desc: "pbkdf2 iterations", name: "PASSTHRU_KMS_PBKDF2_ITERATIONS", val: "2000", want: func(c *kms.Config) any { return strconv.Itoa(c.PBKDF2Iterations) }},
 		{desc: "auth cache ttl", name: "PASSTHRU_KMS_AUTH_CACHE_TTL", val: "1m0s", want: func(c *kms.Config) any { return c.Auth.CacheTTL.String() }},
 		{desc: "log format", name: "PASSTHRU_KMS_LOG_FORMAT", val: "json", want: func(c *kms.Config) any { return c.Log.Format }},
 		{desc: "log level", name: "PASSTHRU_KMS_LOG_LEVEL", val: "debug", want: func(c *kms.Config) any { return c.Log.Level }},
@@ -167,10 +165,10 @@ func TestConfigEnvNames(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(t.TempDir(), "kms.yml")
-			require.NoError(t, os.WriteFile(path, []byte("auth:\n  pbkdf2_iterations: 1000\n"+tc.yaml), 0o600))
-			cfg, used, err := kms.ResolveConfig(kms.Options{ConfigPath: path, Demo: true, Env: func(k string) (string, bool) {
+			require.NoError(t, os.WriteFile(path, []byte("pbkdf2_iterations: 1000\n"+tc.yaml), 0o600))
+			cfg, used, err := kms.ResolveConfig(kms.Options{Options: serve.Options{ConfigPath: path, Demo: true, Env: func(k string) (string, bool) {
 				return tc.val, k == tc.name
-			}})
+			}}})
 			require.NoError(t, err)
 			assert.Equal(t, path, used)
 			assert.Equal(t, tc.val, tc.want(cfg))

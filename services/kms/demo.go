@@ -11,6 +11,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 )
@@ -144,9 +145,9 @@ func ensureDemoKey(ctx context.Context, svc *keys.Service, tenant uuid.UUID, alg
 	return k, nil
 }
 
-func writeDemoFile(dataDir string, inst *Instance, seed *demoSeed) (string, error) {
-	path, err := demofile.Write(dataDir, &demofile.File{
-		Service: "kms", BaseURL: inst.URL, CAFile: inst.CAFile, Tenants: seed.tenants,
+func writeDemoFile(env *serve.Env, seed *demoSeed) (string, error) {
+	path, err := demofile.Write(env.DataDir, &demofile.File{
+		Service: "kms", BaseURL: env.URL, CAFile: env.CAFile, Tenants: seed.tenants,
 	})
 	if err != nil {
 		return "", fmt.Errorf("write demo file: %w", err)

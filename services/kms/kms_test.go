@@ -15,9 +15,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
+	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
@@ -113,10 +116,10 @@ func TestWrongUnsealSecretRefusesToStart(t *testing.T) {
 	// The binary path: SQLite under the data dir, started once, then a
 	// different secret file. The error reads once: no "kms" stutter.
 	dataDir := t.TempDir()
-	inst, err := kms.Start(fixture.ITContext(t), kms.Options{Config: &kms.Config{}, Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000})
+	inst, err := kms.Start(fixture.ITContext(t), kms.Options{Config: &kms.Config{}, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}})
 	require.NoError(t, err)
 	require.NoError(t, inst.Shutdown(t.Context()))
-	require.NoError(t, os.WriteFile(filepath.Join(dataDir, kms.DemoSecretFile), []byte("c29tZSBvdGhlciBzZWNyZXQgdGhhdCBpcyBsb25nIGVub3VnaA=="), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dataDir, serve.DemoSecretFile), []byte("c29tZSBvdGhlciBzZWNyZXQgdGhhdCBpcyBsb25nIGVub3VnaA=="), 0o600))
 	begin := time.Now()
 	code, stdout, stderr := runMain(t, "--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
 	assert.Equal(t, 1, code, "stdout=%s stderr=%s", stdout, stderr)
@@ -150,7 +153,7 @@ func TestMainStopsWhenContextEnds(t *testing.T) {
 	case <-fixture.ITContext(t).Done():
 		t.Fatal("Main did not return after its context ended")
 	}
-	assert.Contains(t, stdout.String(), "kms: shutting down")
+	assert.Contains(t, stdout.String(), "kms: stopped")
 }
 
 func TestMainFlagsAndConfig(t *testing.T) {
@@ -183,9 +186,9 @@ func TestMainFlagsAndConfig(t *testing.T) {
 		wantStderr string
 	}{
 		{desc: "otlp over https with a CA bundle is valid", args: []string{"--check-config", "--demo", "--config", otlpOK}, code: 0, wantStdout: "config OK"},
-		{desc: "otlp over plain http is refused", args: []string{"--check-config", "--config", otlpHTTP}, code: 1, wantStdout: "log.otlp_endpoint: must be an https URL"},
-		{desc: "otlp without a CA bundle is refused", args: []string{"--check-config", "--config", otlpNoCA}, code: 1, wantStdout: "log.otlp_ca_file: required"},
-		{desc: "otlp CA bundle without endpoint is refused", args: []string{"--check-config", "--config", otlpCAOnly}, code: 1, wantStdout: "set without log.otlp_endpoint"},
+		{desc: "otlp over plain http is refused", args: []string{"--check-config", "--config", otlpHTTP}, code: 1, wantStderr: "log.otlp_endpoint: must be an https URL"},
+		{desc: "otlp without a CA bundle is refused", args: []string{"--check-config", "--config", otlpNoCA}, code: 1, wantStderr: "log.otlp_ca_file: required"},
+		{desc: "otlp CA bundle without endpoint is refused", args: []string{"--check-config", "--config", otlpCAOnly}, code: 1, wantStderr: "set without log.otlp_endpoint"},
 		{desc: "unreadable otlp CA bundle stops the start", args: []string{"--demo", "--config", otlpMissingCA, "--data-dir", t.TempDir()}, code: 1, wantStderr: "log.otlp_ca_file: telemetry: OTLP CA bundle"},
 		// Telemetry with the CA bundle is set up; the start then stops at the missing realms file.
 		{desc: "otlp exporter set up with the CA bundle", args: []string{"--demo", "--config", otlpNoRealms, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, code: 1, wantStderr: "kms: cannot start: "},
@@ -193,18 +196,18 @@ func TestMainFlagsAndConfig(t *testing.T) {
 		{desc: "unknown flag", args: []string{"--nope"}, code: 2},
 		{desc: "stray argument", args: []string{"extra"}, code: 2, wantStderr: "unexpected arguments"},
 		{desc: "check good config", args: []string{"--check-config", "--demo", "--config", good}, code: 0, wantStdout: "config OK: " + good},
-		{desc: "check log format xml", args: []string{"--check-config", "--demo", "--config", writeCfg("xml.yml", "log:\n  format: xml\n")}, code: 1, wantStdout: `config invalid: log.format: "xml", want json or text`},
+		{desc: "check log format xml", args: []string{"--check-config", "--demo", "--config", writeCfg("xml.yml", "log:\n  format: xml\n")}, code: 1, wantStderr: `config invalid: log.format: "xml", want json or text`},
 		{desc: "start with log format xml", args: []string{"--demo", "--data-dir", t.TempDir(), "--config", writeCfg("xml2.yml", "log:\n  format: xml\n")}, code: 1, wantStderr: `kms: invalid config: log.format: "xml"`},
-		{desc: "check log level loud", args: []string{"--check-config", "--demo", "--config", writeCfg("loud.yml", "log:\n  level: loud\n")}, code: 1, wantStdout: `log.level: "loud"`},
-		{desc: "check listen notanaddr", args: []string{"--check-config", "--demo", "--config", writeCfg("listen.yml", "listen: notanaddr\n")}, code: 1, wantStdout: `listen: "notanaddr" is not host:port`},
-		{desc: "check listen flag", args: []string{"--check-config", "--demo", "--listen", "127.0.0.1:99999"}, code: 1, wantStdout: `listen: "127.0.0.1:99999": port`},
+		{desc: "check log level loud", args: []string{"--check-config", "--demo", "--config", writeCfg("loud.yml", "log:\n  level: loud\n")}, code: 1, wantStderr: `log.level: "loud"`},
+		{desc: "check listen notanaddr", args: []string{"--check-config", "--demo", "--config", writeCfg("listen.yml", "listen: notanaddr\n")}, code: 1, wantStderr: `listen: "notanaddr" is not host:port`},
+		{desc: "check listen flag", args: []string{"--check-config", "--demo", "--listen", "127.0.0.1:99999"}, code: 1, wantStderr: `listen: "127.0.0.1:99999": port`},
 		{desc: "flag overrides a file value", args: []string{"--check-config", "--demo", "--config", writeCfg("listen2.yml", "listen: notanaddr\n"), "--listen", "127.0.0.1:0"}, code: 0, wantStdout: "config OK"},
-		{desc: "check without demo needs TLS and unseal secrets", args: []string{"--check-config", "--config", good, "--data-dir", t.TempDir()}, code: 1, wantStdout: "tls.cert_file and tls.key_file are required outside demo mode"},
-		{desc: "check without demo needs a data dir for sqlite", args: []string{"--check-config", "--config", good}, code: 1, wantStdout: "data_dir: a data dir is required"},
+		{desc: "check without demo needs TLS and unseal secrets", args: []string{"--check-config", "--config", good, "--data-dir", t.TempDir()}, code: 1, wantStderr: "tls.cert_file and tls.key_file are required outside demo mode"},
+		{desc: "check without demo needs a data dir for sqlite", args: []string{"--check-config", "--config", good}, code: 1, wantStderr: "data_dir: the sqlite database needs a data dir"},
 		{desc: "reset-demo implies demo for the check", args: []string{"--check-config", "--reset-demo"}, code: 0, wantStdout: "config OK: no config file found"},
-		{desc: "check unknown key", args: []string{"--check-config", "--config", bad}, code: 1, wantStdout: "bogus"},
+		{desc: "check unknown key", args: []string{"--check-config", "--config", bad}, code: 1, wantStderr: "bogus"},
 		{desc: "invalid value stops the start", args: []string{"--demo", "--config", invalid}, code: 1, wantStderr: "kms: invalid config: database.driver"},
-		{desc: "check invalid value", args: []string{"--check-config", "--config", invalid}, code: 1, wantStdout: "oracle"},
+		{desc: "check invalid value", args: []string{"--check-config", "--config", invalid}, code: 1, wantStderr: "oracle"},
 		{desc: "missing config file", args: []string{"--config", filepath.Join(dir, "none.yml")}, code: 1},
 		{desc: "no TLS outside demo", args: []string{"--config", good, "--data-dir", t.TempDir()}, code: 1, wantStderr: "tls.cert_file"},
 	}
@@ -223,7 +226,7 @@ func TestMainFlagsAndConfig(t *testing.T) {
 func TestStartDemoBinaryPath(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "kms.yml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:1\nauth:\n  pbkdf2_iterations: 1000\n"), 0o600))
+	require.NoError(t, os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:1\npbkdf2_iterations: 1000\n"), 0o600))
 	tenant := uuid.New().String()
 	realms := `roles:
   - {name: reader, scopes: [kms:read]}
@@ -241,15 +244,12 @@ realms:
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte(realms), 0o600))
 	var out bytes.Buffer
 	dbo := dbtest.Options(t, dbtest.SQLite)
-	inst, err := kms.Start(fixture.ITContext(t), kms.Options{
-		ConfigPath: cfgPath, DataDir: filepath.Join(dir, "data"), Demo: true, DB: &dbo, Stdout: &out,
-		Env: func(k string) (string, bool) {
-			if k == "PASSTHRU_KMS_LISTEN" {
-				return "127.0.0.1:0", true
-			}
-			return "", false
-		},
-	})
+	inst, err := kms.Start(fixture.ITContext(t), kms.Options{Options: serve.Options{ConfigPath: cfgPath, DataDir: filepath.Join(dir, "data"), Demo: true, DB: &dbo, Stdout: &out, Env: func(k string) (string, bool) {
+		if k == "PASSTHRU_KMS_LISTEN" {
+			return "127.0.0.1:0", true
+		}
+		return "", false
+	}}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = inst.Shutdown(context.Background()) })
 	assert.Contains(t, out.String(), "CA bundle:  "+filepath.Join(dir, "data", "tls", "ca.pem"))
@@ -269,7 +269,7 @@ realms:
 	}
 
 	// The file realm user works, in the tenant realms.yml gave it.
-	f := &fixture.KMS{Instance: inst, Client: clientFor(t, inst.CAFile)}
+	f := &fixture.KMS{Instance: inst, Server: &fixture.Server{Client: clientFor(t, inst.CAFile)}}
 	c := f.API(t, "operator", "operator-password")
 	created, err := c.CreateElasticKeyWithResponse(t.Context(), api.CreateElasticKeyRequest{Name: "ops-key", Algorithm: "ES256"})
 	require.NoError(t, err)
@@ -295,13 +295,14 @@ func TestStartErrors(t *testing.T) {
 		opts kms.Options
 		want string
 	}{
-		{desc: "no unseal secret outside demo", opts: kms.Options{Config: &kms.Config{TLS: config.TLS{CertFile: "x", KeyFile: "y"}}, DB: &dbo}, want: "config: unseal.secret_files is required outside demo mode"},
-		{desc: "unreadable certificate", opts: kms.Options{Config: &kms.Config{TLS: config.TLS{CertFile: "x", KeyFile: "y"}, Unseal: config.Unseal{SecretFiles: []string{"s"}}}, DB: &dbo}, want: "tls certificate"},
-		{desc: "unreadable unseal secret", opts: kms.Options{Config: &kms.Config{Unseal: config.Unseal{SecretFiles: []string{filepath.Join(t.TempDir(), "none")}}}, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}, want: "unseal secret: "},
-		{desc: "sqlite needs a data dir", opts: kms.Options{Config: &kms.Config{}}, want: "data dir is required"},
-		{desc: "invalid config", opts: kms.Options{Config: &kms.Config{Database: config.Database{Driver: "postgres"}}}, want: "dsn_file"},
-		{desc: "bad listen address", opts: kms.Options{Config: &kms.Config{}, Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: "256.0.0.1:99999", PBKDF2Iterations: 1000}, want: "config: listen: "},
-		{desc: "address in use", opts: kms.Options{Config: &kms.Config{}, Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: busy, PBKDF2Iterations: 1000}, want: "listen on " + busy},
+		{desc: "no unseal secret outside demo", opts: kms.Options{Config: &kms.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "x", KeyFile: "y", CAFile: "z"}}}, Options: serve.Options{DB: &dbo}}, want: "config: unseal.secret_files is required outside demo mode"},
+		{desc: "certificate without its CA", opts: kms.Options{Config: &kms.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "x", KeyFile: "y"}, Unseal: config.Unseal{SecretFiles: []string{"s"}}}}, Options: serve.Options{DB: &dbo}}, want: "tls.ca_file: required with cert_file"},
+		{desc: "unreadable certificate", opts: kms.Options{Config: &kms.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "x", KeyFile: "y", CAFile: "z"}, Unseal: config.Unseal{SecretFiles: []string{"s"}}}}, Options: serve.Options{DB: &dbo}}, want: "tls.cert_file: "},
+		{desc: "unreadable unseal secret", opts: kms.Options{Config: &kms.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{filepath.Join(t.TempDir(), "none")}}}}, Options: serve.Options{Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}}, want: "unseal secret: "},
+		{desc: "sqlite needs a data dir", opts: kms.Options{Config: &kms.Config{}}, want: "the sqlite database needs a data dir"},
+		{desc: "invalid config", opts: kms.Options{Config: &kms.Config{Settings: serve.Settings{Database: config.Database{Driver: "postgres"}}}}, want: "dsn_file"},
+		{desc: "bad listen address", opts: kms.Options{Config: &kms.Config{}, Options: serve.Options{Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: "256.0.0.1:99999", PBKDF2Iterations: 1000}}, want: "config: listen: "},
+		{desc: "address in use", opts: kms.Options{Config: &kms.Config{}, Options: serve.Options{Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: busy, PBKDF2Iterations: 1000}}, want: "listen on " + busy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -336,4 +337,28 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestDemoWithoutDataDirLeavesNothing: a KMS demo without --data-dir keeps
+// its unseal secret, CA key and database in a temporary dir that shutdown
+// removes; every request is a span on the configured tracer provider.
+func TestDemoWithoutDataDirLeavesNothing(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	dbo := dbtest.Options(t, dbtest.SQLite)
+	inst, err := kms.Start(fixture.ITContext(t), kms.Options{Config: &kms.Config{}, Options: serve.Options{
+		Demo: true, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000, DB: &dbo,
+		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)),
+	}})
+	require.NoError(t, err)
+	require.DirExists(t, inst.DataDir)
+	assert.FileExists(t, filepath.Join(inst.DataDir, serve.DemoSecretFile))
+	c := clientFor(t, inst.CAFile)
+	resp, err := c.Get(inst.URL + "/api/v1/elastic-keys")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.NotEmpty(t, rec.Ended(), "the KMS emits HTTP spans")
+	c.CloseIdleConnections()
+	require.NoError(t, inst.Shutdown(t.Context()))
+	assert.NoDirExists(t, inst.DataDir, "the temporary demo data dir is gone")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/passthru-dev/passthru/services/infra/demofile"
+	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
@@ -63,8 +64,8 @@ func TestDemoUnsealSecret(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			dataDir := t.TempDir()
-			key := filepath.Join(dataDir, kms.DemoSecretFile)
-			opts := kms.Options{Config: &kms.Config{}, Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}
+			key := filepath.Join(dataDir, serve.DemoSecretFile)
+			opts := kms.Options{Config: &kms.Config{}, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}}
 			if tc.externalDB {
 				dbo := dbtest.Options(t, dbtest.SQLite)
 				opts.DB = &dbo

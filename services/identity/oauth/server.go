@@ -92,6 +92,17 @@ type Server struct {
 	creds   *credential.Verifier
 }
 
+// Lifetimes New fills in for zero Config fields; the Identity service's
+// configuration defaults are these.
+const (
+	DefaultAccessTokenTTL   = 10 * time.Minute
+	DefaultIDTokenTTL       = 10 * time.Minute
+	DefaultRefreshTokenTTL  = 24 * time.Hour
+	DefaultRefreshFamilyTTL = 30 * 24 * time.Hour
+	DefaultCodeTTL          = 60 * time.Second
+	DefaultSessionTTL       = 8 * time.Hour
+)
+
 // New checks cfg, fills defaults and returns the server.
 func New(cfg Config) (*Server, error) {
 	if cfg.Issuer == "" || strings.HasSuffix(cfg.Issuer, "/") {
@@ -117,17 +128,17 @@ func New(cfg Config) (*Server, error) {
 			*d = v
 		}
 	}
-	def(&cfg.AccessTokenTTL, 10*time.Minute)
-	def(&cfg.IDTokenTTL, 10*time.Minute)
-	def(&cfg.RefreshTokenTTL, 24*time.Hour)
+	def(&cfg.AccessTokenTTL, DefaultAccessTokenTTL)
+	def(&cfg.IDTokenTTL, DefaultIDTokenTTL)
+	def(&cfg.RefreshTokenTTL, DefaultRefreshTokenTTL)
 	// The default must not undercut a longer configured refresh lifetime
 	// (the service's config validation refuses a family shorter than it).
-	def(&cfg.RefreshFamilyTTL, max(30*24*time.Hour, cfg.RefreshTokenTTL))
+	def(&cfg.RefreshFamilyTTL, max(DefaultRefreshFamilyTTL, cfg.RefreshTokenTTL))
 	if cfg.RefreshFamilyTTL < cfg.RefreshTokenTTL {
 		return nil, errors.New("oauth: the refresh family lifetime must not be shorter than the refresh token lifetime")
 	}
-	def(&cfg.CodeTTL, 60*time.Second)
-	def(&cfg.SessionTTL, 8*time.Hour)
+	def(&cfg.CodeTTL, DefaultCodeTTL)
+	def(&cfg.SessionTTL, DefaultSessionTTL)
 	def(&cfg.RequestTTL, 10*time.Minute)
 	if cfg.Credentials == nil {
 		creds, err := credential.New(credential.Options{Hasher: cfg.Hasher, Now: cfg.Now})

@@ -703,17 +703,19 @@ func TestCheckConfig(t *testing.T) {
 		err      error
 		wantCode int
 		wantOut  string
+		wantErr  string
 	}{
 		{desc: "valid file", path: "/etc/passthru/kms.yml", wantCode: 0, wantOut: "config OK: /etc/passthru/kms.yml\n"},
 		{desc: "no file", wantCode: 0, wantOut: "config OK: no config file found, defaults apply\n"},
-		{desc: "invalid", path: "x.yml", err: errors.New("tls: cert_file is required"), wantCode: 1, wantOut: "config invalid: tls: cert_file is required\n"},
+		{desc: "invalid goes to stderr", path: "x.yml", err: errors.New("tls: cert_file is required"), wantCode: 1, wantErr: "config invalid: tls: cert_file is required\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			var buf bytes.Buffer
-			assert.Equal(t, tc.wantCode, CheckConfig(&buf, tc.path, tc.err))
-			assert.Equal(t, tc.wantOut, buf.String())
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, tc.wantCode, CheckConfig(&stdout, &stderr, tc.path, tc.err))
+			assert.Equal(t, tc.wantOut, stdout.String())
+			assert.Equal(t, tc.wantErr, stderr.String())
 		})
 	}
 }

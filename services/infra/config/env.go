@@ -217,3 +217,40 @@ func setFromString(v reflect.Value, s string) error {
 	}
 	return nil
 }
+
+// EnvNames lists the environment variables ApplyEnvPrefix(dst, prefix, ...)
+// reads, in field order, so a binary's --help can name them all.
+func EnvNames(dst any, prefix string) []string {
+	t := reflect.TypeOf(dst)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var names []string
+	var walk func(t reflect.Type, depth int)
+	walk = func(t reflect.Type, depth int) {
+		if depth > 32 {
+			return
+		}
+		for f := range fieldsOf(t) {
+			if tag, ok := f.Tag.Lookup("env"); ok {
+				if rest, relative := strings.CutPrefix(tag, relativeEnv); relative {
+					tag = prefix + "_" + rest
+				}
+				names = append(names, tag)
+				continue
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				walk(ft, depth+1)
+			}
+		}
+	}
+	walk(t, 0)
+	return names
+}

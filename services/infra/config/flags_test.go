@@ -28,7 +28,7 @@ func TestParseCommonFlags(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
 			var stderr bytes.Buffer
-			got, code, ok := ParseCommonFlags("svc", "A test service.", "127.0.0.1:1", tc.args, &stderr)
+			got, code, ok := ParseCommonFlags(Usage{Service: "svc", About: "A test service.", DefaultListen: "127.0.0.1:1", EnvPrefix: "PASSTHRU_SVC", EnvVars: []string{"PASSTHRU_SVC_LISTEN", "PASSTHRU_SVC_LOG_LEVEL"}}, tc.args, &stderr)
 			assert.Equal(t, tc.wantOK, ok)
 			if tc.wantOK {
 				assert.Equal(t, tc.want, got)
@@ -38,6 +38,23 @@ func TestParseCommonFlags(t *testing.T) {
 			assert.Equal(t, tc.wantCode, code)
 			assert.Contains(t, stderr.String(), tc.wantErr)
 			assert.Contains(t, stderr.String(), "-check-config", "the usage lists the flags")
+			assert.Contains(t, stderr.String(), "(env PASSTHRU_SVC_LISTEN)", "a flag names its environment twin")
+			assert.Contains(t, stderr.String(), "\n  PASSTHRU_SVC_LOG_LEVEL\n", "the usage lists the environment variables")
 		})
 	}
+}
+
+func TestEnvNames(t *testing.T) {
+	type section struct {
+		Level  string `env:"*_LOG_LEVEL"`
+		Secret string `yaml:"secret_file"`
+	}
+	type cfg struct {
+		Listen string `env:"*_LISTEN"`
+		Log    section
+		Ptr    *section
+		Abs    string `env:"OTHER_NAME"`
+	}
+	assert.Equal(t, []string{"P_LISTEN", "P_LOG_LEVEL", "P_LOG_LEVEL", "OTHER_NAME"}, EnvNames(&cfg{}, "P"))
+	assert.Nil(t, EnvNames(42, "P"))
 }

@@ -130,17 +130,18 @@ func prefix(path string, err error) error {
 
 // CheckConfig implements the --check-config mode of a binary: given the path
 // Load returned and the error of loading, applying the environment and
-// validating, it prints a one-line verdict to w and returns the exit code
-// (0 valid, 1 invalid).
-func CheckConfig(w io.Writer, path string, err error) int {
+// validating, it prints the verdict and returns the exit code (0 valid, 1
+// invalid). A valid config is reported on stdout; findings go to stderr, one
+// per line, like any other error of the binary.
+func CheckConfig(stdout, stderr io.Writer, path string, err error) int {
 	if err != nil {
-		fmt.Fprintf(w, "config invalid: %v\n", err)
+		fmt.Fprintf(stderr, "config invalid: %v\n", err)
 		return 1
 	}
 	if path == "" {
-		fmt.Fprintln(w, "config OK: no config file found, defaults apply")
+		fmt.Fprintln(stdout, "config OK: no config file found, defaults apply")
 		return 0
 	}
-	fmt.Fprintf(w, "config OK: %s\n", path)
+	fmt.Fprintf(stdout, "config OK: %s\n", path)
 	return 0
 }

@@ -51,6 +51,10 @@ type Options struct {
 	// Logger receives gorm's warnings and errors (never SQL parameters).
 	// nil discards them.
 	Logger *slog.Logger
+	// OnQuery, when set, is called once for every SQL statement run on any
+	// handle of the database (system and tenants), so tests and benchmarks
+	// can count queries per request.
+	OnQuery func()
 }
 
 // DB is an open system database plus the per-tenant handles opened so far.
@@ -109,9 +113,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	var err error
 	switch opts.Driver {
 	case DriverSQLite:
-		d.system, d.backend, err = openSQLite(ctx, opts.Dir, opts.Namespace, logger)
+		d.system, d.backend, err = openSQLite(ctx, opts.Dir, opts.Namespace, logger, opts.OnQuery)
 	case DriverPostgres:
-		d.system, d.backend, err = openPostgres(ctx, opts.DSN, opts.Namespace, logger)
+		d.system, d.backend, err = openPostgres(ctx, opts.DSN, opts.Namespace, logger, opts.OnQuery)
 	default:
 		return nil, fmt.Errorf("open database: unknown driver %q (want %q or %q)", opts.Driver, DriverSQLite, DriverPostgres)
 	}

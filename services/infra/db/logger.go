@@ -15,9 +15,9 @@ import (
 // slowQuery is the duration above which a statement is logged as slow.
 const slowQuery = 500 * time.Millisecond
 
-func gormConfig(logger *slog.Logger) *gorm.Config {
+func gormConfig(logger *slog.Logger, onQuery func()) *gorm.Config {
 	return &gorm.Config{
-		Logger: &slogGorm{logger: logger},
+		Logger: &slogGorm{logger: logger, onQuery: onQuery},
 		// Timestamps gorm fills in are stored in UTC so both backends
 		// return the same values.
 		NowFunc: func() time.Time { return time.Now().UTC() },
@@ -28,7 +28,8 @@ func gormConfig(logger *slog.Logger) *gorm.Config {
 // logged with placeholders only: parameters can be secrets, wrapped keys or
 // personal data, and logs must never carry them.
 type slogGorm struct {
-	logger *slog.Logger
+	logger  *slog.Logger
+	onQuery func() // Options.OnQuery; gorm traces every statement here
 }
 
 var (
@@ -57,6 +58,9 @@ func (l *slogGorm) ParamsFilter(_ context.Context, sql string, _ ...any) (string
 }
 
 func (l *slogGorm) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if l.onQuery != nil {
+		l.onQuery()
+	}
 	elapsed := time.Since(begin)
 	switch {
 	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):

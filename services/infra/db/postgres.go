@@ -25,13 +25,14 @@ const (
 )
 
 type postgresBackend struct {
-	ns     string // the owning service's namespace: schema of its system tables, prefix of its tenant schemas
-	config *pgx.ConnConfig
-	system *gorm.DB
-	logger *slog.Logger
+	ns      string // the owning service's namespace: schema of its system tables, prefix of its tenant schemas
+	config  *pgx.ConnConfig
+	system  *gorm.DB
+	logger  *slog.Logger
+	onQuery func()
 }
 
-func openPostgres(ctx context.Context, dsn, ns string, logger *slog.Logger) (*gorm.DB, backend, error) {
+func openPostgres(ctx context.Context, dsn, ns string, logger *slog.Logger, onQuery func()) (*gorm.DB, backend, error) {
 	if dsn == "" {
 		return nil, nil, errors.New("a DSN is required")
 	}
@@ -41,7 +42,7 @@ func openPostgres(ctx context.Context, dsn, ns string, logger *slog.Logger) (*go
 		// generic message.
 		return nil, nil, errors.New("parse DSN: malformed PostgreSQL connection string")
 	}
-	b := &postgresBackend{ns: ns, config: config, logger: logger}
+	b := &postgresBackend{ns: ns, config: config, logger: logger, onQuery: onQuery}
 	// The system pool sees only the namespace's schema, as a tenant pool
 	// sees only its tenant's: another service's barrier_* or
 	// schema_migrations on the same database are never found by an
@@ -110,7 +111,7 @@ func (b *postgresBackend) open(ctx context.Context, config *pgx.ConnConfig, maxO
 	sqlDB.SetMaxOpenConns(maxOpen)
 	sqlDB.SetMaxIdleConns(maxIdle)
 	sqlDB.SetConnMaxIdleTime(idleTime)
-	g, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), gormConfig(b.logger))
+	g, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), gormConfig(b.logger, b.onQuery))
 	if err != nil {
 		_ = sqlDB.Close()
 		return nil, err

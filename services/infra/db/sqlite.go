@@ -46,6 +46,7 @@ type sqliteBackend struct {
 	dir       string
 	ephemeral bool
 	logger    *slog.Logger
+	onQuery   func()
 }
 
 // sqliteDSN builds the mattn DSN for a database file. The path is passed
@@ -58,8 +59,8 @@ func sqliteDSN(path string) (string, error) {
 	return path + "?" + sqliteParams.Encode(), nil
 }
 
-func openSQLite(ctx context.Context, dir, ns string, logger *slog.Logger) (*gorm.DB, backend, error) {
-	b := &sqliteBackend{dir: dir, logger: logger}
+func openSQLite(ctx context.Context, dir, ns string, logger *slog.Logger, onQuery func()) (*gorm.DB, backend, error) {
+	b := &sqliteBackend{dir: dir, logger: logger, onQuery: onQuery}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "passthru-db-*")
 		if err != nil {
@@ -101,7 +102,7 @@ func (b *sqliteBackend) open(ctx context.Context, dir, path string) (*gorm.DB, e
 	} else if !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	g, err := gorm.Open(sqlite.Open(dsn), gormConfig(b.logger))
+	g, err := gorm.Open(sqlite.Open(dsn), gormConfig(b.logger, b.onQuery))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,7 +26,7 @@ import (
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
-func newHandlers(t *testing.T, ready ...ReadinessCheck) (*handlers, http.Handler, uuid.UUID) {
+func newHandlers(t *testing.T) (*handlers, http.Handler, uuid.UUID) {
 	t.Helper()
 	ctx := t.Context()
 	d := dbtest.Open(t, dbtest.SQLite)
@@ -42,7 +41,7 @@ func newHandlers(t *testing.T, ready ...ReadinessCheck) (*handlers, http.Handler
 	require.NoError(t, err)
 	users, err := authn.NewUserStore(ctx, d.Gorm(), authn.UserStoreOptions{Hasher: password.Hasher{Iterations: 1000}, Roles: roles})
 	require.NoError(t, err)
-	opts := Options{Keys: svc, Users: users, UserRealms: []string{"local"}, Readiness: ready}
+	opts := Options{Keys: svc, Users: users, UserRealms: []string{"local"}}
 	h, err := New(ctx, opts)
 	require.NoError(t, err)
 	return &handlers{opts: opts, logger: opts.Logger}, h, tenant
@@ -110,17 +109,6 @@ func TestHandlersDecodeStrictly(t *testing.T) {
 			assert.Equal(t, http.StatusNotFound, rec.Code, rec.Body.String())
 		})
 	}
-}
-
-func TestReadyzReportsWhatIsNotReady(t *testing.T) {
-	_, h, _ := newHandlers(t,
-		ReadinessCheck{Name: "database", Check: func(context.Context) error { return nil }},
-		ReadinessCheck{Name: "barrier", Check: func(context.Context) error { return errors.New("sealed") }},
-	)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
-	assert.JSONEq(t, `{"status":"not ready","checks":{"database":"ok","barrier":"sealed"}}`, rec.Body.String())
 }
 
 func TestPagingTokens(t *testing.T) {

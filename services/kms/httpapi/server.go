@@ -30,12 +30,6 @@ import (
 	"github.com/passthru-dev/passthru/services/kms/kmserr"
 )
 
-// ReadinessCheck reports whether one dependency is ready (nil) or why not.
-type ReadinessCheck struct {
-	Name  string
-	Check func(ctx context.Context) error
-}
-
 // Options configures the handler.
 type Options struct {
 	Keys *keys.Service
@@ -48,7 +42,6 @@ type Options struct {
 	// ExtraChallenges are advertised in 401 responses beside the
 	// authenticators' own.
 	ExtraChallenges []string
-	Readiness       []ReadinessCheck
 	Logger          *slog.Logger
 }
 
@@ -94,10 +87,6 @@ func New(ctx context.Context, opts Options) (http.Handler, error) {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, kmserr.New(kmserr.MethodNotAllowed, "method %s not allowed here", r.Method))
 	})
-	r.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}).Methods(http.MethodGet)
-	r.HandleFunc("/readyz", h.readyz).Methods(http.MethodGet)
 	r.HandleFunc("/api/v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -294,22 +283,4 @@ var _ api.ServerInterface = (*handlers)(nil)
 
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(h.logger, w, r, err)
-}
-
-func (h *handlers) readyz(w http.ResponseWriter, r *http.Request) {
-	checks := map[string]string{}
-	ready := true
-	for _, c := range h.opts.Readiness {
-		if err := c.Check(r.Context()); err != nil {
-			ready = false
-			checks[c.Name] = err.Error()
-			continue
-		}
-		checks[c.Name] = "ok"
-	}
-	if !ready {
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "checks": checks})
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
 }
