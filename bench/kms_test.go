@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/passthru-dev/passthru/services/kms"
+	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
@@ -27,7 +27,7 @@ import (
 
 // quietKMS logs at Info to nowhere: production's access-log cost, without
 // the fixture's debug log growing in memory for the whole benchmark.
-func quietKMS(o *kms.Options) {
+func quietKMS(o *kmsserver.Options) {
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 

@@ -7,9 +7,9 @@ import (
 
 	identityscenario "github.com/passthru-dev/passthru/scenarios/identity"
 	kmsscenario "github.com/passthru-dev/passthru/scenarios/kms"
-	"github.com/passthru-dev/passthru/services/identity"
+	identityserver "github.com/passthru-dev/passthru/services/identity/server"
 	"github.com/passthru-dev/passthru/services/infra/serve"
-	"github.com/passthru-dev/passthru/services/kms"
+	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
 )
 
 // DefaultDeps wires the real services and scenarios.
@@ -40,7 +40,7 @@ func started(inst *serve.Instance) *Instance {
 // startKMS runs the real KMS in demo mode with production settings (PBKDF2
 // at its default cost): the demo shows the service as it ships.
 func startKMS(ctx context.Context, o StartOptions) (*Instance, error) {
-	inst, err := kms.Start(ctx, kms.Options{Options: demoOptions(o), Config: &kms.Config{}})
+	inst, err := kmsserver.Start(ctx, kmsserver.Options{Options: demoOptions(o), Config: &kmsserver.Config{}})
 	if err != nil {
 		return nil, err
 	}
@@ -50,8 +50,8 @@ func startKMS(ctx context.Context, o StartOptions) (*Instance, error) {
 // startIdentity runs the real Identity provider in demo mode with its
 // default configuration (production PBKDF2 cost).
 func startIdentity(ctx context.Context, o StartOptions) (*Instance, error) {
-	cfg := identity.DefaultConfig()
-	inst, err := identity.Start(ctx, identity.Options{Options: demoOptions(o), Config: &cfg})
+	cfg := identityserver.DefaultConfig()
+	inst, err := identityserver.Start(ctx, identityserver.Options{Options: demoOptions(o), Config: &cfg})
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/oauth"
+	identityserver "github.com/passthru-dev/passthru/services/identity/server"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
@@ -32,7 +32,7 @@ func (e *env) spent(fn func()) int64 {
 func TestClientAuthConcurrentFirstRequests(t *testing.T) {
 	const n = 100
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		e := newEnv(t, fixture.StartIdentity(t, b, fixture.WithIdentityConfig(func(c *identity.Config) { c.PBKDF2Iterations = 200_000 })))
+		e := newEnv(t, fixture.StartIdentity(t, b, fixture.WithIdentityConfig(func(c *identityserver.Config) { c.PBKDF2Iterations = 200_000 })))
 		var answers []raceAnswer
 		spent := e.spent(func() {
 			answers = e.burst(fixture.ITContext(t), n, &e.svc, url.Values{"grant_type": {"client_credentials"}})

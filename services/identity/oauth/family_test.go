@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/passthru-dev/passthru/services/identity"
+	identityserver "github.com/passthru-dev/passthru/services/identity/server"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
@@ -19,7 +19,7 @@ import (
 // the deadline is capped at the deadline, and after it the family is over.
 // The steps run in order on the same family.
 func TestRefreshFamilyLifetime(t *testing.T) {
-	defaults := identity.DefaultConfig().Tokens
+	defaults := identityserver.DefaultConfig().Tokens
 	refreshTTL, familyTTL := defaults.RefreshTokenTTL, defaults.RefreshFamilyTTL
 	require.Equal(t, 24*time.Hour, refreshTTL)
 	require.Equal(t, 30*24*time.Hour, familyTTL)
@@ -100,7 +100,7 @@ func TestRefreshFamilyTTLConfigured(t *testing.T) {
 	clock := fixture.NewIdentityClock(time.Now().UTC().Truncate(time.Second))
 	e := newEnv(t, fixture.StartIdentity(t, dbtest.SQLite,
 		fixture.WithIdentityClock(clock.Now),
-		fixture.WithIdentityConfig(func(c *identity.Config) { c.Tokens.RefreshFamilyTTL = familyTTL })))
+		fixture.WithIdentityConfig(func(c *identityserver.Config) { c.Tokens.RefreshFamilyTTL = familyTTL })))
 
 	first := e.tokensFor(t, "openid")
 	deadline := clock.Now().Add(familyTTL)

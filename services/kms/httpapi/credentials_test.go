@@ -11,7 +11,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
-	"github.com/passthru-dev/passthru/services/kms"
+	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
@@ -71,7 +71,7 @@ func TestBasicLockout(t *testing.T) {
 func TestBasicConcurrentFirstRequests(t *testing.T) {
 	const n = 100
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		k := fixture.StartKMS(t, b, func(o *kms.Options) { o.PBKDF2Iterations = 200_000 })
+		k := fixture.StartKMS(t, b, func(o *kmsserver.Options) { o.PBKDF2Iterations = 200_000 })
 		who := demoCaller(t, k, 0, "writer")
 		statuses := make([]int, n)
 		spent := checks(k, func() {

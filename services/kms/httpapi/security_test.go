@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/passthru-dev/passthru/services/kms"
+	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/factory"
 	"github.com/passthru-dev/passthru/testkit/fixture"
@@ -212,7 +212,7 @@ func (b *lockedBuffer) String() string {
 // ciphertext, signature or Authorization header.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	logs := &lockedBuffer{}
-	k := fixture.StartKMS(t, dbtest.SQLite, func(o *kms.Options) {
+	k := fixture.StartKMS(t, dbtest.SQLite, func(o *kmsserver.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	w := demoCaller(t, k, 0, "writer")

@@ -4,9 +4,9 @@ package main
 import (
 	"os"
 
-	"github.com/passthru-dev/passthru/services/identity"
+	identityserver "github.com/passthru-dev/passthru/services/identity/server"
 )
 
 func main() {
-	os.Exit(identity.Main(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(identityserver.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

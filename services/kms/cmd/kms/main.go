@@ -1,13 +1,13 @@
 // Command kms runs the Passthru KMS. Everything but flag handling lives in
-// package kms, so tests and the demo start the same code in-process.
+// package services/kms/server, so tests and the demo start the same code in-process.
 package main
 
 import (
 	"os"
 
-	"github.com/passthru-dev/passthru/services/kms"
+	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
 )
 
 func main() {
-	os.Exit(kms.Main(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(kmsserver.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

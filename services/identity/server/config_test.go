@@ -1,4 +1,4 @@
-package identity_test
+package server_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/passthru-dev/passthru/services/identity"
+	identityserver "github.com/passthru-dev/passthru/services/identity/server"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/db"
@@ -22,58 +22,58 @@ import (
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		desc    string
-		edit    func(c *identity.Config)
+		edit    func(c *identityserver.Config)
 		wantErr string
 	}{
-		{desc: "defaults are valid", edit: func(*identity.Config) {}},
-		{desc: "bad listen", edit: func(c *identity.Config) { c.Listen = "nope" }, wantErr: "listen"},
-		{desc: "http issuer", edit: func(c *identity.Config) { c.Issuer = "http://x" }, wantErr: "issuer"},
-		{desc: "issuer with trailing slash", edit: func(c *identity.Config) { c.Issuer = "https://x/" }, wantErr: "issuer"},
-		{desc: "postgres without dsn_file", edit: func(c *identity.Config) { c.Database.Driver = "postgres" }, wantErr: "dsn_file"},
-		{desc: "unknown driver", edit: func(c *identity.Config) { c.Database.Driver = "mysql" }, wantErr: "database.driver"},
-		{desc: "cert without key", edit: func(c *identity.Config) { c.TLS.CertFile = "c.pem" }, wantErr: "tls"},
-		{desc: "cert without CA", edit: func(c *identity.Config) { c.TLS.CertFile, c.TLS.KeyFile = "c", "k" }, wantErr: "tls.ca_file"},
-		{desc: "threshold above secrets", edit: func(c *identity.Config) { c.Unseal.SecretFiles = []string{"a"}; c.Unseal.Threshold = 2 }, wantErr: "unseal.threshold"},
-		{desc: "HS256 signing", edit: func(c *identity.Config) { c.Tokens.SigningAlgorithm = "HS256" }, wantErr: "signing_algorithm"},
-		{desc: "zero access token lifetime", edit: func(c *identity.Config) { c.Tokens.AccessTokenTTL = 0 }, wantErr: "access_token_ttl"},
-		{desc: "long code lifetime", edit: func(c *identity.Config) { c.Tokens.CodeTTL = time.Hour }, wantErr: "code_ttl"},
-		{desc: "pre-publication too long", edit: func(c *identity.Config) { c.Tokens.KeyPrePublication = c.Tokens.KeyRotationPeriod }, wantErr: "key_pre_publication"},
-		{desc: "negative PBKDF2", edit: func(c *identity.Config) { c.PBKDF2Iterations = -1 }, wantErr: "pbkdf2"},
-		{desc: "bad log format", edit: func(c *identity.Config) { c.Log.Format = "xml" }, wantErr: `log.format: "xml", want json or text`},
-		{desc: "bad log level", edit: func(c *identity.Config) { c.Log.Level = "loud" }, wantErr: `log.level: "loud", want debug, info, warn or error`},
-		{desc: "log format and level as telemetry parses them", edit: func(c *identity.Config) { c.Log.Format, c.Log.Level = "JSON", "warn+1" }},
-		{desc: "empty log level means info", edit: func(c *identity.Config) { c.Log.Level = "" }},
-		{desc: "listen without a port", edit: func(c *identity.Config) { c.Listen = "notanaddr" }, wantErr: `listen: "notanaddr" is not host:port`},
-		{desc: "listen port out of range", edit: func(c *identity.Config) { c.Listen = "127.0.0.1:70000" }, wantErr: `port "70000" is not a number from 0 to 65535`},
-		{desc: "listen host not an address", edit: func(c *identity.Config) { c.Listen = "256.0.0.1:1" }, wantErr: `"256.0.0.1" is not a valid IPv4 address`},
-		{desc: "listen any free port", edit: func(c *identity.Config) { c.Listen = "127.0.0.1:0" }},
-		{desc: "dsn file without postgres", edit: func(c *identity.Config) { c.Database.DSNFile = "/run/secrets/dsn" }, wantErr: "database.dsn_file: set but database.driver is not postgres"},
-		{desc: "empty secret file path", edit: func(c *identity.Config) { c.Unseal.SecretFiles = []string{""} }, wantErr: "unseal.secret_files[0]: empty path"},
-		{desc: "secret file listed twice", edit: func(c *identity.Config) { c.Unseal.SecretFiles = []string{"a", "a"} }, wantErr: `unseal.secret_files[1]: "a" is listed twice`},
-		{desc: "threshold above the one demo secret", edit: func(c *identity.Config) { c.Unseal.Threshold = 2 }, wantErr: "unseal.threshold: 2, want 1..1"},
-		{desc: "negative threshold", edit: func(c *identity.Config) { c.Unseal.Threshold = -1 }, wantErr: "unseal.threshold: -1"},
-		{desc: "zero session lifetime", edit: func(c *identity.Config) { c.Tokens.SessionTTL = 0 }, wantErr: "tokens.session_ttl: must be positive"},
-		{desc: "negative refresh lifetime", edit: func(c *identity.Config) { c.Tokens.RefreshTokenTTL = -time.Second }, wantErr: "tokens.refresh_token_ttl: must be positive"},
-		{desc: "zero refresh family lifetime", edit: func(c *identity.Config) { c.Tokens.RefreshFamilyTTL = 0 }, wantErr: "tokens.refresh_family_ttl: must be positive"},
-		{desc: "refresh family shorter than a refresh token", edit: func(c *identity.Config) { c.Tokens.RefreshFamilyTTL = 12 * time.Hour },
+		{desc: "defaults are valid", edit: func(*identityserver.Config) {}},
+		{desc: "bad listen", edit: func(c *identityserver.Config) { c.Listen = "nope" }, wantErr: "listen"},
+		{desc: "http issuer", edit: func(c *identityserver.Config) { c.Issuer = "http://x" }, wantErr: "issuer"},
+		{desc: "issuer with trailing slash", edit: func(c *identityserver.Config) { c.Issuer = "https://x/" }, wantErr: "issuer"},
+		{desc: "postgres without dsn_file", edit: func(c *identityserver.Config) { c.Database.Driver = "postgres" }, wantErr: "dsn_file"},
+		{desc: "unknown driver", edit: func(c *identityserver.Config) { c.Database.Driver = "mysql" }, wantErr: "database.driver"},
+		{desc: "cert without key", edit: func(c *identityserver.Config) { c.TLS.CertFile = "c.pem" }, wantErr: "tls"},
+		{desc: "cert without CA", edit: func(c *identityserver.Config) { c.TLS.CertFile, c.TLS.KeyFile = "c", "k" }, wantErr: "tls.ca_file"},
+		{desc: "threshold above secrets", edit: func(c *identityserver.Config) { c.Unseal.SecretFiles = []string{"a"}; c.Unseal.Threshold = 2 }, wantErr: "unseal.threshold"},
+		{desc: "HS256 signing", edit: func(c *identityserver.Config) { c.Tokens.SigningAlgorithm = "HS256" }, wantErr: "signing_algorithm"},
+		{desc: "zero access token lifetime", edit: func(c *identityserver.Config) { c.Tokens.AccessTokenTTL = 0 }, wantErr: "access_token_ttl"},
+		{desc: "long code lifetime", edit: func(c *identityserver.Config) { c.Tokens.CodeTTL = time.Hour }, wantErr: "code_ttl"},
+		{desc: "pre-publication too long", edit: func(c *identityserver.Config) { c.Tokens.KeyPrePublication = c.Tokens.KeyRotationPeriod }, wantErr: "key_pre_publication"},
+		{desc: "negative PBKDF2", edit: func(c *identityserver.Config) { c.PBKDF2Iterations = -1 }, wantErr: "pbkdf2"},
+		{desc: "bad log format", edit: func(c *identityserver.Config) { c.Log.Format = "xml" }, wantErr: `log.format: "xml", want json or text`},
+		{desc: "bad log level", edit: func(c *identityserver.Config) { c.Log.Level = "loud" }, wantErr: `log.level: "loud", want debug, info, warn or error`},
+		{desc: "log format and level as telemetry parses them", edit: func(c *identityserver.Config) { c.Log.Format, c.Log.Level = "JSON", "warn+1" }},
+		{desc: "empty log level means info", edit: func(c *identityserver.Config) { c.Log.Level = "" }},
+		{desc: "listen without a port", edit: func(c *identityserver.Config) { c.Listen = "notanaddr" }, wantErr: `listen: "notanaddr" is not host:port`},
+		{desc: "listen port out of range", edit: func(c *identityserver.Config) { c.Listen = "127.0.0.1:70000" }, wantErr: `port "70000" is not a number from 0 to 65535`},
+		{desc: "listen host not an address", edit: func(c *identityserver.Config) { c.Listen = "256.0.0.1:1" }, wantErr: `"256.0.0.1" is not a valid IPv4 address`},
+		{desc: "listen any free port", edit: func(c *identityserver.Config) { c.Listen = "127.0.0.1:0" }},
+		{desc: "dsn file without postgres", edit: func(c *identityserver.Config) { c.Database.DSNFile = "/run/secrets/dsn" }, wantErr: "database.dsn_file: set but database.driver is not postgres"},
+		{desc: "empty secret file path", edit: func(c *identityserver.Config) { c.Unseal.SecretFiles = []string{""} }, wantErr: "unseal.secret_files[0]: empty path"},
+		{desc: "secret file listed twice", edit: func(c *identityserver.Config) { c.Unseal.SecretFiles = []string{"a", "a"} }, wantErr: `unseal.secret_files[1]: "a" is listed twice`},
+		{desc: "threshold above the one demo secret", edit: func(c *identityserver.Config) { c.Unseal.Threshold = 2 }, wantErr: "unseal.threshold: 2, want 1..1"},
+		{desc: "negative threshold", edit: func(c *identityserver.Config) { c.Unseal.Threshold = -1 }, wantErr: "unseal.threshold: -1"},
+		{desc: "zero session lifetime", edit: func(c *identityserver.Config) { c.Tokens.SessionTTL = 0 }, wantErr: "tokens.session_ttl: must be positive"},
+		{desc: "negative refresh lifetime", edit: func(c *identityserver.Config) { c.Tokens.RefreshTokenTTL = -time.Second }, wantErr: "tokens.refresh_token_ttl: must be positive"},
+		{desc: "zero refresh family lifetime", edit: func(c *identityserver.Config) { c.Tokens.RefreshFamilyTTL = 0 }, wantErr: "tokens.refresh_family_ttl: must be positive"},
+		{desc: "refresh family shorter than a refresh token", edit: func(c *identityserver.Config) { c.Tokens.RefreshFamilyTTL = 12 * time.Hour },
 			wantErr: "tokens.refresh_family_ttl: 12h0m0s is shorter than refresh_token_ttl (24h0m0s)"},
-		{desc: "refresh family as long as a refresh token", edit: func(c *identity.Config) { c.Tokens.RefreshFamilyTTL = c.Tokens.RefreshTokenTTL }},
-		{desc: "longer refresh token needs a longer family", edit: func(c *identity.Config) { c.Tokens.RefreshTokenTTL = 40 * 24 * time.Hour },
+		{desc: "refresh family as long as a refresh token", edit: func(c *identityserver.Config) { c.Tokens.RefreshFamilyTTL = c.Tokens.RefreshTokenTTL }},
+		{desc: "longer refresh token needs a longer family", edit: func(c *identityserver.Config) { c.Tokens.RefreshTokenTTL = 40 * 24 * time.Hour },
 			wantErr: "tokens.refresh_family_ttl: 720h0m0s is shorter than refresh_token_ttl (960h0m0s)"},
-		{desc: "OTLP endpoint without CA file", edit: func(c *identity.Config) { c.Log.OTLPEndpoint = "https://otel.test:4318" }, wantErr: "log.otlp_ca_file: required"},
-		{desc: "OTLP over plain http", edit: func(c *identity.Config) {
+		{desc: "OTLP endpoint without CA file", edit: func(c *identityserver.Config) { c.Log.OTLPEndpoint = "https://otel.test:4318" }, wantErr: "log.otlp_ca_file: required"},
+		{desc: "OTLP over plain http", edit: func(c *identityserver.Config) {
 			c.Log.OTLPEndpoint, c.Log.OTLPCAFile = "http://127.0.0.1:4318", "ca.pem"
 		}, wantErr: "log.otlp_endpoint"},
-		{desc: "OTLP endpoint with credentials", edit: func(c *identity.Config) {
+		{desc: "OTLP endpoint with credentials", edit: func(c *identityserver.Config) {
 			c.Log.OTLPEndpoint, c.Log.OTLPCAFile = "https://u:secret@otel.test", "ca.pem"
 		}, wantErr: "log.otlp_endpoint"},
-		{desc: "OTLP CA file without endpoint", edit: func(c *identity.Config) { c.Log.OTLPCAFile = "ca.pem" }, wantErr: "log.otlp_ca_file: set without"},
-		{desc: "OTLP endpoint with CA file is valid", edit: func(c *identity.Config) {
+		{desc: "OTLP CA file without endpoint", edit: func(c *identityserver.Config) { c.Log.OTLPCAFile = "ca.pem" }, wantErr: "log.otlp_ca_file: set without"},
+		{desc: "OTLP endpoint with CA file is valid", edit: func(c *identityserver.Config) {
 			c.Log.OTLPEndpoint, c.Log.OTLPCAFile = "https://otel.test:4318/base", "ca.pem"
 		}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			c := identity.DefaultConfig()
+			c := identityserver.DefaultConfig()
 			tc.edit(&c)
 			err := config.Validate(&c)
 			if tc.wantErr == "" {
@@ -135,7 +135,7 @@ func TestMainFlags(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			code := identity.Main(tc.args, &out, &errOut)
+			code := identityserver.Main(tc.args, &out, &errOut)
 			assert.Equal(t, tc.wantCode, code, "stdout=%s stderr=%s", out.String(), errOut.String())
 			if tc.wantOut != "" {
 				assert.Contains(t, out.String()+errOut.String(), tc.wantOut)
@@ -148,47 +148,47 @@ func TestStartRefusesIncompleteSetups(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		desc    string
-		opts    func() identity.Options
+		opts    func() identityserver.Options
 		wantErr string
 	}{
-		{desc: "the sqlite database needs a data dir", opts: func() identity.Options {
-			c := identity.DefaultConfig()
-			return identity.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0"}}
+		{desc: "the sqlite database needs a data dir", opts: func() identityserver.Options {
+			c := identityserver.DefaultConfig()
+			return identityserver.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0"}}
 		}, wantErr: "the sqlite database needs a data dir"},
-		{desc: "no unseal secrets outside demo", opts: func() identity.Options {
-			c := identity.DefaultConfig()
-			return identity.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "a")}}
+		{desc: "no unseal secrets outside demo", opts: func() identityserver.Options {
+			c := identityserver.DefaultConfig()
+			return identityserver.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "a")}}
 		}, wantErr: "unseal"},
-		{desc: "no certificate outside demo: never a self-made CA", opts: func() identity.Options {
+		{desc: "no certificate outside demo: never a self-made CA", opts: func() identityserver.Options {
 			secret := filepath.Join(dir, "b", "unseal.key")
 			require.NoError(t, barrier.GenerateSecretFile(secret))
-			c := identity.DefaultConfig()
+			c := identityserver.DefaultConfig()
 			c.Unseal = config.Unseal{SecretFiles: []string{secret}, Threshold: 1}
-			return identity.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "b")}}
+			return identityserver.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "b")}}
 		}, wantErr: "tls.cert_file and tls.key_file are required outside demo mode"},
-		{desc: "invalid config", opts: func() identity.Options {
-			c := identity.DefaultConfig()
+		{desc: "invalid config", opts: func() identityserver.Options {
+			c := identityserver.DefaultConfig()
 			c.Tokens.CodeTTL = time.Hour
-			return identity.Options{Config: &c, Options: serve.Options{Demo: true}}
+			return identityserver.Options{Config: &c, Options: serve.Options{Demo: true}}
 		}, wantErr: "code_ttl"},
-		{desc: "postgres DSN file missing", opts: func() identity.Options {
-			c := identity.DefaultConfig()
+		{desc: "postgres DSN file missing", opts: func() identityserver.Options {
+			c := identityserver.DefaultConfig()
 			c.Database = config.Database{Driver: "postgres", DSNFile: filepath.Join(dir, "nope")}
-			return identity.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "127.0.0.1:0"}}
+			return identityserver.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "127.0.0.1:0"}}
 		}, wantErr: "dsn_file"},
-		{desc: "TLS files missing", opts: func() identity.Options {
-			c := identity.DefaultConfig()
+		{desc: "TLS files missing", opts: func() identityserver.Options {
+			c := identityserver.DefaultConfig()
 			c.TLS = config.TLS{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem"), CAFile: filepath.Join(dir, "ca.pem")}
-			return identity.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "127.0.0.1:0"}}
+			return identityserver.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "127.0.0.1:0"}}
 		}, wantErr: "tls.cert_file"},
-		{desc: "listen address taken", opts: func() identity.Options {
-			c := identity.DefaultConfig()
+		{desc: "listen address taken", opts: func() identityserver.Options {
+			c := identityserver.DefaultConfig()
 			c.PBKDF2Iterations = 1000
-			return identity.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "256.0.0.1:1"}}
+			return identityserver.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "256.0.0.1:1"}}
 		}, wantErr: "listen"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			_, err := identity.Start(t.Context(), tc.opts())
+			_, err := identityserver.Start(t.Context(), tc.opts())
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.wantErr)
 		})
@@ -197,9 +197,9 @@ func TestStartRefusesIncompleteSetups(t *testing.T) {
 
 func TestEphemeralDemoAndConfiguredDatabase(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		c := identity.DefaultConfig()
+		c := identityserver.DefaultConfig()
 		c.PBKDF2Iterations = 1000
-		opts := identity.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "127.0.0.1:0"}}
+		opts := identityserver.Options{Config: &c, Options: serve.Options{Demo: true, Listen: "127.0.0.1:0"}}
 		if b == dbtest.Postgres {
 			// PostgreSQL by DSN from a secrets file, as in ci and prod.
 			dbo := dbtest.Options(t, b)
@@ -209,7 +209,7 @@ func TestEphemeralDemoAndConfiguredDatabase(t *testing.T) {
 		}
 		var out bytes.Buffer
 		opts.Stdout = &out
-		inst, err := identity.Start(t.Context(), opts)
+		inst, err := identityserver.Start(t.Context(), opts)
 		require.NoError(t, err)
 		dataDir := inst.DataDir
 		assert.FileExists(t, inst.DemoFile)

@@ -1,8 +1,8 @@
-// Package kms is the Passthru KMS service: on the database and barrier the
-// shared runtime (services/infra/serve) opens, it wires realms and
-// authentication, the key service and the HTTP API. The binary (cmd/kms),
+// Package server is the Passthru KMS as it runs: on the database and
+// barrier the shared runtime (services/infra/serve) opens, it wires realms
+// and authentication, the key service and the HTTP API. The binary (cmd/kms),
 // the test fixture and the demo all start it through Start.
-package kms
+package server
 
 import (
 	"context"

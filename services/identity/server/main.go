@@ -1,4 +1,4 @@
-package kms
+package server
 
 import (
 	"context"
@@ -10,8 +10,9 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/serve"
 )
 
-// Main is the KMS binary: serve.Main with the KMS until SIGINT or SIGTERM.
-// It returns the process exit code (0 clean stop, 1 failure, 2 usage).
+// Main is the identity binary: serve.Main with the Identity provider until
+// SIGINT or SIGTERM. It returns the process exit code (0 ok, 1 failure, 2
+// usage).
 func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

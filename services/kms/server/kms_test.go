@@ -1,4 +1,4 @@
-package kms_test
+package server_test
 
 import (
 	"bytes"
@@ -22,8 +22,8 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
-	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
+	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
@@ -94,7 +94,7 @@ func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	ctx, cancel := context.WithTimeout(fixture.ITContext(t), fixture.ITTimeout(t)/2)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	code = kms.RunMain(ctx, args, &out, &errOut, noEnv)
+	code = kmsserver.RunMain(ctx, args, &out, &errOut, noEnv)
 	return code, out.String(), errOut.String()
 }
 
@@ -108,7 +108,7 @@ func TestWrongUnsealSecretRefusesToStart(t *testing.T) {
 	require.NoError(t, os.WriteFile(secret, []byte("c29tZSBvdGhlciBzZWNyZXQgdGhhdCBpcyBsb25nIGVub3VnaA=="), 0o600))
 	opts := k.Options()
 	opts.Logger = nil
-	_, err := kms.Start(fixture.ITContext(t), opts)
+	_, err := kmsserver.Start(fixture.ITContext(t), opts)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the barrier stays sealed")
 	assert.Contains(t, err.Error(), "unseal")
@@ -116,7 +116,7 @@ func TestWrongUnsealSecretRefusesToStart(t *testing.T) {
 	// The binary path: SQLite under the data dir, started once, then a
 	// different secret file. The error reads once: no "kms" stutter.
 	dataDir := t.TempDir()
-	inst, err := kms.Start(fixture.ITContext(t), kms.Options{Config: &kms.Config{}, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}})
+	inst, err := kmsserver.Start(fixture.ITContext(t), kmsserver.Options{Config: &kmsserver.Config{}, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}})
 	require.NoError(t, err)
 	require.NoError(t, inst.Shutdown(t.Context()))
 	require.NoError(t, os.WriteFile(filepath.Join(dataDir, serve.DemoSecretFile), []byte("c29tZSBvdGhlciBzZWNyZXQgdGhhdCBpcyBsb25nIGVub3VnaA=="), 0o600))
@@ -139,7 +139,7 @@ func TestMainStopsWhenContextEnds(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- kms.RunMain(ctx, []string{"--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, &stdout, &stderr, noEnv)
+		done <- kmsserver.RunMain(ctx, []string{"--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, &stdout, &stderr, noEnv)
 	}()
 	demo := filepath.Join(dataDir, "demo.json")
 	require.Eventually(t, func() bool {
@@ -244,7 +244,7 @@ realms:
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte(realms), 0o600))
 	var out bytes.Buffer
 	dbo := dbtest.Options(t, dbtest.SQLite)
-	inst, err := kms.Start(fixture.ITContext(t), kms.Options{Options: serve.Options{ConfigPath: cfgPath, DataDir: filepath.Join(dir, "data"), Demo: true, DB: &dbo, Stdout: &out, Env: func(k string) (string, bool) {
+	inst, err := kmsserver.Start(fixture.ITContext(t), kmsserver.Options{Options: serve.Options{ConfigPath: cfgPath, DataDir: filepath.Join(dir, "data"), Demo: true, DB: &dbo, Stdout: &out, Env: func(k string) (string, bool) {
 		if k == "PASSTHRU_KMS_LISTEN" {
 			return "127.0.0.1:0", true
 		}
@@ -292,23 +292,23 @@ func TestStartErrors(t *testing.T) {
 	busy := ln.Addr().String()
 	tests := []struct {
 		desc string
-		opts kms.Options
+		opts kmsserver.Options
 		want string
 	}{
-		{desc: "no unseal secret outside demo", opts: kms.Options{Config: &kms.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "x", KeyFile: "y", CAFile: "z"}}}, Options: serve.Options{DB: &dbo}}, want: "config: unseal.secret_files is required outside demo mode"},
-		{desc: "certificate without its CA", opts: kms.Options{Config: &kms.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "x", KeyFile: "y"}, Unseal: config.Unseal{SecretFiles: []string{"s"}}}}, Options: serve.Options{DB: &dbo}}, want: "tls.ca_file: required with cert_file"},
-		{desc: "unreadable certificate", opts: kms.Options{Config: &kms.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "x", KeyFile: "y", CAFile: "z"}, Unseal: config.Unseal{SecretFiles: []string{"s"}}}}, Options: serve.Options{DB: &dbo}}, want: "tls.cert_file: "},
-		{desc: "unreadable unseal secret", opts: kms.Options{Config: &kms.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{filepath.Join(t.TempDir(), "none")}}}}, Options: serve.Options{Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}}, want: "unseal secret: "},
-		{desc: "sqlite needs a data dir", opts: kms.Options{Config: &kms.Config{}}, want: "the sqlite database needs a data dir"},
-		{desc: "invalid config", opts: kms.Options{Config: &kms.Config{Settings: serve.Settings{Database: config.Database{Driver: "postgres"}}}}, want: "dsn_file"},
-		{desc: "bad listen address", opts: kms.Options{Config: &kms.Config{}, Options: serve.Options{Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: "256.0.0.1:99999", PBKDF2Iterations: 1000}}, want: "config: listen: "},
-		{desc: "address in use", opts: kms.Options{Config: &kms.Config{}, Options: serve.Options{Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: busy, PBKDF2Iterations: 1000}}, want: "listen on " + busy},
+		{desc: "no unseal secret outside demo", opts: kmsserver.Options{Config: &kmsserver.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "x", KeyFile: "y", CAFile: "z"}}}, Options: serve.Options{DB: &dbo}}, want: "config: unseal.secret_files is required outside demo mode"},
+		{desc: "certificate without its CA", opts: kmsserver.Options{Config: &kmsserver.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "x", KeyFile: "y"}, Unseal: config.Unseal{SecretFiles: []string{"s"}}}}, Options: serve.Options{DB: &dbo}}, want: "tls.ca_file: required with cert_file"},
+		{desc: "unreadable certificate", opts: kmsserver.Options{Config: &kmsserver.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "x", KeyFile: "y", CAFile: "z"}, Unseal: config.Unseal{SecretFiles: []string{"s"}}}}, Options: serve.Options{DB: &dbo}}, want: "tls.cert_file: "},
+		{desc: "unreadable unseal secret", opts: kmsserver.Options{Config: &kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{filepath.Join(t.TempDir(), "none")}}}}, Options: serve.Options{Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}}, want: "unseal secret: "},
+		{desc: "sqlite needs a data dir", opts: kmsserver.Options{Config: &kmsserver.Config{}}, want: "the sqlite database needs a data dir"},
+		{desc: "invalid config", opts: kmsserver.Options{Config: &kmsserver.Config{Settings: serve.Settings{Database: config.Database{Driver: "postgres"}}}}, want: "dsn_file"},
+		{desc: "bad listen address", opts: kmsserver.Options{Config: &kmsserver.Config{}, Options: serve.Options{Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: "256.0.0.1:99999", PBKDF2Iterations: 1000}}, want: "config: listen: "},
+		{desc: "address in use", opts: kmsserver.Options{Config: &kmsserver.Config{}, Options: serve.Options{Demo: true, DataDir: t.TempDir(), DB: &dbo, Listen: busy, PBKDF2Iterations: 1000}}, want: "listen on " + busy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(fixture.ITContext(t), 30*time.Second)
 			defer cancel()
-			_, err := kms.Start(ctx, tc.opts)
+			_, err := kmsserver.Start(ctx, tc.opts)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 		})
@@ -316,9 +316,9 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestDemoNames(t *testing.T) {
-	assert.Equal(t, "demo-ecdh-es-a256kw", kms.DemoKeyName("ECDH-ES+A256KW"))
-	assert.Equal(t, "demo-rsa-oaep-256", kms.DemoKeyName("RSA-OAEP-256"))
-	assert.Equal(t, "admin@demo-tenant-a", kms.DemoUsername("admin", "demo-tenant-a"))
+	assert.Equal(t, "demo-ecdh-es-a256kw", kmsserver.DemoKeyName("ECDH-ES+A256KW"))
+	assert.Equal(t, "demo-rsa-oaep-256", kmsserver.DemoKeyName("RSA-OAEP-256"))
+	assert.Equal(t, "admin@demo-tenant-a", kmsserver.DemoUsername("admin", "demo-tenant-a"))
 }
 
 // syncBuffer is a bytes.Buffer safe to read while the server writes it.
@@ -345,7 +345,7 @@ func (b *syncBuffer) String() string {
 func TestDemoWithoutDataDirLeavesNothing(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	dbo := dbtest.Options(t, dbtest.SQLite)
-	inst, err := kms.Start(fixture.ITContext(t), kms.Options{Config: &kms.Config{}, Options: serve.Options{
+	inst, err := kmsserver.Start(fixture.ITContext(t), kmsserver.Options{Config: &kmsserver.Config{}, Options: serve.Options{
 		Demo: true, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000, DB: &dbo,
 		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)),
 	}})

@@ -1,4 +1,4 @@
-package kms_test
+package server_test
 
 import (
 	"os"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/serve"
-	"github.com/passthru-dev/passthru/services/kms"
+	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
@@ -65,13 +65,13 @@ func TestDemoUnsealSecret(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			dataDir := t.TempDir()
 			key := filepath.Join(dataDir, serve.DemoSecretFile)
-			opts := kms.Options{Config: &kms.Config{}, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}}
+			opts := kmsserver.Options{Config: &kmsserver.Config{}, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}}
 			if tc.externalDB {
 				dbo := dbtest.Options(t, dbtest.SQLite)
 				opts.DB = &dbo
 			}
 			assert.NoFileExists(t, key)
-			inst, err := kms.Start(fixture.ITContext(t), opts)
+			inst, err := kmsserver.Start(fixture.ITContext(t), opts)
 			require.NoError(t, err)
 			require.FileExists(t, key, "a fresh demo generates its secret")
 			before, err := demofile.Read(inst.DemoFile)
@@ -83,7 +83,7 @@ func TestDemoUnsealSecret(t *testing.T) {
 			}
 			damaged, _ := os.ReadFile(key)
 			opts.ResetDemo = tc.reset
-			inst, err = kms.Start(fixture.ITContext(t), opts)
+			inst, err = kmsserver.Start(fixture.ITContext(t), opts)
 			if len(tc.wantErr) > 0 {
 				require.Error(t, err)
 				for _, w := range tc.wantErr {
@@ -115,7 +115,7 @@ func TestDemoUnsealSecret(t *testing.T) {
 			// The recovered data dir starts again without --reset-demo.
 			require.NoError(t, inst.Shutdown(t.Context()))
 			opts.ResetDemo = false
-			inst, err = kms.Start(fixture.ITContext(t), opts)
+			inst, err = kmsserver.Start(fixture.ITContext(t), opts)
 			require.NoError(t, err)
 			require.NoError(t, inst.Shutdown(t.Context()))
 		})

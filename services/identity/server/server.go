@@ -1,9 +1,9 @@
-// Package identity is the Passthru Identity provider: an OAuth 2.1
+// Package server runs the Passthru Identity provider, an OAuth 2.1
 // authorization server and OpenID Connect provider. This
 // package wires configuration, persistence, the barrier, signing keys, the
 // HTTP endpoints and demo seeding on the shared runtime (services/infra/serve);
 // the binary in cmd/identity only calls Main.
-package identity
+package server
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package identity_test
+package server_test
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-package identity_test
+package server_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/passthru-dev/passthru/services/identity"
+	identityserver "github.com/passthru-dev/passthru/services/identity/server"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/serve"
@@ -30,7 +30,7 @@ func TestConfiguredProduction(t *testing.T) {
 	require.NoError(t, err)
 	secret := filepath.Join(dir, "unseal.key")
 	require.NoError(t, barrier.GenerateSecretFile(secret))
-	c := identity.DefaultConfig()
+	c := identityserver.DefaultConfig()
 	c.PBKDF2Iterations = 1000
 	c.Issuer = "https://login.passthru.test"
 	c.TLS = config.TLS{
@@ -38,7 +38,7 @@ func TestConfiguredProduction(t *testing.T) {
 	}
 	c.Unseal = config.Unseal{SecretFiles: []string{secret}, Threshold: 1}
 	c.Tokens.SigningAlgorithm = "EdDSA"
-	inst, err := identity.Start(t.Context(), identity.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")}})
+	inst, err := identityserver.Start(t.Context(), identityserver.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = inst.Shutdown(t.Context()) })
 	assert.Empty(t, inst.DemoFile, "no demo data outside demo mode")
@@ -68,13 +68,13 @@ func TestStartRefusesMismatchedTLSFiles(t *testing.T) {
 	require.NoError(t, err)
 	secret := filepath.Join(dir, "unseal.key")
 	require.NoError(t, barrier.GenerateSecretFile(secret))
-	c := identity.DefaultConfig()
+	c := identityserver.DefaultConfig()
 	c.PBKDF2Iterations = 1000
 	c.TLS = config.TLS{
 		CertFile: filepath.Join(dir, "a", "identity.pem"), KeyFile: filepath.Join(dir, "b", "identity-key.pem"), CAFile: pkiA.CAFile,
 	}
 	c.Unseal = config.Unseal{SecretFiles: []string{secret}, Threshold: 1}
-	_, err = identity.Start(t.Context(), identity.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")}})
+	_, err = identityserver.Start(t.Context(), identityserver.Options{Config: &c, Options: serve.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data")}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "does not match")
 }
@@ -106,7 +106,7 @@ func TestMainServesUntilSignalled(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- identity.Main([]string{"--config", cfgFile, "--demo", "--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0"}, &out, &errOut)
+		done <- identityserver.Main([]string{"--config", cfgFile, "--demo", "--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0"}, &out, &errOut)
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), "  try:        curl --cacert ") {

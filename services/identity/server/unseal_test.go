@@ -1,4 +1,4 @@
-package identity_test
+package server_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/passthru-dev/passthru/services/identity"
+	identityserver "github.com/passthru-dev/passthru/services/identity/server"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
@@ -69,15 +69,15 @@ func TestDemoUnsealSecret(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			dataDir := t.TempDir()
 			key := filepath.Join(dataDir, serve.DemoSecretFile)
-			c := identity.DefaultConfig()
+			c := identityserver.DefaultConfig()
 			c.PBKDF2Iterations = 1000
-			opts := identity.Options{Config: &c, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0"}}
+			opts := identityserver.Options{Config: &c, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0"}}
 			if tc.externalDB {
 				dbo := dbtest.Options(t, dbtest.SQLite)
 				opts.DB = &dbo
 			}
 			assert.NoFileExists(t, key)
-			inst, err := identity.Start(fixture.ITContext(t), opts)
+			inst, err := identityserver.Start(fixture.ITContext(t), opts)
 			require.NoError(t, err)
 			require.FileExists(t, key, "a fresh demo generates its secret")
 			before, err := demofile.Read(inst.DemoFile)
@@ -89,7 +89,7 @@ func TestDemoUnsealSecret(t *testing.T) {
 			}
 			damaged, _ := os.ReadFile(key)
 			opts.ResetDemo = tc.reset
-			inst, err = identity.Start(fixture.ITContext(t), opts)
+			inst, err = identityserver.Start(fixture.ITContext(t), opts)
 			if len(tc.wantErr) > 0 {
 				require.Error(t, err)
 				for _, w := range tc.wantErr {
@@ -123,7 +123,7 @@ func TestDemoUnsealSecret(t *testing.T) {
 			// The recovered data dir starts again without --reset-demo.
 			require.NoError(t, inst.Shutdown(t.Context()))
 			opts.ResetDemo = false
-			inst, err = identity.Start(fixture.ITContext(t), opts)
+			inst, err = identityserver.Start(fixture.ITContext(t), opts)
 			require.NoError(t, err)
 			require.NoError(t, inst.Shutdown(t.Context()))
 		})
@@ -134,16 +134,16 @@ func TestDemoUnsealSecret(t *testing.T) {
 // and says what is wrong.
 func TestMainStartErrorReadsOnce(t *testing.T) {
 	dataDir := t.TempDir()
-	c := identity.DefaultConfig()
+	c := identityserver.DefaultConfig()
 	c.PBKDF2Iterations = 1000
-	inst, err := identity.Start(fixture.ITContext(t), identity.Options{Config: &c, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0"}})
+	inst, err := identityserver.Start(fixture.ITContext(t), identityserver.Options{Config: &c, Options: serve.Options{Demo: true, DataDir: dataDir, Listen: "127.0.0.1:0"}})
 	require.NoError(t, err)
 	require.NoError(t, inst.Shutdown(t.Context()))
 	require.NoError(t, os.WriteFile(filepath.Join(dataDir, serve.DemoSecretFile), []byte(otherSecret), 0o600))
 	cfgFile := filepath.Join(t.TempDir(), "cfg.yml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte("pbkdf2_iterations: 1000\n"), 0o600))
 	var out, errOut bytes.Buffer
-	code := identity.Main([]string{"--config", cfgFile, "--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, &out, &errOut)
+	code := identityserver.Main([]string{"--config", cfgFile, "--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, &out, &errOut)
 	assert.Equal(t, 1, code)
 	assert.True(t, strings.HasPrefix(errOut.String(), "identity: cannot start: the barrier stays sealed"), "stderr=%s", errOut.String())
 	assert.Equal(t, 1, strings.Count(errOut.String(), "identity"), "no stutter: %s", errOut.String())

@@ -1,4 +1,4 @@
-package identity_test
+package server_test
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/passthru-dev/passthru/services/identity"
+	identityserver "github.com/passthru-dev/passthru/services/identity/server"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
@@ -103,7 +103,7 @@ func TestRestartKeepsTokensAndJWKS(t *testing.T) {
 
 		t.Run("reset-demo wipes and reseeds", func(t *testing.T) {
 			old := idp.Demo
-			idp2 := idp.Restart(t, func(o *identity.Options) { o.ResetDemo = true })
+			idp2 := idp.Restart(t, func(o *identityserver.Options) { o.ResetDemo = true })
 			require.Len(t, idp2.Demo.Tenants, 2)
 			for i := range old.Tenants {
 				assert.NotEqual(t, old.Tenants[i].ID, idp2.Demo.Tenants[i].ID, "fresh tenant ids")
@@ -120,7 +120,7 @@ func TestRestartKeepsTokensAndJWKS(t *testing.T) {
 func TestSigningKeyRotation(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		clock := fixture.NewIdentityClock(time.Now())
-		idp := fixture.StartIdentity(t, b, fixture.WithIdentityClock(clock.Now), fixture.WithIdentityConfig(func(c *identity.Config) {
+		idp := fixture.StartIdentity(t, b, fixture.WithIdentityClock(clock.Now), fixture.WithIdentityConfig(func(c *identityserver.Config) {
 			c.Tokens.KeyRotationPeriod = time.Hour
 			c.Tokens.KeyPrePublication = 10 * time.Minute
 			c.Tokens.AccessTokenTTL = 5 * time.Minute

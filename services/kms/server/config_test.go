@@ -1,0 +1,177 @@
+package server_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/services/infra/config"
+	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/infra/serve"
+	"github.com/passthru-dev/passthru/services/infra/tlsx"
+	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/fixture"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		desc string
+		cfg  kmsserver.Config
+		want string
+	}{
+		{desc: "defaults are valid"},
+		{desc: "postgres needs dsn file", cfg: kmsserver.Config{Settings: serve.Settings{Database: config.Database{Driver: "postgres"}}}, want: "dsn_file"},
+		{desc: "unknown driver", cfg: kmsserver.Config{Settings: serve.Settings{Database: config.Database{Driver: "mysql"}}}, want: "mysql"},
+		{desc: "cert without key", cfg: kmsserver.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "c"}}}, want: "go together"},
+		{desc: "threshold above secrets", cfg: kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{"a"}, Threshold: 2}}}, want: "threshold"},
+		{desc: "negative ttl", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{CacheTTL: -1}}, want: "cache_ttl"},
+		{desc: "negative iterations", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{}, Settings: serve.Settings{PBKDF2Iterations: -1}}, want: "pbkdf2_iterations"},
+		{desc: "listen host:port", cfg: kmsserver.Config{Settings: serve.Settings{Listen: "127.0.0.1:8081"}}},
+		{desc: "listen any free port on all interfaces", cfg: kmsserver.Config{Settings: serve.Settings{Listen: ":0"}}},
+		{desc: "listen without a port", cfg: kmsserver.Config{Settings: serve.Settings{Listen: "notanaddr"}}, want: `listen: "notanaddr" is not host:port`},
+		{desc: "listen port out of range", cfg: kmsserver.Config{Settings: serve.Settings{Listen: "127.0.0.1:99999"}}, want: `listen: "127.0.0.1:99999": port "99999"`},
+		{desc: "listen host not an address", cfg: kmsserver.Config{Settings: serve.Settings{Listen: "256.0.0.1:80"}}, want: "listen: "},
+		{desc: "log format json", cfg: kmsserver.Config{Settings: serve.Settings{Log: config.Log{Format: "json", Level: "debug"}}}},
+		{desc: "log format and level in upper case", cfg: kmsserver.Config{Settings: serve.Settings{Log: config.Log{Format: "TEXT", Level: "WARN"}}}},
+		{desc: "log level with offset", cfg: kmsserver.Config{Settings: serve.Settings{Log: config.Log{Level: "info+2"}}}},
+		{desc: "log format xml", cfg: kmsserver.Config{Settings: serve.Settings{Log: config.Log{Format: "xml"}}}, want: `log.format: "xml", want json or text`},
+		{desc: "log level loud", cfg: kmsserver.Config{Settings: serve.Settings{Log: config.Log{Level: "loud"}}}, want: `log.level: "loud", want debug, info, warn or error`},
+		{desc: "dsn file without postgres", cfg: kmsserver.Config{Settings: serve.Settings{Database: config.Database{DSNFile: "/run/secrets/dsn"}}}, want: "database.dsn_file: set but database.driver is not postgres"},
+		{desc: "postgres with dsn file", cfg: kmsserver.Config{Settings: serve.Settings{Database: config.Database{Driver: "postgres", DSNFile: "/run/secrets/dsn"}}}},
+		{desc: "empty secret file path", cfg: kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{"a", ""}}}}, want: "unseal.secret_files[1]: empty path"},
+		{desc: "secret file listed twice", cfg: kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{"a", "b", "a"}, Threshold: 2}}}, want: `unseal.secret_files[2]: "a" is listed twice`},
+		{desc: "threshold 2 of 3", cfg: kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{"a", "b", "c"}, Threshold: 2}}}},
+		{desc: "threshold above the one demo secret", cfg: kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{Threshold: 2}}}, want: "unseal.threshold: 2, want 1..1"},
+		{desc: "negative threshold", cfg: kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{Threshold: -1}}}, want: "unseal.threshold: -1"},
+		{desc: "otlp endpoint without CA", cfg: kmsserver.Config{Settings: serve.Settings{Log: config.Log{OTLPEndpoint: "https://127.0.0.1:4318"}}}, want: "log.otlp_ca_file: required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			err := config.Validate(&tc.cfg)
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// TestStartProductionConfig starts without demo mode: certificate files,
+// 2-of-3 unseal secret files, the database from the config (SQLite under
+// the data dir, or PostgreSQL through a DSN file).
+func TestStartProductionConfig(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		dir := t.TempDir()
+		pki, err := tlsx.EnsureDemoPKI(filepath.Join(dir, "tls"), "kms")
+		require.NoError(t, err)
+		var secrets []string
+		for _, n := range []string{"s1", "s2", "s3"} {
+			p := filepath.Join(dir, n)
+			require.NoError(t, barrier.GenerateSecretFile(p))
+			secrets = append(secrets, p)
+		}
+		cfg := &kmsserver.Config{Settings: serve.Settings{PBKDF2Iterations: 1000, TLS: config.TLS{CertFile: filepath.Join(dir, "tls", "kms.pem"), KeyFile: filepath.Join(dir, "tls", "kms-key.pem"), CAFile: pki.CAFile}, Unseal: config.Unseal{SecretFiles: secrets, Threshold: 2}}}
+		if b == dbtest.Postgres {
+			opts := dbtest.Options(t, b)
+			dsn := filepath.Join(dir, "dsn")
+			require.NoError(t, os.WriteFile(dsn, []byte(opts.DSN+"\n"), 0o600))
+			cfg.Database = config.Database{Driver: string(db.DriverPostgres), DSNFile: dsn}
+		}
+		var out bytes.Buffer
+		inst, err := kmsserver.Start(t.Context(), kmsserver.Options{Config: cfg, Options: serve.Options{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", Stdout: &out}})
+		require.NoError(t, err)
+		assert.Empty(t, inst.DemoFile, "no demo.json outside demo mode")
+		assert.Equal(t, pki.CAFile, inst.CAFile)
+		assert.Contains(t, out.String(), inst.URL)
+		c := fixture.ClientForCA(t, inst.CAFile)
+		resp, err := c.Get(inst.URL + "/readyz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		resp, err = c.Get(inst.URL + "/api/v1/elastic-keys")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 401, resp.StatusCode, "no demo users exist")
+		require.NoError(t, inst.Shutdown(t.Context()))
+		require.NoError(t, inst.Shutdown(t.Context()), "shutdown is idempotent")
+
+		// Two of the three secrets still unseal; one does not.
+		cfg.Unseal.SecretFiles = secrets[1:]
+		inst, err = kmsserver.Start(t.Context(), kmsserver.Options{Config: cfg, Options: serve.Options{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}})
+		require.NoError(t, err)
+		require.NoError(t, inst.Shutdown(t.Context()))
+		cfg.Unseal.SecretFiles, cfg.Unseal.Threshold = secrets[:1], 1
+		_, err = kmsserver.Start(t.Context(), kmsserver.Options{Config: cfg, Options: serve.Options{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "sealed")
+
+		cfg.Unseal.SecretFiles = nil
+		_, err = kmsserver.Start(t.Context(), kmsserver.Options{Config: cfg, Options: serve.Options{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0"}})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "unseal.secret_files is required")
+		assert.NoFileExists(t, filepath.Join(dir, "data", serve.DemoSecretFile), "no demo secret outside demo mode")
+	})
+}
+
+func TestStartRejectsBadRealms(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte("roles: []\nrealms:\n  - {id: demo, name: demo, type: file}\n"), 0o600))
+	cfgPath := filepath.Join(dir, "kms.yml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("auth:\n  realms_file: realms.yml\n"), 0o600))
+	_, err := kmsserver.Start(t.Context(), kmsserver.Options{Options: serve.Options{ConfigPath: cfgPath, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "reserved for the demo users")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte("roles: []\nrealms:\n  - {id: f, name: f, type: file}\n"), 0o600))
+	_, err = kmsserver.Start(t.Context(), kmsserver.Options{Config: nil, Options: serve.Options{ConfigPath: cfgPath, DataDir: t.TempDir(), Listen: "127.0.0.1:0", Demo: false, PBKDF2Iterations: 1000}})
+	require.Error(t, err)
+}
+
+// TestConfigEnvNames pins every environment variable the KMS reads, the
+// shared sections' (config.Database, config.Log) included: the names users
+// see must not change when a section moves between packages.
+func TestConfigEnvNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc string
+		yaml string
+		name string
+		val  string
+		want func(*kmsserver.Config) any
+	}{
+		{desc: "listen", name: "PASSTHRU_KMS_LISTEN", val: "127.0.0.1:9001", want: func(c *kmsserver.Config) any { return c.Listen }},
+		{desc: "data dir", name: "PASSTHRU_KMS_DATA_DIR", val: "/var/lib/kms", want: func(c *kmsserver.Config) any { return c.DataDir }},
+		{desc: "database driver", yaml: "database:\n  dsn_file: /run/secrets/dsn\n", name: "PASSTHRU_KMS_DB_DRIVER", val: "postgres",
+			want: func(c *kmsserver.Config) any { return c.Database.Driver }},
+		{desc: "pbkdf2 iterations", name: "PASSTHRU_KMS_PBKDF2_ITERATIONS", val: "2000", want: func(c *kmsserver.Config) any { return strconv.Itoa(c.PBKDF2Iterations) }},
+		{desc: "auth cache ttl", name: "PASSTHRU_KMS_AUTH_CACHE_TTL", val: "1m0s", want: func(c *kmsserver.Config) any { return c.Auth.CacheTTL.String() }},
+		{desc: "log format", name: "PASSTHRU_KMS_LOG_FORMAT", val: "json", want: func(c *kmsserver.Config) any { return c.Log.Format }},
+		{desc: "log level", name: "PASSTHRU_KMS_LOG_LEVEL", val: "debug", want: func(c *kmsserver.Config) any { return c.Log.Level }},
+		{desc: "otlp endpoint", yaml: "log:\n  otlp_ca_file: /etc/otel-ca.pem\n", name: "PASSTHRU_KMS_OTLP_ENDPOINT", val: "https://otel.test:4318",
+			want: func(c *kmsserver.Config) any { return c.Log.OTLPEndpoint }},
+		{desc: "otlp CA file", yaml: "log:\n  otlp_endpoint: https://otel.test:4318\n", name: "PASSTHRU_KMS_OTLP_CA_FILE", val: "/etc/otel-ca.pem",
+			want: func(c *kmsserver.Config) any { return c.Log.OTLPCAFile }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "kms.yml")
+			require.NoError(t, os.WriteFile(path, []byte("pbkdf2_iterations: 1000\n"+tc.yaml), 0o600))
+			cfg, used, err := kmsserver.ResolveConfig(kmsserver.Options{Options: serve.Options{ConfigPath: path, Demo: true, Env: func(k string) (string, bool) {
+				return tc.val, k == tc.name
+			}}})
+			require.NoError(t, err)
+			assert.Equal(t, path, used)
+			assert.Equal(t, tc.val, tc.want(cfg))
+		})
+	}
+}
