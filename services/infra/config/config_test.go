@@ -125,9 +125,9 @@ notag: yes-lowercased
 		{desc: "skipped field is unknown in YAML", yaml: "ignored: x\n", wantErr: []string{`unknown key "ignored"`}, unknown: true},
 		{desc: "unexported field is unknown in YAML", yaml: "internal: x\n", wantErr: []string{`unknown key "internal"`}, unknown: true},
 		{desc: "all unknown keys reported at once", yaml: "a: 1\nb: 2\n", wantErr: []string{`:1:1: unknown key "a"`, `:2:1: unknown key "b"`}, unknown: true},
-		{desc: "type mismatch", yaml: "workers: many\n", wantErr: []string{"line 1", "many"}},
+		{desc: "type mismatch", yaml: "workers: many\n", wantErr: []string{"svc.yml:1: workers: cannot unmarshal", "many"}},
 		{desc: "duration must be a duration", yaml: "timeout: soon\n", wantErr: []string{"soon"}},
-		{desc: "bare integer is not a duration", yaml: "timeout: 30\n", wantErr: []string{"line 1", "30"}},
+		{desc: "bare integer is not a duration", yaml: "timeout: 30\n", wantErr: []string{"svc.yml:1: timeout: cannot unmarshal", "30"}},
 		{desc: "duplicate key", yaml: "workers: 1\nworkers: 2\n", wantErr: []string{`"workers" already defined`}},
 		{desc: "two documents", yaml: "workers: 1\n---\nworkers: 2\n", wantErr: []string{"exactly one YAML document"}},
 		{desc: "syntax error", yaml: "tls: [\n", wantErr: []string{"yaml"}},
@@ -731,8 +731,10 @@ func TestLoadFileErrorChangesNothing(t *testing.T) {
 		content string
 		wantErr string
 	}{
-		{desc: "type error after good values", content: "listen: 0.0.0.0:1\nworkers: many\ndebug: true\n", wantErr: "cannot unmarshal"},
-		{desc: "type error in a nested struct", content: "listen: 0.0.0.0:1\ndb:\n  cert_file: x\nclients: {id: 1}\n", wantErr: "cannot unmarshal"},
+		{desc: "type error after good values", content: "listen: 0.0.0.0:1\nworkers: many\ndebug: true\n", wantErr: ":2: workers: cannot unmarshal"},
+		{desc: "type error in a nested struct", content: "listen: 0.0.0.0:1\ndb:\n  cert_file: x\nclients: {id: 1}\n", wantErr: ":4: clients: cannot unmarshal"},
+		{desc: "type error names the nested key", content: "tls:\n  cert_file: [a, b]\n", wantErr: ":2: tls.cert_file: cannot unmarshal"},
+		{desc: "type error names the list item", content: "origins:\n  - a\n  - {x: 1}\n", wantErr: ":3: origins[1]: cannot unmarshal"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -141,12 +142,73 @@ func LoadFile(path string, dst any) error {
 	// a throwaway value of the same type takes the errors first (they depend
 	// on the types, not on dst's defaults) and dst is touched only after.
 	if err := strictDecode(data, reflect.New(rv.Elem().Type()).Interface()); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return nameTypeErrors(path, &doc, err)
 	}
 	if err := strictDecode(data, dst); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	return nil
+}
+
+// typeErrorLine is how yaml words the position of a type mismatch.
+var typeErrorLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// nameTypeErrors rewrites yaml's type errors ("line 3: cannot unmarshal
+// !!str `forever` into time.Duration") to name the key as well
+// ("kms.yml:3: auth.cache_ttl: cannot unmarshal ..."): the operator should
+// not have to count lines to find what to fix.
+func nameTypeErrors(path string, doc *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	keys := map[int]string{}
+	keysByLine(doc, "", keys)
+	errs := make([]error, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		m := typeErrorLine.FindStringSubmatch(e)
+		if m == nil {
+			errs = append(errs, fmt.Errorf("config %s: %s", path, e))
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		if key, ok := keys[line]; ok {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", path, line, key, m[2]))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s:%d: %s", path, line, m[2]))
+	}
+	return errors.Join(errs...)
+}
+
+// keysByLine records, for each line of the document, the dotted path of the
+// first key or sequence item on it.
+func keysByLine(n *yaml.Node, path string, lines map[int]string) {
+	mark := func(line int, p string) {
+		if _, ok := lines[line]; !ok && p != "" {
+			lines[line] = p
+		}
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			keysByLine(c, path, lines)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			mark(k.Line, p)
+			keysByLine(v, p, lines) // a nested key on the value's line is more precise
+			mark(v.Line, p)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			mark(c.Line, p)
+			keysByLine(c, p, lines)
+		}
+	}
 }
 
 func strictDecode(data []byte, dst any) error {
