@@ -4,18 +4,29 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/telemetry"
 )
 
-// Main is a service binary: the common flags, --check-config, telemetry,
-// Start, then serving until ctx ends (the binary's SIGINT/SIGTERM context)
-// or the server stops on its own, which is a failure. It returns the exit
-// code: 0 clean stop, 1 failure, 2 usage error. env looks up the
-// environment (nil: os.LookupEnv).
-func Main(ctx context.Context, svc *Service, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
+// Main is a service binary: Run until SIGINT or SIGTERM, with the process
+// environment. It returns the exit code.
+func Main(svc *Service, args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, svc, args, stdout, stderr, os.LookupEnv)
+}
+
+// Run is Main with the stop signal as a context and the environment as a
+// lookup function (nil: os.LookupEnv), so tests can bound it: the common
+// flags, --check-config, telemetry, Start, then serving until ctx ends or the
+// server stops on its own, which is a failure. It returns the exit code:
+// 0 clean stop, 1 failure, 2 usage error.
+func Run(ctx context.Context, svc *Service, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
 	f, code, ok := config.ParseCommonFlags(config.Usage{
 		Service: svc.Name, About: svc.About, DefaultListen: svc.DefaultListen,
 		EnvPrefix: EnvPrefix(svc.Name), EnvVars: config.EnvNames(svc.Config, EnvPrefix(svc.Name)),

@@ -1,4 +1,13 @@
 package server
 
+import (
+	"context"
+	"io"
+
+	"github.com/passthru-dev/passthru/services/infra/serve"
+)
+
 // RunMain is Main bounded by a context and with an explicit environment.
-var RunMain = run
+func RunMain(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
+	return serve.Run(ctx, newServer(nil).service(), args, stdout, stderr, env)
+}
