@@ -171,3 +171,18 @@ func TestTransientDropError(t *testing.T) {
 		})
 	}
 }
+
+// A drop the server refuses for good (here a malformed name) is returned at
+// once with the server's error, not retried like a transient refusal.
+func TestDropDatabaseReturnsAFinalError(t *testing.T) {
+	if !hasPostgres(t) {
+		t.Skip("PostgreSQL not selected in this run: " + PostgresSkippedNote())
+	}
+	base, err := defaultServer.dsn()
+	require.NoError(t, err)
+	err = dropDatabase(t.Context(), base, `"test_x" no such syntax`)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "42601", pgErr.Code, "syntax error")
+	assert.NotContains(t, err.Error(), "attempts", "a final error is not retried")
+}

@@ -342,7 +342,7 @@ func Run(t *testing.T, dir string, update bool, sets ...Set) {
 // made (gorm's AutoMigrate of the structs, the same versions and names
 // recorded in schema_migrations) is taken as it is by the SQL migrations,
 // and has the schema that they make.
-func checkAutoMigrated(t *testing.T, d *db.DB, set Set) {
+func checkAutoMigrated(t testing.TB, d *db.DB, set Set) {
 	t.Helper()
 	ctx := t.Context()
 	legacy := make([]db.Migration, len(set.Migrations))
