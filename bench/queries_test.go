@@ -10,7 +10,7 @@ import (
 
 // queryCounter counts the SQL statements gorm runs on one database handle,
 // so a benchmark can report queries/op: a machine-independent number that
-// shows whether a cache works (STYLE #15).
+// shows whether a cache works.
 type queryCounter struct{ n atomic.Int64 }
 
 // countQueries registers the counter after every gorm operation kind on g.

@@ -19,7 +19,7 @@
 // machine and CI runs on another, possibly slower or busier, so a time
 // difference there says more about the machines than about the code.
 // Allocations, bytes and queries per operation are properties of the code and
-// compare exactly across machines of one architecture (STYLE #15). Compare
+// compare exactly across machines of one architecture. Compare
 // time old-versus-new on one machine instead (benchstat on two local runs).
 //
 // The gate needs no statistical significance to fail: allocation counts are

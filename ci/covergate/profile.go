@@ -1,6 +1,6 @@
 // Package covergate reads Go coverage profiles and decides whether every
-// gated package reaches its statement-coverage threshold (issue 2, "Coverage
-// gate"). The command in ci/cmd/covergate is a thin wrapper over Run.
+// gated package reaches its statement-coverage threshold. The command in
+// ci/cmd/covergate is a thin wrapper over Run.
 package covergate
 
 import (

@@ -1,7 +1,7 @@
 // Package demo is the demo binary (scenarios/cmd/demo) as a library: it
 // parses `demo kms|identity|all [flags]`, starts the services in-process or
 // targets a running stack, runs the scenario steps with the chosen reporter,
-// and maps the outcome to the exit codes of DESIGN.md §6.
+// and maps the outcome to the exit codes of package step.
 package demo
 
 import (

@@ -545,7 +545,7 @@ func TestFatalMachineReadable(t *testing.T) {
 }
 
 // TestNoColorHelpIsTrue checks that --help says exactly what --no-color,
-// NO_COLOR and CI do to colour, emoji and the spinner (issue 5: the spinner
+// NO_COLOR and CI do to colour, emoji and the spinner (the spinner
 // runs while a step runs on a terminal; colour and emoji switch off with
 // --no-color, NO_COLOR or CI).
 func TestNoColorHelpIsTrue(t *testing.T) {

@@ -30,7 +30,7 @@ import (
 // Phase is the phase name of every Identity step.
 const Phase = "identity"
 
-// OAuth endpoints (DESIGN.md §5).
+// OAuth endpoints (see services/identity/README.md).
 const (
 	pathToken      = "/oauth2/v1/token"
 	pathIntrospect = "/oauth2/v1/introspect"

@@ -249,7 +249,7 @@ func (s *scenario) createKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	name := "scenario-aes-" + ids.NewEntity().String()
+	name := ids.NewEntity().String() + "-scenario-aes"
 	desc := "created by the kms scenario"
 	resp, err := c.CreateElasticKeyWithResponse(ctx, api.CreateElasticKeyRequest{Name: name, Algorithm: "A256GCM", Description: &desc}, as(writer))
 	if err := expect("create key "+name, resp, err, http.StatusCreated); err != nil {
@@ -408,7 +408,7 @@ func (s *scenario) signVerify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	name := "scenario-es256-" + ids.NewEntity().String()
+	name := ids.NewEntity().String() + "-scenario-es256"
 	cr, err := c.CreateElasticKeyWithResponse(ctx, api.CreateElasticKeyRequest{Name: name, Algorithm: "ES256"}, as(writer))
 	if err := expect("create signing key", cr, err, http.StatusCreated); err != nil {
 		return err

@@ -1,4 +1,4 @@
-// Package step is the scenario step engine (issue 5): named steps that perform
+// Package step is the scenario step engine: named steps that perform
 // a real operation and check its result, a runner with dependencies, retries
 // for transient failures and timeouts, and reporters (human, json,
 // structured). The same step lists run as the demo (Runner) and as `go test`
@@ -91,14 +91,14 @@ func (s Summary) Count(o Outcome) int {
 	return n
 }
 
-// Exit codes (DESIGN.md §6).
+// Exit codes of the demo and of anything else that runs steps.
 const (
 	ExitAllPassed  = 0 // every step passed
 	ExitSomeFailed = 1 // some passed, some failed or did not run
 	ExitNonePassed = 2 // nothing passed (also fatal and usage errors)
 )
 
-// ExitCode maps the run to DESIGN.md §6: 0 when every step passed, 1 when
+// ExitCode maps the run to an exit code: 0 when every step passed, 1 when
 // some passed and others failed or did not run, 2 when none passed (an empty
 // run passed nothing).
 func (s Summary) ExitCode() int {

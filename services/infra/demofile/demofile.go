@@ -1,5 +1,5 @@
 // Package demofile defines demo.json, the file a service writes in --demo mode
-// (DESIGN.md §2). Scenarios, the demo binary and any tool read the demo
+// (its shape is documented in the README). Scenarios, the demo binary and any tool read the demo
 // tenants, credentials and endpoints from it instead of hard-coding them.
 package demofile
 

@@ -72,7 +72,7 @@ func RequestIDFrom(ctx context.Context) string {
 //
 // The log line names the panic value's type and carries the stack, never the
 // value itself: a panic value (a string, an error, a struct) can hold a
-// secret, a token or plaintext, and DESIGN §3 keeps those out of logs. The
+// secret, a token or plaintext, and those never go to logs. The
 // stack gives code locations; goroutine traces may print argument words as
 // hex, which is accepted. The client only ever sees "internal error".
 func Recover(logger *slog.Logger) func(http.Handler) http.Handler {

@@ -41,8 +41,8 @@ type Options struct {
 	Service string
 	// OTLPEndpoint is the collector's base URL, e.g. "https://otel:4318";
 	// "/v1/traces" and "/v1/metrics" are appended to its path. Empty means
-	// no export. It must be https with TLS set: DESIGN §3 wants TLS 1.3 on
-	// every client, so plain http is refused even to a loopback sidecar.
+	// no export. It must be https with TLS set: every client of the system
+	// speaks TLS 1.3 (docs/architecture.md), so plain http is refused even to a loopback sidecar.
 	OTLPEndpoint string
 	// TLS is the client configuration for an https endpoint. Its RootCAs
 	// (required: never the system roots) is the CA bundle the collector's
@@ -190,7 +190,7 @@ func parseEndpoint(raw string, cfg *tls.Config) (endpoint, error) {
 	switch u.Scheme {
 	case "http":
 		// No loopback exception: a sidecar collector is still a client
-		// connection, and DESIGN §3 allows no unencrypted ones.
+		// connection, and the system allows no unencrypted ones.
 		return endpoint{}, fmt.Errorf("telemetry: OTLP endpoint %q: plain http is not allowed; use https with Options.TLS (the collector's CA bundle)", raw)
 	case "https":
 		// A nil RootCAs would silently mean the system roots, and
