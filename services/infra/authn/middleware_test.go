@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -44,7 +45,7 @@ func statusWriter(w http.ResponseWriter, _ *http.Request, err error) {
 }
 
 func TestMiddleware(t *testing.T) {
-	reader := &Principal{Subject: "r", TenantID: uuid.New(), Scopes: Expand([]string{ScopeRead}), Method: MethodBasic}
+	reader := &Principal{Subject: "r", TenantID: uuid.New(), Scopes: []string{"test:read"}, Method: MethodBasic}
 	auths := []Authenticator{fixedAuth{scheme: "Basic", p: reader}, fixedAuth{scheme: "Bearer", p: reader}}
 	final := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := PrincipalFrom(r.Context())
@@ -61,9 +62,9 @@ func TestMiddleware(t *testing.T) {
 	}{
 		{desc: "no credentials is 401 with both challenges", want: 401, challenges: 3},
 		{desc: "bad first-scheme credentials is 401", headers: map[string]string{"X-Basic": "bad"}, want: 401, challenges: 3},
-		{desc: "second authenticator is tried", headers: map[string]string{"X-Bearer": "good"}, scope: ScopeKeysRead, want: 200},
-		{desc: "first authenticator wins", headers: map[string]string{"X-Basic": "good", "X-Bearer": "bad"}, scope: ScopeKeysRead, want: 200},
-		{desc: "missing scope is 403", headers: map[string]string{"X-Basic": "good"}, scope: ScopeEncrypt, want: 403},
+		{desc: "second authenticator is tried", headers: map[string]string{"X-Bearer": "good"}, scope: "test:read", want: 200},
+		{desc: "first authenticator wins", headers: map[string]string{"X-Basic": "good", "X-Bearer": "bad"}, scope: "test:read", want: 200},
+		{desc: "missing scope is 403", headers: map[string]string{"X-Basic": "good"}, scope: "test:write", want: 403},
 		{desc: "internal error is 500 without challenge", headers: map[string]string{"X-Basic": "broken"}, want: 500},
 	}
 	for _, tc := range tests {
@@ -84,7 +85,7 @@ func TestMiddleware(t *testing.T) {
 	}
 	t.Run("RequireScope without principal is 401", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		RequireScope(ScopeRead, statusWriter)(final).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		RequireScope("test:read", statusWriter)(final).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 		assert.Equal(t, http.StatusUnauthorized, rec.Code)
 	})
 }
@@ -95,4 +96,20 @@ func TestChallenges(t *testing.T) {
 	// Control characters never reach the header: they could split it.
 	assert.Equal(t, `Basic realm="kms", charset="UTF-8"`, BasicChallenge("k\r\nms"))
 	assert.Equal(t, `Bearer realm="kms"`, BearerChallenge("k\r\nms"))
+}
+
+func TestCheckScope(t *testing.T) {
+	ctx := context.Background()
+	require.ErrorIs(t, CheckScope(ctx, "test:read"), ErrNoCredentials)
+	p := &Principal{Subject: "u", Scopes: []string{"test:read", "test:list"}}
+	ctx = WithPrincipal(ctx, p)
+	require.NoError(t, CheckScope(ctx, "test:list"))
+	err := CheckScope(ctx, "test:write")
+	require.ErrorIs(t, err, ErrForbidden)
+	assert.Contains(t, err.Error(), "test:write")
+	got, ok := PrincipalFrom(ctx)
+	require.True(t, ok)
+	assert.Same(t, p, got)
+	var nilP *Principal
+	assert.False(t, nilP.HasScope("test:read"))
 }

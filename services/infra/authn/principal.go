@@ -1,11 +1,13 @@
-// Package authn authenticates callers of the Passthru services and says what
-// they may do: principals with a tenant and scopes, the Authenticator
-// interface tried in order by a middleware, realms of users (file and
-// database) and the HTTP Basic authenticator, which checks passwords through
-// the shared credential verifier (package credential).
+// Package authn is the service-neutral part of authentication: the
+// Principal a request runs as (tenant, subject, method, roles, scopes), the
+// Authenticator interface, the middleware that tries several authenticators
+// in order, and the WWW-Authenticate challenge helpers.
 //
-// A bearer-token authenticator plugs in beside Basic by implementing
-// Authenticator; handlers only ever look at the Principal in the context.
+// What a scope means, where users live and how their credentials are checked
+// belong to each service: the KMS's realms and HTTP Basic authenticator are
+// in services/kms/realm, its scopes in services/kms/scope. A bearer-token
+// authenticator plugs in beside Basic by implementing Authenticator; handlers
+// only ever look at the Principal in the context.
 package authn
 
 import (
@@ -28,11 +30,17 @@ const (
 )
 
 // Principal is an authenticated caller. TenantID is the only source of the
-// tenant of a request (DESIGN.md §3).
+// tenant of a request: nothing a client sends in a path, query or body may
+// choose another tenant.
 type Principal struct {
 	Subject  string
 	TenantID uuid.UUID
-	// Scopes is the expanded closure of what the caller was granted (see Expand).
+	// Roles are the role names the caller was granted, as its service
+	// names them; nil when the method has no roles.
+	Roles []string
+	// Scopes is the closure of what the caller was granted, already
+	// expanded under its service's implication rules: HasScope only looks
+	// the scope up.
 	Scopes []string
 	Method Method
 	// Realm names the realm that authenticated a Basic user; empty otherwise.

@@ -105,7 +105,7 @@ func TestBearerChallenge(t *testing.T) {
 		{desc: "no credentials: realm only", realm: "kms", want: `Bearer realm="kms"`},
 		{desc: "nothing at all", want: `Bearer`},
 		{desc: "invalid token", realm: "kms", code: "invalid_token", descr: "token expired", want: `Bearer realm="kms", error="invalid_token", error_description="token expired"`},
-		{desc: "scope", realm: "kms", code: "insufficient_scope", scop: "kms:encrypt kms:decrypt", want: `Bearer realm="kms", error="insufficient_scope", scope="kms:encrypt kms:decrypt"`},
+		{desc: "scope", realm: "kms", code: "insufficient_scope", scop: "svc:encrypt svc:decrypt", want: `Bearer realm="kms", error="insufficient_scope", scope="svc:encrypt svc:decrypt"`},
 		{desc: "realm quotes and backslashes escaped", realm: `a"b\c`, want: `Bearer realm="a\"b\\c"`},
 		{desc: "CRLF cannot split the header", realm: "x\r\nSet-Cookie: a=b", want: `Bearer realm="xSet-Cookie: a=b"`},
 		{desc: "description limited to RFC 6750 charset", realm: "r", code: "invalid_token", descr: "bad \"kid\"\n", want: `Bearer realm="r", error="invalid_token", error_description="bad 'kid'?"`},

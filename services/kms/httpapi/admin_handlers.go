@@ -7,10 +7,10 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/kmserr"
+	"github.com/passthru-dev/passthru/services/kms/realm"
 )
 
 func metadata(m *map[string]any) (json.RawMessage, error) {
@@ -43,7 +43,7 @@ func (h *handlers) auditUser(r *http.Request, op, target string, opErr error) {
 	}
 }
 
-func (h *handlers) writeUser(w http.ResponseWriter, r *http.Request, status int, u *authn.User) {
+func (h *handlers) writeUser(w http.ResponseWriter, r *http.Request, status int, u *realm.User) {
 	out, err := toUser(u)
 	if err != nil {
 		h.fail(w, r, err)
@@ -58,13 +58,13 @@ func (h *handlers) CreateRealmUser(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	realm := h.opts.UserRealms[0]
+	realmName := h.opts.UserRealms[0]
 	if req.Realm != nil {
 		if !slices.Contains(h.opts.UserRealms, *req.Realm) {
 			h.fail(w, r, kmserr.New(kmserr.InvalidRequest, "realm must be one of the database realms %v", h.opts.UserRealms))
 			return
 		}
-		realm = *req.Realm
+		realmName = *req.Realm
 	}
 	meta, err := metadata(req.Metadata)
 	if err != nil {
@@ -72,8 +72,8 @@ func (h *handlers) CreateRealmUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	enabled := req.Enabled == nil || *req.Enabled
-	u, err := h.opts.Users.Create(r.Context(), authn.NewUser{
-		Realm: realm, Username: req.Username, Password: req.Password, Roles: req.Roles,
+	u, err := h.opts.Users.Create(r.Context(), realm.NewUser{
+		Realm: realmName, Username: req.Username, Password: req.Password, Roles: req.Roles,
 		// The new user always belongs to the administrator's own tenant.
 		TenantID: principal(r).TenantID, Enabled: enabled, Email: str(req.Email), DisplayName: str(req.DisplayName),
 		Metadata: meta,
@@ -131,7 +131,7 @@ func (h *handlers) UpdateRealmUser(w http.ResponseWriter, r *http.Request, uid a
 		h.fail(w, r, err)
 		return
 	}
-	patch := authn.UserPatch{Roles: req.Roles, Enabled: req.Enabled, Email: req.Email, DisplayName: req.DisplayName}
+	patch := realm.UserPatch{Roles: req.Roles, Enabled: req.Enabled, Email: req.Email, DisplayName: req.DisplayName}
 	if req.Metadata != nil {
 		meta, err := metadata(req.Metadata)
 		if err != nil {

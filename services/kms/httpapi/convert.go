@@ -13,6 +13,7 @@ import (
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/kmserr"
+	"github.com/passthru-dev/passthru/services/kms/realm"
 )
 
 const (
@@ -99,7 +100,7 @@ func toEvent(e *keys.AuditEvent) api.AuditEvent {
 	return out
 }
 
-func toUser(u *authn.User) (api.RealmUser, error) {
+func toUser(u *realm.User) (api.RealmUser, error) {
 	out := api.RealmUser{
 		Id: u.ID, Realm: u.Realm, Username: u.Username, Roles: u.Roles, TenantId: u.TenantID, Enabled: u.Enabled,
 		Email: u.Email, DisplayName: u.DisplayName, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,

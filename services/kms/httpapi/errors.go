@@ -9,6 +9,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/kms/kmserr"
+	"github.com/passthru-dev/passthru/services/kms/realm"
 )
 
 // statusOf is the one table from error code to HTTP status (STYLE.md #4).
@@ -81,11 +82,11 @@ func classify(err error) *kmserr.Error {
 	case errors.Is(err, authn.ErrForbidden):
 		// authn.CheckScope's message names the missing scope, which is safe to show.
 		return kmserr.Wrap(err, kmserr.Forbidden, "%s", err.Error())
-	case errors.Is(err, authn.ErrUserNotFound):
+	case errors.Is(err, realm.ErrUserNotFound):
 		return kmserr.Wrap(err, kmserr.NotFound, "user not found")
-	case errors.Is(err, authn.ErrUserExists):
+	case errors.Is(err, realm.ErrUserExists):
 		return kmserr.Wrap(err, kmserr.UserExists, "a user with that username already exists in the realm")
-	case errors.Is(err, authn.ErrInvalidUser):
+	case errors.Is(err, realm.ErrInvalidUser):
 		return kmserr.Wrap(err, kmserr.InvalidRequest, "%s", err.Error())
 	}
 	return kmserr.Wrap(err, kmserr.Internal, "internal error")

@@ -23,6 +23,8 @@ import (
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/kmserr"
+	"github.com/passthru-dev/passthru/services/kms/realm"
+	"github.com/passthru-dev/passthru/services/kms/scope"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
@@ -37,9 +39,9 @@ func newHandlers(t *testing.T) (*handlers, http.Handler, uuid.UUID) {
 	tenant := uuid.New()
 	_, err = svc.CreateTenant(ctx, tenant, "t", false)
 	require.NoError(t, err)
-	roles, err := authn.NewRoles(authn.DefaultRoles())
+	roles, err := realm.NewRoles(realm.DefaultRoles())
 	require.NoError(t, err)
-	users, err := authn.NewUserStore(ctx, d.Gorm(), authn.UserStoreOptions{Hasher: password.Hasher{Iterations: 1000}, Roles: roles})
+	users, err := realm.NewUserStore(ctx, d.Gorm(), realm.UserStoreOptions{Hasher: password.Hasher{Iterations: 1000}, Roles: roles})
 	require.NoError(t, err)
 	opts := Options{Keys: svc, Users: users, UserRealms: []string{"local"}}
 	h, err := New(ctx, opts)
@@ -75,7 +77,7 @@ func TestHandlersDecodeStrictly(t *testing.T) {
 		{desc: "update user", fn: func(w http.ResponseWriter, r *http.Request) { h.UpdateRealmUser(w, r, id) }},
 		{desc: "set password", fn: func(w http.ResponseWriter, r *http.Request) { h.SetRealmUserPassword(w, r, id) }},
 	}
-	p := &authn.Principal{Subject: "s", TenantID: tenant, Scopes: authn.Expand([]string{authn.ScopeAdmin})}
+	p := &authn.Principal{Subject: "s", TenantID: tenant, Scopes: scope.Expand([]string{scope.Admin})}
 	for _, c := range calls {
 		t.Run(c.desc, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"unknown_field":1}`))
@@ -141,9 +143,9 @@ func TestErrorMapping(t *testing.T) {
 	}{
 		{desc: "no credentials", err: authn.ErrNoCredentials, want: kmserr.Unauthenticated},
 		{desc: "forbidden", err: authn.ErrForbidden, want: kmserr.Forbidden},
-		{desc: "user not found", err: authn.ErrUserNotFound, want: kmserr.NotFound},
-		{desc: "user exists", err: authn.ErrUserExists, want: kmserr.UserExists},
-		{desc: "invalid user", err: authn.ErrInvalidUser, want: kmserr.InvalidRequest},
+		{desc: "user not found", err: realm.ErrUserNotFound, want: kmserr.NotFound},
+		{desc: "user exists", err: realm.ErrUserExists, want: kmserr.UserExists},
+		{desc: "invalid user", err: realm.ErrInvalidUser, want: kmserr.InvalidRequest},
 		{desc: "locked account", err: fmt.Errorf("basic: %w", &credential.RetryError{Err: credential.ErrLocked}), want: kmserr.TooManyAttempts},
 		{desc: "busy verifier", err: fmt.Errorf("basic: %w", &credential.RetryError{Err: credential.ErrBusy}), want: kmserr.Busy},
 		{desc: "anything else", err: errors.New("boom"), want: kmserr.Internal},

@@ -28,6 +28,8 @@ import (
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/kmserr"
+	"github.com/passthru-dev/passthru/services/kms/realm"
+	"github.com/passthru-dev/passthru/services/kms/scope"
 )
 
 // Options configures the handler.
@@ -35,7 +37,7 @@ type Options struct {
 	Keys *keys.Service
 	// Users backs /api/v1/admin/realm-users; UserRealms are the database
 	// realms users may be created in, the first one being the default.
-	Users      *authn.UserStore
+	Users      *realm.UserStore
 	UserRealms []string
 	// Authenticators are tried in order (Basic today; Bearer plugs in here).
 	Authenticators []authn.Authenticator
@@ -68,13 +70,13 @@ func New(ctx context.Context, opts Options) (http.Handler, error) {
 		for method, op := range item.Operations() {
 			// The spec is fixed at build time: an operation without a known
 			// scope is refused here, once, rather than on every request.
-			scope, _ := op.Extensions["x-required-scope"].(string)
-			if !authn.IsKnownScope(scope) {
-				return nil, fmt.Errorf("openapi spec: operation %s %s: x-required-scope %q is not a known scope", method, path, scope)
+			required, _ := op.Extensions["x-required-scope"].(string)
+			if !scope.IsKnown(required) {
+				return nil, fmt.Errorf("openapi spec: operation %s %s: x-required-scope %q is not a known scope", method, path, required)
 			}
 			g.ops[method+" "+path] = operation{
 				route:     &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
-				scope:     scope,
+				scope:     required,
 				auditName: snake(op.OperationID),
 			}
 		}

@@ -8,12 +8,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 	"github.com/passthru-dev/passthru/services/kms/keys"
+	"github.com/passthru-dev/passthru/services/kms/realm"
 )
 
 // DemoRealm is the database realm that holds the demo users.
@@ -55,7 +55,7 @@ type demoSeed struct {
 
 // seedDemo creates (or, with a persistent data dir, finds) the demo tenants,
 // users and keys. reset first deletes every demo tenant for real.
-func seedDemo(ctx context.Context, svc *keys.Service, users *authn.UserStore, reset bool) (*demoSeed, error) {
+func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, reset bool) (*demoSeed, error) {
 	ctx = keys.WithActor(ctx, keys.Actor{Subject: "demo-seed", Method: "internal"})
 	existing, err := svc.Tenants(ctx)
 	if err != nil {
@@ -105,17 +105,17 @@ func seedDemo(ctx context.Context, svc *keys.Service, users *authn.UserStore, re
 	return seed, nil
 }
 
-func ensureDemoUser(ctx context.Context, users *authn.UserStore, tenant uuid.UUID, username string, du DemoUser) error {
+func ensureDemoUser(ctx context.Context, users *realm.UserStore, tenant uuid.UUID, username string, du DemoUser) error {
 	u, err := users.Realm(DemoRealm).Lookup(ctx, username)
 	switch {
 	case err == nil && u.TenantID == tenant:
 		return nil
 	case err == nil:
 		return fmt.Errorf("demo user %s exists in another tenant (%s)", username, u.TenantID)
-	case !errors.Is(err, authn.ErrUserNotFound):
+	case !errors.Is(err, realm.ErrUserNotFound):
 		return err
 	}
-	_, err = users.Create(ctx, authn.NewUser{
+	_, err = users.Create(ctx, realm.NewUser{
 		Realm: DemoRealm, Username: username, Password: du.Password, Roles: []string{du.Role}, TenantID: tenant,
 		Enabled: true, DisplayName: "Demo " + du.Role, Metadata: []byte(`{"demo":true}`),
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/kms/httpapi"
 	"github.com/passthru-dev/passthru/services/kms/keys"
+	"github.com/passthru-dev/passthru/services/kms/realm"
 )
 
 // Options start a KMS: the runtime's options plus, optionally, the
@@ -35,14 +36,14 @@ type Options struct {
 type Instance struct {
 	*serve.Instance
 	// Basic is the Basic authenticator (tests read its PBKDF2 counter).
-	Basic *authn.Basic
+	Basic *realm.Basic
 }
 
 // server is the KMS as the runtime sees it: its configuration and what
 // Build made of it.
 type server struct {
 	cfg   *Config
-	basic *authn.Basic
+	basic *realm.Basic
 }
 
 // newServer returns the KMS service for cfg (nil: the defaults, to be
@@ -102,11 +103,11 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if err != nil {
 		return nil, nil, err
 	}
-	roles, err := authn.NewRoles(realmsFile.Roles)
+	roles, err := realm.NewRoles(realmsFile.Roles)
 	if err != nil {
 		return nil, nil, fmt.Errorf("realms: %w", err)
 	}
-	users, err := authn.NewUserStore(ctx, env.DB.Gorm(), authn.UserStoreOptions{
+	users, err := realm.NewUserStore(ctx, env.DB.Gorm(), realm.UserStoreOptions{
 		Hasher: env.Hasher, Roles: roles, Reserved: fileRealmUsernames(realmsFile),
 	})
 	if err != nil {
@@ -123,13 +124,13 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if err != nil {
 		return nil, nil, err
 	}
-	basic, err := authn.NewBasic(authn.BasicOptions{Realms: realms, Roles: roles, Verifier: creds, ChallengeRealm: "kms"})
+	basic, err := realm.NewBasic(realm.BasicOptions{Realms: realms, Roles: roles, Verifier: creds, ChallengeRealm: "kms"})
 	if err != nil {
 		return nil, nil, err
 	}
 	var dbRealms []string
 	for _, rc := range realmsFile.RealmOrder() {
-		if rc.Type == authn.RealmTypeDatabase {
+		if rc.Type == realm.TypeDatabase {
 			dbRealms = append(dbRealms, rc.Name)
 		}
 	}
@@ -167,7 +168,7 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 // loadRealms reads realms.yml (configured, or beside the config file) or
 // falls back to the default realms. Demo mode adds the database realm
 // "demo" that holds the demo users.
-func loadRealms(cfg *Config, cfgPath string, demo bool) (*authn.RealmsFile, error) {
+func loadRealms(cfg *Config, cfgPath string, demo bool) (*realm.File, error) {
 	path := cfg.Auth.RealmsFile
 	if path != "" && !filepath.IsAbs(path) && cfgPath != "" {
 		path = filepath.Join(filepath.Dir(cfgPath), path)
@@ -178,10 +179,10 @@ func loadRealms(cfg *Config, cfgPath string, demo bool) (*authn.RealmsFile, erro
 			path = beside
 		}
 	}
-	f := authn.DefaultRealmsFile()
+	f := realm.DefaultFile()
 	if path != "" {
 		var err error
-		if f, err = authn.LoadRealmsFile(path); err != nil {
+		if f, err = realm.LoadFile(path); err != nil {
 			return nil, err
 		}
 	}
@@ -189,14 +190,14 @@ func loadRealms(cfg *Config, cfgPath string, demo bool) (*authn.RealmsFile, erro
 		has := false
 		for _, r := range f.Realms {
 			if r.Name == DemoRealm {
-				has = r.Type == authn.RealmTypeDatabase
+				has = r.Type == realm.TypeDatabase
 				if !has {
 					return nil, fmt.Errorf("realms: realm %q is reserved for the demo users and must be a database realm", DemoRealm)
 				}
 			}
 		}
 		if !has {
-			f.Realms = append(f.Realms, authn.RealmConfig{ID: DemoRealm, Name: DemoRealm, Type: authn.RealmTypeDatabase})
+			f.Realms = append(f.Realms, realm.Config{ID: DemoRealm, Name: DemoRealm, Type: realm.TypeDatabase})
 			if len(f.Order) > 0 {
 				f.Order = append(f.Order, DemoRealm)
 			}
@@ -210,7 +211,7 @@ func loadRealms(cfg *Config, cfgPath string, demo bool) (*authn.RealmsFile, erro
 
 // registerRealmTenants registers the tenants that file-realm users belong
 // to, so their keys have a database.
-func registerRealmTenants(ctx context.Context, svc *keys.Service, f *authn.RealmsFile) error {
+func registerRealmTenants(ctx context.Context, svc *keys.Service, f *realm.File) error {
 	for _, r := range f.Realms {
 		for _, u := range r.Users {
 			id, err := uuid.Parse(u.TenantID)
@@ -228,10 +229,10 @@ func registerRealmTenants(ctx context.Context, svc *keys.Service, f *authn.Realm
 // fileRealmUsernames reports the usernames of the file realms, which
 // database realm users may not take (a same-named user would shadow one of
 // them, depending on the realm order).
-func fileRealmUsernames(f *authn.RealmsFile) func(string) bool {
+func fileRealmUsernames(f *realm.File) func(string) bool {
 	names := map[string]bool{}
 	for _, r := range f.Realms {
-		if r.Type != authn.RealmTypeFile {
+		if r.Type != realm.TypeFile {
 			continue
 		}
 		for _, u := range r.Users {

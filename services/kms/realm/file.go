@@ -1,4 +1,4 @@
-package authn
+package realm
 
 import (
 	"context"
@@ -16,21 +16,21 @@ import (
 
 // Realm types.
 const (
-	RealmTypeFile     = "file"
-	RealmTypeDatabase = "database"
+	TypeFile     = "file"
+	TypeDatabase = "database"
 )
 
-// RealmsFile is realms.yml: roles, realms and the order realms are tried in.
-type RealmsFile struct {
-	Roles  []Role        `yaml:"roles"`
-	Realms []RealmConfig `yaml:"realms"`
+// File is realms.yml: roles, realms and the order realms are tried in.
+type File struct {
+	Roles  []Role   `yaml:"roles"`
+	Realms []Config `yaml:"realms"`
 	// Order lists realm names in the order Basic tries them. Empty: file
 	// realms in declaration order, then database realms.
 	Order []string `yaml:"order"`
 }
 
-// RealmConfig declares one realm.
-type RealmConfig struct {
+// Config declares one realm.
+type Config struct {
 	ID   string `yaml:"id"`
 	Name string `yaml:"name"`
 	Type string `yaml:"type"` // file | database
@@ -52,18 +52,18 @@ type FileUser struct {
 	Metadata     map[string]any `yaml:"metadata"`
 }
 
-// DefaultRealmsFile is used when no realms.yml exists: the default roles and
+// DefaultFile is used when no realms.yml exists: the default roles and
 // one database realm called "local".
-func DefaultRealmsFile() *RealmsFile {
-	return &RealmsFile{
+func DefaultFile() *File {
+	return &File{
 		Roles:  DefaultRoles(),
-		Realms: []RealmConfig{{ID: "local", Name: "local", Type: RealmTypeDatabase}},
+		Realms: []Config{{ID: "local", Name: "local", Type: TypeDatabase}},
 	}
 }
 
-// LoadRealmsFile strictly decodes path (unknown keys are errors) and validates it.
-func LoadRealmsFile(path string) (*RealmsFile, error) {
-	var f RealmsFile
+// LoadFile strictly decodes path (unknown keys are errors) and validates it.
+func LoadFile(path string) (*File, error) {
+	var f File
 	if err := config.LoadFile(path, &f); err != nil {
 		return nil, fmt.Errorf("load realms file: %w", err)
 	}
@@ -76,14 +76,14 @@ func LoadRealmsFile(path string) (*RealmsFile, error) {
 // Validate checks the whole file: unique realm ids and names, known types,
 // role references, no inheritance cycles, canonical UUIDv4 tenant ids,
 // usernames unique across all realms, and plaintext passwords only in demo realms.
-func (f *RealmsFile) Validate() error {
+func (f *File) Validate() error {
 	_, err := f.validate()
 	return err
 }
 
 // validate is Validate returning the roles it built, so Build need not
 // resolve the hierarchy a second time.
-func (f *RealmsFile) validate() (*Roles, error) {
+func (f *File) validate() (*Roles, error) {
 	roles, err := NewRoles(f.Roles)
 	if err != nil {
 		return nil, err
@@ -106,8 +106,8 @@ func (f *RealmsFile) validate() (*Roles, error) {
 		}
 		realmIDs[r.ID], names[r.Name] = true, true
 		switch r.Type {
-		case RealmTypeFile:
-		case RealmTypeDatabase:
+		case TypeFile:
+		case TypeDatabase:
 			if len(r.Users) > 0 {
 				return nil, fmt.Errorf("%w: %s is a database realm and cannot declare users", ErrInvalidRealm, where)
 			}
@@ -160,21 +160,21 @@ func (f *RealmsFile) validate() (*Roles, error) {
 }
 
 // RealmOrder returns the realm configs in the order they are tried.
-func (f *RealmsFile) RealmOrder() []RealmConfig {
-	byName := map[string]RealmConfig{}
+func (f *File) RealmOrder() []Config {
+	byName := map[string]Config{}
 	for _, r := range f.Realms {
 		byName[r.Name] = r
 	}
 	if len(f.Order) > 0 {
-		out := make([]RealmConfig, 0, len(f.Order))
+		out := make([]Config, 0, len(f.Order))
 		for _, n := range f.Order {
 			out = append(out, byName[n])
 		}
 		return out
 	}
-	var files, dbs []RealmConfig
+	var files, dbs []Config
 	for _, r := range f.Realms {
-		if r.Type == RealmTypeFile {
+		if r.Type == TypeFile {
 			files = append(files, r)
 		} else {
 			dbs = append(dbs, r)
@@ -186,7 +186,7 @@ func (f *RealmsFile) RealmOrder() []RealmConfig {
 // Build validates f and returns its roles and realms in order. File realms
 // are built in memory (demo plaintext passwords hashed with h); database
 // realms are backed by store.
-func (f *RealmsFile) Build(h password.Hasher, store *UserStore) (*Roles, []Realm, error) {
+func (f *File) Build(h password.Hasher, store *UserStore) (*Roles, []Realm, error) {
 	roles, err := f.validate()
 	if err != nil {
 		return nil, nil, err
@@ -194,13 +194,13 @@ func (f *RealmsFile) Build(h password.Hasher, store *UserStore) (*Roles, []Realm
 	var realms []Realm
 	for _, rc := range f.RealmOrder() {
 		switch rc.Type {
-		case RealmTypeFile:
+		case TypeFile:
 			fr, err := NewFileRealm(rc, h)
 			if err != nil {
 				return nil, nil, err
 			}
 			realms = append(realms, fr)
-		case RealmTypeDatabase:
+		case TypeDatabase:
 			if store == nil {
 				return nil, nil, fmt.Errorf("%w: database realm %q without a database", ErrInvalidRealm, rc.Name)
 			}
@@ -221,7 +221,7 @@ var _ Realm = (*FileRealm)(nil)
 
 // NewFileRealm builds a file realm from a validated config, hashing the
 // plaintext passwords of a demo realm with h.
-func NewFileRealm(rc RealmConfig, h password.Hasher) (*FileRealm, error) {
+func NewFileRealm(rc Config, h password.Hasher) (*FileRealm, error) {
 	fr := &FileRealm{name: rc.Name, users: map[string]*User{}}
 	for _, fu := range rc.Users {
 		tenant, err := ids.ParseTenant(fu.TenantID)

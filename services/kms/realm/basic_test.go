@@ -1,4 +1,4 @@
-package authn
+package realm
 
 import (
 	"context"
@@ -13,8 +13,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/password"
+	"github.com/passthru-dev/passthru/services/kms/scope"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
@@ -48,7 +50,7 @@ func newBasicEnv(t *testing.T, b dbtest.Backend) *basicEnv {
 	require.NoError(t, err)
 	fileHash, err := testHasher.Hash("file-password")
 	require.NoError(t, err)
-	fr, err := NewFileRealm(RealmConfig{ID: "f", Name: "staff", Type: RealmTypeFile, Users: []FileUser{
+	fr, err := NewFileRealm(Config{ID: "f", Name: "staff", Type: TypeFile, Users: []FileUser{
 		{Username: "filer", PasswordHash: fileHash, Roles: []string{"reader"}, TenantID: tenantA},
 	}}, testHasher)
 	require.NoError(t, err)
@@ -74,24 +76,25 @@ func TestBasic(t *testing.T) {
 			req     func() *http.Request
 			wantErr error
 			subject string
+			roles   []string
 			scope   string
 		}{
-			{desc: "no header", req: func() *http.Request { return httptest.NewRequest(http.MethodGet, "/", nil) }, wantErr: ErrNoCredentials},
+			{desc: "no header", req: func() *http.Request { return httptest.NewRequest(http.MethodGet, "/", nil) }, wantErr: authn.ErrNoCredentials},
 			{desc: "other scheme", req: func() *http.Request {
 				r := httptest.NewRequest(http.MethodGet, "/", nil)
 				r.Header.Set("Authorization", "Bearer abc")
 				return r
-			}, wantErr: ErrNoCredentials},
+			}, wantErr: authn.ErrNoCredentials},
 			{desc: "malformed basic", req: func() *http.Request {
 				r := httptest.NewRequest(http.MethodGet, "/", nil)
 				r.Header.Set("Authorization", "Basic !!!")
 				return r
-			}, wantErr: ErrInvalidCredentials},
-			{desc: "database user", req: func() *http.Request { return basicRequest("alice", "alice-password") }, subject: "alice", scope: ScopeEncrypt},
-			{desc: "file user", req: func() *http.Request { return basicRequest("filer", "file-password") }, subject: "filer", scope: ScopeKeysRead},
-			{desc: "wrong password", req: func() *http.Request { return basicRequest("alice", "nope") }, wantErr: ErrInvalidCredentials},
-			{desc: "unknown user", req: func() *http.Request { return basicRequest("nobody", "alice-password") }, wantErr: ErrInvalidCredentials},
-			{desc: "NUL after the right password", req: func() *http.Request { return basicRequest("alice", "alice-password\x00") }, wantErr: ErrInvalidCredentials},
+			}, wantErr: authn.ErrInvalidCredentials},
+			{desc: "database user", req: func() *http.Request { return basicRequest("alice", "alice-password") }, subject: "alice", roles: []string{"writer"}, scope: scope.Encrypt},
+			{desc: "file user", req: func() *http.Request { return basicRequest("filer", "file-password") }, subject: "filer", roles: []string{"reader"}, scope: scope.KeysRead},
+			{desc: "wrong password", req: func() *http.Request { return basicRequest("alice", "nope") }, wantErr: authn.ErrInvalidCredentials},
+			{desc: "unknown user", req: func() *http.Request { return basicRequest("nobody", "alice-password") }, wantErr: authn.ErrInvalidCredentials},
+			{desc: "NUL after the right password", req: func() *http.Request { return basicRequest("alice", "alice-password\x00") }, wantErr: authn.ErrInvalidCredentials},
 		}
 		for _, tc := range tests {
 			t.Run(tc.desc, func(t *testing.T) {
@@ -103,7 +106,8 @@ func TestBasic(t *testing.T) {
 				}
 				require.NoError(t, err)
 				assert.Equal(t, tc.subject, p.Subject)
-				assert.Equal(t, MethodBasic, p.Method)
+				assert.Equal(t, authn.MethodBasic, p.Method)
+				assert.Equal(t, tc.roles, p.Roles)
 				assert.True(t, p.HasScope(tc.scope))
 			})
 		}
@@ -131,7 +135,7 @@ func TestBasicCacheAvoidsPBKDF2(t *testing.T) {
 		}
 		assert.Equal(t, n, env.basic.PasswordChecks(), "cached credentials must not pay PBKDF2 again")
 
-		require.ErrorIs(t, auth("wrong-password"), ErrInvalidCredentials)
+		require.ErrorIs(t, auth("wrong-password"), authn.ErrInvalidCredentials)
 		assert.Equal(t, n+1, env.basic.PasswordChecks(), "a wrong password is always verified")
 		n++
 
@@ -142,7 +146,7 @@ func TestBasicCacheAvoidsPBKDF2(t *testing.T) {
 
 		_, err := env.store.ChangePassword(ctx, env.tenant, env.user.ID, "new-password-1")
 		require.NoError(t, err)
-		require.ErrorIs(t, auth("alice-password"), ErrInvalidCredentials, "old password dead after change")
+		require.ErrorIs(t, auth("alice-password"), authn.ErrInvalidCredentials, "old password dead after change")
 		require.NoError(t, auth("new-password-1"))
 		n = env.basic.PasswordChecks()
 		require.NoError(t, auth("new-password-1"))
@@ -150,14 +154,14 @@ func TestBasicCacheAvoidsPBKDF2(t *testing.T) {
 
 		_, err = env.store.Disable(ctx, env.tenant, env.user.ID)
 		require.NoError(t, err)
-		require.ErrorIs(t, auth("new-password-1"), ErrInvalidCredentials, "disabled user refused at once")
+		require.ErrorIs(t, auth("new-password-1"), authn.ErrInvalidCredentials, "disabled user refused at once")
 
 		enabled := true
 		_, err = env.store.Update(ctx, env.tenant, env.user.ID, UserPatch{Enabled: &enabled})
 		require.NoError(t, err)
 		require.NoError(t, auth("new-password-1"))
 		require.NoError(t, env.store.Delete(ctx, env.tenant, env.user.ID))
-		require.ErrorIs(t, auth("new-password-1"), ErrInvalidCredentials, "deleted user refused at once")
+		require.ErrorIs(t, auth("new-password-1"), authn.ErrInvalidCredentials, "deleted user refused at once")
 	})
 }
 
@@ -167,7 +171,7 @@ func TestBasicUnknownUserCostsPBKDF2(t *testing.T) {
 	env := newBasicEnv(t, dbtest.SQLite)
 	before := env.basic.PasswordChecks()
 	_, err := env.basic.Authenticate(basicRequest("ghost", "whatever-pass"))
-	require.ErrorIs(t, err, ErrInvalidCredentials)
+	require.ErrorIs(t, err, authn.ErrInvalidCredentials)
 	assert.Equal(t, before+1, env.basic.PasswordChecks())
 }
 
@@ -186,7 +190,7 @@ func BenchmarkBasicCached(b *testing.B) {
 	h := password.Hasher{} // production cost: the cache is what makes this cheap
 	hash, err := h.Hash("bench-password")
 	require.NoError(b, err)
-	fr, err := NewFileRealm(RealmConfig{ID: "f", Name: "f", Type: RealmTypeFile, Users: []FileUser{
+	fr, err := NewFileRealm(Config{ID: "f", Name: "f", Type: TypeFile, Users: []FileUser{
 		{Username: "bench", PasswordHash: hash, Roles: []string{"reader"}, TenantID: tenantA},
 	}}, h)
 	require.NoError(b, err)
@@ -320,6 +324,6 @@ func TestUsernamesCannotShadowOtherRealms(t *testing.T) {
 		require.NoError(t, err, "the victim still logs in")
 		assert.Equal(t, victimTenant, p.TenantID)
 		_, err = basic.Authenticate(basicRequest("victim", "attacker-password"))
-		require.ErrorIs(t, err, ErrInvalidCredentials)
+		require.ErrorIs(t, err, authn.ErrInvalidCredentials)
 	})
 }

@@ -1,9 +1,11 @@
-package authn
+package realm
 
 import (
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/passthru-dev/passthru/services/kms/scope"
 )
 
 // Role is a named set of scopes that may inherit other roles.
@@ -23,9 +25,9 @@ type Roles struct {
 // reader, writer (inherits reader) and admin (inherits writer).
 func DefaultRoles() []Role {
 	return []Role{
-		{Name: "reader", Scopes: []string{ScopeRead}},
-		{Name: "writer", Inherits: []string{"reader"}, Scopes: []string{ScopeWrite}},
-		{Name: "admin", Inherits: []string{"writer"}, Scopes: []string{ScopeAdmin}},
+		{Name: "reader", Scopes: []string{scope.Read}},
+		{Name: "writer", Inherits: []string{"reader"}, Scopes: []string{scope.Write}},
+		{Name: "admin", Inherits: []string{"writer"}, Scopes: []string{scope.Admin}},
 	}
 }
 
@@ -73,7 +75,7 @@ func NewRoles(roles []Role) (*Roles, error) {
 			}
 			granted = append(granted, out.scopes[parent]...)
 		}
-		out.scopes[name] = Expand(granted)
+		out.scopes[name] = scope.Expand(granted)
 		state[name] = done
 		return nil
 	}
@@ -108,7 +110,7 @@ func (r *Roles) Scopes(roles []string) []string {
 	for _, name := range roles {
 		granted = append(granted, r.scopes[name]...)
 	}
-	return Expand(granted)
+	return scope.Expand(granted)
 }
 
 // Check returns an error naming the first unknown role of roles.

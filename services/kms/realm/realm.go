@@ -1,4 +1,10 @@
-package authn
+// Package realm is where KMS users come from and what they may do: roles
+// (named scope sets with inheritance), realms of users declared in realms.yml
+// (file realms) or kept in table kms_realm_users (database realms, see
+// UserStore), and the HTTP Basic authenticator that looks a username up in
+// the realms in order and checks the password through the shared credential
+// verifier. The result of a successful check is an authn.Principal.
+package realm
 
 import (
 	"context"

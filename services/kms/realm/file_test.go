@@ -1,4 +1,4 @@
-package authn
+package realm
 
 import (
 	"context"
@@ -54,7 +54,7 @@ realms:
 `
 
 func TestLoadRealmsFile(t *testing.T) {
-	f, err := LoadRealmsFile(writeFile(t, validRealms))
+	f, err := LoadFile(writeFile(t, validRealms))
 	require.NoError(t, err)
 	order := f.RealmOrder()
 	require.Len(t, order, 2)
@@ -88,50 +88,50 @@ func TestRealmsFileValidate(t *testing.T) {
 		mod(&u)
 		return []FileUser{u}
 	}
-	base := func(mod func(*RealmsFile)) *RealmsFile {
-		f := &RealmsFile{Roles: DefaultRoles(), Realms: []RealmConfig{{ID: "a", Name: "a", Type: RealmTypeFile, Users: user(func(*FileUser) {})}}}
+	base := func(mod func(*File)) *File {
+		f := &File{Roles: DefaultRoles(), Realms: []Config{{ID: "a", Name: "a", Type: TypeFile, Users: user(func(*FileUser) {})}}}
 		mod(f)
 		return f
 	}
 	tests := []struct {
 		desc    string
-		file    *RealmsFile
+		file    *File
 		wantErr string
 	}{
-		{desc: "valid", file: base(func(*RealmsFile) {})},
-		{desc: "duplicate realm id", file: base(func(f *RealmsFile) {
-			f.Realms = append(f.Realms, RealmConfig{ID: "a", Name: "b", Type: RealmTypeDatabase})
+		{desc: "valid", file: base(func(*File) {})},
+		{desc: "duplicate realm id", file: base(func(f *File) {
+			f.Realms = append(f.Realms, Config{ID: "a", Name: "b", Type: TypeDatabase})
 		}), wantErr: `realm id "a" declared twice`},
-		{desc: "duplicate realm name", file: base(func(f *RealmsFile) {
-			f.Realms = append(f.Realms, RealmConfig{ID: "b", Name: "a", Type: RealmTypeDatabase})
+		{desc: "duplicate realm name", file: base(func(f *File) {
+			f.Realms = append(f.Realms, Config{ID: "b", Name: "a", Type: TypeDatabase})
 		}), wantErr: `realm name "a" declared twice`},
-		{desc: "username in two file realms", file: base(func(f *RealmsFile) {
-			f.Realms = append(f.Realms, RealmConfig{ID: "b", Name: "b", Type: RealmTypeFile, Users: user(func(*FileUser) {})})
+		{desc: "username in two file realms", file: base(func(f *File) {
+			f.Realms = append(f.Realms, Config{ID: "b", Name: "b", Type: TypeFile, Users: user(func(*FileUser) {})})
 		}), wantErr: `username also declared in realm "a"`},
-		{desc: "missing id", file: base(func(f *RealmsFile) { f.Realms[0].ID = "" }), wantErr: "needs an id and a name"},
-		{desc: "unknown type", file: base(func(f *RealmsFile) { f.Realms[0].Type = "ldap" }), wantErr: `type "ldap"`},
-		{desc: "database realm with users", file: base(func(f *RealmsFile) { f.Realms[0].Type = RealmTypeDatabase }), wantErr: "cannot declare users"},
-		{desc: "unknown role", file: base(func(f *RealmsFile) { f.Realms[0].Users = user(func(u *FileUser) { u.Roles = []string{"boss"} }) }), wantErr: `unknown role "boss"`},
-		{desc: "role cycle", file: base(func(f *RealmsFile) { f.Roles[0].Inherits = []string{"admin"} }), wantErr: "cycle"},
-		{desc: "tenant not canonical v4", file: base(func(f *RealmsFile) {
+		{desc: "missing id", file: base(func(f *File) { f.Realms[0].ID = "" }), wantErr: "needs an id and a name"},
+		{desc: "unknown type", file: base(func(f *File) { f.Realms[0].Type = "ldap" }), wantErr: `type "ldap"`},
+		{desc: "database realm with users", file: base(func(f *File) { f.Realms[0].Type = TypeDatabase }), wantErr: "cannot declare users"},
+		{desc: "unknown role", file: base(func(f *File) { f.Realms[0].Users = user(func(u *FileUser) { u.Roles = []string{"boss"} }) }), wantErr: `unknown role "boss"`},
+		{desc: "role cycle", file: base(func(f *File) { f.Roles[0].Inherits = []string{"admin"} }), wantErr: "cycle"},
+		{desc: "tenant not canonical v4", file: base(func(f *File) {
 			f.Realms[0].Users = user(func(u *FileUser) { u.TenantID = "3F0C6B8E-5B1A-4C47-9D3E-2F7A1C9B8E01" })
 		}), wantErr: "tenant_id"},
-		{desc: "tenant v7", file: base(func(f *RealmsFile) {
+		{desc: "tenant v7", file: base(func(f *File) {
 			f.Realms[0].Users = user(func(u *FileUser) { u.TenantID = "0193f3c2-1111-7abc-8def-0123456789ab" })
 		}), wantErr: "tenant_id"},
-		{desc: "plaintext outside demo", file: base(func(f *RealmsFile) {
+		{desc: "plaintext outside demo", file: base(func(f *File) {
 			f.Realms[0].Users = user(func(u *FileUser) { u.PasswordHash, u.Password = "", "secret-pass" })
 		}), wantErr: "plaintext password outside a demo realm"},
-		{desc: "both password forms", file: base(func(f *RealmsFile) {
+		{desc: "both password forms", file: base(func(f *File) {
 			f.Realms[0].Demo = true
 			f.Realms[0].Users = user(func(u *FileUser) { u.Password = "secret-pass" })
 		}), wantErr: "both password and password_hash"},
-		{desc: "no password", file: base(func(f *RealmsFile) { f.Realms[0].Users = user(func(u *FileUser) { u.PasswordHash = "" }) }), wantErr: "password_hash required"},
-		{desc: "not a pbkdf2 hash", file: base(func(f *RealmsFile) { f.Realms[0].Users = user(func(u *FileUser) { u.PasswordHash = "$2a$10$bcrypt" }) }), wantErr: "not a $pbkdf2-sha256$ hash"},
-		{desc: "duplicate username", file: base(func(f *RealmsFile) { f.Realms[0].Users = append(f.Realms[0].Users, f.Realms[0].Users[0]) }), wantErr: "username declared twice"},
-		{desc: "bad username", file: base(func(f *RealmsFile) { f.Realms[0].Users = user(func(u *FileUser) { u.Username = "a:b" }) }), wantErr: "username"},
-		{desc: "order names unknown realm", file: base(func(f *RealmsFile) { f.Order = []string{"zzz"} }), wantErr: `unknown realm "zzz"`},
-		{desc: "order names realm twice", file: base(func(f *RealmsFile) { f.Order = []string{"a", "a"} }), wantErr: "twice"},
+		{desc: "no password", file: base(func(f *File) { f.Realms[0].Users = user(func(u *FileUser) { u.PasswordHash = "" }) }), wantErr: "password_hash required"},
+		{desc: "not a pbkdf2 hash", file: base(func(f *File) { f.Realms[0].Users = user(func(u *FileUser) { u.PasswordHash = "$2a$10$bcrypt" }) }), wantErr: "not a $pbkdf2-sha256$ hash"},
+		{desc: "duplicate username", file: base(func(f *File) { f.Realms[0].Users = append(f.Realms[0].Users, f.Realms[0].Users[0]) }), wantErr: "username declared twice"},
+		{desc: "bad username", file: base(func(f *File) { f.Realms[0].Users = user(func(u *FileUser) { u.Username = "a:b" }) }), wantErr: "username"},
+		{desc: "order names unknown realm", file: base(func(f *File) { f.Order = []string{"zzz"} }), wantErr: `unknown realm "zzz"`},
+		{desc: "order names realm twice", file: base(func(f *File) { f.Order = []string{"a", "a"} }), wantErr: "twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -147,8 +147,8 @@ func TestRealmsFileValidate(t *testing.T) {
 }
 
 func TestRealmOrderExplicit(t *testing.T) {
-	f := &RealmsFile{Roles: DefaultRoles(), Realms: []RealmConfig{
-		{ID: "1", Name: "f", Type: RealmTypeFile}, {ID: "2", Name: "d", Type: RealmTypeDatabase},
+	f := &File{Roles: DefaultRoles(), Realms: []Config{
+		{ID: "1", Name: "f", Type: TypeFile}, {ID: "2", Name: "d", Type: TypeDatabase},
 	}, Order: []string{"d", "f"}}
 	require.NoError(t, f.Validate())
 	order := f.RealmOrder()
@@ -157,12 +157,12 @@ func TestRealmOrderExplicit(t *testing.T) {
 }
 
 func TestLoadRealmsFileStrict(t *testing.T) {
-	_, err := LoadRealmsFile(writeFile(t, "roles: []\nrealms: []\nbogus: 1\n"))
+	_, err := LoadFile(writeFile(t, "roles: []\nrealms: []\nbogus: 1\n"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bogus")
-	_, err = LoadRealmsFile(filepath.Join(t.TempDir(), "missing.yml"))
+	_, err = LoadFile(filepath.Join(t.TempDir(), "missing.yml"))
 	require.Error(t, err)
-	_, err = LoadRealmsFile(writeFile(t, "roles:\n  - name: a\n    inherits: [a]\n"))
+	_, err = LoadFile(writeFile(t, "roles:\n  - name: a\n    inherits: [a]\n"))
 	require.ErrorIs(t, err, ErrInvalidRealm)
 }
 

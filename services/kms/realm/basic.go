@@ -1,11 +1,13 @@
-package authn
+package realm
 
 import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
+	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/password"
 )
@@ -28,7 +30,7 @@ type Basic struct {
 	opts BasicOptions
 }
 
-var _ Authenticator = (*Basic)(nil)
+var _ authn.Authenticator = (*Basic)(nil)
 
 // NewBasic returns a Basic authenticator.
 func NewBasic(opts BasicOptions) (*Basic, error) {
@@ -51,25 +53,25 @@ func (b *Basic) PasswordChecks() int64 { return b.opts.Verifier.Checks() }
 // Verifier returns the authenticator's credential verifier.
 func (b *Basic) Verifier() *credential.Verifier { return b.opts.Verifier }
 
-// Challenge implements Authenticator.
-func (b *Basic) Challenge() string { return BasicChallenge(b.opts.ChallengeRealm) }
+// Challenge implements authn.Authenticator.
+func (b *Basic) Challenge() string { return authn.BasicChallenge(b.opts.ChallengeRealm) }
 
-// Authenticate implements Authenticator. Every refusal of the credentials
-// is the same ErrInvalidCredentials whether the user is unknown, disabled or
+// Authenticate implements authn.Authenticator. Every refusal of the credentials
+// is the same authn.ErrInvalidCredentials whether the user is unknown, disabled or
 // the password wrong, and costs one PBKDF2 alike. A locked account or a full
 // pool yields the verifier's *credential.RetryError (see credential.Verify).
-func (b *Basic) Authenticate(r *http.Request) (*Principal, error) {
+func (b *Basic) Authenticate(r *http.Request) (*authn.Principal, error) {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return nil, ErrNoCredentials
+		return nil, authn.ErrNoCredentials
 	}
 	scheme, _, _ := strings.Cut(authz, " ")
 	if !strings.EqualFold(scheme, "Basic") {
-		return nil, ErrNoCredentials
+		return nil, authn.ErrNoCredentials
 	}
 	username, pass, ok := r.BasicAuth()
 	if !ok || username == "" {
-		return nil, fmt.Errorf("%w: malformed Basic credentials", ErrInvalidCredentials)
+		return nil, fmt.Errorf("%w: malformed Basic credentials", authn.ErrInvalidCredentials)
 	}
 	ctx := r.Context()
 	// A username no realm knows is an account of no realm: it is locked out
@@ -93,18 +95,19 @@ func (b *Basic) Authenticate(r *http.Request) (*Principal, error) {
 	}
 	if err := b.opts.Verifier.Verify(ctx, acct, stored, pass); err != nil {
 		if errors.Is(err, password.ErrMalformed) {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidCredentials, err)
+			return nil, fmt.Errorf("%w: %w", authn.ErrInvalidCredentials, err)
 		}
 		if errors.Is(err, credential.ErrMismatch) {
-			return nil, ErrInvalidCredentials
+			return nil, authn.ErrInvalidCredentials
 		}
 		return nil, fmt.Errorf("basic authentication: %w", err)
 	}
-	return &Principal{
+	return &authn.Principal{
 		Subject:  user.Username,
 		TenantID: user.TenantID,
+		Roles:    slices.Clone(user.Roles),
 		Scopes:   b.opts.Roles.Scopes(user.Roles),
-		Method:   MethodBasic,
+		Method:   authn.MethodBasic,
 		Realm:    user.Realm,
 	}, nil
 }

@@ -1,4 +1,4 @@
-package authn
+package realm
 
 import (
 	"context"
@@ -46,6 +46,12 @@ var migrationFiles embed.FS
 
 var userMigrations = db.MustSQLMigrations(migrationFiles, "migrations/realm_users")
 
+// migrationSet is the name schema_migrations records the versions of
+// kms_realm_users under. It predates this package (the table was once kept
+// by the shared authn package) and must never change: a database migrated
+// under the old name would otherwise run version 1 again on an existing table.
+const migrationSet = "authn-realm-users"
+
 // UserStoreOptions configures a UserStore.
 type UserStoreOptions struct {
 	Hasher password.Hasher
@@ -72,7 +78,7 @@ func NewUserStore(ctx context.Context, g *gorm.DB, opts UserStoreOptions) (*User
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if err := db.Migrate(ctx, g, "authn-realm-users", userMigrations); err != nil {
+	if err := db.Migrate(ctx, g, migrationSet, userMigrations); err != nil {
 		return nil, fmt.Errorf("migrate realm users: %w", err)
 	}
 	return &UserStore{g: g, opts: opts}, nil
