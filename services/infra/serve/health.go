@@ -54,15 +54,20 @@ func Handler(name string, h http.Handler, checks []Check, opts Options) http.Han
 	})
 	mux.Handle("GET /readyz", readyz(checks, opts.Logger))
 	mux.Handle("/", h)
-	var otelOpts []otelhttp.Option
-	if opts.TracerProvider != nil {
-		otelOpts = append(otelOpts, otelhttp.WithTracerProvider(opts.TracerProvider))
+	var inner http.Handler = mux
+	// Without a provider there is nowhere for spans to go: skip the
+	// instrumentation and its cost on every request.
+	if opts.TracerProvider != nil || opts.MeterProvider != nil {
+		var otelOpts []otelhttp.Option
+		if opts.TracerProvider != nil {
+			otelOpts = append(otelOpts, otelhttp.WithTracerProvider(opts.TracerProvider))
+		}
+		if opts.MeterProvider != nil {
+			otelOpts = append(otelOpts, otelhttp.WithMeterProvider(opts.MeterProvider))
+		}
+		inner = otelhttp.NewHandler(mux, name, otelOpts...)
 	}
-	if opts.MeterProvider != nil {
-		otelOpts = append(otelOpts, otelhttp.WithMeterProvider(opts.MeterProvider))
-	}
-	return httpx.Chain(otelhttp.NewHandler(mux, name, otelOpts...),
-		httpx.RequestID, httpx.AccessLog(opts.Logger), httpx.Recover(opts.Logger))
+	return httpx.Chain(inner, httpx.RequestID, httpx.AccessLog(opts.Logger), httpx.Recover(opts.Logger))
 }
 
 // readyz answers 200 when every check passes, else 503. The body names each

@@ -66,7 +66,10 @@ func Run(ctx context.Context, svc *Service, args []string, stdout, stderr io.Wri
 		defer cancel()
 		_ = tel.Shutdown(tctx)
 	}()
-	opts.Logger, opts.TracerProvider, opts.MeterProvider = tel.Logger, tel.TracerProvider, tel.MeterProvider
+	opts.Logger = tel.Logger
+	if s.Log.OTLPEndpoint != "" {
+		opts.TracerProvider, opts.MeterProvider = tel.TracerProvider, tel.MeterProvider
+	}
 
 	inst, err := Start(ctx, svc, opts)
 	if err != nil {

@@ -99,8 +99,9 @@ type Options struct {
 	Env func(string) (string, bool)
 	// Now is the clock handed to the service and the barrier; nil: time.Now.
 	Now func() time.Time
-	// TracerProvider and MeterProvider receive the HTTP spans and metrics;
-	// nil means no-op providers (telemetry.New builds real ones).
+	// TracerProvider and MeterProvider receive the HTTP spans and metrics
+	// (telemetry.New builds them); with both nil requests are not
+	// instrumented at all.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
 }
