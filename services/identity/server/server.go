@@ -48,12 +48,15 @@ type server struct {
 	oauth  *oauth.Server
 }
 
-func newServer(cfg *Config) *server {
-	c := DefaultConfig()
-	if cfg != nil {
-		c = *cfg
+// newServer returns the service for opts.Config (nil: the defaults, to be
+// loaded into from the config file and the environment) and the runtime
+// options to start it with.
+func newServer(opts Options) (*server, serve.Options) {
+	c, o := DefaultConfig(), opts.Options
+	if opts.Config != nil {
+		c, o.ConfigLoaded = *opts.Config, true
 	}
-	return &server{cfg: &c}
+	return &server{cfg: &c}, o
 }
 
 func (s *server) service() *serve.Service {
@@ -65,9 +68,7 @@ func (s *server) service() *serve.Service {
 
 // Start starts an Identity server and returns once it accepts connections.
 func Start(ctx context.Context, opts Options) (*Instance, error) {
-	s := newServer(opts.Config)
-	o := opts.Options
-	o.ConfigLoaded = opts.Config != nil
+	s, o := newServer(opts)
 	inst, err := serve.Start(ctx, s.service(), o)
 	if err != nil {
 		return nil, err
@@ -78,9 +79,7 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 // resolveConfig is the configuration Start runs with (serve.Resolve) and the
 // config file it read ("" for none).
 func resolveConfig(opts Options) (Config, string, error) {
-	s := newServer(opts.Config)
-	o := opts.Options
-	o.ConfigLoaded = opts.Config != nil
+	s, o := newServer(opts)
 	path, err := serve.Resolve(s.service(), o)
 	return *s.cfg, path, err
 }

@@ -46,14 +46,15 @@ type server struct {
 	basic *realm.Basic
 }
 
-// newServer returns the KMS service for cfg (nil: the defaults, to be
-// loaded into from the config file and the environment).
-func newServer(cfg *Config) *server {
-	c := DefaultConfig()
-	if cfg != nil {
-		c = *cfg
+// newServer returns the service for opts.Config (nil: the defaults, to be
+// loaded into from the config file and the environment) and the runtime
+// options to start it with.
+func newServer(opts Options) (*server, serve.Options) {
+	c, o := DefaultConfig(), opts.Options
+	if opts.Config != nil {
+		c, o.ConfigLoaded = *opts.Config, true
 	}
-	return &server{cfg: &c}
+	return &server{cfg: &c}, o
 }
 
 func (s *server) service() *serve.Service {
@@ -68,9 +69,7 @@ func (s *server) service() *serve.Service {
 
 // Start starts a KMS and returns once it is listening and ready.
 func Start(ctx context.Context, opts Options) (*Instance, error) {
-	s := newServer(opts.Config)
-	o := opts.Options
-	o.ConfigLoaded = opts.Config != nil
+	s, o := newServer(opts)
 	inst, err := serve.Start(ctx, s.service(), o)
 	if err != nil {
 		return nil, err
@@ -81,9 +80,7 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 // ResolveConfig is the configuration Start runs with (see serve.Resolve),
 // and the config file it read ("" for none).
 func ResolveConfig(opts Options) (*Config, string, error) {
-	s := newServer(opts.Config)
-	o := opts.Options
-	o.ConfigLoaded = opts.Config != nil
+	s, o := newServer(opts)
 	path, err := serve.Resolve(s.service(), o)
 	if err != nil {
 		return nil, path, err
