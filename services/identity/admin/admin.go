@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
@@ -109,9 +110,9 @@ func problem(w http.ResponseWriter, status int, code, detail string) {
 
 func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error, what string) {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, identity.ErrNotFound):
 		problem(w, http.StatusNotFound, "not_found", what+" not found")
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, identity.ErrConflict):
 		problem(w, http.StatusConflict, "conflict", what+" already exists")
 	default:
 		a.cfg.Logger.ErrorContext(r.Context(), "admin API", "error", err)
@@ -152,7 +153,7 @@ type ClientView struct {
 	ClientSecret           string    `json:"client_secret,omitempty"` // only when just created or rotated
 }
 
-func viewClient(c *store.Client) ClientView {
+func viewClient(c *identity.Client) ClientView {
 	l := func(v []string) []string {
 		if v == nil {
 			return []string{}
@@ -160,9 +161,9 @@ func viewClient(c *store.Client) ClientView {
 		return v
 	}
 	return ClientView{
-		ClientID: c.ClientID, Name: c.Name, Kind: c.Kind, RedirectURIs: l(c.RedirectURIList()),
-		PostLogoutRedirectURIs: l(c.PostLogoutRedirectURIList()), GrantTypes: l(c.GrantTypeList()),
-		Scopes: l(c.ScopeList()), Audiences: l(c.AudienceList()), CanIntrospect: c.CanIntrospect,
+		ClientID: c.ClientID, Name: c.Name, Kind: c.Kind, RedirectURIs: l(c.RedirectURIs),
+		PostLogoutRedirectURIs: l(c.PostLogoutRedirectURIs), GrantTypes: l(c.GrantTypes),
+		Scopes: l(c.Scopes), Audiences: l(c.Audiences), CanIntrospect: c.CanIntrospect,
 		Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(),
 	}
 }
@@ -180,7 +181,7 @@ type CreateClientRequest struct {
 	CanIntrospect          bool     `json:"can_introspect"`
 }
 
-var kinds = map[string]bool{store.KindConfidential: true, store.KindPublic: true, store.KindService: true, store.KindResourceServer: true}
+var kinds = map[string]bool{identity.KindConfidential: true, identity.KindPublic: true, identity.KindService: true, identity.KindResourceServer: true}
 
 func (req *CreateClientRequest) validate() string {
 	if req.ClientID != "" {
@@ -198,7 +199,7 @@ func (req *CreateClientRequest) validate() string {
 		switch g {
 		case oauth.GrantAuthorizationCode, oauth.GrantRefreshToken:
 		case oauth.GrantClientCredentials:
-			if req.Kind == store.KindPublic {
+			if req.Kind == identity.KindPublic {
 				return "a public client cannot use client_credentials"
 			}
 		default:
@@ -210,7 +211,7 @@ func (req *CreateClientRequest) validate() string {
 		return "authorization_code needs at least one redirect URI"
 	}
 	for _, u := range append(append([]string{}, req.RedirectURIs...), req.PostLogoutRedirectURIs...) {
-		if msg := checkRedirect(u, req.Kind == store.KindPublic); msg != "" {
+		if msg := checkRedirect(u, req.Kind == identity.KindPublic); msg != "" {
 			return msg
 		}
 	}
@@ -219,7 +220,7 @@ func (req *CreateClientRequest) validate() string {
 			return "scopes and audiences are non-empty tokens without spaces or quotes"
 		}
 	}
-	if req.Kind == store.KindPublic && req.CanIntrospect {
+	if req.Kind == identity.KindPublic && req.CanIntrospect {
 		return "a public client cannot introspect"
 	}
 	return ""
@@ -259,14 +260,14 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, tenant uuid.U
 	if len(req.Audiences) == 0 {
 		req.Audiences = []string{oauth.SelfAudience}
 	}
-	c := &store.Client{
+	c := &identity.Client{
 		ClientID: req.ClientID, Name: req.Name, Kind: req.Kind,
-		RedirectURIs: strings.Join(req.RedirectURIs, " "), PostLogoutRedirectURIs: strings.Join(req.PostLogoutRedirectURIs, " "),
-		GrantTypes: strings.Join(req.GrantTypes, " "), Scopes: strings.Join(req.Scopes, " "),
-		Audiences: strings.Join(req.Audiences, " "), CanIntrospect: req.CanIntrospect,
+		RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
+		GrantTypes: req.GrantTypes, Scopes: req.Scopes,
+		Audiences: req.Audiences, CanIntrospect: req.CanIntrospect,
 	}
 	secret := ""
-	if req.Kind != store.KindPublic {
+	if req.Kind != identity.KindPublic {
 		secret = oauth.NewSecret()
 		h, err := a.cfg.Hasher.Hash(secret)
 		if err != nil {
@@ -294,7 +295,7 @@ func (a *API) listClients(w http.ResponseWriter, r *http.Request, tenant uuid.UU
 	}
 	items := make([]ClientView, 0, len(cs))
 	for i := range cs {
-		items = append(items, viewClient(&cs[i]))
+		items = append(items, viewClient(cs[i]))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "next_page_token": ""})
 }
@@ -370,8 +371,8 @@ type UserView struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-func viewUser(u *store.User) UserView {
-	roles := u.RoleList()
+func viewUser(u *identity.User) UserView {
+	roles := u.Roles
 	if roles == nil {
 		roles = []string{}
 	}
@@ -429,9 +430,9 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, tenant uuid.UUI
 		a.storeError(w, r, err, "user")
 		return
 	}
-	u := &store.User{
+	u := &identity.User{
 		ID: ids.NewEntity().String(), Username: req.Username, PasswordHash: h, Name: req.Name,
-		Email: req.Email, Roles: strings.Join(req.Roles, " "),
+		Email: req.Email, Roles: req.Roles,
 	}
 	if err := a.cfg.Store.CreateUser(r.Context(), tenant, u); err != nil {
 		a.storeError(w, r, err, "user")
@@ -449,12 +450,12 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, tenant uuid.UUID
 	}
 	items := make([]UserView, 0, len(us))
 	for i := range us {
-		items = append(items, viewUser(&us[i]))
+		items = append(items, viewUser(us[i]))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "next_page_token": ""})
 }
 
-func (a *API) user(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) *store.User {
+func (a *API) user(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) *identity.User {
 	id := r.PathValue("id")
 	if _, err := ids.ParseEntity(id); err != nil {
 		problem(w, http.StatusBadRequest, "invalid_id", "user id must be a UUIDv7")

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/ids"
@@ -54,8 +55,8 @@ func TestRefreshFamilyDeadline(t *testing.T) {
 		cfg.RefreshTokenTTL, cfg.RefreshFamilyTTL = refreshTTL, familyTTL
 		s, err := New(cfg)
 		require.NoError(t, err)
-		app := &store.Client{ClientID: "fam-" + r.tenant.String()[:8], Name: "app", Kind: store.KindConfidential, SecretHash: r.rs.SecretHash,
-			GrantTypes: "authorization_code refresh_token", Scopes: "openid", Audiences: "identity", RedirectURIs: "https://app.test/cb"}
+		app := &identity.Client{ClientID: "fam-" + r.tenant.String()[:8], Name: "app", Kind: identity.KindConfidential, SecretHash: r.rs.SecretHash,
+			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid"}, Audiences: []string{"identity"}, RedirectURIs: []string{"https://app.test/cb"}}
 		require.NoError(t, s.cfg.Store.CreateClient(ctx, r.tenant, app))
 		r.s = s // tokenCall and introspect go through the rig's server
 
@@ -81,7 +82,7 @@ func TestRefreshFamilyDeadline(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				raw := newOpaque()
 				family := ids.NewEntity().String()
-				require.NoError(t, s.cfg.Store.SaveRefresh(ctx, r.tenant, &store.RefreshToken{
+				require.NoError(t, s.cfg.Store.SaveRefresh(ctx, r.tenant, &identity.RefreshToken{
 					IDHash: hashOpaque(raw), FamilyID: family, FamilyStartedAt: tc.started, ClientID: app.ClientID,
 					UserID: r.user.ID, Scope: "openid", Audience: SelfAudience, AuthTime: r.now, ExpiresAt: tc.expires,
 					CreatedAt: tc.created,

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 )
@@ -18,7 +18,7 @@ import (
 // and (when audience is set) aud by the token issuer; then that it was issued
 // by this service and not revoked, that its client still exists in its
 // tenant and that every audience is one that client may receive.
-func (s *Server) validAccess(ctx context.Context, raw, audience string) (*tokens.AccessClaims, error) {
+func (s *Server) validAccess(ctx context.Context, raw, audience string) (*validToken, error) {
 	c, err := s.cfg.Tokens.ParseAccess(ctx, raw, audience)
 	if err != nil {
 		return nil, err
@@ -29,7 +29,7 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*tokens
 	}
 	rec, err := s.cfg.Store.Access(ctx, tenant, c.ID)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, identity.ErrNotFound) {
 			return nil, fmt.Errorf("%w: not issued here", tokens.ErrInvalidToken)
 		}
 		return nil, err
@@ -53,7 +53,14 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*tokens
 			return nil, fmt.Errorf("%w: audience %q is not one of the client's", tokens.ErrInvalidToken, aud)
 		}
 	}
-	return c, nil
+	return &validToken{AccessClaims: c, tenant: tenant}, nil
+}
+
+// validToken is an access token validAccess accepted, with the tenant its
+// claims name parsed once, so no later step parses (or trusts) it again.
+type validToken struct {
+	*tokens.AccessClaims
+	tenant uuid.UUID
 }
 
 // Introspection is the RFC 7662 response.
@@ -97,7 +104,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	out := Introspection{Active: false}
 	if strings.Count(raw, ".") == 2 {
-		if c, err := s.validAccess(ctx, raw, ""); err == nil && c.TenantID == client.TenantID {
+		if c, err := s.validAccess(ctx, raw, ""); err == nil && c.tenant == client.TenantID {
 			out = Introspection{
 				Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
 				Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, JTI: c.ID, TenantID: c.TenantID,
@@ -111,7 +118,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 			if c.NotBefore != nil {
 				out.Nbf = c.NotBefore.Unix()
 			}
-			if u, err := s.cfg.Store.User(ctx, uuid.MustParse(c.TenantID), c.Subject); err == nil {
+			if u, err := s.cfg.Store.User(ctx, c.tenant, c.Subject); err == nil {
 				out.Username = u.Username
 			}
 		} else if err != nil && !errors.Is(err, tokens.ErrInvalidToken) {
@@ -119,16 +126,15 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		tenant := uuid.MustParse(client.TenantID)
-		rt, err := s.cfg.Store.Refresh(ctx, tenant, hashOpaque(raw))
+		rt, err := s.cfg.Store.Refresh(ctx, client.TenantID, hashOpaque(raw))
 		switch {
 		case err == nil && rt.RevokedAt == nil && rt.UsedAt == nil && s.cfg.Now().Before(s.refreshExpiry(rt)):
 			out = Introspection{
 				Active: true, Scope: rt.Scope, ClientID: rt.ClientID, TokenType: "refresh_token",
 				Exp: s.refreshExpiry(rt).Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID, Iss: s.cfg.Issuer,
-				TenantID: client.TenantID,
+				TenantID: client.TenantID.String(),
 			}
-		case err != nil && !errors.Is(err, store.ErrNotFound):
+		case err != nil && !errors.Is(err, identity.ErrNotFound):
 			s.writeError(w, r, serverError(err))
 			return
 		}
@@ -156,13 +162,13 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	tenant := uuid.MustParse(client.TenantID)
+	tenant := client.TenantID
 	now := s.cfg.Now()
 	notYours := oauthErr(http.StatusBadRequest, "unauthorized_client", "the token was not issued to this client")
 	if strings.Count(raw, ".") == 2 {
 		// Expired tokens need no revocation; invalid ones are unknown.
 		c, err := s.cfg.Tokens.ParseAccess(ctx, raw, "")
-		if err == nil && c.TenantID == client.TenantID {
+		if err == nil && c.TenantID == client.TenantID.String() {
 			if c.ClientID != client.ClientID {
 				s.writeError(w, r, notYours)
 				return
@@ -183,7 +189,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 				s.writeError(w, r, serverError(err))
 				return
 			}
-		case !errors.Is(err, store.ErrNotFound):
+		case !errors.Is(err, identity.ErrNotFound):
 			s.writeError(w, r, serverError(err))
 			return
 		}

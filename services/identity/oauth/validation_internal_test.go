@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
@@ -42,10 +43,10 @@ type rig struct {
 	s      *Server
 	keys   *tokens.Keys
 	tenant uuid.UUID
-	user   *store.User
-	rs     *store.Client // may introspect
+	user   *identity.User
+	rs     *identity.Client // may introspect
 	rsPass string
-	web    *store.Client
+	web    *identity.Client
 	now    time.Time
 	db     *db.DB
 }
@@ -86,14 +87,14 @@ func newRig(t *testing.T, b dbtest.Backend) *rig {
 	require.NoError(t, st.CreateTenant(ctx, r.tenant, "t", false))
 	h := password.Hasher{Iterations: 1000}
 	uh, _ := h.Hash("pw-pw-pw-pw-pw")
-	r.user = &store.User{ID: ids.NewEntity().String(), Username: "user", PasswordHash: uh}
+	r.user = &identity.User{ID: ids.NewEntity().String(), Username: "user", PasswordHash: uh}
 	require.NoError(t, st.CreateUser(ctx, r.tenant, r.user))
 	r.rsPass = "rs-secret"
 	sh, _ := h.Hash(r.rsPass)
-	r.rs = &store.Client{ClientID: "rs-" + r.tenant.String()[:8], Name: "rs", Kind: store.KindResourceServer, SecretHash: sh, CanIntrospect: true, Audiences: "kms"}
+	r.rs = &identity.Client{ClientID: "rs-" + r.tenant.String()[:8], Name: "rs", Kind: identity.KindResourceServer, SecretHash: sh, CanIntrospect: true, Audiences: []string{"kms"}}
 	require.NoError(t, st.CreateClient(ctx, r.tenant, r.rs))
-	r.web = &store.Client{ClientID: "web-" + r.tenant.String()[:8], Name: "web", Kind: store.KindConfidential, SecretHash: sh,
-		GrantTypes: "authorization_code", Scopes: "openid profile", Audiences: "identity kms", RedirectURIs: "https://app.test/cb"}
+	r.web = &identity.Client{ClientID: "web-" + r.tenant.String()[:8], Name: "web", Kind: identity.KindConfidential, SecretHash: sh,
+		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}, Audiences: []string{"identity", "kms"}, RedirectURIs: []string{"https://app.test/cb"}}
 	require.NoError(t, st.CreateClient(ctx, r.tenant, r.web))
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
@@ -40,7 +41,7 @@ func (legacyRefreshToken) TableName() string { return "refresh_tokens" }
 // left it: the same set, versions and names as the real list up to 2.
 var legacyTenantMigrations = []db.Migration{
 	{Version: 1, Name: "identity tenant tables", Up: func(tx *gorm.DB) error {
-		return tx.AutoMigrate(&store.User{}, &store.Client{}, &store.Consent{}, &store.AuthCode{}, &legacyRefreshToken{}, &store.AccessToken{})
+		return tx.AutoMigrate(append(store.LegacyTenantRows, &legacyRefreshToken{})...)
 	}},
 	{Version: 2, Name: "auth code revocation marker", Up: func(*gorm.DB) error { return nil }},
 }
@@ -135,7 +136,7 @@ func TestFamilyStart(t *testing.T) {
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				hash := factory.Name("rt")
-				require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: hash, FamilyID: ids.NewEntity().String(),
+				require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: hash, FamilyID: ids.NewEntity().String(),
 					FamilyStartedAt: tc.started, ClientID: "c", UserID: "u", Scope: "openid", Audience: "identity",
 					ExpiresAt: created.Add(time.Hour), CreatedAt: created}))
 				r, err := st.Refresh(ctx, tenant, hash)
