@@ -25,6 +25,9 @@ var (
 	// ErrAlreadyUsed is a single-use code or refresh token presented after
 	// it was consumed (or, for a refresh token, revoked).
 	ErrAlreadyUsed = errors.New("already used")
+	// ErrInvalid is a value a store cannot keep as given (a list element
+	// that is empty or holds whitespace); nothing is stored.
+	ErrInvalid = errors.New("invalid value")
 )
 
 // Tenant is a registered tenant. Demo tenants are marked so --reset-demo can

@@ -4,6 +4,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -38,9 +39,59 @@ type Authenticator interface {
 
 var _ Authenticator = (*oauth.Server)(nil)
 
+// ClientStore manages a tenant's OAuth clients. Errors are the domain's
+// typed ones (errors.Is): identity.ErrNotFound for an unknown tenant or
+// client, identity.ErrConflict for a taken client_id.
+type ClientStore interface {
+	// CreateClient stores a new client in tenant and sets its TenantID and
+	// timestamps. The client_id is unique across all tenants: a taken one
+	// is identity.ErrConflict and stores nothing.
+	CreateClient(ctx context.Context, tenant uuid.UUID, c *identity.Client) error
+	// Clients lists the tenant's clients in client_id order.
+	Clients(ctx context.Context, tenant uuid.UUID) ([]*identity.Client, error)
+	// TenantClient finds a client of this tenant only.
+	TenantClient(ctx context.Context, tenant uuid.UUID, clientID string) (*identity.Client, error)
+	// UpdateClient saves every field of an existing client but its
+	// creation time.
+	UpdateClient(ctx context.Context, tenant uuid.UUID, c *identity.Client) error
+	// DeleteClient removes a client with its consents, codes and refresh
+	// tokens, and revokes its access tokens.
+	DeleteClient(ctx context.Context, tenant uuid.UUID, clientID string) error
+}
+
+// UserStore manages a tenant's users, with the same typed errors as
+// ClientStore (a taken username is identity.ErrConflict).
+type UserStore interface {
+	// CreateUser stores a new user and sets its timestamps.
+	CreateUser(ctx context.Context, tenant uuid.UUID, u *identity.User) error
+	// Users lists the tenant's users in id (creation) order.
+	Users(ctx context.Context, tenant uuid.UUID) ([]*identity.User, error)
+	// User finds a user by id.
+	User(ctx context.Context, tenant uuid.UUID, id string) (*identity.User, error)
+	// UpdateUser saves every field of an existing user but its creation time.
+	UpdateUser(ctx context.Context, tenant uuid.UUID, u *identity.User) error
+	// DeleteUser removes a user with their consents, grants and sessions.
+	DeleteUser(ctx context.Context, tenant uuid.UUID, id string) error
+	// RevokeUserGrants ends what the user's old credentials produced
+	// (sessions, unused codes, refresh and access tokens), keeping consents.
+	RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID string, now time.Time) error
+}
+
+// Store is what the admin API keeps.
+type Store interface {
+	ClientStore
+	UserStore
+}
+
+var (
+	_ Store       = (*store.Store)(nil)
+	_ ClientStore = (*store.Store)(nil)
+	_ UserStore   = (*store.Store)(nil)
+)
+
 // Config wires the admin API.
 type Config struct {
-	Store  *store.Store
+	Store  Store
 	Auth   Authenticator
 	Hasher password.Hasher
 	Logger *slog.Logger

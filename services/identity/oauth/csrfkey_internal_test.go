@@ -57,7 +57,7 @@ func TestLoginFormAcrossReplicas(t *testing.T) {
 		two, _ := newServer(t, d2, clock)
 		assert.Equal(t, one.csrfKey, two.csrfKey, "the replicas share the CSRF key")
 
-		st := one.cfg.Store
+		st := storeOf(one)
 		tenant := ids.NewTenant()
 		require.NoError(t, st.CreateTenant(ctx, tenant, "t", false))
 		hash, err := password.Hasher{Iterations: 1000}.Hash("pw-pw-pw-pw-pw")

@@ -72,7 +72,7 @@ func (r *rig) refresher(t *testing.T) *identity.Client {
 	t.Helper()
 	c := &identity.Client{ClientID: "app-" + uuid.NewString()[:8], Name: "app", Kind: identity.KindConfidential, SecretHash: r.rs.SecretHash,
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile"}, Audiences: []string{"identity"}, RedirectURIs: []string{"https://app.test/cb"}}
-	require.NoError(t, r.s.cfg.Store.CreateClient(t.Context(), r.tenant, c))
+	require.NoError(t, storeOf(r.s).CreateClient(t.Context(), r.tenant, c))
 	return c
 }
 
@@ -83,7 +83,7 @@ func (r *rig) newCode(t *testing.T, c *identity.Client) (hash string, form url.V
 	verifier := strings.Repeat("v", 43)
 	sum := sha256.Sum256([]byte(verifier))
 	code := newOpaque()
-	require.NoError(t, r.s.cfg.Store.SaveCode(t.Context(), r.tenant, &identity.AuthCode{
+	require.NoError(t, storeOf(r.s).SaveCode(t.Context(), r.tenant, &identity.AuthCode{
 		IDHash: hashOpaque(code), ClientID: c.ClientID, UserID: r.user.ID, RedirectURI: "https://app.test/cb",
 		Scope: "openid", CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]), Audience: SelfAudience,
 		AuthTime: r.now, ExpiresAt: r.now.Add(time.Minute),
@@ -175,7 +175,7 @@ func TestGrantInFlight(t *testing.T) {
 			{desc: "code with refresh grant", client: refresher},
 		} {
 			t.Run("code replayed mid-redemption: "+tc.desc, func(t *testing.T) {
-				p := newPausingGrants(r.s.cfg.Store)
+				p := newPausingGrants(storeOf(r.s))
 				pr := r.withGrants(t, p)
 				hash, form := r.newCode(t, tc.client)
 				redeem := func() answer { return pr.call(pr.s.token, PathToken, tc.client, form) }
@@ -194,7 +194,7 @@ func TestGrantInFlight(t *testing.T) {
 		}
 
 		t.Run("refresh token reused mid-rotation", func(t *testing.T) {
-			p := newPausingGrants(r.s.cfg.Store)
+			p := newPausingGrants(storeOf(r.s))
 			pr := r.withGrants(t, p)
 			first := r.newRefresh(t, refresher)
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}
@@ -212,13 +212,13 @@ func TestGrantInFlight(t *testing.T) {
 			} {
 				assert.Equal(t, false, r.introspect(t, tok)["active"], "%s is revoked with the family", desc)
 			}
-			old, err := r.s.cfg.Store.Refresh(ctx, r.tenant, hashOpaque(first.RefreshToken))
+			old, err := storeOf(r.s).Refresh(ctx, r.tenant, hashOpaque(first.RefreshToken))
 			require.NoError(t, err)
 			assert.NotNil(t, old.UsedAt, "the winner consumed the presented token")
 		})
 
 		t.Run("revocation of the family mid-rotation", func(t *testing.T) {
-			p := newPausingGrants(r.s.cfg.Store)
+			p := newPausingGrants(storeOf(r.s))
 			pr := r.withGrants(t, p)
 			first := r.newRefresh(t, refresher)
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}
@@ -254,7 +254,7 @@ func TestGrantFailureRollsBack(t *testing.T) {
 		r := newRig(t, b)
 		ctx := t.Context()
 		refresher := r.refresher(t)
-		broken := r.withGrants(t, failingGrants{r.s.cfg.Store})
+		broken := r.withGrants(t, failingGrants{storeOf(r.s)})
 
 		t.Run("code redemption", func(t *testing.T) {
 			hash, form := r.newCode(t, refresher)
@@ -273,7 +273,7 @@ func TestGrantFailureRollsBack(t *testing.T) {
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}
 			status, body := broken.tokenCall(t, refresher, form)
 			assert.Equal(t, http.StatusInternalServerError, status, body)
-			old, err := r.s.cfg.Store.Refresh(ctx, r.tenant, hashOpaque(first.RefreshToken))
+			old, err := storeOf(r.s).Refresh(ctx, r.tenant, hashOpaque(first.RefreshToken))
 			require.NoError(t, err)
 			assert.Nil(t, old.UsedAt, "the presented token is still unused")
 			assert.Nil(t, old.RevokedAt)

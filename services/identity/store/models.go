@@ -9,8 +9,10 @@
 package store
 
 import (
+	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -124,9 +126,12 @@ type userRow struct {
 
 func (userRow) TableName() string { return "users" }
 
-func newUserRow(u *identity.User) *userRow {
+func newUserRow(u *identity.User) (*userRow, error) {
+	if err := checkList("roles", u.Roles); err != nil {
+		return nil, err
+	}
 	return &userRow{ID: u.ID, Username: u.Username, PasswordHash: u.PasswordHash, Name: u.Name, Email: u.Email,
-		Roles: joinList(u.Roles), Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		Roles: joinList(u.Roles), Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}, nil
 }
 
 func (r *userRow) domain() *identity.User {
@@ -155,11 +160,20 @@ type clientRow struct {
 
 func (clientRow) TableName() string { return "clients" }
 
-func newClientRow(c *identity.Client) *clientRow {
+func newClientRow(c *identity.Client) (*clientRow, error) {
+	for _, l := range []struct {
+		name string
+		list []string
+	}{{"redirect URIs", c.RedirectURIs}, {"post-logout redirect URIs", c.PostLogoutRedirectURIs},
+		{"grant types", c.GrantTypes}, {"scopes", c.Scopes}, {"audiences", c.Audiences}} {
+		if err := checkList(l.name, l.list); err != nil {
+			return nil, err
+		}
+	}
 	return &clientRow{ClientID: c.ClientID, Name: c.Name, Kind: c.Kind, SecretHash: c.SecretHash,
 		RedirectURIs: joinList(c.RedirectURIs), PostLogoutRedirectURIs: joinList(c.PostLogoutRedirectURIs),
 		GrantTypes: joinList(c.GrantTypes), Scopes: joinList(c.Scopes), Audiences: joinList(c.Audiences),
-		CanIntrospect: c.CanIntrospect, Disabled: c.Disabled, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		CanIntrospect: c.CanIntrospect, Disabled: c.Disabled, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}, nil
 }
 
 // domain returns the client; the tenant database it was read from is its owner.
@@ -173,6 +187,17 @@ func (r *clientRow) domain(tenant uuid.UUID) *identity.Client {
 // joinList writes a list column. The order is kept: a client's first
 // audience is its default.
 func joinList(l []string) string { return strings.Join(l, " ") }
+
+// checkList refuses what a list column cannot give back as it was given: an
+// empty element, or one holding whitespace, would split or vanish on read.
+func checkList(name string, l []string) error {
+	for _, v := range l {
+		if v == "" || strings.ContainsFunc(v, unicode.IsSpace) {
+			return fmt.Errorf("%s: element %q is empty or holds whitespace: %w", name, v, identity.ErrInvalid)
+		}
+	}
+	return nil
+}
 
 // consentRow records that a user approved a client for an exact scope set.
 type consentRow struct {

@@ -22,6 +22,7 @@ var (
 	ErrNotFound    = identity.ErrNotFound
 	ErrConflict    = identity.ErrConflict
 	ErrAlreadyUsed = identity.ErrAlreadyUsed
+	ErrInvalid     = identity.ErrInvalid
 )
 
 // Store is the Identity service's persistence. It is safe for concurrent use.
@@ -211,8 +212,13 @@ func notFound(err error, what string) error {
 // ---- clients ----
 
 // CreateClient stores a new client in tenant and sets its TenantID. The
-// client_id must be unique across all tenants (ErrConflict otherwise).
+// client_id must be unique across all tenants (ErrConflict otherwise); a
+// list element that is empty or holds whitespace is ErrInvalid.
 func (s *Store) CreateClient(ctx context.Context, tenant uuid.UUID, c *identity.Client) error {
+	row, err := newClientRow(c)
+	if err != nil {
+		return fmt.Errorf("create client %q: %w", c.ClientID, err)
+	}
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
@@ -228,7 +234,6 @@ func (s *Store) CreateClient(ctx context.Context, tenant uuid.UUID, c *identity.
 	if err := s.sys(ctx).Create(&clientIndex{ClientID: c.ClientID, TenantID: tenant}).Error; err != nil {
 		return fmt.Errorf("create client %q: %w", c.ClientID, err)
 	}
-	row := newClientRow(c)
 	if err := g.Create(row).Error; err != nil {
 		s.sys(ctx).Where("client_id = ?", c.ClientID).Delete(&clientIndex{})
 		return fmt.Errorf("create client %q: %w", c.ClientID, err)
@@ -276,13 +281,18 @@ func (s *Store) Clients(ctx context.Context, tenant uuid.UUID) ([]*identity.Clie
 	return out, nil
 }
 
-// UpdateClient saves every field of an existing client.
+// UpdateClient saves every field of an existing client (lists as
+// CreateClient checks them).
 func (s *Store) UpdateClient(ctx context.Context, tenant uuid.UUID, c *identity.Client) error {
+	row, err := newClientRow(c)
+	if err != nil {
+		return fmt.Errorf("update client %q: %w", c.ClientID, err)
+	}
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	res := g.Model(&clientRow{}).Where("client_id = ?", c.ClientID).Select("*").Omit("created_at").Updates(newClientRow(c))
+	res := g.Model(&clientRow{}).Where("client_id = ?", c.ClientID).Select("*").Omit("created_at").Updates(row)
 	if res.Error != nil {
 		return fmt.Errorf("update client %q: %w", c.ClientID, res.Error)
 	}
@@ -325,8 +335,13 @@ func (s *Store) DeleteClient(ctx context.Context, tenant uuid.UUID, clientID str
 
 // ---- users ----
 
-// CreateUser stores a new user; a taken username is ErrConflict.
+// CreateUser stores a new user; a taken username is ErrConflict, a role
+// that is empty or holds whitespace ErrInvalid.
 func (s *Store) CreateUser(ctx context.Context, tenant uuid.UUID, u *identity.User) error {
+	row, err := newUserRow(u)
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Username, err)
+	}
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
@@ -339,7 +354,6 @@ func (s *Store) CreateUser(ctx context.Context, tenant uuid.UUID, u *identity.Us
 		if n > 0 {
 			return fmt.Errorf("user %q: %w", u.Username, ErrConflict)
 		}
-		row := newUserRow(u)
 		if err := tx.Create(row).Error; err != nil {
 			return fmt.Errorf("create user %q: %w", u.Username, err)
 		}
@@ -387,13 +401,18 @@ func (s *Store) Users(ctx context.Context, tenant uuid.UUID) ([]*identity.User, 
 	return out, nil
 }
 
-// UpdateUser saves every field of an existing user.
+// UpdateUser saves every field of an existing user (roles as CreateUser
+// checks them).
 func (s *Store) UpdateUser(ctx context.Context, tenant uuid.UUID, u *identity.User) error {
+	row, err := newUserRow(u)
+	if err != nil {
+		return fmt.Errorf("update user %s: %w", u.ID, err)
+	}
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	res := g.Model(&userRow{}).Where("id = ?", u.ID).Select("*").Omit("created_at").Updates(newUserRow(u))
+	res := g.Model(&userRow{}).Where("id = ?", u.ID).Select("*").Omit("created_at").Updates(row)
 	if res.Error != nil {
 		return fmt.Errorf("update user %s: %w", u.ID, res.Error)
 	}

@@ -89,6 +89,54 @@ func TestStore(t *testing.T) {
 			assert.Equal(t, "", (&identity.Client{}).DefaultAudience())
 		})
 
+		t.Run("list fields", func(t *testing.T) {
+			c := &identity.Client{ClientID: factory.Name("lists"), Name: "n", Kind: identity.KindService, SecretHash: "h",
+				Scopes: []string{"b", "a"}, Audiences: []string{"kms", "identity"}}
+			require.NoError(t, st.CreateClient(ctx, tenant, c))
+			got, err := st.TenantClient(ctx, tenant, c.ClientID)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"kms", "identity"}, got.Audiences, "order kept: the first is the default audience")
+			assert.Equal(t, []string{"b", "a"}, got.Scopes)
+
+			for _, tc := range []struct {
+				desc string
+				edit func(c *identity.Client)
+			}{
+				{"space in a redirect URI", func(c *identity.Client) { c.RedirectURIs = []string{"https://a/cb https://evil/cb"} }},
+				{"empty scope", func(c *identity.Client) { c.Scopes = []string{"openid", ""} }},
+				{"tab in an audience", func(c *identity.Client) { c.Audiences = []string{"kms\tx"} }},
+				{"newline in a grant type", func(c *identity.Client) { c.GrantTypes = []string{"refresh_token\n"} }},
+			} {
+				t.Run(tc.desc, func(t *testing.T) {
+					bad := &identity.Client{ClientID: factory.Name("bad"), Name: "n", Kind: identity.KindPublic}
+					tc.edit(bad)
+					assert.ErrorIs(t, st.CreateClient(ctx, tenant, bad), store.ErrInvalid)
+					_, err := st.Client(ctx, bad.ClientID)
+					assert.ErrorIs(t, err, store.ErrNotFound, "nothing stored, not even the index row")
+
+					upd := *got
+					tc.edit(&upd)
+					assert.ErrorIs(t, st.UpdateClient(ctx, tenant, &upd), store.ErrInvalid)
+					again, err := st.TenantClient(ctx, tenant, c.ClientID)
+					require.NoError(t, err)
+					assert.Equal(t, got.Scopes, again.Scopes, "unchanged")
+					assert.Equal(t, got.Audiences, again.Audiences, "unchanged")
+				})
+			}
+
+			u := &identity.User{ID: ids.NewEntity().String(), Username: factory.Name("roles"), PasswordHash: "h", Roles: []string{"admin ops"}}
+			assert.ErrorIs(t, st.CreateUser(ctx, tenant, u), store.ErrInvalid)
+			_, err = st.UserByUsername(ctx, tenant, u.Username)
+			assert.ErrorIs(t, err, store.ErrNotFound)
+			u.Roles = []string{"admin"}
+			require.NoError(t, st.CreateUser(ctx, tenant, u))
+			u.Roles = []string{""}
+			assert.ErrorIs(t, st.UpdateUser(ctx, tenant, u), store.ErrInvalid)
+			gotU, err := st.User(ctx, tenant, u.ID)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"admin"}, gotU.Roles)
+		})
+
 		t.Run("users and consents", func(t *testing.T) {
 			u := &identity.User{ID: ids.NewEntity().String(), Username: factory.Name("u"), PasswordHash: "h", Roles: []string{"a", "b"}}
 			require.NoError(t, st.CreateUser(ctx, tenant, u))
