@@ -84,7 +84,7 @@ func (c *Client) DefaultAudience() string {
 
 // User is an end user of a tenant.
 type User struct {
-	ID           string // a UUID; the subject of the user's tokens
+	ID           uuid.UUID // the subject of the user's tokens
 	Username     string
 	PasswordHash string // PBKDF2 hash
 	Name         string
@@ -97,7 +97,7 @@ type User struct {
 
 // Consent records that a user approved a client for an exact scope set.
 type Consent struct {
-	UserID   string
+	UserID   uuid.UUID
 	ClientID string
 	ScopeKey string // the scopes sorted and space-separated
 }
@@ -107,7 +107,7 @@ type Consent struct {
 type AuthCode struct {
 	IDHash        string
 	ClientID      string
-	UserID        string
+	UserID        uuid.UUID
 	RedirectURI   string
 	Scope         string // space-separated, as OAuth writes scopes
 	Nonce         string
@@ -126,9 +126,9 @@ type AuthCode struct {
 // a FamilyStartedAt.
 type RefreshToken struct {
 	IDHash    string
-	FamilyID  string
+	FamilyID  uuid.UUID
 	ClientID  string
-	UserID    string
+	UserID    uuid.UUID
 	Scope     string // space-separated
 	Audience  string
 	Nonce     string
@@ -160,9 +160,9 @@ func (r *RefreshToken) FamilyStart() time.Time {
 type AccessToken struct {
 	JTI       string
 	ClientID  string
-	Subject   string // a user id, or the client_id for client_credentials
-	FamilyID  string // the refresh family it was issued with; empty for none
-	CodeHash  string // the code it was issued from, if any
+	Subject   string    // a user id, or the client_id for client_credentials
+	FamilyID  uuid.UUID // the refresh family it was issued with; uuid.Nil for none
+	CodeHash  string    // the code it was issued from, if any
 	ExpiresAt time.Time
 	RevokedAt *time.Time
 	CreatedAt time.Time
@@ -173,7 +173,7 @@ type AccessToken struct {
 type Session struct {
 	IDHash    string
 	TenantID  uuid.UUID
-	UserID    string
+	UserID    uuid.UUID
 	AuthTime  time.Time
 	ExpiresAt time.Time
 }

@@ -67,14 +67,14 @@ type UserStore interface {
 	// Users lists the tenant's users in id (creation) order.
 	Users(ctx context.Context, tenant uuid.UUID) ([]*identity.User, error)
 	// User finds a user by id.
-	User(ctx context.Context, tenant uuid.UUID, id string) (*identity.User, error)
+	User(ctx context.Context, tenant uuid.UUID, id uuid.UUID) (*identity.User, error)
 	// UpdateUser saves every field of an existing user but its creation time.
 	UpdateUser(ctx context.Context, tenant uuid.UUID, u *identity.User) error
 	// DeleteUser removes a user with their consents, grants and sessions.
-	DeleteUser(ctx context.Context, tenant uuid.UUID, id string) error
+	DeleteUser(ctx context.Context, tenant uuid.UUID, id uuid.UUID) error
 	// RevokeUserGrants ends what the user's old credentials produced
 	// (sessions, unused codes, refresh and access tokens), keeping consents.
-	RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID string, now time.Time) error
+	RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID uuid.UUID, now time.Time) error
 }
 
 // Store is what the admin API keeps.
@@ -427,7 +427,7 @@ func viewUser(u *identity.User) UserView {
 	if roles == nil {
 		roles = []string{}
 	}
-	return UserView{ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, Roles: roles, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC()}
+	return UserView{ID: u.ID.String(), Username: u.Username, Name: u.Name, Email: u.Email, Roles: roles, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC()}
 }
 
 // CreateUserRequest is the body of POST /users.
@@ -482,14 +482,14 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, tenant uuid.UUI
 		return
 	}
 	u := &identity.User{
-		ID: ids.NewEntity().String(), Username: req.Username, PasswordHash: h, Name: req.Name,
+		ID: ids.NewEntity(), Username: req.Username, PasswordHash: h, Name: req.Name,
 		Email: req.Email, Roles: req.Roles,
 	}
 	if err := a.cfg.Store.CreateUser(r.Context(), tenant, u); err != nil {
 		a.storeError(w, r, err, "user")
 		return
 	}
-	w.Header().Set("Location", Base+"/users/"+u.ID)
+	w.Header().Set("Location", Base+"/users/"+u.ID.String())
 	httpx.WriteJSON(w, http.StatusCreated, viewUser(u))
 }
 
@@ -507,8 +507,8 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, tenant uuid.UUID
 }
 
 func (a *API) user(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) *identity.User {
-	id := r.PathValue("id")
-	if _, err := ids.ParseEntity(id); err != nil {
+	id, err := ids.ParseEntity(r.PathValue("id"))
+	if err != nil {
 		problem(w, http.StatusBadRequest, "invalid_id", "user id must be a UUIDv7")
 		return nil
 	}

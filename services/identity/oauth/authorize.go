@@ -645,5 +645,5 @@ func (s *Server) sessionMatchesHint(r *http.Request, claims *tokens.IDClaims) bo
 	if err != nil || !s.cfg.Now().Before(sess.ExpiresAt) {
 		return true
 	}
-	return sess.UserID == claims.Subject && sess.TenantID.String() == claims.TenantID
+	return sess.UserID.String() == claims.Subject && sess.TenantID.String() == claims.TenantID
 }

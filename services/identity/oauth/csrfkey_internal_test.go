@@ -62,7 +62,7 @@ func TestLoginFormAcrossReplicas(t *testing.T) {
 		require.NoError(t, st.CreateTenant(ctx, tenant, "t", false))
 		hash, err := password.Hasher{Iterations: 1000}.Hash("pw-pw-pw-pw-pw")
 		require.NoError(t, err)
-		require.NoError(t, st.CreateUser(ctx, tenant, &identity.User{ID: ids.NewEntity().String(), Username: "user", PasswordHash: hash}))
+		require.NoError(t, st.CreateUser(ctx, tenant, &identity.User{ID: ids.NewEntity(), Username: "user", PasswordHash: hash}))
 		client := &identity.Client{ClientID: "web-" + uuid.NewString()[:8], Name: "web", Kind: identity.KindPublic,
 			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}, Audiences: []string{"identity"}, RedirectURIs: []string{"https://app.test/cb"}}
 		require.NoError(t, st.CreateClient(ctx, tenant, client))

@@ -81,7 +81,7 @@ func TestRefreshFamilyDeadline(t *testing.T) {
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				raw := newOpaque()
-				family := ids.NewEntity().String()
+				family := ids.NewEntity()
 				require.NoError(t, storeOf(s).SaveRefresh(ctx, r.tenant, &identity.RefreshToken{
 					IDHash: hashOpaque(raw), FamilyID: family, FamilyStartedAt: tc.started, ClientID: app.ClientID,
 					UserID: r.user.ID, Scope: "openid", Audience: SelfAudience, AuthTime: r.now, ExpiresAt: tc.expires,

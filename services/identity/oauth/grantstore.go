@@ -43,7 +43,7 @@ type TokenStore interface {
 	ConsumeRefresh(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) error
 	// RevokeFamily revokes every refresh and access token of a family,
 	// including those of a rotation that commits while it runs.
-	RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID string, now time.Time) error
+	RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID uuid.UUID, now time.Time) error
 	// SaveAccess records an issued access token by its jti.
 	SaveAccess(ctx context.Context, tenant uuid.UUID, a *identity.AccessToken) error
 	// SaveRefresh stores an issued refresh token (by the hash of its value).
@@ -53,7 +53,7 @@ type TokenStore interface {
 // UserFinder finds the user a grant is for.
 type UserFinder interface {
 	// User finds a user by id; identity.ErrNotFound when there is none.
-	User(ctx context.Context, tenant uuid.UUID, id string) (*identity.User, error)
+	User(ctx context.Context, tenant uuid.UUID, id uuid.UUID) (*identity.User, error)
 }
 
 // GrantStore is the storage of the token endpoint's grants: each grant

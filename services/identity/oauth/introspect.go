@@ -41,9 +41,13 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*validT
 	if err != nil || client.Disabled || rec.ClientID != c.ClientID {
 		return nil, fmt.Errorf("%w: client is gone", tokens.ErrInvalidToken)
 	}
+	var user uuid.UUID // uuid.Nil for a client's own token
 	if c.Subject != c.ClientID {
 		// A user's token lives only as long as the user is active.
-		u, err := s.cfg.Store.User(ctx, tenant, c.Subject)
+		if user, err = uuid.Parse(c.Subject); err != nil {
+			return nil, fmt.Errorf("%w: bad subject", tokens.ErrInvalidToken)
+		}
+		u, err := s.cfg.Store.User(ctx, tenant, user)
 		if err != nil || u.Disabled {
 			return nil, fmt.Errorf("%w: the user is not active", tokens.ErrInvalidToken)
 		}
@@ -53,14 +57,16 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*validT
 			return nil, fmt.Errorf("%w: audience %q is not one of the client's", tokens.ErrInvalidToken, aud)
 		}
 	}
-	return &validToken{AccessClaims: c, tenant: tenant}, nil
+	return &validToken{AccessClaims: c, tenant: tenant, user: user}, nil
 }
 
-// validToken is an access token validAccess accepted, with the tenant its
-// claims name parsed once, so no later step parses (or trusts) it again.
+// validToken is an access token validAccess accepted, with the tenant and
+// user its claims name parsed once, so no later step parses (or trusts)
+// them again.
 type validToken struct {
 	*tokens.AccessClaims
 	tenant uuid.UUID
+	user   uuid.UUID // uuid.Nil for a client's own token (client_credentials)
 }
 
 // Introspection is the RFC 7662 response.
@@ -118,7 +124,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 			if c.NotBefore != nil {
 				out.Nbf = c.NotBefore.Unix()
 			}
-			if u, err := s.cfg.Store.User(ctx, c.tenant, c.Subject); err == nil {
+			if u, err := s.cfg.Store.User(ctx, c.tenant, c.user); err == nil {
 				out.Username = u.Username
 			}
 		} else if err != nil && !errors.Is(err, tokens.ErrInvalidToken) {
@@ -131,7 +137,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		case err == nil && rt.RevokedAt == nil && rt.UsedAt == nil && s.cfg.Now().Before(s.refreshExpiry(rt)):
 			out = Introspection{
 				Active: true, Scope: rt.Scope, ClientID: rt.ClientID, TokenType: "refresh_token",
-				Exp: s.refreshExpiry(rt).Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID, Iss: s.cfg.Issuer,
+				Exp: s.refreshExpiry(rt).Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID.String(), Iss: s.cfg.Issuer,
 				TenantID: client.TenantID.String(),
 			}
 		case err != nil && !errors.Is(err, identity.ErrNotFound):

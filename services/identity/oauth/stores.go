@@ -39,7 +39,7 @@ type UserStore interface {
 type ConsentStore interface {
 	// HasConsent reports whether the user approved the client for exactly
 	// scopeKey (the scopes sorted and space-separated).
-	HasConsent(ctx context.Context, tenant uuid.UUID, userID, clientID, scopeKey string) (bool, error)
+	HasConsent(ctx context.Context, tenant uuid.UUID, userID uuid.UUID, clientID, scopeKey string) (bool, error)
 	// SaveConsent records a consent; saving one that exists changes nothing
 	// and is not an error.
 	SaveConsent(ctx context.Context, tenant uuid.UUID, c *identity.Consent) error
@@ -92,7 +92,7 @@ type TokenLookup interface {
 	RevokeAccess(ctx context.Context, tenant uuid.UUID, jti string, now time.Time) error
 	// RevokeFamily revokes every refresh and access token of a family (see
 	// TokenStore).
-	RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID string, now time.Time) error
+	RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID uuid.UUID, now time.Time) error
 }
 
 // Store is everything the endpoints keep: the union of the narrow

@@ -70,7 +70,7 @@ type issue struct {
 	nonce    string
 	authTime time.Time
 	codeHash string
-	familyID string // refresh family to continue; "" starts a new one
+	familyID uuid.UUID // refresh family to continue; uuid.Nil starts a new one
 	refresh  bool
 	idToken  bool
 	// refreshScope is the scope of the whole grant (kept by rotated refresh
@@ -87,12 +87,12 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 	now := s.cfg.Now().UTC().Truncate(time.Second)
 	subject := in.client.ClientID
 	if in.user != nil {
-		subject = in.user.ID
+		subject = in.user.ID.String()
 	}
 	jti := ids.NewEntity().String()
 	family, familyStart := in.familyID, in.familyStart
-	if in.refresh && family == "" {
-		family, familyStart = ids.NewEntity().String(), now
+	if in.refresh && family == uuid.Nil {
+		family, familyStart = ids.NewEntity(), now
 	}
 	claims := &tokens.AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -139,7 +139,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 	if in.idToken && in.user != nil {
 		idc := &tokens.IDClaims{
 			RegisteredClaims: jwt.RegisteredClaims{
-				Issuer: s.cfg.Issuer, Subject: in.user.ID, Audience: jwt.ClaimStrings{in.client.ClientID},
+				Issuer: s.cfg.Issuer, Subject: subject, Audience: jwt.ClaimStrings{in.client.ClientID},
 				ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.IDTokenTTL)), IssuedAt: jwt.NewNumericDate(now),
 			},
 			Nonce: in.nonce, AZP: in.client.ClientID, TenantID: in.tenant.String(),
@@ -292,7 +292,7 @@ func (s *Server) redeemCode(ctx context.Context, form url.Values, client *identi
 
 // activeUser finds the user a grant is for; a deleted or disabled user
 // refuses the grant.
-func (s *Server) activeUser(ctx context.Context, tenant uuid.UUID, id string) (*identity.User, error) {
+func (s *Server) activeUser(ctx context.Context, tenant uuid.UUID, id uuid.UUID) (*identity.User, error) {
 	user, err := s.grants.User(ctx, tenant, id)
 	if errors.Is(err, identity.ErrNotFound) || err == nil && user.Disabled {
 		return nil, invalidGrant("the user is no longer active")

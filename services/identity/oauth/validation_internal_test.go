@@ -87,7 +87,7 @@ func newRig(t *testing.T, b dbtest.Backend) *rig {
 	require.NoError(t, st.CreateTenant(ctx, r.tenant, "t", false))
 	h := password.Hasher{Iterations: 1000}
 	uh, _ := h.Hash("pw-pw-pw-pw-pw")
-	r.user = &identity.User{ID: ids.NewEntity().String(), Username: "user", PasswordHash: uh}
+	r.user = &identity.User{ID: ids.NewEntity(), Username: "user", PasswordHash: uh}
 	require.NoError(t, st.CreateUser(ctx, r.tenant, r.user))
 	r.rsPass = "rs-secret"
 	sh, _ := h.Hash(r.rsPass)

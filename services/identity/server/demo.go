@@ -189,7 +189,7 @@ func seedTenant(ctx context.Context, p demoParams, name string) (*demofile.Tenan
 
 	for i, u := range demoUsers {
 		row := &identity.User{
-			ID: ids.NewEntity().String(), Username: u.name, PasswordHash: jobs[i].hash, Name: u.fullName,
+			ID: ids.NewEntity(), Username: u.name, PasswordHash: jobs[i].hash, Name: u.fullName,
 			Email: u.name + "@" + name + ".passthru.demo.local", Roles: u.roles,
 		}
 		if err := p.store.CreateUser(ctx, id, row); err != nil {

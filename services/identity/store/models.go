@@ -77,7 +77,7 @@ func (wrappedSecret) TableName() string { return "identity_secrets" }
 type sessionRow struct {
 	IDHash    string    `gorm:"column:id_hash;primaryKey;size:64"`
 	TenantID  uuid.UUID `gorm:"type:string;size:36;not null;index"`
-	UserID    string    `gorm:"size:36;not null"`
+	UserID    uuid.UUID `gorm:"type:string;size:36;not null"`
 	AuthTime  time.Time `gorm:"not null"`
 	ExpiresAt time.Time `gorm:"not null"`
 }
@@ -113,13 +113,13 @@ func (r *authRequestRow) domain() *identity.AuthRequest {
 
 // userRow is an end user of a tenant.
 type userRow struct {
-	ID           string `gorm:"primaryKey;size:36"`
-	Username     string `gorm:"size:255;not null;uniqueIndex"`
-	PasswordHash string `gorm:"size:255;not null"`
-	Name         string `gorm:"size:255"`
-	Email        string `gorm:"size:255"`
-	Roles        string `gorm:"size:1024"` // space-separated
-	Disabled     bool   `gorm:"not null;default:false"`
+	ID           uuid.UUID `gorm:"primaryKey;type:string;size:36"`
+	Username     string    `gorm:"size:255;not null;uniqueIndex"`
+	PasswordHash string    `gorm:"size:255;not null"`
+	Name         string    `gorm:"size:255"`
+	Email        string    `gorm:"size:255"`
+	Roles        string    `gorm:"size:1024"` // space-separated
+	Disabled     bool      `gorm:"not null;default:false"`
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
@@ -201,9 +201,9 @@ func checkList(name string, l []string) error {
 
 // consentRow records that a user approved a client for an exact scope set.
 type consentRow struct {
-	UserID    string `gorm:"primaryKey;size:36"`
-	ClientID  string `gorm:"primaryKey;size:255"`
-	ScopeKey  string `gorm:"primaryKey;size:2048"` // sorted, space-separated
+	UserID    uuid.UUID `gorm:"primaryKey;type:string;size:36"`
+	ClientID  string    `gorm:"primaryKey;size:255"`
+	ScopeKey  string    `gorm:"primaryKey;size:2048"` // sorted, space-separated
 	CreatedAt time.Time
 }
 
@@ -211,14 +211,14 @@ func (consentRow) TableName() string { return "consents" }
 
 // authCodeRow is an issued authorization code; only its SHA-256 is stored.
 type authCodeRow struct {
-	IDHash        string `gorm:"column:id_hash;primaryKey;size:64"`
-	ClientID      string `gorm:"size:255;not null"`
-	UserID        string `gorm:"size:36;not null"`
-	RedirectURI   string `gorm:"size:2048;not null"`
-	Scope         string `gorm:"size:2048;not null"`
-	Nonce         string `gorm:"size:2048"`
-	CodeChallenge string `gorm:"size:128;not null"`
-	Audience      string `gorm:"size:2048;not null"`
+	IDHash        string    `gorm:"column:id_hash;primaryKey;size:64"`
+	ClientID      string    `gorm:"size:255;not null"`
+	UserID        uuid.UUID `gorm:"type:string;size:36;not null"`
+	RedirectURI   string    `gorm:"size:2048;not null"`
+	Scope         string    `gorm:"size:2048;not null"`
+	Nonce         string    `gorm:"size:2048"`
+	CodeChallenge string    `gorm:"size:128;not null"`
+	Audience      string    `gorm:"size:2048;not null"`
 	AuthTime      time.Time
 	ExpiresAt     time.Time `gorm:"not null"`
 	UsedAt        *time.Time
@@ -235,13 +235,13 @@ func (r *authCodeRow) domain() *identity.AuthCode {
 
 // refreshTokenRow is an issued refresh token; only its SHA-256 is stored.
 type refreshTokenRow struct {
-	IDHash    string `gorm:"column:id_hash;primaryKey;size:64"`
-	FamilyID  string `gorm:"size:36;not null;index"`
-	ClientID  string `gorm:"size:255;not null"`
-	UserID    string `gorm:"size:36;not null"`
-	Scope     string `gorm:"size:2048;not null"`
-	Audience  string `gorm:"size:2048;not null"`
-	Nonce     string `gorm:"size:2048"`
+	IDHash    string    `gorm:"column:id_hash;primaryKey;size:64"`
+	FamilyID  uuid.UUID `gorm:"type:string;size:36;not null;index"`
+	ClientID  string    `gorm:"size:255;not null"`
+	UserID    uuid.UUID `gorm:"type:string;size:36;not null"`
+	Scope     string    `gorm:"size:2048;not null"`
+	Audience  string    `gorm:"size:2048;not null"`
+	Nonce     string    `gorm:"size:2048"`
 	AuthTime  time.Time
 	CodeHash  string    `gorm:"size:64;index"`
 	ExpiresAt time.Time `gorm:"not null"`
@@ -263,10 +263,12 @@ func (r *refreshTokenRow) domain() *identity.RefreshToken {
 
 // accessTokenRow records an issued access token by jti.
 type accessTokenRow struct {
-	JTI       string    `gorm:"column:jti;primaryKey;size:64"`
-	ClientID  string    `gorm:"size:255;not null"`
-	Subject   string    `gorm:"size:255;not null"`
-	FamilyID  string    `gorm:"size:36;index"` // empty for a token without a refresh family
+	JTI      string `gorm:"column:jti;primaryKey;size:64"`
+	ClientID string `gorm:"size:255;not null"`
+	Subject  string `gorm:"size:255;not null"`
+	// FamilyID stays a string: a token without a refresh family
+	// (client_credentials) has always been stored with an empty one.
+	FamilyID  string    `gorm:"size:36;index"`
 	CodeHash  string    `gorm:"size:64;index"`
 	ExpiresAt time.Time `gorm:"not null"`
 	RevokedAt *time.Time
@@ -275,7 +277,27 @@ type accessTokenRow struct {
 
 func (accessTokenRow) TableName() string { return "access_tokens" }
 
-func (r *accessTokenRow) domain() *identity.AccessToken {
-	a := identity.AccessToken(*r)
-	return &a
+func newAccessTokenRow(a *identity.AccessToken) *accessTokenRow {
+	return &accessTokenRow{JTI: a.JTI, ClientID: a.ClientID, Subject: a.Subject, FamilyID: familyColumn(a.FamilyID),
+		CodeHash: a.CodeHash, ExpiresAt: a.ExpiresAt, RevokedAt: a.RevokedAt, CreatedAt: a.CreatedAt}
+}
+
+func (r *accessTokenRow) domain() (*identity.AccessToken, error) {
+	family := uuid.Nil
+	if r.FamilyID != "" {
+		var err error
+		if family, err = uuid.Parse(r.FamilyID); err != nil {
+			return nil, fmt.Errorf("access token %s: family id: %w", r.JTI, err)
+		}
+	}
+	return &identity.AccessToken{JTI: r.JTI, ClientID: r.ClientID, Subject: r.Subject, FamilyID: family,
+		CodeHash: r.CodeHash, ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, CreatedAt: r.CreatedAt}, nil
+}
+
+// familyColumn is how access_tokens.family_id holds a family: empty for none.
+func familyColumn(f uuid.UUID) string {
+	if f == uuid.Nil {
+		return ""
+	}
+	return f.String()
 }

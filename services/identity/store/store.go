@@ -368,11 +368,11 @@ func (s *Store) UserByUsername(ctx context.Context, tenant uuid.UUID, username s
 }
 
 // User finds a user of tenant by id.
-func (s *Store) User(ctx context.Context, tenant uuid.UUID, id string) (*identity.User, error) {
+func (s *Store) User(ctx context.Context, tenant uuid.UUID, id uuid.UUID) (*identity.User, error) {
 	return s.findUser(ctx, tenant, "id = ?", id)
 }
 
-func (s *Store) findUser(ctx context.Context, tenant uuid.UUID, cond string, arg string) (*identity.User, error) {
+func (s *Store) findUser(ctx context.Context, tenant uuid.UUID, cond string, arg any) (*identity.User, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return nil, err
@@ -423,7 +423,7 @@ func (s *Store) UpdateUser(ctx context.Context, tenant uuid.UUID, u *identity.Us
 }
 
 // DeleteUser removes a user with their consents, grants and sessions.
-func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id string) error {
+func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id uuid.UUID) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
@@ -455,7 +455,7 @@ func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id string) err
 // RevokeUserGrants ends everything a user's old credentials produced, for a
 // password change: browser sessions are deleted, unused codes removed, and
 // refresh and access tokens revoked. Consents stay.
-func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID string, now time.Time) error {
+func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID uuid.UUID, now time.Time) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
@@ -491,7 +491,7 @@ func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID s
 // ---- consents ----
 
 // HasConsent reports whether user approved client for exactly scopeKey.
-func (s *Store) HasConsent(ctx context.Context, tenant uuid.UUID, userID, clientID, scopeKey string) (bool, error) {
+func (s *Store) HasConsent(ctx context.Context, tenant uuid.UUID, userID uuid.UUID, clientID, scopeKey string) (bool, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return false, err
@@ -578,7 +578,7 @@ func (s *Store) RevokeCodeGrants(ctx context.Context, tenant uuid.UUID, codeHash
 	if err := g.Model(&accessTokenRow{}).Where("code_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
 		return fmt.Errorf("revoke code grants: %w", err)
 	}
-	var families []string
+	var families []uuid.UUID
 	if err := g.Model(&refreshTokenRow{}).Where("code_hash = ?", codeHash).Distinct().Pluck("family_id", &families).Error; err != nil {
 		return fmt.Errorf("revoke code grants: %w", err)
 	}
@@ -662,7 +662,7 @@ func (s *Store) ConsumeRefresh(ctx context.Context, tenant uuid.UUID, hash strin
 
 // RevokeFamily revokes every refresh token of a family and every access token
 // issued from it.
-func (s *Store) RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID string, now time.Time) error {
+func (s *Store) RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID uuid.UUID, now time.Time) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
@@ -676,8 +676,8 @@ func (s *Store) RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID str
 // the next two statements start after that commit, so they see, and
 // revoke, the new access and refresh tokens. A rotation that locks its
 // token after the first statement finds it revoked and refuses.
-func revokeFamily(g *gorm.DB, familyID string, now time.Time) error {
-	if familyID == "" {
+func revokeFamily(g *gorm.DB, familyID uuid.UUID, now time.Time) error {
+	if familyID == uuid.Nil {
 		// Tokens outside any family (client_credentials) have an empty
 		// family_id: never match them all.
 		return nil
@@ -698,9 +698,11 @@ func (s *Store) SaveAccess(ctx context.Context, tenant uuid.UUID, a *identity.Ac
 	if err != nil {
 		return err
 	}
-	if err := g.Create((*accessTokenRow)(a)).Error; err != nil {
+	row := newAccessTokenRow(a)
+	if err := g.Create(row).Error; err != nil {
 		return fmt.Errorf("save access token: %w", err)
 	}
+	a.CreatedAt = row.CreatedAt
 	return nil
 }
 
@@ -714,7 +716,7 @@ func (s *Store) Access(ctx context.Context, tenant uuid.UUID, jti string) (*iden
 	if err := g.Where("jti = ?", jti).Take(&a).Error; err != nil {
 		return nil, notFound(err, "access token")
 	}
-	return a.domain(), nil
+	return a.domain()
 }
 
 // RevokeAccess revokes one access token by jti (idempotent).

@@ -18,6 +18,13 @@ import (
 	"github.com/passthru-dev/passthru/testkit/factory"
 )
 
+// userU and familyF stand for a user and a refresh family the rows of a
+// test refer to without needing them to exist.
+var (
+	userU   = uuid.MustParse("01900000-0000-7000-8000-0000000000a1")
+	familyF = uuid.MustParse("01900000-0000-7000-8000-0000000000f1")
+)
+
 func newStore(t *testing.T, b dbtest.Backend) (*store.Store, uuid.UUID) {
 	t.Helper()
 	st, err := store.New(t.Context(), dbtest.Open(t, b))
@@ -124,7 +131,7 @@ func TestStore(t *testing.T) {
 				})
 			}
 
-			u := &identity.User{ID: ids.NewEntity().String(), Username: factory.Name("roles"), PasswordHash: "h", Roles: []string{"admin ops"}}
+			u := &identity.User{ID: ids.NewEntity(), Username: factory.Name("roles"), PasswordHash: "h", Roles: []string{"admin ops"}}
 			assert.ErrorIs(t, st.CreateUser(ctx, tenant, u), store.ErrInvalid)
 			_, err = st.UserByUsername(ctx, tenant, u.Username)
 			assert.ErrorIs(t, err, store.ErrNotFound)
@@ -138,9 +145,9 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("users and consents", func(t *testing.T) {
-			u := &identity.User{ID: ids.NewEntity().String(), Username: factory.Name("u"), PasswordHash: "h", Roles: []string{"a", "b"}}
+			u := &identity.User{ID: ids.NewEntity(), Username: factory.Name("u"), PasswordHash: "h", Roles: []string{"a", "b"}}
 			require.NoError(t, st.CreateUser(ctx, tenant, u))
-			assert.ErrorIs(t, st.CreateUser(ctx, tenant, &identity.User{ID: ids.NewEntity().String(), Username: u.Username, PasswordHash: "h"}), store.ErrConflict)
+			assert.ErrorIs(t, st.CreateUser(ctx, tenant, &identity.User{ID: ids.NewEntity(), Username: u.Username, PasswordHash: "h"}), store.ErrConflict)
 			got, err := st.UserByUsername(ctx, tenant, u.Username)
 			require.NoError(t, err)
 			assert.Equal(t, []string{"a", "b"}, got.Roles)
@@ -149,7 +156,7 @@ func TestStore(t *testing.T) {
 			again, err := st.User(ctx, tenant, u.ID)
 			require.NoError(t, err)
 			assert.Equal(t, "e@x", again.Email)
-			assert.ErrorIs(t, st.UpdateUser(ctx, tenant, &identity.User{ID: ids.NewEntity().String()}), store.ErrNotFound)
+			assert.ErrorIs(t, st.UpdateUser(ctx, tenant, &identity.User{ID: ids.NewEntity()}), store.ErrNotFound)
 
 			ok, err := st.HasConsent(ctx, tenant, u.ID, "c", "openid")
 			require.NoError(t, err)
@@ -159,12 +166,12 @@ func TestStore(t *testing.T) {
 			ok, _ = st.HasConsent(ctx, tenant, u.ID, "c", "openid")
 			assert.True(t, ok)
 
-			require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "sess-" + u.ID, TenantID: tenant, UserID: u.ID, AuthTime: now, ExpiresAt: now.Add(time.Hour)}))
+			require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "sess-" + u.ID.String(), TenantID: tenant, UserID: u.ID, AuthTime: now, ExpiresAt: now.Add(time.Hour)}))
 			users, err := st.Users(ctx, tenant)
 			require.NoError(t, err)
 			assert.NotEmpty(t, users)
 			require.NoError(t, st.DeleteUser(ctx, tenant, u.ID))
-			_, err = st.Session(ctx, "sess-"+u.ID)
+			_, err = st.Session(ctx, "sess-"+u.ID.String())
 			assert.ErrorIs(t, err, store.ErrNotFound, "sessions end with the user")
 			ok, _ = st.HasConsent(ctx, tenant, u.ID, "c", "openid")
 			assert.False(t, ok)
@@ -172,7 +179,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("codes are single use and replay revokes their grants", func(t *testing.T) {
-			code := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "openid", CodeChallenge: "x", Audience: "identity", ExpiresAt: now.Add(time.Minute)}
+			code := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: userU, RedirectURI: "r", Scope: "openid", CodeChallenge: "x", Audience: "identity", ExpiresAt: now.Add(time.Minute)}
 			require.NoError(t, st.SaveCode(ctx, tenant, code))
 			got, err := st.ConsumeCode(ctx, tenant, code.IDHash, now)
 			require.NoError(t, err)
@@ -182,10 +189,10 @@ func TestStore(t *testing.T) {
 			_, err = st.ConsumeCode(ctx, tenant, "nope", now)
 			assert.ErrorIs(t, err, store.ErrNotFound)
 
-			fam := ids.NewEntity().String()
-			require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: fam, ClientID: "c", UserID: "u", Scope: "openid", Audience: "identity", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
+			fam := ids.NewEntity()
+			require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: fam, ClientID: "c", UserID: userU, Scope: "openid", Audience: "identity", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
 			jti := ids.NewEntity().String()
-			require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: jti, ClientID: "c", Subject: "u", FamilyID: fam, ExpiresAt: now.Add(time.Minute)}))
+			require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: jti, ClientID: "c", Subject: userU.String(), FamilyID: fam, ExpiresAt: now.Add(time.Minute)}))
 			require.NoError(t, st.RevokeCodeGrants(ctx, tenant, code.IDHash, now))
 			a, err := st.Access(ctx, tenant, jti)
 			require.NoError(t, err)
@@ -193,7 +200,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("refresh rotation is atomic", func(t *testing.T) {
-			rt := &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: ids.NewEntity().String(), ClientID: "c", UserID: "u", Scope: "openid", Audience: "identity", ExpiresAt: now.Add(time.Hour)}
+			rt := &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: ids.NewEntity(), ClientID: "c", UserID: userU, Scope: "openid", Audience: "identity", ExpiresAt: now.Add(time.Hour)}
 			require.NoError(t, st.SaveRefresh(ctx, tenant, rt))
 			require.NoError(t, st.ConsumeRefresh(ctx, tenant, rt.IDHash, now))
 			assert.ErrorIs(t, st.ConsumeRefresh(ctx, tenant, rt.IDHash, now), store.ErrAlreadyUsed)
@@ -204,7 +211,7 @@ func TestStore(t *testing.T) {
 			_, err = st.Refresh(ctx, tenant, "nope")
 			assert.ErrorIs(t, err, store.ErrNotFound)
 			jti := ids.NewEntity().String()
-			require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: jti, ClientID: "c", Subject: "u", ExpiresAt: now.Add(time.Minute)}))
+			require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: jti, ClientID: "c", Subject: userU.String(), ExpiresAt: now.Add(time.Minute)}))
 			require.NoError(t, st.RevokeAccess(ctx, tenant, jti, now))
 			a, _ := st.Access(ctx, tenant, jti)
 			assert.NotNil(t, a.RevokedAt)
@@ -257,10 +264,10 @@ func TestStoreErrors(t *testing.T) {
 		{desc: "UpdateClient", call: func() error { return st.UpdateClient(ctx, unknown, &identity.Client{ClientID: "x"}) }},
 		{desc: "DeleteClient", call: func() error { return st.DeleteClient(ctx, unknown, "x") }},
 		{desc: "CreateUser", call: func() error { return st.CreateUser(ctx, unknown, &identity.User{}) }},
-		{desc: "User", call: func() error { _, err := st.User(ctx, unknown, "x"); return err }},
+		{desc: "User", call: func() error { _, err := st.User(ctx, unknown, userU); return err }},
 		{desc: "UpdateUser", call: func() error { return st.UpdateUser(ctx, unknown, &identity.User{}) }},
-		{desc: "DeleteUser", call: func() error { return st.DeleteUser(ctx, unknown, "x") }},
-		{desc: "HasConsent", call: func() error { _, err := st.HasConsent(ctx, unknown, "u", "c", "s"); return err }},
+		{desc: "DeleteUser", call: func() error { return st.DeleteUser(ctx, unknown, userU) }},
+		{desc: "HasConsent", call: func() error { _, err := st.HasConsent(ctx, unknown, userU, "c", "s"); return err }},
 		{desc: "SaveConsent", call: func() error { return st.SaveConsent(ctx, unknown, &identity.Consent{}) }},
 		{desc: "SaveCode", call: func() error { return st.SaveCode(ctx, unknown, &identity.AuthCode{}) }},
 		{desc: "ConsumeCode", call: func() error { _, err := st.ConsumeCode(ctx, unknown, "x", now); return err }},
@@ -269,7 +276,7 @@ func TestStoreErrors(t *testing.T) {
 		{desc: "Refresh", call: func() error { _, err := st.Refresh(ctx, unknown, "x"); return err }},
 		{desc: "ConsumeRefresh", call: func() error { return st.ConsumeRefresh(ctx, unknown, "x", now) }},
 		{desc: "WithTx", call: func() error { return st.WithTx(ctx, unknown, func(context.Context) error { return nil }) }},
-		{desc: "RevokeFamily", call: func() error { return st.RevokeFamily(ctx, unknown, "f", now) }},
+		{desc: "RevokeFamily", call: func() error { return st.RevokeFamily(ctx, unknown, familyF, now) }},
 		{desc: "SaveAccess", call: func() error { return st.SaveAccess(ctx, unknown, &identity.AccessToken{}) }},
 		{desc: "Access", call: func() error { _, err := st.Access(ctx, unknown, "x"); return err }},
 		{desc: "RevokeAccess", call: func() error { return st.RevokeAccess(ctx, unknown, "x", now) }},
@@ -327,9 +334,9 @@ func TestSingleUseUnderConcurrency(t *testing.T) {
 		ctx := t.Context()
 		st, tenant := newStore(t, b)
 		now := time.Now()
-		code := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
+		code := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: userU, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
 		require.NoError(t, st.SaveCode(ctx, tenant, code))
-		rt := &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: "f", ClientID: "c", UserID: "u", Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}
+		rt := &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: familyF, ClientID: "c", UserID: userU, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}
 		require.NoError(t, st.SaveRefresh(ctx, tenant, rt))
 		const n = 8
 		var wg sync.WaitGroup
@@ -367,14 +374,14 @@ func TestPurgeExpired(t *testing.T) {
 		st, tenant := newStore(t, b)
 		now := time.Now().UTC()
 		past, future := now.Add(-time.Hour), now.Add(time.Hour)
-		require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "old", TenantID: tenant, UserID: "u", ExpiresAt: past}))
-		require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "live", TenantID: tenant, UserID: "u", ExpiresAt: future}))
+		require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "old", TenantID: tenant, UserID: userU, ExpiresAt: past}))
+		require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "live", TenantID: tenant, UserID: userU, ExpiresAt: future}))
 		require.NoError(t, st.SaveAuthRequest(ctx, &identity.AuthRequest{IDHash: "old", TenantID: tenant, ClientID: "c", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: past}))
 		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: "old", ClientID: "c", Subject: "s", ExpiresAt: past}))
 		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: "live", ClientID: "c", Subject: "s", ExpiresAt: future}))
-		require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: "old", FamilyID: "f", ClientID: "c", UserID: "u", Scope: "s", Audience: "a", ExpiresAt: past}))
-		require.NoError(t, st.SaveCode(ctx, tenant, &identity.AuthCode{IDHash: "recent", ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: past}))
-		require.NoError(t, st.SaveCode(ctx, tenant, &identity.AuthCode{IDHash: "ancient", ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(-48 * time.Hour)}))
+		require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: "old", FamilyID: familyF, ClientID: "c", UserID: userU, Scope: "s", Audience: "a", ExpiresAt: past}))
+		require.NoError(t, st.SaveCode(ctx, tenant, &identity.AuthCode{IDHash: "recent", ClientID: "c", UserID: userU, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: past}))
+		require.NoError(t, st.SaveCode(ctx, tenant, &identity.AuthCode{IDHash: "ancient", ClientID: "c", UserID: userU, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(-48 * time.Hour)}))
 
 		require.NoError(t, st.PurgeExpired(ctx, now, 24*time.Hour))
 		for _, tc := range []struct {
@@ -408,11 +415,12 @@ func TestRevokeUserGrants(t *testing.T) {
 		ctx := t.Context()
 		st, tenant := newStore(t, b)
 		now := time.Now().UTC()
-		user, other := ids.NewEntity().String(), ids.NewEntity().String()
-		for _, u := range []string{user, other} {
-			require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "sess-" + u, TenantID: tenant, UserID: u, AuthTime: now, ExpiresAt: now.Add(time.Hour)}))
-			require.NoError(t, st.SaveCode(ctx, tenant, &identity.AuthCode{IDHash: "code-" + u, ClientID: "c", UserID: u, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}))
-			require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: "rt-" + u, FamilyID: ids.NewEntity().String(), ClientID: "c", UserID: u, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}))
+		user, other := ids.NewEntity(), ids.NewEntity()
+		for _, id := range []uuid.UUID{user, other} {
+			u := id.String()
+			require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "sess-" + u, TenantID: tenant, UserID: id, AuthTime: now, ExpiresAt: now.Add(time.Hour)}))
+			require.NoError(t, st.SaveCode(ctx, tenant, &identity.AuthCode{IDHash: "code-" + u, ClientID: "c", UserID: id, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}))
+			require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: "rt-" + u, FamilyID: ids.NewEntity(), ClientID: "c", UserID: id, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}))
 			require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: "at-" + u, ClientID: "c", Subject: u, ExpiresAt: now.Add(time.Minute)}))
 		}
 		require.NoError(t, st.RevokeUserGrants(ctx, tenant, user, now))
@@ -422,8 +430,8 @@ func TestRevokeUserGrants(t *testing.T) {
 			user    string
 			revoked bool
 		}{
-			{desc: "the user's state is gone or revoked", user: user, revoked: true},
-			{desc: "another user's state is untouched", user: other},
+			{desc: "the user's state is gone or revoked", user: user.String(), revoked: true},
+			{desc: "another user's state is untouched", user: other.String()},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				_, err := st.Session(ctx, "sess-"+tc.user)
@@ -447,19 +455,19 @@ func TestRevokeCodeGrants(t *testing.T) {
 		ctx := t.Context()
 		st, tenant := newStore(t, b)
 		now := time.Now().UTC()
-		code := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
+		code := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: userU, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
 		require.NoError(t, st.SaveCode(ctx, tenant, code))
-		fam := ids.NewEntity().String()
+		fam := ids.NewEntity()
 		rt := factory.Name("rt")
-		require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: rt, FamilyID: fam, ClientID: "c", UserID: "u", Scope: "s", Audience: "a", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
+		require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: rt, FamilyID: fam, ClientID: "c", UserID: userU, Scope: "s", Audience: "a", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
 		fromCode, fromFamily, other := ids.NewEntity().String(), ids.NewEntity().String(), ids.NewEntity().String()
-		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: fromCode, ClientID: "c", Subject: "u", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}))
-		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: fromFamily, ClientID: "c", Subject: "u", FamilyID: fam, ExpiresAt: now.Add(time.Minute)}))
-		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: other, ClientID: "c", Subject: "u", ExpiresAt: now.Add(time.Minute)}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: fromCode, ClientID: "c", Subject: userU.String(), CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: fromFamily, ClientID: "c", Subject: userU.String(), FamilyID: fam, ExpiresAt: now.Add(time.Minute)}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: other, ClientID: "c", Subject: userU.String(), ExpiresAt: now.Add(time.Minute)}))
 		require.NoError(t, st.RevokeCodeGrants(ctx, tenant, code.IDHash, now))
-		// An empty family never matches the family-less tokens of
+		// No family (uuid.Nil) never matches the family-less tokens of
 		// client_credentials.
-		require.NoError(t, st.RevokeFamily(ctx, tenant, "", now))
+		require.NoError(t, st.RevokeFamily(ctx, tenant, uuid.Nil, now))
 
 		for _, tc := range []struct {
 			desc    string

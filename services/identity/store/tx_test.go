@@ -33,7 +33,7 @@ func newStoreDB(t *testing.T, b dbtest.Backend) (*store.Store, *db.DB, uuid.UUID
 	return st, d, tenant
 }
 
-func newCode(t *testing.T, st *store.Store, tenant uuid.UUID, user string, now time.Time) *identity.AuthCode {
+func newCode(t *testing.T, st *store.Store, tenant uuid.UUID, user uuid.UUID, now time.Time) *identity.AuthCode {
 	t.Helper()
 	c := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: user, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
 	require.NoError(t, st.SaveCode(t.Context(), tenant, c))
@@ -46,7 +46,7 @@ func TestWithTx(t *testing.T) {
 		st, tenant := newStore(t, b)
 		now := time.Now().UTC()
 		access := func(jti string) *identity.AccessToken {
-			return &identity.AccessToken{JTI: jti, ClientID: "c", Subject: "u", ExpiresAt: now.Add(time.Minute)}
+			return &identity.AccessToken{JTI: jti, ClientID: "c", Subject: userU.String(), ExpiresAt: now.Add(time.Minute)}
 		}
 		saved := func(jti string) bool {
 			_, err := st.Access(ctx, tenant, jti)
@@ -57,7 +57,7 @@ func TestWithTx(t *testing.T) {
 		}
 
 		t.Run("commit keeps every write", func(t *testing.T) {
-			code, jti := newCode(t, st, tenant, "u", now), factory.Name("at")
+			code, jti := newCode(t, st, tenant, userU, now), factory.Name("at")
 			require.NoError(t, st.WithTx(ctx, tenant, func(ctx context.Context) error {
 				if _, err := st.ConsumeCode(ctx, tenant, code.IDHash, now); err != nil {
 					return err
@@ -69,7 +69,7 @@ func TestWithTx(t *testing.T) {
 			assert.ErrorIs(t, err, store.ErrAlreadyUsed)
 		})
 		t.Run("an error rolls every write back and is returned as is", func(t *testing.T) {
-			code, jti := newCode(t, st, tenant, "u", now), factory.Name("at")
+			code, jti := newCode(t, st, tenant, userU, now), factory.Name("at")
 			err := st.WithTx(ctx, tenant, func(ctx context.Context) error {
 				if _, err := st.ConsumeCode(ctx, tenant, code.IDHash, now); err != nil {
 					return err
@@ -139,7 +139,7 @@ func TestRedemptionsSerialise(t *testing.T) {
 		ctx := t.Context()
 		st, d, tenant := newStoreDB(t, b)
 		now := time.Now().UTC()
-		code := newCode(t, st, tenant, "u", now)
+		code := newCode(t, st, tenant, userU, now)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
@@ -148,7 +148,7 @@ func TestRedemptionsSerialise(t *testing.T) {
 					if _, err := st.ConsumeCode(ctx, tenant, code.IDHash, now); err != nil {
 						return err
 					}
-					return st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: factory.Name("at"), ClientID: "c", Subject: "u", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)})
+					return st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: factory.Name("at"), ClientID: "c", Subject: userU.String(), CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)})
 				})
 			})
 		}
@@ -181,19 +181,19 @@ func TestRevocationCatchesGrantInFlight(t *testing.T) {
 		now := time.Now().UTC()
 		// The grants consume what they are given and return the family
 		// they continue or start.
-		rotate := func(ctx context.Context, _ *identity.AuthCode, old *identity.RefreshToken) (string, error) {
+		rotate := func(ctx context.Context, _ *identity.AuthCode, old *identity.RefreshToken) (uuid.UUID, error) {
 			if _, err := st.RefreshForUpdate(ctx, tenant, old.IDHash); err != nil {
-				return "", err
+				return uuid.Nil, err
 			}
 			return old.FamilyID, st.ConsumeRefresh(ctx, tenant, old.IDHash, now)
 		}
-		redeem := func(ctx context.Context, code *identity.AuthCode, _ *identity.RefreshToken) (string, error) {
+		redeem := func(ctx context.Context, code *identity.AuthCode, _ *identity.RefreshToken) (uuid.UUID, error) {
 			_, err := st.ConsumeCode(ctx, tenant, code.IDHash, now)
-			return ids.NewEntity().String(), err
+			return ids.NewEntity(), err
 		}
 		for _, tc := range []struct {
 			desc   string
-			grant  func(ctx context.Context, code *identity.AuthCode, old *identity.RefreshToken) (string, error)
+			grant  func(ctx context.Context, code *identity.AuthCode, old *identity.RefreshToken) (uuid.UUID, error)
 			revoke func(code *identity.AuthCode, old *identity.RefreshToken) error
 		}{
 			{
@@ -231,9 +231,9 @@ func TestRevocationCatchesGrantInFlight(t *testing.T) {
 			},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				user := ids.NewEntity().String()
+				user := ids.NewEntity()
 				code := newCode(t, st, tenant, user, now)
-				old := &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: ids.NewEntity().String(), ClientID: "c", UserID: user, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}
+				old := &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: ids.NewEntity(), ClientID: "c", UserID: user, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}
 				require.NoError(t, st.SaveRefresh(ctx, tenant, old))
 				newRT, newAT := factory.Name("rt"), factory.Name("at")
 
@@ -248,7 +248,7 @@ func TestRevocationCatchesGrantInFlight(t *testing.T) {
 						if err := st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: newRT, FamilyID: family, ClientID: "c", UserID: user, Scope: "s", Audience: "a", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}); err != nil {
 							return err
 						}
-						if err := st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: newAT, ClientID: "c", Subject: user, FamilyID: family, CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}); err != nil {
+						if err := st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: newAT, ClientID: "c", Subject: user.String(), FamilyID: family, CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}); err != nil {
 							return err
 						}
 						close(paused)
