@@ -199,6 +199,12 @@ func TestTokenValidationRefusesForgeries(t *testing.T) {
 			{desc: "tenant swapped", token: func() string {
 				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.TenantID = ids.NewTenant().String() })
 			}},
+			{desc: "tenant not a UUID", token: func() string {
+				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.TenantID = "not-a-uuid" })
+			}},
+			{desc: "subject neither the client nor a user id", token: func() string {
+				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.Subject = "not-a-uuid" })
+			}},
 			{desc: "unknown jti", token: func() string {
 				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.ID = ids.NewEntity().String() })
 			}},
