@@ -39,12 +39,16 @@ type Tenant struct {
 	CreatedAt time.Time
 }
 
-// Client kinds (the same words as demo.json).
+// ClientKind says what an OAuth client is for; the admin API and demo.json
+// write it with the same words.
+type ClientKind string
+
+// The kinds of client.
 const (
-	KindConfidential   = "confidential"
-	KindPublic         = "public"
-	KindService        = "service"
-	KindResourceServer = "resource_server"
+	KindConfidential   ClientKind = "confidential"    // a web app with a secret
+	KindPublic         ClientKind = "public"          // a native or browser app without one
+	KindService        ClientKind = "service"         // a client acting for itself (client_credentials)
+	KindResourceServer ClientKind = "resource_server" // an API that introspects tokens
 )
 
 // Client is an OAuth client of a tenant.
@@ -52,7 +56,7 @@ type Client struct {
 	ClientID               string
 	TenantID               uuid.UUID // the tenant that owns the client
 	Name                   string
-	Kind                   string
+	Kind                   ClientKind
 	SecretHash             string // PBKDF2 hash; empty for public clients
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string

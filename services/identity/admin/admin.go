@@ -212,7 +212,7 @@ func viewClient(c *identity.Client) ClientView {
 		return v
 	}
 	return ClientView{
-		ClientID: c.ClientID, Name: c.Name, Kind: c.Kind, RedirectURIs: l(c.RedirectURIs),
+		ClientID: c.ClientID, Name: c.Name, Kind: string(c.Kind), RedirectURIs: l(c.RedirectURIs),
 		PostLogoutRedirectURIs: l(c.PostLogoutRedirectURIs), GrantTypes: l(c.GrantTypes),
 		Scopes: l(c.Scopes), Audiences: l(c.Audiences), CanIntrospect: c.CanIntrospect,
 		Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(),
@@ -232,7 +232,7 @@ type CreateClientRequest struct {
 	CanIntrospect          bool     `json:"can_introspect"`
 }
 
-var kinds = map[string]bool{identity.KindConfidential: true, identity.KindPublic: true, identity.KindService: true, identity.KindResourceServer: true}
+var kinds = map[identity.ClientKind]bool{identity.KindConfidential: true, identity.KindPublic: true, identity.KindService: true, identity.KindResourceServer: true}
 
 func (req *CreateClientRequest) validate() string {
 	if req.ClientID != "" {
@@ -243,14 +243,14 @@ func (req *CreateClientRequest) validate() string {
 	if err := db.ValidateName(req.Name); err != nil {
 		return "name: " + err.Error()
 	}
-	if !kinds[req.Kind] {
+	if !kinds[identity.ClientKind(req.Kind)] {
 		return "kind must be confidential, public, service or resource_server"
 	}
 	for _, g := range req.GrantTypes {
 		switch g {
 		case oauth.GrantAuthorizationCode, oauth.GrantRefreshToken:
 		case oauth.GrantClientCredentials:
-			if req.Kind == identity.KindPublic {
+			if identity.ClientKind(req.Kind) == identity.KindPublic {
 				return "a public client cannot use client_credentials"
 			}
 		default:
@@ -262,7 +262,7 @@ func (req *CreateClientRequest) validate() string {
 		return "authorization_code needs at least one redirect URI"
 	}
 	for _, u := range append(append([]string{}, req.RedirectURIs...), req.PostLogoutRedirectURIs...) {
-		if msg := checkRedirect(u, req.Kind == identity.KindPublic); msg != "" {
+		if msg := checkRedirect(u, identity.ClientKind(req.Kind) == identity.KindPublic); msg != "" {
 			return msg
 		}
 	}
@@ -271,7 +271,7 @@ func (req *CreateClientRequest) validate() string {
 			return "scopes and audiences are non-empty tokens without spaces or quotes"
 		}
 	}
-	if req.Kind == identity.KindPublic && req.CanIntrospect {
+	if identity.ClientKind(req.Kind) == identity.KindPublic && req.CanIntrospect {
 		return "a public client cannot introspect"
 	}
 	return ""
@@ -312,13 +312,13 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, tenant uuid.U
 		req.Audiences = []string{oauth.SelfAudience}
 	}
 	c := &identity.Client{
-		ClientID: req.ClientID, Name: req.Name, Kind: req.Kind,
+		ClientID: req.ClientID, Name: req.Name, Kind: identity.ClientKind(req.Kind),
 		RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
 		GrantTypes: req.GrantTypes, Scopes: req.Scopes,
 		Audiences: req.Audiences, CanIntrospect: req.CanIntrospect,
 	}
 	secret := ""
-	if req.Kind != identity.KindPublic {
+	if identity.ClientKind(req.Kind) != identity.KindPublic {
 		secret = oauth.NewSecret()
 		h, err := a.cfg.Hasher.Hash(secret)
 		if err != nil {

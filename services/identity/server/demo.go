@@ -199,7 +199,7 @@ func seedTenant(ctx context.Context, p demoParams, name string) (*demofile.Tenan
 	}
 	for i, c := range demoClients {
 		row := &identity.Client{
-			ClientID: c.idPrefix + "-" + short, Name: c.name, Kind: c.kind, SecretHash: jobs[len(demoUsers)+i].hash,
+			ClientID: c.idPrefix + "-" + short, Name: c.name, Kind: identity.ClientKind(c.kind), SecretHash: jobs[len(demoUsers)+i].hash,
 			RedirectURIs: c.redirects, PostLogoutRedirectURIs: c.postLogout,
 			GrantTypes: c.grants, Scopes: c.scopes,
 			Audiences: c.auds, CanIntrospect: c.introspect,

@@ -170,7 +170,7 @@ func newClientRow(c *identity.Client) (*clientRow, error) {
 			return nil, err
 		}
 	}
-	return &clientRow{ClientID: c.ClientID, Name: c.Name, Kind: c.Kind, SecretHash: c.SecretHash,
+	return &clientRow{ClientID: c.ClientID, Name: c.Name, Kind: string(c.Kind), SecretHash: c.SecretHash,
 		RedirectURIs: joinList(c.RedirectURIs), PostLogoutRedirectURIs: joinList(c.PostLogoutRedirectURIs),
 		GrantTypes: joinList(c.GrantTypes), Scopes: joinList(c.Scopes), Audiences: joinList(c.Audiences),
 		CanIntrospect: c.CanIntrospect, Disabled: c.Disabled, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}, nil
@@ -178,7 +178,7 @@ func newClientRow(c *identity.Client) (*clientRow, error) {
 
 // domain returns the client; the tenant database it was read from is its owner.
 func (r *clientRow) domain(tenant uuid.UUID) *identity.Client {
-	return &identity.Client{ClientID: r.ClientID, TenantID: tenant, Name: r.Name, Kind: r.Kind, SecretHash: r.SecretHash,
+	return &identity.Client{ClientID: r.ClientID, TenantID: tenant, Name: r.Name, Kind: identity.ClientKind(r.Kind), SecretHash: r.SecretHash,
 		RedirectURIs: strings.Fields(r.RedirectURIs), PostLogoutRedirectURIs: strings.Fields(r.PostLogoutRedirectURIs),
 		GrantTypes: strings.Fields(r.GrantTypes), Scopes: strings.Fields(r.Scopes), Audiences: strings.Fields(r.Audiences),
 		CanIntrospect: r.CanIntrospect, Disabled: r.Disabled, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
