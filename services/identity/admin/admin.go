@@ -4,6 +4,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
@@ -37,9 +39,59 @@ type Authenticator interface {
 
 var _ Authenticator = (*oauth.Server)(nil)
 
+// ClientStore manages a tenant's OAuth clients. Errors are the domain's
+// typed ones (errors.Is): identity.ErrNotFound for an unknown tenant or
+// client, identity.ErrConflict for a taken client_id.
+type ClientStore interface {
+	// CreateClient stores a new client in tenant and sets its TenantID and
+	// timestamps. The client_id is unique across all tenants: a taken one
+	// is identity.ErrConflict and stores nothing.
+	CreateClient(ctx context.Context, tenant uuid.UUID, c *identity.Client) error
+	// Clients lists the tenant's clients in client_id order.
+	Clients(ctx context.Context, tenant uuid.UUID) ([]*identity.Client, error)
+	// TenantClient finds a client of this tenant only.
+	TenantClient(ctx context.Context, tenant uuid.UUID, clientID string) (*identity.Client, error)
+	// UpdateClient saves every field of an existing client but its
+	// creation time.
+	UpdateClient(ctx context.Context, tenant uuid.UUID, c *identity.Client) error
+	// DeleteClient removes a client with its consents, codes and refresh
+	// tokens, and revokes its access tokens.
+	DeleteClient(ctx context.Context, tenant uuid.UUID, clientID string) error
+}
+
+// UserStore manages a tenant's users, with the same typed errors as
+// ClientStore (a taken username is identity.ErrConflict).
+type UserStore interface {
+	// CreateUser stores a new user and sets its timestamps.
+	CreateUser(ctx context.Context, tenant uuid.UUID, u *identity.User) error
+	// Users lists the tenant's users in id (creation) order.
+	Users(ctx context.Context, tenant uuid.UUID) ([]*identity.User, error)
+	// User finds a user by id.
+	User(ctx context.Context, tenant uuid.UUID, id uuid.UUID) (*identity.User, error)
+	// UpdateUser saves every field of an existing user but its creation time.
+	UpdateUser(ctx context.Context, tenant uuid.UUID, u *identity.User) error
+	// DeleteUser removes a user with their consents, grants and sessions.
+	DeleteUser(ctx context.Context, tenant uuid.UUID, id uuid.UUID) error
+	// RevokeUserGrants ends what the user's old credentials produced
+	// (sessions, unused codes, refresh and access tokens), keeping consents.
+	RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID uuid.UUID, now time.Time) error
+}
+
+// Store is what the admin API keeps.
+type Store interface {
+	ClientStore
+	UserStore
+}
+
+var (
+	_ Store       = (*store.Store)(nil)
+	_ ClientStore = (*store.Store)(nil)
+	_ UserStore   = (*store.Store)(nil)
+)
+
 // Config wires the admin API.
 type Config struct {
-	Store  *store.Store
+	Store  Store
 	Auth   Authenticator
 	Hasher password.Hasher
 	Logger *slog.Logger
@@ -109,9 +161,9 @@ func problem(w http.ResponseWriter, status int, code, detail string) {
 
 func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error, what string) {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, identity.ErrNotFound):
 		problem(w, http.StatusNotFound, "not_found", what+" not found")
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, identity.ErrConflict):
 		problem(w, http.StatusConflict, "conflict", what+" already exists")
 	default:
 		a.cfg.Logger.ErrorContext(r.Context(), "admin API", "error", err)
@@ -152,7 +204,7 @@ type ClientView struct {
 	ClientSecret           string    `json:"client_secret,omitempty"` // only when just created or rotated
 }
 
-func viewClient(c *store.Client) ClientView {
+func viewClient(c *identity.Client) ClientView {
 	l := func(v []string) []string {
 		if v == nil {
 			return []string{}
@@ -160,9 +212,9 @@ func viewClient(c *store.Client) ClientView {
 		return v
 	}
 	return ClientView{
-		ClientID: c.ClientID, Name: c.Name, Kind: c.Kind, RedirectURIs: l(c.RedirectURIList()),
-		PostLogoutRedirectURIs: l(c.PostLogoutRedirectURIList()), GrantTypes: l(c.GrantTypeList()),
-		Scopes: l(c.ScopeList()), Audiences: l(c.AudienceList()), CanIntrospect: c.CanIntrospect,
+		ClientID: c.ClientID, Name: c.Name, Kind: string(c.Kind), RedirectURIs: l(c.RedirectURIs),
+		PostLogoutRedirectURIs: l(c.PostLogoutRedirectURIs), GrantTypes: l(c.GrantTypes),
+		Scopes: l(c.Scopes), Audiences: l(c.Audiences), CanIntrospect: c.CanIntrospect,
 		Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(),
 	}
 }
@@ -180,7 +232,7 @@ type CreateClientRequest struct {
 	CanIntrospect          bool     `json:"can_introspect"`
 }
 
-var kinds = map[string]bool{store.KindConfidential: true, store.KindPublic: true, store.KindService: true, store.KindResourceServer: true}
+var kinds = map[identity.ClientKind]bool{identity.KindConfidential: true, identity.KindPublic: true, identity.KindService: true, identity.KindResourceServer: true}
 
 func (req *CreateClientRequest) validate() string {
 	if req.ClientID != "" {
@@ -191,14 +243,14 @@ func (req *CreateClientRequest) validate() string {
 	if err := db.ValidateName(req.Name); err != nil {
 		return "name: " + err.Error()
 	}
-	if !kinds[req.Kind] {
+	if !kinds[identity.ClientKind(req.Kind)] {
 		return "kind must be confidential, public, service or resource_server"
 	}
 	for _, g := range req.GrantTypes {
 		switch g {
 		case oauth.GrantAuthorizationCode, oauth.GrantRefreshToken:
 		case oauth.GrantClientCredentials:
-			if req.Kind == store.KindPublic {
+			if identity.ClientKind(req.Kind) == identity.KindPublic {
 				return "a public client cannot use client_credentials"
 			}
 		default:
@@ -210,7 +262,7 @@ func (req *CreateClientRequest) validate() string {
 		return "authorization_code needs at least one redirect URI"
 	}
 	for _, u := range append(append([]string{}, req.RedirectURIs...), req.PostLogoutRedirectURIs...) {
-		if msg := checkRedirect(u, req.Kind == store.KindPublic); msg != "" {
+		if msg := checkRedirect(u, identity.ClientKind(req.Kind) == identity.KindPublic); msg != "" {
 			return msg
 		}
 	}
@@ -219,7 +271,7 @@ func (req *CreateClientRequest) validate() string {
 			return "scopes and audiences are non-empty tokens without spaces or quotes"
 		}
 	}
-	if req.Kind == store.KindPublic && req.CanIntrospect {
+	if identity.ClientKind(req.Kind) == identity.KindPublic && req.CanIntrospect {
 		return "a public client cannot introspect"
 	}
 	return ""
@@ -259,14 +311,14 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, tenant uuid.U
 	if len(req.Audiences) == 0 {
 		req.Audiences = []string{oauth.SelfAudience}
 	}
-	c := &store.Client{
-		ClientID: req.ClientID, Name: req.Name, Kind: req.Kind,
-		RedirectURIs: strings.Join(req.RedirectURIs, " "), PostLogoutRedirectURIs: strings.Join(req.PostLogoutRedirectURIs, " "),
-		GrantTypes: strings.Join(req.GrantTypes, " "), Scopes: strings.Join(req.Scopes, " "),
-		Audiences: strings.Join(req.Audiences, " "), CanIntrospect: req.CanIntrospect,
+	c := &identity.Client{
+		ClientID: req.ClientID, Name: req.Name, Kind: identity.ClientKind(req.Kind),
+		RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
+		GrantTypes: req.GrantTypes, Scopes: req.Scopes,
+		Audiences: req.Audiences, CanIntrospect: req.CanIntrospect,
 	}
 	secret := ""
-	if req.Kind != store.KindPublic {
+	if identity.ClientKind(req.Kind) != identity.KindPublic {
 		secret = oauth.NewSecret()
 		h, err := a.cfg.Hasher.Hash(secret)
 		if err != nil {
@@ -294,7 +346,7 @@ func (a *API) listClients(w http.ResponseWriter, r *http.Request, tenant uuid.UU
 	}
 	items := make([]ClientView, 0, len(cs))
 	for i := range cs {
-		items = append(items, viewClient(&cs[i]))
+		items = append(items, viewClient(cs[i]))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "next_page_token": ""})
 }
@@ -370,12 +422,12 @@ type UserView struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-func viewUser(u *store.User) UserView {
-	roles := u.RoleList()
+func viewUser(u *identity.User) UserView {
+	roles := u.Roles
 	if roles == nil {
 		roles = []string{}
 	}
-	return UserView{ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, Roles: roles, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC()}
+	return UserView{ID: u.ID.String(), Username: u.Username, Name: u.Name, Email: u.Email, Roles: roles, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC()}
 }
 
 // CreateUserRequest is the body of POST /users.
@@ -429,15 +481,15 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, tenant uuid.UUI
 		a.storeError(w, r, err, "user")
 		return
 	}
-	u := &store.User{
-		ID: ids.NewEntity().String(), Username: req.Username, PasswordHash: h, Name: req.Name,
-		Email: req.Email, Roles: strings.Join(req.Roles, " "),
+	u := &identity.User{
+		ID: ids.NewEntity(), Username: req.Username, PasswordHash: h, Name: req.Name,
+		Email: req.Email, Roles: req.Roles,
 	}
 	if err := a.cfg.Store.CreateUser(r.Context(), tenant, u); err != nil {
 		a.storeError(w, r, err, "user")
 		return
 	}
-	w.Header().Set("Location", Base+"/users/"+u.ID)
+	w.Header().Set("Location", Base+"/users/"+u.ID.String())
 	httpx.WriteJSON(w, http.StatusCreated, viewUser(u))
 }
 
@@ -449,14 +501,14 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, tenant uuid.UUID
 	}
 	items := make([]UserView, 0, len(us))
 	for i := range us {
-		items = append(items, viewUser(&us[i]))
+		items = append(items, viewUser(us[i]))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "next_page_token": ""})
 }
 
-func (a *API) user(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) *store.User {
-	id := r.PathValue("id")
-	if _, err := ids.ParseEntity(id); err != nil {
+func (a *API) user(w http.ResponseWriter, r *http.Request, tenant uuid.UUID) *identity.User {
+	id, err := ids.ParseEntity(r.PathValue("id"))
+	if err != nil {
 		problem(w, http.StatusBadRequest, "invalid_id", "user id must be a UUIDv7")
 		return nil
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
@@ -59,7 +59,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	client, err := s.cfg.Store.Client(ctx, q.Get("client_id"))
 	if err != nil || client.Disabled {
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err != nil && !errors.Is(err, identity.ErrNotFound) {
 			s.cfg.Logger.ErrorContext(ctx, "authorize: load client", "error", err)
 			s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
 			return
@@ -127,7 +127,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_scope", "scope is required")
 		return
 	}
-	if bad, ok := subset(scopes, client.ScopeList()); !ok {
+	if bad, ok := subset(scopes, client.Scopes); !ok {
 		fail("invalid_scope", "scope "+bad+" is not allowed for this client")
 		return
 	}
@@ -160,7 +160,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	handle := newOpaque()
-	req := &store.AuthRequest{
+	req := &identity.AuthRequest{
 		IDHash: hashOpaque(handle), TenantID: client.TenantID, ClientID: client.ClientID,
 		RedirectURI: redirectURI, Scope: strings.Join(scopes, " "), State: state, Nonce: q.Get("nonce"),
 		CodeChallenge: challenge, Audience: audience, PromptLogin: forceLogin,
@@ -177,7 +177,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	case sess == nil || req.PromptLogin:
 		http.Redirect(w, r, PathLogin+"?request="+url.QueryEscape(handle), http.StatusSeeOther)
 	case prompt == "none":
-		ok, err := s.cfg.Store.HasConsent(ctx, tenantOf(req), sess.UserID, req.ClientID, scopeKey(strings.Fields(req.Scope)))
+		ok, err := s.cfg.Store.HasConsent(ctx, req.TenantID, sess.UserID, req.ClientID, scopeKey(strings.Fields(req.Scope)))
 		if err != nil {
 			s.finishError(w, r, req, handle, "server_error", "internal error")
 			return
@@ -198,7 +198,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 
 // resolveAudience applies RFC 8707: the requested resource if the client may
 // use it, the client's default audience when none was requested.
-func resolveAudience(client *store.Client, resource string) (string, *Error) {
+func resolveAudience(client *identity.Client, resource string) (string, *Error) {
 	if resource == "" {
 		if d := client.DefaultAudience(); d != "" {
 			return d, nil
@@ -214,11 +214,11 @@ func resolveAudience(client *store.Client, resource string) (string, *Error) {
 // redirectAllowed is exact string matching against the registered URIs,
 // except that a public (native) client's loopback IP redirect may use any
 // port (RFC 8252 §7.3).
-func redirectAllowed(c *store.Client, uri string) bool {
+func redirectAllowed(c *identity.Client, uri string) bool {
 	if uri == "" {
 		return false
 	}
-	for _, reg := range c.RedirectURIList() {
+	for _, reg := range c.RedirectURIs {
 		if uri == reg {
 			return true
 		}
@@ -279,7 +279,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 }
 
 // finishError ends a pending request with an error redirect.
-func (s *Server) finishError(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, handle, code, desc string) {
+func (s *Server) finishError(w http.ResponseWriter, r *http.Request, req *identity.AuthRequest, handle, code, desc string) {
 	if _, err := s.cfg.Store.DeleteAuthRequest(r.Context(), hashOpaque(handle)); err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "delete authorization request", "error", err)
 	}
@@ -287,7 +287,7 @@ func (s *Server) finishError(w http.ResponseWriter, r *http.Request, req *store.
 }
 
 // finish issues the code for an approved request and redirects to the client.
-func (s *Server) finish(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, handle string, sess *store.Session) {
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, req *identity.AuthRequest, handle string, sess *identity.Session) {
 	ctx := r.Context()
 	deleted, err := s.cfg.Store.DeleteAuthRequest(ctx, hashOpaque(handle))
 	if err != nil {
@@ -301,7 +301,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, req *store.AuthR
 	}
 	code := newOpaque()
 	now := s.cfg.Now().UTC()
-	err = s.cfg.Store.SaveCode(ctx, tenantOf(req), &store.AuthCode{
+	err = s.cfg.Store.SaveCode(ctx, req.TenantID, &identity.AuthCode{
 		IDHash: hashOpaque(code), ClientID: req.ClientID, UserID: sess.UserID, RedirectURI: req.RedirectURI,
 		Scope: req.Scope, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, Audience: req.Audience,
 		AuthTime: sess.AuthTime, ExpiresAt: now.Add(s.cfg.CodeTTL),
@@ -318,25 +318,23 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, req *store.AuthR
 	http.Redirect(w, r, redirectWith(req.RedirectURI, v), http.StatusSeeOther)
 }
 
-func tenantOf(req *store.AuthRequest) uuid.UUID { return uuid.MustParse(req.TenantID) }
-
 // pendingRequest loads a live authorization request named by a handle.
-func (s *Server) pendingRequest(ctx context.Context, handle string) (*store.AuthRequest, error) {
+func (s *Server) pendingRequest(ctx context.Context, handle string) (*identity.AuthRequest, error) {
 	if handle == "" {
-		return nil, store.ErrNotFound
+		return nil, identity.ErrNotFound
 	}
 	req, err := s.cfg.Store.AuthRequest(ctx, hashOpaque(handle))
 	if err != nil {
 		return nil, err
 	}
 	if !s.cfg.Now().Before(req.ExpiresAt) {
-		return nil, store.ErrNotFound
+		return nil, identity.ErrNotFound
 	}
 	return req, nil
 }
 
 func (s *Server) requestGone(w http.ResponseWriter, err error) {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, identity.ErrNotFound) {
 		s.errorPage(w, http.StatusBadRequest, "Sign-in request expired", "This sign-in request is unknown or has expired. Start again from the application.")
 		return
 	}
@@ -347,7 +345,7 @@ func (s *Server) requestGone(w http.ResponseWriter, err error) {
 // ---- sessions and CSRF ----
 
 // session returns the caller's live login session for tenant, or nil.
-func (s *Server) session(r *http.Request, tenant string) *store.Session {
+func (s *Server) session(r *http.Request, tenant uuid.UUID) *identity.Session {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
 		return nil
@@ -391,7 +389,7 @@ func (s *Server) csrfValid(r *http.Request) bool {
 // submittedRequest reads a login or consent form and the pending request it
 // names, refusing a form without this browser's CSRF token. When it returns
 // false the answer has been written.
-func (s *Server) submittedRequest(w http.ResponseWriter, r *http.Request) (*store.AuthRequest, string, bool) {
+func (s *Server) submittedRequest(w http.ResponseWriter, r *http.Request) (*identity.AuthRequest, string, bool) {
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, http.StatusBadRequest, "Invalid request", "The form could not be read.")
 		return nil, "", false
@@ -421,9 +419,9 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	s.renderLogin(w, r, req, handle, http.StatusOK, "", "")
 }
 
-func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, handle string, status int, username, msg string) {
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, req *identity.AuthRequest, handle string, status int, username, msg string) {
 	name := req.ClientID
-	if c, err := s.cfg.Store.TenantClient(r.Context(), tenantOf(req), req.ClientID); err == nil {
+	if c, err := s.cfg.Store.TenantClient(r.Context(), req.TenantID, req.ClientID); err == nil {
 		name = c.Name
 	}
 	s.pages.render(w, status, "login", pageData{
@@ -439,8 +437,8 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
-	user, err := s.cfg.Store.UserByUsername(ctx, tenantOf(req), username)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	user, err := s.cfg.Store.UserByUsername(ctx, req.TenantID, username)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		s.cfg.Logger.ErrorContext(ctx, "login: look up user", "error", err)
 		s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
 		return
@@ -451,7 +449,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if err == nil && !user.Disabled {
 		stored = user.PasswordHash
 	}
-	acct := credential.Account{Realm: "users/" + req.TenantID, Name: username}
+	acct := credential.Account{Realm: "users/" + req.TenantID.String(), Name: username}
 	if err := s.creds.Verify(ctx, acct, stored, pw); err != nil {
 		var retry *credential.RetryError
 		switch {
@@ -474,7 +472,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	value := newOpaque()
 	now := s.cfg.Now().UTC()
-	sess := &store.Session{
+	sess := &identity.Session{
 		IDHash: hashOpaque(value), TenantID: req.TenantID, UserID: user.ID,
 		AuthTime: now.Truncate(time.Second), ExpiresAt: now.Add(s.cfg.SessionTTL),
 	}
@@ -507,7 +505,7 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
 	}
 	scopes := strings.Fields(req.Scope)
 	if r.URL.Query().Get("prompt") != "consent" {
-		ok, err := s.cfg.Store.HasConsent(ctx, tenantOf(req), sess.UserID, req.ClientID, scopeKey(scopes))
+		ok, err := s.cfg.Store.HasConsent(ctx, req.TenantID, sess.UserID, req.ClientID, scopeKey(scopes))
 		if err != nil {
 			s.cfg.Logger.ErrorContext(ctx, "check consent", "error", err)
 			s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
@@ -521,13 +519,13 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
 	s.renderConsent(w, r, req, handle, sess)
 }
 
-func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, handle string, sess *store.Session) {
+func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, req *identity.AuthRequest, handle string, sess *identity.Session) {
 	ctx := r.Context()
 	name, username := req.ClientID, ""
-	if c, err := s.cfg.Store.TenantClient(ctx, tenantOf(req), req.ClientID); err == nil {
+	if c, err := s.cfg.Store.TenantClient(ctx, req.TenantID, req.ClientID); err == nil {
 		name = c.Name
 	}
-	if u, err := s.cfg.Store.User(ctx, tenantOf(req), sess.UserID); err == nil {
+	if u, err := s.cfg.Store.User(ctx, req.TenantID, sess.UserID); err == nil {
 		username = u.Username
 	}
 	s.pages.render(w, http.StatusOK, "consent", pageData{
@@ -549,7 +547,7 @@ func (s *Server) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.PostForm.Get("decision") {
 	case "allow":
-		err := s.cfg.Store.SaveConsent(ctx, tenantOf(req), &store.Consent{
+		err := s.cfg.Store.SaveConsent(ctx, req.TenantID, &identity.Consent{
 			UserID: sess.UserID, ClientID: req.ClientID, ScopeKey: scopeKey(strings.Fields(req.Scope)),
 		})
 		if err != nil {
@@ -600,7 +598,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c, err := s.cfg.Store.Client(ctx, clientID)
-		if err != nil || !slices.Contains(c.PostLogoutRedirectURIList(), postLogout) {
+		if err != nil || !slices.Contains(c.PostLogoutRedirectURIs, postLogout) {
 			s.errorPage(w, http.StatusBadRequest, "Invalid logout request", "The post-logout redirect address is not registered.")
 			return
 		}
@@ -647,5 +645,5 @@ func (s *Server) sessionMatchesHint(r *http.Request, claims *tokens.IDClaims) bo
 	if err != nil || !s.cfg.Now().Before(sess.ExpiresAt) {
 		return true
 	}
-	return sess.UserID == claims.Subject && sess.TenantID == claims.TenantID
+	return sess.UserID.String() == claims.Subject && sess.TenantID.String() == claims.TenantID
 }

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/password"
 )
@@ -40,7 +40,7 @@ func parsePostForm(r *http.Request) *Error {
 // authenticateClient authenticates the calling client from a parsed form
 // request: client_secret_basic, client_secret_post, or (when allowPublic)
 // none for a public client naming itself by client_id.
-func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*store.Client, *Error) {
+func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*identity.Client, *Error) {
 	ctx := r.Context()
 	id, secret, basic := r.BasicAuth()
 	if basic {
@@ -66,7 +66,7 @@ func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*store.C
 		return nil, fail
 	}
 	client, err := s.cfg.Store.Client(ctx, id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return nil, serverError(err)
 	}
 	if err == nil && client.Public() && !client.Disabled {

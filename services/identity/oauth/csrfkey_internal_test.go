@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
@@ -56,18 +57,18 @@ func TestLoginFormAcrossReplicas(t *testing.T) {
 		two, _ := newServer(t, d2, clock)
 		assert.Equal(t, one.csrfKey, two.csrfKey, "the replicas share the CSRF key")
 
-		st := one.cfg.Store
+		st := storeOf(one)
 		tenant := ids.NewTenant()
 		require.NoError(t, st.CreateTenant(ctx, tenant, "t", false))
 		hash, err := password.Hasher{Iterations: 1000}.Hash("pw-pw-pw-pw-pw")
 		require.NoError(t, err)
-		require.NoError(t, st.CreateUser(ctx, tenant, &store.User{ID: ids.NewEntity().String(), Username: "user", PasswordHash: hash}))
-		client := &store.Client{ClientID: "web-" + uuid.NewString()[:8], Name: "web", Kind: store.KindPublic,
-			GrantTypes: "authorization_code", Scopes: "openid", Audiences: "identity", RedirectURIs: "https://app.test/cb"}
+		require.NoError(t, st.CreateUser(ctx, tenant, &identity.User{ID: ids.NewEntity(), Username: "user", PasswordHash: hash}))
+		client := &identity.Client{ClientID: "web-" + uuid.NewString()[:8], Name: "web", Kind: identity.KindPublic,
+			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}, Audiences: []string{"identity"}, RedirectURIs: []string{"https://app.test/cb"}}
 		require.NoError(t, st.CreateClient(ctx, tenant, client))
 		handle := newOpaque()
-		require.NoError(t, st.SaveAuthRequest(ctx, &store.AuthRequest{
-			IDHash: hashOpaque(handle), TenantID: tenant.String(), ClientID: client.ClientID, RedirectURI: "https://app.test/cb",
+		require.NoError(t, st.SaveAuthRequest(ctx, &identity.AuthRequest{
+			IDHash: hashOpaque(handle), TenantID: tenant, ClientID: client.ClientID, RedirectURI: "https://app.test/cb",
 			Scope: "openid", CodeChallenge: strings.Repeat("c", 43), Audience: SelfAudience, ExpiresAt: now.Add(time.Minute),
 		}))
 

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/ids"
@@ -54,9 +55,9 @@ func TestRefreshFamilyDeadline(t *testing.T) {
 		cfg.RefreshTokenTTL, cfg.RefreshFamilyTTL = refreshTTL, familyTTL
 		s, err := New(cfg)
 		require.NoError(t, err)
-		app := &store.Client{ClientID: "fam-" + r.tenant.String()[:8], Name: "app", Kind: store.KindConfidential, SecretHash: r.rs.SecretHash,
-			GrantTypes: "authorization_code refresh_token", Scopes: "openid", Audiences: "identity", RedirectURIs: "https://app.test/cb"}
-		require.NoError(t, s.cfg.Store.CreateClient(ctx, r.tenant, app))
+		app := &identity.Client{ClientID: "fam-" + r.tenant.String()[:8], Name: "app", Kind: identity.KindConfidential, SecretHash: r.rs.SecretHash,
+			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid"}, Audiences: []string{"identity"}, RedirectURIs: []string{"https://app.test/cb"}}
+		require.NoError(t, storeOf(s).CreateClient(ctx, r.tenant, app))
 		r.s = s // tokenCall and introspect go through the rig's server
 
 		for _, tc := range []struct {
@@ -80,8 +81,8 @@ func TestRefreshFamilyDeadline(t *testing.T) {
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				raw := newOpaque()
-				family := ids.NewEntity().String()
-				require.NoError(t, s.cfg.Store.SaveRefresh(ctx, r.tenant, &store.RefreshToken{
+				family := ids.NewEntity()
+				require.NoError(t, storeOf(s).SaveRefresh(ctx, r.tenant, &identity.RefreshToken{
 					IDHash: hashOpaque(raw), FamilyID: family, FamilyStartedAt: tc.started, ClientID: app.ClientID,
 					UserID: r.user.ID, Scope: "openid", Audience: SelfAudience, AuthTime: r.now, ExpiresAt: tc.expires,
 					CreatedAt: tc.created,
@@ -97,7 +98,7 @@ func TestRefreshFamilyDeadline(t *testing.T) {
 					return
 				}
 				require.Equal(t, http.StatusOK, status, body)
-				next, err := s.cfg.Store.Refresh(ctx, r.tenant, hashOpaque(body["refresh_token"].(string)))
+				next, err := storeOf(s).Refresh(ctx, r.tenant, hashOpaque(body["refresh_token"].(string)))
 				require.NoError(t, err)
 				assert.Equal(t, family, next.FamilyID)
 				wantStart := tc.started

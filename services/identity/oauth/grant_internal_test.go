@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
@@ -31,7 +32,7 @@ type answer struct {
 
 // call posts form to one of the server's handlers as client c with the
 // rig's client secret. Safe in any goroutine: it fails no test itself.
-func (r *rig) call(handler http.HandlerFunc, path string, c *store.Client, form url.Values) answer {
+func (r *rig) call(handler http.HandlerFunc, path string, c *identity.Client, form url.Values) answer {
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(c.ClientID, r.rsPass)
@@ -47,7 +48,7 @@ func (r *rig) call(handler http.HandlerFunc, path string, c *store.Client, form 
 }
 
 // tokenCall posts a token request for a client whose secret is the rig's.
-func (r *rig) tokenCall(t *testing.T, c *store.Client, form url.Values) (int, map[string]any) {
+func (r *rig) tokenCall(t *testing.T, c *identity.Client, form url.Values) (int, map[string]any) {
 	t.Helper()
 	a := r.call(r.s.token, PathToken, c, form)
 	require.NoError(t, a.err)
@@ -67,22 +68,22 @@ func (r *rig) withGrants(t *testing.T, g GrantStore) *rig {
 }
 
 // refresher is a client of the rig's tenant allowed to refresh.
-func (r *rig) refresher(t *testing.T) *store.Client {
+func (r *rig) refresher(t *testing.T) *identity.Client {
 	t.Helper()
-	c := &store.Client{ClientID: "app-" + uuid.NewString()[:8], Name: "app", Kind: store.KindConfidential, SecretHash: r.rs.SecretHash,
-		GrantTypes: "authorization_code refresh_token", Scopes: "openid profile", Audiences: "identity", RedirectURIs: "https://app.test/cb"}
-	require.NoError(t, r.s.cfg.Store.CreateClient(t.Context(), r.tenant, c))
+	c := &identity.Client{ClientID: "app-" + uuid.NewString()[:8], Name: "app", Kind: identity.KindConfidential, SecretHash: r.rs.SecretHash,
+		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile"}, Audiences: []string{"identity"}, RedirectURIs: []string{"https://app.test/cb"}}
+	require.NoError(t, storeOf(r.s).CreateClient(t.Context(), r.tenant, c))
 	return c
 }
 
 // newCode stores a code for client c and returns the token request that
 // redeems it.
-func (r *rig) newCode(t *testing.T, c *store.Client) (hash string, form url.Values) {
+func (r *rig) newCode(t *testing.T, c *identity.Client) (hash string, form url.Values) {
 	t.Helper()
 	verifier := strings.Repeat("v", 43)
 	sum := sha256.Sum256([]byte(verifier))
 	code := newOpaque()
-	require.NoError(t, r.s.cfg.Store.SaveCode(t.Context(), r.tenant, &store.AuthCode{
+	require.NoError(t, storeOf(r.s).SaveCode(t.Context(), r.tenant, &identity.AuthCode{
 		IDHash: hashOpaque(code), ClientID: c.ClientID, UserID: r.user.ID, RedirectURI: "https://app.test/cb",
 		Scope: "openid", CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]), Audience: SelfAudience,
 		AuthTime: r.now, ExpiresAt: r.now.Add(time.Minute),
@@ -91,7 +92,7 @@ func (r *rig) newCode(t *testing.T, c *store.Client) (hash string, form url.Valu
 }
 
 // newRefresh issues tokens with a refresh token to c, as a code would.
-func (r *rig) newRefresh(t *testing.T, c *store.Client) *TokenResponse {
+func (r *rig) newRefresh(t *testing.T, c *identity.Client) *TokenResponse {
 	t.Helper()
 	resp, err := r.s.issueTokens(t.Context(), issue{tenant: r.tenant, client: c, user: r.user, scopes: []string{"openid"},
 		audience: SelfAudience, authTime: r.now, refresh: true})
@@ -105,7 +106,7 @@ func (r *rig) accessRecords(t *testing.T, codeHash string) int64 {
 	g, err := r.db.Tenant(t.Context(), r.tenant)
 	require.NoError(t, err)
 	var n int64
-	require.NoError(t, g.Model(&store.AccessToken{}).Where("code_hash = ?", codeHash).Count(&n).Error)
+	require.NoError(t, g.Model(&identity.AccessToken{}).Where("code_hash = ?", codeHash).Count(&n).Error)
 	return n
 }
 
@@ -123,7 +124,7 @@ func newPausingGrants(st *store.Store) *pausingGrants {
 	return &pausingGrants{Store: st, paused: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (p *pausingGrants) SaveAccess(ctx context.Context, tenant uuid.UUID, a *store.AccessToken) error {
+func (p *pausingGrants) SaveAccess(ctx context.Context, tenant uuid.UUID, a *identity.AccessToken) error {
 	if err := p.Store.SaveAccess(ctx, tenant, a); err != nil {
 		return err
 	}
@@ -168,13 +169,13 @@ func TestGrantInFlight(t *testing.T) {
 
 		for _, tc := range []struct {
 			desc   string
-			client *store.Client
+			client *identity.Client
 		}{
 			{desc: "code without refresh grant", client: r.web},
 			{desc: "code with refresh grant", client: refresher},
 		} {
 			t.Run("code replayed mid-redemption: "+tc.desc, func(t *testing.T) {
-				p := newPausingGrants(r.s.cfg.Store)
+				p := newPausingGrants(storeOf(r.s))
 				pr := r.withGrants(t, p)
 				hash, form := r.newCode(t, tc.client)
 				redeem := func() answer { return pr.call(pr.s.token, PathToken, tc.client, form) }
@@ -193,7 +194,7 @@ func TestGrantInFlight(t *testing.T) {
 		}
 
 		t.Run("refresh token reused mid-rotation", func(t *testing.T) {
-			p := newPausingGrants(r.s.cfg.Store)
+			p := newPausingGrants(storeOf(r.s))
 			pr := r.withGrants(t, p)
 			first := r.newRefresh(t, refresher)
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}
@@ -211,13 +212,13 @@ func TestGrantInFlight(t *testing.T) {
 			} {
 				assert.Equal(t, false, r.introspect(t, tok)["active"], "%s is revoked with the family", desc)
 			}
-			old, err := r.s.cfg.Store.Refresh(ctx, r.tenant, hashOpaque(first.RefreshToken))
+			old, err := storeOf(r.s).Refresh(ctx, r.tenant, hashOpaque(first.RefreshToken))
 			require.NoError(t, err)
 			assert.NotNil(t, old.UsedAt, "the winner consumed the presented token")
 		})
 
 		t.Run("revocation of the family mid-rotation", func(t *testing.T) {
-			p := newPausingGrants(r.s.cfg.Store)
+			p := newPausingGrants(storeOf(r.s))
 			pr := r.withGrants(t, p)
 			first := r.newRefresh(t, refresher)
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}
@@ -241,7 +242,7 @@ type failingGrants struct{ *store.Store }
 
 var errSaveFailed = errors.New("refresh token storage failed")
 
-func (failingGrants) SaveRefresh(context.Context, uuid.UUID, *store.RefreshToken) error {
+func (failingGrants) SaveRefresh(context.Context, uuid.UUID, *identity.RefreshToken) error {
 	return errSaveFailed
 }
 
@@ -253,7 +254,7 @@ func TestGrantFailureRollsBack(t *testing.T) {
 		r := newRig(t, b)
 		ctx := t.Context()
 		refresher := r.refresher(t)
-		broken := r.withGrants(t, failingGrants{r.s.cfg.Store})
+		broken := r.withGrants(t, failingGrants{storeOf(r.s)})
 
 		t.Run("code redemption", func(t *testing.T) {
 			hash, form := r.newCode(t, refresher)
@@ -272,7 +273,7 @@ func TestGrantFailureRollsBack(t *testing.T) {
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}
 			status, body := broken.tokenCall(t, refresher, form)
 			assert.Equal(t, http.StatusInternalServerError, status, body)
-			old, err := r.s.cfg.Store.Refresh(ctx, r.tenant, hashOpaque(first.RefreshToken))
+			old, err := storeOf(r.s).Refresh(ctx, r.tenant, hashOpaque(first.RefreshToken))
 			require.NoError(t, err)
 			assert.Nil(t, old.UsedAt, "the presented token is still unused")
 			assert.Nil(t, old.RevokedAt)

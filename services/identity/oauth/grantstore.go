@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 )
 
@@ -23,8 +24,8 @@ type CodeStore interface {
 	// ConsumeCode marks the code used and returns it. Of concurrent callers
 	// exactly one gets it; inside WithTx the others wait until that
 	// transaction ends, and get it if it rolled back. A code used before
-	// gives store.ErrAlreadyUsed, an unknown one store.ErrNotFound.
-	ConsumeCode(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) (*store.AuthCode, error)
+	// gives identity.ErrAlreadyUsed, an unknown one identity.ErrNotFound.
+	ConsumeCode(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) (*identity.AuthCode, error)
 	// RevokeCodeGrants revokes every token issued from the code, including
 	// those of a redemption that committed while ConsumeCode waited for it.
 	RevokeCodeGrants(ctx context.Context, tenant uuid.UUID, codeHash string, now time.Time) error
@@ -34,25 +35,25 @@ type CodeStore interface {
 type TokenStore interface {
 	// RefreshForUpdate finds a refresh token and locks it until the
 	// transaction it must run in (WithTx) ends: a concurrent caller waits,
-	// then reads what that transaction committed. store.ErrNotFound when
+	// then reads what that transaction committed. identity.ErrNotFound when
 	// there is no such token.
-	RefreshForUpdate(ctx context.Context, tenant uuid.UUID, hash string) (*store.RefreshToken, error)
-	// ConsumeRefresh marks a live refresh token used; store.ErrAlreadyUsed
+	RefreshForUpdate(ctx context.Context, tenant uuid.UUID, hash string) (*identity.RefreshToken, error)
+	// ConsumeRefresh marks a live refresh token used; identity.ErrAlreadyUsed
 	// when it is used, revoked or unknown.
 	ConsumeRefresh(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) error
 	// RevokeFamily revokes every refresh and access token of a family,
 	// including those of a rotation that commits while it runs.
-	RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID string, now time.Time) error
+	RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID uuid.UUID, now time.Time) error
 	// SaveAccess records an issued access token by its jti.
-	SaveAccess(ctx context.Context, tenant uuid.UUID, a *store.AccessToken) error
+	SaveAccess(ctx context.Context, tenant uuid.UUID, a *identity.AccessToken) error
 	// SaveRefresh stores an issued refresh token (by the hash of its value).
-	SaveRefresh(ctx context.Context, tenant uuid.UUID, r *store.RefreshToken) error
+	SaveRefresh(ctx context.Context, tenant uuid.UUID, r *identity.RefreshToken) error
 }
 
 // UserFinder finds the user a grant is for.
 type UserFinder interface {
-	// User finds a user by id; store.ErrNotFound when there is none.
-	User(ctx context.Context, tenant uuid.UUID, id string) (*store.User, error)
+	// User finds a user by id; identity.ErrNotFound when there is none.
+	User(ctx context.Context, tenant uuid.UUID, id uuid.UUID) (*identity.User, error)
 }
 
 // GrantStore is the storage of the token endpoint's grants: each grant

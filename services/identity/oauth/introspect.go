@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 )
@@ -18,7 +18,7 @@ import (
 // and (when audience is set) aud by the token issuer; then that it was issued
 // by this service and not revoked, that its client still exists in its
 // tenant and that every audience is one that client may receive.
-func (s *Server) validAccess(ctx context.Context, raw, audience string) (*tokens.AccessClaims, error) {
+func (s *Server) validAccess(ctx context.Context, raw, audience string) (*validToken, error) {
 	c, err := s.cfg.Tokens.ParseAccess(ctx, raw, audience)
 	if err != nil {
 		return nil, err
@@ -29,7 +29,7 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*tokens
 	}
 	rec, err := s.cfg.Store.Access(ctx, tenant, c.ID)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, identity.ErrNotFound) {
 			return nil, fmt.Errorf("%w: not issued here", tokens.ErrInvalidToken)
 		}
 		return nil, err
@@ -41,9 +41,13 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*tokens
 	if err != nil || client.Disabled || rec.ClientID != c.ClientID {
 		return nil, fmt.Errorf("%w: client is gone", tokens.ErrInvalidToken)
 	}
+	var user uuid.UUID // uuid.Nil for a client's own token
 	if c.Subject != c.ClientID {
 		// A user's token lives only as long as the user is active.
-		u, err := s.cfg.Store.User(ctx, tenant, c.Subject)
+		if user, err = uuid.Parse(c.Subject); err != nil {
+			return nil, fmt.Errorf("%w: bad subject", tokens.ErrInvalidToken)
+		}
+		u, err := s.cfg.Store.User(ctx, tenant, user)
 		if err != nil || u.Disabled {
 			return nil, fmt.Errorf("%w: the user is not active", tokens.ErrInvalidToken)
 		}
@@ -53,7 +57,16 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*tokens
 			return nil, fmt.Errorf("%w: audience %q is not one of the client's", tokens.ErrInvalidToken, aud)
 		}
 	}
-	return c, nil
+	return &validToken{AccessClaims: c, tenant: tenant, user: user}, nil
+}
+
+// validToken is an access token validAccess accepted, with the tenant and
+// user its claims name parsed once, so no later step parses (or trusts)
+// them again.
+type validToken struct {
+	*tokens.AccessClaims
+	tenant uuid.UUID
+	user   uuid.UUID // uuid.Nil for a client's own token (client_credentials)
 }
 
 // Introspection is the RFC 7662 response.
@@ -97,7 +110,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	out := Introspection{Active: false}
 	if strings.Count(raw, ".") == 2 {
-		if c, err := s.validAccess(ctx, raw, ""); err == nil && c.TenantID == client.TenantID {
+		if c, err := s.validAccess(ctx, raw, ""); err == nil && c.tenant == client.TenantID {
 			out = Introspection{
 				Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
 				Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, JTI: c.ID, TenantID: c.TenantID,
@@ -111,7 +124,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 			if c.NotBefore != nil {
 				out.Nbf = c.NotBefore.Unix()
 			}
-			if u, err := s.cfg.Store.User(ctx, uuid.MustParse(c.TenantID), c.Subject); err == nil {
+			if u, err := s.cfg.Store.User(ctx, c.tenant, c.user); err == nil {
 				out.Username = u.Username
 			}
 		} else if err != nil && !errors.Is(err, tokens.ErrInvalidToken) {
@@ -119,16 +132,15 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		tenant := uuid.MustParse(client.TenantID)
-		rt, err := s.cfg.Store.Refresh(ctx, tenant, hashOpaque(raw))
+		rt, err := s.cfg.Store.Refresh(ctx, client.TenantID, hashOpaque(raw))
 		switch {
 		case err == nil && rt.RevokedAt == nil && rt.UsedAt == nil && s.cfg.Now().Before(s.refreshExpiry(rt)):
 			out = Introspection{
 				Active: true, Scope: rt.Scope, ClientID: rt.ClientID, TokenType: "refresh_token",
-				Exp: s.refreshExpiry(rt).Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID, Iss: s.cfg.Issuer,
-				TenantID: client.TenantID,
+				Exp: s.refreshExpiry(rt).Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID.String(), Iss: s.cfg.Issuer,
+				TenantID: client.TenantID.String(),
 			}
-		case err != nil && !errors.Is(err, store.ErrNotFound):
+		case err != nil && !errors.Is(err, identity.ErrNotFound):
 			s.writeError(w, r, serverError(err))
 			return
 		}
@@ -156,13 +168,13 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	tenant := uuid.MustParse(client.TenantID)
+	tenant := client.TenantID
 	now := s.cfg.Now()
 	notYours := oauthErr(http.StatusBadRequest, "unauthorized_client", "the token was not issued to this client")
 	if strings.Count(raw, ".") == 2 {
 		// Expired tokens need no revocation; invalid ones are unknown.
 		c, err := s.cfg.Tokens.ParseAccess(ctx, raw, "")
-		if err == nil && c.TenantID == client.TenantID {
+		if err == nil && c.TenantID == client.TenantID.String() {
 			if c.ClientID != client.ClientID {
 				s.writeError(w, r, notYours)
 				return
@@ -183,7 +195,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 				s.writeError(w, r, serverError(err))
 				return
 			}
-		case !errors.Is(err, store.ErrNotFound):
+		case !errors.Is(err, identity.ErrNotFound):
 			s.writeError(w, r, serverError(err))
 			return
 		}

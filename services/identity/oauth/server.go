@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
@@ -53,7 +52,7 @@ const (
 // Config wires the endpoints to their collaborators.
 type Config struct {
 	Issuer string // e.g. https://127.0.0.1:8082, no trailing slash
-	Store  *store.Store
+	Store  Store
 	// Grants stores what the token endpoint's grants consume and issue;
 	// nil means Store.
 	Grants GrantStore

@@ -15,7 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
-	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/ids"
@@ -63,14 +63,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // issue is everything a set of tokens is made from.
 type issue struct {
 	tenant   uuid.UUID
-	client   *store.Client
-	user     *store.User // nil for client_credentials
+	client   *identity.Client
+	user     *identity.User // nil for client_credentials
 	scopes   []string
 	audience string
 	nonce    string
 	authTime time.Time
 	codeHash string
-	familyID string // refresh family to continue; "" starts a new one
+	familyID uuid.UUID // refresh family to continue; uuid.Nil starts a new one
 	refresh  bool
 	idToken  bool
 	// refreshScope is the scope of the whole grant (kept by rotated refresh
@@ -87,12 +87,12 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 	now := s.cfg.Now().UTC().Truncate(time.Second)
 	subject := in.client.ClientID
 	if in.user != nil {
-		subject = in.user.ID
+		subject = in.user.ID.String()
 	}
 	jti := ids.NewEntity().String()
 	family, familyStart := in.familyID, in.familyStart
-	if in.refresh && family == "" {
-		family, familyStart = ids.NewEntity().String(), now
+	if in.refresh && family == uuid.Nil {
+		family, familyStart = ids.NewEntity(), now
 	}
 	claims := &tokens.AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -109,7 +109,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 	if err != nil {
 		return nil, serverError(err)
 	}
-	if err := s.grants.SaveAccess(ctx, in.tenant, &store.AccessToken{
+	if err := s.grants.SaveAccess(ctx, in.tenant, &identity.AccessToken{
 		JTI: jti, ClientID: in.client.ClientID, Subject: subject, FamilyID: family, CodeHash: in.codeHash,
 		ExpiresAt: now.Add(s.cfg.AccessTokenTTL),
 	}); err != nil {
@@ -127,7 +127,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		}
 		// Rotation renews the token's own lifetime, never the family's.
 		expires := earliest(now.Add(s.cfg.RefreshTokenTTL), s.familyDeadline(familyStart))
-		if err := s.grants.SaveRefresh(ctx, in.tenant, &store.RefreshToken{
+		if err := s.grants.SaveRefresh(ctx, in.tenant, &identity.RefreshToken{
 			IDHash: hashOpaque(rt), FamilyID: family, FamilyStartedAt: familyStart, ClientID: in.client.ClientID,
 			UserID: in.user.ID, Scope: strings.Join(scope, " "), Audience: in.audience, Nonce: in.nonce,
 			AuthTime: in.authTime, CodeHash: in.codeHash, ExpiresAt: expires,
@@ -139,7 +139,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 	if in.idToken && in.user != nil {
 		idc := &tokens.IDClaims{
 			RegisteredClaims: jwt.RegisteredClaims{
-				Issuer: s.cfg.Issuer, Subject: in.user.ID, Audience: jwt.ClaimStrings{in.client.ClientID},
+				Issuer: s.cfg.Issuer, Subject: subject, Audience: jwt.ClaimStrings{in.client.ClientID},
 				ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.IDTokenTTL)), IssuedAt: jwt.NewNumericDate(now),
 			},
 			Nonce: in.nonce, AZP: in.client.ClientID, TenantID: in.tenant.String(),
@@ -165,7 +165,7 @@ func (s *Server) familyDeadline(start time.Time) time.Time {
 // deadline, whichever is first. The deadline is checked as well as the
 // stored expiry because tokens issued before the family lifetime existed,
 // or before it was shortened in the configuration, were not capped by it.
-func (s *Server) refreshExpiry(rt *store.RefreshToken) time.Time {
+func (s *Server) refreshExpiry(rt *identity.RefreshToken) time.Time {
 	return earliest(rt.ExpiresAt, s.familyDeadline(rt.FamilyStart()))
 }
 
@@ -176,7 +176,7 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-func addUserClaims(c *tokens.IDClaims, u *store.User, scopes []string) {
+func addUserClaims(c *tokens.IDClaims, u *identity.User, scopes []string) {
 	if slices.Contains(scopes, "profile") {
 		c.Name = u.Name
 		c.PreferredUsername = u.Username
@@ -237,7 +237,7 @@ func (s *Server) grantCode(r *http.Request) (*TokenResponse, error) {
 	if code == "" {
 		return nil, badRequest("invalid_request", "code is required")
 	}
-	tenant := uuid.MustParse(client.TenantID)
+	tenant := client.TenantID
 	return s.grant(r.Context(), tenant, func(ctx context.Context) (*TokenResponse, error) {
 		return s.redeemCode(ctx, r.PostForm, client, tenant, hashOpaque(code))
 	})
@@ -247,13 +247,13 @@ func (s *Server) grantCode(r *http.Request) (*TokenResponse, error) {
 // can be presented once, whoever presents it; a second presentation revokes
 // every token the first one produced (RFC 6749 §4.1.2), including tokens of
 // a first presentation still in flight, which ConsumeCode waits for.
-func (s *Server) redeemCode(ctx context.Context, form url.Values, client *store.Client, tenant uuid.UUID, hash string) (*TokenResponse, error) {
+func (s *Server) redeemCode(ctx context.Context, form url.Values, client *identity.Client, tenant uuid.UUID, hash string) (*TokenResponse, error) {
 	now := s.cfg.Now()
 	ac, err := s.grants.ConsumeCode(ctx, tenant, hash, now)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, identity.ErrNotFound):
 		return nil, invalidGrant("the code is unknown")
-	case errors.Is(err, store.ErrAlreadyUsed):
+	case errors.Is(err, identity.ErrAlreadyUsed):
 		if err := s.grants.RevokeCodeGrants(ctx, tenant, hash, now); err != nil {
 			return nil, serverError(err)
 		}
@@ -292,9 +292,9 @@ func (s *Server) redeemCode(ctx context.Context, form url.Values, client *store.
 
 // activeUser finds the user a grant is for; a deleted or disabled user
 // refuses the grant.
-func (s *Server) activeUser(ctx context.Context, tenant uuid.UUID, id string) (*store.User, error) {
+func (s *Server) activeUser(ctx context.Context, tenant uuid.UUID, id uuid.UUID) (*identity.User, error) {
 	user, err := s.grants.User(ctx, tenant, id)
-	if errors.Is(err, store.ErrNotFound) || err == nil && user.Disabled {
+	if errors.Is(err, identity.ErrNotFound) || err == nil && user.Disabled {
 		return nil, invalidGrant("the user is no longer active")
 	}
 	if err != nil {
@@ -320,8 +320,8 @@ func (s *Server) grantClientCredentials(r *http.Request) (*TokenResponse, error)
 	}
 	scopes := parseScope(r.PostForm.Get("scope"))
 	if len(scopes) == 0 {
-		scopes = client.ScopeList()
-	} else if bad, ok := subset(scopes, client.ScopeList()); !ok {
+		scopes = client.Scopes
+	} else if bad, ok := subset(scopes, client.Scopes); !ok {
 		return nil, badRequest("invalid_scope", "scope "+bad+" is not allowed for this client")
 	}
 	if slices.Contains(scopes, "openid") {
@@ -332,7 +332,7 @@ func (s *Server) grantClientCredentials(r *http.Request) (*TokenResponse, error)
 		return nil, e
 	}
 	return s.issueTokens(r.Context(), issue{
-		tenant: uuid.MustParse(client.TenantID), client: client, scopes: scopes, audience: aud,
+		tenant: client.TenantID, client: client, scopes: scopes, audience: aud,
 	})
 }
 
@@ -350,7 +350,7 @@ func (s *Server) grantRefresh(r *http.Request) (*TokenResponse, error) {
 	if raw == "" {
 		return nil, badRequest("invalid_request", "refresh_token is required")
 	}
-	tenant := uuid.MustParse(client.TenantID)
+	tenant := client.TenantID
 	return s.grant(r.Context(), tenant, func(ctx context.Context) (*TokenResponse, error) {
 		return s.rotateRefresh(ctx, r.PostForm, client, tenant, hashOpaque(raw))
 	})
@@ -359,10 +359,10 @@ func (s *Server) grantRefresh(r *http.Request) (*TokenResponse, error) {
 // rotateRefresh locks the presented token, so a concurrent presentation
 // waits for this one and then sees it used (a reuse), checks it, consumes it
 // and issues its successor.
-func (s *Server) rotateRefresh(ctx context.Context, form url.Values, client *store.Client, tenant uuid.UUID, hash string) (*TokenResponse, error) {
+func (s *Server) rotateRefresh(ctx context.Context, form url.Values, client *identity.Client, tenant uuid.UUID, hash string) (*TokenResponse, error) {
 	now := s.cfg.Now()
 	rt, err := s.grants.RefreshForUpdate(ctx, tenant, hash)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, identity.ErrNotFound) {
 		return nil, invalidGrant("the refresh token is unknown")
 	}
 	if err != nil {
@@ -414,7 +414,7 @@ func (s *Server) rotateRefresh(ctx context.Context, form url.Values, client *sto
 	})
 }
 
-func (s *Server) refreshReuse(ctx context.Context, tenant uuid.UUID, rt *store.RefreshToken, client *store.Client) error {
+func (s *Server) refreshReuse(ctx context.Context, tenant uuid.UUID, rt *identity.RefreshToken, client *identity.Client) error {
 	if err := s.grants.RevokeFamily(ctx, tenant, rt.FamilyID, s.cfg.Now()); err != nil {
 		return serverError(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 )
@@ -49,12 +47,12 @@ func (s *Server) AuthenticateBearer(r *http.Request, audience, scope string) (*t
 	if scope != "" && !slices.Contains(c.Scopes(), scope) {
 		return nil, &BearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token lacks scope " + scope}
 	}
-	return c, nil
+	return c.AccessClaims, nil
 }
 
 // bearerClaims validates the request's bearer access token completely (see
 // validAccess), for audience when it is not empty.
-func (s *Server) bearerClaims(r *http.Request, audience string) (*tokens.AccessClaims, *BearerError) {
+func (s *Server) bearerClaims(r *http.Request, audience string) (*validToken, *BearerError) {
 	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		return nil, &BearerError{Status: http.StatusUnauthorized, Description: "a bearer access token is required"}
@@ -80,7 +78,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		WriteBearerError(w, be)
 		return
 	}
-	user, err := s.cfg.Store.User(r.Context(), uuid.MustParse(c.TenantID), c.Subject)
+	user, err := s.cfg.Store.User(r.Context(), c.tenant, c.user)
 	if err != nil || user.Disabled {
 		WriteBearerError(w, &BearerError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the token's user is not active"})
 		return
@@ -106,7 +104,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 // refused with 403 insufficient_scope: it is not broken, it just cannot
 // ask for user claims, and the client should be told so, not told to
 // fetch a new token of the same kind.
-func (s *Server) userinfoToken(r *http.Request) (*tokens.AccessClaims, *BearerError) {
+func (s *Server) userinfoToken(r *http.Request) (*validToken, *BearerError) {
 	// Every check but the audience first: a client token is refused for
 	// having no user whichever resource it was meant for.
 	c, be := s.bearerClaims(r, "")

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
@@ -42,10 +43,10 @@ type rig struct {
 	s      *Server
 	keys   *tokens.Keys
 	tenant uuid.UUID
-	user   *store.User
-	rs     *store.Client // may introspect
+	user   *identity.User
+	rs     *identity.Client // may introspect
 	rsPass string
-	web    *store.Client
+	web    *identity.Client
 	now    time.Time
 	db     *db.DB
 }
@@ -82,18 +83,18 @@ func newRig(t *testing.T, b dbtest.Backend) *rig {
 	d := dbtest.Open(t, b)
 	r := &rig{now: time.Now().UTC().Truncate(time.Second), tenant: ids.NewTenant(), db: d}
 	r.s, r.keys = newServer(t, d, func() time.Time { return r.now })
-	st := r.s.cfg.Store
+	st := storeOf(r.s)
 	require.NoError(t, st.CreateTenant(ctx, r.tenant, "t", false))
 	h := password.Hasher{Iterations: 1000}
 	uh, _ := h.Hash("pw-pw-pw-pw-pw")
-	r.user = &store.User{ID: ids.NewEntity().String(), Username: "user", PasswordHash: uh}
+	r.user = &identity.User{ID: ids.NewEntity(), Username: "user", PasswordHash: uh}
 	require.NoError(t, st.CreateUser(ctx, r.tenant, r.user))
 	r.rsPass = "rs-secret"
 	sh, _ := h.Hash(r.rsPass)
-	r.rs = &store.Client{ClientID: "rs-" + r.tenant.String()[:8], Name: "rs", Kind: store.KindResourceServer, SecretHash: sh, CanIntrospect: true, Audiences: "kms"}
+	r.rs = &identity.Client{ClientID: "rs-" + r.tenant.String()[:8], Name: "rs", Kind: identity.KindResourceServer, SecretHash: sh, CanIntrospect: true, Audiences: []string{"kms"}}
 	require.NoError(t, st.CreateClient(ctx, r.tenant, r.rs))
-	r.web = &store.Client{ClientID: "web-" + r.tenant.String()[:8], Name: "web", Kind: store.KindConfidential, SecretHash: sh,
-		GrantTypes: "authorization_code", Scopes: "openid profile", Audiences: "identity kms", RedirectURIs: "https://app.test/cb"}
+	r.web = &identity.Client{ClientID: "web-" + r.tenant.String()[:8], Name: "web", Kind: identity.KindConfidential, SecretHash: sh,
+		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}, Audiences: []string{"identity", "kms"}, RedirectURIs: []string{"https://app.test/cb"}}
 	require.NoError(t, st.CreateClient(ctx, r.tenant, r.web))
 	return r
 }
@@ -198,6 +199,12 @@ func TestTokenValidationRefusesForgeries(t *testing.T) {
 			{desc: "tenant swapped", token: func() string {
 				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.TenantID = ids.NewTenant().String() })
 			}},
+			{desc: "tenant not a UUID", token: func() string {
+				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.TenantID = "not-a-uuid" })
+			}},
+			{desc: "subject neither the client nor a user id", token: func() string {
+				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.Subject = "not-a-uuid" })
+			}},
 			{desc: "unknown jti", token: func() string {
 				return r.mint(t, testIssuer, func(c *tokens.AccessClaims) { c.ID = ids.NewEntity().String() })
 			}},
@@ -222,10 +229,10 @@ func TestTokenValidationRefusesForgeries(t *testing.T) {
 		t.Run("a disabled user's tokens stop working", func(t *testing.T) {
 			tok := r.mint(t, testIssuer, nil)
 			r.user.Disabled = true
-			require.NoError(t, r.s.cfg.Store.UpdateUser(t.Context(), r.tenant, r.user))
+			require.NoError(t, storeOf(r.s).UpdateUser(t.Context(), r.tenant, r.user))
 			t.Cleanup(func() {
 				r.user.Disabled = false
-				require.NoError(t, r.s.cfg.Store.UpdateUser(context.Background(), r.tenant, r.user))
+				require.NoError(t, storeOf(r.s).UpdateUser(context.Background(), r.tenant, r.user))
 			})
 			code, _ := r.userinfo(t, tok)
 			assert.Equal(t, http.StatusUnauthorized, code)
@@ -398,3 +405,7 @@ func TestLoginPageWhenBusy(t *testing.T) {
 	assert.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
 	assert.Contains(t, w.Header().Get("Location"), PathConsent)
 }
+
+// storeOf is the real store behind a test server, for the set-up calls the
+// endpoints' narrow interfaces do not offer.
+func storeOf(s *Server) *store.Store { return s.cfg.Store.(*store.Store) }

@@ -9,8 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/uuid"
-
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
@@ -68,11 +67,7 @@ func seedDemo(ctx context.Context, p demoParams) (string, error) {
 		}
 	}
 	for _, t := range existing {
-		id, err := uuid.Parse(t.ID)
-		if err != nil {
-			return "", fmt.Errorf("demo tenant id %q: %w", t.ID, err)
-		}
-		if err := p.store.DeleteTenant(ctx, id); err != nil {
+		if err := p.store.DeleteTenant(ctx, t.ID); err != nil {
 			return "", fmt.Errorf("wipe demo data: %w", err)
 		}
 	}
@@ -94,14 +89,14 @@ func seedDemo(ctx context.Context, p demoParams) (string, error) {
 
 // sameTenants reports whether demo.json lists exactly the demo tenants of
 // the database.
-func sameTenants(f *demofile.File, rows []store.Tenant) bool {
+func sameTenants(f *demofile.File, rows []identity.Tenant) bool {
 	a := make([]string, 0, len(f.Tenants))
 	for _, t := range f.Tenants {
 		a = append(a, t.ID)
 	}
 	b := make([]string, 0, len(rows))
 	for _, t := range rows {
-		b = append(b, t.ID)
+		b = append(b, t.ID.String())
 	}
 	slices.Sort(a)
 	slices.Sort(b)
@@ -193,9 +188,9 @@ func seedTenant(ctx context.Context, p demoParams, name string) (*demofile.Tenan
 	}
 
 	for i, u := range demoUsers {
-		row := &store.User{
-			ID: ids.NewEntity().String(), Username: u.name, PasswordHash: jobs[i].hash, Name: u.fullName,
-			Email: u.name + "@" + name + ".passthru.demo.local", Roles: strings.Join(u.roles, " "),
+		row := &identity.User{
+			ID: ids.NewEntity(), Username: u.name, PasswordHash: jobs[i].hash, Name: u.fullName,
+			Email: u.name + "@" + name + ".passthru.demo.local", Roles: u.roles,
 		}
 		if err := p.store.CreateUser(ctx, id, row); err != nil {
 			return nil, fmt.Errorf("demo tenant %s: %w", name, err)
@@ -203,11 +198,11 @@ func seedTenant(ctx context.Context, p demoParams, name string) (*demofile.Tenan
 		out.Users = append(out.Users, demofile.User{Username: u.name, Password: u.password, Roles: u.roles})
 	}
 	for i, c := range demoClients {
-		row := &store.Client{
-			ClientID: c.idPrefix + "-" + short, Name: c.name, Kind: c.kind, SecretHash: jobs[len(demoUsers)+i].hash,
-			RedirectURIs: strings.Join(c.redirects, " "), PostLogoutRedirectURIs: strings.Join(c.postLogout, " "),
-			GrantTypes: strings.Join(c.grants, " "), Scopes: strings.Join(c.scopes, " "),
-			Audiences: strings.Join(c.auds, " "), CanIntrospect: c.introspect,
+		row := &identity.Client{
+			ClientID: c.idPrefix + "-" + short, Name: c.name, Kind: identity.ClientKind(c.kind), SecretHash: jobs[len(demoUsers)+i].hash,
+			RedirectURIs: c.redirects, PostLogoutRedirectURIs: c.postLogout,
+			GrantTypes: c.grants, Scopes: c.scopes,
+			Audiences: c.auds, CanIntrospect: c.introspect,
 		}
 		if err := p.store.CreateClient(ctx, id, row); err != nil {
 			return nil, fmt.Errorf("demo tenant %s: %w", name, err)

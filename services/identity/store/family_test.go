@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
@@ -40,7 +41,7 @@ func (legacyRefreshToken) TableName() string { return "refresh_tokens" }
 // left it: the same set, versions and names as the real list up to 2.
 var legacyTenantMigrations = []db.Migration{
 	{Version: 1, Name: "identity tenant tables", Up: func(tx *gorm.DB) error {
-		return tx.AutoMigrate(&store.User{}, &store.Client{}, &store.Consent{}, &store.AuthCode{}, &legacyRefreshToken{}, &store.AccessToken{})
+		return tx.AutoMigrate(append(store.LegacyTenantRows, &legacyRefreshToken{})...)
 	}},
 	{Version: 2, Name: "auth code revocation marker", Up: func(*gorm.DB) error { return nil }},
 }
@@ -61,16 +62,18 @@ func TestFamilyStartMigration(t *testing.T) {
 
 		t0 := time.Now().UTC().Truncate(time.Second).Add(-72 * time.Hour)
 		used := t0.Add(time.Hour)
+		// Families as an older version wrote them: uuids in a string column.
+		familyA, familyB := ids.NewEntity().String(), ids.NewEntity().String()
 		legacy := func(hash, family string, created time.Time, usedAt *time.Time) *legacyRefreshToken {
-			return &legacyRefreshToken{IDHash: hash, FamilyID: family, ClientID: "c", UserID: "u", Scope: "openid",
+			return &legacyRefreshToken{IDHash: hash, FamilyID: family, ClientID: "c", UserID: userU.String(), Scope: "openid",
 				Audience: "identity", ExpiresAt: created.Add(24 * time.Hour), UsedAt: usedAt, CreatedAt: created}
 		}
 		// Inserted out of order, so the backfill cannot lean on row order.
 		for _, r := range []*legacyRefreshToken{
-			legacy("a-live", "family-a", t0.Add(40*time.Hour), nil),
-			legacy("a-first", "family-a", t0, &used),
-			legacy("a-second", "family-a", t0.Add(20*time.Hour), &used),
-			legacy("b-only", "family-b", t0.Add(50*time.Hour), nil),
+			legacy("a-live", familyA, t0.Add(40*time.Hour), nil),
+			legacy("a-first", familyA, t0, &used),
+			legacy("a-second", familyA, t0.Add(20*time.Hour), &used),
+			legacy("b-only", familyB, t0.Add(50*time.Hour), nil),
 		} {
 			require.NoError(t, g.Create(r).Error)
 		}
@@ -97,7 +100,7 @@ func TestFamilyStartMigration(t *testing.T) {
 
 		t.Run("a row written without a family start after the migration counts from its creation", func(t *testing.T) {
 			created := t0.Add(60 * time.Hour)
-			require.NoError(t, g.Create(legacy("late", "family-c", created, nil)).Error)
+			require.NoError(t, g.Create(legacy("late", ids.NewEntity().String(), created, nil)).Error)
 			r, err := st.Refresh(ctx, tenant, "late")
 			require.NoError(t, err)
 			assert.True(t, r.FamilyStartedAt.IsZero(), "NULL reads as no family start: %s", r.FamilyStartedAt)
@@ -135,8 +138,8 @@ func TestFamilyStart(t *testing.T) {
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				hash := factory.Name("rt")
-				require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: hash, FamilyID: ids.NewEntity().String(),
-					FamilyStartedAt: tc.started, ClientID: "c", UserID: "u", Scope: "openid", Audience: "identity",
+				require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: hash, FamilyID: ids.NewEntity(),
+					FamilyStartedAt: tc.started, ClientID: "c", UserID: userU, Scope: "openid", Audience: "identity",
 					ExpiresAt: created.Add(time.Hour), CreatedAt: created}))
 				r, err := st.Refresh(ctx, tenant, hash)
 				require.NoError(t, err)

@@ -2,47 +2,65 @@
 // PostgreSQL: a small system database (tenant registry, client index, signing
 // keys, browser sessions, pending authorization requests) and one database per
 // tenant (users, clients, consents, codes, refresh tokens, issued access tokens).
+//
+// Its methods take and return the domain types of package identity; the gorm
+// rows below are private and convert at this boundary, so a column's layout
+// (space-separated lists, ids as varchar(36)) never reaches the callers.
 package store
 
 import (
-	"slices"
+	"fmt"
 	"strings"
 	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/passthru-dev/passthru/services/identity"
 )
 
-// Tenant is a registered tenant. Demo tenants are marked so --reset-demo can
-// find and wipe exactly them.
-type Tenant struct {
-	ID        string `gorm:"primaryKey;size:36"`
-	Name      string `gorm:"size:255;not null"`
-	Demo      bool   `gorm:"not null;default:false"`
+// Columns holding a uuid.UUID are tagged type:string;size:36 so gorm maps
+// them as it mapped the string columns they replaced (varchar(36) on
+// PostgreSQL, text on SQLite): uuid.UUID is written and read as its text
+// form (driver.Valuer, sql.Scanner), and the stored schema does not change.
+
+// tenantRow is a registered tenant.
+type tenantRow struct {
+	ID        uuid.UUID `gorm:"primaryKey;type:string;size:36"`
+	Name      string    `gorm:"size:255;not null"`
+	Demo      bool      `gorm:"not null;default:false"`
 	CreatedAt time.Time
 }
 
-func (Tenant) TableName() string { return "identity_tenants" }
+func (tenantRow) TableName() string { return "identity_tenants" }
+
+func (r *tenantRow) domain() identity.Tenant {
+	return identity.Tenant{ID: r.ID, Name: r.Name, Demo: r.Demo, CreatedAt: r.CreatedAt}
+}
 
 // clientIndex maps a client_id to its tenant: OAuth requests name a client,
 // never a tenant, so the tenant is found through the client.
 type clientIndex struct {
-	ClientID string `gorm:"primaryKey;size:255"`
-	TenantID string `gorm:"size:36;not null;index"`
+	ClientID string    `gorm:"primaryKey;size:255"`
+	TenantID uuid.UUID `gorm:"type:string;size:36;not null;index"`
 }
 
 func (clientIndex) TableName() string { return "identity_client_index" }
 
-// SigningKey is one token-signing key. The private key is wrapped by the
-// barrier (system scope); the public key is stored as PKIX DER.
-type SigningKey struct {
+// signingKeyRow is one token-signing key.
+type signingKeyRow struct {
 	KID            string    `gorm:"column:kid;primaryKey;size:64"`
 	Algorithm      string    `gorm:"size:16;not null"`
 	PublicDER      []byte    `gorm:"not null"`
 	WrappedPrivate []byte    `gorm:"not null"`
-	PublishedAt    time.Time `gorm:"not null"` // appears in the JWKS from here on
-	SignsFrom      time.Time `gorm:"not null"` // used for new tokens from here on (until a successor takes over)
+	PublishedAt    time.Time `gorm:"not null"`
+	SignsFrom      time.Time `gorm:"not null"`
 	CreatedAt      time.Time
 }
 
-func (SigningKey) TableName() string { return "identity_signing_keys" }
+func (signingKeyRow) TableName() string { return "identity_signing_keys" }
+
+func (r *signingKeyRow) domain() identity.SigningKey { return identity.SigningKey(*r) }
 
 // wrappedSecret is a secret of the service shared by all its replicas, such
 // as the key of the login forms' CSRF tokens. It is stored wrapped by the
@@ -55,189 +73,201 @@ type wrappedSecret struct {
 
 func (wrappedSecret) TableName() string { return "identity_secrets" }
 
-// Session is a browser login session. Only the SHA-256 of the cookie value is stored.
-type Session struct {
+// sessionRow is a browser login session.
+type sessionRow struct {
 	IDHash    string    `gorm:"column:id_hash;primaryKey;size:64"`
-	TenantID  string    `gorm:"size:36;not null;index"`
-	UserID    string    `gorm:"size:36;not null"`
+	TenantID  uuid.UUID `gorm:"type:string;size:36;not null;index"`
+	UserID    uuid.UUID `gorm:"type:string;size:36;not null"`
 	AuthTime  time.Time `gorm:"not null"`
 	ExpiresAt time.Time `gorm:"not null"`
 }
 
-func (Session) TableName() string { return "identity_sessions" }
+func (sessionRow) TableName() string { return "identity_sessions" }
 
-// AuthRequest is a validated authorization request waiting for login and consent.
-// Only the SHA-256 of its random handle is stored.
-type AuthRequest struct {
-	IDHash        string `gorm:"column:id_hash;primaryKey;size:64"`
-	TenantID      string `gorm:"size:36;not null;index"`
-	ClientID      string `gorm:"size:255;not null"`
-	RedirectURI   string `gorm:"size:2048;not null"`
-	Scope         string `gorm:"size:2048;not null"`
-	State         string `gorm:"size:2048"`
-	Nonce         string `gorm:"size:2048"`
-	CodeChallenge string `gorm:"size:128;not null"`
-	Audience      string `gorm:"size:2048;not null"`
+func (r *sessionRow) domain() *identity.Session {
+	s := identity.Session(*r)
+	return &s
+}
+
+// authRequestRow is a validated authorization request waiting for login and consent.
+type authRequestRow struct {
+	IDHash        string    `gorm:"column:id_hash;primaryKey;size:64"`
+	TenantID      uuid.UUID `gorm:"type:string;size:36;not null;index"`
+	ClientID      string    `gorm:"size:255;not null"`
+	RedirectURI   string    `gorm:"size:2048;not null"`
+	Scope         string    `gorm:"size:2048;not null"`
+	State         string    `gorm:"size:2048"`
+	Nonce         string    `gorm:"size:2048"`
+	CodeChallenge string    `gorm:"size:128;not null"`
+	Audience      string    `gorm:"size:2048;not null"`
 	PromptLogin   bool
 	ExpiresAt     time.Time `gorm:"not null"`
 }
 
-func (AuthRequest) TableName() string { return "identity_auth_requests" }
+func (authRequestRow) TableName() string { return "identity_auth_requests" }
 
-// User is an end user of a tenant.
-type User struct {
-	ID           string `gorm:"primaryKey;size:36"`
-	Username     string `gorm:"size:255;not null;uniqueIndex"`
-	PasswordHash string `gorm:"size:255;not null"`
-	Name         string `gorm:"size:255"`
-	Email        string `gorm:"size:255"`
-	Roles        string `gorm:"size:1024"` // space-separated
-	Disabled     bool   `gorm:"not null;default:false"`
+func (r *authRequestRow) domain() *identity.AuthRequest {
+	a := identity.AuthRequest(*r)
+	return &a
+}
+
+// userRow is an end user of a tenant.
+type userRow struct {
+	ID           uuid.UUID `gorm:"primaryKey;type:string;size:36"`
+	Username     string    `gorm:"size:255;not null;uniqueIndex"`
+	PasswordHash string    `gorm:"size:255;not null"`
+	Name         string    `gorm:"size:255"`
+	Email        string    `gorm:"size:255"`
+	Roles        string    `gorm:"size:1024"` // space-separated
+	Disabled     bool      `gorm:"not null;default:false"`
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
 
-func (User) TableName() string { return "users" }
+func (userRow) TableName() string { return "users" }
 
-// RoleList returns the user's roles.
-func (u *User) RoleList() []string { return strings.Fields(u.Roles) }
+func newUserRow(u *identity.User) (*userRow, error) {
+	if err := checkList("roles", u.Roles); err != nil {
+		return nil, err
+	}
+	return &userRow{ID: u.ID, Username: u.Username, PasswordHash: u.PasswordHash, Name: u.Name, Email: u.Email,
+		Roles: joinList(u.Roles), Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}, nil
+}
 
-// Client kinds (the same words as demo.json).
-const (
-	KindConfidential   = "confidential"
-	KindPublic         = "public"
-	KindService        = "service"
-	KindResourceServer = "resource_server"
-)
+func (r *userRow) domain() *identity.User {
+	return &identity.User{ID: r.ID, Username: r.Username, PasswordHash: r.PasswordHash, Name: r.Name, Email: r.Email,
+		Roles: strings.Fields(r.Roles), Disabled: r.Disabled, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
 
-// Client is an OAuth client of a tenant. List fields are space-separated
-// (URIs and scopes never contain spaces).
-type Client struct {
+// clientRow is an OAuth client of a tenant. List columns are space-separated
+// (URIs, grant types, scopes and audiences never contain spaces; the admin
+// API refuses them).
+type clientRow struct {
 	ClientID               string `gorm:"primaryKey;size:255"`
-	TenantID               string `gorm:"-"` // filled on load; the tenant database is the owner
 	Name                   string `gorm:"size:255;not null"`
 	Kind                   string `gorm:"size:32;not null"`
-	SecretHash             string `gorm:"size:255"` // empty for public clients
+	SecretHash             string `gorm:"size:255"`
 	RedirectURIs           string `gorm:"size:8192"`
 	PostLogoutRedirectURIs string `gorm:"size:8192"`
 	GrantTypes             string `gorm:"size:1024"`
 	Scopes                 string `gorm:"size:4096"`
-	Audiences              string `gorm:"size:4096"` // the first is the default audience
+	Audiences              string `gorm:"size:4096"`
 	CanIntrospect          bool   `gorm:"not null;default:false"`
 	Disabled               bool   `gorm:"not null;default:false"`
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
 }
 
-func (Client) TableName() string { return "clients" }
+func (clientRow) TableName() string { return "clients" }
 
-// Public reports whether the client has no secret (native and browser apps).
-func (c *Client) Public() bool { return c.SecretHash == "" }
-
-// RedirectURIList returns the registered redirect URIs.
-func (c *Client) RedirectURIList() []string { return strings.Fields(c.RedirectURIs) }
-
-// PostLogoutRedirectURIList returns the registered post-logout redirect URIs.
-func (c *Client) PostLogoutRedirectURIList() []string {
-	return strings.Fields(c.PostLogoutRedirectURIs)
-}
-
-// GrantTypeList returns the allowed grant types.
-func (c *Client) GrantTypeList() []string { return strings.Fields(c.GrantTypes) }
-
-// ScopeList returns the allowed scopes.
-func (c *Client) ScopeList() []string { return strings.Fields(c.Scopes) }
-
-// AudienceList returns the allowed audiences, default first.
-func (c *Client) AudienceList() []string { return strings.Fields(c.Audiences) }
-
-// AllowsGrant reports whether grant is allowed for the client.
-func (c *Client) AllowsGrant(grant string) bool { return slices.Contains(c.GrantTypeList(), grant) }
-
-// AllowsAudience reports whether the client may ask for tokens for aud.
-func (c *Client) AllowsAudience(aud string) bool { return slices.Contains(c.AudienceList(), aud) }
-
-// DefaultAudience is the audience of tokens when no resource was requested.
-func (c *Client) DefaultAudience() string {
-	if l := c.AudienceList(); len(l) > 0 {
-		return l[0]
+func newClientRow(c *identity.Client) (*clientRow, error) {
+	for _, l := range []struct {
+		name string
+		list []string
+	}{{"redirect URIs", c.RedirectURIs}, {"post-logout redirect URIs", c.PostLogoutRedirectURIs},
+		{"grant types", c.GrantTypes}, {"scopes", c.Scopes}, {"audiences", c.Audiences}} {
+		if err := checkList(l.name, l.list); err != nil {
+			return nil, err
+		}
 	}
-	return ""
+	return &clientRow{ClientID: c.ClientID, Name: c.Name, Kind: string(c.Kind), SecretHash: c.SecretHash,
+		RedirectURIs: joinList(c.RedirectURIs), PostLogoutRedirectURIs: joinList(c.PostLogoutRedirectURIs),
+		GrantTypes: joinList(c.GrantTypes), Scopes: joinList(c.Scopes), Audiences: joinList(c.Audiences),
+		CanIntrospect: c.CanIntrospect, Disabled: c.Disabled, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}, nil
 }
 
-// Consent records that a user approved a client for an exact scope set.
-type Consent struct {
-	UserID    string `gorm:"primaryKey;size:36"`
-	ClientID  string `gorm:"primaryKey;size:255"`
-	ScopeKey  string `gorm:"primaryKey;size:2048"` // sorted, space-separated
+// domain returns the client; the tenant database it was read from is its owner.
+func (r *clientRow) domain(tenant uuid.UUID) *identity.Client {
+	return &identity.Client{ClientID: r.ClientID, TenantID: tenant, Name: r.Name, Kind: identity.ClientKind(r.Kind), SecretHash: r.SecretHash,
+		RedirectURIs: strings.Fields(r.RedirectURIs), PostLogoutRedirectURIs: strings.Fields(r.PostLogoutRedirectURIs),
+		GrantTypes: strings.Fields(r.GrantTypes), Scopes: strings.Fields(r.Scopes), Audiences: strings.Fields(r.Audiences),
+		CanIntrospect: r.CanIntrospect, Disabled: r.Disabled, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+// joinList writes a list column. The order is kept: a client's first
+// audience is its default.
+func joinList(l []string) string { return strings.Join(l, " ") }
+
+// checkList refuses what a list column cannot give back as it was given: an
+// empty element, or one holding whitespace, would split or vanish on read.
+func checkList(name string, l []string) error {
+	for _, v := range l {
+		if v == "" || strings.ContainsFunc(v, unicode.IsSpace) {
+			return fmt.Errorf("%s: element %q is empty or holds whitespace: %w", name, v, identity.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// consentRow records that a user approved a client for an exact scope set.
+type consentRow struct {
+	UserID    uuid.UUID `gorm:"primaryKey;type:string;size:36"`
+	ClientID  string    `gorm:"primaryKey;size:255"`
+	ScopeKey  string    `gorm:"primaryKey;size:2048"` // sorted, space-separated
 	CreatedAt time.Time
 }
 
-func (Consent) TableName() string { return "consents" }
+func (consentRow) TableName() string { return "consents" }
 
-// AuthCode is an issued authorization code; only its SHA-256 is stored.
-type AuthCode struct {
-	IDHash        string `gorm:"column:id_hash;primaryKey;size:64"`
-	ClientID      string `gorm:"size:255;not null"`
-	UserID        string `gorm:"size:36;not null"`
-	RedirectURI   string `gorm:"size:2048;not null"`
-	Scope         string `gorm:"size:2048;not null"`
-	Nonce         string `gorm:"size:2048"`
-	CodeChallenge string `gorm:"size:128;not null"`
-	Audience      string `gorm:"size:2048;not null"`
+// authCodeRow is an issued authorization code; only its SHA-256 is stored.
+type authCodeRow struct {
+	IDHash        string    `gorm:"column:id_hash;primaryKey;size:64"`
+	ClientID      string    `gorm:"size:255;not null"`
+	UserID        uuid.UUID `gorm:"type:string;size:36;not null"`
+	RedirectURI   string    `gorm:"size:2048;not null"`
+	Scope         string    `gorm:"size:2048;not null"`
+	Nonce         string    `gorm:"size:2048"`
+	CodeChallenge string    `gorm:"size:128;not null"`
+	Audience      string    `gorm:"size:2048;not null"`
 	AuthTime      time.Time
 	ExpiresAt     time.Time `gorm:"not null"`
 	UsedAt        *time.Time
-	// RevokedAt records when a replay revoked what the code produced.
-	RevokedAt *time.Time
-	CreatedAt time.Time
+	RevokedAt     *time.Time
+	CreatedAt     time.Time
 }
 
-func (AuthCode) TableName() string { return "auth_codes" }
+func (authCodeRow) TableName() string { return "auth_codes" }
 
-// RefreshToken is an issued refresh token; only its SHA-256 is stored.
-// Tokens rotated from one another share a FamilyID and a FamilyStartedAt.
-type RefreshToken struct {
-	IDHash    string `gorm:"column:id_hash;primaryKey;size:64"`
-	FamilyID  string `gorm:"size:36;not null;index"`
-	ClientID  string `gorm:"size:255;not null"`
-	UserID    string `gorm:"size:36;not null"`
-	Scope     string `gorm:"size:2048;not null"`
-	Audience  string `gorm:"size:2048;not null"`
-	Nonce     string `gorm:"size:2048"`
+func (r *authCodeRow) domain() *identity.AuthCode {
+	c := identity.AuthCode(*r)
+	return &c
+}
+
+// refreshTokenRow is an issued refresh token; only its SHA-256 is stored.
+type refreshTokenRow struct {
+	IDHash    string    `gorm:"column:id_hash;primaryKey;size:64"`
+	FamilyID  uuid.UUID `gorm:"type:string;size:36;not null;index"`
+	ClientID  string    `gorm:"size:255;not null"`
+	UserID    uuid.UUID `gorm:"type:string;size:36;not null"`
+	Scope     string    `gorm:"size:2048;not null"`
+	Audience  string    `gorm:"size:2048;not null"`
+	Nonce     string    `gorm:"size:2048"`
 	AuthTime  time.Time
-	CodeHash  string    `gorm:"size:64;index"` // the code the family started from, if any
+	CodeHash  string    `gorm:"size:64;index"`
 	ExpiresAt time.Time `gorm:"not null"`
 	UsedAt    *time.Time
 	RevokedAt *time.Time
 	CreatedAt time.Time
-
-	// FamilyStartedAt is when the family's first token was issued (the
-	// original authorization); rotation copies it, and the family's absolute
-	// lifetime counts from it. Nullable only because the column was added to
-	// existing tables (tenant migration 3); read it through FamilyStart.
+	// FamilyStartedAt is nullable only because the column was added to
+	// existing tables (tenant migration 3); identity.RefreshToken's
+	// FamilyStart reads around a row without one.
 	FamilyStartedAt time.Time
 }
 
-func (RefreshToken) TableName() string { return "refresh_tokens" }
+func (refreshTokenRow) TableName() string { return "refresh_tokens" }
 
-// FamilyStart is when the token's family started. A row without one (written
-// by a process of an older version still running after the migration's
-// backfill) counts from its own creation, the latest its family can have
-// started.
-func (r *RefreshToken) FamilyStart() time.Time {
-	if r.FamilyStartedAt.IsZero() {
-		return r.CreatedAt
-	}
-	return r.FamilyStartedAt
+func (r *refreshTokenRow) domain() *identity.RefreshToken {
+	t := identity.RefreshToken(*r)
+	return &t
 }
 
-// AccessToken records an issued access token by jti so it can be revoked and
-// so introspection and userinfo see revocation.
-type AccessToken struct {
-	JTI       string    `gorm:"column:jti;primaryKey;size:64"`
-	ClientID  string    `gorm:"size:255;not null"`
-	Subject   string    `gorm:"size:255;not null"`
+// accessTokenRow records an issued access token by jti.
+type accessTokenRow struct {
+	JTI      string `gorm:"column:jti;primaryKey;size:64"`
+	ClientID string `gorm:"size:255;not null"`
+	Subject  string `gorm:"size:255;not null"`
+	// FamilyID stays a string: a token without a refresh family
+	// (client_credentials) has always been stored with an empty one.
 	FamilyID  string    `gorm:"size:36;index"`
 	CodeHash  string    `gorm:"size:64;index"`
 	ExpiresAt time.Time `gorm:"not null"`
@@ -245,4 +275,29 @@ type AccessToken struct {
 	CreatedAt time.Time
 }
 
-func (AccessToken) TableName() string { return "access_tokens" }
+func (accessTokenRow) TableName() string { return "access_tokens" }
+
+func newAccessTokenRow(a *identity.AccessToken) *accessTokenRow {
+	return &accessTokenRow{JTI: a.JTI, ClientID: a.ClientID, Subject: a.Subject, FamilyID: familyColumn(a.FamilyID),
+		CodeHash: a.CodeHash, ExpiresAt: a.ExpiresAt, RevokedAt: a.RevokedAt, CreatedAt: a.CreatedAt}
+}
+
+func (r *accessTokenRow) domain() (*identity.AccessToken, error) {
+	family := uuid.Nil
+	if r.FamilyID != "" {
+		var err error
+		if family, err = uuid.Parse(r.FamilyID); err != nil {
+			return nil, fmt.Errorf("access token %s: family id: %w", r.JTI, err)
+		}
+	}
+	return &identity.AccessToken{JTI: r.JTI, ClientID: r.ClientID, Subject: r.Subject, FamilyID: family,
+		CodeHash: r.CodeHash, ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, CreatedAt: r.CreatedAt}, nil
+}
+
+// familyColumn is how access_tokens.family_id holds a family: empty for none.
+func familyColumn(f uuid.UUID) string {
+	if f == uuid.Nil {
+		return ""
+	}
+	return f.String()
+}

@@ -14,8 +14,8 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 func TestSchemaMatchesMigrations(t *testing.T) {
 	schematest.Run(t, "testdata", *update,
 		schematest.Set{Name: "identity-system", Migrations: systemMigrations,
-			Models: []any{&Tenant{}, &clientIndex{}, &SigningKey{}, &wrappedSecret{}, &Session{}, &AuthRequest{}}},
+			Models: []any{&tenantRow{}, &clientIndex{}, &signingKeyRow{}, &wrappedSecret{}, &sessionRow{}, &authRequestRow{}}},
 		schematest.Set{Name: "identity-tenant", Migrations: tenantMigrations, Tenant: true,
-			Models: []any{&User{}, &Client{}, &Consent{}, &AuthCode{}, &RefreshToken{}, &AccessToken{}}},
+			Models: []any{&userRow{}, &clientRow{}, &consentRow{}, &authCodeRow{}, &refreshTokenRow{}, &accessTokenRow{}}},
 	)
 }

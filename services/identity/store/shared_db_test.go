@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/db"
@@ -51,7 +52,7 @@ func TestServicesShareOnePostgresDatabase(t *testing.T) {
 			_, err = kmsKeys.CreateKey(ctx, tenant, keys.NewKey{Name: factory.Name("key"), Algorithm: string(keycrypto.A256GCM)})
 			require.NoError(t, err)
 			require.NoError(t, idStore.CreateTenant(ctx, tenant, "tenant", false))
-			user := &store.User{ID: factory.TenantID().String(), Username: factory.Name("user"), PasswordHash: "x"}
+			user := &identity.User{ID: factory.TenantID(), Username: factory.Name("user"), PasswordHash: "x"}
 			require.NoError(t, idStore.CreateUser(ctx, tenant, user))
 
 			require.NoError(t, kmsKeys.DeleteTenant(ctx, tenant))

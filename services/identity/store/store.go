@@ -12,16 +12,17 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/infra/db"
 )
 
-// Typed errors of the store; callers test them with errors.Is.
+// The store's typed errors are the domain's (see package identity), named
+// here too for the store's own callers.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("already exists")
-	// ErrAlreadyUsed is a single-use code or refresh token presented after
-	// it was consumed (or, for a refresh token, revoked).
-	ErrAlreadyUsed = errors.New("already used")
+	ErrNotFound    = identity.ErrNotFound
+	ErrConflict    = identity.ErrConflict
+	ErrAlreadyUsed = identity.ErrAlreadyUsed
+	ErrInvalid     = identity.ErrInvalid
 )
 
 // Store is the Identity service's persistence. It is safe for concurrent use.
@@ -155,7 +156,7 @@ func (s *Store) CreateTenant(ctx context.Context, id uuid.UUID, name string, dem
 	if _, err := s.tenant(ctx, id); err != nil {
 		return err
 	}
-	row := Tenant{ID: id.String(), Name: name, Demo: demo}
+	row := tenantRow{ID: id, Name: name, Demo: demo}
 	if err := s.sys(ctx).Create(&row).Error; err != nil {
 		return fmt.Errorf("register tenant %s: %w", id, err)
 	}
@@ -163,14 +164,18 @@ func (s *Store) CreateTenant(ctx context.Context, id uuid.UUID, name string, dem
 }
 
 // Tenants lists registered tenants, demo ones only when demoOnly.
-func (s *Store) Tenants(ctx context.Context, demoOnly bool) ([]Tenant, error) {
-	var out []Tenant
+func (s *Store) Tenants(ctx context.Context, demoOnly bool) ([]identity.Tenant, error) {
+	var rows []tenantRow
 	q := s.sys(ctx).Order("created_at, id")
 	if demoOnly {
 		q = q.Where("demo = ?", true)
 	}
-	if err := q.Find(&out).Error; err != nil {
+	if err := q.Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	out := make([]identity.Tenant, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
 	}
 	return out, nil
 }
@@ -178,12 +183,12 @@ func (s *Store) Tenants(ctx context.Context, demoOnly bool) ([]Tenant, error) {
 // DeleteTenant drops a tenant's database and every system row that refers to it.
 func (s *Store) DeleteTenant(ctx context.Context, id uuid.UUID) error {
 	err := s.sys(ctx).Transaction(func(tx *gorm.DB) error {
-		for _, m := range []any{&clientIndex{}, &Session{}, &AuthRequest{}} {
+		for _, m := range []any{&clientIndex{}, &sessionRow{}, &authRequestRow{}} {
 			if err := tx.Where("tenant_id = ?", id.String()).Delete(m).Error; err != nil {
 				return err
 			}
 		}
-		return tx.Where("id = ?", id.String()).Delete(&Tenant{}).Error
+		return tx.Where("id = ?", id.String()).Delete(&tenantRow{}).Error
 	})
 	if err != nil {
 		return fmt.Errorf("delete tenant %s: %w", id, err)
@@ -206,9 +211,14 @@ func notFound(err error, what string) error {
 
 // ---- clients ----
 
-// CreateClient stores a new client in tenant. The client_id must be unique
-// across all tenants (ErrConflict otherwise).
-func (s *Store) CreateClient(ctx context.Context, tenant uuid.UUID, c *Client) error {
+// CreateClient stores a new client in tenant and sets its TenantID. The
+// client_id must be unique across all tenants (ErrConflict otherwise); a
+// list element that is empty or holds whitespace is ErrInvalid.
+func (s *Store) CreateClient(ctx context.Context, tenant uuid.UUID, c *identity.Client) error {
+	row, err := newClientRow(c)
+	if err != nil {
+		return fmt.Errorf("create client %q: %w", c.ClientID, err)
+	}
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
@@ -221,67 +231,68 @@ func (s *Store) CreateClient(ctx context.Context, tenant uuid.UUID, c *Client) e
 	if n > 0 {
 		return fmt.Errorf("client %q: %w", c.ClientID, ErrConflict)
 	}
-	if err := s.sys(ctx).Create(&clientIndex{ClientID: c.ClientID, TenantID: tenant.String()}).Error; err != nil {
+	if err := s.sys(ctx).Create(&clientIndex{ClientID: c.ClientID, TenantID: tenant}).Error; err != nil {
 		return fmt.Errorf("create client %q: %w", c.ClientID, err)
 	}
-	if err := g.Create(c).Error; err != nil {
+	if err := g.Create(row).Error; err != nil {
 		s.sys(ctx).Where("client_id = ?", c.ClientID).Delete(&clientIndex{})
 		return fmt.Errorf("create client %q: %w", c.ClientID, err)
 	}
-	c.TenantID = tenant.String()
+	c.TenantID, c.CreatedAt, c.UpdatedAt = tenant, row.CreatedAt, row.UpdatedAt
 	return nil
 }
 
 // Client finds a client by client_id in any tenant.
-func (s *Store) Client(ctx context.Context, clientID string) (*Client, error) {
+func (s *Store) Client(ctx context.Context, clientID string) (*identity.Client, error) {
 	var idx clientIndex
 	if err := s.sys(ctx).Where("client_id = ?", clientID).Take(&idx).Error; err != nil {
 		return nil, notFound(err, "client")
 	}
-	tenant, err := uuid.Parse(idx.TenantID)
-	if err != nil {
-		return nil, fmt.Errorf("client index: %w", err)
-	}
-	return s.TenantClient(ctx, tenant, clientID)
+	return s.TenantClient(ctx, idx.TenantID, clientID)
 }
 
 // TenantClient finds a client of one tenant.
-func (s *Store) TenantClient(ctx context.Context, tenant uuid.UUID, clientID string) (*Client, error) {
+func (s *Store) TenantClient(ctx context.Context, tenant uuid.UUID, clientID string) (*identity.Client, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	var c Client
-	if err := g.Where("client_id = ?", clientID).Take(&c).Error; err != nil {
+	var row clientRow
+	if err := g.Where("client_id = ?", clientID).Take(&row).Error; err != nil {
 		return nil, notFound(err, "client")
 	}
-	c.TenantID = tenant.String()
-	return &c, nil
+	return row.domain(tenant), nil
 }
 
 // Clients lists the clients of a tenant in client_id order.
-func (s *Store) Clients(ctx context.Context, tenant uuid.UUID) ([]Client, error) {
+func (s *Store) Clients(ctx context.Context, tenant uuid.UUID) ([]*identity.Client, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	var out []Client
-	if err := g.Order("client_id").Find(&out).Error; err != nil {
+	var rows []clientRow
+	if err := g.Order("client_id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
-	for i := range out {
-		out[i].TenantID = tenant.String()
+	out := make([]*identity.Client, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain(tenant)
 	}
 	return out, nil
 }
 
-// UpdateClient saves every field of an existing client.
-func (s *Store) UpdateClient(ctx context.Context, tenant uuid.UUID, c *Client) error {
+// UpdateClient saves every field of an existing client (lists as
+// CreateClient checks them).
+func (s *Store) UpdateClient(ctx context.Context, tenant uuid.UUID, c *identity.Client) error {
+	row, err := newClientRow(c)
+	if err != nil {
+		return fmt.Errorf("update client %q: %w", c.ClientID, err)
+	}
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	res := g.Model(&Client{}).Where("client_id = ?", c.ClientID).Select("*").Omit("created_at").Updates(c)
+	res := g.Model(&clientRow{}).Where("client_id = ?", c.ClientID).Select("*").Omit("created_at").Updates(row)
 	if res.Error != nil {
 		return fmt.Errorf("update client %q: %w", c.ClientID, res.Error)
 	}
@@ -298,20 +309,20 @@ func (s *Store) DeleteClient(ctx context.Context, tenant uuid.UUID, clientID str
 		return err
 	}
 	err = g.Transaction(func(tx *gorm.DB) error {
-		res := tx.Where("client_id = ?", clientID).Delete(&Client{})
+		res := tx.Where("client_id = ?", clientID).Delete(&clientRow{})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return ErrNotFound
 		}
-		for _, m := range []any{&Consent{}, &AuthCode{}, &RefreshToken{}} {
+		for _, m := range []any{&consentRow{}, &authCodeRow{}, &refreshTokenRow{}} {
 			if err := tx.Where("client_id = ?", clientID).Delete(m).Error; err != nil {
 				return err
 			}
 		}
 		now := time.Now().UTC()
-		return tx.Model(&AccessToken{}).Where("client_id = ? AND revoked_at IS NULL", clientID).Update("revoked_at", now).Error
+		return tx.Model(&accessTokenRow{}).Where("client_id = ? AND revoked_at IS NULL", clientID).Update("revoked_at", now).Error
 	})
 	if err != nil {
 		return fmt.Errorf("delete client %q: %w", clientID, err)
@@ -324,69 +335,84 @@ func (s *Store) DeleteClient(ctx context.Context, tenant uuid.UUID, clientID str
 
 // ---- users ----
 
-// CreateUser stores a new user; a taken username is ErrConflict.
-func (s *Store) CreateUser(ctx context.Context, tenant uuid.UUID, u *User) error {
+// CreateUser stores a new user; a taken username is ErrConflict, a role
+// that is empty or holds whitespace ErrInvalid.
+func (s *Store) CreateUser(ctx context.Context, tenant uuid.UUID, u *identity.User) error {
+	row, err := newUserRow(u)
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Username, err)
+	}
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
 	return g.Transaction(func(tx *gorm.DB) error {
 		var n int64
-		if err := tx.Model(&User{}).Where("username = ?", u.Username).Count(&n).Error; err != nil {
+		if err := tx.Model(&userRow{}).Where("username = ?", u.Username).Count(&n).Error; err != nil {
 			return fmt.Errorf("create user: %w", err)
 		}
 		if n > 0 {
 			return fmt.Errorf("user %q: %w", u.Username, ErrConflict)
 		}
-		if err := tx.Create(u).Error; err != nil {
+		if err := tx.Create(row).Error; err != nil {
 			return fmt.Errorf("create user %q: %w", u.Username, err)
 		}
+		u.CreatedAt, u.UpdatedAt = row.CreatedAt, row.UpdatedAt
 		return nil
 	})
 }
 
 // UserByUsername finds a user of tenant by username.
-func (s *Store) UserByUsername(ctx context.Context, tenant uuid.UUID, username string) (*User, error) {
+func (s *Store) UserByUsername(ctx context.Context, tenant uuid.UUID, username string) (*identity.User, error) {
 	return s.findUser(ctx, tenant, "username = ?", username)
 }
 
 // User finds a user of tenant by id.
-func (s *Store) User(ctx context.Context, tenant uuid.UUID, id string) (*User, error) {
+func (s *Store) User(ctx context.Context, tenant uuid.UUID, id uuid.UUID) (*identity.User, error) {
 	return s.findUser(ctx, tenant, "id = ?", id)
 }
 
-func (s *Store) findUser(ctx context.Context, tenant uuid.UUID, cond string, arg string) (*User, error) {
+func (s *Store) findUser(ctx context.Context, tenant uuid.UUID, cond string, arg any) (*identity.User, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	var u User
-	if err := g.Where(cond, arg).Take(&u).Error; err != nil {
+	var row userRow
+	if err := g.Where(cond, arg).Take(&row).Error; err != nil {
 		return nil, notFound(err, "user")
 	}
-	return &u, nil
+	return row.domain(), nil
 }
 
 // Users lists the users of a tenant in id (creation) order.
-func (s *Store) Users(ctx context.Context, tenant uuid.UUID) ([]User, error) {
+func (s *Store) Users(ctx context.Context, tenant uuid.UUID) ([]*identity.User, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	var out []User
-	if err := g.Order("id").Find(&out).Error; err != nil {
+	var rows []userRow
+	if err := g.Order("id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out := make([]*identity.User, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
 	}
 	return out, nil
 }
 
-// UpdateUser saves every field of an existing user.
-func (s *Store) UpdateUser(ctx context.Context, tenant uuid.UUID, u *User) error {
+// UpdateUser saves every field of an existing user (roles as CreateUser
+// checks them).
+func (s *Store) UpdateUser(ctx context.Context, tenant uuid.UUID, u *identity.User) error {
+	row, err := newUserRow(u)
+	if err != nil {
+		return fmt.Errorf("update user %s: %w", u.ID, err)
+	}
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	res := g.Model(&User{}).Where("id = ?", u.ID).Select("*").Omit("created_at").Updates(u)
+	res := g.Model(&userRow{}).Where("id = ?", u.ID).Select("*").Omit("created_at").Updates(row)
 	if res.Error != nil {
 		return fmt.Errorf("update user %s: %w", u.ID, res.Error)
 	}
@@ -397,30 +423,30 @@ func (s *Store) UpdateUser(ctx context.Context, tenant uuid.UUID, u *User) error
 }
 
 // DeleteUser removes a user with their consents, grants and sessions.
-func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id string) error {
+func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id uuid.UUID) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
 	err = g.Transaction(func(tx *gorm.DB) error {
-		res := tx.Where("id = ?", id).Delete(&User{})
+		res := tx.Where("id = ?", id).Delete(&userRow{})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return ErrNotFound
 		}
-		for _, m := range []any{&Consent{}, &AuthCode{}, &RefreshToken{}} {
+		for _, m := range []any{&consentRow{}, &authCodeRow{}, &refreshTokenRow{}} {
 			if err := tx.Where("user_id = ?", id).Delete(m).Error; err != nil {
 				return err
 			}
 		}
-		return tx.Model(&AccessToken{}).Where("subject = ? AND revoked_at IS NULL", id).Update("revoked_at", time.Now().UTC()).Error
+		return tx.Model(&accessTokenRow{}).Where("subject = ? AND revoked_at IS NULL", id).Update("revoked_at", time.Now().UTC()).Error
 	})
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
-	if err := s.sys(ctx).Where("tenant_id = ? AND user_id = ?", tenant.String(), id).Delete(&Session{}).Error; err != nil {
+	if err := s.sys(ctx).Where("tenant_id = ? AND user_id = ?", tenant.String(), id).Delete(&sessionRow{}).Error; err != nil {
 		return fmt.Errorf("delete user %s sessions: %w", id, err)
 	}
 	return nil
@@ -429,13 +455,13 @@ func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id string) err
 // RevokeUserGrants ends everything a user's old credentials produced, for a
 // password change: browser sessions are deleted, unused codes removed, and
 // refresh and access tokens revoked. Consents stay.
-func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID string, now time.Time) error {
+func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID uuid.UUID, now time.Time) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
 	now = now.UTC()
-	if err := s.sys(ctx).Where("tenant_id = ? AND user_id = ?", tenant.String(), userID).Delete(&Session{}).Error; err != nil {
+	if err := s.sys(ctx).Where("tenant_id = ? AND user_id = ?", tenant.String(), userID).Delete(&sessionRow{}).Error; err != nil {
 		return fmt.Errorf("revoke user %s sessions: %w", userID, err)
 	}
 	// Refresh tokens are revoked twice for a grant in flight, as in
@@ -443,13 +469,13 @@ func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID s
 	// holds one of the user's rows, and the statements after it see the
 	// tokens that grant committed.
 	err = g.Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("user_id = ? AND used_at IS NULL", userID).Delete(&AuthCode{}).Error; err != nil {
+		if err := tx.Where("user_id = ? AND used_at IS NULL", userID).Delete(&authCodeRow{}).Error; err != nil {
 			return err
 		}
 		for _, step := range []struct {
 			model any
 			owner string // the column naming the user
-		}{{&RefreshToken{}, "user_id"}, {&AccessToken{}, "subject"}, {&RefreshToken{}, "user_id"}} {
+		}{{&refreshTokenRow{}, "user_id"}, {&accessTokenRow{}, "subject"}, {&refreshTokenRow{}, "user_id"}} {
 			if err := tx.Model(step.model).Where(step.owner+" = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
 				return err
 			}
@@ -465,20 +491,20 @@ func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID s
 // ---- consents ----
 
 // HasConsent reports whether user approved client for exactly scopeKey.
-func (s *Store) HasConsent(ctx context.Context, tenant uuid.UUID, userID, clientID, scopeKey string) (bool, error) {
+func (s *Store) HasConsent(ctx context.Context, tenant uuid.UUID, userID uuid.UUID, clientID, scopeKey string) (bool, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return false, err
 	}
 	var n int64
-	if err := g.Model(&Consent{}).Where("user_id = ? AND client_id = ? AND scope_key = ?", userID, clientID, scopeKey).Count(&n).Error; err != nil {
+	if err := g.Model(&consentRow{}).Where("user_id = ? AND client_id = ? AND scope_key = ?", userID, clientID, scopeKey).Count(&n).Error; err != nil {
 		return false, fmt.Errorf("check consent: %w", err)
 	}
 	return n > 0, nil
 }
 
 // SaveConsent remembers a consent (idempotent).
-func (s *Store) SaveConsent(ctx context.Context, tenant uuid.UUID, c *Consent) error {
+func (s *Store) SaveConsent(ctx context.Context, tenant uuid.UUID, c *identity.Consent) error {
 	ok, err := s.HasConsent(ctx, tenant, c.UserID, c.ClientID, c.ScopeKey)
 	if err != nil || ok {
 		return err
@@ -487,7 +513,7 @@ func (s *Store) SaveConsent(ctx context.Context, tenant uuid.UUID, c *Consent) e
 	if err != nil {
 		return err
 	}
-	if err := g.Create(c).Error; err != nil {
+	if err := g.Create(&consentRow{UserID: c.UserID, ClientID: c.ClientID, ScopeKey: c.ScopeKey}).Error; err != nil {
 		return fmt.Errorf("save consent: %w", err)
 	}
 	return nil
@@ -496,12 +522,12 @@ func (s *Store) SaveConsent(ctx context.Context, tenant uuid.UUID, c *Consent) e
 // ---- authorization codes ----
 
 // SaveCode stores an issued code.
-func (s *Store) SaveCode(ctx context.Context, tenant uuid.UUID, c *AuthCode) error {
+func (s *Store) SaveCode(ctx context.Context, tenant uuid.UUID, c *identity.AuthCode) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	if err := g.Create(c).Error; err != nil {
+	if err := g.Create((*authCodeRow)(c)).Error; err != nil {
 		return fmt.Errorf("save code: %w", err)
 	}
 	return nil
@@ -512,23 +538,23 @@ func (s *Store) SaveCode(ctx context.Context, tenant uuid.UUID, c *AuthCode) err
 // until the transaction ends, so a concurrent ConsumeCode waits: it wins if
 // the transaction rolls back, and gets ErrAlreadyUsed if it commits. A code
 // used before gives ErrAlreadyUsed, an unknown (or purged) one ErrNotFound.
-func (s *Store) ConsumeCode(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) (*AuthCode, error) {
+func (s *Store) ConsumeCode(ctx context.Context, tenant uuid.UUID, hash string, now time.Time) (*identity.AuthCode, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	res := g.Model(&AuthCode{}).Where("id_hash = ? AND used_at IS NULL", hash).Update("used_at", now.UTC())
+	res := g.Model(&authCodeRow{}).Where("id_hash = ? AND used_at IS NULL", hash).Update("used_at", now.UTC())
 	if res.Error != nil {
 		return nil, fmt.Errorf("consume code: %w", res.Error)
 	}
-	var c AuthCode
+	var c authCodeRow
 	if err := g.Where("id_hash = ?", hash).Take(&c).Error; err != nil {
 		return nil, notFound(err, "code")
 	}
 	if res.RowsAffected == 0 {
 		return nil, fmt.Errorf("code: %w", ErrAlreadyUsed)
 	}
-	return &c, nil
+	return c.domain(), nil
 }
 
 // RevokeCodeGrants revokes every token issued from a code, for a replay:
@@ -546,14 +572,14 @@ func (s *Store) RevokeCodeGrants(ctx context.Context, tenant uuid.UUID, codeHash
 		return err
 	}
 	now = now.UTC()
-	if err := g.Model(&AuthCode{}).Where("id_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
+	if err := g.Model(&authCodeRow{}).Where("id_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
 		return fmt.Errorf("revoke code grants: %w", err)
 	}
-	if err := g.Model(&AccessToken{}).Where("code_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
+	if err := g.Model(&accessTokenRow{}).Where("code_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
 		return fmt.Errorf("revoke code grants: %w", err)
 	}
-	var families []string
-	if err := g.Model(&RefreshToken{}).Where("code_hash = ?", codeHash).Distinct().Pluck("family_id", &families).Error; err != nil {
+	var families []uuid.UUID
+	if err := g.Model(&refreshTokenRow{}).Where("code_hash = ?", codeHash).Distinct().Pluck("family_id", &families).Error; err != nil {
 		return fmt.Errorf("revoke code grants: %w", err)
 	}
 	for _, f := range families {
@@ -567,28 +593,28 @@ func (s *Store) RevokeCodeGrants(ctx context.Context, tenant uuid.UUID, codeHash
 // ---- refresh tokens ----
 
 // SaveRefresh stores an issued refresh token.
-func (s *Store) SaveRefresh(ctx context.Context, tenant uuid.UUID, r *RefreshToken) error {
+func (s *Store) SaveRefresh(ctx context.Context, tenant uuid.UUID, r *identity.RefreshToken) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	if err := g.Create(r).Error; err != nil {
+	if err := g.Create((*refreshTokenRow)(r)).Error; err != nil {
 		return fmt.Errorf("save refresh token: %w", err)
 	}
 	return nil
 }
 
 // Refresh finds a refresh token by hash.
-func (s *Store) Refresh(ctx context.Context, tenant uuid.UUID, hash string) (*RefreshToken, error) {
+func (s *Store) Refresh(ctx context.Context, tenant uuid.UUID, hash string) (*identity.RefreshToken, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	var r RefreshToken
+	var r refreshTokenRow
 	if err := g.Where("id_hash = ?", hash).Take(&r).Error; err != nil {
 		return nil, notFound(err, "refresh token")
 	}
-	return &r, nil
+	return r.domain(), nil
 }
 
 // errNeedsTx refuses a locking read outside WithTx, where the lock would
@@ -599,7 +625,7 @@ var errNeedsTx = errors.New("must run inside WithTx")
 // transaction of WithTx, which it must run in, ends: a concurrent
 // RefreshForUpdate of the same token waits, then reads what this
 // transaction committed. ErrNotFound when there is no such token.
-func (s *Store) RefreshForUpdate(ctx context.Context, tenant uuid.UUID, hash string) (*RefreshToken, error) {
+func (s *Store) RefreshForUpdate(ctx context.Context, tenant uuid.UUID, hash string) (*identity.RefreshToken, error) {
 	if s.txOf(ctx) == nil {
 		return nil, fmt.Errorf("lock refresh token: %w", errNeedsTx)
 	}
@@ -607,13 +633,13 @@ func (s *Store) RefreshForUpdate(ctx context.Context, tenant uuid.UUID, hash str
 	if err != nil {
 		return nil, err
 	}
-	var r RefreshToken
+	var r refreshTokenRow
 	// SQLite ignores the locking clause: its transactions hold the write
 	// lock from BEGIN IMMEDIATE, so they never interleave.
 	if err := g.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Where("id_hash = ?", hash).Take(&r).Error; err != nil {
 		return nil, notFound(err, "refresh token")
 	}
-	return &r, nil
+	return r.domain(), nil
 }
 
 // ConsumeRefresh marks a live refresh token used; of concurrent callers
@@ -624,7 +650,7 @@ func (s *Store) ConsumeRefresh(ctx context.Context, tenant uuid.UUID, hash strin
 	if err != nil {
 		return err
 	}
-	res := g.Model(&RefreshToken{}).Where("id_hash = ? AND used_at IS NULL AND revoked_at IS NULL", hash).Update("used_at", now.UTC())
+	res := g.Model(&refreshTokenRow{}).Where("id_hash = ? AND used_at IS NULL AND revoked_at IS NULL", hash).Update("used_at", now.UTC())
 	if res.Error != nil {
 		return fmt.Errorf("consume refresh token: %w", res.Error)
 	}
@@ -636,7 +662,7 @@ func (s *Store) ConsumeRefresh(ctx context.Context, tenant uuid.UUID, hash strin
 
 // RevokeFamily revokes every refresh token of a family and every access token
 // issued from it.
-func (s *Store) RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID string, now time.Time) error {
+func (s *Store) RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID uuid.UUID, now time.Time) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
@@ -650,13 +676,13 @@ func (s *Store) RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID str
 // the next two statements start after that commit, so they see, and
 // revoke, the new access and refresh tokens. A rotation that locks its
 // token after the first statement finds it revoked and refuses.
-func revokeFamily(g *gorm.DB, familyID string, now time.Time) error {
-	if familyID == "" {
+func revokeFamily(g *gorm.DB, familyID uuid.UUID, now time.Time) error {
+	if familyID == uuid.Nil {
 		// Tokens outside any family (client_credentials) have an empty
 		// family_id: never match them all.
 		return nil
 	}
-	for _, m := range []any{&RefreshToken{}, &AccessToken{}, &RefreshToken{}} {
+	for _, m := range []any{&refreshTokenRow{}, &accessTokenRow{}, &refreshTokenRow{}} {
 		if err := g.Model(m).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", now).Error; err != nil {
 			return fmt.Errorf("revoke family %s: %w", familyID, err)
 		}
@@ -667,28 +693,30 @@ func revokeFamily(g *gorm.DB, familyID string, now time.Time) error {
 // ---- access tokens ----
 
 // SaveAccess records an issued access token.
-func (s *Store) SaveAccess(ctx context.Context, tenant uuid.UUID, a *AccessToken) error {
+func (s *Store) SaveAccess(ctx context.Context, tenant uuid.UUID, a *identity.AccessToken) error {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	if err := g.Create(a).Error; err != nil {
+	row := newAccessTokenRow(a)
+	if err := g.Create(row).Error; err != nil {
 		return fmt.Errorf("save access token: %w", err)
 	}
+	a.CreatedAt = row.CreatedAt
 	return nil
 }
 
 // Access finds an issued access token by jti.
-func (s *Store) Access(ctx context.Context, tenant uuid.UUID, jti string) (*AccessToken, error) {
+func (s *Store) Access(ctx context.Context, tenant uuid.UUID, jti string) (*identity.AccessToken, error) {
 	g, err := s.tenant(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	var a AccessToken
+	var a accessTokenRow
 	if err := g.Where("jti = ?", jti).Take(&a).Error; err != nil {
 		return nil, notFound(err, "access token")
 	}
-	return &a, nil
+	return a.domain()
 }
 
 // RevokeAccess revokes one access token by jti (idempotent).
@@ -697,7 +725,7 @@ func (s *Store) RevokeAccess(ctx context.Context, tenant uuid.UUID, jti string, 
 	if err != nil {
 		return err
 	}
-	if err := g.Model(&AccessToken{}).Where("jti = ? AND revoked_at IS NULL", jti).Update("revoked_at", now.UTC()).Error; err != nil {
+	if err := g.Model(&accessTokenRow{}).Where("jti = ? AND revoked_at IS NULL", jti).Update("revoked_at", now.UTC()).Error; err != nil {
 		return fmt.Errorf("revoke access token: %w", err)
 	}
 	return nil
@@ -706,51 +734,51 @@ func (s *Store) RevokeAccess(ctx context.Context, tenant uuid.UUID, jti string, 
 // ---- system: sessions, authorization requests, signing keys ----
 
 // SaveSession stores a login session.
-func (s *Store) SaveSession(ctx context.Context, sess *Session) error {
-	if err := s.sys(ctx).Create(sess).Error; err != nil {
+func (s *Store) SaveSession(ctx context.Context, sess *identity.Session) error {
+	if err := s.sys(ctx).Create((*sessionRow)(sess)).Error; err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
 	return nil
 }
 
 // Session finds a session by the hash of its cookie value.
-func (s *Store) Session(ctx context.Context, hash string) (*Session, error) {
-	var sess Session
+func (s *Store) Session(ctx context.Context, hash string) (*identity.Session, error) {
+	var sess sessionRow
 	if err := s.sys(ctx).Where("id_hash = ?", hash).Take(&sess).Error; err != nil {
 		return nil, notFound(err, "session")
 	}
-	return &sess, nil
+	return sess.domain(), nil
 }
 
 // DeleteSession ends a session (idempotent).
 func (s *Store) DeleteSession(ctx context.Context, hash string) error {
-	if err := s.sys(ctx).Where("id_hash = ?", hash).Delete(&Session{}).Error; err != nil {
+	if err := s.sys(ctx).Where("id_hash = ?", hash).Delete(&sessionRow{}).Error; err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
 }
 
 // SaveAuthRequest stores a pending authorization request.
-func (s *Store) SaveAuthRequest(ctx context.Context, r *AuthRequest) error {
-	if err := s.sys(ctx).Create(r).Error; err != nil {
+func (s *Store) SaveAuthRequest(ctx context.Context, r *identity.AuthRequest) error {
+	if err := s.sys(ctx).Create((*authRequestRow)(r)).Error; err != nil {
 		return fmt.Errorf("save authorization request: %w", err)
 	}
 	return nil
 }
 
 // AuthRequest finds a pending authorization request by the hash of its handle.
-func (s *Store) AuthRequest(ctx context.Context, hash string) (*AuthRequest, error) {
-	var r AuthRequest
+func (s *Store) AuthRequest(ctx context.Context, hash string) (*identity.AuthRequest, error) {
+	var r authRequestRow
 	if err := s.sys(ctx).Where("id_hash = ?", hash).Take(&r).Error; err != nil {
 		return nil, notFound(err, "authorization request")
 	}
-	return &r, nil
+	return r.domain(), nil
 }
 
 // DeleteAuthRequest removes a finished authorization request; false when it
 // was already gone (so a request completes at most once).
 func (s *Store) DeleteAuthRequest(ctx context.Context, hash string) (bool, error) {
-	res := s.sys(ctx).Where("id_hash = ?", hash).Delete(&AuthRequest{})
+	res := s.sys(ctx).Where("id_hash = ?", hash).Delete(&authRequestRow{})
 	if res.Error != nil {
 		return false, fmt.Errorf("delete authorization request: %w", res.Error)
 	}
@@ -774,17 +802,21 @@ func (s *Store) StoreSecretOnce(ctx context.Context, name string, candidate []by
 }
 
 // SigningKeys lists every stored signing key, oldest first.
-func (s *Store) SigningKeys(ctx context.Context) ([]SigningKey, error) {
-	var out []SigningKey
-	if err := s.sys(ctx).Order("signs_from, kid").Find(&out).Error; err != nil {
+func (s *Store) SigningKeys(ctx context.Context) ([]identity.SigningKey, error) {
+	var rows []signingKeyRow
+	if err := s.sys(ctx).Order("signs_from, kid").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	out := make([]identity.SigningKey, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
 	}
 	return out, nil
 }
 
 // SaveSigningKey stores a new signing key.
-func (s *Store) SaveSigningKey(ctx context.Context, k *SigningKey) error {
-	if err := s.sys(ctx).Create(k).Error; err != nil {
+func (s *Store) SaveSigningKey(ctx context.Context, k *identity.SigningKey) error {
+	if err := s.sys(ctx).Create((*signingKeyRow)(k)).Error; err != nil {
 		return fmt.Errorf("save signing key: %w", err)
 	}
 	return nil
@@ -792,7 +824,7 @@ func (s *Store) SaveSigningKey(ctx context.Context, k *SigningKey) error {
 
 // DeleteSigningKey removes a key that no longer verifies anything.
 func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
-	if err := s.sys(ctx).Where("kid = ?", kid).Delete(&SigningKey{}).Error; err != nil {
+	if err := s.sys(ctx).Where("kid = ?", kid).Delete(&signingKeyRow{}).Error; err != nil {
 		return fmt.Errorf("delete signing key: %w", err)
 	}
 	return nil
@@ -804,7 +836,7 @@ func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
 // their expiry, so a late replay still revokes what the code produced.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time, keep time.Duration) error {
 	now = now.UTC()
-	for _, m := range []any{&Session{}, &AuthRequest{}} {
+	for _, m := range []any{&sessionRow{}, &authRequestRow{}} {
 		if err := s.sys(ctx).Where("expires_at < ?", now).Delete(m).Error; err != nil {
 			return fmt.Errorf("purge expired: %w", err)
 		}
@@ -814,22 +846,19 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time, keep time.Durat
 		return err
 	}
 	for _, t := range tenants {
-		id, err := uuid.Parse(t.ID)
-		if err != nil {
-			continue
-		}
+		id := t.ID
 		g, err := s.tenant(ctx, id)
 		if err != nil {
 			return err
 		}
 		err = g.Transaction(func(tx *gorm.DB) error {
-			if err := tx.Where("expires_at < ?", now).Delete(&AccessToken{}).Error; err != nil {
+			if err := tx.Where("expires_at < ?", now).Delete(&accessTokenRow{}).Error; err != nil {
 				return err
 			}
-			if err := tx.Where("expires_at < ?", now).Delete(&RefreshToken{}).Error; err != nil {
+			if err := tx.Where("expires_at < ?", now).Delete(&refreshTokenRow{}).Error; err != nil {
 				return err
 			}
-			return tx.Where("expires_at < ?", now.Add(-keep)).Delete(&AuthCode{}).Error
+			return tx.Where("expires_at < ?", now.Add(-keep)).Delete(&authCodeRow{}).Error
 		})
 		if err != nil {
 			return fmt.Errorf("purge expired in tenant %s: %w", id, err)

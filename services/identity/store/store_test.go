@@ -11,10 +11,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/factory"
+)
+
+// userU and familyF stand for a user and a refresh family the rows of a
+// test refer to without needing them to exist.
+var (
+	userU   = uuid.MustParse("01900000-0000-7000-8000-0000000000a1")
+	familyF = uuid.MustParse("01900000-0000-7000-8000-0000000000f1")
 )
 
 func newStore(t *testing.T, b dbtest.Backend) (*store.Store, uuid.UUID) {
@@ -42,31 +50,31 @@ func TestStore(t *testing.T) {
 			demo, err := st.Tenants(ctx, true)
 			require.NoError(t, err)
 			require.Len(t, demo, 1)
-			assert.Equal(t, tenant.String(), demo[0].ID)
+			assert.Equal(t, tenant, demo[0].ID)
 			require.NoError(t, st.DeleteTenant(ctx, other))
 			_, err = st.Users(ctx, other)
 			assert.ErrorIs(t, err, store.ErrNotFound)
 		})
 
 		t.Run("clients", func(t *testing.T) {
-			c := &store.Client{ClientID: factory.Name("c"), Name: "n", Kind: store.KindConfidential, SecretHash: "h",
-				GrantTypes: "authorization_code refresh_token", Scopes: "openid", Audiences: "identity kms",
-				RedirectURIs: "https://a/cb", PostLogoutRedirectURIs: "https://a/out"}
+			c := &identity.Client{ClientID: factory.Name("c"), Name: "n", Kind: identity.KindConfidential, SecretHash: "h",
+				GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid"}, Audiences: []string{"identity", "kms"},
+				RedirectURIs: []string{"https://a/cb"}, PostLogoutRedirectURIs: []string{"https://a/out"}}
 			require.NoError(t, st.CreateClient(ctx, tenant, c))
 			other := factory.TenantID()
 			require.NoError(t, st.CreateTenant(ctx, other, "o", false))
-			err := st.CreateClient(ctx, other, &store.Client{ClientID: c.ClientID, Name: "dup", Kind: store.KindPublic})
+			err := st.CreateClient(ctx, other, &identity.Client{ClientID: c.ClientID, Name: "dup", Kind: identity.KindPublic})
 			assert.ErrorIs(t, err, store.ErrConflict, "client ids are unique across tenants")
 
 			got, err := st.Client(ctx, c.ClientID)
 			require.NoError(t, err)
-			assert.Equal(t, tenant.String(), got.TenantID)
+			assert.Equal(t, tenant, got.TenantID)
 			assert.True(t, got.AllowsGrant("refresh_token"))
 			assert.False(t, got.AllowsGrant("client_credentials"))
 			assert.Equal(t, "identity", got.DefaultAudience())
 			assert.True(t, got.AllowsAudience("kms"))
 			assert.False(t, got.Public())
-			assert.Equal(t, []string{"https://a/out"}, got.PostLogoutRedirectURIList())
+			assert.Equal(t, []string{"https://a/out"}, got.PostLogoutRedirectURIs)
 			_, err = st.TenantClient(ctx, other, c.ClientID)
 			assert.ErrorIs(t, err, store.ErrNotFound)
 
@@ -74,7 +82,7 @@ func TestStore(t *testing.T) {
 			require.NoError(t, st.UpdateClient(ctx, tenant, got))
 			again, _ := st.TenantClient(ctx, tenant, c.ClientID)
 			assert.True(t, again.Disabled)
-			assert.ErrorIs(t, st.UpdateClient(ctx, tenant, &store.Client{ClientID: "missing"}), store.ErrNotFound)
+			assert.ErrorIs(t, st.UpdateClient(ctx, tenant, &identity.Client{ClientID: "missing"}), store.ErrNotFound)
 
 			list, err := st.Clients(ctx, tenant)
 			require.NoError(t, err)
@@ -85,37 +93,85 @@ func TestStore(t *testing.T) {
 			assert.ErrorIs(t, st.DeleteClient(ctx, tenant, c.ClientID), store.ErrNotFound)
 			_, err = st.Client(ctx, "never")
 			assert.ErrorIs(t, err, store.ErrNotFound)
-			assert.Equal(t, "", (&store.Client{}).DefaultAudience())
+			assert.Equal(t, "", (&identity.Client{}).DefaultAudience())
+		})
+
+		t.Run("list fields", func(t *testing.T) {
+			c := &identity.Client{ClientID: factory.Name("lists"), Name: "n", Kind: identity.KindService, SecretHash: "h",
+				Scopes: []string{"b", "a"}, Audiences: []string{"kms", "identity"}}
+			require.NoError(t, st.CreateClient(ctx, tenant, c))
+			got, err := st.TenantClient(ctx, tenant, c.ClientID)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"kms", "identity"}, got.Audiences, "order kept: the first is the default audience")
+			assert.Equal(t, []string{"b", "a"}, got.Scopes)
+
+			for _, tc := range []struct {
+				desc string
+				edit func(c *identity.Client)
+			}{
+				{"space in a redirect URI", func(c *identity.Client) { c.RedirectURIs = []string{"https://a/cb https://evil/cb"} }},
+				{"empty scope", func(c *identity.Client) { c.Scopes = []string{"openid", ""} }},
+				{"tab in an audience", func(c *identity.Client) { c.Audiences = []string{"kms\tx"} }},
+				{"newline in a grant type", func(c *identity.Client) { c.GrantTypes = []string{"refresh_token\n"} }},
+			} {
+				t.Run(tc.desc, func(t *testing.T) {
+					bad := &identity.Client{ClientID: factory.Name("bad"), Name: "n", Kind: identity.KindPublic}
+					tc.edit(bad)
+					assert.ErrorIs(t, st.CreateClient(ctx, tenant, bad), store.ErrInvalid)
+					_, err := st.Client(ctx, bad.ClientID)
+					assert.ErrorIs(t, err, store.ErrNotFound, "nothing stored, not even the index row")
+
+					upd := *got
+					tc.edit(&upd)
+					assert.ErrorIs(t, st.UpdateClient(ctx, tenant, &upd), store.ErrInvalid)
+					again, err := st.TenantClient(ctx, tenant, c.ClientID)
+					require.NoError(t, err)
+					assert.Equal(t, got.Scopes, again.Scopes, "unchanged")
+					assert.Equal(t, got.Audiences, again.Audiences, "unchanged")
+				})
+			}
+
+			u := &identity.User{ID: ids.NewEntity(), Username: factory.Name("roles"), PasswordHash: "h", Roles: []string{"admin ops"}}
+			assert.ErrorIs(t, st.CreateUser(ctx, tenant, u), store.ErrInvalid)
+			_, err = st.UserByUsername(ctx, tenant, u.Username)
+			assert.ErrorIs(t, err, store.ErrNotFound)
+			u.Roles = []string{"admin"}
+			require.NoError(t, st.CreateUser(ctx, tenant, u))
+			u.Roles = []string{""}
+			assert.ErrorIs(t, st.UpdateUser(ctx, tenant, u), store.ErrInvalid)
+			gotU, err := st.User(ctx, tenant, u.ID)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"admin"}, gotU.Roles)
 		})
 
 		t.Run("users and consents", func(t *testing.T) {
-			u := &store.User{ID: ids.NewEntity().String(), Username: factory.Name("u"), PasswordHash: "h", Roles: "a b"}
+			u := &identity.User{ID: ids.NewEntity(), Username: factory.Name("u"), PasswordHash: "h", Roles: []string{"a", "b"}}
 			require.NoError(t, st.CreateUser(ctx, tenant, u))
-			assert.ErrorIs(t, st.CreateUser(ctx, tenant, &store.User{ID: ids.NewEntity().String(), Username: u.Username, PasswordHash: "h"}), store.ErrConflict)
+			assert.ErrorIs(t, st.CreateUser(ctx, tenant, &identity.User{ID: ids.NewEntity(), Username: u.Username, PasswordHash: "h"}), store.ErrConflict)
 			got, err := st.UserByUsername(ctx, tenant, u.Username)
 			require.NoError(t, err)
-			assert.Equal(t, []string{"a", "b"}, got.RoleList())
+			assert.Equal(t, []string{"a", "b"}, got.Roles)
 			got.Email = "e@x"
 			require.NoError(t, st.UpdateUser(ctx, tenant, got))
 			again, err := st.User(ctx, tenant, u.ID)
 			require.NoError(t, err)
 			assert.Equal(t, "e@x", again.Email)
-			assert.ErrorIs(t, st.UpdateUser(ctx, tenant, &store.User{ID: ids.NewEntity().String()}), store.ErrNotFound)
+			assert.ErrorIs(t, st.UpdateUser(ctx, tenant, &identity.User{ID: ids.NewEntity()}), store.ErrNotFound)
 
 			ok, err := st.HasConsent(ctx, tenant, u.ID, "c", "openid")
 			require.NoError(t, err)
 			assert.False(t, ok)
-			require.NoError(t, st.SaveConsent(ctx, tenant, &store.Consent{UserID: u.ID, ClientID: "c", ScopeKey: "openid"}))
-			require.NoError(t, st.SaveConsent(ctx, tenant, &store.Consent{UserID: u.ID, ClientID: "c", ScopeKey: "openid"}), "idempotent")
+			require.NoError(t, st.SaveConsent(ctx, tenant, &identity.Consent{UserID: u.ID, ClientID: "c", ScopeKey: "openid"}))
+			require.NoError(t, st.SaveConsent(ctx, tenant, &identity.Consent{UserID: u.ID, ClientID: "c", ScopeKey: "openid"}), "idempotent")
 			ok, _ = st.HasConsent(ctx, tenant, u.ID, "c", "openid")
 			assert.True(t, ok)
 
-			require.NoError(t, st.SaveSession(ctx, &store.Session{IDHash: "sess-" + u.ID, TenantID: tenant.String(), UserID: u.ID, AuthTime: now, ExpiresAt: now.Add(time.Hour)}))
+			require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "sess-" + u.ID.String(), TenantID: tenant, UserID: u.ID, AuthTime: now, ExpiresAt: now.Add(time.Hour)}))
 			users, err := st.Users(ctx, tenant)
 			require.NoError(t, err)
 			assert.NotEmpty(t, users)
 			require.NoError(t, st.DeleteUser(ctx, tenant, u.ID))
-			_, err = st.Session(ctx, "sess-"+u.ID)
+			_, err = st.Session(ctx, "sess-"+u.ID.String())
 			assert.ErrorIs(t, err, store.ErrNotFound, "sessions end with the user")
 			ok, _ = st.HasConsent(ctx, tenant, u.ID, "c", "openid")
 			assert.False(t, ok)
@@ -123,7 +179,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("codes are single use and replay revokes their grants", func(t *testing.T) {
-			code := &store.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "openid", CodeChallenge: "x", Audience: "identity", ExpiresAt: now.Add(time.Minute)}
+			code := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: userU, RedirectURI: "r", Scope: "openid", CodeChallenge: "x", Audience: "identity", ExpiresAt: now.Add(time.Minute)}
 			require.NoError(t, st.SaveCode(ctx, tenant, code))
 			got, err := st.ConsumeCode(ctx, tenant, code.IDHash, now)
 			require.NoError(t, err)
@@ -133,10 +189,10 @@ func TestStore(t *testing.T) {
 			_, err = st.ConsumeCode(ctx, tenant, "nope", now)
 			assert.ErrorIs(t, err, store.ErrNotFound)
 
-			fam := ids.NewEntity().String()
-			require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: factory.Name("rt"), FamilyID: fam, ClientID: "c", UserID: "u", Scope: "openid", Audience: "identity", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
+			fam := ids.NewEntity()
+			require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: fam, ClientID: "c", UserID: userU, Scope: "openid", Audience: "identity", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
 			jti := ids.NewEntity().String()
-			require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: jti, ClientID: "c", Subject: "u", FamilyID: fam, ExpiresAt: now.Add(time.Minute)}))
+			require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: jti, ClientID: "c", Subject: userU.String(), FamilyID: fam, ExpiresAt: now.Add(time.Minute)}))
 			require.NoError(t, st.RevokeCodeGrants(ctx, tenant, code.IDHash, now))
 			a, err := st.Access(ctx, tenant, jti)
 			require.NoError(t, err)
@@ -144,7 +200,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("refresh rotation is atomic", func(t *testing.T) {
-			rt := &store.RefreshToken{IDHash: factory.Name("rt"), FamilyID: ids.NewEntity().String(), ClientID: "c", UserID: "u", Scope: "openid", Audience: "identity", ExpiresAt: now.Add(time.Hour)}
+			rt := &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: ids.NewEntity(), ClientID: "c", UserID: userU, Scope: "openid", Audience: "identity", ExpiresAt: now.Add(time.Hour)}
 			require.NoError(t, st.SaveRefresh(ctx, tenant, rt))
 			require.NoError(t, st.ConsumeRefresh(ctx, tenant, rt.IDHash, now))
 			assert.ErrorIs(t, st.ConsumeRefresh(ctx, tenant, rt.IDHash, now), store.ErrAlreadyUsed)
@@ -155,7 +211,7 @@ func TestStore(t *testing.T) {
 			_, err = st.Refresh(ctx, tenant, "nope")
 			assert.ErrorIs(t, err, store.ErrNotFound)
 			jti := ids.NewEntity().String()
-			require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: jti, ClientID: "c", Subject: "u", ExpiresAt: now.Add(time.Minute)}))
+			require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: jti, ClientID: "c", Subject: userU.String(), ExpiresAt: now.Add(time.Minute)}))
 			require.NoError(t, st.RevokeAccess(ctx, tenant, jti, now))
 			a, _ := st.Access(ctx, tenant, jti)
 			assert.NotNil(t, a.RevokedAt)
@@ -164,7 +220,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("authorization requests complete once", func(t *testing.T) {
-			r := &store.AuthRequest{IDHash: factory.Name("req"), TenantID: tenant.String(), ClientID: "c", RedirectURI: "r", Scope: "openid", CodeChallenge: "x", Audience: "identity", ExpiresAt: now.Add(time.Minute)}
+			r := &identity.AuthRequest{IDHash: factory.Name("req"), TenantID: tenant, ClientID: "c", RedirectURI: "r", Scope: "openid", CodeChallenge: "x", Audience: "identity", ExpiresAt: now.Add(time.Minute)}
 			require.NoError(t, st.SaveAuthRequest(ctx, r))
 			got, err := st.AuthRequest(ctx, r.IDHash)
 			require.NoError(t, err)
@@ -179,7 +235,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("signing keys", func(t *testing.T) {
-			k := &store.SigningKey{KID: factory.Name("k"), Algorithm: "ES256", PublicDER: []byte{1}, WrappedPrivate: []byte{2}, PublishedAt: now, SignsFrom: now}
+			k := &identity.SigningKey{KID: factory.Name("k"), Algorithm: "ES256", PublicDER: []byte{1}, WrappedPrivate: []byte{2}, PublishedAt: now, SignsFrom: now}
 			require.NoError(t, st.SaveSigningKey(ctx, k))
 			keys, err := st.SigningKeys(ctx)
 			require.NoError(t, err)
@@ -202,26 +258,26 @@ func TestStoreErrors(t *testing.T) {
 		desc string
 		call func() error
 	}{
-		{desc: "CreateClient", call: func() error { return st.CreateClient(ctx, unknown, &store.Client{ClientID: "x"}) }},
+		{desc: "CreateClient", call: func() error { return st.CreateClient(ctx, unknown, &identity.Client{ClientID: "x"}) }},
 		{desc: "TenantClient", call: func() error { _, err := st.TenantClient(ctx, unknown, "x"); return err }},
 		{desc: "Clients", call: func() error { _, err := st.Clients(ctx, unknown); return err }},
-		{desc: "UpdateClient", call: func() error { return st.UpdateClient(ctx, unknown, &store.Client{ClientID: "x"}) }},
+		{desc: "UpdateClient", call: func() error { return st.UpdateClient(ctx, unknown, &identity.Client{ClientID: "x"}) }},
 		{desc: "DeleteClient", call: func() error { return st.DeleteClient(ctx, unknown, "x") }},
-		{desc: "CreateUser", call: func() error { return st.CreateUser(ctx, unknown, &store.User{}) }},
-		{desc: "User", call: func() error { _, err := st.User(ctx, unknown, "x"); return err }},
-		{desc: "UpdateUser", call: func() error { return st.UpdateUser(ctx, unknown, &store.User{}) }},
-		{desc: "DeleteUser", call: func() error { return st.DeleteUser(ctx, unknown, "x") }},
-		{desc: "HasConsent", call: func() error { _, err := st.HasConsent(ctx, unknown, "u", "c", "s"); return err }},
-		{desc: "SaveConsent", call: func() error { return st.SaveConsent(ctx, unknown, &store.Consent{}) }},
-		{desc: "SaveCode", call: func() error { return st.SaveCode(ctx, unknown, &store.AuthCode{}) }},
+		{desc: "CreateUser", call: func() error { return st.CreateUser(ctx, unknown, &identity.User{}) }},
+		{desc: "User", call: func() error { _, err := st.User(ctx, unknown, userU); return err }},
+		{desc: "UpdateUser", call: func() error { return st.UpdateUser(ctx, unknown, &identity.User{}) }},
+		{desc: "DeleteUser", call: func() error { return st.DeleteUser(ctx, unknown, userU) }},
+		{desc: "HasConsent", call: func() error { _, err := st.HasConsent(ctx, unknown, userU, "c", "s"); return err }},
+		{desc: "SaveConsent", call: func() error { return st.SaveConsent(ctx, unknown, &identity.Consent{}) }},
+		{desc: "SaveCode", call: func() error { return st.SaveCode(ctx, unknown, &identity.AuthCode{}) }},
 		{desc: "ConsumeCode", call: func() error { _, err := st.ConsumeCode(ctx, unknown, "x", now); return err }},
 		{desc: "RevokeCodeGrants", call: func() error { return st.RevokeCodeGrants(ctx, unknown, "x", now) }},
-		{desc: "SaveRefresh", call: func() error { return st.SaveRefresh(ctx, unknown, &store.RefreshToken{}) }},
+		{desc: "SaveRefresh", call: func() error { return st.SaveRefresh(ctx, unknown, &identity.RefreshToken{}) }},
 		{desc: "Refresh", call: func() error { _, err := st.Refresh(ctx, unknown, "x"); return err }},
 		{desc: "ConsumeRefresh", call: func() error { return st.ConsumeRefresh(ctx, unknown, "x", now) }},
 		{desc: "WithTx", call: func() error { return st.WithTx(ctx, unknown, func(context.Context) error { return nil }) }},
-		{desc: "RevokeFamily", call: func() error { return st.RevokeFamily(ctx, unknown, "f", now) }},
-		{desc: "SaveAccess", call: func() error { return st.SaveAccess(ctx, unknown, &store.AccessToken{}) }},
+		{desc: "RevokeFamily", call: func() error { return st.RevokeFamily(ctx, unknown, familyF, now) }},
+		{desc: "SaveAccess", call: func() error { return st.SaveAccess(ctx, unknown, &identity.AccessToken{}) }},
 		{desc: "Access", call: func() error { _, err := st.Access(ctx, unknown, "x"); return err }},
 		{desc: "RevokeAccess", call: func() error { return st.RevokeAccess(ctx, unknown, "x", now) }},
 	}
@@ -237,11 +293,11 @@ func TestStoreErrors(t *testing.T) {
 		desc string
 		call func() error
 	}{
-		{desc: "SaveSession", call: func() error { return st.SaveSession(ctx, &store.Session{IDHash: "x"}) }},
+		{desc: "SaveSession", call: func() error { return st.SaveSession(ctx, &identity.Session{IDHash: "x"}) }},
 		{desc: "DeleteSession", call: func() error { return st.DeleteSession(ctx, "x") }},
-		{desc: "SaveAuthRequest", call: func() error { return st.SaveAuthRequest(ctx, &store.AuthRequest{IDHash: "x"}) }},
+		{desc: "SaveAuthRequest", call: func() error { return st.SaveAuthRequest(ctx, &identity.AuthRequest{IDHash: "x"}) }},
 		{desc: "DeleteAuthRequest", call: func() error { _, err := st.DeleteAuthRequest(ctx, "x"); return err }},
-		{desc: "SaveSigningKey", call: func() error { return st.SaveSigningKey(ctx, &store.SigningKey{KID: "x"}) }},
+		{desc: "SaveSigningKey", call: func() error { return st.SaveSigningKey(ctx, &identity.SigningKey{KID: "x"}) }},
 		{desc: "SigningKeys", call: func() error { _, err := st.SigningKeys(ctx); return err }},
 		{desc: "DeleteSigningKey", call: func() error { return st.DeleteSigningKey(ctx, "x") }},
 		{desc: "Tenants", call: func() error { _, err := st.Tenants(ctx, false); return err }},
@@ -258,15 +314,15 @@ func TestStoreErrors(t *testing.T) {
 }
 
 func TestClientLists(t *testing.T) {
-	c := &store.Client{RedirectURIs: "https://a/cb http://127.0.0.1/cb", Scopes: "openid  profile", GrantTypes: ""}
+	c := &identity.Client{RedirectURIs: []string{"https://a/cb", "http://127.0.0.1/cb"}, Scopes: []string{"openid", "profile"}, GrantTypes: []string{}}
 	for _, tc := range []struct {
 		desc string
 		got  []string
 		want []string
 	}{
-		{desc: "redirect URIs", got: c.RedirectURIList(), want: []string{"https://a/cb", "http://127.0.0.1/cb"}},
-		{desc: "scopes", got: c.ScopeList(), want: []string{"openid", "profile"}},
-		{desc: "no grants", got: c.GrantTypeList(), want: []string{}},
+		{desc: "redirect URIs", got: c.RedirectURIs, want: []string{"https://a/cb", "http://127.0.0.1/cb"}},
+		{desc: "scopes", got: c.Scopes, want: []string{"openid", "profile"}},
+		{desc: "no grants", got: c.GrantTypes, want: []string{}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) { assert.Equal(t, tc.want, tc.got) })
 	}
@@ -278,9 +334,9 @@ func TestSingleUseUnderConcurrency(t *testing.T) {
 		ctx := t.Context()
 		st, tenant := newStore(t, b)
 		now := time.Now()
-		code := &store.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
+		code := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: userU, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
 		require.NoError(t, st.SaveCode(ctx, tenant, code))
-		rt := &store.RefreshToken{IDHash: factory.Name("rt"), FamilyID: "f", ClientID: "c", UserID: "u", Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}
+		rt := &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: familyF, ClientID: "c", UserID: userU, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}
 		require.NoError(t, st.SaveRefresh(ctx, tenant, rt))
 		const n = 8
 		var wg sync.WaitGroup
@@ -318,14 +374,14 @@ func TestPurgeExpired(t *testing.T) {
 		st, tenant := newStore(t, b)
 		now := time.Now().UTC()
 		past, future := now.Add(-time.Hour), now.Add(time.Hour)
-		require.NoError(t, st.SaveSession(ctx, &store.Session{IDHash: "old", TenantID: tenant.String(), UserID: "u", ExpiresAt: past}))
-		require.NoError(t, st.SaveSession(ctx, &store.Session{IDHash: "live", TenantID: tenant.String(), UserID: "u", ExpiresAt: future}))
-		require.NoError(t, st.SaveAuthRequest(ctx, &store.AuthRequest{IDHash: "old", TenantID: tenant.String(), ClientID: "c", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: past}))
-		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: "old", ClientID: "c", Subject: "s", ExpiresAt: past}))
-		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: "live", ClientID: "c", Subject: "s", ExpiresAt: future}))
-		require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: "old", FamilyID: "f", ClientID: "c", UserID: "u", Scope: "s", Audience: "a", ExpiresAt: past}))
-		require.NoError(t, st.SaveCode(ctx, tenant, &store.AuthCode{IDHash: "recent", ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: past}))
-		require.NoError(t, st.SaveCode(ctx, tenant, &store.AuthCode{IDHash: "ancient", ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(-48 * time.Hour)}))
+		require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "old", TenantID: tenant, UserID: userU, ExpiresAt: past}))
+		require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "live", TenantID: tenant, UserID: userU, ExpiresAt: future}))
+		require.NoError(t, st.SaveAuthRequest(ctx, &identity.AuthRequest{IDHash: "old", TenantID: tenant, ClientID: "c", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: past}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: "old", ClientID: "c", Subject: "s", ExpiresAt: past}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: "live", ClientID: "c", Subject: "s", ExpiresAt: future}))
+		require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: "old", FamilyID: familyF, ClientID: "c", UserID: userU, Scope: "s", Audience: "a", ExpiresAt: past}))
+		require.NoError(t, st.SaveCode(ctx, tenant, &identity.AuthCode{IDHash: "recent", ClientID: "c", UserID: userU, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: past}))
+		require.NoError(t, st.SaveCode(ctx, tenant, &identity.AuthCode{IDHash: "ancient", ClientID: "c", UserID: userU, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(-48 * time.Hour)}))
 
 		require.NoError(t, st.PurgeExpired(ctx, now, 24*time.Hour))
 		for _, tc := range []struct {
@@ -359,12 +415,13 @@ func TestRevokeUserGrants(t *testing.T) {
 		ctx := t.Context()
 		st, tenant := newStore(t, b)
 		now := time.Now().UTC()
-		user, other := ids.NewEntity().String(), ids.NewEntity().String()
-		for _, u := range []string{user, other} {
-			require.NoError(t, st.SaveSession(ctx, &store.Session{IDHash: "sess-" + u, TenantID: tenant.String(), UserID: u, AuthTime: now, ExpiresAt: now.Add(time.Hour)}))
-			require.NoError(t, st.SaveCode(ctx, tenant, &store.AuthCode{IDHash: "code-" + u, ClientID: "c", UserID: u, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}))
-			require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: "rt-" + u, FamilyID: ids.NewEntity().String(), ClientID: "c", UserID: u, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}))
-			require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: "at-" + u, ClientID: "c", Subject: u, ExpiresAt: now.Add(time.Minute)}))
+		user, other := ids.NewEntity(), ids.NewEntity()
+		for _, id := range []uuid.UUID{user, other} {
+			u := id.String()
+			require.NoError(t, st.SaveSession(ctx, &identity.Session{IDHash: "sess-" + u, TenantID: tenant, UserID: id, AuthTime: now, ExpiresAt: now.Add(time.Hour)}))
+			require.NoError(t, st.SaveCode(ctx, tenant, &identity.AuthCode{IDHash: "code-" + u, ClientID: "c", UserID: id, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}))
+			require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: "rt-" + u, FamilyID: ids.NewEntity(), ClientID: "c", UserID: id, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}))
+			require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: "at-" + u, ClientID: "c", Subject: u, ExpiresAt: now.Add(time.Minute)}))
 		}
 		require.NoError(t, st.RevokeUserGrants(ctx, tenant, user, now))
 
@@ -373,8 +430,8 @@ func TestRevokeUserGrants(t *testing.T) {
 			user    string
 			revoked bool
 		}{
-			{desc: "the user's state is gone or revoked", user: user, revoked: true},
-			{desc: "another user's state is untouched", user: other},
+			{desc: "the user's state is gone or revoked", user: user.String(), revoked: true},
+			{desc: "another user's state is untouched", user: other.String()},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				_, err := st.Session(ctx, "sess-"+tc.user)
@@ -398,19 +455,19 @@ func TestRevokeCodeGrants(t *testing.T) {
 		ctx := t.Context()
 		st, tenant := newStore(t, b)
 		now := time.Now().UTC()
-		code := &store.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: "u", RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
+		code := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: userU, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
 		require.NoError(t, st.SaveCode(ctx, tenant, code))
-		fam := ids.NewEntity().String()
+		fam := ids.NewEntity()
 		rt := factory.Name("rt")
-		require.NoError(t, st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: rt, FamilyID: fam, ClientID: "c", UserID: "u", Scope: "s", Audience: "a", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
+		require.NoError(t, st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: rt, FamilyID: fam, ClientID: "c", UserID: userU, Scope: "s", Audience: "a", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}))
 		fromCode, fromFamily, other := ids.NewEntity().String(), ids.NewEntity().String(), ids.NewEntity().String()
-		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: fromCode, ClientID: "c", Subject: "u", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}))
-		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: fromFamily, ClientID: "c", Subject: "u", FamilyID: fam, ExpiresAt: now.Add(time.Minute)}))
-		require.NoError(t, st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: other, ClientID: "c", Subject: "u", ExpiresAt: now.Add(time.Minute)}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: fromCode, ClientID: "c", Subject: userU.String(), CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: fromFamily, ClientID: "c", Subject: userU.String(), FamilyID: fam, ExpiresAt: now.Add(time.Minute)}))
+		require.NoError(t, st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: other, ClientID: "c", Subject: userU.String(), ExpiresAt: now.Add(time.Minute)}))
 		require.NoError(t, st.RevokeCodeGrants(ctx, tenant, code.IDHash, now))
-		// An empty family never matches the family-less tokens of
+		// No family (uuid.Nil) never matches the family-less tokens of
 		// client_credentials.
-		require.NoError(t, st.RevokeFamily(ctx, tenant, "", now))
+		require.NoError(t, st.RevokeFamily(ctx, tenant, uuid.Nil, now))
 
 		for _, tc := range []struct {
 			desc    string

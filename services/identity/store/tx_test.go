@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
@@ -32,9 +33,9 @@ func newStoreDB(t *testing.T, b dbtest.Backend) (*store.Store, *db.DB, uuid.UUID
 	return st, d, tenant
 }
 
-func newCode(t *testing.T, st *store.Store, tenant uuid.UUID, user string, now time.Time) *store.AuthCode {
+func newCode(t *testing.T, st *store.Store, tenant uuid.UUID, user uuid.UUID, now time.Time) *identity.AuthCode {
 	t.Helper()
-	c := &store.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: user, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
+	c := &identity.AuthCode{IDHash: factory.Name("code"), ClientID: "c", UserID: user, RedirectURI: "r", Scope: "s", CodeChallenge: "x", Audience: "a", ExpiresAt: now.Add(time.Minute)}
 	require.NoError(t, st.SaveCode(t.Context(), tenant, c))
 	return c
 }
@@ -44,8 +45,8 @@ func TestWithTx(t *testing.T) {
 		ctx := t.Context()
 		st, tenant := newStore(t, b)
 		now := time.Now().UTC()
-		access := func(jti string) *store.AccessToken {
-			return &store.AccessToken{JTI: jti, ClientID: "c", Subject: "u", ExpiresAt: now.Add(time.Minute)}
+		access := func(jti string) *identity.AccessToken {
+			return &identity.AccessToken{JTI: jti, ClientID: "c", Subject: userU.String(), ExpiresAt: now.Add(time.Minute)}
 		}
 		saved := func(jti string) bool {
 			_, err := st.Access(ctx, tenant, jti)
@@ -56,7 +57,7 @@ func TestWithTx(t *testing.T) {
 		}
 
 		t.Run("commit keeps every write", func(t *testing.T) {
-			code, jti := newCode(t, st, tenant, "u", now), factory.Name("at")
+			code, jti := newCode(t, st, tenant, userU, now), factory.Name("at")
 			require.NoError(t, st.WithTx(ctx, tenant, func(ctx context.Context) error {
 				if _, err := st.ConsumeCode(ctx, tenant, code.IDHash, now); err != nil {
 					return err
@@ -68,7 +69,7 @@ func TestWithTx(t *testing.T) {
 			assert.ErrorIs(t, err, store.ErrAlreadyUsed)
 		})
 		t.Run("an error rolls every write back and is returned as is", func(t *testing.T) {
-			code, jti := newCode(t, st, tenant, "u", now), factory.Name("at")
+			code, jti := newCode(t, st, tenant, userU, now), factory.Name("at")
 			err := st.WithTx(ctx, tenant, func(ctx context.Context) error {
 				if _, err := st.ConsumeCode(ctx, tenant, code.IDHash, now); err != nil {
 					return err
@@ -138,7 +139,7 @@ func TestRedemptionsSerialise(t *testing.T) {
 		ctx := t.Context()
 		st, d, tenant := newStoreDB(t, b)
 		now := time.Now().UTC()
-		code := newCode(t, st, tenant, "u", now)
+		code := newCode(t, st, tenant, userU, now)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
@@ -147,7 +148,7 @@ func TestRedemptionsSerialise(t *testing.T) {
 					if _, err := st.ConsumeCode(ctx, tenant, code.IDHash, now); err != nil {
 						return err
 					}
-					return st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: factory.Name("at"), ClientID: "c", Subject: "u", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)})
+					return st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: factory.Name("at"), ClientID: "c", Subject: userU.String(), CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)})
 				})
 			})
 		}
@@ -164,7 +165,7 @@ func TestRedemptionsSerialise(t *testing.T) {
 		g, err := d.Tenant(ctx, tenant)
 		require.NoError(t, err)
 		var saved int64
-		require.NoError(t, g.Model(&store.AccessToken{}).Where("code_hash = ?", code.IDHash).Count(&saved).Error)
+		require.NoError(t, g.Model(&identity.AccessToken{}).Where("code_hash = ?", code.IDHash).Count(&saved).Error)
 		assert.Equal(t, int64(1), saved, "only the winner's token is stored")
 	})
 }
@@ -180,39 +181,39 @@ func TestRevocationCatchesGrantInFlight(t *testing.T) {
 		now := time.Now().UTC()
 		// The grants consume what they are given and return the family
 		// they continue or start.
-		rotate := func(ctx context.Context, _ *store.AuthCode, old *store.RefreshToken) (string, error) {
+		rotate := func(ctx context.Context, _ *identity.AuthCode, old *identity.RefreshToken) (uuid.UUID, error) {
 			if _, err := st.RefreshForUpdate(ctx, tenant, old.IDHash); err != nil {
-				return "", err
+				return uuid.Nil, err
 			}
 			return old.FamilyID, st.ConsumeRefresh(ctx, tenant, old.IDHash, now)
 		}
-		redeem := func(ctx context.Context, code *store.AuthCode, _ *store.RefreshToken) (string, error) {
+		redeem := func(ctx context.Context, code *identity.AuthCode, _ *identity.RefreshToken) (uuid.UUID, error) {
 			_, err := st.ConsumeCode(ctx, tenant, code.IDHash, now)
-			return ids.NewEntity().String(), err
+			return ids.NewEntity(), err
 		}
 		for _, tc := range []struct {
 			desc   string
-			grant  func(ctx context.Context, code *store.AuthCode, old *store.RefreshToken) (string, error)
-			revoke func(code *store.AuthCode, old *store.RefreshToken) error
+			grant  func(ctx context.Context, code *identity.AuthCode, old *identity.RefreshToken) (uuid.UUID, error)
+			revoke func(code *identity.AuthCode, old *identity.RefreshToken) error
 		}{
 			{
 				desc:  "rotation, then the family is revoked",
 				grant: rotate,
-				revoke: func(_ *store.AuthCode, old *store.RefreshToken) error {
+				revoke: func(_ *identity.AuthCode, old *identity.RefreshToken) error {
 					return st.RevokeFamily(ctx, tenant, old.FamilyID, now)
 				},
 			},
 			{
 				desc:  "rotation, then the user's grants are revoked",
 				grant: rotate,
-				revoke: func(_ *store.AuthCode, old *store.RefreshToken) error {
+				revoke: func(_ *identity.AuthCode, old *identity.RefreshToken) error {
 					return st.RevokeUserGrants(ctx, tenant, old.UserID, now)
 				},
 			},
 			{
 				desc:  "redemption, then the code is replayed",
 				grant: redeem,
-				revoke: func(code *store.AuthCode, _ *store.RefreshToken) error {
+				revoke: func(code *identity.AuthCode, _ *identity.RefreshToken) error {
 					return st.WithTx(ctx, tenant, func(ctx context.Context) error {
 						if _, err := st.ConsumeCode(ctx, tenant, code.IDHash, now); !errors.Is(err, store.ErrAlreadyUsed) {
 							return errors.Join(errors.New("the replay did not see the code used"), err)
@@ -224,15 +225,15 @@ func TestRevocationCatchesGrantInFlight(t *testing.T) {
 			{
 				desc:  "redemption, then the user's grants are revoked",
 				grant: redeem,
-				revoke: func(code *store.AuthCode, _ *store.RefreshToken) error {
+				revoke: func(code *identity.AuthCode, _ *identity.RefreshToken) error {
 					return st.RevokeUserGrants(ctx, tenant, code.UserID, now)
 				},
 			},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				user := ids.NewEntity().String()
+				user := ids.NewEntity()
 				code := newCode(t, st, tenant, user, now)
-				old := &store.RefreshToken{IDHash: factory.Name("rt"), FamilyID: ids.NewEntity().String(), ClientID: "c", UserID: user, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}
+				old := &identity.RefreshToken{IDHash: factory.Name("rt"), FamilyID: ids.NewEntity(), ClientID: "c", UserID: user, Scope: "s", Audience: "a", ExpiresAt: now.Add(time.Hour)}
 				require.NoError(t, st.SaveRefresh(ctx, tenant, old))
 				newRT, newAT := factory.Name("rt"), factory.Name("at")
 
@@ -244,10 +245,10 @@ func TestRevocationCatchesGrantInFlight(t *testing.T) {
 						if err != nil {
 							return err
 						}
-						if err := st.SaveRefresh(ctx, tenant, &store.RefreshToken{IDHash: newRT, FamilyID: family, ClientID: "c", UserID: user, Scope: "s", Audience: "a", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}); err != nil {
+						if err := st.SaveRefresh(ctx, tenant, &identity.RefreshToken{IDHash: newRT, FamilyID: family, ClientID: "c", UserID: user, Scope: "s", Audience: "a", CodeHash: code.IDHash, ExpiresAt: now.Add(time.Hour)}); err != nil {
 							return err
 						}
-						if err := st.SaveAccess(ctx, tenant, &store.AccessToken{JTI: newAT, ClientID: "c", Subject: user, FamilyID: family, CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}); err != nil {
+						if err := st.SaveAccess(ctx, tenant, &identity.AccessToken{JTI: newAT, ClientID: "c", Subject: user.String(), FamilyID: family, CodeHash: code.IDHash, ExpiresAt: now.Add(time.Minute)}); err != nil {
 							return err
 						}
 						close(paused)

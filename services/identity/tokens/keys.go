@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/store"
 )
 
@@ -39,10 +40,16 @@ var SupportedAlgorithms = []string{ES256, RS256, EdDSA}
 // ErrUnknownKey is returned for a kid that is not (or no longer) published.
 var ErrUnknownKey = errors.New("unknown signing key")
 
-// KeyStore persists signing keys (implemented by *store.Store).
+// KeyStore persists the service's signing keys, shared by every replica.
 type KeyStore interface {
-	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
-	SaveSigningKey(ctx context.Context, k *store.SigningKey) error
+	// SigningKeys lists every stored key, in the order they start signing
+	// (then by kid), so every replica sees the same succession.
+	SigningKeys(ctx context.Context) ([]identity.SigningKey, error)
+	// SaveSigningKey stores a new key; a kid stored before is an error
+	// and changes nothing.
+	SaveSigningKey(ctx context.Context, k *identity.SigningKey) error
+	// DeleteSigningKey removes a key; deleting one that is gone is not an
+	// error, so replicas retiring the same key all succeed.
 	DeleteSigningKey(ctx context.Context, kid string) error
 }
 
@@ -259,7 +266,7 @@ func (k *Keys) load(ctx context.Context) error {
 	return nil
 }
 
-func (k *Keys) unwrapKey(ctx context.Context, r store.SigningKey) (*Key, error) {
+func (k *Keys) unwrapKey(ctx context.Context, r identity.SigningKey) (*Key, error) {
 	der, err := k.wrap.Unwrap(ctx, uuid.Nil, keyPurpose+r.KID, r.WrappedPrivate)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap signing key %s: %w", r.KID, err)
@@ -296,7 +303,7 @@ func (k *Keys) create(ctx context.Context, publish, signsFrom time.Time) error {
 	if err != nil {
 		return fmt.Errorf("wrap signing key: %w", err)
 	}
-	return k.store.SaveSigningKey(ctx, &store.SigningKey{
+	return k.store.SaveSigningKey(ctx, &identity.SigningKey{
 		KID: kid, Algorithm: k.opts.Algorithm, PublicDER: pub, WrappedPrivate: wrapped,
 		PublishedAt: publish.UTC(), SignsFrom: signsFrom.UTC(),
 	})
