@@ -15,12 +15,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
 	"github.com/passthru-dev/passthru/services/identity"
@@ -361,62 +361,22 @@ func (k *Keys) Verifier(ctx context.Context, kid string) (*Key, error) {
 	return nil, ErrUnknownKey
 }
 
-// JWK is one public key in JWKS form (RFC 7517).
-type JWK struct {
-	KTY string `json:"kty"`
-	Use string `json:"use"`
-	KID string `json:"kid"`
-	Alg string `json:"alg"`
-	Crv string `json:"crv,omitempty"`
-	X   string `json:"x,omitempty"`
-	Y   string `json:"y,omitempty"`
-	N   string `json:"n,omitempty"`
-	E   string `json:"e,omitempty"`
-}
-
-// JWKSet is the document served at the jwks endpoint.
-type JWKSet struct {
-	Keys []JWK `json:"keys"`
-}
-
-// JWKS returns the published public keys, oldest first.
-func (k *Keys) JWKS(ctx context.Context) (*JWKSet, error) {
+// JWKS returns the published public keys, oldest first, as the JWK Set
+// (RFC 7517) the jwks endpoint serves; go-jose encodes each key.
+func (k *Keys) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	now, err := k.refresh(ctx)
 	if err != nil {
 		return nil, err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	set := &JWKSet{Keys: []JWK{}}
+	set := &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, key := range k.keys {
 		if key.visibleAt(now, k.opts.MaxTokenTTL) {
-			set.Keys = append(set.Keys, toJWK(key))
+			set.Keys = append(set.Keys, jose.JSONWebKey{Key: key.Public, KeyID: key.KID, Algorithm: key.Algorithm, Use: "sig"})
 		}
 	}
 	return set, nil
-}
-
-func toJWK(k *Key) JWK {
-	b64 := base64.RawURLEncoding.EncodeToString
-	j := JWK{Use: "sig", KID: k.KID, Alg: k.Algorithm}
-	switch pub := k.Public.(type) {
-	case *ecdsa.PublicKey:
-		j.KTY, j.Crv = "EC", "P-256"
-		j.X, j.Y = b64(pad32(pub.X)), b64(pad32(pub.Y))
-	case *rsa.PublicKey:
-		j.KTY = "RSA"
-		j.N = b64(pub.N.Bytes())
-		j.E = b64(big.NewInt(int64(pub.E)).Bytes())
-	case ed25519.PublicKey:
-		j.KTY, j.Crv = "OKP", "Ed25519"
-		j.X = b64(pub)
-	}
-	return j
-}
-
-func pad32(n *big.Int) []byte {
-	b := make([]byte, 32)
-	return n.FillBytes(b)
 }
 
 // Algorithm is the algorithm new keys are made for.

@@ -55,7 +55,7 @@ func kids(t *testing.T, k *tokens.Keys) []string {
 	require.NoError(t, err)
 	var out []string
 	for _, j := range set.Keys {
-		out = append(out, j.KID)
+		out = append(out, j.KeyID)
 	}
 	return out
 }
@@ -144,10 +144,13 @@ func TestAlgorithmsSignAndVerify(t *testing.T) {
 			require.NoError(t, err)
 			var found bool
 			for _, j := range set.Keys {
-				if j.KID == s.KID {
+				if j.KeyID == s.KID {
 					found = true
-					assert.Equal(t, tc.kty, j.KTY)
+					raw, err := j.MarshalJSON()
+					require.NoError(t, err)
+					assert.Contains(t, string(raw), `"kty":"`+tc.kty+`"`)
 					assert.Equal(t, "sig", j.Use)
+					assert.True(t, j.Valid(), "a well-formed public key")
 				}
 			}
 			assert.True(t, found)
