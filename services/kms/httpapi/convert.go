@@ -10,9 +10,9 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keys"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 )
 
 const (
@@ -27,7 +27,7 @@ func page(size *int, token *string) (keys.Page, error) {
 	p := keys.Page{Size: defaultPageSize}
 	if size != nil {
 		if *size < 1 || *size > maxPageSize {
-			return p, kmserr.New(kmserr.InvalidRequest, "page_size must be 1..%d", maxPageSize)
+			return p, kms.New(kms.InvalidRequest, "page_size must be 1..%d", maxPageSize)
 		}
 		p.Size = *size
 	}
@@ -35,12 +35,12 @@ func page(size *int, token *string) (keys.Page, error) {
 		raw, err := base64.RawURLEncoding.DecodeString(*token)
 		rest, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
 		if err != nil || !ok {
-			return p, kmserr.New(kmserr.InvalidRequest, "invalid page_token")
+			return p, kms.New(kms.InvalidRequest, "invalid page_token")
 		}
 		// Every listed item (key, version, audit event, user) has a UUIDv7 id.
 		id, err := ids.ParseEntity(rest)
 		if err != nil {
-			return p, kmserr.New(kmserr.InvalidRequest, "invalid page_token")
+			return p, kms.New(kms.InvalidRequest, "invalid page_token")
 		}
 		p.After = id
 	}
@@ -75,7 +75,7 @@ func toVersion(m *keys.MaterialKey) (api.MaterialKey, error) {
 	if len(m.PublicJWK) > 0 {
 		var jwk api.JWK
 		if err := json.Unmarshal(m.PublicJWK, &jwk); err != nil {
-			return out, kmserr.Wrap(err, kmserr.Internal, "stored public key is unreadable")
+			return out, kms.Wrap(err, kms.Internal, "stored public key is unreadable")
 		}
 		out.PublicJwk = &jwk
 	}
@@ -110,7 +110,7 @@ func toUser(u *authn.User) (api.RealmUser, error) {
 	if len(u.Metadata) > 0 {
 		var m map[string]any
 		if err := json.Unmarshal(u.Metadata, &m); err != nil {
-			return out, kmserr.Wrap(err, kmserr.Internal, "stored metadata is unreadable")
+			return out, kms.Wrap(err, kms.Internal, "stored metadata is unreadable")
 		}
 		out.Metadata = &m
 	}

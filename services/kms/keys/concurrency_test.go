@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 	"github.com/passthru-dev/passthru/services/kms/keys"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
@@ -80,7 +80,7 @@ func TestRotateRacingDestroy(t *testing.T) {
 					// Before the destroy a rotation succeeds; after it, the
 					// key is gone: nothing else is an acceptable answer.
 					if _, err := e.svc.Rotate(ctx, e.tenant, k.ID); err != nil {
-						assert.Equal(t, kmserr.KeyDestroyed, kmserr.CodeOf(err), "rotate racing destroy: %v", err)
+						assert.Equal(t, kms.KeyDestroyed, kms.CodeOf(err), "rotate racing destroy: %v", err)
 					}
 				})
 			}

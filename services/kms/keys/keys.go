@@ -4,7 +4,7 @@
 // wrapped by the barrier under the tenant's KEK before it is stored.
 //
 // Every method takes the tenant explicitly; callers pass the authenticated
-// principal's tenant and nothing else. Errors are *kmserr.Error with a code.
+// principal's tenant and nothing else. Errors are *kms.Error with a code.
 package keys
 
 import (

@@ -12,8 +12,8 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 )
 
 // MaxDescription is the longest description accepted, in bytes.
@@ -28,7 +28,7 @@ func materialPurpose(keyID, mid string) string {
 
 func validateDescription(d string) error {
 	if len(d) > MaxDescription || db.ValidateText(d) != nil {
-		return kmserr.New(kmserr.InvalidRequest, "description must be valid UTF-8 of at most %d bytes", MaxDescription)
+		return kms.New(kms.InvalidRequest, "description must be valid UTF-8 of at most %d bytes", MaxDescription)
 	}
 	return nil
 }
@@ -56,10 +56,10 @@ func (s *Service) newMaterial(ctx context.Context, tenant uuid.UUID, k *elasticK
 func (s *Service) CreateKey(ctx context.Context, tenant uuid.UUID, nk NewKey) (*ElasticKey, error) {
 	alg, err := keycrypto.ParseAlgorithm(nk.Algorithm)
 	if err != nil {
-		return nil, kmserr.Wrap(err, kmserr.InvalidRequest, "unsupported algorithm %q", nk.Algorithm)
+		return nil, kms.Wrap(err, kms.InvalidRequest, "unsupported algorithm %q", nk.Algorithm)
 	}
 	if err := db.ValidateName(nk.Name); err != nil {
-		return nil, kmserr.Wrap(err, kmserr.InvalidRequest, "invalid key name")
+		return nil, kms.Wrap(err, kms.InvalidRequest, "invalid key name")
 	}
 	if err := validateDescription(nk.Description); err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func (s *Service) CreateKey(ctx context.Context, tenant uuid.UUID, nk NewKey) (*
 				return fmt.Errorf("check key name: %w", err)
 			}
 			if n > 0 {
-				return kmserr.New(kmserr.NameTaken, "a key named %q already exists", nk.Name)
+				return kms.New(kms.NameTaken, "a key named %q already exists", nk.Name)
 			}
 			if err := tx.Create(row).Error; err != nil {
 				return fmt.Errorf("insert key: %w", err)
@@ -139,7 +139,7 @@ func (s *Service) keyRow(g *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
 	var row elasticKeyRow
 	err := g.Where("id = ?", id.String()).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, kmserr.New(kmserr.NotFound, "elastic key %s not found", id)
+		return nil, kms.New(kms.NotFound, "elastic key %s not found", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get key %s: %w", id, err)
@@ -196,7 +196,7 @@ func (s *Service) GetKey(ctx context.Context, tenant, id uuid.UUID) (*ElasticKey
 func (s *Service) ListKeys(ctx context.Context, tenant uuid.UUID, f KeyFilter, page Page) ([]*ElasticKey, uuid.UUID, error) {
 	g, err := s.tenantDB(ctx, tenant)
 	if err != nil {
-		if kmserr.Is(err, kmserr.NotFound) {
+		if kms.Is(err, kms.NotFound) {
 			return nil, uuid.Nil, nil
 		}
 		return nil, uuid.Nil, err
@@ -252,7 +252,7 @@ func (s *Service) UpdateKey(ctx context.Context, tenant, id uuid.UUID, p KeyPatc
 		}
 	}
 	if p.Status != nil && *p.Status != StatusEnabled && *p.Status != StatusDisabled {
-		return nil, kmserr.New(kmserr.InvalidRequest, "status must be enabled or disabled (destroy with DELETE)")
+		return nil, kms.New(kms.InvalidRequest, "status must be enabled or disabled (destroy with DELETE)")
 	}
 	var out *ElasticKey
 	err := s.audited(ctx, tenant, "update_key", id.String(), func(g *gorm.DB) (string, error) {
@@ -262,7 +262,7 @@ func (s *Service) UpdateKey(ctx context.Context, tenant, id uuid.UUID, p KeyPatc
 				return err
 			}
 			if Status(row.Status) == StatusDestroyed {
-				return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", id)
+				return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", id)
 			}
 			if p.Description != nil {
 				row.Description = *p.Description
@@ -296,7 +296,7 @@ func (s *Service) DestroyKey(ctx context.Context, tenant, id uuid.UUID) (*Elasti
 				return err
 			}
 			if Status(row.Status) == StatusDestroyed {
-				return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed already", id)
+				return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed already", id)
 			}
 			now := s.now().UTC()
 			err = tx.Model(&materialKeyRow{}).Where("elastic_key_id = ?", row.ID).
@@ -365,11 +365,11 @@ func (s *Service) Rotate(ctx context.Context, tenant, id uuid.UUID) (*MaterialKe
 func rotatable(row *elasticKeyRow) error {
 	switch {
 	case Status(row.Status) == StatusDestroyed:
-		return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", row.ID)
+		return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", row.ID)
 	case Status(row.Status) == StatusDisabled:
-		return kmserr.New(kmserr.KeyDisabled, "elastic key %s is disabled", row.ID)
+		return kms.New(kms.KeyDisabled, "elastic key %s is disabled", row.ID)
 	case !row.VersioningAllowed:
-		return kmserr.New(kmserr.VersioningNotAllowed, "elastic key %s does not allow new versions", row.ID)
+		return kms.New(kms.VersioningNotAllowed, "elastic key %s does not allow new versions", row.ID)
 	}
 	return nil
 }
@@ -389,8 +389,8 @@ func (s *Service) ListVersions(ctx context.Context, tenant, id uuid.UUID, page P
 		// Versions are ordered by number, not id: ids are generated before
 		// the number is assigned, so they need not sort the same way.
 		after, err := s.versionRow(g, id, page.After)
-		if kmserr.Is(err, kmserr.NotFound) {
-			return nil, uuid.Nil, kmserr.New(kmserr.InvalidRequest, "invalid page_token")
+		if kms.Is(err, kms.NotFound) {
+			return nil, uuid.Nil, kms.New(kms.InvalidRequest, "invalid page_token")
 		}
 		if err != nil {
 			return nil, uuid.Nil, err
@@ -421,7 +421,7 @@ func (s *Service) versionRow(g *gorm.DB, keyID, mid uuid.UUID) (*materialKeyRow,
 	var row materialKeyRow
 	err := g.Where("id = ? AND elastic_key_id = ?", mid.String(), keyID.String()).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, kmserr.New(kmserr.NotFound, "material key %s of key %s not found", mid, keyID)
+		return nil, kms.New(kms.NotFound, "material key %s of key %s not found", mid, keyID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get version %s: %w", mid, err)
@@ -453,7 +453,7 @@ func (s *Service) GetVersion(ctx context.Context, tenant, id, mid uuid.UUID) (*M
 // erases its material; a destroyed version stays destroyed (version_destroyed).
 func (s *Service) SetVersionStatus(ctx context.Context, tenant, id, mid uuid.UUID, status Status) (*MaterialKey, error) {
 	if !status.Valid() {
-		return nil, kmserr.New(kmserr.InvalidRequest, "status must be enabled, disabled or destroyed")
+		return nil, kms.New(kms.InvalidRequest, "status must be enabled, disabled or destroyed")
 	}
 	op := map[Status]string{StatusEnabled: "enable_version", StatusDisabled: "disable_version", StatusDestroyed: "destroy_version"}[status]
 	var out *MaterialKey
@@ -464,14 +464,14 @@ func (s *Service) SetVersionStatus(ctx context.Context, tenant, id, mid uuid.UUI
 				return err
 			}
 			if Status(key.Status) == StatusDestroyed {
-				return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", id)
+				return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", id)
 			}
 			row, err := s.versionRow(tx, id, mid)
 			if err != nil {
 				return err
 			}
 			if Status(row.Status) == StatusDestroyed {
-				return kmserr.New(kmserr.VersionDestroyed, "material key %s was destroyed", mid)
+				return kms.New(kms.VersionDestroyed, "material key %s was destroyed", mid)
 			}
 			row.Status, row.UpdatedAt = string(status), s.now().UTC()
 			if status == StatusDestroyed {

@@ -10,8 +10,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 )
 
 // usable checks that key k may serve an operation needing purpose.
@@ -19,11 +19,11 @@ import (
 func usable(k *elasticKeyRow, purpose keycrypto.Purpose, op string) error {
 	switch {
 	case Status(k.Status) == StatusDestroyed:
-		return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", k.ID)
+		return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", k.ID)
 	case keycrypto.Purpose(k.Purpose) != purpose:
-		return kmserr.New(kmserr.WrongPurpose, "%s needs a %s key; key %s is a %s key (%s)", op, purpose, k.ID, k.Purpose, k.Algorithm)
+		return kms.New(kms.WrongPurpose, "%s needs a %s key; key %s is a %s key (%s)", op, purpose, k.ID, k.Purpose, k.Algorithm)
 	case Status(k.Status) == StatusDisabled:
-		return kmserr.New(kmserr.KeyDisabled, "elastic key %s is disabled", k.ID)
+		return kms.New(kms.KeyDisabled, "elastic key %s is disabled", k.ID)
 	}
 	return nil
 }
@@ -47,7 +47,7 @@ func (s *Service) primary(ctx context.Context, g *gorm.DB, tenant uuid.UUID, k *
 	var m materialKeyRow
 	err := g.Where("elastic_key_id = ? AND status = ?", k.ID, string(StatusEnabled)).Order("version DESC").Take(&m).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, "", kmserr.New(kmserr.NoEnabledVersion, "elastic key %s has no enabled version", k.ID)
+		return nil, "", kms.New(kms.NoEnabledVersion, "elastic key %s has no enabled version", k.ID)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("primary version of %s: %w", k.ID, err)
@@ -75,18 +75,18 @@ func (s *Service) lookup(ctx context.Context, g *gorm.DB, tenant uuid.UUID, k *e
 		*used = m.ID
 		switch Status(m.Status) {
 		case StatusDestroyed:
-			return nil, kmserr.New(kmserr.VersionDestroyed, "material key %s was destroyed", kid)
+			return nil, kms.New(kms.VersionDestroyed, "material key %s was destroyed", kid)
 		case StatusDisabled:
-			return nil, kmserr.New(kmserr.VersionDisabled, "material key %s is disabled", kid)
+			return nil, kms.New(kms.VersionDisabled, "material key %s is disabled", kid)
 		}
 		return s.load(ctx, tenant, k, &m)
 	}
 }
 
 // cryptoError maps a keycrypto error to the service's error type. Errors
-// that already are *kmserr.Error (from lookup) pass through.
-func cryptoError(err error, malformed kmserr.Code) error {
-	var ke *kmserr.Error
+// that already are *kms.Error (from lookup) pass through.
+func cryptoError(err error, malformed kms.Code) error {
+	var ke *kms.Error
 	if errors.As(err, &ke) {
 		return ke
 	}
@@ -96,17 +96,17 @@ func cryptoError(err error, malformed kmserr.Code) error {
 	}
 	switch ce.Code {
 	case keycrypto.CodeMalformed:
-		return kmserr.Wrap(err, malformed, "%s", ce.Detail)
+		return kms.Wrap(err, malformed, "%s", ce.Detail)
 	case keycrypto.CodeUnknownKid:
-		return kmserr.Wrap(err, kmserr.UnknownKid, "the kid names no version of this key")
+		return kms.Wrap(err, kms.UnknownKid, "the kid names no version of this key")
 	case keycrypto.CodeWrongContext:
-		return kmserr.Wrap(err, kmserr.ContextMismatch, "the context does not match the one the ciphertext is bound to")
+		return kms.Wrap(err, kms.ContextMismatch, "the context does not match the one the ciphertext is bound to")
 	case keycrypto.CodeDecrypt:
-		return kmserr.Wrap(err, kmserr.DecryptionFailed, "the ciphertext failed authentication")
+		return kms.Wrap(err, kms.DecryptionFailed, "the ciphertext failed authentication")
 	case keycrypto.CodeWrongPurpose:
-		return kmserr.Wrap(err, kmserr.WrongPurpose, "%s", ce.Detail)
+		return kms.Wrap(err, kms.WrongPurpose, "%s", ce.Detail)
 	case keycrypto.CodeUnsupportedAlgorithm:
-		return kmserr.Wrap(err, kmserr.AlgorithmMismatch, "the header algorithm is not the key's algorithm")
+		return kms.Wrap(err, kms.AlgorithmMismatch, "the header algorithm is not the key's algorithm")
 	}
 	return err
 }
@@ -135,7 +135,7 @@ func (s *Service) Encrypt(ctx context.Context, tenant, id uuid.UUID, plaintext, 
 		}
 		jwe, err = keycrypto.Encrypt(key, plaintext, encContext)
 		if err != nil {
-			return mid, cryptoError(err, kmserr.Internal)
+			return mid, cryptoError(err, kms.Internal)
 		}
 		kid = mid
 		return mid, nil
@@ -150,7 +150,7 @@ func (s *Service) Decrypt(ctx context.Context, tenant, id uuid.UUID, jwe string,
 		var used string
 		p, err := keycrypto.Decrypt(s.lookup(ctx, g, tenant, k, &used), jwe, encContext)
 		if err != nil {
-			return used, cryptoError(err, kmserr.MalformedCiphertext)
+			return used, cryptoError(err, kms.MalformedCiphertext)
 		}
 		plaintext = p
 		return used, nil
@@ -168,7 +168,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, tenant, id uuid.UUID, enc
 		}
 		plaintext, jwe, err = keycrypto.GenerateDataKey(key, encContext)
 		if err != nil {
-			return mid, cryptoError(err, kmserr.Internal)
+			return mid, cryptoError(err, kms.Internal)
 		}
 		kid = mid
 		return mid, nil
@@ -195,7 +195,7 @@ func (s *Service) signOrMAC(ctx context.Context, tenant, id uuid.UUID, op string
 		}
 		jws, err = fn(key, payload)
 		if err != nil {
-			return mid, cryptoError(err, kmserr.Internal)
+			return mid, cryptoError(err, kms.Internal)
 		}
 		kid = mid
 		return mid, nil
@@ -221,7 +221,7 @@ func (s *Service) verify(ctx context.Context, tenant, id uuid.UUID, op string, p
 		var used string
 		res, err := fn(s.lookup(ctx, g, tenant, k, &used), jws)
 		if err != nil {
-			return used, cryptoError(err, kmserr.MalformedSignature)
+			return used, cryptoError(err, kms.MalformedSignature)
 		}
 		v = res
 		return used, nil
@@ -243,9 +243,9 @@ func (s *Service) JWKS(ctx context.Context, tenant, id uuid.UUID) (jose.JSONWebK
 	}
 	switch Status(k.Status) {
 	case StatusDestroyed:
-		return set, kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", k.ID)
+		return set, kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", k.ID)
 	case StatusDisabled:
-		return set, kmserr.New(kmserr.KeyDisabled, "elastic key %s is disabled", k.ID)
+		return set, kms.New(kms.KeyDisabled, "elastic key %s is disabled", k.ID)
 	}
 	alg := keycrypto.Algorithm(k.Algorithm)
 	if !alg.Asymmetric() {

@@ -14,7 +14,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
+	"github.com/passthru-dev/passthru/services/kms"
 )
 
 // Options configures a Service.
@@ -79,10 +79,10 @@ func actorFrom(ctx context.Context) Actor {
 // (code name_taken) when the name is used.
 func (s *Service) CreateTenant(ctx context.Context, id uuid.UUID, name string, demo bool) (*Tenant, error) {
 	if id.Version() != 4 {
-		return nil, kmserr.New(kmserr.InvalidRequest, "tenant id must be a UUIDv4")
+		return nil, kms.New(kms.InvalidRequest, "tenant id must be a UUIDv4")
 	}
 	if err := db.ValidateName(name); err != nil {
-		return nil, kmserr.Wrap(err, kmserr.InvalidRequest, "invalid tenant name")
+		return nil, kms.Wrap(err, kms.InvalidRequest, "invalid tenant name")
 	}
 	row := tenantRow{ID: id.String(), Name: name, Demo: demo, CreatedAt: s.now().UTC()}
 	err := s.db.Gorm().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -91,12 +91,12 @@ func (s *Service) CreateTenant(ctx context.Context, id uuid.UUID, name string, d
 			return err
 		}
 		if n > 0 {
-			return kmserr.New(kmserr.NameTaken, "tenant %q already exists", name)
+			return kms.New(kms.NameTaken, "tenant %q already exists", name)
 		}
 		return tx.Create(&row).Error
 	})
 	if err != nil {
-		if kmserr.CodeOf(err) != kmserr.Internal {
+		if kms.CodeOf(err) != kms.Internal {
 			return nil, err
 		}
 		return nil, fmt.Errorf("register tenant %s: %w", id, err)
@@ -119,7 +119,7 @@ func (r *tenantRow) tenant() *Tenant {
 func (s *Service) EnsureTenant(ctx context.Context, id uuid.UUID, name string, demo bool) (*Tenant, error) {
 	if t, err := s.Tenant(ctx, id); err == nil {
 		return t, nil
-	} else if !kmserr.Is(err, kmserr.NotFound) {
+	} else if !kms.Is(err, kms.NotFound) {
 		return nil, err
 	}
 	return s.CreateTenant(ctx, id, name, demo)
@@ -130,7 +130,7 @@ func (s *Service) Tenant(ctx context.Context, id uuid.UUID) (*Tenant, error) {
 	var row tenantRow
 	err := s.db.Gorm().WithContext(ctx).Where("id = ?", id.String()).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, kmserr.New(kmserr.NotFound, "tenant not found")
+		return nil, kms.New(kms.NotFound, "tenant not found")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get tenant %s: %w", id, err)
@@ -173,7 +173,7 @@ func (s *Service) DeleteTenant(ctx context.Context, id uuid.UUID) error {
 func (s *Service) tenantDB(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) {
 	g, err := s.db.Tenant(ctx, tenant)
 	if errors.Is(err, db.ErrUnknownTenant) {
-		return nil, kmserr.Wrap(err, kmserr.NotFound, "tenant not registered")
+		return nil, kms.Wrap(err, kms.NotFound, "tenant not registered")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open tenant database %s: %w", tenant, err)
@@ -201,7 +201,7 @@ func (s *Service) writeAudit(ctx context.Context, g *gorm.DB, tenant uuid.UUID, 
 	row.Principal, row.Realm, row.Method, row.RequestID = a.Subject, a.Realm, a.Method, a.RequestID
 	row.Outcome = "success"
 	if opErr != nil {
-		row.Outcome, row.ErrorCode = "failure", string(kmserr.CodeOf(opErr))
+		row.Outcome, row.ErrorCode = "failure", string(kms.CodeOf(opErr))
 	}
 	// The audit write must not be cancelled together with a request whose
 	// client went away after the operation happened.
@@ -272,10 +272,10 @@ func (s *Service) RecordUserEvent(ctx context.Context, tenant uuid.UUID, op, tar
 // RecordDenied records an operation that was refused before it reached the
 // service, such as a call without the required scope. keyID may be empty or
 // name a key of another tenant; it is recorded as given.
-func (s *Service) RecordDenied(ctx context.Context, tenant uuid.UUID, op, keyID string, code kmserr.Code) error {
+func (s *Service) RecordDenied(ctx context.Context, tenant uuid.UUID, op, keyID string, code kms.Code) error {
 	g, err := s.tenantDB(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	return s.record(ctx, g, tenant, op, keyID, "", kmserr.New(code, "denied"))
+	return s.record(ctx, g, tenant, op, keyID, "", kms.New(code, "denied"))
 }

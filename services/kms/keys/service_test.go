@@ -13,9 +13,9 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 	"github.com/passthru-dev/passthru/services/kms/keys"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/factory"
 )
@@ -47,10 +47,10 @@ func (e *env) key(t *testing.T, alg keycrypto.Algorithm, versioning bool) *keys.
 	return k
 }
 
-func requireCode(t *testing.T, err error, code kmserr.Code) {
+func requireCode(t *testing.T, err error, code kms.Code) {
 	t.Helper()
 	require.Error(t, err)
-	assert.Equal(t, code, kmserr.CodeOf(err), "error: %v", err)
+	assert.Equal(t, code, kms.CodeOf(err), "error: %v", err)
 }
 
 func TestTenants(t *testing.T) {
@@ -63,11 +63,11 @@ func TestTenants(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, tn.Demo)
 		_, err = e.svc.CreateTenant(ctx, factory.TenantID(), name, false)
-		requireCode(t, err, kmserr.NameTaken)
+		requireCode(t, err, kms.NameTaken)
 		_, err = e.svc.CreateTenant(ctx, uuid.Must(uuid.NewV7()), factory.Name("t"), false)
-		requireCode(t, err, kmserr.InvalidRequest)
+		requireCode(t, err, kms.InvalidRequest)
 		_, err = e.svc.CreateTenant(ctx, factory.TenantID(), "", false)
-		requireCode(t, err, kmserr.InvalidRequest)
+		requireCode(t, err, kms.InvalidRequest)
 
 		again, err := e.svc.EnsureTenant(ctx, id, "ignored", false)
 		require.NoError(t, err)
@@ -80,9 +80,9 @@ func TestTenants(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, e.svc.DeleteTenant(ctx, id))
 		_, err = e.svc.Tenant(ctx, id)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.GetKey(ctx, id, k.ID)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		list, _, err := e.svc.ListKeys(ctx, id, keys.KeyFilter{}, keys.Page{Size: 10})
 		require.NoError(t, err)
 		assert.Empty(t, list, "an unknown tenant has no keys")
@@ -107,12 +107,12 @@ func TestCryptoRoundTrips(t *testing.T) {
 					require.NoError(t, err)
 					assert.Equal(t, "secret", string(pt))
 					_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, jwe, []byte("other"))
-					requireCode(t, err, kmserr.ContextMismatch)
+					requireCode(t, err, kms.ContextMismatch)
 					_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, jwe[:len(jwe)-4], []byte("ctx"))
 					require.Error(t, err)
-					assert.Contains(t, []kmserr.Code{kmserr.DecryptionFailed, kmserr.MalformedCiphertext}, kmserr.CodeOf(err))
+					assert.Contains(t, []kms.Code{kms.DecryptionFailed, kms.MalformedCiphertext}, kms.CodeOf(err))
 					_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, "not-a-jwe", nil)
-					requireCode(t, err, kmserr.MalformedCiphertext)
+					requireCode(t, err, kms.MalformedCiphertext)
 					dk, wrapped, _, err := e.svc.GenerateDataKey(ctx, e.tenant, k.ID, nil)
 					require.NoError(t, err)
 					assert.Len(t, dk, 32)
@@ -120,7 +120,7 @@ func TestCryptoRoundTrips(t *testing.T) {
 					require.NoError(t, err)
 					assert.Equal(t, dk, back)
 					_, _, err = e.svc.Sign(ctx, e.tenant, k.ID, []byte("x"))
-					requireCode(t, err, kmserr.WrongPurpose)
+					requireCode(t, err, kms.WrongPurpose)
 				case keycrypto.PurposeSign:
 					jws, _, err := e.svc.Sign(ctx, e.tenant, k.ID, []byte("payload"))
 					require.NoError(t, err)
@@ -132,7 +132,7 @@ func TestCryptoRoundTrips(t *testing.T) {
 					v, err = e.svc.Verify(ctx, e.tenant, k.ID, tampered)
 					if err != nil {
 						// The flip may leave bits base64url does not allow.
-						requireCode(t, err, kmserr.MalformedSignature)
+						requireCode(t, err, kms.MalformedSignature)
 					} else {
 						assert.False(t, v.Valid, "a tampered signature never verifies")
 					}
@@ -140,9 +140,9 @@ func TestCryptoRoundTrips(t *testing.T) {
 					require.NoError(t, err)
 					assert.Len(t, set.Keys, 1)
 					_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
-					requireCode(t, err, kmserr.WrongPurpose)
+					requireCode(t, err, kms.WrongPurpose)
 					_, _, err = e.svc.MAC(ctx, e.tenant, k.ID, []byte("x"))
-					requireCode(t, err, kmserr.WrongPurpose)
+					requireCode(t, err, kms.WrongPurpose)
 				case keycrypto.PurposeMAC:
 					jws, _, err := e.svc.MAC(ctx, e.tenant, k.ID, []byte("data"))
 					require.NoError(t, err)
@@ -150,7 +150,7 @@ func TestCryptoRoundTrips(t *testing.T) {
 					require.NoError(t, err)
 					assert.True(t, v.Valid)
 					_, err = e.svc.Verify(ctx, e.tenant, k.ID, jws)
-					requireCode(t, err, kmserr.WrongPurpose)
+					requireCode(t, err, kms.WrongPurpose)
 					set, err := e.svc.JWKS(ctx, e.tenant, k.ID)
 					require.NoError(t, err)
 					assert.Empty(t, set.Keys, "symmetric keys publish nothing")
@@ -220,7 +220,7 @@ func TestRotationAndVersions(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, keys.StatusDisabled, m.Status)
 		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c1, nil)
-		requireCode(t, err, kmserr.VersionDisabled)
+		requireCode(t, err, kms.VersionDisabled)
 		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusEnabled)
 		require.NoError(t, err)
 		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c1, nil)
@@ -229,38 +229,38 @@ func TestRotationAndVersions(t *testing.T) {
 		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusDestroyed)
 		require.NoError(t, err)
 		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c1, nil)
-		requireCode(t, err, kmserr.VersionDestroyed)
+		requireCode(t, err, kms.VersionDestroyed)
 		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusEnabled)
-		requireCode(t, err, kmserr.VersionDestroyed)
+		requireCode(t, err, kms.VersionDestroyed)
 		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, "bogus")
-		requireCode(t, err, kmserr.InvalidRequest)
+		requireCode(t, err, kms.InvalidRequest)
 		got, err := e.svc.GetVersion(ctx, e.tenant, enc.ID, mid1)
 		require.NoError(t, err)
 		assert.Equal(t, keys.StatusDestroyed, got.Status)
 		_, err = e.svc.GetVersion(ctx, e.tenant, sig.ID, mid1)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 
 		// Disable the only remaining version: nothing encrypts.
 		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, uuid.MustParse(kid2), keys.StatusDisabled)
 		require.NoError(t, err)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, enc.ID, []byte("x"), nil)
-		requireCode(t, err, kmserr.NoEnabledVersion)
+		requireCode(t, err, kms.NoEnabledVersion)
 		k, err := e.svc.GetKey(ctx, e.tenant, enc.ID)
 		require.NoError(t, err)
 		assert.Equal(t, 0, k.PrimaryVersion)
 		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c2, nil)
-		requireCode(t, err, kmserr.VersionDisabled)
+		requireCode(t, err, kms.VersionDisabled)
 
 		// A kid of another key is unknown here.
 		other := e.key(t, keycrypto.A256KW, true)
 		c3, _, err := e.svc.Encrypt(ctx, e.tenant, other.ID, []byte("x"), nil)
 		require.NoError(t, err)
 		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c3, nil)
-		requireCode(t, err, kmserr.UnknownKid)
+		requireCode(t, err, kms.UnknownKid)
 
 		fixed := e.key(t, keycrypto.HS256, false)
 		_, err = e.svc.Rotate(ctx, e.tenant, fixed.ID)
-		requireCode(t, err, kmserr.VersioningNotAllowed)
+		requireCode(t, err, kms.VersioningNotAllowed)
 	})
 }
 
@@ -273,14 +273,14 @@ func TestKeyLifecycle(t *testing.T) {
 		require.NoError(t, err)
 
 		_, err = e.svc.CreateKey(ctx, e.tenant, keys.NewKey{Name: k.Name, Algorithm: "A256GCM"})
-		requireCode(t, err, kmserr.NameTaken)
+		requireCode(t, err, kms.NameTaken)
 		for _, nk := range []keys.NewKey{
 			{Name: "x", Algorithm: "A128GCM"},
 			{Name: "", Algorithm: "A256GCM"},
 			{Name: "x", Algorithm: "A256GCM", Description: string(make([]byte, 5000))},
 		} {
 			_, err = e.svc.CreateKey(ctx, e.tenant, nk)
-			requireCode(t, err, kmserr.InvalidRequest)
+			requireCode(t, err, kms.InvalidRequest)
 		}
 
 		desc := "new description"
@@ -290,19 +290,19 @@ func TestKeyLifecycle(t *testing.T) {
 		assert.Equal(t, desc, u.Description)
 		assert.Equal(t, keys.StatusDisabled, u.Status)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
-		requireCode(t, err, kmserr.KeyDisabled)
+		requireCode(t, err, kms.KeyDisabled)
 		_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, c, nil)
-		requireCode(t, err, kmserr.KeyDisabled)
+		requireCode(t, err, kms.KeyDisabled)
 		_, err = e.svc.Rotate(ctx, e.tenant, k.ID)
-		requireCode(t, err, kmserr.KeyDisabled)
+		requireCode(t, err, kms.KeyDisabled)
 		_, err = e.svc.JWKS(ctx, e.tenant, k.ID)
-		requireCode(t, err, kmserr.KeyDisabled)
+		requireCode(t, err, kms.KeyDisabled)
 		destroyed := keys.StatusDestroyed
 		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Status: &destroyed})
-		requireCode(t, err, kmserr.InvalidRequest)
+		requireCode(t, err, kms.InvalidRequest)
 		long := string(make([]byte, 5000))
 		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Description: &long})
-		requireCode(t, err, kmserr.InvalidRequest)
+		requireCode(t, err, kms.InvalidRequest)
 		enabled := keys.StatusEnabled
 		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Status: &enabled})
 		require.NoError(t, err)
@@ -311,42 +311,42 @@ func TestKeyLifecycle(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, keys.StatusDestroyed, gone.Status)
 		_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, c, nil)
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
 		_, err = e.svc.DestroyKey(ctx, e.tenant, k.ID)
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
 		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Description: &desc})
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
 		_, err = e.svc.Rotate(ctx, e.tenant, k.ID)
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
 		_, err = e.svc.JWKS(ctx, e.tenant, k.ID)
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
 		vs, _, err := e.svc.ListVersions(ctx, e.tenant, k.ID, keys.Page{Size: 10})
 		require.NoError(t, err)
 		_, err = e.svc.SetVersionStatus(ctx, e.tenant, k.ID, vs[0].ID, keys.StatusEnabled)
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
 		meta, err := e.svc.GetKey(ctx, e.tenant, k.ID)
 		require.NoError(t, err, "metadata is kept")
 		assert.Equal(t, keys.StatusDestroyed, meta.Status)
 
 		missing := uuid.Must(uuid.NewV7())
 		_, err = e.svc.GetKey(ctx, e.tenant, missing)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, missing, []byte("x"), nil)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.UpdateKey(ctx, e.tenant, missing, keys.KeyPatch{Description: &desc})
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.DestroyKey(ctx, e.tenant, missing)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.Rotate(ctx, e.tenant, missing)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, _, err = e.svc.ListVersions(ctx, e.tenant, missing, keys.Page{Size: 1})
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.GetVersion(ctx, e.tenant, missing, missing)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.JWKS(ctx, e.tenant, missing)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 	})
 }
 
@@ -426,7 +426,7 @@ func TestAudit(t *testing.T) {
 		assert.Equal(t, []string{"create_key", "encrypt", "decrypt"}, ops)
 		assert.Equal(t, "success", events[1].Outcome)
 		assert.Equal(t, "failure", events[2].Outcome)
-		assert.Equal(t, string(kmserr.MalformedCiphertext), events[2].ErrorCode)
+		assert.Equal(t, string(kms.MalformedCiphertext), events[2].ErrorCode)
 		for _, ev := range events {
 			assert.Equal(t, "alice", ev.Principal)
 			assert.Equal(t, "req-1", ev.RequestID)
@@ -440,7 +440,7 @@ func TestAudit(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, none)
 		_, _, err = e.svc.ListAudit(context.Background(), factory.TenantID(), nil, keys.Page{Size: 1})
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 	})
 }
 
@@ -459,23 +459,23 @@ func TestEnsureTenantAndRecordDenied(t *testing.T) {
 		tn, err := e.svc.EnsureTenant(ctx, id, "fresh-"+id.String(), false)
 		require.NoError(t, err)
 		assert.Equal(t, id, tn.ID)
-		require.NoError(t, e.svc.RecordDenied(ctx, id, "encrypt", "some-key", kmserr.Forbidden))
+		require.NoError(t, e.svc.RecordDenied(ctx, id, "encrypt", "some-key", kms.Forbidden))
 		events, _, err := e.svc.ListAudit(ctx, id, nil, keys.Page{Size: 10})
 		require.NoError(t, err)
 		require.Len(t, events, 1)
 		assert.Equal(t, "failure", events[0].Outcome)
 		assert.Equal(t, "forbidden", events[0].ErrorCode)
 		assert.Equal(t, "system", events[0].Principal, "no actor in context")
-		requireCode(t, e.svc.RecordDenied(ctx, factory.TenantID(), "encrypt", "", kmserr.Forbidden), kmserr.NotFound)
+		requireCode(t, e.svc.RecordDenied(ctx, factory.TenantID(), "encrypt", "", kms.Forbidden), kms.NotFound)
 		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "delete_realm_user", "user-1", nil))
-		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "update_realm_user", "user-2", kmserr.New(kmserr.NotFound, "x")))
+		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "update_realm_user", "user-2", kms.New(kms.NotFound, "x")))
 		events, _, err = e.svc.ListAudit(ctx, id, nil, keys.Page{Size: 10})
 		require.NoError(t, err)
 		require.Len(t, events, 3)
 		assert.Equal(t, "user-1", events[1].Target)
 		assert.Equal(t, "success", events[1].Outcome)
 		assert.Equal(t, "not_found", events[2].ErrorCode)
-		requireCode(t, e.svc.RecordUserEvent(ctx, factory.TenantID(), "x", "", nil), kmserr.NotFound)
+		requireCode(t, e.svc.RecordUserEvent(ctx, factory.TenantID(), "x", "", nil), kms.NotFound)
 	})
 }
 
@@ -494,7 +494,7 @@ func TestMaterialIsBoundToItsVersion(t *testing.T) {
 		require.NotEmpty(t, wrapped)
 		require.NoError(t, g.Table("kms_material_keys").Where("elastic_key_id = ?", k1.ID.String()).Update("wrapped", wrapped).Error)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, k1.ID, []byte("x"), nil)
-		requireCode(t, err, kmserr.Internal)
+		requireCode(t, err, kms.Internal)
 
 		// Destroyed material is really gone from the row.
 		_, err = e.svc.DestroyKey(ctx, e.tenant, k2.ID)
