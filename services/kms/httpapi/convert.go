@@ -12,7 +12,6 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
-	"github.com/passthru-dev/passthru/services/kms/keys"
 )
 
 const (
@@ -21,10 +20,10 @@ const (
 	pageTokenPrefix = "p1:"
 )
 
-// page turns page_size/page_token into a keys.Page. Tokens are opaque to
+// page turns page_size/page_token into a kms.Page. Tokens are opaque to
 // clients: base64url of a version tag and the last id of the previous page.
-func page(size *int, token *string) (keys.Page, error) {
-	p := keys.Page{Size: defaultPageSize}
+func page(size *int, token *string) (kms.Page, error) {
+	p := kms.Page{Size: defaultPageSize}
 	if size != nil {
 		if *size < 1 || *size > maxPageSize {
 			return p, kms.New(kms.InvalidRequest, "page_size must be 1..%d", maxPageSize)
@@ -59,7 +58,7 @@ func principal(r *http.Request) *authn.Principal {
 	return p
 }
 
-func toKey(k *keys.ElasticKey) api.ElasticKey {
+func toKey(k *kms.ElasticKey) api.ElasticKey {
 	return api.ElasticKey{
 		Id: k.ID, Name: k.Name, Description: k.Description, Algorithm: api.Algorithm(k.Algorithm),
 		Purpose: api.Purpose(k.Purpose), Status: api.KeyStatus(k.Status), VersioningAllowed: k.VersioningAllowed,
@@ -67,7 +66,7 @@ func toKey(k *keys.ElasticKey) api.ElasticKey {
 	}
 }
 
-func toVersion(m *keys.MaterialKey) (api.MaterialKey, error) {
+func toVersion(m *kms.MaterialKey) (api.MaterialKey, error) {
 	out := api.MaterialKey{
 		Id: m.ID, ElasticKeyId: m.ElasticKeyID, Version: m.Version, Kid: m.Kid(), Status: api.KeyStatus(m.Status),
 		Primary: m.Primary, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
@@ -82,7 +81,7 @@ func toVersion(m *keys.MaterialKey) (api.MaterialKey, error) {
 	return out, nil
 }
 
-func toEvent(e *keys.AuditEvent) api.AuditEvent {
+func toEvent(e *kms.AuditEvent) api.AuditEvent {
 	out := api.AuditEvent{
 		Id: e.ID, Time: e.Time, Principal: e.Principal, TenantId: e.TenantID, Operation: e.Operation,
 		Outcome: api.AuditEventOutcome(e.Outcome),

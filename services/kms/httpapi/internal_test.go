@@ -23,6 +23,7 @@ import (
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keys"
+	"github.com/passthru-dev/passthru/services/kms/sqlstore"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
@@ -32,7 +33,9 @@ func newHandlers(t *testing.T) (*handlers, http.Handler, uuid.UUID) {
 	d := dbtest.Open(t, dbtest.SQLite)
 	br, err := barrier.Open(ctx, d.Gorm(), barrier.Options{Secrets: [][]byte{[]byte("a-test-unseal-secret-of-32-bytes!!")}})
 	require.NoError(t, err)
-	svc, err := keys.New(ctx, keys.Options{DB: d, Barrier: br})
+	kstore, err := sqlstore.New(ctx, d)
+	require.NoError(t, err)
+	svc, err := keys.New(ctx, keys.Options{Store: kstore, Barrier: br})
 	require.NoError(t, err)
 	tenant := uuid.New()
 	_, err = svc.CreateTenant(ctx, tenant, "t", false)

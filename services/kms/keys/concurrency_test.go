@@ -10,7 +10,6 @@ import (
 
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
-	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
@@ -54,7 +53,7 @@ func TestConcurrentRotate(t *testing.T) {
 			want = append(want, v)
 		}
 		assert.Equal(t, want, got, "distinct consecutive versions after version 1")
-		list, _, err := e.svc.ListVersions(ctx, e.tenant, k.ID, keys.Page{Size: 100})
+		list, _, err := e.svc.ListVersions(ctx, e.tenant, k.ID, kms.Page{Size: 100})
 		require.NoError(t, err)
 		require.Len(t, list, n+1)
 		assert.Equal(t, n+1, list[0].Version)

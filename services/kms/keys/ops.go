@@ -7,7 +7,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/kms"
@@ -16,26 +15,26 @@ import (
 
 // usable checks that key k may serve an operation needing purpose.
 // Order: destroyed (410) before wrong purpose (400) before disabled (409).
-func usable(k *elasticKeyRow, purpose keycrypto.Purpose, op string) error {
+func usable(k *kms.ElasticKey, purpose kms.Purpose, op string) error {
 	switch {
-	case Status(k.Status) == StatusDestroyed:
+	case k.Status == kms.StatusDestroyed:
 		return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", k.ID)
-	case keycrypto.Purpose(k.Purpose) != purpose:
+	case k.Purpose != purpose:
 		return kms.New(kms.WrongPurpose, "%s needs a %s key; key %s is a %s key (%s)", op, purpose, k.ID, k.Purpose, k.Algorithm)
-	case Status(k.Status) == StatusDisabled:
+	case k.Status == kms.StatusDisabled:
 		return kms.New(kms.KeyDisabled, "elastic key %s is disabled", k.ID)
 	}
 	return nil
 }
 
 // load unwraps and loads a version's material.
-func (s *Service) load(ctx context.Context, tenant uuid.UUID, k *elasticKeyRow, m *materialKeyRow) (*keycrypto.Key, error) {
+func (s *Service) load(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey, m *kms.MaterialKey) (*keycrypto.Key, error) {
 	private, err := s.barrier.Unwrap(ctx, tenant, materialPurpose(k.ID, m.ID), m.Wrapped)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap material %s: %w", m.ID, err)
 	}
 	defer clear(private)
-	key, err := keycrypto.Load(keycrypto.Algorithm(k.Algorithm), m.ID, private)
+	key, err := keycrypto.Load(k.Algorithm, m.Kid(), private)
 	if err != nil {
 		return nil, fmt.Errorf("load material %s: %w", m.ID, err)
 	}
@@ -43,43 +42,42 @@ func (s *Service) load(ctx context.Context, tenant uuid.UUID, k *elasticKeyRow, 
 }
 
 // primary loads the newest enabled version of k.
-func (s *Service) primary(ctx context.Context, g *gorm.DB, tenant uuid.UUID, k *elasticKeyRow) (*keycrypto.Key, string, error) {
-	var m materialKeyRow
-	err := g.Where("elastic_key_id = ? AND status = ?", k.ID, string(StatusEnabled)).Order("version DESC").Take(&m).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+func (s *Service) primary(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey) (*keycrypto.Key, string, error) {
+	m, err := s.store.PrimaryVersion(ctx, tenant, k.ID)
+	if kms.Is(err, kms.NotFound) {
 		return nil, "", kms.New(kms.NoEnabledVersion, "elastic key %s has no enabled version", k.ID)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("primary version of %s: %w", k.ID, err)
+		return nil, "", err
 	}
-	key, err := s.load(ctx, tenant, k, &m)
-	return key, m.ID, err
+	key, err := s.load(ctx, tenant, k, m)
+	return key, m.Kid(), err
 }
 
 // lookup resolves a kid to a version of k for decrypt and verify: unknown
 // kids (including other keys' versions) are unknown to keycrypto; disabled
 // and destroyed versions are refused with their own codes.
-func (s *Service) lookup(ctx context.Context, g *gorm.DB, tenant uuid.UUID, k *elasticKeyRow, used *string) keycrypto.Lookup {
+func (s *Service) lookup(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey, used *string) keycrypto.Lookup {
 	return func(kid string) (*keycrypto.Key, error) {
-		if _, err := ids.ParseEntity(kid); err != nil {
+		mid, err := ids.ParseEntity(kid)
+		if err != nil {
 			return nil, nil // not a material key id, so no version of this key
 		}
-		var m materialKeyRow
-		err := g.Where("id = ? AND elastic_key_id = ?", kid, k.ID).Take(&m).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
+		m, err := s.store.Version(ctx, tenant, k.ID, mid)
+		if kms.Is(err, kms.NotFound) {
 			return nil, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("look up kid: %w", err)
 		}
-		*used = m.ID
-		switch Status(m.Status) {
-		case StatusDestroyed:
+		*used = m.Kid()
+		switch m.Status {
+		case kms.StatusDestroyed:
 			return nil, kms.New(kms.VersionDestroyed, "material key %s was destroyed", kid)
-		case StatusDisabled:
+		case kms.StatusDisabled:
 			return nil, kms.New(kms.VersionDisabled, "material key %s is disabled", kid)
 		}
-		return s.load(ctx, tenant, k, &m)
+		return s.load(ctx, tenant, k, m)
 	}
 }
 
@@ -112,24 +110,24 @@ func cryptoError(err error, malformed kms.Code) error {
 }
 
 // withKey runs fn on a usable key of tenant, audited as op.
-func (s *Service) withKey(ctx context.Context, tenant, id uuid.UUID, op string, purpose keycrypto.Purpose, fn func(g *gorm.DB, k *elasticKeyRow) (string, error)) error {
-	return s.audited(ctx, tenant, op, id.String(), func(g *gorm.DB) (string, error) {
-		k, err := s.keyRow(g, id)
+func (s *Service) withKey(ctx context.Context, tenant, id uuid.UUID, op string, purpose kms.Purpose, fn func(k *kms.ElasticKey) (string, error)) error {
+	return s.audited(ctx, tenant, op, id.String(), func() (string, error) {
+		k, err := s.store.Key(ctx, tenant, id)
 		if err != nil {
 			return "", err
 		}
 		if err := usable(k, purpose, op); err != nil {
 			return "", err
 		}
-		return fn(g, k)
+		return fn(k)
 	})
 }
 
 // Encrypt encrypts plaintext with the primary version as a compact JWE,
 // binding encContext (may be nil) into its protected header.
 func (s *Service) Encrypt(ctx context.Context, tenant, id uuid.UUID, plaintext, encContext []byte) (jwe, kid string, err error) {
-	err = s.withKey(ctx, tenant, id, "encrypt", keycrypto.PurposeEncrypt, func(g *gorm.DB, k *elasticKeyRow) (string, error) {
-		key, mid, err := s.primary(ctx, g, tenant, k)
+	err = s.withKey(ctx, tenant, id, "encrypt", keycrypto.PurposeEncrypt, func(k *kms.ElasticKey) (string, error) {
+		key, mid, err := s.primary(ctx, tenant, k)
 		if err != nil {
 			return "", err
 		}
@@ -146,9 +144,9 @@ func (s *Service) Encrypt(ctx context.Context, tenant, id uuid.UUID, plaintext, 
 // Decrypt opens a JWE made by any enabled version of the key.
 func (s *Service) Decrypt(ctx context.Context, tenant, id uuid.UUID, jwe string, encContext []byte) ([]byte, error) {
 	var plaintext []byte
-	err := s.withKey(ctx, tenant, id, "decrypt", keycrypto.PurposeEncrypt, func(g *gorm.DB, k *elasticKeyRow) (string, error) {
+	err := s.withKey(ctx, tenant, id, "decrypt", keycrypto.PurposeEncrypt, func(k *kms.ElasticKey) (string, error) {
 		var used string
-		p, err := keycrypto.Decrypt(s.lookup(ctx, g, tenant, k, &used), jwe, encContext)
+		p, err := keycrypto.Decrypt(s.lookup(ctx, tenant, k, &used), jwe, encContext)
 		if err != nil {
 			return used, cryptoError(err, kms.MalformedCiphertext)
 		}
@@ -161,8 +159,8 @@ func (s *Service) Decrypt(ctx context.Context, tenant, id uuid.UUID, jwe string,
 // GenerateDataKey returns a fresh 32-byte data key and the same key as a JWE
 // under the primary version.
 func (s *Service) GenerateDataKey(ctx context.Context, tenant, id uuid.UUID, encContext []byte) (plaintext []byte, jwe, kid string, err error) {
-	err = s.withKey(ctx, tenant, id, "generate_data_key", keycrypto.PurposeEncrypt, func(g *gorm.DB, k *elasticKeyRow) (string, error) {
-		key, mid, err := s.primary(ctx, g, tenant, k)
+	err = s.withKey(ctx, tenant, id, "generate_data_key", keycrypto.PurposeEncrypt, func(k *kms.ElasticKey) (string, error) {
+		key, mid, err := s.primary(ctx, tenant, k)
 		if err != nil {
 			return "", err
 		}
@@ -188,8 +186,8 @@ func (s *Service) MAC(ctx context.Context, tenant, id uuid.UUID, payload []byte)
 
 func (s *Service) signOrMAC(ctx context.Context, tenant, id uuid.UUID, op string, purpose keycrypto.Purpose, payload []byte,
 	fn func(*keycrypto.Key, []byte) (string, error)) (jws, kid string, err error) {
-	err = s.withKey(ctx, tenant, id, op, purpose, func(g *gorm.DB, k *elasticKeyRow) (string, error) {
-		key, mid, err := s.primary(ctx, g, tenant, k)
+	err = s.withKey(ctx, tenant, id, op, purpose, func(k *kms.ElasticKey) (string, error) {
+		key, mid, err := s.primary(ctx, tenant, k)
 		if err != nil {
 			return "", err
 		}
@@ -217,9 +215,9 @@ func (s *Service) VerifyMAC(ctx context.Context, tenant, id uuid.UUID, jws strin
 func (s *Service) verify(ctx context.Context, tenant, id uuid.UUID, op string, purpose keycrypto.Purpose, jws string,
 	fn func(keycrypto.Lookup, string) (keycrypto.Verification, error)) (keycrypto.Verification, error) {
 	var v keycrypto.Verification
-	err := s.withKey(ctx, tenant, id, op, purpose, func(g *gorm.DB, k *elasticKeyRow) (string, error) {
+	err := s.withKey(ctx, tenant, id, op, purpose, func(k *kms.ElasticKey) (string, error) {
 		var used string
-		res, err := fn(s.lookup(ctx, g, tenant, k, &used), jws)
+		res, err := fn(s.lookup(ctx, tenant, k, &used), jws)
 		if err != nil {
 			return used, cryptoError(err, kms.MalformedSignature)
 		}
@@ -233,31 +231,26 @@ func (s *Service) verify(ctx context.Context, tenant, id uuid.UUID, op string, p
 // symmetric keys). key_destroyed and key_disabled as for other operations.
 func (s *Service) JWKS(ctx context.Context, tenant, id uuid.UUID) (jose.JSONWebKeySet, error) {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
-	g, err := s.tenantDB(ctx, tenant)
+	k, err := s.store.Key(ctx, tenant, id)
 	if err != nil {
 		return set, err
 	}
-	k, err := s.keyRow(g, id)
-	if err != nil {
-		return set, err
-	}
-	switch Status(k.Status) {
-	case StatusDestroyed:
+	switch k.Status {
+	case kms.StatusDestroyed:
 		return set, kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", k.ID)
-	case StatusDisabled:
+	case kms.StatusDisabled:
 		return set, kms.New(kms.KeyDisabled, "elastic key %s is disabled", k.ID)
 	}
-	alg := keycrypto.Algorithm(k.Algorithm)
-	if !alg.Asymmetric() {
+	if !k.Algorithm.Asymmetric() {
 		return set, nil
 	}
-	var rows []materialKeyRow
-	if err := g.Where("elastic_key_id = ? AND status = ?", k.ID, string(StatusEnabled)).Order("version DESC").Find(&rows).Error; err != nil {
-		return set, fmt.Errorf("versions of %s: %w", k.ID, err)
+	versions, err := s.store.EnabledVersions(ctx, tenant, k.ID)
+	if err != nil {
+		return set, err
 	}
-	pub := make([]*keycrypto.Key, 0, len(rows))
-	for _, m := range rows {
-		key, err := keycrypto.LoadPublic(alg, m.ID, []byte(m.PublicJWK))
+	pub := make([]*keycrypto.Key, 0, len(versions))
+	for _, m := range versions {
+		key, err := keycrypto.LoadPublic(k.Algorithm, m.Kid(), m.PublicJWK)
 		if err != nil {
 			return set, fmt.Errorf("load public key %s: %w", m.ID, err)
 		}
