@@ -85,9 +85,11 @@ type KeyStore interface {
 	// not_found when keyID has no such version (another key's version
 	// included).
 	Version(ctx context.Context, tenant, keyID, id uuid.UUID) (*MaterialKey, error)
-	// PrimaryVersion returns the newest enabled version of key keyID with
-	// its wrapped material; not_found when no version is enabled.
-	PrimaryVersion(ctx context.Context, tenant, keyID uuid.UUID) (*MaterialKey, error)
+	// KeyWithPrimary returns key keyID and its primary version (the newest
+	// enabled one) with its wrapped material, both read in one statement so
+	// that the hot path (encrypt, sign) costs one query; the version is nil
+	// when none is enabled.
+	KeyWithPrimary(ctx context.Context, tenant, keyID uuid.UUID) (*ElasticKey, *MaterialKey, error)
 	// Versions lists the versions of key keyID newest first (empty for an
 	// unknown key). page.After names the last version of the previous page;
 	// invalid_request when it names no version of keyID. The uuid returned

@@ -165,6 +165,8 @@ func testCreateAndGetKey(t *testing.T, s kms.KeyStore) {
 
 	_, err = s.Key(ctx, tn, ids.NewEntity())
 	requireCode(t, err, kms.NotFound)
+	_, _, err = s.KeyWithPrimary(ctx, tn, ids.NewEntity())
+	requireCode(t, err, kms.NotFound)
 }
 
 func testCreateKeyNameTaken(t *testing.T, s kms.KeyStore) {
@@ -318,8 +320,9 @@ func testDestroyKey(t *testing.T, s kms.KeyStore) {
 		assert.Nil(t, v.Wrapped, "material erased")
 		assert.False(t, v.Primary)
 	}
-	_, err = s.PrimaryVersion(ctx, tn, k.ID)
-	requireCode(t, err, kms.NotFound)
+	_, p, err := s.KeyWithPrimary(ctx, tn, k.ID)
+	require.NoError(t, err)
+	assert.Nil(t, p, "no primary version")
 	v, err := s.Version(ctx, tn, other.ID, otherV.ID)
 	require.NoError(t, err)
 	assert.Equal(t, otherV.Wrapped, v.Wrapped, "other keys keep their material")
@@ -343,9 +346,10 @@ func testAddVersion(t *testing.T, s kms.KeyStore) {
 	got, err := s.Key(ctx, tn, k.ID)
 	require.NoError(t, err)
 	assert.Equal(t, 2, got.PrimaryVersion)
-	p, err := s.PrimaryVersion(ctx, tn, k.ID)
+	withPrimary, p, err := s.KeyWithPrimary(ctx, tn, k.ID)
 	require.NoError(t, err)
-	assert.Equal(t, v2, p)
+	assert.Equal(t, got, withPrimary, "the key is the one Key returns")
+	assert.Equal(t, v2, p, "the primary version with its material")
 
 	refusal := errors.New("not now")
 	_, err = s.AddVersion(ctx, tn, k.ID, func(*kms.ElasticKey) error { return refusal }, newVersion(k.ID))
@@ -407,8 +411,9 @@ func testVersions(t *testing.T, s kms.KeyStore) {
 		return nil
 	})
 	require.NoError(t, err)
-	p, err := s.PrimaryVersion(ctx, tn, k.ID)
+	_, p, err := s.KeyWithPrimary(ctx, tn, k.ID)
 	require.NoError(t, err)
+	require.NotNil(t, p)
 	assert.Equal(t, 4, p.Version)
 	assert.True(t, p.Primary)
 	enabled, err := s.EnabledVersions(ctx, tn, k.ID)
@@ -542,7 +547,7 @@ func testTenantIsolation(t *testing.T, s kms.KeyStore) {
 	requireCode(t, err, kms.NotFound)
 	_, err = s.Version(ctx, b, k.ID, v.ID)
 	requireCode(t, err, kms.NotFound)
-	_, err = s.PrimaryVersion(ctx, b, k.ID)
+	_, _, err = s.KeyWithPrimary(ctx, b, k.ID)
 	requireCode(t, err, kms.NotFound)
 	_, err = s.UpdateKey(ctx, b, k.ID, func(*kms.ElasticKey) error { return nil })
 	requireCode(t, err, kms.NotFound)

@@ -28,30 +28,17 @@ func usable(k *kms.ElasticKey, purpose kms.Purpose, op string) error {
 }
 
 // load unwraps and loads a version's material.
-func (s *Service) load(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey, m *kms.MaterialKey) (*keycrypto.Key, error) {
+func (s *Service) load(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey, m *kms.MaterialKey, kid string) (*keycrypto.Key, error) {
 	private, err := s.barrier.Unwrap(ctx, tenant, materialPurpose(k.ID, m.ID), m.Wrapped)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap material %s: %w", m.ID, err)
 	}
 	defer clear(private)
-	key, err := keycrypto.Load(k.Algorithm, m.Kid(), private)
+	key, err := keycrypto.Load(k.Algorithm, kid, private)
 	if err != nil {
 		return nil, fmt.Errorf("load material %s: %w", m.ID, err)
 	}
 	return key, nil
-}
-
-// primary loads the newest enabled version of k.
-func (s *Service) primary(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey) (*keycrypto.Key, string, error) {
-	m, err := s.store.PrimaryVersion(ctx, tenant, k.ID)
-	if kms.Is(err, kms.NotFound) {
-		return nil, "", kms.New(kms.NoEnabledVersion, "elastic key %s has no enabled version", k.ID)
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	key, err := s.load(ctx, tenant, k, m)
-	return key, m.Kid(), err
 }
 
 // lookup resolves a kid to a version of k for decrypt and verify: unknown
@@ -77,7 +64,7 @@ func (s *Service) lookup(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKe
 		case kms.StatusDisabled:
 			return nil, kms.New(kms.VersionDisabled, "material key %s is disabled", kid)
 		}
-		return s.load(ctx, tenant, k, m)
+		return s.load(ctx, tenant, k, m, m.Kid())
 	}
 }
 
@@ -123,22 +110,47 @@ func (s *Service) withKey(ctx context.Context, tenant, id uuid.UUID, op string, 
 	})
 }
 
-// Encrypt encrypts plaintext with the primary version as a compact JWE,
-// binding encContext (may be nil) into its protected header.
-func (s *Service) Encrypt(ctx context.Context, tenant, id uuid.UUID, plaintext, encContext []byte) (jwe, kid string, err error) {
-	err = s.withKey(ctx, tenant, id, "encrypt", keycrypto.PurposeEncrypt, func(k *kms.ElasticKey) (string, error) {
-		key, mid, err := s.primary(ctx, tenant, k)
+// withPrimary runs fn on a usable key of tenant and its primary version,
+// loaded, audited as op. Key and version come from one read.
+func (s *Service) withPrimary(ctx context.Context, tenant, id uuid.UUID, op string, purpose kms.Purpose, fn func(key *keycrypto.Key) error) (kid string, err error) {
+	err = s.audited(ctx, tenant, op, id.String(), func() (string, error) {
+		k, m, err := s.store.KeyWithPrimary(ctx, tenant, id)
 		if err != nil {
 			return "", err
 		}
-		jwe, err = keycrypto.Encrypt(key, plaintext, encContext)
-		if err != nil {
-			return mid, cryptoError(err, kms.Internal)
+		if err := usable(k, purpose, op); err != nil {
+			return "", err
 		}
-		kid = mid
-		return mid, nil
+		if m == nil {
+			return "", kms.New(kms.NoEnabledVersion, "elastic key %s has no enabled version", k.ID)
+		}
+		kid = m.Kid()
+		key, err := s.load(ctx, tenant, k, m, kid)
+		if err != nil {
+			return kid, err
+		}
+		if err := fn(key); err != nil {
+			return kid, cryptoError(err, kms.Internal)
+		}
+		return kid, nil
 	})
-	return jwe, kid, err
+	if err != nil {
+		return "", err
+	}
+	return kid, nil
+}
+
+// Encrypt encrypts plaintext with the primary version as a compact JWE,
+// binding encContext (may be nil) into its protected header.
+func (s *Service) Encrypt(ctx context.Context, tenant, id uuid.UUID, plaintext, encContext []byte) (jwe, kid string, err error) {
+	kid, err = s.withPrimary(ctx, tenant, id, "encrypt", keycrypto.PurposeEncrypt, func(key *keycrypto.Key) (err error) {
+		jwe, err = keycrypto.Encrypt(key, plaintext, encContext)
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	return jwe, kid, nil
 }
 
 // Decrypt opens a JWE made by any enabled version of the key.
@@ -159,19 +171,14 @@ func (s *Service) Decrypt(ctx context.Context, tenant, id uuid.UUID, jwe string,
 // GenerateDataKey returns a fresh 32-byte data key and the same key as a JWE
 // under the primary version.
 func (s *Service) GenerateDataKey(ctx context.Context, tenant, id uuid.UUID, encContext []byte) (plaintext []byte, jwe, kid string, err error) {
-	err = s.withKey(ctx, tenant, id, "generate_data_key", keycrypto.PurposeEncrypt, func(k *kms.ElasticKey) (string, error) {
-		key, mid, err := s.primary(ctx, tenant, k)
-		if err != nil {
-			return "", err
-		}
+	kid, err = s.withPrimary(ctx, tenant, id, "generate_data_key", keycrypto.PurposeEncrypt, func(key *keycrypto.Key) (err error) {
 		plaintext, jwe, err = keycrypto.GenerateDataKey(key, encContext)
-		if err != nil {
-			return mid, cryptoError(err, kms.Internal)
-		}
-		kid = mid
-		return mid, nil
+		return err
 	})
-	return plaintext, jwe, kid, err
+	if err != nil {
+		return nil, "", "", err
+	}
+	return plaintext, jwe, kid, nil
 }
 
 // Sign signs payload with the primary version as a compact JWS.
@@ -186,19 +193,14 @@ func (s *Service) MAC(ctx context.Context, tenant, id uuid.UUID, payload []byte)
 
 func (s *Service) signOrMAC(ctx context.Context, tenant, id uuid.UUID, op string, purpose keycrypto.Purpose, payload []byte,
 	fn func(*keycrypto.Key, []byte) (string, error)) (jws, kid string, err error) {
-	err = s.withKey(ctx, tenant, id, op, purpose, func(k *kms.ElasticKey) (string, error) {
-		key, mid, err := s.primary(ctx, tenant, k)
-		if err != nil {
-			return "", err
-		}
+	kid, err = s.withPrimary(ctx, tenant, id, op, purpose, func(key *keycrypto.Key) (err error) {
 		jws, err = fn(key, payload)
-		if err != nil {
-			return mid, cryptoError(err, kms.Internal)
-		}
-		kid = mid
-		return mid, nil
+		return err
 	})
-	return jws, kid, err
+	if err != nil {
+		return "", "", err
+	}
+	return jws, kid, nil
 }
 
 // Verify checks a JWS made by any enabled version of a signing key. A

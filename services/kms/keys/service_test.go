@@ -2,6 +2,7 @@ package keys_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
@@ -544,5 +545,26 @@ func TestConcurrentOperations(t *testing.T) {
 		for err := range errs {
 			require.NoError(t, err)
 		}
+	})
+}
+
+// TestKidMustBeCanonical: a kid names a version only in the form the service
+// issued it. The same id in upper case is unknown, not a lookup that then
+// fails authentication.
+func TestKidMustBeCanonical(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		k := e.key(t, keycrypto.A256GCM, false)
+		jwe, kid, err := e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
+		require.NoError(t, err)
+		header, rest, ok := strings.Cut(jwe, ".")
+		require.True(t, ok)
+		raw, err := base64.RawURLEncoding.DecodeString(header)
+		require.NoError(t, err)
+		upper := strings.Replace(string(raw), kid, strings.ToUpper(kid), 1)
+		require.NotEqual(t, string(raw), upper, "the header carries the kid")
+		_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, base64.RawURLEncoding.EncodeToString([]byte(upper))+"."+rest, nil)
+		requireCode(t, err, kms.UnknownKid)
 	})
 }

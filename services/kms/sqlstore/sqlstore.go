@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -377,21 +378,54 @@ func (s *Store) Version(ctx context.Context, tenant, keyID, id uuid.UUID) (*kms.
 	return v.domain(), nil
 }
 
-// PrimaryVersion implements kms.KeyStore.
-func (s *Store) PrimaryVersion(ctx context.Context, tenant, keyID uuid.UUID) (*kms.MaterialKey, error) {
+// keyWithPrimarySQL reads a key and its primary version (NULL columns
+// when none is enabled) in one statement.
+const keyWithPrimarySQL = `SELECT k.*, m.id AS m_id, m.version AS m_version, m.status AS m_status,
+	m.public_jwk AS m_public_jwk, m.wrapped AS m_wrapped, m.created_at AS m_created_at, m.updated_at AS m_updated_at
+FROM kms_elastic_keys k LEFT JOIN kms_material_keys m ON m.elastic_key_id = k.id AND m.version =
+	(SELECT MAX(p.version) FROM kms_material_keys p WHERE p.elastic_key_id = k.id AND p.status = ?)
+WHERE k.id = ?`
+
+// keyWithPrimaryView is a row of keyWithPrimarySQL; the version's columns
+// are pointers because the join leaves them NULL without an enabled version.
+type keyWithPrimaryView struct {
+	Key        elasticKeyRow `gorm:"embedded"`
+	MID        *string       `gorm:"column:m_id"`
+	MVersion   *int          `gorm:"column:m_version"`
+	MStatus    *string       `gorm:"column:m_status"`
+	MPublicJWK *string       `gorm:"column:m_public_jwk"`
+	MWrapped   []byte        `gorm:"column:m_wrapped"`
+	MCreatedAt *time.Time    `gorm:"column:m_created_at"`
+	MUpdatedAt *time.Time    `gorm:"column:m_updated_at"`
+}
+
+// KeyWithPrimary implements kms.KeyStore.
+func (s *Store) KeyWithPrimary(ctx context.Context, tenant, keyID uuid.UUID) (*kms.ElasticKey, *kms.MaterialKey, error) {
 	g, err := s.tenantDB(ctx, tenant)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var row materialKeyRow
-	err = g.Where("elastic_key_id = ? AND status = ?", keyID.String(), string(kms.StatusEnabled)).Order("version DESC").Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, kms.New(kms.NotFound, "elastic key %s has no enabled version", keyID)
+	// Scanned into one struct, not a slice: on this path a slice's backing
+	// array is the largest allocation of the request.
+	r := &keyWithPrimaryView{}
+	res := g.Raw(keyWithPrimarySQL, string(kms.StatusEnabled), keyID.String()).Scan(r)
+	if res.Error != nil {
+		return nil, nil, fmt.Errorf("get key %s with its primary version: %w", keyID, res.Error)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("primary version of %s: %w", keyID, err)
+	if res.RowsAffected == 0 {
+		return nil, nil, kms.New(kms.NotFound, "elastic key %s not found", keyID)
 	}
-	return (&versionView{Version: row, PrimaryVersion: row.Version}).domain(), nil
+	if r.MID == nil || r.MVersion == nil || r.MStatus == nil || r.MCreatedAt == nil || r.MUpdatedAt == nil {
+		return (&keyView{Key: r.Key}).domain(tenant), nil, nil
+	}
+	v := versionView{PrimaryVersion: *r.MVersion, Version: materialKeyRow{
+		ID: *r.MID, ElasticKeyID: r.Key.ID, Version: *r.MVersion, Status: *r.MStatus, Wrapped: r.MWrapped,
+		CreatedAt: *r.MCreatedAt, UpdatedAt: *r.MUpdatedAt,
+	}}
+	if r.MPublicJWK != nil {
+		v.Version.PublicJWK = *r.MPublicJWK
+	}
+	return (&keyView{Key: r.Key, PrimaryVersion: *r.MVersion}).domain(tenant), v.domain(), nil
 }
 
 // Versions implements kms.KeyStore.
