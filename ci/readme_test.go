@@ -40,6 +40,6 @@ func TestReadmeLinksEveryPackage(t *testing.T) {
 		if pkg == "." {
 			continue
 		}
-		assert.Contains(t, string(readme), "]("+pkg+")", "README.md's layout table links %s", pkg)
+		assert.True(t, strings.Contains(string(readme), "]("+pkg+")"), "README.md's layout table does not link %s", pkg)
 	}
 }

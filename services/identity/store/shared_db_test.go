@@ -10,8 +10,10 @@ import (
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 	"github.com/passthru-dev/passthru/services/kms/keys"
+	"github.com/passthru-dev/passthru/services/kms/sqlstore"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/factory"
 )
@@ -41,7 +43,9 @@ func TestServicesShareOnePostgresDatabase(t *testing.T) {
 			}
 			kd, kb := open("kms", "the-kms-unseal-secret-of-32-bytes!!")
 			id, _ := open("identity", "the-identity-unseal-secret-32-bytes")
-			kmsKeys, err := keys.New(ctx, keys.Options{DB: kd, Barrier: kb})
+			kmsStore, err := sqlstore.New(ctx, kd)
+			require.NoError(t, err)
+			kmsKeys, err := keys.New(ctx, keys.Options{Store: kmsStore, Barrier: kb})
 			require.NoError(t, err)
 			idStore, err := store.New(ctx, id)
 			require.NoError(t, err)
@@ -49,7 +53,7 @@ func TestServicesShareOnePostgresDatabase(t *testing.T) {
 			tenant := factory.TenantID()
 			_, err = kmsKeys.CreateTenant(ctx, tenant, factory.Name("tenant"), false)
 			require.NoError(t, err)
-			_, err = kmsKeys.CreateKey(ctx, tenant, keys.NewKey{Name: factory.Name("key"), Algorithm: string(keycrypto.A256GCM)})
+			_, err = kmsKeys.CreateKey(ctx, tenant, kms.NewKey{Name: factory.Name("key"), Algorithm: string(keycrypto.A256GCM)})
 			require.NoError(t, err)
 			require.NoError(t, idStore.CreateTenant(ctx, tenant, "tenant", false))
 			user := &identity.User{ID: factory.TenantID(), Username: factory.Name("user"), PasswordHash: "x"}

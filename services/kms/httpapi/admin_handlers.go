@@ -8,8 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passthru-dev/passthru/services/infra/httpx"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 	"github.com/passthru-dev/passthru/services/kms/realm"
 )
 
@@ -19,7 +19,7 @@ func metadata(m *map[string]any) (json.RawMessage, error) {
 	}
 	raw, err := json.Marshal(*m)
 	if err != nil {
-		return nil, kmserr.Wrap(err, kmserr.InvalidRequest, "metadata must be a JSON object")
+		return nil, kms.Wrap(err, kms.InvalidRequest, "metadata must be a JSON object")
 	}
 	return raw, nil
 }
@@ -61,7 +61,7 @@ func (h *handlers) CreateRealmUser(w http.ResponseWriter, r *http.Request) {
 	realmName := h.opts.UserRealms[0]
 	if req.Realm != nil {
 		if !slices.Contains(h.opts.UserRealms, *req.Realm) {
-			h.fail(w, r, kmserr.New(kmserr.InvalidRequest, "realm must be one of the database realms %v", h.opts.UserRealms))
+			h.fail(w, r, kms.New(kms.InvalidRequest, "realm must be one of the database realms %v", h.opts.UserRealms))
 			return
 		}
 		realmName = *req.Realm

@@ -10,9 +10,8 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
-	"github.com/passthru-dev/passthru/services/kms/keys"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 	"github.com/passthru-dev/passthru/services/kms/realm"
 )
 
@@ -22,13 +21,13 @@ const (
 	pageTokenPrefix = "p1:"
 )
 
-// page turns page_size/page_token into a keys.Page. Tokens are opaque to
+// page turns page_size/page_token into a kms.Page. Tokens are opaque to
 // clients: base64url of a version tag and the last id of the previous page.
-func page(size *int, token *string) (keys.Page, error) {
-	p := keys.Page{Size: defaultPageSize}
+func page(size *int, token *string) (kms.Page, error) {
+	p := kms.Page{Size: defaultPageSize}
 	if size != nil {
 		if *size < 1 || *size > maxPageSize {
-			return p, kmserr.New(kmserr.InvalidRequest, "page_size must be 1..%d", maxPageSize)
+			return p, kms.New(kms.InvalidRequest, "page_size must be 1..%d", maxPageSize)
 		}
 		p.Size = *size
 	}
@@ -36,12 +35,12 @@ func page(size *int, token *string) (keys.Page, error) {
 		raw, err := base64.RawURLEncoding.DecodeString(*token)
 		rest, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
 		if err != nil || !ok {
-			return p, kmserr.New(kmserr.InvalidRequest, "invalid page_token")
+			return p, kms.New(kms.InvalidRequest, "invalid page_token")
 		}
 		// Every listed item (key, version, audit event, user) has a UUIDv7 id.
 		id, err := ids.ParseEntity(rest)
 		if err != nil {
-			return p, kmserr.New(kmserr.InvalidRequest, "invalid page_token")
+			return p, kms.New(kms.InvalidRequest, "invalid page_token")
 		}
 		p.After = id
 	}
@@ -60,7 +59,7 @@ func principal(r *http.Request) *authn.Principal {
 	return p
 }
 
-func toKey(k *keys.ElasticKey) api.ElasticKey {
+func toKey(k *kms.ElasticKey) api.ElasticKey {
 	return api.ElasticKey{
 		Id: k.ID, Name: k.Name, Description: k.Description, Algorithm: api.Algorithm(k.Algorithm),
 		Purpose: api.Purpose(k.Purpose), Status: api.KeyStatus(k.Status), VersioningAllowed: k.VersioningAllowed,
@@ -68,7 +67,7 @@ func toKey(k *keys.ElasticKey) api.ElasticKey {
 	}
 }
 
-func toVersion(m *keys.MaterialKey) (api.MaterialKey, error) {
+func toVersion(m *kms.MaterialKey) (api.MaterialKey, error) {
 	out := api.MaterialKey{
 		Id: m.ID, ElasticKeyId: m.ElasticKeyID, Version: m.Version, Kid: m.Kid(), Status: api.KeyStatus(m.Status),
 		Primary: m.Primary, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
@@ -76,14 +75,14 @@ func toVersion(m *keys.MaterialKey) (api.MaterialKey, error) {
 	if len(m.PublicJWK) > 0 {
 		var jwk api.JWK
 		if err := json.Unmarshal(m.PublicJWK, &jwk); err != nil {
-			return out, kmserr.Wrap(err, kmserr.Internal, "stored public key is unreadable")
+			return out, kms.Wrap(err, kms.Internal, "stored public key is unreadable")
 		}
 		out.PublicJwk = &jwk
 	}
 	return out, nil
 }
 
-func toEvent(e *keys.AuditEvent) api.AuditEvent {
+func toEvent(e *kms.AuditEvent) api.AuditEvent {
 	out := api.AuditEvent{
 		Id: e.ID, Time: e.Time, Principal: e.Principal, TenantId: e.TenantID, Operation: e.Operation,
 		Outcome: api.AuditEventOutcome(e.Outcome),
@@ -111,7 +110,7 @@ func toUser(u *realm.User) (api.RealmUser, error) {
 	if len(u.Metadata) > 0 {
 		var m map[string]any
 		if err := json.Unmarshal(u.Metadata, &m); err != nil {
-			return out, kmserr.Wrap(err, kmserr.Internal, "stored metadata is unreadable")
+			return out, kms.Wrap(err, kms.Internal, "stored metadata is unreadable")
 		}
 		out.Metadata = &m
 	}

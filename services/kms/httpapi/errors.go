@@ -8,53 +8,53 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/realm"
 )
 
 // statusOf is the one table from error code to HTTP status (STYLE.md #4).
-var statusOf = map[kmserr.Code]int{
-	kmserr.InvalidRequest:       http.StatusBadRequest,
-	kmserr.MalformedJSON:        http.StatusBadRequest,
-	kmserr.UnsupportedMediaType: http.StatusUnsupportedMediaType,
-	kmserr.PayloadTooLarge:      http.StatusRequestEntityTooLarge,
-	kmserr.Unauthenticated:      http.StatusUnauthorized,
-	kmserr.TooManyAttempts:      http.StatusTooManyRequests,
-	kmserr.Forbidden:            http.StatusForbidden,
-	kmserr.NotFound:             http.StatusNotFound,
-	kmserr.MethodNotAllowed:     http.StatusMethodNotAllowed,
-	kmserr.NameTaken:            http.StatusConflict,
-	kmserr.UserExists:           http.StatusConflict,
-	kmserr.KeyDisabled:          http.StatusConflict,
-	kmserr.VersionDisabled:      http.StatusConflict,
-	kmserr.NoEnabledVersion:     http.StatusConflict,
-	kmserr.VersioningNotAllowed: http.StatusConflict,
-	kmserr.KeyDestroyed:         http.StatusGone,
-	kmserr.VersionDestroyed:     http.StatusGone,
-	kmserr.WrongPurpose:         http.StatusBadRequest,
-	kmserr.MalformedCiphertext:  http.StatusBadRequest,
-	kmserr.DecryptionFailed:     http.StatusBadRequest,
-	kmserr.ContextMismatch:      http.StatusBadRequest,
-	kmserr.UnknownKid:           http.StatusBadRequest,
-	kmserr.MalformedSignature:   http.StatusBadRequest,
-	kmserr.AlgorithmMismatch:    http.StatusBadRequest,
-	kmserr.Internal:             http.StatusInternalServerError,
-	kmserr.NotReady:             http.StatusServiceUnavailable,
-	kmserr.Busy:                 http.StatusServiceUnavailable,
+var statusOf = map[kms.Code]int{
+	kms.InvalidRequest:       http.StatusBadRequest,
+	kms.MalformedJSON:        http.StatusBadRequest,
+	kms.UnsupportedMediaType: http.StatusUnsupportedMediaType,
+	kms.PayloadTooLarge:      http.StatusRequestEntityTooLarge,
+	kms.Unauthenticated:      http.StatusUnauthorized,
+	kms.TooManyAttempts:      http.StatusTooManyRequests,
+	kms.Forbidden:            http.StatusForbidden,
+	kms.NotFound:             http.StatusNotFound,
+	kms.MethodNotAllowed:     http.StatusMethodNotAllowed,
+	kms.NameTaken:            http.StatusConflict,
+	kms.UserExists:           http.StatusConflict,
+	kms.KeyDisabled:          http.StatusConflict,
+	kms.VersionDisabled:      http.StatusConflict,
+	kms.NoEnabledVersion:     http.StatusConflict,
+	kms.VersioningNotAllowed: http.StatusConflict,
+	kms.KeyDestroyed:         http.StatusGone,
+	kms.VersionDestroyed:     http.StatusGone,
+	kms.WrongPurpose:         http.StatusBadRequest,
+	kms.MalformedCiphertext:  http.StatusBadRequest,
+	kms.DecryptionFailed:     http.StatusBadRequest,
+	kms.ContextMismatch:      http.StatusBadRequest,
+	kms.UnknownKid:           http.StatusBadRequest,
+	kms.MalformedSignature:   http.StatusBadRequest,
+	kms.AlgorithmMismatch:    http.StatusBadRequest,
+	kms.Internal:             http.StatusInternalServerError,
+	kms.NotReady:             http.StatusServiceUnavailable,
+	kms.Busy:                 http.StatusServiceUnavailable,
 }
 
 // StatusOf returns the HTTP status of code (500 for an unknown code).
-func StatusOf(code kmserr.Code) int {
+func StatusOf(code kms.Code) int {
 	if s, ok := statusOf[code]; ok {
 		return s
 	}
 	return http.StatusInternalServerError
 }
 
-// classify turns any error the handlers meet into a *kmserr.Error: errors
+// classify turns any error the handlers meet into a *kms.Error: errors
 // of other packages (authn, httpx decoding) are translated here and only here.
-func classify(err error) *kmserr.Error {
-	var ke *kmserr.Error
+func classify(err error) *kms.Error {
+	var ke *kms.Error
 	if errors.As(err, &ke) {
 		return ke
 	}
@@ -62,41 +62,41 @@ func classify(err error) *kmserr.Error {
 	if errors.As(err, &de) {
 		switch de.Status {
 		case http.StatusRequestEntityTooLarge:
-			return kmserr.Wrap(err, kmserr.PayloadTooLarge, "%s", de.Detail)
+			return kms.Wrap(err, kms.PayloadTooLarge, "%s", de.Detail)
 		case http.StatusUnsupportedMediaType:
-			return kmserr.Wrap(err, kmserr.UnsupportedMediaType, "%s", de.Detail)
+			return kms.Wrap(err, kms.UnsupportedMediaType, "%s", de.Detail)
 		default:
-			return kmserr.Wrap(err, kmserr.MalformedJSON, "%s", de.Detail)
+			return kms.Wrap(err, kms.MalformedJSON, "%s", de.Detail)
 		}
 	}
 	switch {
 	case errors.Is(err, authn.ErrNoCredentials):
-		return kmserr.Wrap(err, kmserr.Unauthenticated, "authentication required")
+		return kms.Wrap(err, kms.Unauthenticated, "authentication required")
 	case errors.Is(err, authn.ErrInvalidCredentials):
 		// Never says whether the user exists, is disabled or the password is wrong.
-		return kmserr.Wrap(err, kmserr.Unauthenticated, "invalid credentials")
+		return kms.Wrap(err, kms.Unauthenticated, "invalid credentials")
 	case errors.Is(err, credential.ErrLocked):
-		return kmserr.Wrap(err, kmserr.TooManyAttempts, "too many failed sign-in attempts for this user: retry later")
+		return kms.Wrap(err, kms.TooManyAttempts, "too many failed sign-in attempts for this user: retry later")
 	case errors.Is(err, credential.ErrBusy):
-		return kmserr.Wrap(err, kmserr.Busy, "too many credential checks in progress: retry later")
+		return kms.Wrap(err, kms.Busy, "too many credential checks in progress: retry later")
 	case errors.Is(err, authn.ErrForbidden):
 		// authn.CheckScope's message names the missing scope, which is safe to show.
-		return kmserr.Wrap(err, kmserr.Forbidden, "%s", err.Error())
+		return kms.Wrap(err, kms.Forbidden, "%s", err.Error())
 	case errors.Is(err, realm.ErrUserNotFound):
-		return kmserr.Wrap(err, kmserr.NotFound, "user not found")
+		return kms.Wrap(err, kms.NotFound, "user not found")
 	case errors.Is(err, realm.ErrUserExists):
-		return kmserr.Wrap(err, kmserr.UserExists, "a user with that username already exists in the realm")
+		return kms.Wrap(err, kms.UserExists, "a user with that username already exists in the realm")
 	case errors.Is(err, realm.ErrInvalidUser):
-		return kmserr.Wrap(err, kmserr.InvalidRequest, "%s", err.Error())
+		return kms.Wrap(err, kms.InvalidRequest, "%s", err.Error())
 	}
-	return kmserr.Wrap(err, kmserr.Internal, "internal error")
+	return kms.Wrap(err, kms.Internal, "internal error")
 }
 
 // writeError is the single place where errors become HTTP responses.
 func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	ke := classify(err)
 	status := StatusOf(ke.Code)
-	if status >= 500 && ke.Code != kmserr.Busy {
+	if status >= 500 && ke.Code != kms.Busy {
 		logger.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "request_id", httpx.RequestIDFrom(r.Context()), "error", err)
 	}
 	var retry *credential.RetryError

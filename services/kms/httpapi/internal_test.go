@@ -20,11 +20,12 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/password"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keys"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 	"github.com/passthru-dev/passthru/services/kms/realm"
 	"github.com/passthru-dev/passthru/services/kms/scope"
+	"github.com/passthru-dev/passthru/services/kms/sqlstore"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
@@ -34,7 +35,9 @@ func newHandlers(t *testing.T) (*handlers, http.Handler, uuid.UUID) {
 	d := dbtest.Open(t, dbtest.SQLite)
 	br, err := barrier.Open(ctx, d.Gorm(), barrier.Options{Secrets: [][]byte{[]byte("a-test-unseal-secret-of-32-bytes!!")}})
 	require.NoError(t, err)
-	svc, err := keys.New(ctx, keys.Options{DB: d, Barrier: br})
+	kstore, err := sqlstore.New(ctx, d)
+	require.NoError(t, err)
+	svc, err := keys.New(ctx, keys.Options{Store: kstore, Barrier: br})
 	require.NoError(t, err)
 	tenant := uuid.New()
 	_, err = svc.CreateTenant(ctx, tenant, "t", false)
@@ -139,16 +142,16 @@ func TestErrorMapping(t *testing.T) {
 	tests := []struct {
 		desc string
 		err  error
-		want kmserr.Code
+		want kms.Code
 	}{
-		{desc: "no credentials", err: authn.ErrNoCredentials, want: kmserr.Unauthenticated},
-		{desc: "forbidden", err: authn.ErrForbidden, want: kmserr.Forbidden},
-		{desc: "user not found", err: realm.ErrUserNotFound, want: kmserr.NotFound},
-		{desc: "user exists", err: realm.ErrUserExists, want: kmserr.UserExists},
-		{desc: "invalid user", err: realm.ErrInvalidUser, want: kmserr.InvalidRequest},
-		{desc: "locked account", err: fmt.Errorf("basic: %w", &credential.RetryError{Err: credential.ErrLocked}), want: kmserr.TooManyAttempts},
-		{desc: "busy verifier", err: fmt.Errorf("basic: %w", &credential.RetryError{Err: credential.ErrBusy}), want: kmserr.Busy},
-		{desc: "anything else", err: errors.New("boom"), want: kmserr.Internal},
+		{desc: "no credentials", err: authn.ErrNoCredentials, want: kms.Unauthenticated},
+		{desc: "forbidden", err: authn.ErrForbidden, want: kms.Forbidden},
+		{desc: "user not found", err: realm.ErrUserNotFound, want: kms.NotFound},
+		{desc: "user exists", err: realm.ErrUserExists, want: kms.UserExists},
+		{desc: "invalid user", err: realm.ErrInvalidUser, want: kms.InvalidRequest},
+		{desc: "locked account", err: fmt.Errorf("basic: %w", &credential.RetryError{Err: credential.ErrLocked}), want: kms.TooManyAttempts},
+		{desc: "busy verifier", err: fmt.Errorf("basic: %w", &credential.RetryError{Err: credential.ErrBusy}), want: kms.Busy},
+		{desc: "anything else", err: errors.New("boom"), want: kms.Internal},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -176,13 +179,13 @@ func TestProblemCodesDocumented(t *testing.T) {
 	require.NoError(t, err)
 	problem := doc.Components.Schemas["Problem"]
 	require.NotNil(t, problem)
-	documented := map[kmserr.Code]int{}
+	documented := map[kms.Code]int{}
 	for _, m := range regexp.MustCompile("(?m)^- `([a-z_]+)` \\((\\d{3})\\):").FindAllStringSubmatch(problem.Value.Description, -1) {
 		status, err := strconv.Atoi(m[2])
 		require.NoError(t, err)
-		_, dup := documented[kmserr.Code(m[1])]
+		_, dup := documented[kms.Code(m[1])]
 		require.False(t, dup, "code %s documented twice", m[1])
-		documented[kmserr.Code(m[1])] = status
+		documented[kms.Code(m[1])] = status
 	}
 	assert.Equal(t, statusOf, documented, "openapi.yaml Problem lists every code with its status, and no others")
 }

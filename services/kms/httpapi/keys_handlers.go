@@ -4,8 +4,8 @@ import (
 	"net/http"
 
 	"github.com/passthru-dev/passthru/services/infra/httpx"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
-	"github.com/passthru-dev/passthru/services/kms/keys"
 )
 
 func (h *handlers) CreateElasticKey(w http.ResponseWriter, r *http.Request) {
@@ -14,7 +14,7 @@ func (h *handlers) CreateElasticKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	nk := keys.NewKey{Name: req.Name, Algorithm: string(req.Algorithm), VersioningAllowed: true}
+	nk := kms.NewKey{Name: req.Name, Algorithm: string(req.Algorithm), VersioningAllowed: true}
 	if req.Description != nil {
 		nk.Description = *req.Description
 	}
@@ -36,7 +36,7 @@ func (h *handlers) ListElasticKeys(w http.ResponseWriter, r *http.Request, param
 		h.fail(w, r, err)
 		return
 	}
-	var f keys.KeyFilter
+	var f kms.KeyFilter
 	if params.Algorithm != nil {
 		f.Algorithm = string(*params.Algorithm)
 	}
@@ -44,7 +44,7 @@ func (h *handlers) ListElasticKeys(w http.ResponseWriter, r *http.Request, param
 		f.Purpose = string(*params.Purpose)
 	}
 	if params.Status != nil {
-		f.Status = keys.Status(*params.Status)
+		f.Status = kms.Status(*params.Status)
 	}
 	if params.NamePrefix != nil {
 		f.NamePrefix = *params.NamePrefix
@@ -76,9 +76,9 @@ func (h *handlers) UpdateElasticKey(w http.ResponseWriter, r *http.Request, id a
 		h.fail(w, r, err)
 		return
 	}
-	p := keys.KeyPatch{Description: req.Description}
+	p := kms.KeyPatch{Description: req.Description}
 	if req.Status != nil {
-		s := keys.Status(*req.Status)
+		s := kms.Status(*req.Status)
 		p.Status = &s
 	}
 	k, err := h.opts.Keys.UpdateKey(r.Context(), principal(r).TenantID, id, p)
@@ -156,7 +156,7 @@ func (h *handlers) UpdateMaterialKey(w http.ResponseWriter, r *http.Request, id 
 		h.fail(w, r, err)
 		return
 	}
-	m, err := h.opts.Keys.SetVersionStatus(r.Context(), principal(r).TenantID, id, mid, keys.Status(req.Status))
+	m, err := h.opts.Keys.SetVersionStatus(r.Context(), principal(r).TenantID, id, mid, kms.Status(req.Status))
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -25,9 +25,9 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keys"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 	"github.com/passthru-dev/passthru/services/kms/realm"
 	"github.com/passthru-dev/passthru/services/kms/scope"
 )
@@ -84,10 +84,10 @@ func New(ctx context.Context, opts Options) (http.Handler, error) {
 
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, kmserr.New(kmserr.NotFound, "no such resource"))
+		h.fail(w, r, kms.New(kms.NotFound, "no such resource"))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, kmserr.New(kmserr.MethodNotAllowed, "method %s not allowed here", r.Method))
+		h.fail(w, r, kms.New(kms.MethodNotAllowed, "method %s not allowed here", r.Method))
 	})
 	r.HandleFunc("/api/v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
@@ -110,7 +110,7 @@ func New(ctx context.Context, opts Options) (http.Handler, error) {
 	api.HandlerWithOptions(h, api.GorillaServerOptions{
 		BaseRouter: r,
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			h.fail(w, r, kmserr.Wrap(err, kmserr.InvalidRequest, "%s", err.Error()))
+			h.fail(w, r, kms.Wrap(err, kms.InvalidRequest, "%s", err.Error()))
 		},
 	})
 	// A declared oversize body is refused before routing, with the
@@ -118,7 +118,7 @@ func New(ctx context.Context, opts Options) (http.Handler, error) {
 	// httpx.DecodeJSON at the same limit.
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.ContentLength > MaxBodyBytes {
-			h.fail(w, req, kmserr.New(kmserr.PayloadTooLarge, "request body exceeds %d bytes", MaxBodyBytes))
+			h.fail(w, req, kms.New(kms.PayloadTooLarge, "request body exceeds %d bytes", MaxBodyBytes))
 			return
 		}
 		r.ServeHTTP(w, req)
@@ -176,7 +176,7 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 		if err := authn.CheckScope(ctx, op.scope); err != nil {
 			// A refused key operation is still an event of the tenant's audit trail.
-			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, op.auditName, auditKeyID(mux.Vars(r)["id"]), kmserr.Forbidden); aerr != nil {
+			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, op.auditName, auditKeyID(mux.Vars(r)["id"]), kms.Forbidden); aerr != nil {
 				g.h.logger.WarnContext(ctx, "audit of a denied request failed", "error", aerr)
 			}
 			g.h.fail(w, r, err)
@@ -202,7 +202,7 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 			},
 		}
 		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
-			g.h.fail(w, r, kmserr.Wrap(err, kmserr.InvalidRequest, "%s", validationDetail(err)))
+			g.h.fail(w, r, kms.Wrap(err, kms.InvalidRequest, "%s", validationDetail(err)))
 			return
 		}
 		if body != nil {

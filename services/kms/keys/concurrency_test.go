@@ -8,9 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
-	"github.com/passthru-dev/passthru/services/kms/keys"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
@@ -54,7 +53,7 @@ func TestConcurrentRotate(t *testing.T) {
 			want = append(want, v)
 		}
 		assert.Equal(t, want, got, "distinct consecutive versions after version 1")
-		list, _, err := e.svc.ListVersions(ctx, e.tenant, k.ID, keys.Page{Size: 100})
+		list, _, err := e.svc.ListVersions(ctx, e.tenant, k.ID, kms.Page{Size: 100})
 		require.NoError(t, err)
 		require.Len(t, list, n+1)
 		assert.Equal(t, n+1, list[0].Version)
@@ -80,7 +79,7 @@ func TestRotateRacingDestroy(t *testing.T) {
 					// Before the destroy a rotation succeeds; after it, the
 					// key is gone: nothing else is an acceptable answer.
 					if _, err := e.svc.Rotate(ctx, e.tenant, k.ID); err != nil {
-						assert.Equal(t, kmserr.KeyDestroyed, kmserr.CodeOf(err), "rotate racing destroy: %v", err)
+						assert.Equal(t, kms.KeyDestroyed, kms.CodeOf(err), "rotate racing destroy: %v", err)
 					}
 				})
 			}

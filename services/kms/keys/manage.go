@@ -2,41 +2,27 @@ package keys
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
-	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 )
-
-// MaxDescription is the longest description accepted, in bytes.
-const MaxDescription = 4096
 
 // materialPurpose is the barrier purpose of a version's material: it binds
 // the wrapped bytes to their key and version, so a row copied onto another
 // key or version does not unwrap.
-func materialPurpose(keyID, mid string) string {
-	return "kms/material/" + keyID + "/" + mid
+func materialPurpose(keyID, mid uuid.UUID) string {
+	return "kms/material/" + keyID.String() + "/" + mid.String()
 }
 
-func validateDescription(d string) error {
-	if len(d) > MaxDescription || db.ValidateText(d) != nil {
-		return kmserr.New(kmserr.InvalidRequest, "description must be valid UTF-8 of at most %d bytes", MaxDescription)
-	}
-	return nil
-}
-
-// newMaterial generates, wraps and returns a version row for key k.
-func (s *Service) newMaterial(ctx context.Context, tenant uuid.UUID, k *elasticKeyRow, version int) (*materialKeyRow, error) {
-	mid := ids.NewEntity().String()
-	m, err := keycrypto.Generate(keycrypto.Algorithm(k.Algorithm), mid)
+// newMaterial generates and wraps a new, enabled version of key k. The
+// store assigns its number.
+func (s *Service) newMaterial(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey) (*kms.MaterialKey, error) {
+	mid := ids.NewEntity()
+	m, err := keycrypto.Generate(k.Algorithm, mid.String())
 	if err != nil {
 		return nil, fmt.Errorf("generate %s material: %w", k.Algorithm, err)
 	}
@@ -46,271 +32,121 @@ func (s *Service) newMaterial(ctx context.Context, tenant uuid.UUID, k *elasticK
 		return nil, fmt.Errorf("wrap material: %w", err)
 	}
 	now := s.now().UTC()
-	return &materialKeyRow{
-		ID: mid, ElasticKeyID: k.ID, Version: version, Status: string(StatusEnabled),
-		PublicJWK: string(m.Public), Wrapped: wrapped, CreatedAt: now, UpdatedAt: now,
-	}, nil
+	v := &kms.MaterialKey{
+		ID: mid, ElasticKeyID: k.ID, Status: kms.StatusEnabled, Wrapped: wrapped, CreatedAt: now, UpdatedAt: now,
+	}
+	if len(m.Public) > 0 {
+		v.PublicJWK = m.Public
+	}
+	return v, nil
+}
+
+// withoutMaterial returns v without its wrapped material: callers of the
+// service see a version's metadata, never its material in any form.
+func withoutMaterial(v *kms.MaterialKey) *kms.MaterialKey {
+	if v != nil {
+		v.Wrapped = nil
+	}
+	return v
 }
 
 // CreateKey creates an elastic key with its first version.
-func (s *Service) CreateKey(ctx context.Context, tenant uuid.UUID, nk NewKey) (*ElasticKey, error) {
+func (s *Service) CreateKey(ctx context.Context, tenant uuid.UUID, nk kms.NewKey) (*kms.ElasticKey, error) {
 	alg, err := keycrypto.ParseAlgorithm(nk.Algorithm)
 	if err != nil {
-		return nil, kmserr.Wrap(err, kmserr.InvalidRequest, "unsupported algorithm %q", nk.Algorithm)
+		return nil, kms.Wrap(err, kms.InvalidRequest, "unsupported algorithm %q", nk.Algorithm)
 	}
-	if err := db.ValidateName(nk.Name); err != nil {
-		return nil, kmserr.Wrap(err, kmserr.InvalidRequest, "invalid key name")
+	if err := kms.ValidateName("key", nk.Name); err != nil {
+		return nil, err
 	}
-	if err := validateDescription(nk.Description); err != nil {
+	if err := kms.ValidateDescription(nk.Description); err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
-	row := &elasticKeyRow{
-		ID: ids.NewEntity().String(), Name: nk.Name, Description: nk.Description, Algorithm: string(alg),
-		Purpose: string(alg.Purpose()), Status: string(StatusEnabled), VersioningAllowed: nk.VersioningAllowed,
-		CreatedAt: now, UpdatedAt: now,
+	k := &kms.ElasticKey{
+		ID: ids.NewEntity(), TenantID: tenant, Name: nk.Name, Description: nk.Description, Algorithm: alg,
+		Purpose: alg.Purpose(), Status: kms.StatusEnabled, VersioningAllowed: nk.VersioningAllowed,
+		PrimaryVersion: 1, CreatedAt: now, UpdatedAt: now,
 	}
-	var out *ElasticKey
-	err = s.audited(ctx, tenant, "create_key", row.ID, func(g *gorm.DB) (string, error) {
-		m, err := s.newMaterial(ctx, tenant, row, 1)
+	err = s.audited(ctx, tenant, "create_key", k.ID.String(), func() (string, error) {
+		m, err := s.newMaterial(ctx, tenant, k)
 		if err != nil {
 			return "", err
 		}
-		err = g.Transaction(func(tx *gorm.DB) error {
-			var n int64
-			if err := tx.Model(&elasticKeyRow{}).Where("name = ?", nk.Name).Count(&n).Error; err != nil {
-				return fmt.Errorf("check key name: %w", err)
-			}
-			if n > 0 {
-				return kmserr.New(kmserr.NameTaken, "a key named %q already exists", nk.Name)
-			}
-			if err := tx.Create(row).Error; err != nil {
-				return fmt.Errorf("insert key: %w", err)
-			}
-			if err := tx.Create(m).Error; err != nil {
-				return fmt.Errorf("insert material key: %w", err)
-			}
-			return nil
-		})
-		if err != nil {
+		m.Version = 1
+		if err := s.store.CreateKey(ctx, tenant, k, m); err != nil {
 			return "", err
 		}
-		out = row.domain(tenant, 1)
-		return m.ID, nil
+		return m.ID.String(), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
-}
-
-func (r *elasticKeyRow) domain(tenant uuid.UUID, primary int) *ElasticKey {
-	return &ElasticKey{
-		ID: uuid.MustParse(r.ID), TenantID: tenant, Name: r.Name, Description: r.Description,
-		Algorithm: keycrypto.Algorithm(r.Algorithm), Purpose: keycrypto.Purpose(r.Purpose), Status: Status(r.Status),
-		VersioningAllowed: r.VersioningAllowed, PrimaryVersion: primary, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-	}
-}
-
-func (r *materialKeyRow) domain(primary int) *MaterialKey {
-	m := &MaterialKey{
-		ID: uuid.MustParse(r.ID), ElasticKeyID: uuid.MustParse(r.ElasticKeyID), Version: r.Version,
-		Status: Status(r.Status), Primary: r.Version == primary && Status(r.Status) == StatusEnabled,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-	}
-	if r.PublicJWK != "" {
-		m.PublicJWK = json.RawMessage(r.PublicJWK)
-	}
-	return m
-}
-
-// lockedKeyRow reads the key inside tx and holds its row lock until the
-// transaction ends (SELECT ... FOR UPDATE on PostgreSQL; SQLite write
-// transactions are IMMEDIATE and so already exclusive). Every change to a
-// key or its versions takes this lock first, so a rotation cannot slip a
-// new live version into a key that a concurrent destroy is erasing, and two
-// rotations see each other's version numbers.
-func (s *Service) lockedKeyRow(tx *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
-	return s.keyRow(tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}), id)
-}
-
-// keyRow reads key id from g (a tenant database or a transaction on it).
-func (s *Service) keyRow(g *gorm.DB, id uuid.UUID) (*elasticKeyRow, error) {
-	var row elasticKeyRow
-	err := g.Where("id = ?", id.String()).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, kmserr.New(kmserr.NotFound, "elastic key %s not found", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get key %s: %w", id, err)
-	}
-	return &row, nil
-}
-
-// primaryVersions returns, per key id, the newest enabled version number.
-func primaryVersions(g *gorm.DB, keyIDs []string) (map[string]int, error) {
-	out := map[string]int{}
-	if len(keyIDs) == 0 {
-		return out, nil
-	}
-	var rows []struct {
-		ElasticKeyID string
-		V            int
-	}
-	err := g.Model(&materialKeyRow{}).Select("elastic_key_id, MAX(version) AS v").
-		Where("elastic_key_id IN ? AND status = ?", keyIDs, string(StatusEnabled)).
-		Group("elastic_key_id").Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("primary versions: %w", err)
-	}
-	for _, r := range rows {
-		out[r.ElasticKeyID] = r.V
-	}
-	return out, nil
-}
-
-func primaryVersion(g *gorm.DB, keyID string) (int, error) {
-	m, err := primaryVersions(g, []string{keyID})
-	return m[keyID], err
+	return k, nil
 }
 
 // GetKey returns an elastic key of tenant; not_found for another tenant's key.
-func (s *Service) GetKey(ctx context.Context, tenant, id uuid.UUID) (*ElasticKey, error) {
-	g, err := s.tenantDB(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	row, err := s.keyRow(g, id)
-	if err != nil {
-		return nil, err
-	}
-	p, err := primaryVersion(g, row.ID)
-	if err != nil {
-		return nil, err
-	}
-	return row.domain(tenant, p), nil
+func (s *Service) GetKey(ctx context.Context, tenant, id uuid.UUID) (*kms.ElasticKey, error) {
+	return s.store.Key(ctx, tenant, id)
 }
 
 // ListKeys lists the tenant's keys in creation order. The returned id is
-// the After of the next page, uuid.Nil on the last page.
-func (s *Service) ListKeys(ctx context.Context, tenant uuid.UUID, f KeyFilter, page Page) ([]*ElasticKey, uuid.UUID, error) {
-	g, err := s.tenantDB(ctx, tenant)
-	if err != nil {
-		if kmserr.Is(err, kmserr.NotFound) {
-			return nil, uuid.Nil, nil
-		}
-		return nil, uuid.Nil, err
+// the After of the next page, uuid.Nil on the last page. An unregistered
+// tenant simply has no keys.
+func (s *Service) ListKeys(ctx context.Context, tenant uuid.UUID, f kms.KeyFilter, page kms.Page) ([]*kms.ElasticKey, uuid.UUID, error) {
+	out, next, err := s.store.Keys(ctx, tenant, f, page)
+	if kms.Is(err, kms.NotFound) {
+		return nil, uuid.Nil, nil
 	}
-	q := g.Model(&elasticKeyRow{})
-	if f.Algorithm != "" {
-		q = q.Where("algorithm = ?", f.Algorithm)
-	}
-	if f.Purpose != "" {
-		q = q.Where("purpose = ?", f.Purpose)
-	}
-	if f.Status != "" {
-		q = q.Where("status = ?", string(f.Status))
-	}
-	if f.NamePrefix != "" {
-		// Compared with substr rather than LIKE, so % and _ in a prefix are
-		// literal on both SQLite and PostgreSQL.
-		q = q.Where("substr(name, 1, ?) = ?", len([]rune(f.NamePrefix)), f.NamePrefix)
-	}
-	if page.After != uuid.Nil {
-		q = q.Where("id > ?", page.After.String())
-	}
-	var rows []elasticKeyRow
-	if err := q.Order("id").Limit(page.Size + 1).Find(&rows).Error; err != nil {
-		return nil, uuid.Nil, fmt.Errorf("list keys: %w", err)
-	}
-	next := uuid.Nil
-	if len(rows) > page.Size {
-		rows = rows[:page.Size]
-		next = uuid.MustParse(rows[len(rows)-1].ID)
-	}
-	idList := make([]string, 0, len(rows))
-	for _, r := range rows {
-		idList = append(idList, r.ID)
-	}
-	prim, err := primaryVersions(g, idList)
-	if err != nil {
-		return nil, uuid.Nil, err
-	}
-	out := make([]*ElasticKey, 0, len(rows))
-	for i := range rows {
-		out = append(out, rows[i].domain(tenant, prim[rows[i].ID]))
-	}
-	return out, next, nil
+	return out, next, err
 }
 
 // UpdateKey changes description and/or status (enabled, disabled).
 // A destroyed key is key_destroyed.
-func (s *Service) UpdateKey(ctx context.Context, tenant, id uuid.UUID, p KeyPatch) (*ElasticKey, error) {
+func (s *Service) UpdateKey(ctx context.Context, tenant, id uuid.UUID, p kms.KeyPatch) (*kms.ElasticKey, error) {
 	if p.Description != nil {
-		if err := validateDescription(*p.Description); err != nil {
+		if err := kms.ValidateDescription(*p.Description); err != nil {
 			return nil, err
 		}
 	}
-	if p.Status != nil && *p.Status != StatusEnabled && *p.Status != StatusDisabled {
-		return nil, kmserr.New(kmserr.InvalidRequest, "status must be enabled or disabled (destroy with DELETE)")
+	if p.Status != nil && *p.Status != kms.StatusEnabled && *p.Status != kms.StatusDisabled {
+		return nil, kms.New(kms.InvalidRequest, "status must be enabled or disabled (destroy with DELETE)")
 	}
-	var out *ElasticKey
-	err := s.audited(ctx, tenant, "update_key", id.String(), func(g *gorm.DB) (string, error) {
-		return "", g.Transaction(func(tx *gorm.DB) error {
-			row, err := s.lockedKeyRow(tx, id)
-			if err != nil {
-				return err
-			}
-			if Status(row.Status) == StatusDestroyed {
-				return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", id)
+	var out *kms.ElasticKey
+	err := s.audited(ctx, tenant, "update_key", id.String(), func() (string, error) {
+		var err error
+		out, err = s.store.UpdateKey(ctx, tenant, id, func(k *kms.ElasticKey) error {
+			if k.Status == kms.StatusDestroyed {
+				return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", id)
 			}
 			if p.Description != nil {
-				row.Description = *p.Description
+				k.Description = *p.Description
 			}
 			if p.Status != nil {
-				row.Status = string(*p.Status)
+				k.Status = *p.Status
 			}
-			row.UpdatedAt = s.now().UTC()
-			if err := tx.Save(row).Error; err != nil {
-				return fmt.Errorf("update key %s: %w", id, err)
-			}
-			prim, err := primaryVersion(tx, row.ID)
-			if err != nil {
-				return err
-			}
-			out = row.domain(tenant, prim)
+			k.UpdatedAt = s.now().UTC()
 			return nil
 		})
+		return "", err
 	})
 	return out, err
 }
 
 // DestroyKey erases the material of every version; metadata stays and the
 // key answers key_destroyed (410) to every later operation.
-func (s *Service) DestroyKey(ctx context.Context, tenant, id uuid.UUID) (*ElasticKey, error) {
-	var out *ElasticKey
-	err := s.audited(ctx, tenant, "destroy_key", id.String(), func(g *gorm.DB) (string, error) {
-		return "", g.Transaction(func(tx *gorm.DB) error {
-			row, err := s.lockedKeyRow(tx, id)
-			if err != nil {
-				return err
+func (s *Service) DestroyKey(ctx context.Context, tenant, id uuid.UUID) (*kms.ElasticKey, error) {
+	var out *kms.ElasticKey
+	err := s.audited(ctx, tenant, "destroy_key", id.String(), func() (string, error) {
+		var err error
+		out, err = s.store.UpdateKey(ctx, tenant, id, func(k *kms.ElasticKey) error {
+			if k.Status == kms.StatusDestroyed {
+				return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed already", id)
 			}
-			if Status(row.Status) == StatusDestroyed {
-				return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed already", id)
-			}
-			now := s.now().UTC()
-			err = tx.Model(&materialKeyRow{}).Where("elastic_key_id = ?", row.ID).
-				Updates(map[string]any{"status": string(StatusDestroyed), "wrapped": nil, "updated_at": now}).Error
-			if err != nil {
-				return fmt.Errorf("erase material of key %s: %w", id, err)
-			}
-			row.Status, row.UpdatedAt = string(StatusDestroyed), now
-			if err := tx.Save(row).Error; err != nil {
-				return fmt.Errorf("destroy key %s: %w", id, err)
-			}
-			out = row.domain(tenant, 0)
+			k.Status, k.UpdatedAt = kms.StatusDestroyed, s.now().UTC()
 			return nil
 		})
+		return "", err
 	})
 	return out, err
 }
@@ -318,175 +154,89 @@ func (s *Service) DestroyKey(ctx context.Context, tenant, id uuid.UUID) (*Elasti
 // Rotate adds a new version that becomes primary. versioning_not_allowed
 // when the key was created without versioning; key_disabled, key_destroyed.
 // Concurrent rotations of one key get distinct, consecutive version numbers:
-// the number is chosen under the key's row lock.
-func (s *Service) Rotate(ctx context.Context, tenant, id uuid.UUID) (*MaterialKey, error) {
-	var out *MaterialKey
-	err := s.audited(ctx, tenant, "rotate_key", id.String(), func(g *gorm.DB) (string, error) {
-		row, err := s.keyRow(g, id)
+// the store assigns the number under the key's lock.
+func (s *Service) Rotate(ctx context.Context, tenant, id uuid.UUID) (*kms.MaterialKey, error) {
+	var out *kms.MaterialKey
+	err := s.audited(ctx, tenant, "rotate_key", id.String(), func() (string, error) {
+		k, err := s.store.Key(ctx, tenant, id)
 		if err != nil {
 			return "", err
 		}
-		if err := rotatable(row); err != nil {
+		if err := rotatable(k); err != nil {
 			return "", err
 		}
 		// Key generation (RSA takes a while) happens before the lock is
-		// taken; the version number is assigned under it.
-		m, err := s.newMaterial(ctx, tenant, row, 0)
+		// taken; the store checks again under it.
+		m, err := s.newMaterial(ctx, tenant, k)
 		if err != nil {
 			return "", err
 		}
-		err = g.Transaction(func(tx *gorm.DB) error {
-			locked, err := s.lockedKeyRow(tx, id)
-			if err != nil {
-				return err
-			}
-			if err := rotatable(locked); err != nil {
-				return err
-			}
-			var maxV int
-			if err := tx.Model(&materialKeyRow{}).Select("COALESCE(MAX(version), 0)").Where("elastic_key_id = ?", locked.ID).Scan(&maxV).Error; err != nil {
-				return fmt.Errorf("latest version of %s: %w", id, err)
-			}
-			m.Version = maxV + 1
-			if err := tx.Create(m).Error; err != nil {
-				return fmt.Errorf("insert version %d of %s: %w", m.Version, id, err)
-			}
-			return nil
-		})
+		out, err = s.store.AddVersion(ctx, tenant, id, rotatable, m)
 		if err != nil {
 			return "", err
 		}
-		out = m.domain(m.Version)
-		return m.ID, nil
+		return m.ID.String(), nil
 	})
-	return out, err
+	return withoutMaterial(out), err
 }
 
-func rotatable(row *elasticKeyRow) error {
+func rotatable(k *kms.ElasticKey) error {
 	switch {
-	case Status(row.Status) == StatusDestroyed:
-		return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", row.ID)
-	case Status(row.Status) == StatusDisabled:
-		return kmserr.New(kmserr.KeyDisabled, "elastic key %s is disabled", row.ID)
-	case !row.VersioningAllowed:
-		return kmserr.New(kmserr.VersioningNotAllowed, "elastic key %s does not allow new versions", row.ID)
+	case k.Status == kms.StatusDestroyed:
+		return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", k.ID)
+	case k.Status == kms.StatusDisabled:
+		return kms.New(kms.KeyDisabled, "elastic key %s is disabled", k.ID)
+	case !k.VersioningAllowed:
+		return kms.New(kms.VersioningNotAllowed, "elastic key %s does not allow new versions", k.ID)
 	}
 	return nil
 }
 
 // ListVersions lists the versions of a key, newest first.
-func (s *Service) ListVersions(ctx context.Context, tenant, id uuid.UUID, page Page) ([]*MaterialKey, uuid.UUID, error) {
-	g, err := s.tenantDB(ctx, tenant)
+func (s *Service) ListVersions(ctx context.Context, tenant, id uuid.UUID, page kms.Page) ([]*kms.MaterialKey, uuid.UUID, error) {
+	if _, err := s.store.Key(ctx, tenant, id); err != nil {
+		return nil, uuid.Nil, err
+	}
+	out, next, err := s.store.Versions(ctx, tenant, id, page)
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	row, err := s.keyRow(g, id)
-	if err != nil {
-		return nil, uuid.Nil, err
-	}
-	q := g.Model(&materialKeyRow{}).Where("elastic_key_id = ?", row.ID)
-	if page.After != uuid.Nil {
-		// Versions are ordered by number, not id: ids are generated before
-		// the number is assigned, so they need not sort the same way.
-		after, err := s.versionRow(g, id, page.After)
-		if kmserr.Is(err, kmserr.NotFound) {
-			return nil, uuid.Nil, kmserr.New(kmserr.InvalidRequest, "invalid page_token")
-		}
-		if err != nil {
-			return nil, uuid.Nil, err
-		}
-		q = q.Where("version < ?", after.Version)
-	}
-	var rows []materialKeyRow
-	if err := q.Order("version DESC").Limit(page.Size + 1).Find(&rows).Error; err != nil {
-		return nil, uuid.Nil, fmt.Errorf("list versions of %s: %w", id, err)
-	}
-	next := uuid.Nil
-	if len(rows) > page.Size {
-		rows = rows[:page.Size]
-		next = uuid.MustParse(rows[len(rows)-1].ID)
-	}
-	prim, err := primaryVersion(g, row.ID)
-	if err != nil {
-		return nil, uuid.Nil, err
-	}
-	out := make([]*MaterialKey, 0, len(rows))
-	for i := range rows {
-		out = append(out, rows[i].domain(prim))
+	for _, v := range out {
+		withoutMaterial(v)
 	}
 	return out, next, nil
 }
 
-func (s *Service) versionRow(g *gorm.DB, keyID, mid uuid.UUID) (*materialKeyRow, error) {
-	var row materialKeyRow
-	err := g.Where("id = ? AND elastic_key_id = ?", mid.String(), keyID.String()).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, kmserr.New(kmserr.NotFound, "material key %s of key %s not found", mid, keyID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get version %s: %w", mid, err)
-	}
-	return &row, nil
-}
-
 // GetVersion returns one version of a key.
-func (s *Service) GetVersion(ctx context.Context, tenant, id, mid uuid.UUID) (*MaterialKey, error) {
-	g, err := s.tenantDB(ctx, tenant)
-	if err != nil {
+func (s *Service) GetVersion(ctx context.Context, tenant, id, mid uuid.UUID) (*kms.MaterialKey, error) {
+	if _, err := s.store.Key(ctx, tenant, id); err != nil {
 		return nil, err
 	}
-	if _, err := s.keyRow(g, id); err != nil {
-		return nil, err
-	}
-	row, err := s.versionRow(g, id, mid)
-	if err != nil {
-		return nil, err
-	}
-	prim, err := primaryVersion(g, row.ElasticKeyID)
-	if err != nil {
-		return nil, err
-	}
-	return row.domain(prim), nil
+	v, err := s.store.Version(ctx, tenant, id, mid)
+	return withoutMaterial(v), err
 }
 
 // SetVersionStatus enables, disables or destroys one version. Destroying
 // erases its material; a destroyed version stays destroyed (version_destroyed).
-func (s *Service) SetVersionStatus(ctx context.Context, tenant, id, mid uuid.UUID, status Status) (*MaterialKey, error) {
+func (s *Service) SetVersionStatus(ctx context.Context, tenant, id, mid uuid.UUID, status kms.Status) (*kms.MaterialKey, error) {
 	if !status.Valid() {
-		return nil, kmserr.New(kmserr.InvalidRequest, "status must be enabled, disabled or destroyed")
+		return nil, kms.New(kms.InvalidRequest, "status must be enabled, disabled or destroyed")
 	}
-	op := map[Status]string{StatusEnabled: "enable_version", StatusDisabled: "disable_version", StatusDestroyed: "destroy_version"}[status]
-	var out *MaterialKey
-	err := s.audited(ctx, tenant, op, id.String(), func(g *gorm.DB) (string, error) {
-		return mid.String(), g.Transaction(func(tx *gorm.DB) error {
-			key, err := s.lockedKeyRow(tx, id)
-			if err != nil {
-				return err
+	op := map[kms.Status]string{kms.StatusEnabled: "enable_version", kms.StatusDisabled: "disable_version", kms.StatusDestroyed: "destroy_version"}[status]
+	var out *kms.MaterialKey
+	err := s.audited(ctx, tenant, op, id.String(), func() (string, error) {
+		var err error
+		out, err = s.store.UpdateVersion(ctx, tenant, id, mid, func(k *kms.ElasticKey, v *kms.MaterialKey) error {
+			if k.Status == kms.StatusDestroyed {
+				return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", id)
 			}
-			if Status(key.Status) == StatusDestroyed {
-				return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", id)
+			if v.Status == kms.StatusDestroyed {
+				return kms.New(kms.VersionDestroyed, "material key %s was destroyed", mid)
 			}
-			row, err := s.versionRow(tx, id, mid)
-			if err != nil {
-				return err
-			}
-			if Status(row.Status) == StatusDestroyed {
-				return kmserr.New(kmserr.VersionDestroyed, "material key %s was destroyed", mid)
-			}
-			row.Status, row.UpdatedAt = string(status), s.now().UTC()
-			if status == StatusDestroyed {
-				row.Wrapped = nil
-			}
-			if err := tx.Save(row).Error; err != nil {
-				return fmt.Errorf("update version %s: %w", mid, err)
-			}
-			prim, err := primaryVersion(tx, key.ID)
-			if err != nil {
-				return err
-			}
-			out = row.domain(prim)
+			v.Status, v.UpdatedAt = status, s.now().UTC()
 			return nil
 		})
+		return mid.String(), err
 	})
-	return out, err
+	return withoutMaterial(out), err
 }

@@ -7,86 +7,71 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
 )
 
 // usable checks that key k may serve an operation needing purpose.
 // Order: destroyed (410) before wrong purpose (400) before disabled (409).
-func usable(k *elasticKeyRow, purpose keycrypto.Purpose, op string) error {
+func usable(k *kms.ElasticKey, purpose kms.Purpose, op string) error {
 	switch {
-	case Status(k.Status) == StatusDestroyed:
-		return kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", k.ID)
-	case keycrypto.Purpose(k.Purpose) != purpose:
-		return kmserr.New(kmserr.WrongPurpose, "%s needs a %s key; key %s is a %s key (%s)", op, purpose, k.ID, k.Purpose, k.Algorithm)
-	case Status(k.Status) == StatusDisabled:
-		return kmserr.New(kmserr.KeyDisabled, "elastic key %s is disabled", k.ID)
+	case k.Status == kms.StatusDestroyed:
+		return kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", k.ID)
+	case k.Purpose != purpose:
+		return kms.New(kms.WrongPurpose, "%s needs a %s key; key %s is a %s key (%s)", op, purpose, k.ID, k.Purpose, k.Algorithm)
+	case k.Status == kms.StatusDisabled:
+		return kms.New(kms.KeyDisabled, "elastic key %s is disabled", k.ID)
 	}
 	return nil
 }
 
 // load unwraps and loads a version's material.
-func (s *Service) load(ctx context.Context, tenant uuid.UUID, k *elasticKeyRow, m *materialKeyRow) (*keycrypto.Key, error) {
+func (s *Service) load(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey, m *kms.MaterialKey, kid string) (*keycrypto.Key, error) {
 	private, err := s.barrier.Unwrap(ctx, tenant, materialPurpose(k.ID, m.ID), m.Wrapped)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap material %s: %w", m.ID, err)
 	}
 	defer clear(private)
-	key, err := keycrypto.Load(keycrypto.Algorithm(k.Algorithm), m.ID, private)
+	key, err := keycrypto.Load(k.Algorithm, kid, private)
 	if err != nil {
 		return nil, fmt.Errorf("load material %s: %w", m.ID, err)
 	}
 	return key, nil
 }
 
-// primary loads the newest enabled version of k.
-func (s *Service) primary(ctx context.Context, g *gorm.DB, tenant uuid.UUID, k *elasticKeyRow) (*keycrypto.Key, string, error) {
-	var m materialKeyRow
-	err := g.Where("elastic_key_id = ? AND status = ?", k.ID, string(StatusEnabled)).Order("version DESC").Take(&m).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, "", kmserr.New(kmserr.NoEnabledVersion, "elastic key %s has no enabled version", k.ID)
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("primary version of %s: %w", k.ID, err)
-	}
-	key, err := s.load(ctx, tenant, k, &m)
-	return key, m.ID, err
-}
-
 // lookup resolves a kid to a version of k for decrypt and verify: unknown
 // kids (including other keys' versions) are unknown to keycrypto; disabled
 // and destroyed versions are refused with their own codes.
-func (s *Service) lookup(ctx context.Context, g *gorm.DB, tenant uuid.UUID, k *elasticKeyRow, used *string) keycrypto.Lookup {
+func (s *Service) lookup(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey, used *string) keycrypto.Lookup {
 	return func(kid string) (*keycrypto.Key, error) {
-		if _, err := ids.ParseEntity(kid); err != nil {
+		mid, err := ids.ParseEntity(kid)
+		if err != nil {
 			return nil, nil // not a material key id, so no version of this key
 		}
-		var m materialKeyRow
-		err := g.Where("id = ? AND elastic_key_id = ?", kid, k.ID).Take(&m).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
+		m, err := s.store.Version(ctx, tenant, k.ID, mid)
+		if kms.Is(err, kms.NotFound) {
 			return nil, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("look up kid: %w", err)
 		}
-		*used = m.ID
-		switch Status(m.Status) {
-		case StatusDestroyed:
-			return nil, kmserr.New(kmserr.VersionDestroyed, "material key %s was destroyed", kid)
-		case StatusDisabled:
-			return nil, kmserr.New(kmserr.VersionDisabled, "material key %s is disabled", kid)
+		*used = m.Kid()
+		switch m.Status {
+		case kms.StatusDestroyed:
+			return nil, kms.New(kms.VersionDestroyed, "material key %s was destroyed", kid)
+		case kms.StatusDisabled:
+			return nil, kms.New(kms.VersionDisabled, "material key %s is disabled", kid)
 		}
-		return s.load(ctx, tenant, k, &m)
+		return s.load(ctx, tenant, k, m, m.Kid())
 	}
 }
 
 // cryptoError maps a keycrypto error to the service's error type. Errors
-// that already are *kmserr.Error (from lookup) pass through.
-func cryptoError(err error, malformed kmserr.Code) error {
-	var ke *kmserr.Error
+// that already are *kms.Error (from lookup) pass through.
+func cryptoError(err error, malformed kms.Code) error {
+	var ke *kms.Error
 	if errors.As(err, &ke) {
 		return ke
 	}
@@ -96,61 +81,86 @@ func cryptoError(err error, malformed kmserr.Code) error {
 	}
 	switch ce.Code {
 	case keycrypto.CodeMalformed:
-		return kmserr.Wrap(err, malformed, "%s", ce.Detail)
+		return kms.Wrap(err, malformed, "%s", ce.Detail)
 	case keycrypto.CodeUnknownKid:
-		return kmserr.Wrap(err, kmserr.UnknownKid, "the kid names no version of this key")
+		return kms.Wrap(err, kms.UnknownKid, "the kid names no version of this key")
 	case keycrypto.CodeWrongContext:
-		return kmserr.Wrap(err, kmserr.ContextMismatch, "the context does not match the one the ciphertext is bound to")
+		return kms.Wrap(err, kms.ContextMismatch, "the context does not match the one the ciphertext is bound to")
 	case keycrypto.CodeDecrypt:
-		return kmserr.Wrap(err, kmserr.DecryptionFailed, "the ciphertext failed authentication")
+		return kms.Wrap(err, kms.DecryptionFailed, "the ciphertext failed authentication")
 	case keycrypto.CodeWrongPurpose:
-		return kmserr.Wrap(err, kmserr.WrongPurpose, "%s", ce.Detail)
+		return kms.Wrap(err, kms.WrongPurpose, "%s", ce.Detail)
 	case keycrypto.CodeUnsupportedAlgorithm:
-		return kmserr.Wrap(err, kmserr.AlgorithmMismatch, "the header algorithm is not the key's algorithm")
+		return kms.Wrap(err, kms.AlgorithmMismatch, "the header algorithm is not the key's algorithm")
 	}
 	return err
 }
 
 // withKey runs fn on a usable key of tenant, audited as op.
-func (s *Service) withKey(ctx context.Context, tenant, id uuid.UUID, op string, purpose keycrypto.Purpose, fn func(g *gorm.DB, k *elasticKeyRow) (string, error)) error {
-	return s.audited(ctx, tenant, op, id.String(), func(g *gorm.DB) (string, error) {
-		k, err := s.keyRow(g, id)
+func (s *Service) withKey(ctx context.Context, tenant, id uuid.UUID, op string, purpose kms.Purpose, fn func(k *kms.ElasticKey) (string, error)) error {
+	return s.audited(ctx, tenant, op, id.String(), func() (string, error) {
+		k, err := s.store.Key(ctx, tenant, id)
 		if err != nil {
 			return "", err
 		}
 		if err := usable(k, purpose, op); err != nil {
 			return "", err
 		}
-		return fn(g, k)
+		return fn(k)
 	})
+}
+
+// withPrimary runs fn on a usable key of tenant and its primary version,
+// loaded, audited as op. Key and version come from one read.
+func (s *Service) withPrimary(ctx context.Context, tenant, id uuid.UUID, op string, purpose kms.Purpose, fn func(key *keycrypto.Key) error) (kid string, err error) {
+	err = s.audited(ctx, tenant, op, id.String(), func() (string, error) {
+		k, m, err := s.store.KeyWithPrimary(ctx, tenant, id)
+		if err != nil {
+			return "", err
+		}
+		if err := usable(k, purpose, op); err != nil {
+			return "", err
+		}
+		if m == nil {
+			return "", kms.New(kms.NoEnabledVersion, "elastic key %s has no enabled version", k.ID)
+		}
+		kid = m.Kid()
+		key, err := s.load(ctx, tenant, k, m, kid)
+		if err != nil {
+			return kid, err
+		}
+		if err := fn(key); err != nil {
+			return kid, cryptoError(err, kms.Internal)
+		}
+		return kid, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return kid, nil
 }
 
 // Encrypt encrypts plaintext with the primary version as a compact JWE,
 // binding encContext (may be nil) into its protected header.
 func (s *Service) Encrypt(ctx context.Context, tenant, id uuid.UUID, plaintext, encContext []byte) (jwe, kid string, err error) {
-	err = s.withKey(ctx, tenant, id, "encrypt", keycrypto.PurposeEncrypt, func(g *gorm.DB, k *elasticKeyRow) (string, error) {
-		key, mid, err := s.primary(ctx, g, tenant, k)
-		if err != nil {
-			return "", err
-		}
+	kid, err = s.withPrimary(ctx, tenant, id, "encrypt", keycrypto.PurposeEncrypt, func(key *keycrypto.Key) (err error) {
 		jwe, err = keycrypto.Encrypt(key, plaintext, encContext)
-		if err != nil {
-			return mid, cryptoError(err, kmserr.Internal)
-		}
-		kid = mid
-		return mid, nil
+		return err
 	})
-	return jwe, kid, err
+	if err != nil {
+		return "", "", err
+	}
+	return jwe, kid, nil
 }
 
 // Decrypt opens a JWE made by any enabled version of the key.
 func (s *Service) Decrypt(ctx context.Context, tenant, id uuid.UUID, jwe string, encContext []byte) ([]byte, error) {
 	var plaintext []byte
-	err := s.withKey(ctx, tenant, id, "decrypt", keycrypto.PurposeEncrypt, func(g *gorm.DB, k *elasticKeyRow) (string, error) {
+	err := s.withKey(ctx, tenant, id, "decrypt", keycrypto.PurposeEncrypt, func(k *kms.ElasticKey) (string, error) {
 		var used string
-		p, err := keycrypto.Decrypt(s.lookup(ctx, g, tenant, k, &used), jwe, encContext)
+		p, err := keycrypto.Decrypt(s.lookup(ctx, tenant, k, &used), jwe, encContext)
 		if err != nil {
-			return used, cryptoError(err, kmserr.MalformedCiphertext)
+			return used, cryptoError(err, kms.MalformedCiphertext)
 		}
 		plaintext = p
 		return used, nil
@@ -161,19 +171,14 @@ func (s *Service) Decrypt(ctx context.Context, tenant, id uuid.UUID, jwe string,
 // GenerateDataKey returns a fresh 32-byte data key and the same key as a JWE
 // under the primary version.
 func (s *Service) GenerateDataKey(ctx context.Context, tenant, id uuid.UUID, encContext []byte) (plaintext []byte, jwe, kid string, err error) {
-	err = s.withKey(ctx, tenant, id, "generate_data_key", keycrypto.PurposeEncrypt, func(g *gorm.DB, k *elasticKeyRow) (string, error) {
-		key, mid, err := s.primary(ctx, g, tenant, k)
-		if err != nil {
-			return "", err
-		}
+	kid, err = s.withPrimary(ctx, tenant, id, "generate_data_key", keycrypto.PurposeEncrypt, func(key *keycrypto.Key) (err error) {
 		plaintext, jwe, err = keycrypto.GenerateDataKey(key, encContext)
-		if err != nil {
-			return mid, cryptoError(err, kmserr.Internal)
-		}
-		kid = mid
-		return mid, nil
+		return err
 	})
-	return plaintext, jwe, kid, err
+	if err != nil {
+		return nil, "", "", err
+	}
+	return plaintext, jwe, kid, nil
 }
 
 // Sign signs payload with the primary version as a compact JWS.
@@ -188,19 +193,14 @@ func (s *Service) MAC(ctx context.Context, tenant, id uuid.UUID, payload []byte)
 
 func (s *Service) signOrMAC(ctx context.Context, tenant, id uuid.UUID, op string, purpose keycrypto.Purpose, payload []byte,
 	fn func(*keycrypto.Key, []byte) (string, error)) (jws, kid string, err error) {
-	err = s.withKey(ctx, tenant, id, op, purpose, func(g *gorm.DB, k *elasticKeyRow) (string, error) {
-		key, mid, err := s.primary(ctx, g, tenant, k)
-		if err != nil {
-			return "", err
-		}
+	kid, err = s.withPrimary(ctx, tenant, id, op, purpose, func(key *keycrypto.Key) (err error) {
 		jws, err = fn(key, payload)
-		if err != nil {
-			return mid, cryptoError(err, kmserr.Internal)
-		}
-		kid = mid
-		return mid, nil
+		return err
 	})
-	return jws, kid, err
+	if err != nil {
+		return "", "", err
+	}
+	return jws, kid, nil
 }
 
 // Verify checks a JWS made by any enabled version of a signing key. A
@@ -217,11 +217,11 @@ func (s *Service) VerifyMAC(ctx context.Context, tenant, id uuid.UUID, jws strin
 func (s *Service) verify(ctx context.Context, tenant, id uuid.UUID, op string, purpose keycrypto.Purpose, jws string,
 	fn func(keycrypto.Lookup, string) (keycrypto.Verification, error)) (keycrypto.Verification, error) {
 	var v keycrypto.Verification
-	err := s.withKey(ctx, tenant, id, op, purpose, func(g *gorm.DB, k *elasticKeyRow) (string, error) {
+	err := s.withKey(ctx, tenant, id, op, purpose, func(k *kms.ElasticKey) (string, error) {
 		var used string
-		res, err := fn(s.lookup(ctx, g, tenant, k, &used), jws)
+		res, err := fn(s.lookup(ctx, tenant, k, &used), jws)
 		if err != nil {
-			return used, cryptoError(err, kmserr.MalformedSignature)
+			return used, cryptoError(err, kms.MalformedSignature)
 		}
 		v = res
 		return used, nil
@@ -233,31 +233,26 @@ func (s *Service) verify(ctx context.Context, tenant, id uuid.UUID, op string, p
 // symmetric keys). key_destroyed and key_disabled as for other operations.
 func (s *Service) JWKS(ctx context.Context, tenant, id uuid.UUID) (jose.JSONWebKeySet, error) {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
-	g, err := s.tenantDB(ctx, tenant)
+	k, err := s.store.Key(ctx, tenant, id)
 	if err != nil {
 		return set, err
 	}
-	k, err := s.keyRow(g, id)
-	if err != nil {
-		return set, err
+	switch k.Status {
+	case kms.StatusDestroyed:
+		return set, kms.New(kms.KeyDestroyed, "elastic key %s was destroyed", k.ID)
+	case kms.StatusDisabled:
+		return set, kms.New(kms.KeyDisabled, "elastic key %s is disabled", k.ID)
 	}
-	switch Status(k.Status) {
-	case StatusDestroyed:
-		return set, kmserr.New(kmserr.KeyDestroyed, "elastic key %s was destroyed", k.ID)
-	case StatusDisabled:
-		return set, kmserr.New(kmserr.KeyDisabled, "elastic key %s is disabled", k.ID)
-	}
-	alg := keycrypto.Algorithm(k.Algorithm)
-	if !alg.Asymmetric() {
+	if !k.Algorithm.Asymmetric() {
 		return set, nil
 	}
-	var rows []materialKeyRow
-	if err := g.Where("elastic_key_id = ? AND status = ?", k.ID, string(StatusEnabled)).Order("version DESC").Find(&rows).Error; err != nil {
-		return set, fmt.Errorf("versions of %s: %w", k.ID, err)
+	versions, err := s.store.EnabledVersions(ctx, tenant, k.ID)
+	if err != nil {
+		return set, err
 	}
-	pub := make([]*keycrypto.Key, 0, len(rows))
-	for _, m := range rows {
-		key, err := keycrypto.LoadPublic(alg, m.ID, []byte(m.PublicJWK))
+	pub := make([]*keycrypto.Key, 0, len(versions))
+	for _, m := range versions {
+		key, err := keycrypto.LoadPublic(k.Algorithm, m.Kid(), m.PublicJWK)
 		if err != nil {
 			return set, fmt.Errorf("load public key %s: %w", m.ID, err)
 		}

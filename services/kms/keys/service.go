@@ -1,3 +1,11 @@
+// Package keys holds the KMS's rules: which key may serve which operation
+// (usable), how versions rotate and are retired, what is wrapped by the
+// barrier, and that every operation leaves an audit event. Storage is a
+// kms.KeyStore; material is wrapped under the tenant's KEK before it is
+// stored and unwrapped only to serve an operation.
+//
+// Every method takes the tenant explicitly; callers pass the authenticated
+// principal's tenant and nothing else. Errors are *kms.Error with a code.
 package keys
 
 import (
@@ -5,21 +13,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"github.com/passthru-dev/passthru/services/infra/barrier"
-	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
+	"github.com/passthru-dev/passthru/services/kms"
 )
 
 // Options configures a Service.
 type Options struct {
-	DB      *db.DB
+	Store   kms.KeyStore
 	Barrier *barrier.Barrier
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -27,19 +32,17 @@ type Options struct {
 
 // Service implements the KMS operations. It is safe for concurrent use.
 type Service struct {
-	db      *db.DB
+	store   kms.KeyStore
 	barrier *barrier.Barrier
 	now     func() time.Time
 	logger  *slog.Logger
-
-	mu       sync.Mutex // serialises first-use migration of tenant databases
-	migrated map[uuid.UUID]bool
 }
 
-// New migrates the system tables and returns the service.
+// New returns the service over opts.Store, whose tables its constructor
+// (sqlstore.New) has migrated.
 func New(ctx context.Context, opts Options) (*Service, error) {
-	if opts.DB == nil || opts.Barrier == nil {
-		return nil, errors.New("keys: DB and Barrier are required")
+	if opts.Store == nil || opts.Barrier == nil {
+		return nil, errors.New("keys: Store and Barrier are required")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -47,10 +50,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := db.Migrate(ctx, opts.DB.Gorm(), "kms-system", systemMigrations); err != nil {
-		return nil, fmt.Errorf("migrate kms system tables: %w", err)
-	}
-	return &Service{db: opts.DB, barrier: opts.Barrier, now: opts.Now, logger: opts.Logger, migrated: map[uuid.UUID]bool{}}, nil
+	return &Service{store: opts.Store, barrier: opts.Barrier, now: opts.Now, logger: opts.Logger}, nil
 }
 
 // Actor is who performs an operation, for the audit trail.
@@ -75,207 +75,109 @@ func actorFrom(ctx context.Context) Actor {
 	return Actor{Subject: "system", Method: "internal"}
 }
 
-// CreateTenant registers a tenant and creates its database. ErrNameTaken
-// (code name_taken) when the name is used.
-func (s *Service) CreateTenant(ctx context.Context, id uuid.UUID, name string, demo bool) (*Tenant, error) {
+// CreateTenant registers a tenant and creates its database. name_taken
+// when the name (or the id) is used.
+func (s *Service) CreateTenant(ctx context.Context, id uuid.UUID, name string, demo bool) (*kms.Tenant, error) {
 	if id.Version() != 4 {
-		return nil, kmserr.New(kmserr.InvalidRequest, "tenant id must be a UUIDv4")
+		return nil, kms.New(kms.InvalidRequest, "tenant id must be a UUIDv4")
 	}
-	if err := db.ValidateName(name); err != nil {
-		return nil, kmserr.Wrap(err, kmserr.InvalidRequest, "invalid tenant name")
-	}
-	row := tenantRow{ID: id.String(), Name: name, Demo: demo, CreatedAt: s.now().UTC()}
-	err := s.db.Gorm().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var n int64
-		if err := tx.Model(&tenantRow{}).Where("name = ? OR id = ?", name, row.ID).Count(&n).Error; err != nil {
-			return err
-		}
-		if n > 0 {
-			return kmserr.New(kmserr.NameTaken, "tenant %q already exists", name)
-		}
-		return tx.Create(&row).Error
-	})
-	if err != nil {
-		if kmserr.CodeOf(err) != kmserr.Internal {
-			return nil, err
-		}
-		return nil, fmt.Errorf("register tenant %s: %w", id, err)
-	}
-	if err := s.db.CreateTenant(ctx, id); err != nil {
-		return nil, fmt.Errorf("create tenant database %s: %w", id, err)
-	}
-	if _, err := s.tenantDB(ctx, id); err != nil {
+	if err := kms.ValidateName("tenant", name); err != nil {
 		return nil, err
 	}
-	return row.tenant(), nil
-}
-
-func (r *tenantRow) tenant() *Tenant {
-	return &Tenant{ID: uuid.MustParse(r.ID), Name: r.Name, Demo: r.Demo, CreatedAt: r.CreatedAt.UTC()}
+	t := &kms.Tenant{ID: id, Name: name, Demo: demo, CreatedAt: s.now().UTC()}
+	if err := s.store.CreateTenant(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // EnsureTenant registers tenant id under name unless it is registered already
 // (then the stored tenant is returned as it is).
-func (s *Service) EnsureTenant(ctx context.Context, id uuid.UUID, name string, demo bool) (*Tenant, error) {
+func (s *Service) EnsureTenant(ctx context.Context, id uuid.UUID, name string, demo bool) (*kms.Tenant, error) {
 	if t, err := s.Tenant(ctx, id); err == nil {
 		return t, nil
-	} else if !kmserr.Is(err, kmserr.NotFound) {
+	} else if !kms.Is(err, kms.NotFound) {
 		return nil, err
 	}
 	return s.CreateTenant(ctx, id, name, demo)
 }
 
 // Tenant returns a registered tenant or a not_found error.
-func (s *Service) Tenant(ctx context.Context, id uuid.UUID) (*Tenant, error) {
-	var row tenantRow
-	err := s.db.Gorm().WithContext(ctx).Where("id = ?", id.String()).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, kmserr.New(kmserr.NotFound, "tenant not found")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get tenant %s: %w", id, err)
-	}
-	return row.tenant(), nil
+func (s *Service) Tenant(ctx context.Context, id uuid.UUID) (*kms.Tenant, error) {
+	return s.store.Tenant(ctx, id)
 }
 
 // Tenants lists the registered tenants by name.
-func (s *Service) Tenants(ctx context.Context) ([]*Tenant, error) {
-	var rows []tenantRow
-	if err := s.db.Gorm().WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("list tenants: %w", err)
-	}
-	out := make([]*Tenant, 0, len(rows))
-	for i := range rows {
-		out = append(out, rows[i].tenant())
-	}
-	return out, nil
+func (s *Service) Tenants(ctx context.Context) ([]*kms.Tenant, error) {
+	return s.store.Tenants(ctx)
 }
 
-// DeleteTenant deletes a tenant for real: its database (schema or file) is
-// dropped, its KEK crypto-shredded in the barrier and its registration removed.
+// DeleteTenant deletes a tenant for real: its KEK is crypto-shredded in the
+// barrier first, so whatever a failure leaves behind is unreadable, then its
+// database (schema or file) and its registration are removed.
 func (s *Service) DeleteTenant(ctx context.Context, id uuid.UUID) error {
-	s.mu.Lock()
-	delete(s.migrated, id)
-	s.mu.Unlock()
-	if err := s.db.DropTenant(ctx, id); err != nil && !errors.Is(err, db.ErrUnknownTenant) {
-		return fmt.Errorf("drop tenant database %s: %w", id, err)
-	}
 	if err := s.barrier.DeleteTenant(ctx, id); err != nil {
 		return fmt.Errorf("delete tenant key %s: %w", id, err)
 	}
-	if err := s.db.Gorm().WithContext(ctx).Delete(&tenantRow{}, "id = ?", id.String()).Error; err != nil {
-		return fmt.Errorf("unregister tenant %s: %w", id, err)
+	if err := s.store.DeleteTenant(ctx, id); err != nil {
+		return fmt.Errorf("delete tenant %s: %w", id, err)
 	}
 	return nil
 }
 
-// tenantDB returns the tenant's database, migrated. An unknown tenant is not_found.
-func (s *Service) tenantDB(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) {
-	g, err := s.db.Tenant(ctx, tenant)
-	if errors.Is(err, db.ErrUnknownTenant) {
-		return nil, kmserr.Wrap(err, kmserr.NotFound, "tenant not registered")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open tenant database %s: %w", tenant, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.migrated[tenant] {
-		if err := db.Migrate(ctx, g, "kms-tenant", tenantMigrations); err != nil {
-			return nil, fmt.Errorf("migrate tenant database %s: %w", tenant, err)
-		}
-		s.migrated[tenant] = true
-	}
-	return g.WithContext(ctx), nil
-}
-
 // record writes the audit event of a key operation. opErr decides the outcome.
-func (s *Service) record(ctx context.Context, g *gorm.DB, tenant uuid.UUID, op string, keyID, mid string, opErr error) error {
-	return s.writeAudit(ctx, g, tenant, auditEventRow{Operation: op, ElasticKeyID: keyID, MaterialKeyID: mid}, opErr)
+func (s *Service) record(ctx context.Context, tenant uuid.UUID, op string, keyID, mid string, opErr error) error {
+	return s.writeAudit(ctx, &kms.AuditEvent{TenantID: tenant, Operation: op, ElasticKeyID: keyID, MaterialKeyID: mid}, opErr)
 }
 
-// writeAudit completes row (id, time, actor, outcome) and stores it.
-func (s *Service) writeAudit(ctx context.Context, g *gorm.DB, tenant uuid.UUID, row auditEventRow, opErr error) error {
+// writeAudit completes e (id, time, actor, outcome) and stores it.
+func (s *Service) writeAudit(ctx context.Context, e *kms.AuditEvent, opErr error) error {
 	a := actorFrom(ctx)
-	row.ID, row.Time = ids.NewEntity().String(), s.now().UTC()
-	row.Principal, row.Realm, row.Method, row.RequestID = a.Subject, a.Realm, a.Method, a.RequestID
-	row.Outcome = "success"
+	e.ID, e.Time = ids.NewEntity(), s.now().UTC()
+	e.Principal, e.Realm, e.Method, e.RequestID = a.Subject, a.Realm, a.Method, a.RequestID
+	e.Outcome = kms.OutcomeSuccess
 	if opErr != nil {
-		row.Outcome, row.ErrorCode = "failure", string(kmserr.CodeOf(opErr))
+		e.Outcome, e.ErrorCode = kms.OutcomeFailure, string(kms.CodeOf(opErr))
 	}
 	// The audit write must not be cancelled together with a request whose
 	// client went away after the operation happened.
-	if err := g.WithContext(context.WithoutCancel(ctx)).Create(&row).Error; err != nil {
-		s.logger.ErrorContext(ctx, "audit write failed", "tenant", tenant, "operation", row.Operation, "error", err)
+	err := s.store.AppendAudit(context.WithoutCancel(ctx), e)
+	if kms.Is(err, kms.NotFound) {
+		// An unregistered tenant has nowhere to record anything; the
+		// operation itself failed with the same not_found.
+		return err
+	}
+	if err != nil {
+		s.logger.ErrorContext(ctx, "audit write failed", "tenant", e.TenantID, "operation", e.Operation, "error", err)
 		return fmt.Errorf("write audit event: %w", err)
 	}
 	return nil
 }
 
-// audited runs fn against the tenant database and records its outcome.
-// fn returns the material key id it used (may be empty).
-func (s *Service) audited(ctx context.Context, tenant uuid.UUID, op string, keyID string, fn func(g *gorm.DB) (string, error)) error {
-	g, err := s.tenantDB(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	mid, opErr := fn(g)
-	if err := s.record(ctx, g, tenant, op, keyID, mid, opErr); err != nil && opErr == nil {
+// audited runs fn and records its outcome. fn returns the material key id
+// it used (may be empty).
+func (s *Service) audited(ctx context.Context, tenant uuid.UUID, op string, keyID string, fn func() (string, error)) error {
+	mid, opErr := fn()
+	if err := s.record(ctx, tenant, op, keyID, mid, opErr); err != nil && opErr == nil {
 		return err
 	}
 	return opErr
 }
 
 // ListAudit lists the tenant's audit events oldest first, optionally for one key.
-func (s *Service) ListAudit(ctx context.Context, tenant uuid.UUID, keyID *uuid.UUID, page Page) ([]*AuditEvent, uuid.UUID, error) {
-	g, err := s.tenantDB(ctx, tenant)
-	if err != nil {
-		return nil, uuid.Nil, err
-	}
-	q := g.Model(&auditEventRow{})
-	if keyID != nil {
-		q = q.Where("elastic_key_id = ?", keyID.String())
-	}
-	if page.After != uuid.Nil {
-		q = q.Where("id > ?", page.After.String())
-	}
-	var rows []auditEventRow
-	if err := q.Order("id").Limit(page.Size + 1).Find(&rows).Error; err != nil {
-		return nil, uuid.Nil, fmt.Errorf("list audit events: %w", err)
-	}
-	next := uuid.Nil
-	if len(rows) > page.Size {
-		rows = rows[:page.Size]
-		next = uuid.MustParse(rows[len(rows)-1].ID)
-	}
-	out := make([]*AuditEvent, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, &AuditEvent{
-			ID: uuid.MustParse(r.ID), Time: r.Time.UTC(), Principal: r.Principal, Realm: r.Realm, Method: r.Method,
-			TenantID: tenant, ElasticKeyID: r.ElasticKeyID, MaterialKeyID: r.MaterialKeyID, Operation: r.Operation,
-			Outcome: r.Outcome, ErrorCode: r.ErrorCode, RequestID: r.RequestID, Target: r.Target,
-		})
-	}
-	return out, next, nil
+func (s *Service) ListAudit(ctx context.Context, tenant uuid.UUID, keyID *uuid.UUID, page kms.Page) ([]*kms.AuditEvent, uuid.UUID, error) {
+	return s.store.AuditEvents(ctx, tenant, keyID, page)
 }
 
 // RecordUserEvent records a realm user administration event about the user
 // target (its id; empty when creating failed). opErr decides the outcome.
 func (s *Service) RecordUserEvent(ctx context.Context, tenant uuid.UUID, op, target string, opErr error) error {
-	g, err := s.tenantDB(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	return s.writeAudit(ctx, g, tenant, auditEventRow{Operation: op, Target: target}, opErr)
+	return s.writeAudit(ctx, &kms.AuditEvent{TenantID: tenant, Operation: op, Target: target}, opErr)
 }
 
 // RecordDenied records an operation that was refused before it reached the
 // service, such as a call without the required scope. keyID may be empty or
 // name a key of another tenant; it is recorded as given.
-func (s *Service) RecordDenied(ctx context.Context, tenant uuid.UUID, op, keyID string, code kmserr.Code) error {
-	g, err := s.tenantDB(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	return s.record(ctx, g, tenant, op, keyID, "", kmserr.New(code, "denied"))
+func (s *Service) RecordDenied(ctx context.Context, tenant uuid.UUID, op, keyID string, code kms.Code) error {
+	return s.record(ctx, tenant, op, keyID, "", kms.New(code, "denied"))
 }

@@ -2,6 +2,7 @@ package keys_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,9 +14,10 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 	"github.com/passthru-dev/passthru/services/kms/keys"
-	"github.com/passthru-dev/passthru/services/kms/kmserr"
+	"github.com/passthru-dev/passthru/services/kms/sqlstore"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/factory"
 )
@@ -33,24 +35,26 @@ func newEnv(t *testing.T, b dbtest.Backend) *env {
 	d := dbtest.Open(t, b)
 	br, err := barrier.Open(ctx, d.Gorm(), barrier.Options{Secrets: [][]byte{[]byte("a-test-unseal-secret-of-32-bytes!!")}})
 	require.NoError(t, err)
-	svc, err := keys.New(ctx, keys.Options{DB: d, Barrier: br})
+	store, err := sqlstore.New(ctx, d)
+	require.NoError(t, err)
+	svc, err := keys.New(ctx, keys.Options{Store: store, Barrier: br})
 	require.NoError(t, err)
 	tn, err := svc.CreateTenant(ctx, factory.TenantID(), factory.Name("tenant"), false)
 	require.NoError(t, err)
 	return &env{svc: svc, db: d, barrier: br, tenant: tn.ID}
 }
 
-func (e *env) key(t *testing.T, alg keycrypto.Algorithm, versioning bool) *keys.ElasticKey {
+func (e *env) key(t *testing.T, alg keycrypto.Algorithm, versioning bool) *kms.ElasticKey {
 	t.Helper()
-	k, err := e.svc.CreateKey(t.Context(), e.tenant, keys.NewKey{Name: factory.Name("key"), Algorithm: string(alg), VersioningAllowed: versioning})
+	k, err := e.svc.CreateKey(t.Context(), e.tenant, kms.NewKey{Name: factory.Name("key"), Algorithm: string(alg), VersioningAllowed: versioning})
 	require.NoError(t, err)
 	return k
 }
 
-func requireCode(t *testing.T, err error, code kmserr.Code) {
+func requireCode(t *testing.T, err error, code kms.Code) {
 	t.Helper()
 	require.Error(t, err)
-	assert.Equal(t, code, kmserr.CodeOf(err), "error: %v", err)
+	assert.Equal(t, code, kms.CodeOf(err), "error: %v", err)
 }
 
 func TestTenants(t *testing.T) {
@@ -63,11 +67,11 @@ func TestTenants(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, tn.Demo)
 		_, err = e.svc.CreateTenant(ctx, factory.TenantID(), name, false)
-		requireCode(t, err, kmserr.NameTaken)
+		requireCode(t, err, kms.NameTaken)
 		_, err = e.svc.CreateTenant(ctx, uuid.Must(uuid.NewV7()), factory.Name("t"), false)
-		requireCode(t, err, kmserr.InvalidRequest)
+		requireCode(t, err, kms.InvalidRequest)
 		_, err = e.svc.CreateTenant(ctx, factory.TenantID(), "", false)
-		requireCode(t, err, kmserr.InvalidRequest)
+		requireCode(t, err, kms.InvalidRequest)
 
 		again, err := e.svc.EnsureTenant(ctx, id, "ignored", false)
 		require.NoError(t, err)
@@ -76,14 +80,14 @@ func TestTenants(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, all, 2)
 
-		k, err := e.svc.CreateKey(ctx, id, keys.NewKey{Name: "k", Algorithm: "A256GCM"})
+		k, err := e.svc.CreateKey(ctx, id, kms.NewKey{Name: "k", Algorithm: "A256GCM"})
 		require.NoError(t, err)
 		require.NoError(t, e.svc.DeleteTenant(ctx, id))
 		_, err = e.svc.Tenant(ctx, id)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.GetKey(ctx, id, k.ID)
-		requireCode(t, err, kmserr.NotFound)
-		list, _, err := e.svc.ListKeys(ctx, id, keys.KeyFilter{}, keys.Page{Size: 10})
+		requireCode(t, err, kms.NotFound)
+		list, _, err := e.svc.ListKeys(ctx, id, kms.KeyFilter{}, kms.Page{Size: 10})
 		require.NoError(t, err)
 		assert.Empty(t, list, "an unknown tenant has no keys")
 	})
@@ -107,12 +111,12 @@ func TestCryptoRoundTrips(t *testing.T) {
 					require.NoError(t, err)
 					assert.Equal(t, "secret", string(pt))
 					_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, jwe, []byte("other"))
-					requireCode(t, err, kmserr.ContextMismatch)
+					requireCode(t, err, kms.ContextMismatch)
 					_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, jwe[:len(jwe)-4], []byte("ctx"))
 					require.Error(t, err)
-					assert.Contains(t, []kmserr.Code{kmserr.DecryptionFailed, kmserr.MalformedCiphertext}, kmserr.CodeOf(err))
+					assert.Contains(t, []kms.Code{kms.DecryptionFailed, kms.MalformedCiphertext}, kms.CodeOf(err))
 					_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, "not-a-jwe", nil)
-					requireCode(t, err, kmserr.MalformedCiphertext)
+					requireCode(t, err, kms.MalformedCiphertext)
 					dk, wrapped, _, err := e.svc.GenerateDataKey(ctx, e.tenant, k.ID, nil)
 					require.NoError(t, err)
 					assert.Len(t, dk, 32)
@@ -120,7 +124,7 @@ func TestCryptoRoundTrips(t *testing.T) {
 					require.NoError(t, err)
 					assert.Equal(t, dk, back)
 					_, _, err = e.svc.Sign(ctx, e.tenant, k.ID, []byte("x"))
-					requireCode(t, err, kmserr.WrongPurpose)
+					requireCode(t, err, kms.WrongPurpose)
 				case keycrypto.PurposeSign:
 					jws, _, err := e.svc.Sign(ctx, e.tenant, k.ID, []byte("payload"))
 					require.NoError(t, err)
@@ -132,7 +136,7 @@ func TestCryptoRoundTrips(t *testing.T) {
 					v, err = e.svc.Verify(ctx, e.tenant, k.ID, tampered)
 					if err != nil {
 						// The flip may leave bits base64url does not allow.
-						requireCode(t, err, kmserr.MalformedSignature)
+						requireCode(t, err, kms.MalformedSignature)
 					} else {
 						assert.False(t, v.Valid, "a tampered signature never verifies")
 					}
@@ -140,9 +144,9 @@ func TestCryptoRoundTrips(t *testing.T) {
 					require.NoError(t, err)
 					assert.Len(t, set.Keys, 1)
 					_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
-					requireCode(t, err, kmserr.WrongPurpose)
+					requireCode(t, err, kms.WrongPurpose)
 					_, _, err = e.svc.MAC(ctx, e.tenant, k.ID, []byte("x"))
-					requireCode(t, err, kmserr.WrongPurpose)
+					requireCode(t, err, kms.WrongPurpose)
 				case keycrypto.PurposeMAC:
 					jws, _, err := e.svc.MAC(ctx, e.tenant, k.ID, []byte("data"))
 					require.NoError(t, err)
@@ -150,7 +154,7 @@ func TestCryptoRoundTrips(t *testing.T) {
 					require.NoError(t, err)
 					assert.True(t, v.Valid)
 					_, err = e.svc.Verify(ctx, e.tenant, k.ID, jws)
-					requireCode(t, err, kmserr.WrongPurpose)
+					requireCode(t, err, kms.WrongPurpose)
 					set, err := e.svc.JWKS(ctx, e.tenant, k.ID)
 					require.NoError(t, err)
 					assert.Empty(t, set.Keys, "symmetric keys publish nothing")
@@ -204,11 +208,11 @@ func TestRotationAndVersions(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, set.Keys, 2)
 
-		vs, next, err := e.svc.ListVersions(ctx, e.tenant, enc.ID, keys.Page{Size: 1})
+		vs, next, err := e.svc.ListVersions(ctx, e.tenant, enc.ID, kms.Page{Size: 1})
 		require.NoError(t, err)
 		require.Len(t, vs, 1)
 		assert.Equal(t, 2, vs[0].Version, "newest first")
-		vs2, next2, err := e.svc.ListVersions(ctx, e.tenant, enc.ID, keys.Page{Size: 1, After: next})
+		vs2, next2, err := e.svc.ListVersions(ctx, e.tenant, enc.ID, kms.Page{Size: 1, After: next})
 		require.NoError(t, err)
 		require.Len(t, vs2, 1)
 		assert.Equal(t, 1, vs2[0].Version)
@@ -216,51 +220,51 @@ func TestRotationAndVersions(t *testing.T) {
 		assert.Equal(t, uuid.Nil, next2)
 
 		mid1 := uuid.MustParse(kid1)
-		m, err := e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusDisabled)
+		m, err := e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, kms.StatusDisabled)
 		require.NoError(t, err)
-		assert.Equal(t, keys.StatusDisabled, m.Status)
+		assert.Equal(t, kms.StatusDisabled, m.Status)
 		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c1, nil)
-		requireCode(t, err, kmserr.VersionDisabled)
-		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusEnabled)
+		requireCode(t, err, kms.VersionDisabled)
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, kms.StatusEnabled)
 		require.NoError(t, err)
 		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c1, nil)
 		require.NoError(t, err, "re-enabled version decrypts again")
 
-		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusDestroyed)
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, kms.StatusDestroyed)
 		require.NoError(t, err)
 		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c1, nil)
-		requireCode(t, err, kmserr.VersionDestroyed)
-		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, keys.StatusEnabled)
-		requireCode(t, err, kmserr.VersionDestroyed)
+		requireCode(t, err, kms.VersionDestroyed)
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, kms.StatusEnabled)
+		requireCode(t, err, kms.VersionDestroyed)
 		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, mid1, "bogus")
-		requireCode(t, err, kmserr.InvalidRequest)
+		requireCode(t, err, kms.InvalidRequest)
 		got, err := e.svc.GetVersion(ctx, e.tenant, enc.ID, mid1)
 		require.NoError(t, err)
-		assert.Equal(t, keys.StatusDestroyed, got.Status)
+		assert.Equal(t, kms.StatusDestroyed, got.Status)
 		_, err = e.svc.GetVersion(ctx, e.tenant, sig.ID, mid1)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 
 		// Disable the only remaining version: nothing encrypts.
-		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, uuid.MustParse(kid2), keys.StatusDisabled)
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, enc.ID, uuid.MustParse(kid2), kms.StatusDisabled)
 		require.NoError(t, err)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, enc.ID, []byte("x"), nil)
-		requireCode(t, err, kmserr.NoEnabledVersion)
+		requireCode(t, err, kms.NoEnabledVersion)
 		k, err := e.svc.GetKey(ctx, e.tenant, enc.ID)
 		require.NoError(t, err)
 		assert.Equal(t, 0, k.PrimaryVersion)
 		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c2, nil)
-		requireCode(t, err, kmserr.VersionDisabled)
+		requireCode(t, err, kms.VersionDisabled)
 
 		// A kid of another key is unknown here.
 		other := e.key(t, keycrypto.A256KW, true)
 		c3, _, err := e.svc.Encrypt(ctx, e.tenant, other.ID, []byte("x"), nil)
 		require.NoError(t, err)
 		_, err = e.svc.Decrypt(ctx, e.tenant, enc.ID, c3, nil)
-		requireCode(t, err, kmserr.UnknownKid)
+		requireCode(t, err, kms.UnknownKid)
 
 		fixed := e.key(t, keycrypto.HS256, false)
 		_, err = e.svc.Rotate(ctx, e.tenant, fixed.ID)
-		requireCode(t, err, kmserr.VersioningNotAllowed)
+		requireCode(t, err, kms.VersioningNotAllowed)
 	})
 }
 
@@ -272,81 +276,81 @@ func TestKeyLifecycle(t *testing.T) {
 		c, _, err := e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
 		require.NoError(t, err)
 
-		_, err = e.svc.CreateKey(ctx, e.tenant, keys.NewKey{Name: k.Name, Algorithm: "A256GCM"})
-		requireCode(t, err, kmserr.NameTaken)
-		for _, nk := range []keys.NewKey{
+		_, err = e.svc.CreateKey(ctx, e.tenant, kms.NewKey{Name: k.Name, Algorithm: "A256GCM"})
+		requireCode(t, err, kms.NameTaken)
+		for _, nk := range []kms.NewKey{
 			{Name: "x", Algorithm: "A128GCM"},
 			{Name: "", Algorithm: "A256GCM"},
 			{Name: "x", Algorithm: "A256GCM", Description: string(make([]byte, 5000))},
 		} {
 			_, err = e.svc.CreateKey(ctx, e.tenant, nk)
-			requireCode(t, err, kmserr.InvalidRequest)
+			requireCode(t, err, kms.InvalidRequest)
 		}
 
 		desc := "new description"
-		disabled := keys.StatusDisabled
-		u, err := e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Description: &desc, Status: &disabled})
+		disabled := kms.StatusDisabled
+		u, err := e.svc.UpdateKey(ctx, e.tenant, k.ID, kms.KeyPatch{Description: &desc, Status: &disabled})
 		require.NoError(t, err)
 		assert.Equal(t, desc, u.Description)
-		assert.Equal(t, keys.StatusDisabled, u.Status)
+		assert.Equal(t, kms.StatusDisabled, u.Status)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
-		requireCode(t, err, kmserr.KeyDisabled)
+		requireCode(t, err, kms.KeyDisabled)
 		_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, c, nil)
-		requireCode(t, err, kmserr.KeyDisabled)
+		requireCode(t, err, kms.KeyDisabled)
 		_, err = e.svc.Rotate(ctx, e.tenant, k.ID)
-		requireCode(t, err, kmserr.KeyDisabled)
+		requireCode(t, err, kms.KeyDisabled)
 		_, err = e.svc.JWKS(ctx, e.tenant, k.ID)
-		requireCode(t, err, kmserr.KeyDisabled)
-		destroyed := keys.StatusDestroyed
-		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Status: &destroyed})
-		requireCode(t, err, kmserr.InvalidRequest)
+		requireCode(t, err, kms.KeyDisabled)
+		destroyed := kms.StatusDestroyed
+		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, kms.KeyPatch{Status: &destroyed})
+		requireCode(t, err, kms.InvalidRequest)
 		long := string(make([]byte, 5000))
-		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Description: &long})
-		requireCode(t, err, kmserr.InvalidRequest)
-		enabled := keys.StatusEnabled
-		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Status: &enabled})
+		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, kms.KeyPatch{Description: &long})
+		requireCode(t, err, kms.InvalidRequest)
+		enabled := kms.StatusEnabled
+		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, kms.KeyPatch{Status: &enabled})
 		require.NoError(t, err)
 
 		gone, err := e.svc.DestroyKey(ctx, e.tenant, k.ID)
 		require.NoError(t, err)
-		assert.Equal(t, keys.StatusDestroyed, gone.Status)
+		assert.Equal(t, kms.StatusDestroyed, gone.Status)
 		_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, c, nil)
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
 		_, err = e.svc.DestroyKey(ctx, e.tenant, k.ID)
-		requireCode(t, err, kmserr.KeyDestroyed)
-		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, keys.KeyPatch{Description: &desc})
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
+		_, err = e.svc.UpdateKey(ctx, e.tenant, k.ID, kms.KeyPatch{Description: &desc})
+		requireCode(t, err, kms.KeyDestroyed)
 		_, err = e.svc.Rotate(ctx, e.tenant, k.ID)
-		requireCode(t, err, kmserr.KeyDestroyed)
+		requireCode(t, err, kms.KeyDestroyed)
 		_, err = e.svc.JWKS(ctx, e.tenant, k.ID)
-		requireCode(t, err, kmserr.KeyDestroyed)
-		vs, _, err := e.svc.ListVersions(ctx, e.tenant, k.ID, keys.Page{Size: 10})
+		requireCode(t, err, kms.KeyDestroyed)
+		vs, _, err := e.svc.ListVersions(ctx, e.tenant, k.ID, kms.Page{Size: 10})
 		require.NoError(t, err)
-		_, err = e.svc.SetVersionStatus(ctx, e.tenant, k.ID, vs[0].ID, keys.StatusEnabled)
-		requireCode(t, err, kmserr.KeyDestroyed)
+		_, err = e.svc.SetVersionStatus(ctx, e.tenant, k.ID, vs[0].ID, kms.StatusEnabled)
+		requireCode(t, err, kms.KeyDestroyed)
 		meta, err := e.svc.GetKey(ctx, e.tenant, k.ID)
 		require.NoError(t, err, "metadata is kept")
-		assert.Equal(t, keys.StatusDestroyed, meta.Status)
+		assert.Equal(t, kms.StatusDestroyed, meta.Status)
 
 		missing := uuid.Must(uuid.NewV7())
 		_, err = e.svc.GetKey(ctx, e.tenant, missing)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, missing, []byte("x"), nil)
-		requireCode(t, err, kmserr.NotFound)
-		_, err = e.svc.UpdateKey(ctx, e.tenant, missing, keys.KeyPatch{Description: &desc})
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
+		_, err = e.svc.UpdateKey(ctx, e.tenant, missing, kms.KeyPatch{Description: &desc})
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.DestroyKey(ctx, e.tenant, missing)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.Rotate(ctx, e.tenant, missing)
-		requireCode(t, err, kmserr.NotFound)
-		_, _, err = e.svc.ListVersions(ctx, e.tenant, missing, keys.Page{Size: 1})
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
+		_, _, err = e.svc.ListVersions(ctx, e.tenant, missing, kms.Page{Size: 1})
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.GetVersion(ctx, e.tenant, missing, missing)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 		_, err = e.svc.JWKS(ctx, e.tenant, missing)
-		requireCode(t, err, kmserr.NotFound)
+		requireCode(t, err, kms.NotFound)
 	})
 }
 
@@ -354,33 +358,33 @@ func TestListFiltersAndPaging(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := t.Context()
 		e := newEnv(t, b)
-		var created []*keys.ElasticKey
+		var created []*kms.ElasticKey
 		for _, alg := range []keycrypto.Algorithm{keycrypto.A256GCM, keycrypto.ES256, keycrypto.ES256, keycrypto.HS256, keycrypto.EdDSA} {
 			created = append(created, e.key(t, alg, true))
 		}
-		pct, err := e.svc.CreateKey(ctx, e.tenant, keys.NewKey{Name: "50%_off", Algorithm: "A256GCM"})
+		pct, err := e.svc.CreateKey(ctx, e.tenant, kms.NewKey{Name: "50%_off", Algorithm: "A256GCM"})
 		require.NoError(t, err)
 		_, err = e.svc.DestroyKey(ctx, e.tenant, created[0].ID)
 		require.NoError(t, err)
 
 		tests := []struct {
 			desc   string
-			filter keys.KeyFilter
+			filter kms.KeyFilter
 			want   int
 		}{
 			{desc: "all", want: 6},
-			{desc: "by algorithm", filter: keys.KeyFilter{Algorithm: "ES256"}, want: 2},
-			{desc: "by purpose", filter: keys.KeyFilter{Purpose: "sign"}, want: 3},
-			{desc: "by status", filter: keys.KeyFilter{Status: keys.StatusDestroyed}, want: 1},
+			{desc: "by algorithm", filter: kms.KeyFilter{Algorithm: "ES256"}, want: 2},
+			{desc: "by purpose", filter: kms.KeyFilter{Purpose: "sign"}, want: 3},
+			{desc: "by status", filter: kms.KeyFilter{Status: kms.StatusDestroyed}, want: 1},
 			// Factory names begin with their UUIDv7: a name's UUID part is a
 			// prefix only that key has.
-			{desc: "by name prefix", filter: keys.KeyFilter{NamePrefix: strings.TrimSuffix(created[2].Name, "-key")}, want: 1},
-			{desc: "prefix wildcards are literal", filter: keys.KeyFilter{NamePrefix: "50%"}, want: 1},
-			{desc: "prefix percent alone matches nothing", filter: keys.KeyFilter{NamePrefix: "%"}, want: 0},
+			{desc: "by name prefix", filter: kms.KeyFilter{NamePrefix: strings.TrimSuffix(created[2].Name, "-key")}, want: 1},
+			{desc: "prefix wildcards are literal", filter: kms.KeyFilter{NamePrefix: "50%"}, want: 1},
+			{desc: "prefix percent alone matches nothing", filter: kms.KeyFilter{NamePrefix: "%"}, want: 0},
 		}
 		for _, tc := range tests {
 			t.Run(tc.desc, func(t *testing.T) {
-				got, _, err := e.svc.ListKeys(ctx, e.tenant, tc.filter, keys.Page{Size: 100})
+				got, _, err := e.svc.ListKeys(ctx, e.tenant, tc.filter, kms.Page{Size: 100})
 				require.NoError(t, err)
 				assert.Len(t, got, tc.want)
 			})
@@ -388,7 +392,7 @@ func TestListFiltersAndPaging(t *testing.T) {
 		var seen []uuid.UUID
 		after := uuid.Nil
 		for {
-			got, next, err := e.svc.ListKeys(ctx, e.tenant, keys.KeyFilter{}, keys.Page{Size: 4, After: after})
+			got, next, err := e.svc.ListKeys(ctx, e.tenant, kms.KeyFilter{}, kms.Page{Size: 4, After: after})
 			require.NoError(t, err)
 			for _, k := range got {
 				seen = append(seen, k.ID)
@@ -407,17 +411,17 @@ func TestAudit(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := keys.WithActor(t.Context(), keys.Actor{Subject: "alice", Realm: "local", Method: "basic", RequestID: "req-1"})
 		e := newEnv(t, b)
-		k, err := e.svc.CreateKey(ctx, e.tenant, keys.NewKey{Name: factory.Name("k"), Algorithm: "A256GCM"})
+		k, err := e.svc.CreateKey(ctx, e.tenant, kms.NewKey{Name: factory.Name("k"), Algorithm: "A256GCM"})
 		require.NoError(t, err)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("top secret plaintext"), nil)
 		require.NoError(t, err)
 		_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, "garbage", nil)
 		require.Error(t, err)
 
-		events, next, err := e.svc.ListAudit(ctx, e.tenant, nil, keys.Page{Size: 2})
+		events, next, err := e.svc.ListAudit(ctx, e.tenant, nil, kms.Page{Size: 2})
 		require.NoError(t, err)
 		require.Len(t, events, 2)
-		more, next2, err := e.svc.ListAudit(ctx, e.tenant, &k.ID, keys.Page{Size: 10, After: next})
+		more, next2, err := e.svc.ListAudit(ctx, e.tenant, &k.ID, kms.Page{Size: 10, After: next})
 		require.NoError(t, err)
 		assert.Equal(t, uuid.Nil, next2)
 		events = append(events, more...)
@@ -426,7 +430,7 @@ func TestAudit(t *testing.T) {
 		assert.Equal(t, []string{"create_key", "encrypt", "decrypt"}, ops)
 		assert.Equal(t, "success", events[1].Outcome)
 		assert.Equal(t, "failure", events[2].Outcome)
-		assert.Equal(t, string(kmserr.MalformedCiphertext), events[2].ErrorCode)
+		assert.Equal(t, string(kms.MalformedCiphertext), events[2].ErrorCode)
 		for _, ev := range events {
 			assert.Equal(t, "alice", ev.Principal)
 			assert.Equal(t, "req-1", ev.RequestID)
@@ -436,19 +440,19 @@ func TestAudit(t *testing.T) {
 		assert.NotEmpty(t, events[1].MaterialKeyID)
 
 		other := uuid.Must(uuid.NewV7())
-		none, _, err := e.svc.ListAudit(ctx, e.tenant, &other, keys.Page{Size: 10})
+		none, _, err := e.svc.ListAudit(ctx, e.tenant, &other, kms.Page{Size: 10})
 		require.NoError(t, err)
 		assert.Empty(t, none)
-		_, _, err = e.svc.ListAudit(context.Background(), factory.TenantID(), nil, keys.Page{Size: 1})
-		requireCode(t, err, kmserr.NotFound)
+		_, _, err = e.svc.ListAudit(context.Background(), factory.TenantID(), nil, kms.Page{Size: 1})
+		requireCode(t, err, kms.NotFound)
 	})
 }
 
 func TestNewValidates(t *testing.T) {
 	_, err := keys.New(t.Context(), keys.Options{})
 	require.Error(t, err)
-	assert.True(t, keys.StatusEnabled.Valid())
-	assert.False(t, keys.Status("x").Valid())
+	assert.True(t, kms.StatusEnabled.Valid())
+	assert.False(t, kms.Status("x").Valid())
 }
 
 func TestEnsureTenantAndRecordDenied(t *testing.T) {
@@ -459,23 +463,23 @@ func TestEnsureTenantAndRecordDenied(t *testing.T) {
 		tn, err := e.svc.EnsureTenant(ctx, id, "fresh-"+id.String(), false)
 		require.NoError(t, err)
 		assert.Equal(t, id, tn.ID)
-		require.NoError(t, e.svc.RecordDenied(ctx, id, "encrypt", "some-key", kmserr.Forbidden))
-		events, _, err := e.svc.ListAudit(ctx, id, nil, keys.Page{Size: 10})
+		require.NoError(t, e.svc.RecordDenied(ctx, id, "encrypt", "some-key", kms.Forbidden))
+		events, _, err := e.svc.ListAudit(ctx, id, nil, kms.Page{Size: 10})
 		require.NoError(t, err)
 		require.Len(t, events, 1)
 		assert.Equal(t, "failure", events[0].Outcome)
 		assert.Equal(t, "forbidden", events[0].ErrorCode)
 		assert.Equal(t, "system", events[0].Principal, "no actor in context")
-		requireCode(t, e.svc.RecordDenied(ctx, factory.TenantID(), "encrypt", "", kmserr.Forbidden), kmserr.NotFound)
+		requireCode(t, e.svc.RecordDenied(ctx, factory.TenantID(), "encrypt", "", kms.Forbidden), kms.NotFound)
 		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "delete_realm_user", "user-1", nil))
-		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "update_realm_user", "user-2", kmserr.New(kmserr.NotFound, "x")))
-		events, _, err = e.svc.ListAudit(ctx, id, nil, keys.Page{Size: 10})
+		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "update_realm_user", "user-2", kms.New(kms.NotFound, "x")))
+		events, _, err = e.svc.ListAudit(ctx, id, nil, kms.Page{Size: 10})
 		require.NoError(t, err)
 		require.Len(t, events, 3)
 		assert.Equal(t, "user-1", events[1].Target)
 		assert.Equal(t, "success", events[1].Outcome)
 		assert.Equal(t, "not_found", events[2].ErrorCode)
-		requireCode(t, e.svc.RecordUserEvent(ctx, factory.TenantID(), "x", "", nil), kmserr.NotFound)
+		requireCode(t, e.svc.RecordUserEvent(ctx, factory.TenantID(), "x", "", nil), kms.NotFound)
 	})
 }
 
@@ -494,7 +498,7 @@ func TestMaterialIsBoundToItsVersion(t *testing.T) {
 		require.NotEmpty(t, wrapped)
 		require.NoError(t, g.Table("kms_material_keys").Where("elastic_key_id = ?", k1.ID.String()).Update("wrapped", wrapped).Error)
 		_, _, err = e.svc.Encrypt(ctx, e.tenant, k1.ID, []byte("x"), nil)
-		requireCode(t, err, kmserr.Internal)
+		requireCode(t, err, kms.Internal)
 
 		// Destroyed material is really gone from the row.
 		_, err = e.svc.DestroyKey(ctx, e.tenant, k2.ID)
@@ -532,7 +536,7 @@ func TestConcurrentOperations(t *testing.T) {
 			}()
 			go func() {
 				defer wg.Done()
-				_, _, err := e.svc.ListKeys(ctx, fresh.ID, keys.KeyFilter{}, keys.Page{Size: 10})
+				_, _, err := e.svc.ListKeys(ctx, fresh.ID, kms.KeyFilter{}, kms.Page{Size: 10})
 				errs <- err
 			}()
 		}
@@ -541,5 +545,26 @@ func TestConcurrentOperations(t *testing.T) {
 		for err := range errs {
 			require.NoError(t, err)
 		}
+	})
+}
+
+// TestKidMustBeCanonical: a kid names a version only in the form the service
+// issued it. The same id in upper case is unknown, not a lookup that then
+// fails authentication.
+func TestKidMustBeCanonical(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		k := e.key(t, keycrypto.A256GCM, false)
+		jwe, kid, err := e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("x"), nil)
+		require.NoError(t, err)
+		header, rest, ok := strings.Cut(jwe, ".")
+		require.True(t, ok)
+		raw, err := base64.RawURLEncoding.DecodeString(header)
+		require.NoError(t, err)
+		upper := strings.Replace(string(raw), kid, strings.ToUpper(kid), 1)
+		require.NotEqual(t, string(raw), upper, "the header carries the kid")
+		_, err = e.svc.Decrypt(ctx, e.tenant, k.ID, base64.RawURLEncoding.EncodeToString([]byte(upper))+"."+rest, nil)
+		requireCode(t, err, kms.UnknownKid)
 	})
 }

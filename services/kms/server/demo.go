@@ -11,6 +11,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/serve"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/realm"
@@ -61,7 +62,7 @@ func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, re
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]*keys.Tenant{}
+	byName := map[string]*kms.Tenant{}
 	for _, t := range existing {
 		if !t.Demo {
 			continue
@@ -125,9 +126,9 @@ func ensureDemoUser(ctx context.Context, users *realm.UserStore, tenant uuid.UUI
 	return nil
 }
 
-func ensureDemoKey(ctx context.Context, svc *keys.Service, tenant uuid.UUID, alg keycrypto.Algorithm) (*keys.ElasticKey, error) {
+func ensureDemoKey(ctx context.Context, svc *keys.Service, tenant uuid.UUID, alg keycrypto.Algorithm) (*kms.ElasticKey, error) {
 	name := DemoKeyName(alg)
-	found, _, err := svc.ListKeys(ctx, tenant, keys.KeyFilter{NamePrefix: name}, keys.Page{Size: 100})
+	found, _, err := svc.ListKeys(ctx, tenant, kms.KeyFilter{NamePrefix: name}, kms.Page{Size: 100})
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +137,7 @@ func ensureDemoKey(ctx context.Context, svc *keys.Service, tenant uuid.UUID, alg
 			return k, nil
 		}
 	}
-	k, err := svc.CreateKey(ctx, tenant, keys.NewKey{
+	k, err := svc.CreateKey(ctx, tenant, kms.NewKey{
 		Name: name, Algorithm: string(alg), Description: "Demo " + string(alg) + " key", VersioningAllowed: true,
 	})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/passthru-dev/passthru/services/kms/httpapi"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/realm"
+	"github.com/passthru-dev/passthru/services/kms/sqlstore"
 )
 
 // Options start a KMS: the runtime's options plus, optionally, the
@@ -92,7 +93,11 @@ func ResolveConfig(opts Options) (*Config, string, error) {
 // realms and Basic authentication, the key service, demo data and the API.
 func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []serve.Check, error) {
 	cfg := s.cfg
-	svc, err := keys.New(ctx, keys.Options{DB: env.DB, Barrier: env.Barrier, Logger: env.Logger})
+	store, err := sqlstore.New(ctx, env.DB)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := keys.New(ctx, keys.Options{Store: store, Barrier: env.Barrier, Logger: env.Logger})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,4 +1,4 @@
-package kmserr
+package kms
 
 import (
 	"errors"

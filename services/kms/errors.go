@@ -1,7 +1,8 @@
-// Package kmserr is the one error type of the KMS: a stable code, a message
-// safe to show to the caller, and the cause kept for logs. The HTTP layer maps
-// codes to statuses in exactly one place (httpapi), never by message text.
-package kmserr
+package kms
+
+// The one error type of the KMS: a stable code, a message safe to show to the
+// caller, and the cause kept for logs. The HTTP layer maps codes to statuses
+// in exactly one place (httpapi), never by message text.
 
 import (
 	"errors"

@@ -1,11 +1,4 @@
-// Package keys is the KMS business layer: tenants, elastic keys and their
-// material keys (versions), the cryptographic operations on them and the
-// audit trail. Keys live in the tenant's own database handle; material is
-// wrapped by the barrier under the tenant's KEK before it is stored.
-//
-// Every method takes the tenant explicitly; callers pass the authenticated
-// principal's tenant and nothing else. Errors are *kmserr.Error with a code.
-package keys
+package kms
 
 import (
 	"encoding/json"
@@ -15,6 +8,14 @@ import (
 
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 )
+
+// Algorithm is the JOSE algorithm of an elastic key. The domain speaks the
+// same names as the JOSE layer, so it borrows keycrypto's type rather than
+// translating between two lists that must never differ.
+type Algorithm = keycrypto.Algorithm
+
+// Purpose is what a key is for (encrypt, sign, mac); fixed by its algorithm.
+type Purpose = keycrypto.Purpose
 
 // Status is the state of an elastic key or of one of its versions.
 type Status string
@@ -31,22 +32,14 @@ func (s Status) Valid() bool {
 	return s == StatusEnabled || s == StatusDisabled || s == StatusDestroyed
 }
 
-// Tenant is a registered tenant.
-type Tenant struct {
-	ID        uuid.UUID
-	Name      string
-	Demo      bool
-	CreatedAt time.Time
-}
-
 // ElasticKey is a named, tenant-owned key with a fixed algorithm.
 type ElasticKey struct {
 	ID                uuid.UUID
 	TenantID          uuid.UUID
 	Name              string
 	Description       string
-	Algorithm         keycrypto.Algorithm
-	Purpose           keycrypto.Purpose
+	Algorithm         Algorithm
+	Purpose           Purpose
 	Status            Status
 	VersioningAllowed bool
 	// PrimaryVersion is the newest enabled version (the one that encrypts and
@@ -63,9 +56,15 @@ type MaterialKey struct {
 	ElasticKeyID uuid.UUID
 	Version      int
 	Status       Status
-	Primary      bool
+	// Primary is true for the key's newest enabled version.
+	Primary bool
 	// PublicJWK is the public JWK of asymmetric keys, nil for symmetric ones.
 	PublicJWK json.RawMessage
+	// Wrapped is the private or secret JWK wrapped by the barrier under the
+	// tenant's KEK, bound to the key and version ids; nil once destroyed.
+	// Only the store and the rules in keys see it: the service clears it
+	// from every version it returns.
+	Wrapped   []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -73,7 +72,7 @@ type MaterialKey struct {
 // Kid is the JOSE key id of the version.
 func (m *MaterialKey) Kid() string { return m.ID.String() }
 
-// NewKey is what CreateKey needs.
+// NewKey is what creating a key needs.
 type NewKey struct {
 	Name              string
 	Algorithm         string
@@ -84,15 +83,16 @@ type NewKey struct {
 // KeyPatch changes the non-nil fields of an elastic key.
 type KeyPatch struct {
 	Description *string
-	// Status may be enabled or disabled; destroying is DestroyKey.
+	// Status may be enabled or disabled; destroying is its own operation.
 	Status *Status
 }
 
-// KeyFilter narrows ListKeys; zero fields do not filter.
+// KeyFilter narrows a key listing; zero fields do not filter.
 type KeyFilter struct {
-	Algorithm  string
-	Purpose    string
-	Status     Status
+	Algorithm string
+	Purpose   string
+	Status    Status
+	// NamePrefix matches literally: % and _ are not wildcards.
 	NamePrefix string
 }
 
@@ -100,23 +100,4 @@ type KeyFilter struct {
 type Page struct {
 	Size  int
 	After uuid.UUID
-}
-
-// AuditEvent is one recorded operation. It never holds plaintext, keys or
-// ciphertexts.
-type AuditEvent struct {
-	ID            uuid.UUID
-	Time          time.Time
-	Principal     string
-	Realm         string
-	Method        string
-	TenantID      uuid.UUID
-	ElasticKeyID  string
-	MaterialKeyID string
-	Operation     string
-	Outcome       string // success | failure
-	ErrorCode     string
-	RequestID     string
-	// Target is the realm user an administration event is about.
-	Target string
 }

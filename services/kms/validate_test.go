@@ -1,0 +1,63 @@
+package kms
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestValidateName(t *testing.T) {
+	tests := []struct {
+		desc string
+		in   string
+		ok   bool
+	}{
+		{desc: "plain", in: "payments-key", ok: true},
+		{desc: "unicode", in: "clé-été", ok: true},
+		{desc: "longest", in: strings.Repeat("a", MaxName), ok: true},
+		{desc: "empty", in: ""},
+		{desc: "too long", in: strings.Repeat("a", MaxName+1)},
+		{desc: "invalid utf-8", in: "a\xffb"},
+		{desc: "newline", in: "a\nb"},
+		{desc: "NUL", in: "a\x00b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			err := ValidateName("key", tc.in)
+			if tc.ok {
+				assert.NoError(t, err)
+				return
+			}
+			assert.Equal(t, InvalidRequest, CodeOf(err))
+			var e *Error
+			assert.ErrorAs(t, err, &e)
+			assert.Equal(t, "invalid key name", e.Message, "the safe message names the field, not the input")
+		})
+	}
+}
+
+func TestValidateDescription(t *testing.T) {
+	tests := []struct {
+		desc string
+		in   string
+		ok   bool
+	}{
+		{desc: "empty", in: "", ok: true},
+		{desc: "newlines allowed", in: "line one\nline two", ok: true},
+		{desc: "longest", in: strings.Repeat("d", MaxDescription), ok: true},
+		{desc: "too long", in: strings.Repeat("d", MaxDescription+1)},
+		{desc: "NUL", in: "a\x00b"},
+		{desc: "invalid utf-8", in: "\xc3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			err := ValidateDescription(tc.in)
+			if tc.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.Equal(t, InvalidRequest, CodeOf(err))
+			}
+		})
+	}
+}
