@@ -8,6 +8,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -48,15 +49,11 @@ type server struct {
 	oauth  *oauth.Server
 }
 
-// newServer returns the service for opts.Config (nil: the defaults, to be
-// loaded into from the config file and the environment) and the runtime
-// options to start it with.
+// newServer returns the service for opts.Config (see serve.Configure) and
+// the runtime options to start it with.
 func newServer(opts Options) (*server, serve.Options) {
-	c, o := DefaultConfig(), opts.Options
-	if opts.Config != nil {
-		c, o.ConfigLoaded = *opts.Config, true
-	}
-	return &server{cfg: &c}, o
+	cfg, o := serve.Configure(opts.Options, opts.Config, DefaultConfig)
+	return &server{cfg: cfg}, o
 }
 
 func (s *server) service() *serve.Service {
@@ -164,4 +161,10 @@ func purgeLoop(ctx context.Context, st *store.Store, now func() time.Time, keepC
 			}
 		}
 	}
+}
+
+// Main is the binary: serve.Main with the defaults, until SIGINT or SIGTERM.
+func Main(args []string, stdout, stderr io.Writer) int {
+	s, _ := newServer(Options{})
+	return serve.Main(s.service(), args, stdout, stderr)
 }

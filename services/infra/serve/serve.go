@@ -268,6 +268,20 @@ func Resolve(svc *Service, opts Options) (string, error) {
 	return used, errors.Join(errs...)
 }
 
+// Configure returns the configuration a service starts with and the options
+// to start it with: a copy of cfg, marked as final (ConfigLoaded), or, when
+// cfg is nil, the defaults, into which Start loads the config file and the
+// environment. Tests and embedders pass cfg; binaries pass nil.
+func Configure[C any](opts Options, cfg *C, defaults func() C) (*C, Options) {
+	if cfg == nil {
+		c := defaults()
+		return &c, opts
+	}
+	c := *cfg
+	opts.ConfigLoaded = true
+	return &c, opts
+}
+
 // EnvPrefix is the environment variable prefix of a service: PASSTHRU_KMS.
 func EnvPrefix(name string) string { return "PASSTHRU_" + strings.ToUpper(name) }
 

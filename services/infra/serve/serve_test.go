@@ -231,3 +231,19 @@ func TestCertificateMustMatchKey(t *testing.T) {
 	_, err = serve.Start(t.Context(), svc, serve.Options{Demo: true, ConfigLoaded: true, DB: &dbo, DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	require.ErrorContains(t, err, "tls.key_file does not match the first certificate of tls.cert_file")
 }
+
+// TestConfigure: a configuration built in code is copied and final; without
+// one the defaults are used and the file and environment are still read.
+func TestConfigure(t *testing.T) {
+	defaults := func() testConfig { return testConfig{Settings: serve.Settings{Listen: "127.0.0.1:1"}} }
+	given := &testConfig{Settings: serve.Settings{Listen: "127.0.0.1:2"}}
+	cfg, opts := serve.Configure(serve.Options{Listen: "x"}, given, defaults)
+	assert.True(t, opts.ConfigLoaded)
+	assert.Equal(t, "x", opts.Listen, "the other options pass through")
+	cfg.Listen = "changed"
+	assert.Equal(t, "127.0.0.1:2", given.Listen, "the caller's config is copied, never modified")
+
+	cfg, opts = serve.Configure[testConfig](serve.Options{}, nil, defaults)
+	assert.False(t, opts.ConfigLoaded)
+	assert.Equal(t, "127.0.0.1:1", cfg.Listen)
+}

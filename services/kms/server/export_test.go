@@ -9,5 +9,6 @@ import (
 
 // RunMain is Main bounded by a context and with an explicit environment.
 func RunMain(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
-	return serve.Run(ctx, service(), args, stdout, stderr, env)
+	s, _ := newServer(Options{})
+	return serve.Run(ctx, s.service(), args, stdout, stderr, env)
 }
