@@ -30,15 +30,34 @@ func countingMigrations(runs *atomic.Int64, fail *atomic.Bool) []db.Migration {
 
 var errMigrationFailed = errors.New("migration failed on purpose")
 
-// openCounted opens a database whose statements are counted in n.
-func openCounted(t *testing.T, b dbtest.Backend, n *atomic.Int64) *db.DB {
+// migratorFixture is a database whose statements are counted and a
+// TenantMigrator with a counting migration set that fails while fail is set.
+type migratorFixture struct {
+	d             *db.DB
+	m             *db.TenantMigrator
+	queries, runs atomic.Int64
+	fail          atomic.Bool
+}
+
+func newMigratorFixture(t *testing.T, b dbtest.Backend) *migratorFixture {
 	t.Helper()
+	f := &migratorFixture{}
 	opts := dbtest.Options(t, b)
-	opts.OnQuery = func() { n.Add(1) }
+	opts.OnQuery = func() { f.queries.Add(1) }
 	d, err := db.Open(t.Context(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { d.Close() })
-	return d
+	f.d = d
+	f.m = db.NewTenantMigrator(d, "test-tenant", countingMigrations(&f.runs, &f.fail))
+	return f
+}
+
+// newTenant registers a tenant in f's database.
+func (f *migratorFixture) newTenant(t *testing.T) uuid.UUID {
+	t.Helper()
+	tenant := factory.TenantID()
+	require.NoError(t, f.d.CreateTenant(t.Context(), tenant))
+	return tenant
 }
 
 // TestTenantMigratorConcurrentFirstCalls: many first calls for one tenant
@@ -48,12 +67,9 @@ func openCounted(t *testing.T, b dbtest.Backend, n *atomic.Int64) *db.DB {
 func TestTenantMigratorConcurrentFirstCalls(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := t.Context()
-		var queries, runs atomic.Int64
-		var fail atomic.Bool
-		d := openCounted(t, b, &queries)
-		m := db.NewTenantMigrator(d, "test-tenant", countingMigrations(&runs, &fail))
-		tenant := factory.TenantID()
-		require.NoError(t, d.CreateTenant(ctx, tenant))
+		f := newMigratorFixture(t, b)
+		m, queries, runs := f.m, &f.queries, &f.runs
+		tenant := f.newTenant(t)
 
 		const callers = 16
 		var wg sync.WaitGroup
@@ -95,12 +111,9 @@ func TestTenantMigratorConcurrentFirstCalls(t *testing.T) {
 func TestTenantMigratorRetriesAFailedMigration(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := t.Context()
-		var queries, runs atomic.Int64
-		var fail atomic.Bool
-		d := openCounted(t, b, &queries)
-		m := db.NewTenantMigrator(d, "test-tenant", countingMigrations(&runs, &fail))
-		tenant := factory.TenantID()
-		require.NoError(t, d.CreateTenant(ctx, tenant))
+		f := newMigratorFixture(t, b)
+		m, runs, fail := f.m, &f.runs, &f.fail
+		tenant := f.newTenant(t)
 
 		fail.Store(true)
 		_, err := m.Tenant(ctx, tenant)
@@ -125,18 +138,14 @@ func TestTenantMigratorRetriesAFailedMigration(t *testing.T) {
 func TestTenantMigratorForget(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := t.Context()
-		var queries, runs atomic.Int64
-		var fail atomic.Bool
-		d := openCounted(t, b, &queries)
-		m := db.NewTenantMigrator(d, "test-tenant", countingMigrations(&runs, &fail))
+		f := newMigratorFixture(t, b)
+		d, m, runs := f.d, f.m, &f.runs
 
 		_, err := m.Tenant(ctx, uuid.New())
 		require.ErrorIs(t, err, db.ErrUnknownTenant)
 		assert.Equal(t, int64(0), runs.Load())
 
-		a, other := factory.TenantID(), factory.TenantID()
-		require.NoError(t, d.CreateTenant(ctx, a))
-		require.NoError(t, d.CreateTenant(ctx, other))
+		a, other := f.newTenant(t), f.newTenant(t)
 		_, err = m.Tenant(ctx, a)
 		require.NoError(t, err)
 		_, err = m.Tenant(ctx, other)
