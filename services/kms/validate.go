@@ -20,20 +20,34 @@ const (
 // characters and line breaks have no place in them. The answer is an
 // invalid_request error whose cause says what is wrong.
 func ValidateName(what, s string) error {
-	var problem error
+	if problem := CheckName(s); problem != nil {
+		return Wrap(problem, InvalidRequest, "invalid %s name", what)
+	}
+	return nil
+}
+
+// CheckName applies ValidateName's rules and says what is wrong in a plain
+// error (nil when nothing is), for callers that answer with their own error
+// type, such as realm users.
+func CheckName(s string) error {
 	switch {
 	case s == "":
-		problem = errors.New("name must not be empty")
+		return errors.New("name must not be empty")
 	case len(s) > MaxName:
-		problem = fmt.Errorf("name is %d bytes, at most %d allowed", len(s), MaxName)
+		return fmt.Errorf("name is %d bytes, at most %d allowed", len(s), MaxName)
 	case !utf8.ValidString(s):
-		problem = errors.New("name is not valid UTF-8")
+		return errors.New("name is not valid UTF-8")
 	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		problem = errors.New("name contains a control character")
-	default:
-		return nil
+		return errors.New("name contains a control character")
 	}
-	return Wrap(problem, InvalidRequest, "invalid %s name", what)
+	return nil
+}
+
+// ValidText reports whether s is text every backend stores as given: valid
+// UTF-8 without NUL (PostgreSQL refuses NUL in text columns while SQLite
+// stores it). Callers check the length they allow themselves.
+func ValidText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // ValidateDescription checks a key description: valid UTF-8 of at most
@@ -41,7 +55,7 @@ func ValidateName(what, s string) error {
 // while SQLite stores it; refusing it on both keeps the backends accepting
 // exactly the same data.
 func ValidateDescription(d string) error {
-	if len(d) > MaxDescription || !utf8.ValidString(d) || strings.IndexByte(d, 0) >= 0 {
+	if len(d) > MaxDescription || !ValidText(d) {
 		return New(InvalidRequest, "description must be valid UTF-8 of at most %d bytes", MaxDescription)
 	}
 	return nil

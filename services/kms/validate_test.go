@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -58,6 +59,49 @@ func TestValidateDescription(t *testing.T) {
 			} else {
 				assert.Equal(t, InvalidRequest, CodeOf(err))
 			}
+		})
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	tests := []struct {
+		desc    string
+		in      string
+		wantErr string
+	}{
+		{desc: "plain", in: "payments-key"},
+		{desc: "empty", in: "", wantErr: "name must not be empty"},
+		{desc: "too long", in: strings.Repeat("a", MaxName+1), wantErr: "name is 256 bytes, at most 255 allowed"},
+		{desc: "invalid utf-8", in: "a\xffb", wantErr: "name is not valid UTF-8"},
+		{desc: "C1 control", in: "a\u0085b", wantErr: "name contains a control character"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			err := CheckName(tc.in)
+			if tc.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.EqualError(t, err, tc.wantErr)
+			assert.Equal(t, tc.wantErr, errors.Unwrap(ValidateName("key", tc.in)).Error(), "ValidateName's cause is CheckName's answer")
+		})
+	}
+}
+
+func TestValidText(t *testing.T) {
+	tests := []struct {
+		desc string
+		in   string
+		want bool
+	}{
+		{desc: "empty", in: "", want: true},
+		{desc: "lines and tabs", in: "one\n\ttwo", want: true},
+		{desc: "NUL", in: "a\x00b"},
+		{desc: "invalid utf-8", in: "\xc3\x28"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			assert.Equal(t, tc.want, ValidText(tc.in))
 		})
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/testkit/factory"
 )
 
@@ -27,7 +27,7 @@ func TestName(t *testing.T) {
 			require.True(t, strings.HasSuffix(name, "-"+tc.kind), "name %q", name)
 			_, err := ids.ParseEntity(strings.TrimSuffix(name, "-"+tc.kind))
 			require.NoError(t, err, "%q must begin with a canonical UUIDv7", name)
-			assert.NoError(t, db.ValidateName(name), "factory names must be storable")
+			assert.NoError(t, kms.ValidateName("key", name), "factory names must be storable")
 			assert.NotEqual(t, name, factory.Name(tc.kind), "two calls must differ")
 		})
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/credential"
-	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
@@ -236,11 +235,11 @@ var kinds = map[identity.ClientKind]bool{identity.KindConfidential: true, identi
 
 func (req *CreateClientRequest) validate() string {
 	if req.ClientID != "" {
-		if err := db.ValidateName(req.ClientID); err != nil || strings.ContainsAny(req.ClientID, " :") {
+		if err := identity.ValidateName(req.ClientID); err != nil || strings.ContainsAny(req.ClientID, " :") {
 			return "client_id must be a short name without spaces or colons"
 		}
 	}
-	if err := db.ValidateName(req.Name); err != nil {
+	if err := identity.ValidateName(req.Name); err != nil {
 		return "name: " + err.Error()
 	}
 	if !kinds[identity.ClientKind(req.Kind)] {
@@ -445,7 +444,7 @@ const MinPasswordLength = 12
 // checkPassword also refuses control characters: the credential verifier
 // refuses them when presented, so such a password could never be used.
 func checkPassword(p string) string {
-	if len(p) < MinPasswordLength || len(p) > 1024 || db.ValidateText(p) != nil || credential.ValidateSecret(p) != nil {
+	if len(p) < MinPasswordLength || len(p) > 1024 || identity.ValidateText(p) != nil || credential.ValidateSecret(p) != nil {
 		return "password must be 12 to 1024 characters, without control characters"
 	}
 	return ""
@@ -456,7 +455,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, tenant uuid.UUI
 	if !decode(w, r, &req) {
 		return
 	}
-	if err := db.ValidateName(req.Username); err != nil || strings.ContainsAny(req.Username, " \t") {
+	if err := identity.ValidateName(req.Username); err != nil || strings.ContainsAny(req.Username, " \t") {
 		problem(w, http.StatusBadRequest, "invalid_user", "username must be a non-empty name without spaces")
 		return
 	}
@@ -465,7 +464,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, tenant uuid.UUI
 		return
 	}
 	for _, f := range append([]string{req.Name, req.Email}, req.Roles...) {
-		if len(f) > 255 || db.ValidateText(f) != nil || strings.ContainsAny(f, "\n\r") {
+		if len(f) > 255 || identity.ValidateText(f) != nil || strings.ContainsAny(f, "\n\r") {
 			problem(w, http.StatusBadRequest, "invalid_user", "name, email and roles must be short single-line text")
 			return
 		}

@@ -225,9 +225,10 @@ func TestAdminAPI(t *testing.T) {
 		})
 
 		for _, tc := range []struct {
-			desc string
-			body any
-			want int
+			desc   string
+			body   any
+			want   int
+			detail string // when set, the problem's detail, which clients see
 		}{
 			{desc: "unknown kind", body: map[string]any{"name": "x", "kind": "robot"}, want: 400},
 			{desc: "unknown field", body: map[string]any{"name": "x", "kind": "service", "secret": "mine"}, want: 400},
@@ -239,13 +240,18 @@ func TestAdminAPI(t *testing.T) {
 			{desc: "public client_credentials", body: map[string]any{"name": "x", "kind": "public", "grant_types": []string{"client_credentials"}}, want: 400},
 			{desc: "public introspection", body: map[string]any{"name": "x", "kind": "public", "can_introspect": true}, want: 400},
 			{desc: "scope with a space", body: map[string]any{"name": "x", "kind": "service", "scopes": []string{"a b"}}, want: 400},
-			{desc: "empty name", body: map[string]any{"name": "", "kind": "service"}, want: 400},
+			{desc: "empty name", body: map[string]any{"name": "", "kind": "service"}, want: 400, detail: "name: invalid value: name must not be empty"},
+			{desc: "name with a line break", body: map[string]any{"name": "a\nb", "kind": "service"}, want: 400, detail: "name: invalid value: name contains a control character"},
+			{desc: "client id with a tab", body: map[string]any{"client_id": "a\tb", "name": "x", "kind": "service"}, want: 400, detail: "client_id must be a short name without spaces or colons"},
 			{desc: "client id with colon", body: map[string]any{"client_id": "a:b", "name": "x", "kind": "service"}, want: 400},
 		} {
 			t.Run("invalid client: "+tc.desc, func(t *testing.T) {
 				status, body, h := a.call(t, http.MethodPost, "/clients", tc.body)
 				assert.Equal(t, tc.want, status, body)
 				assert.Contains(t, h.Get("Content-Type"), "application/problem+json")
+				if tc.detail != "" {
+					assert.Equal(t, tc.detail, body["detail"])
+				}
 			})
 		}
 

@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,10 +26,8 @@ var (
 
 // Store is the Identity service's persistence. It is safe for concurrent use.
 type Store struct {
-	db *db.DB
-
-	mu       sync.Mutex
-	migrated map[uuid.UUID]bool // tenant databases migrated by this process
+	db      *db.DB
+	tenants *db.TenantMigrator // tenant handles, migrated on first use
 }
 
 // migrationFiles hold the versioned schema of the system database
@@ -51,7 +48,7 @@ func New(ctx context.Context, d *db.DB) (*Store, error) {
 	if err := db.Migrate(ctx, d.Gorm(), "identity-system", systemMigrations); err != nil {
 		return nil, fmt.Errorf("migrate identity system database: %w", err)
 	}
-	return &Store{db: d, migrated: map[uuid.UUID]bool{}}, nil
+	return &Store{db: d, tenants: db.NewTenantMigrator(d, "identity-tenant", tenantMigrations)}, nil
 }
 
 // Ping reports whether the database answers.
@@ -68,24 +65,11 @@ func (s *Store) tenant(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) 
 		}
 		return tx.g.WithContext(ctx), nil
 	}
-	g, err := s.db.Tenant(ctx, tenant)
-	if err != nil {
-		if errors.Is(err, db.ErrUnknownTenant) {
-			return nil, fmt.Errorf("tenant %s: %w", tenant, ErrNotFound)
-		}
-		return nil, fmt.Errorf("open tenant %s: %w", tenant, err)
+	g, err := s.tenants.Tenant(ctx, tenant)
+	if errors.Is(err, db.ErrUnknownTenant) {
+		return nil, fmt.Errorf("tenant %s: %w", tenant, ErrNotFound)
 	}
-	// Migrations run once per tenant and process, under the lock so two
-	// first requests for a tenant never migrate it concurrently.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.migrated[tenant] {
-		if err := db.Migrate(ctx, g, "identity-tenant", tenantMigrations); err != nil {
-			return nil, fmt.Errorf("migrate tenant %s: %w", tenant, err)
-		}
-		s.migrated[tenant] = true
-	}
-	return g.WithContext(ctx), nil
+	return g, err
 }
 
 // errOtherTenant refuses a tenant's method called inside another tenant's
@@ -196,9 +180,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id uuid.UUID) error {
 	if err := s.db.DropTenant(ctx, id); err != nil && !errors.Is(err, db.ErrUnknownTenant) {
 		return fmt.Errorf("drop tenant %s: %w", id, err)
 	}
-	s.mu.Lock()
-	delete(s.migrated, id)
-	s.mu.Unlock()
+	s.tenants.Forget(id)
 	return nil
 }
 

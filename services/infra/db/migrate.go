@@ -79,7 +79,7 @@ func Migrate(ctx context.Context, g *gorm.DB, set string, migrations []Migration
 }
 
 func checkMigrations(set string, migrations []Migration) error {
-	if err := ValidateName(set); err != nil {
+	if err := checkName(set); err != nil {
 		return fmt.Errorf("set name: %w", err)
 	}
 	last := 0
@@ -88,7 +88,7 @@ func checkMigrations(set string, migrations []Migration) error {
 			return fmt.Errorf("%w: migration %d has version %d, want greater than %d", ErrInvalid, i, m.Version, last)
 		}
 		last = m.Version
-		if err := ValidateName(m.Name); err != nil {
+		if err := checkName(m.Name); err != nil {
 			return fmt.Errorf("migration %d name: %w", m.Version, err)
 		}
 		if m.Up == nil {

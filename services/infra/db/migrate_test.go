@@ -3,6 +3,7 @@ package db_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -127,11 +128,14 @@ func TestMigrateRejectsMalformedLists(t *testing.T) {
 		wantErr    string
 	}{
 		{desc: "empty set name", set: "", migrations: nil, wantErr: "set name"},
-		{desc: "set name with control character", set: "a\nb", migrations: nil, wantErr: "set name"},
+		{desc: "set name with control character", set: "a\nb", migrations: nil, wantErr: "set name: invalid value: name contains a control character"},
+		{desc: "set name too long", set: strings.Repeat("s", 256), migrations: nil, wantErr: "set name: invalid value: name is 256 bytes, at most 255 allowed"},
+		{desc: "set name not UTF-8", set: "s\xff", migrations: nil, wantErr: "set name: invalid value: name is not valid UTF-8"},
 		{desc: "version zero", set: "s", migrations: []db.Migration{{Version: 0, Name: "x", Up: up}}, wantErr: "version 0, want greater than 0"},
 		{desc: "versions out of order", set: "s", migrations: []db.Migration{{Version: 2, Name: "a", Up: up}, {Version: 1, Name: "b", Up: up}}, wantErr: "version 1, want greater than 2"},
 		{desc: "duplicate version", set: "s", migrations: []db.Migration{{Version: 1, Name: "a", Up: up}, {Version: 1, Name: "b", Up: up}}, wantErr: "want greater than 1"},
-		{desc: "missing name", set: "s", migrations: []db.Migration{{Version: 1, Up: up}}, wantErr: "migration 1 name"},
+		{desc: "missing name", set: "s", migrations: []db.Migration{{Version: 1, Up: up}}, wantErr: "migration 1 name: invalid value: name must not be empty"},
+		{desc: "name with a line break", set: "s", migrations: []db.Migration{{Version: 1, Name: "a\nb", Up: up}}, wantErr: "migration 1 name: invalid value: name contains a control character"},
 		{desc: "missing Up", set: "s", migrations: []db.Migration{{Version: 1, Name: "a"}}, wantErr: "no Up function"},
 	}
 	g := dbtest.Open(t, dbtest.SQLite).Gorm()

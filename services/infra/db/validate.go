@@ -8,46 +8,29 @@ import (
 	"unicode/utf8"
 )
 
-// ErrInvalid is wrapped by every validation error of this package, so callers
-// can answer 400 with errors.Is.
+// ErrInvalid is wrapped by every validation error of this package (a
+// malformed migration list, namespace or tenant id), so callers can tell bad
+// input from a failing database with errors.Is.
 var ErrInvalid = errors.New("invalid value")
 
-// Limits of ValidateName and ValidateText.
-const (
-	MaxNameBytes = 255
-	MaxTextBytes = 64 << 10
-)
+// maxNameBytes bounds migration set and migration names: they are stored in
+// VARCHAR(255) columns of schema_migrations.
+const maxNameBytes = 255
 
-// ValidateName checks a name (of a key, user, client...) before it is stored:
-// non-empty, at most MaxNameBytes bytes, valid UTF-8, no control characters.
-// Names are compared, indexed and printed in logs, so invisible characters
-// and line breaks have no place in them.
-func ValidateName(s string) error {
+// checkName checks a migration set or migration name: non-empty, at most
+// maxNameBytes bytes, valid UTF-8, no control characters, since it is
+// recorded in schema_migrations and printed in errors and logs. Names of
+// domain objects have their own rules next to their types.
+func checkName(s string) error {
 	switch {
 	case s == "":
 		return fmt.Errorf("%w: name must not be empty", ErrInvalid)
-	case len(s) > MaxNameBytes:
-		return fmt.Errorf("%w: name is %d bytes, at most %d allowed", ErrInvalid, len(s), MaxNameBytes)
+	case len(s) > maxNameBytes:
+		return fmt.Errorf("%w: name is %d bytes, at most %d allowed", ErrInvalid, len(s), maxNameBytes)
 	case !utf8.ValidString(s):
 		return fmt.Errorf("%w: name is not valid UTF-8", ErrInvalid)
 	case strings.IndexFunc(s, unicode.IsControl) >= 0:
 		return fmt.Errorf("%w: name contains a control character", ErrInvalid)
-	}
-	return nil
-}
-
-// ValidateText checks free text (descriptions...) before it is stored: valid
-// UTF-8, no NUL byte, at most MaxTextBytes bytes. PostgreSQL refuses NUL in
-// text columns while SQLite stores it; refusing it everywhere keeps both
-// backends accepting exactly the same data.
-func ValidateText(s string) error {
-	switch {
-	case len(s) > MaxTextBytes:
-		return fmt.Errorf("%w: text is %d bytes, at most %d allowed", ErrInvalid, len(s), MaxTextBytes)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%w: text is not valid UTF-8", ErrInvalid)
-	case strings.IndexByte(s, 0) >= 0:
-		return fmt.Errorf("%w: text contains a NUL byte", ErrInvalid)
 	}
 	return nil
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passthru-dev/passthru/services/infra/config"
-	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
+	"github.com/passthru-dev/passthru/services/kms"
 )
 
 // Realm types.
@@ -269,8 +269,9 @@ func (f *FileRealm) Lookup(_ context.Context, username string) (*User, error) {
 // ValidateUsername accepts 1..128 bytes of printable UTF-8 without ':'
 // (which cannot appear in a Basic user-id, RFC 7617) or spaces.
 func ValidateUsername(s string) error {
-	if err := db.ValidateName(s); err != nil {
-		return fmt.Errorf("%w: username: %v", ErrInvalidUser, err)
+	if err := kms.CheckName(s); err != nil {
+		// "invalid value" keeps the message clients have always seen.
+		return fmt.Errorf("%w: username: invalid value: %v", ErrInvalidUser, err)
 	}
 	if len(s) > 128 || strings.ContainsAny(s, ": \t") {
 		return fmt.Errorf("%w: username must be at most 128 bytes without ':' or spaces", ErrInvalidUser)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -167,25 +168,29 @@ func TestLoadRealmsFileStrict(t *testing.T) {
 }
 
 func TestValidateUsername(t *testing.T) {
+	// The messages reach API clients (invalid_request), so they are pinned.
 	for _, tc := range []struct {
-		desc string
-		in   string
-		ok   bool
+		desc    string
+		in      string
+		wantErr string
 	}{
-		{desc: "plain", in: "admin@demo-tenant-a", ok: true},
-		{desc: "empty", in: ""},
-		{desc: "colon", in: "a:b"},
-		{desc: "space", in: "a b"},
-		{desc: "control char", in: "a\x01"},
-		{desc: "too long", in: string(make([]byte, 129))},
+		{desc: "plain", in: "admin@demo-tenant-a"},
+		{desc: "empty", in: "", wantErr: "invalid user: username: invalid value: name must not be empty"},
+		{desc: "colon", in: "a:b", wantErr: "invalid user: username must be at most 128 bytes without ':' or spaces"},
+		{desc: "space", in: "a b", wantErr: "invalid user: username must be at most 128 bytes without ':' or spaces"},
+		{desc: "control char", in: "a\x01", wantErr: "invalid user: username: invalid value: name contains a control character"},
+		{desc: "invalid utf-8", in: "a\xff", wantErr: "invalid user: username: invalid value: name is not valid UTF-8"},
+		{desc: "too long", in: strings.Repeat("a", 129), wantErr: "invalid user: username must be at most 128 bytes without ':' or spaces"},
+		{desc: "longer than any name", in: strings.Repeat("a", 256), wantErr: "invalid user: username: invalid value: name is 256 bytes, at most 255 allowed"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			err := ValidateUsername(tc.in)
-			if tc.ok {
+			if tc.wantErr == "" {
 				require.NoError(t, err)
-			} else {
-				require.ErrorIs(t, err, ErrInvalidUser)
+				return
 			}
+			require.ErrorIs(t, err, ErrInvalidUser)
+			assert.EqualError(t, err, tc.wantErr)
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
+	"github.com/passthru-dev/passthru/services/kms"
 )
 
 // realmUserRow is a database realm user. Unique on (realm, username): a
@@ -107,10 +108,10 @@ type UserPatch struct {
 }
 
 func validateProfile(email, displayName string, meta json.RawMessage) error {
-	if len(email) > 320 || db.ValidateText(email) != nil {
+	if len(email) > 320 || !kms.ValidText(email) {
 		return fmt.Errorf("%w: email must be valid UTF-8 of at most 320 bytes", ErrInvalidUser)
 	}
-	if len(displayName) > 255 || db.ValidateText(displayName) != nil {
+	if len(displayName) > 255 || !kms.ValidText(displayName) {
 		return fmt.Errorf("%w: display name must be valid UTF-8 of at most 255 bytes", ErrInvalidUser)
 	}
 	if len(meta) > 0 {
@@ -130,7 +131,7 @@ func validateProfile(email, displayName string, meta json.RawMessage) error {
 // without control characters (which no one could present: see
 // credential.ValidateSecret).
 func ValidatePassword(p string) error {
-	if len(p) < 8 || len(p) > 1024 || db.ValidateText(p) != nil || credential.ValidateSecret(p) != nil {
+	if len(p) < 8 || len(p) > 1024 || !kms.ValidText(p) || credential.ValidateSecret(p) != nil {
 		return fmt.Errorf("%w: password must be 8 to 1024 bytes of valid UTF-8 without control characters", ErrInvalidUser)
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,10 +23,8 @@ var _ kms.KeyStore = (*Store)(nil)
 
 // Store implements kms.KeyStore. It is safe for concurrent use.
 type Store struct {
-	db *db.DB
-
-	mu       sync.Mutex // serialises first-use migration of tenant databases
-	migrated map[uuid.UUID]bool
+	db      *db.DB
+	tenants *db.TenantMigrator // tenant handles, migrated on first use
 }
 
 // New migrates the system tables of d and returns the store.
@@ -38,7 +35,7 @@ func New(ctx context.Context, d *db.DB) (*Store, error) {
 	if err := db.Migrate(ctx, d.Gorm(), "kms-system", systemMigrations); err != nil {
 		return nil, fmt.Errorf("migrate kms system tables: %w", err)
 	}
-	return &Store{db: d, migrated: map[uuid.UUID]bool{}}, nil
+	return &Store{db: d, tenants: db.NewTenantMigrator(d, "kms-tenant", tenantMigrations)}, nil
 }
 
 // CreateTenant implements kms.TenantStore.
@@ -95,9 +92,7 @@ func (s *Store) Tenants(ctx context.Context) ([]*kms.Tenant, error) {
 
 // DeleteTenant implements kms.TenantStore.
 func (s *Store) DeleteTenant(ctx context.Context, id uuid.UUID) error {
-	s.mu.Lock()
-	delete(s.migrated, id)
-	s.mu.Unlock()
+	s.tenants.Forget(id)
 	if err := s.db.DropTenant(ctx, id); err != nil && !errors.Is(err, db.ErrUnknownTenant) {
 		return fmt.Errorf("drop tenant database %s: %w", id, err)
 	}
@@ -109,22 +104,11 @@ func (s *Store) DeleteTenant(ctx context.Context, id uuid.UUID) error {
 
 // tenantDB returns the tenant's database, migrated. An unknown tenant is not_found.
 func (s *Store) tenantDB(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error) {
-	g, err := s.db.Tenant(ctx, tenant)
+	g, err := s.tenants.Tenant(ctx, tenant)
 	if errors.Is(err, db.ErrUnknownTenant) {
 		return nil, kms.Wrap(err, kms.NotFound, "tenant not registered")
 	}
-	if err != nil {
-		return nil, fmt.Errorf("open tenant database %s: %w", tenant, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.migrated[tenant] {
-		if err := db.Migrate(ctx, g, "kms-tenant", tenantMigrations); err != nil {
-			return nil, fmt.Errorf("migrate tenant database %s: %w", tenant, err)
-		}
-		s.migrated[tenant] = true
-	}
-	return g.WithContext(ctx), nil
+	return g, err
 }
 
 // AppendAudit implements kms.AuditLog.

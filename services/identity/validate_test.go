@@ -1,4 +1,4 @@
-package db_test
+package identity_test
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/identity"
 )
 
 func TestValidateName(t *testing.T) {
@@ -29,12 +29,12 @@ func TestValidateName(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			err := db.ValidateName(tc.in)
+			err := identity.ValidateName(tc.in)
 			if tc.wantErr == "" {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, db.ErrInvalid)
+			require.ErrorIs(t, err, identity.ErrInvalid)
 			assert.Contains(t, err.Error(), tc.wantErr)
 		})
 	}
@@ -55,12 +55,12 @@ func TestValidateText(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			err := db.ValidateText(tc.in)
+			err := identity.ValidateText(tc.in)
 			if tc.wantErr == "" {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, db.ErrInvalid)
+			require.ErrorIs(t, err, identity.ErrInvalid)
 			assert.Contains(t, err.Error(), tc.wantErr)
 		})
 	}
