@@ -88,7 +88,26 @@ func TestGateHandsOnTheValidatedBody(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
 	assert.Equal(t, map[string]any{"plaintext": "aGk="}, got)
 	assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
+
+	// The strict handler binds that value and never reads the body again:
+	// with a body that cannot be read, the request still reaches the
+	// domain (which knows no such key).
+	req = httptest.NewRequest(http.MethodPost, "/", nil)
+	req.Header.Set("Content-Type", "application/json")
+	req.Body = valueOnly{v: got}
+	req = req.WithContext(authn.WithPrincipal(req.Context(), h.opts.Authenticators[0].(fixedAuth).p))
+	rec = httptest.NewRecorder()
+	h.strict().Encrypt(rec, req, uuid.Must(uuid.NewV7()))
+	assert.Equal(t, http.StatusNotFound, rec.Code, rec.Body.String())
 }
+
+// valueOnly is a request body that carries a validated value and fails
+// every read.
+type valueOnly struct{ v any }
+
+func (b valueOnly) ValidatedValue() any    { return b.v }
+func (valueOnly) Read([]byte) (int, error) { return 0, errors.New("the body was read again") }
+func (valueOnly) Close() error             { return nil }
 
 // TestStrictRequestErrorsAreProblems: a body that cannot be bound to the
 // operation's request type is answered through the one error mapping.
