@@ -1,13 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
-	"net/http"
 	"slices"
 
 	"github.com/google/uuid"
 
-	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/realm"
@@ -33,143 +32,122 @@ func str(p *string) string {
 
 // auditUser records a user administration event in the admin's tenant.
 // An audit failure is logged; the change itself has happened.
-func (h *handlers) auditUser(r *http.Request, op, target string, opErr error) {
+func (h *handlers) auditUser(ctx context.Context, op, target string, opErr error) {
 	var recorded error
 	if opErr != nil {
 		recorded = classify(opErr)
 	}
-	if err := h.opts.Keys.RecordUserEvent(r.Context(), principal(r).TenantID, op, target, recorded); err != nil {
-		h.logger.WarnContext(r.Context(), "audit of a user administration event failed", "operation", op, "error", err)
+	if err := h.opts.Keys.RecordUserEvent(ctx, principal(ctx).TenantID, op, target, recorded); err != nil {
+		h.logger.WarnContext(ctx, "audit of a user administration event failed", "operation", op, "error", err)
 	}
 }
 
-func (h *handlers) writeUser(w http.ResponseWriter, r *http.Request, status int, u *realm.User) {
-	out, err := toUser(u)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, status, out)
-}
-
-func (h *handlers) CreateRealmUser(w http.ResponseWriter, r *http.Request) {
-	var req api.CreateRealmUserRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
+func (h *handlers) CreateRealmUser(ctx context.Context, req api.CreateRealmUserRequestObject) (api.CreateRealmUserResponseObject, error) {
+	b := req.Body
 	realmName := h.opts.UserRealms[0]
-	if req.Realm != nil {
-		if !slices.Contains(h.opts.UserRealms, *req.Realm) {
-			h.fail(w, r, kms.New(kms.InvalidRequest, "realm must be one of the database realms %v", h.opts.UserRealms))
-			return
+	if b.Realm != nil {
+		if !slices.Contains(h.opts.UserRealms, *b.Realm) {
+			return nil, kms.New(kms.InvalidRequest, "realm must be one of the database realms %v", h.opts.UserRealms)
 		}
-		realmName = *req.Realm
+		realmName = *b.Realm
 	}
-	meta, err := metadata(req.Metadata)
+	meta, err := metadata(b.Metadata)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	enabled := req.Enabled == nil || *req.Enabled
-	u, err := h.opts.Users.Create(r.Context(), realm.NewUser{
-		Realm: realmName, Username: req.Username, Password: req.Password, Roles: req.Roles,
+	enabled := b.Enabled == nil || *b.Enabled
+	u, err := h.opts.Users.Create(ctx, realm.NewUser{
+		Realm: realmName, Username: b.Username, Password: b.Password, Roles: b.Roles,
 		// The new user always belongs to the administrator's own tenant.
-		TenantID: principal(r).TenantID, Enabled: enabled, Email: str(req.Email), DisplayName: str(req.DisplayName),
+		TenantID: principal(ctx).TenantID, Enabled: enabled, Email: str(b.Email), DisplayName: str(b.DisplayName),
 		Metadata: meta,
 	})
 	if err != nil {
-		h.auditUser(r, "create_realm_user", "", err)
-		h.fail(w, r, err)
-		return
+		h.auditUser(ctx, "create_realm_user", "", err)
+		return nil, err
 	}
-	h.auditUser(r, "create_realm_user", u.ID.String(), nil)
-	w.Header().Set("Location", "/api/v1/admin/realm-users/"+u.ID.String())
-	h.writeUser(w, r, http.StatusCreated, u)
+	h.auditUser(ctx, "create_realm_user", u.ID.String(), nil)
+	out, err := toUser(u)
+	if err != nil {
+		return nil, err
+	}
+	loc := "/api/v1/admin/realm-users/" + u.ID.String()
+	return api.CreateRealmUser201JSONResponse{Body: out, Headers: api.CreateRealmUser201ResponseHeaders{Location: &loc}}, nil
 }
 
-func (h *handlers) ListRealmUsers(w http.ResponseWriter, r *http.Request, params api.ListRealmUsersParams) {
-	pg, err := page(params.PageSize, params.PageToken)
+func (h *handlers) ListRealmUsers(ctx context.Context, req api.ListRealmUsersRequestObject) (api.ListRealmUsersResponseObject, error) {
+	pg, err := page(req.Params.PageSize, req.Params.PageToken)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	users, err := h.opts.Users.List(r.Context(), principal(r).TenantID, pg.After, pg.Size+1)
+	users, err := h.opts.Users.List(ctx, principal(ctx).TenantID, pg.After, pg.Size+1)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	next := uuid.Nil
 	if len(users) > pg.Size {
 		users = users[:pg.Size]
 		next = users[len(users)-1].ID
 	}
-	out := api.RealmUserList{Items: make([]api.RealmUser, 0, len(users)), NextPageToken: nextToken(next)}
+	out := api.ListRealmUsers200JSONResponse{Items: make([]api.RealmUser, 0, len(users)), NextPageToken: nextToken(next)}
 	for _, u := range users {
 		item, err := toUser(u)
 		if err != nil {
-			h.fail(w, r, err)
-			return
+			return nil, err
 		}
 		out.Items = append(out.Items, item)
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (h *handlers) GetRealmUser(w http.ResponseWriter, r *http.Request, uid api.UserID) {
-	u, err := h.opts.Users.Get(r.Context(), principal(r).TenantID, uid)
+func (h *handlers) GetRealmUser(ctx context.Context, req api.GetRealmUserRequestObject) (api.GetRealmUserResponseObject, error) {
+	u, err := h.opts.Users.Get(ctx, principal(ctx).TenantID, req.Uid)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	h.writeUser(w, r, http.StatusOK, u)
+	out, err := toUser(u)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetRealmUser200JSONResponse(out), nil
 }
 
-func (h *handlers) UpdateRealmUser(w http.ResponseWriter, r *http.Request, uid api.UserID) {
-	var req api.UpdateRealmUserRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	patch := realm.UserPatch{Roles: req.Roles, Enabled: req.Enabled, Email: req.Email, DisplayName: req.DisplayName}
-	if req.Metadata != nil {
-		meta, err := metadata(req.Metadata)
+func (h *handlers) UpdateRealmUser(ctx context.Context, req api.UpdateRealmUserRequestObject) (api.UpdateRealmUserResponseObject, error) {
+	b := req.Body
+	patch := realm.UserPatch{Roles: b.Roles, Enabled: b.Enabled, Email: b.Email, DisplayName: b.DisplayName}
+	if b.Metadata != nil {
+		meta, err := metadata(b.Metadata)
 		if err != nil {
-			h.fail(w, r, err)
-			return
+			return nil, err
 		}
 		patch.Metadata = &meta
 	}
-	u, err := h.opts.Users.Update(r.Context(), principal(r).TenantID, uid, patch)
-	h.auditUser(r, "update_realm_user", uid.String(), err)
+	u, err := h.opts.Users.Update(ctx, principal(ctx).TenantID, req.Uid, patch)
+	h.auditUser(ctx, "update_realm_user", req.Uid.String(), err)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	h.writeUser(w, r, http.StatusOK, u)
+	out, err := toUser(u)
+	if err != nil {
+		return nil, err
+	}
+	return api.UpdateRealmUser200JSONResponse(out), nil
 }
 
-func (h *handlers) DeleteRealmUser(w http.ResponseWriter, r *http.Request, uid api.UserID) {
-	err := h.opts.Users.Delete(r.Context(), principal(r).TenantID, uid)
-	h.auditUser(r, "delete_realm_user", uid.String(), err)
+func (h *handlers) DeleteRealmUser(ctx context.Context, req api.DeleteRealmUserRequestObject) (api.DeleteRealmUserResponseObject, error) {
+	err := h.opts.Users.Delete(ctx, principal(ctx).TenantID, req.Uid)
+	h.auditUser(ctx, "delete_realm_user", req.Uid.String(), err)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return api.DeleteRealmUser204Response{}, nil
 }
 
-func (h *handlers) SetRealmUserPassword(w http.ResponseWriter, r *http.Request, uid api.UserID) {
-	var req api.SetPasswordRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	_, err := h.opts.Users.ChangePassword(r.Context(), principal(r).TenantID, uid, req.Password)
-	h.auditUser(r, "set_realm_user_password", uid.String(), err)
+func (h *handlers) SetRealmUserPassword(ctx context.Context, req api.SetRealmUserPasswordRequestObject) (api.SetRealmUserPasswordResponseObject, error) {
+	_, err := h.opts.Users.ChangePassword(ctx, principal(ctx).TenantID, req.Uid, req.Body.Password)
+	h.auditUser(ctx, "set_realm_user_password", req.Uid.String(), err)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return api.SetRealmUserPassword204Response{}, nil
 }

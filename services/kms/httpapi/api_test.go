@@ -111,7 +111,7 @@ func TestRequestErrors(t *testing.T) {
 		{desc: "unknown field", method: "POST", path: keyPath(enc, "/encrypt"), body: `{"plaintext":"aGk=","extra":1}`, status: 400, code: "invalid_request"},
 		{desc: "missing field", method: "POST", path: keyPath(enc, "/encrypt"), body: `{}`, status: 400, code: "invalid_request"},
 		{desc: "wrong type", method: "POST", path: keyPath(enc, "/encrypt"), body: `{"plaintext":5}`, status: 400, code: "invalid_request"},
-		{desc: "bad base64", method: "POST", path: keyPath(enc, "/encrypt"), body: `{"plaintext":"!!!"}`, status: 400},
+		{desc: "bad base64", method: "POST", path: keyPath(enc, "/encrypt"), body: `{"plaintext":"!!!"}`, status: 400, code: "invalid_request"},
 		{desc: "unknown algorithm", method: "POST", path: "/api/v1/elastic-keys", body: `{"name":"x","algorithm":"A128GCM"}`, status: 400, code: "invalid_request"},
 		{desc: "empty name", method: "POST", path: "/api/v1/elastic-keys", body: `{"name":"","algorithm":"A256GCM"}`, status: 400, code: "invalid_request"},
 		{desc: "oversized body", method: "POST", path: keyPath(enc, "/encrypt"), body: big, status: 413, code: "payload_too_large"},

@@ -1,9 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
 	"strings"
 
 	"github.com/google/uuid"
@@ -54,8 +54,10 @@ func nextToken(after uuid.UUID) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + after.String()))
 }
 
-func principal(r *http.Request) *authn.Principal {
-	p, _ := authn.PrincipalFrom(r.Context())
+// principal is the caller the gate authenticated; every API operation runs
+// behind the gate, so it is never nil there.
+func principal(ctx context.Context) *authn.Principal {
+	p, _ := authn.PrincipalFrom(ctx)
 	return p
 }
 

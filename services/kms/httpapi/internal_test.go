@@ -13,6 +13,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
+	"github.com/gorilla/mux"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -57,61 +58,110 @@ func TestNewValidatesOptions(t *testing.T) {
 	require.Error(t, err)
 }
 
-// TestHandlersDecodeStrictly: the handlers decode bodies strictly even
-// without the validating gate in front (defence in depth).
-func TestHandlersDecodeStrictly(t *testing.T) {
+// fixedAuth authenticates every request as one principal.
+type fixedAuth struct{ p *authn.Principal }
+
+func (a fixedAuth) Authenticate(*http.Request) (*authn.Principal, error) { return a.p, nil }
+func (fixedAuth) Challenge() string                                      { return `Basic realm="test"` }
+
+// TestGateHandsOnTheValidatedBody: the gate passes on the value the
+// validator decoded, which the strict handler binds to the request type
+// instead of decoding the body a second time.
+func TestGateHandsOnTheValidatedBody(t *testing.T) {
+	h, _, tenant := newHandlers(t)
+	h.opts.Authenticators = []authn.Authenticator{fixedAuth{p: &authn.Principal{Subject: "s", TenantID: tenant, Scopes: scope.Expand([]string{scope.Admin})}}}
+	g, err := newGate(t.Context(), h)
+	require.NoError(t, err)
+	var got any
+	r := mux.NewRouter()
+	r.Use(g.middleware)
+	r.HandleFunc("/api/v1/elastic-keys/{id}/encrypt", func(w http.ResponseWriter, r *http.Request) {
+		vb, ok := r.Body.(interface{ ValidatedValue() any })
+		require.True(t, ok, "the body carries the validated value, got %T", r.Body)
+		got = vb.ValidatedValue()
+		w.WriteHeader(http.StatusNoContent)
+	}).Methods(http.MethodPost)
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/elastic-keys/"+uuid.Must(uuid.NewV7()).String()+"/encrypt", strings.NewReader(`{"plaintext":"aGk="}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+	assert.Equal(t, map[string]any{"plaintext": "aGk="}, got)
+	assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
+
+	// The strict handler binds that value and never reads the body again:
+	// with a body that cannot be read, the request still reaches the
+	// domain (which knows no such key).
+	req = httptest.NewRequest(http.MethodPost, "/", nil)
+	req.Header.Set("Content-Type", "application/json")
+	req.Body = valueOnly{v: got}
+	req = req.WithContext(authn.WithPrincipal(req.Context(), h.opts.Authenticators[0].(fixedAuth).p))
+	rec = httptest.NewRecorder()
+	h.strict().Encrypt(rec, req, uuid.Must(uuid.NewV7()))
+	assert.Equal(t, http.StatusNotFound, rec.Code, rec.Body.String())
+}
+
+// valueOnly is a request body that carries a validated value and fails
+// every read.
+type valueOnly struct{ v any }
+
+func (b valueOnly) ValidatedValue() any    { return b.v }
+func (valueOnly) Read([]byte) (int, error) { return 0, errors.New("the body was read again") }
+func (valueOnly) Close() error             { return nil }
+
+// TestStrictRequestErrorsAreProblems: a body that cannot be bound to the
+// operation's request type is answered through the one error mapping.
+func TestStrictRequestErrorsAreProblems(t *testing.T) {
+	h, _, tenant := newHandlers(t)
+	p := &authn.Principal{Subject: "s", TenantID: tenant, Scopes: scope.Expand([]string{scope.Admin})}
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"plaintext":"!!!"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req = req.WithContext(authn.WithPrincipal(req.Context(), p))
+	rec := httptest.NewRecorder()
+	h.strict().Encrypt(rec, req, uuid.Must(uuid.NewV7()))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+	assert.Contains(t, rec.Body.String(), `"code":"malformed_json"`)
+}
+
+// TestHandlersReportMissingKeys: every id-taking handler reports not_found
+// for a key or user that does not exist, as an error for the one mapping.
+func TestHandlersReportMissingKeys(t *testing.T) {
 	h, _, tenant := newHandlers(t)
 	id := uuid.Must(uuid.NewV7())
+	p := &authn.Principal{Subject: "s", TenantID: tenant, Scopes: scope.Expand([]string{scope.Admin})}
+	ctx := authn.WithPrincipal(t.Context(), p)
 	calls := []struct {
 		desc string
-		fn   func(w http.ResponseWriter, r *http.Request)
+		fn   func() error
 	}{
-		{desc: "create key", fn: h.CreateElasticKey},
-		{desc: "update key", fn: func(w http.ResponseWriter, r *http.Request) { h.UpdateElasticKey(w, r, id) }},
-		{desc: "update version", fn: func(w http.ResponseWriter, r *http.Request) { h.UpdateMaterialKey(w, r, id, id) }},
-		{desc: "encrypt", fn: func(w http.ResponseWriter, r *http.Request) { h.Encrypt(w, r, id) }},
-		{desc: "decrypt", fn: func(w http.ResponseWriter, r *http.Request) { h.Decrypt(w, r, id) }},
-		{desc: "generate data key", fn: func(w http.ResponseWriter, r *http.Request) { h.GenerateDataKey(w, r, id) }},
-		{desc: "sign", fn: func(w http.ResponseWriter, r *http.Request) { h.Sign(w, r, id) }},
-		{desc: "verify", fn: func(w http.ResponseWriter, r *http.Request) { h.Verify(w, r, id) }},
-		{desc: "mac", fn: func(w http.ResponseWriter, r *http.Request) { h.Mac(w, r, id) }},
-		{desc: "verify mac", fn: func(w http.ResponseWriter, r *http.Request) { h.VerifyMac(w, r, id) }},
-		{desc: "create user", fn: h.CreateRealmUser},
-		{desc: "update user", fn: func(w http.ResponseWriter, r *http.Request) { h.UpdateRealmUser(w, r, id) }},
-		{desc: "set password", fn: func(w http.ResponseWriter, r *http.Request) { h.SetRealmUserPassword(w, r, id) }},
+		{desc: "get key", fn: func() error { _, err := h.GetElasticKey(ctx, api.GetElasticKeyRequestObject{Id: id}); return err }},
+		{desc: "destroy key", fn: func() error {
+			_, err := h.DestroyElasticKey(ctx, api.DestroyElasticKeyRequestObject{Id: id})
+			return err
+		}},
+		{desc: "rotate", fn: func() error { _, err := h.RotateElasticKey(ctx, api.RotateElasticKeyRequestObject{Id: id}); return err }},
+		{desc: "list versions", fn: func() error {
+			_, err := h.ListMaterialKeys(ctx, api.ListMaterialKeysRequestObject{Id: id, Params: listParams()})
+			return err
+		}},
+		{desc: "get version", fn: func() error {
+			_, err := h.GetMaterialKey(ctx, api.GetMaterialKeyRequestObject{Id: id, Mid: id})
+			return err
+		}},
+		{desc: "encrypt", fn: func() error {
+			_, err := h.Encrypt(ctx, api.EncryptRequestObject{Id: id, Body: &api.EncryptRequest{Plaintext: []byte("x")}})
+			return err
+		}},
+		{desc: "jwks", fn: func() error { _, err := h.GetJwks(ctx, api.GetJwksRequestObject{Id: id}); return err }},
+		{desc: "get user", fn: func() error { _, err := h.GetRealmUser(ctx, api.GetRealmUserRequestObject{Uid: id}); return err }},
+		{desc: "delete user", fn: func() error { _, err := h.DeleteRealmUser(ctx, api.DeleteRealmUserRequestObject{Uid: id}); return err }},
 	}
-	p := &authn.Principal{Subject: "s", TenantID: tenant, Scopes: scope.Expand([]string{scope.Admin})}
 	for _, c := range calls {
 		t.Run(c.desc, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"unknown_field":1}`))
-			r.Header.Set("Content-Type", "application/json")
-			r = r.WithContext(authn.WithPrincipal(r.Context(), p))
-			rec := httptest.NewRecorder()
-			c.fn(rec, r)
-			assert.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
-			assert.Contains(t, rec.Body.String(), "malformed_json")
-		})
-	}
-	// And every id-taking handler reports not_found for a missing key.
-	for _, c := range []struct {
-		desc string
-		fn   func(w http.ResponseWriter, r *http.Request)
-	}{
-		{desc: "get key", fn: func(w http.ResponseWriter, r *http.Request) { h.GetElasticKey(w, r, id) }},
-		{desc: "destroy key", fn: func(w http.ResponseWriter, r *http.Request) { h.DestroyElasticKey(w, r, id) }},
-		{desc: "rotate", fn: func(w http.ResponseWriter, r *http.Request) { h.RotateElasticKey(w, r, id) }},
-		{desc: "list versions", fn: func(w http.ResponseWriter, r *http.Request) { h.ListMaterialKeys(w, r, id, listParams()) }},
-		{desc: "get version", fn: func(w http.ResponseWriter, r *http.Request) { h.GetMaterialKey(w, r, id, id) }},
-		{desc: "jwks", fn: func(w http.ResponseWriter, r *http.Request) { h.GetJwks(w, r, id) }},
-		{desc: "get user", fn: func(w http.ResponseWriter, r *http.Request) { h.GetRealmUser(w, r, id) }},
-		{desc: "delete user", fn: func(w http.ResponseWriter, r *http.Request) { h.DeleteRealmUser(w, r, id) }},
-	} {
-		t.Run(c.desc, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r = r.WithContext(authn.WithPrincipal(r.Context(), p))
-			rec := httptest.NewRecorder()
-			c.fn(rec, r)
-			assert.Equal(t, http.StatusNotFound, rec.Code, rec.Body.String())
+			err := c.fn()
+			require.Error(t, err)
+			assert.Equal(t, kms.NotFound, classify(err).Code, "%v", err)
 		})
 	}
 }

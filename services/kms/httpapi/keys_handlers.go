@@ -1,40 +1,34 @@
 package httpapi
 
 import (
-	"net/http"
+	"context"
 
-	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
 )
 
-func (h *handlers) CreateElasticKey(w http.ResponseWriter, r *http.Request) {
-	var req api.CreateElasticKeyRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
+func (h *handlers) CreateElasticKey(ctx context.Context, req api.CreateElasticKeyRequestObject) (api.CreateElasticKeyResponseObject, error) {
+	b := req.Body
+	nk := kms.NewKey{Name: b.Name, Algorithm: string(b.Algorithm), VersioningAllowed: true}
+	if b.Description != nil {
+		nk.Description = *b.Description
 	}
-	nk := kms.NewKey{Name: req.Name, Algorithm: string(req.Algorithm), VersioningAllowed: true}
-	if req.Description != nil {
-		nk.Description = *req.Description
+	if b.VersioningAllowed != nil {
+		nk.VersioningAllowed = *b.VersioningAllowed
 	}
-	if req.VersioningAllowed != nil {
-		nk.VersioningAllowed = *req.VersioningAllowed
-	}
-	k, err := h.opts.Keys.CreateKey(r.Context(), principal(r).TenantID, nk)
+	k, err := h.opts.Keys.CreateKey(ctx, principal(ctx).TenantID, nk)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	w.Header().Set("Location", "/api/v1/elastic-keys/"+k.ID.String())
-	httpx.WriteJSON(w, http.StatusCreated, toKey(k))
+	loc := "/api/v1/elastic-keys/" + k.ID.String()
+	return api.CreateElasticKey201JSONResponse{Body: toKey(k), Headers: api.CreateElasticKey201ResponseHeaders{Location: &loc}}, nil
 }
 
-func (h *handlers) ListElasticKeys(w http.ResponseWriter, r *http.Request, params api.ListElasticKeysParams) {
+func (h *handlers) ListElasticKeys(ctx context.Context, req api.ListElasticKeysRequestObject) (api.ListElasticKeysResponseObject, error) {
+	params := req.Params
 	pg, err := page(params.PageSize, params.PageToken)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	var f kms.KeyFilter
 	if params.Algorithm != nil {
@@ -49,140 +43,115 @@ func (h *handlers) ListElasticKeys(w http.ResponseWriter, r *http.Request, param
 	if params.NamePrefix != nil {
 		f.NamePrefix = *params.NamePrefix
 	}
-	list, next, err := h.opts.Keys.ListKeys(r.Context(), principal(r).TenantID, f, pg)
+	list, next, err := h.opts.Keys.ListKeys(ctx, principal(ctx).TenantID, f, pg)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	out := api.ElasticKeyList{Items: make([]api.ElasticKey, 0, len(list)), NextPageToken: nextToken(next)}
+	out := api.ListElasticKeys200JSONResponse{Items: make([]api.ElasticKey, 0, len(list)), NextPageToken: nextToken(next)}
 	for _, k := range list {
 		out.Items = append(out.Items, toKey(k))
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (h *handlers) GetElasticKey(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	k, err := h.opts.Keys.GetKey(r.Context(), principal(r).TenantID, id)
+func (h *handlers) GetElasticKey(ctx context.Context, req api.GetElasticKeyRequestObject) (api.GetElasticKeyResponseObject, error) {
+	k, err := h.opts.Keys.GetKey(ctx, principal(ctx).TenantID, req.Id)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, toKey(k))
+	return api.GetElasticKey200JSONResponse(toKey(k)), nil
 }
 
-func (h *handlers) UpdateElasticKey(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	var req api.UpdateElasticKeyRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	p := kms.KeyPatch{Description: req.Description}
-	if req.Status != nil {
-		s := kms.Status(*req.Status)
+func (h *handlers) UpdateElasticKey(ctx context.Context, req api.UpdateElasticKeyRequestObject) (api.UpdateElasticKeyResponseObject, error) {
+	p := kms.KeyPatch{Description: req.Body.Description}
+	if req.Body.Status != nil {
+		s := kms.Status(*req.Body.Status)
 		p.Status = &s
 	}
-	k, err := h.opts.Keys.UpdateKey(r.Context(), principal(r).TenantID, id, p)
+	k, err := h.opts.Keys.UpdateKey(ctx, principal(ctx).TenantID, req.Id, p)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, toKey(k))
+	return api.UpdateElasticKey200JSONResponse(toKey(k)), nil
 }
 
-func (h *handlers) DestroyElasticKey(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	k, err := h.opts.Keys.DestroyKey(r.Context(), principal(r).TenantID, id)
+func (h *handlers) DestroyElasticKey(ctx context.Context, req api.DestroyElasticKeyRequestObject) (api.DestroyElasticKeyResponseObject, error) {
+	k, err := h.opts.Keys.DestroyKey(ctx, principal(ctx).TenantID, req.Id)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, toKey(k))
+	return api.DestroyElasticKey200JSONResponse(toKey(k)), nil
 }
 
-func (h *handlers) RotateElasticKey(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	m, err := h.opts.Keys.Rotate(r.Context(), principal(r).TenantID, id)
+func (h *handlers) RotateElasticKey(ctx context.Context, req api.RotateElasticKeyRequestObject) (api.RotateElasticKeyResponseObject, error) {
+	m, err := h.opts.Keys.Rotate(ctx, principal(ctx).TenantID, req.Id)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	out, err := toVersion(m)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	w.Header().Set("Location", "/api/v1/elastic-keys/"+id.String()+"/material-keys/"+m.ID.String())
-	httpx.WriteJSON(w, http.StatusCreated, out)
+	loc := "/api/v1/elastic-keys/" + req.Id.String() + "/material-keys/" + m.ID.String()
+	return api.RotateElasticKey201JSONResponse{Body: out, Headers: api.RotateElasticKey201ResponseHeaders{Location: &loc}}, nil
 }
 
-func (h *handlers) ListMaterialKeys(w http.ResponseWriter, r *http.Request, id api.KeyID, params api.ListMaterialKeysParams) {
-	pg, err := page(params.PageSize, params.PageToken)
+func (h *handlers) ListMaterialKeys(ctx context.Context, req api.ListMaterialKeysRequestObject) (api.ListMaterialKeysResponseObject, error) {
+	pg, err := page(req.Params.PageSize, req.Params.PageToken)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	list, next, err := h.opts.Keys.ListVersions(r.Context(), principal(r).TenantID, id, pg)
+	list, next, err := h.opts.Keys.ListVersions(ctx, principal(ctx).TenantID, req.Id, pg)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	out := api.MaterialKeyList{Items: make([]api.MaterialKey, 0, len(list)), NextPageToken: nextToken(next)}
+	out := api.ListMaterialKeys200JSONResponse{Items: make([]api.MaterialKey, 0, len(list)), NextPageToken: nextToken(next)}
 	for _, m := range list {
 		v, err := toVersion(m)
 		if err != nil {
-			h.fail(w, r, err)
-			return
+			return nil, err
 		}
 		out.Items = append(out.Items, v)
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (h *handlers) GetMaterialKey(w http.ResponseWriter, r *http.Request, id api.KeyID, mid api.MaterialKeyID) {
-	m, err := h.opts.Keys.GetVersion(r.Context(), principal(r).TenantID, id, mid)
+func (h *handlers) GetMaterialKey(ctx context.Context, req api.GetMaterialKeyRequestObject) (api.GetMaterialKeyResponseObject, error) {
+	m, err := h.opts.Keys.GetVersion(ctx, principal(ctx).TenantID, req.Id, req.Mid)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	out, err := toVersion(m)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	return api.GetMaterialKey200JSONResponse(out), nil
 }
 
-func (h *handlers) UpdateMaterialKey(w http.ResponseWriter, r *http.Request, id api.KeyID, mid api.MaterialKeyID) {
-	var req api.UpdateMaterialKeyRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	m, err := h.opts.Keys.SetVersionStatus(r.Context(), principal(r).TenantID, id, mid, kms.Status(req.Status))
+func (h *handlers) UpdateMaterialKey(ctx context.Context, req api.UpdateMaterialKeyRequestObject) (api.UpdateMaterialKeyResponseObject, error) {
+	m, err := h.opts.Keys.SetVersionStatus(ctx, principal(ctx).TenantID, req.Id, req.Mid, kms.Status(req.Body.Status))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	out, err := toVersion(m)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	return api.UpdateMaterialKey200JSONResponse(out), nil
 }
 
-func (h *handlers) ListAuditEvents(w http.ResponseWriter, r *http.Request, params api.ListAuditEventsParams) {
-	pg, err := page(params.PageSize, params.PageToken)
+func (h *handlers) ListAuditEvents(ctx context.Context, req api.ListAuditEventsRequestObject) (api.ListAuditEventsResponseObject, error) {
+	pg, err := page(req.Params.PageSize, req.Params.PageToken)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	events, next, err := h.opts.Keys.ListAudit(r.Context(), principal(r).TenantID, params.ElasticKeyId, pg)
+	events, next, err := h.opts.Keys.ListAudit(ctx, principal(ctx).TenantID, req.Params.ElasticKeyId, pg)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	out := api.AuditEventList{Items: make([]api.AuditEvent, 0, len(events)), NextPageToken: nextToken(next)}
+	out := api.ListAuditEvents200JSONResponse{Items: make([]api.AuditEvent, 0, len(events)), NextPageToken: nextToken(next)}
 	for _, e := range events {
 		out.Items = append(out.Items, toEvent(e))
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	return out, nil
 }

@@ -1,9 +1,13 @@
 package httpapi
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 
-	"github.com/passthru-dev/passthru/services/infra/httpx"
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 )
@@ -15,80 +19,64 @@ func optBytes(p *[]byte) []byte {
 	return *p
 }
 
-func (h *handlers) Encrypt(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	var req api.EncryptRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	jwe, kid, err := h.opts.Keys.Encrypt(r.Context(), principal(r).TenantID, id, req.Plaintext, optBytes(req.Context))
+func (h *handlers) Encrypt(ctx context.Context, req api.EncryptRequestObject) (api.EncryptResponseObject, error) {
+	jwe, kid, err := h.opts.Keys.Encrypt(ctx, principal(ctx).TenantID, req.Id, req.Body.Plaintext, optBytes(req.Body.Context))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, api.EncryptResponse{Ciphertext: jwe, Kid: kid})
+	return api.Encrypt200JSONResponse{Ciphertext: jwe, Kid: kid}, nil
 }
 
-func (h *handlers) Decrypt(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	var req api.DecryptRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	plaintext, err := h.opts.Keys.Decrypt(r.Context(), principal(r).TenantID, id, req.Ciphertext, optBytes(req.Context))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+// decryptOK and dataKeyOK carry key material or plaintext: no cache may
+// keep them, which the spec's response types cannot say.
+type decryptOK api.Decrypt200JSONResponse
+
+func (r decryptOK) VisitDecryptResponse(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", "no-store")
-	httpx.WriteJSON(w, http.StatusOK, api.DecryptResponse{Plaintext: plaintext})
+	return api.Decrypt200JSONResponse(r).VisitDecryptResponse(w)
 }
 
-func (h *handlers) GenerateDataKey(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	var req api.GenerateDataKeyRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	plaintext, jwe, kid, err := h.opts.Keys.GenerateDataKey(r.Context(), principal(r).TenantID, id, optBytes(req.Context))
+type dataKeyOK api.GenerateDataKey200JSONResponse
+
+func (r dataKeyOK) VisitGenerateDataKeyResponse(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", "no-store")
+	return api.GenerateDataKey200JSONResponse(r).VisitGenerateDataKeyResponse(w)
+}
+
+func (h *handlers) Decrypt(ctx context.Context, req api.DecryptRequestObject) (api.DecryptResponseObject, error) {
+	plaintext, err := h.opts.Keys.Decrypt(ctx, principal(ctx).TenantID, req.Id, req.Body.Ciphertext, optBytes(req.Body.Context))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	out := api.GenerateDataKeyResponse{Ciphertext: jwe, Kid: kid}
-	if req.IncludePlaintext == nil || *req.IncludePlaintext {
+	return decryptOK{Plaintext: plaintext}, nil
+}
+
+func (h *handlers) GenerateDataKey(ctx context.Context, req api.GenerateDataKeyRequestObject) (api.GenerateDataKeyResponseObject, error) {
+	plaintext, jwe, kid, err := h.opts.Keys.GenerateDataKey(ctx, principal(ctx).TenantID, req.Id, optBytes(req.Body.Context))
+	if err != nil {
+		return nil, err
+	}
+	out := dataKeyOK{Ciphertext: jwe, Kid: kid}
+	if req.Body.IncludePlaintext == nil || *req.Body.IncludePlaintext {
 		out.Plaintext = &plaintext
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	httpx.WriteJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (h *handlers) Sign(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	var req api.SignRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	jws, kid, err := h.opts.Keys.Sign(r.Context(), principal(r).TenantID, id, req.Payload)
+func (h *handlers) Sign(ctx context.Context, req api.SignRequestObject) (api.SignResponseObject, error) {
+	jws, kid, err := h.opts.Keys.Sign(ctx, principal(ctx).TenantID, req.Id, req.Body.Payload)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, api.SignResponse{Signature: jws, Kid: kid})
+	return api.Sign200JSONResponse{Signature: jws, Kid: kid}, nil
 }
 
-func (h *handlers) Mac(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	var req api.SignRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	jws, kid, err := h.opts.Keys.MAC(r.Context(), principal(r).TenantID, id, req.Payload)
+func (h *handlers) Mac(ctx context.Context, req api.MacRequestObject) (api.MacResponseObject, error) {
+	jws, kid, err := h.opts.Keys.MAC(ctx, principal(ctx).TenantID, req.Id, req.Body.Payload)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, api.SignResponse{Signature: jws, Kid: kid})
+	return api.Mac200JSONResponse{Signature: jws, Kid: kid}, nil
 }
 
 func verifyResponse(v keycrypto.Verification) api.VerifyResponse {
@@ -107,39 +95,41 @@ func verifyResponse(v keycrypto.Verification) api.VerifyResponse {
 	return out
 }
 
-func (h *handlers) Verify(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	var req api.VerifyRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	v, err := h.opts.Keys.Verify(r.Context(), principal(r).TenantID, id, req.Signature)
+func (h *handlers) Verify(ctx context.Context, req api.VerifyRequestObject) (api.VerifyResponseObject, error) {
+	v, err := h.opts.Keys.Verify(ctx, principal(ctx).TenantID, req.Id, req.Body.Signature)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, verifyResponse(v))
+	return api.Verify200JSONResponse(verifyResponse(v)), nil
 }
 
-func (h *handlers) VerifyMac(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	var req api.VerifyRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	v, err := h.opts.Keys.VerifyMAC(r.Context(), principal(r).TenantID, id, req.Signature)
+func (h *handlers) VerifyMac(ctx context.Context, req api.VerifyMacRequestObject) (api.VerifyMacResponseObject, error) {
+	v, err := h.opts.Keys.VerifyMAC(ctx, principal(ctx).TenantID, req.Id, req.Body.Signature)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	httpx.WriteJSON(w, http.StatusOK, verifyResponse(v))
+	return api.VerifyMac200JSONResponse(verifyResponse(v)), nil
 }
 
-func (h *handlers) GetJwks(w http.ResponseWriter, r *http.Request, id api.KeyID) {
-	set, err := h.opts.Keys.JWKS(r.Context(), principal(r).TenantID, id)
+// jwksOK is the key's public JWK set as go-jose encodes it; the generated
+// JWKS type would re-encode every key by hand.
+type jwksOK jose.JSONWebKeySet
+
+func (r jwksOK) VisitGetJwksResponse(w http.ResponseWriter) error {
+	body, err := json.Marshal(jose.JSONWebKeySet(r))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return fmt.Errorf("encode JWKS: %w", err)
 	}
-	httpx.WriteJSON(w, http.StatusOK, set)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(append(body, '\n'))
+	return err
+}
+
+func (h *handlers) GetJwks(ctx context.Context, req api.GetJwksRequestObject) (api.GetJwksResponseObject, error) {
+	set, err := h.opts.Keys.JWKS(ctx, principal(ctx).TenantID, req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return jwksOK(set), nil
 }

@@ -1,5 +1,5 @@
 // Package httpapi is the KMS HTTP layer: the gorilla/mux router built from
-// the generated server interface, request validation against openapi.yaml,
+// the generated strict server interface, request validation against openapi.yaml,
 // authentication and scope checks, the handlers, health endpoints, the spec
 // and the Swagger UI.
 package httpapi
@@ -56,30 +56,10 @@ func New(ctx context.Context, opts Options) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(api.SpecYAML)
-	if err != nil {
-		return nil, fmt.Errorf("load openapi spec: %w", err)
-	}
-	if err := doc.Validate(ctx); err != nil {
-		return nil, fmt.Errorf("validate openapi spec: %w", err)
-	}
 	h := &handlers{opts: opts, logger: opts.Logger}
-	g := &gate{h: h, ops: map[string]operation{}}
-	for path, item := range doc.Paths.Map() {
-		for method, op := range item.Operations() {
-			// The spec is fixed at build time: an operation without a known
-			// scope is refused here, once, rather than on every request.
-			required, _ := op.Extensions["x-required-scope"].(string)
-			if !scope.IsKnown(required) {
-				return nil, fmt.Errorf("openapi spec: operation %s %s: x-required-scope %q is not a known scope", method, path, required)
-			}
-			g.ops[method+" "+path] = operation{
-				route:     &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
-				scope:     required,
-				auditName: snake(op.OperationID),
-			}
-		}
+	g, err := newGate(ctx, h)
+	if err != nil {
+		return nil, err
 	}
 
 	r := mux.NewRouter()
@@ -107,7 +87,8 @@ func New(ctx context.Context, opts Options) (http.Handler, error) {
 	r.PathPrefix("/ui/swagger/").Handler(ui).Methods(http.MethodGet, http.MethodHead)
 
 	r.Use(g.middleware)
-	api.HandlerWithOptions(h, api.GorillaServerOptions{
+	strict := h.strict()
+	api.HandlerWithOptions(strict, api.GorillaServerOptions{
 		BaseRouter: r,
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			h.fail(w, r, kms.Wrap(err, kms.InvalidRequest, "%s", err.Error()))
@@ -123,6 +104,36 @@ func New(ctx context.Context, opts Options) (http.Handler, error) {
 		}
 		r.ServeHTTP(w, req)
 	}), nil
+}
+
+// newGate resolves, once, what the gate needs of every operation of the
+// spec, and refuses a spec whose operations name no known scope.
+func newGate(ctx context.Context, h *handlers) (*gate, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(api.SpecYAML)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi spec: %w", err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		return nil, fmt.Errorf("validate openapi spec: %w", err)
+	}
+	g := &gate{h: h, ops: map[string]operation{}}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			// The spec is fixed at build time: an operation without a known
+			// scope is refused here, once, rather than on every request.
+			required, _ := op.Extensions["x-required-scope"].(string)
+			if !scope.IsKnown(required) {
+				return nil, fmt.Errorf("openapi spec: operation %s %s: x-required-scope %q is not a known scope", method, path, required)
+			}
+			g.ops[method+" "+path] = operation{
+				route:     &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
+				scope:     required,
+				auditName: snake(op.OperationID),
+			}
+		}
+	}
+	return g, nil
 }
 
 // MaxBodyBytes is the largest request body the API accepts. The server's own
@@ -182,15 +193,15 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 			g.h.fail(w, r, err)
 			return
 		}
-		var body []byte
 		if op.route.Operation.RequestBody != nil {
+			// Media type, size and syntax first, with this API's own
+			// problem codes; the bytes are only scanned here, not decoded.
 			var raw json.RawMessage
 			if err := httpx.DecodeJSON(r, &raw); err != nil {
 				g.h.fail(w, r, err)
 				return
 			}
-			body = raw
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = io.NopCloser(bytes.NewReader(raw))
 		}
 		in := &openapi3filter.RequestValidationInput{
 			Request:    r,
@@ -199,15 +210,19 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 			Options: &openapi3filter.Options{
 				AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
 				SkipSettingDefaults: true,
+				// The validator's decoded body rides on r.Body, and the
+				// strict handler binds that value to the operation's
+				// request type: the body is decoded once.
+				KeepValidatedValue: true,
 			},
 		}
 		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
 			g.h.fail(w, r, kms.Wrap(err, kms.InvalidRequest, "%s", validationDetail(err)))
 			return
 		}
-		if body != nil {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
+		// The generated responses set only Content-Type; problem bodies
+		// already carry nosniff, and so do the successful ones.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r)
 	})
 }
@@ -281,7 +296,23 @@ type handlers struct {
 	logger *slog.Logger
 }
 
-var _ api.ServerInterface = (*handlers)(nil)
+var _ api.StrictServerInterface = (*handlers)(nil)
+
+// strict adapts the typed handlers to the generated router; both error
+// hooks end in writeError, the one mapping from error to problem+json.
+func (h *handlers) strict() api.ServerInterface {
+	return api.NewStrictHandlerWithOptions(h, nil, api.StrictHTTPServerOptions{
+		// Behind the gate a body has been checked and validated, so binding
+		// it to the operation's type does not fail; a body that does not
+		// bind (a byte field that is not base64) is malformed for this API.
+		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			h.fail(w, r, kms.Wrap(err, kms.MalformedJSON, "malformed JSON"))
+		},
+		// Handlers return domain errors; writeError is the one mapping
+		// from error to problem+json.
+		ResponseErrorHandlerFunc: h.fail,
+	})
+}
 
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(h.logger, w, r, err)
