@@ -12,7 +12,8 @@ import (
 	"github.com/passthru-dev/passthru/services/kms/realm"
 )
 
-// statusOf is the one table from error code to HTTP status (STYLE.md #4).
+// statusOf is the one table from error code to HTTP status: no status is
+// ever chosen anywhere else, and never from message text.
 var statusOf = map[kms.Code]int{
 	kms.InvalidRequest:       http.StatusBadRequest,
 	kms.MalformedJSON:        http.StatusBadRequest,

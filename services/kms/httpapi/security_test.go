@@ -57,7 +57,7 @@ func TestOperationsScopedToAddressedKey(t *testing.T) {
 	})
 }
 
-// TestOperationErrorsAreDistinct: every refusal issue 3 lists has its own
+// TestOperationErrorsAreDistinct: every refusal of a key operation has its own
 // documented code and status, and leaves the key as it was.
 func TestOperationErrorsAreDistinct(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
