@@ -48,6 +48,9 @@ func runtimeChecks(ctx context.Context, d *db.DB, b *barrier.Barrier) ([]Check, 
 // 500), then Recover, then the OpenTelemetry span; /livez and /readyz are
 // answered before the service's handler.
 func Handler(name string, h http.Handler, checks []Check, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -177,8 +177,10 @@ func (i *Instance) Err() error {
 	}
 }
 
-// Shutdown stops serving gracefully (bounded by ctx), stops the background
-// tasks, closes the database and removes a temporary data dir.
+// Shutdown stops serving gracefully, stops the background tasks, closes the
+// database and removes a temporary data dir. When ctx ends first the error
+// says so, but the resources are still released only once serving has
+// stopped (at most httpx.ShutdownTimeout later).
 func (i *Instance) Shutdown(ctx context.Context) error {
 	i.stopOnce.Do(func() {
 		i.cancel()
@@ -187,6 +189,10 @@ func (i *Instance) Shutdown(ctx context.Context) error {
 			i.stopErr = i.serveErr
 		case <-ctx.Done():
 			i.stopErr = fmt.Errorf("%s shutdown: %w", i.Name, ctx.Err())
+			// Serving still ends (httpx.Serve cuts the connections left
+			// after its own ShutdownTimeout); the database and the data dir
+			// must not go away under requests still in flight.
+			<-i.done
 		}
 		i.bg.Wait()
 		if err := runClosers(i.closers); err != nil && i.stopErr == nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -246,4 +247,14 @@ func TestConfigure(t *testing.T) {
 	cfg, opts = serve.Configure[testConfig](serve.Options{}, nil, defaults)
 	assert.False(t, opts.ConfigLoaded)
 	assert.Equal(t, "127.0.0.1:1", cfg.Listen)
+}
+
+// TestHandlerWithoutLogger: Handler used on its own, without a logger,
+// still answers a failing readiness check instead of panicking.
+func TestHandlerWithoutLogger(t *testing.T) {
+	h := serve.Handler("svc", http.NotFoundHandler(), []serve.Check{{Name: "dep", Check: func(context.Context) error { return errors.New("down") }}}, serve.Options{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.JSONEq(t, `{"status":"not ready","checks":{"dep":"unavailable"}}`, rec.Body.String())
 }
