@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
+	"github.com/passthru-dev/passthru/testkit/fixture"
 )
 
 // TestConfiguredProduction runs the non-demo profile: SQLite in the data
@@ -79,31 +78,13 @@ func TestStartRefusesMismatchedTLSFiles(t *testing.T) {
 	assert.Contains(t, err.Error(), "does not match")
 }
 
-// syncBuffer is a goroutine-safe output buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestMainServesUntilSignalled runs the binary's Main in demo mode and stops
 // it with SIGTERM, as a process supervisor would.
 func TestMainServesUntilSignalled(t *testing.T) {
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "identity.yml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte("pbkdf2_iterations: 1000\nlog:\n  format: json\n"), 0o600))
-	var out, errOut syncBuffer
+	var out, errOut fixture.LogBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- identityserver.Main([]string{"--config", cfgFile, "--demo", "--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0"}, &out, &errOut)

@@ -19,6 +19,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/fixture"
 )
 
 func writeFile(t *testing.T, dir, name, body string) string {
@@ -93,7 +94,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		return build(ctx, env)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	var stdout, stderr syncBuffer
+	var stdout, stderr fixture.LogBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- serve.Run(ctx, svc, []string{"--config", cfg, "--demo", "--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0"}, &stdout, &stderr, nil)
@@ -217,6 +218,3 @@ func TestProductionStart(t *testing.T) {
 		assert.NoFileExists(t, filepath.Join(dir, serve.DemoSecretFile), "no demo secret outside demo mode")
 	})
 }
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct{ logBuffer }

@@ -1,7 +1,6 @@
 package serve_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/fixture"
 )
 
 // testConfig is the smallest service configuration: the shared settings.
@@ -36,24 +36,6 @@ type testConfig struct {
 // Validate shadows the promoted Settings.Validate, as a real service's
 // does, so config.Validate reports each shared problem once.
 func (*testConfig) Validate() error { return nil }
-
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // testService answers /hello, panics on /panic, and reports checks.
 func testService(checks ...serve.Check) *serve.Service {
@@ -98,7 +80,7 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 // TestPanicStillLogsTheRequest: the access log sits outside Recover, so a
 // request that panicked gets its line, with the 500 it was answered with.
 func TestPanicStillLogsTheRequest(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &fixture.LogBuffer{}
 	inst, c := start(t, testService(), serve.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	code, _ := get(t, c, inst.URL+"/panic")
 	assert.Equal(t, http.StatusInternalServerError, code)
@@ -139,7 +121,7 @@ func TestReadyzNamesChecksNotErrors(t *testing.T) {
 		}
 		return nil
 	}}
-	logs := &logBuffer{}
+	logs := &fixture.LogBuffer{}
 	inst, c := start(t, testService(check), serve.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 
 	code, body := get(t, c, inst.URL+"/readyz")

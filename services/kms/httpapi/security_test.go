@@ -1,12 +1,10 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -189,29 +187,11 @@ func TestUsernameShadowingRefused(t *testing.T) {
 	assert.Equal(t, http.StatusOK, r.status, "the other tenant's admin still logs in")
 }
 
-// lockedBuffer collects the server log.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestLogsHoldNoSecrets: at debug level, after successful and failed
 // operations and logins, the server log holds no password, plaintext,
 // ciphertext, signature or Authorization header.
 func TestLogsHoldNoSecrets(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &fixture.LogBuffer{}
 	k := fixture.StartKMS(t, dbtest.SQLite, func(o *kmsserver.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

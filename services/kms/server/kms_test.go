@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,7 +135,7 @@ func TestMainStopsWhenContextEnds(t *testing.T) {
 	dataDir := t.TempDir()
 	ctx, cancel := context.WithCancel(fixture.ITContext(t))
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr fixture.LogBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- kmsserver.RunMain(ctx, []string{"--demo", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, &stdout, &stderr, noEnv)
@@ -319,24 +318,6 @@ func TestDemoNames(t *testing.T) {
 	assert.Equal(t, "demo-ecdh-es-a256kw", kmsserver.DemoKeyName("ECDH-ES+A256KW"))
 	assert.Equal(t, "demo-rsa-oaep-256", kmsserver.DemoKeyName("RSA-OAEP-256"))
 	assert.Equal(t, "admin@demo-tenant-a", kmsserver.DemoUsername("admin", "demo-tenant-a"))
-}
-
-// syncBuffer is a bytes.Buffer safe to read while the server writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestDemoWithoutDataDirLeavesNothing: a KMS demo without --data-dir keeps
