@@ -1,12 +1,6 @@
 package kms
 
-import (
-	"errors"
-	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
-)
+import "github.com/passthru-dev/passthru/services/infra/text"
 
 // Limits of names and descriptions, in bytes.
 const (
@@ -26,29 +20,14 @@ func ValidateName(what, s string) error {
 	return nil
 }
 
-// CheckName applies ValidateName's rules and says what is wrong in a plain
-// error (nil when nothing is), for callers that answer with their own error
-// type, such as realm users.
-func CheckName(s string) error {
-	switch {
-	case s == "":
-		return errors.New("name must not be empty")
-	case len(s) > MaxName:
-		return fmt.Errorf("name is %d bytes, at most %d allowed", len(s), MaxName)
-	case !utf8.ValidString(s):
-		return errors.New("name is not valid UTF-8")
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return errors.New("name contains a control character")
-	}
-	return nil
-}
+// CheckName applies ValidateName's rules (text.Name with MaxName) and says
+// what is wrong in a plain error (nil when nothing is), for callers that
+// answer with their own error type, such as realm users.
+func CheckName(s string) error { return text.Name(s, MaxName) }
 
-// ValidText reports whether s is text every backend stores as given: valid
-// UTF-8 without NUL (PostgreSQL refuses NUL in text columns while SQLite
-// stores it). Callers check the length they allow themselves.
-func ValidText(s string) bool {
-	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
-}
+// ValidText reports whether s is text every backend stores as given (see
+// text.Text). Callers check the length they allow themselves.
+func ValidText(s string) bool { return text.Text(s, len(s)) == nil }
 
 // ValidateDescription checks a key description: valid UTF-8 of at most
 // MaxDescription bytes without NUL. PostgreSQL refuses NUL in text columns

@@ -3,9 +3,8 @@ package db
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/passthru-dev/passthru/services/infra/text"
 )
 
 // ErrInvalid is wrapped by every validation error of this package (a
@@ -22,15 +21,8 @@ const maxNameBytes = 255
 // recorded in schema_migrations and printed in errors and logs. Names of
 // domain objects have their own rules next to their types.
 func checkName(s string) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("%w: name must not be empty", ErrInvalid)
-	case len(s) > maxNameBytes:
-		return fmt.Errorf("%w: name is %d bytes, at most %d allowed", ErrInvalid, len(s), maxNameBytes)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%w: name is not valid UTF-8", ErrInvalid)
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return fmt.Errorf("%w: name contains a control character", ErrInvalid)
+	if err := text.Name(s, maxNameBytes); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }
