@@ -3,6 +3,7 @@ package authn
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 )
@@ -42,14 +43,48 @@ func Authenticate(r *http.Request, auths []Authenticator) (*Principal, error) {
 }
 
 // SetChallenges adds one WWW-Authenticate header per authenticator and per
-// extra challenge, so a client learns every scheme it may use (RFC 9110 §11.6.1).
-func SetChallenges(w http.ResponseWriter, auths []Authenticator, extra ...string) {
-	for _, a := range auths {
-		w.Header().Add("WWW-Authenticate", a.Challenge())
+// extra challenge, so a client learns every scheme it may use (RFC 9110
+// §11.6.1). When err carries a ChallengeError, its challenge (an RFC 6750
+// error="invalid_token", say) replaces the bare one of its scheme.
+func SetChallenges(w http.ResponseWriter, auths []Authenticator, err error, extra ...string) {
+	var ce *ChallengeError
+	if !errors.As(err, &ce) {
+		ce = nil
 	}
-	for _, c := range extra {
+	for _, c := range challenges(auths, extra) {
+		if ce != nil && schemeOf(c) == ce.Scheme {
+			c = ce.Challenge
+		}
 		w.Header().Add("WWW-Authenticate", c)
 	}
+}
+
+func challenges(auths []Authenticator, extra []string) []string {
+	out := make([]string, 0, len(auths)+len(extra))
+	seen := map[string]bool{}
+	for _, a := range auths {
+		c := a.Challenge()
+		if c == "" || seen[schemeOf(c)] {
+			continue // an authenticator without a scheme of its own (mTLS), or a repeated scheme
+		}
+		seen[schemeOf(c)] = true
+		out = append(out, c)
+	}
+	for _, c := range extra {
+		if !seen[schemeOf(c)] {
+			seen[schemeOf(c)] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// schemeOf is the auth-scheme of a challenge: its first token.
+func schemeOf(challenge string) string {
+	if i := strings.IndexByte(challenge, ' '); i >= 0 {
+		return challenge[:i]
+	}
+	return challenge
 }
 
 // Middleware authenticates every request with auths tried in order and puts
@@ -64,7 +99,7 @@ func Middleware(auths []Authenticator, onError ErrorWriter, extraChallenges ...s
 			p, err := Authenticate(r, auths)
 			if err != nil {
 				if errors.Is(err, ErrNoCredentials) || errors.Is(err, ErrInvalidCredentials) {
-					SetChallenges(w, auths, extraChallenges...)
+					SetChallenges(w, auths, err, extraChallenges...)
 				}
 				onError(w, r, err)
 				return

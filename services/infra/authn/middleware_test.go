@@ -60,8 +60,8 @@ func TestMiddleware(t *testing.T) {
 		want       int
 		challenges int
 	}{
-		{desc: "no credentials is 401 with both challenges", want: 401, challenges: 3},
-		{desc: "bad first-scheme credentials is 401", headers: map[string]string{"X-Basic": "bad"}, want: 401, challenges: 3},
+		{desc: "no credentials is 401 with one challenge per scheme", want: 401, challenges: 2},
+		{desc: "bad first-scheme credentials is 401", headers: map[string]string{"X-Basic": "bad"}, want: 401, challenges: 2},
 		{desc: "second authenticator is tried", headers: map[string]string{"X-Bearer": "good"}, scope: "test:read", want: 200},
 		{desc: "first authenticator wins", headers: map[string]string{"X-Basic": "good", "X-Bearer": "bad"}, scope: "test:read", want: 200},
 		{desc: "missing scope is 403", headers: map[string]string{"X-Basic": "good"}, scope: "test:write", want: 403},
@@ -112,4 +112,30 @@ func TestCheckScope(t *testing.T) {
 	assert.Same(t, p, got)
 	var nilP *Principal
 	assert.False(t, nilP.HasScope("test:read"))
+}
+
+// invalidBearer refuses every request with an RFC 6750 challenge of its own.
+type invalidBearer struct{}
+
+func (invalidBearer) Challenge() string { return `Bearer realm="t"` }
+func (invalidBearer) Authenticate(*http.Request) (*Principal, error) {
+	return nil, &ChallengeError{Scheme: "Bearer", Challenge: `Bearer realm="t", error="invalid_token"`, Err: ErrInvalidCredentials}
+}
+
+func TestChallengeErrorReplacesItsSchemesChallenge(t *testing.T) {
+	auths := []Authenticator{fixedAuth{scheme: "Basic"}, invalidBearer{}}
+	rec := httptest.NewRecorder()
+	Middleware(auths, statusWriter, `Bearer realm="extra"`)(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.Equal(t, http.StatusUnauthorized, rec.Code)
+	assert.Equal(t, []string{`Basic realm="t"`, `Bearer realm="t", error="invalid_token"`}, rec.Header().Values("WWW-Authenticate"))
+}
+
+func TestScopeErrorIsForbidden(t *testing.T) {
+	err := CheckScope(WithPrincipal(context.Background(), &Principal{Subject: "u"}), "test:write")
+	var se *ScopeError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "test:write", se.Scope)
+	assert.ErrorIs(t, err, ErrForbidden)
+	assert.False(t, IsSensitive(context.Background()))
+	assert.True(t, IsSensitive(WithSensitive(context.Background())))
 }

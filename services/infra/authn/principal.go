@@ -13,7 +13,6 @@ package authn
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/google/uuid"
@@ -27,6 +26,7 @@ const (
 	MethodBasic  Method = "basic"
 	MethodBearer Method = "bearer"
 	MethodMTLS   Method = "mtls"
+	MethodAPIKey Method = "api_key"
 )
 
 // Principal is an authenticated caller. TenantID is the only source of the
@@ -45,6 +45,12 @@ type Principal struct {
 	Method Method
 	// Realm names the realm that authenticated a Basic user; empty otherwise.
 	Realm string
+	// ClientID is the OAuth client the caller acts through (a bearer
+	// token's client_id, an API key's id); empty for Basic users.
+	ClientID string
+	// Claims are the verified claims of a bearer token; nil for the other
+	// methods.
+	Claims *Claims
 }
 
 // HasScope reports whether the principal holds scope, directly or implied.
@@ -85,7 +91,7 @@ func CheckScope(ctx context.Context, scope string) error {
 		return ErrNoCredentials
 	}
 	if !p.HasScope(scope) {
-		return fmt.Errorf("%w: %s required", ErrForbidden, scope)
+		return &ScopeError{Scope: scope}
 	}
 	return nil
 }

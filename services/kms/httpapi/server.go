@@ -177,7 +177,7 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 		p, err := authn.Authenticate(r, g.h.opts.Authenticators)
 		if err != nil {
 			if errors.Is(err, authn.ErrNoCredentials) || errors.Is(err, authn.ErrInvalidCredentials) {
-				authn.SetChallenges(w, g.h.opts.Authenticators, g.h.opts.ExtraChallenges...)
+				authn.SetChallenges(w, g.h.opts.Authenticators, err, g.h.opts.ExtraChallenges...)
 			}
 			g.h.fail(w, r, err)
 			return
