@@ -18,7 +18,8 @@ type Role struct {
 // Roles resolves role names to expanded scopes. Build it with NewRoles, which
 // checks the hierarchy once, so resolving never meets a cycle.
 type Roles struct {
-	scopes map[string][]string // role -> expanded scopes, inheritance included
+	scopes    map[string][]string // role -> expanded scopes, inheritance included
+	hierarchy *scope.Hierarchy
 }
 
 // DefaultRoles are the roles used when no realms file declares any:
@@ -31,9 +32,12 @@ func DefaultRoles() []Role {
 	}
 }
 
-// NewRoles validates roles (unique non-empty names, inherited roles exist,
-// no inheritance cycles) and precomputes each role's scopes.
-func NewRoles(roles []Role) (*Roles, error) {
+// NewRoles is NewRolesIn with the default scope hierarchy.
+func NewRoles(roles []Role) (*Roles, error) { return NewRolesIn(scope.Default(), roles) }
+
+// NewRolesIn validates roles (unique non-empty names, inherited roles exist,
+// no inheritance cycles) and precomputes each role's scopes under h.
+func NewRolesIn(h *scope.Hierarchy, roles []Role) (*Roles, error) {
 	byName := map[string]Role{}
 	for i, r := range roles {
 		if r.Name == "" {
@@ -51,7 +55,7 @@ func NewRoles(roles []Role) (*Roles, error) {
 			}
 		}
 	}
-	out := &Roles{scopes: map[string][]string{}}
+	out := &Roles{scopes: map[string][]string{}, hierarchy: h}
 	const (
 		unvisited = iota
 		visiting
@@ -75,7 +79,7 @@ func NewRoles(roles []Role) (*Roles, error) {
 			}
 			granted = append(granted, out.scopes[parent]...)
 		}
-		out.scopes[name] = scope.Expand(granted)
+		out.scopes[name] = h.Expand(granted)
 		state[name] = done
 		return nil
 	}
@@ -86,6 +90,9 @@ func NewRoles(roles []Role) (*Roles, error) {
 	}
 	return out, nil
 }
+
+// Hierarchy is the scope hierarchy the roles were expanded under.
+func (r *Roles) Hierarchy() *scope.Hierarchy { return r.hierarchy }
 
 // Has reports whether a role of that name exists.
 func (r *Roles) Has(name string) bool {
@@ -110,7 +117,7 @@ func (r *Roles) Scopes(roles []string) []string {
 	for _, name := range roles {
 		granted = append(granted, r.scopes[name]...)
 	}
-	return scope.Expand(granted)
+	return r.hierarchy.Expand(granted)
 }
 
 // Check returns an error naming the first unknown role of roles.

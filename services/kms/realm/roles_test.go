@@ -43,3 +43,12 @@ func TestRoles(t *testing.T) {
 	require.NoError(t, r.Check([]string{"reader", "writer"}))
 	require.ErrorIs(t, r.Check([]string{"ghost"}), ErrInvalidUser)
 }
+
+func TestRolesFollowTheConfiguredHierarchy(t *testing.T) {
+	h, err := scope.NewHierarchy(map[string][]string{scope.Write: {scope.Encrypt}})
+	require.NoError(t, err)
+	r, err := NewRolesIn(h, []Role{{Name: "enc", Scopes: []string{scope.Write}}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{scope.Encrypt, scope.Write}, r.Scopes([]string{"enc"}))
+	assert.Same(t, h, r.Hierarchy())
+}
