@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -50,6 +53,30 @@ func TestConfigValidate(t *testing.T) {
 		{desc: "threshold 2 of 3", cfg: kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{"a", "b", "c"}, Threshold: 2}}}},
 		{desc: "threshold above the one demo secret", cfg: kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{Threshold: 2}}}, want: "unseal.threshold: 2, want 1..1"},
 		{desc: "negative threshold", cfg: kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{Threshold: -1}}}, want: "unseal.threshold: -1"},
+		{desc: "unknown authenticator", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{Authenticators: []string{"basic", "kerberos"}}}, want: `auth.authenticators[1]: "kerberos"`},
+		{desc: "authenticator twice", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{Authenticators: []string{"basic", "basic"}}}, want: "listed twice"},
+		{desc: "bearer without issuers", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{Authenticators: []string{"bearer"}}}, want: "bearer needs at least one entry in auth.issuers"},
+		{desc: "mtls without rules", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{Authenticators: []string{"mtls"}}}, want: "mtls needs at least one entry in auth.mtls"},
+		{desc: "scope hierarchy with a cycle", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{Scopes: map[string][]string{"kms:a": {"kms:b"}, "kms:b": {"kms:a"}}}}, want: "auth.scopes"},
+		{desc: "issuer valid", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{Issuers: []kmsserver.IssuerConfig{okIssuer()}}}},
+		{desc: "issuer over http", cfg: withIssuer(func(is *kmsserver.IssuerConfig) { is.Issuer = "http://idp" }), want: "auth.issuers[0]: issuer: \"http://idp\": want an https URL"},
+		{desc: "issuer without CA", cfg: withIssuer(func(is *kmsserver.IssuerConfig) { is.CAFile = "" }), want: "ca_file: required"},
+		{desc: "issuer with HS256", cfg: withIssuer(func(is *kmsserver.IssuerConfig) { is.Algorithms = []string{"HS256"} }), want: "never none or an HMAC"},
+		{desc: "issuer with alg none", cfg: withIssuer(func(is *kmsserver.IssuerConfig) { is.Algorithms = []string{"none"} }), want: "algorithms[0]"},
+		{desc: "leeway above 30s", cfg: withIssuer(func(is *kmsserver.IssuerConfig) { is.Leeway = time.Minute }), want: "allowed only with auth.dev_mode"},
+		{desc: "leeway above 5m", cfg: withIssuer(func(is *kmsserver.IssuerConfig) { is.Leeway = time.Hour }), want: "at most 5m0s"},
+		{desc: "default revocation needs clients", cfg: withIssuer(func(is *kmsserver.IssuerConfig) { is.Revocation = kmsserver.RevocationConfig{} }), want: "mode sensitive needs"},
+		{desc: "unknown revocation mode", cfg: withIssuer(func(is *kmsserver.IssuerConfig) { is.Revocation.Mode = "sometimes" }), want: `revocation.mode: "sometimes"`},
+		{desc: "tls_client_auth without cert", cfg: withIssuer(func(is *kmsserver.IssuerConfig) {
+			is.Revocation.Mode = "every-request"
+			is.Revocation.Method = "tls_client_auth"
+		}), want: "required with method tls_client_auth"},
+		{desc: "introspection client without secret", cfg: withIssuer(func(is *kmsserver.IssuerConfig) {
+			is.Revocation = kmsserver.RevocationConfig{Mode: "interval", Clients: []kmsserver.IntrospectionClient{{TenantID: uuid.NewString(), ClientID: "rs"}}}
+		}), want: "client_secret_file: required"},
+		{desc: "tenant rule for an unknown issuer", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{TenantMapping: []kmsserver.TenantRule{{Issuer: "https://other"}}}}, want: "is not one of auth.issuers"},
+		{desc: "tenant rule with a bad tenant", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{Issuers: []kmsserver.IssuerConfig{okIssuer()}, TenantMapping: []kmsserver.TenantRule{{Issuer: okIssuer().Issuer, Values: map[string]string{"a": "nope"}}}}}, want: `values["a"]`},
+		{desc: "cert rule needs one SAN", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{MTLS: []kmsserver.CertRule{{TenantID: uuid.NewString(), Roles: []string{"reader"}}}}}, want: "exactly one of uri and dns"},
 		{desc: "otlp endpoint without CA", cfg: kmsserver.Config{Settings: serve.Settings{Log: config.Log{OTLPEndpoint: "https://127.0.0.1:4318"}}}, want: "log.otlp_ca_file: required"},
 	}
 	for _, tc := range tests {
@@ -174,4 +201,14 @@ func TestConfigEnvNames(t *testing.T) {
 			assert.Equal(t, tc.val, tc.want(cfg))
 		})
 	}
+}
+
+func okIssuer() kmsserver.IssuerConfig {
+	return kmsserver.IssuerConfig{Issuer: "https://127.0.0.1:8082", CAFile: "/etc/passthru/ca.pem", Revocation: kmsserver.RevocationConfig{Mode: "none"}}
+}
+
+func withIssuer(edit func(*kmsserver.IssuerConfig)) kmsserver.Config {
+	is := okIssuer()
+	edit(&is)
+	return kmsserver.Config{Auth: kmsserver.AuthConfig{Issuers: []kmsserver.IssuerConfig{is}}}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passthru-dev/passthru/services/infra/demofile"
-	"github.com/passthru-dev/passthru/services/infra/ids"
+	infraids "github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
@@ -55,8 +55,11 @@ type demoSeed struct {
 }
 
 // seedDemo creates (or, with a persistent data dir, finds) the demo tenants,
-// users and keys. reset first deletes every demo tenant for real.
-func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, reset bool) (*demoSeed, error) {
+// users and keys. reset first deletes every demo tenant for real. ids, when
+// given, are the tenant ids to use by tenant name (those of an Identity
+// demo, so that one tenant has one id in both services); a kept demo tenant
+// whose id differs is replaced.
+func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, reset bool, ids map[string]uuid.UUID) (*demoSeed, error) {
 	ctx = keys.WithActor(ctx, keys.Actor{Subject: "demo-seed", Method: "internal"})
 	existing, err := svc.Tenants(ctx)
 	if err != nil {
@@ -67,7 +70,7 @@ func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, re
 		if !t.Demo {
 			continue
 		}
-		if reset {
+		if want, ok := ids[t.Name]; reset || ok && want != t.ID {
 			if err := users.DeleteTenant(ctx, t.ID); err != nil {
 				return nil, err
 			}
@@ -82,7 +85,11 @@ func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, re
 	for _, name := range DemoTenantNames {
 		t := byName[name]
 		if t == nil {
-			if t, err = svc.CreateTenant(ctx, ids.NewTenant(), name, true); err != nil {
+			id, ok := ids[name]
+			if !ok {
+				id = newTenantID()
+			}
+			if t, err = svc.CreateTenant(ctx, id, name, true); err != nil {
 				return nil, fmt.Errorf("create demo tenant %s: %w", name, err)
 			}
 		}
@@ -104,6 +111,34 @@ func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, re
 		seed.tenants = append(seed.tenants, dt)
 	}
 	return seed, nil
+}
+
+func newTenantID() uuid.UUID { return infraids.NewTenant() }
+
+// identityDemoTenants reads the tenant ids of an Identity demo.json by
+// tenant name, and checks that it names every KMS demo tenant.
+func identityDemoTenants(path string) (*demofile.File, map[string]uuid.UUID, error) {
+	f, err := demofile.Read(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo.identity_file: %w", err)
+	}
+	if f.Service != "identity" {
+		return nil, nil, fmt.Errorf("demo.identity_file: %s is the demo file of %q, not of the Identity provider", path, f.Service)
+	}
+	out := map[string]uuid.UUID{}
+	for _, t := range f.Tenants {
+		id, err := uuid.Parse(t.ID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("demo.identity_file: tenant %s: %w", t.Name, err)
+		}
+		out[t.Name] = id
+	}
+	for _, name := range DemoTenantNames {
+		if _, ok := out[name]; !ok {
+			return nil, nil, fmt.Errorf("demo.identity_file: %s has no tenant %s", path, name)
+		}
+	}
+	return f, out, nil
 }
 
 func ensureDemoUser(ctx context.Context, users *realm.UserStore, tenant uuid.UUID, username string, du DemoUser) error {

@@ -58,11 +58,19 @@ func newServer(opts Options) (*server, serve.Options) {
 func (s *server) service() *serve.Service {
 	return &serve.Service{
 		Name: "kms", Title: "Passthru KMS", About: "The Passthru KMS.", DefaultListen: DefaultListen,
-		Config: s.cfg, Build: s.build,
+		Config: s.cfg, Build: s.build, CheckMode: s.checkMode,
 		// The API enforces httpapi.MaxBodyBytes itself, with its problem
 		// code; the transport limit is only the backstop.
 		MaxBodyBytes: 2 * httpapi.MaxBodyBytes,
 	}
+}
+
+// checkMode refuses the demo settings outside demo mode.
+func (s *server) checkMode(demo bool) error {
+	if !demo && s.cfg.Demo.IdentityFile != "" {
+		return errors.New("demo.identity_file: applies in demo mode only")
+	}
+	return nil
 }
 
 // Start starts a KMS and returns once it is listening and ready.
@@ -138,7 +146,13 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	}
 
 	if env.Demo {
-		seeded, err := seedDemo(ctx, svc, users, env.ResetDemo)
+		var tenantIDs map[string]uuid.UUID
+		if cfg.Demo.IdentityFile != "" {
+			if _, tenantIDs, err = identityDemoTenants(cfg.Demo.IdentityFile); err != nil {
+				return nil, nil, err
+			}
+		}
+		seeded, err := seedDemo(ctx, svc, users, env.ResetDemo, tenantIDs)
 		if err != nil {
 			return nil, nil, fmt.Errorf("seed demo data: %w", err)
 		}

@@ -1,0 +1,41 @@
+package server_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/passthru-dev/passthru/services/infra/serve"
+	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
+	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/fixture"
+)
+
+// TestDemoSharesIdentityTenants: a KMS demo pointed at an Identity demo's
+// demo.json registers the same tenants under the same ids, and both
+// services share one CA, so one tenant is one id in the whole system.
+func TestDemoSharesIdentityTenants(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		pki := filepath.Join(t.TempDir(), "tls")
+		idp := fixture.StartIdentity(t, b, fixture.WithIdentityPKIDir(pki))
+		k := fixture.StartKMS(t, b, fixture.WithKMSPKIDir(pki), fixture.WithKMSConfig(func(c *kmsserver.Config) {
+			c.Demo.IdentityFile = idp.DemoFile
+			c.Auth.Issuers = []kmsserver.IssuerConfig{} // tenants only: trust is tested elsewhere
+		}))
+		for n := range 2 {
+			assert.Equal(t, idp.Tenant(t, n).Name, k.Tenant(t, n).Name)
+			assert.Equal(t, idp.Tenant(t, n).ID, k.Tenant(t, n).ID)
+		}
+		assert.Equal(t, idp.CAFile, k.CAFile)
+	})
+}
+
+func TestDemoIdentityFileRefusedOutsideDemo(t *testing.T) {
+	cfg := &kmsserver.Config{Demo: kmsserver.DemoConfig{IdentityFile: filepath.Join(t.TempDir(), "demo.json")}}
+	_, _, err := kmsserver.ResolveConfig(kmsserver.Options{Config: cfg})
+	require.ErrorContains(t, err, "demo.identity_file: applies in demo mode only")
+	_, _, err = kmsserver.ResolveConfig(kmsserver.Options{Config: cfg, Options: serve.Options{Demo: true}})
+	require.NoError(t, err)
+}
