@@ -1,5 +1,5 @@
 // Package demo is the demo binary (scenarios/cmd/demo) as a library: it
-// parses `demo kms|identity|all [flags]`, starts the services in-process or
+// parses `demo kms|identity|integration|all [flags]`, starts the services in-process or
 // targets a running stack, runs the scenario steps with the chosen reporter,
 // and maps the outcome to the exit codes of package step.
 package demo
@@ -24,6 +24,9 @@ type StartOptions struct {
 	DataDir string       // this service's ephemeral data directory
 	PKIDir  string       // demo CA shared by every service of the run
 	Logger  *slog.Logger // service logs go to a file, not the report
+	// IdentityDemoFile is the demo.json of the run's Identity provider
+	// (in-process or external), when there is one: a KMS trusts it.
+	IdentityDemoFile string
 }
 
 // Instance is a started in-process service.
@@ -40,12 +43,18 @@ type Starter func(ctx context.Context, opts StartOptions) (*Instance, error)
 // Scenario builds the steps of one scenario against a target.
 type Scenario func(t *target.Target) []step.Step
 
+// Integration builds the steps that use the KMS and the Identity provider
+// together.
+type Integration func(kms, identity *target.Target) []step.Step
+
 // Deps are the parts the command wires together; tests substitute them.
 type Deps struct {
-	Starters   map[string]Starter  // by service name
-	Scenarios  map[string]Scenario // by scenario name
-	Getenv     func(string) string
-	IsTerminal func(io.Writer) bool
+	Starters  map[string]Starter  // by service name
+	Scenarios map[string]Scenario // by scenario name
+	// Integration is the integration scenario; nil when this build has none.
+	Integration Integration
+	Getenv      func(string) string
+	IsTerminal  func(io.Writer) bool
 	// ShutdownTimeout bounds stopping the in-process services (default 10s).
 	ShutdownTimeout time.Duration
 	// Ready, when set, is called once --keep-running has printed how to
@@ -129,6 +138,13 @@ func (d *run) main(ctx context.Context) int {
 	}
 	var steps []step.Step
 	for _, name := range d.opts.Scenarios {
+		if name == "integration" {
+			if d.deps.Integration == nil {
+				return d.fatal(fmt.Errorf("scenario %q is not available in this build", name))
+			}
+			steps = append(steps, d.deps.Integration(d.targets["kms"], d.targets["identity"])...)
+			continue
+		}
 		sc := d.deps.Scenarios[name]
 		if sc == nil {
 			return d.fatal(fmt.Errorf("scenario %q is not available in this build", name))
@@ -198,7 +214,7 @@ func (d *run) prepare(ctx context.Context) error {
 	d.targets = map[string]*target.Target{}
 	d.instances = map[string]*Instance{}
 	d.logFiles = map[string]string{}
-	for _, svc := range d.opts.Scenarios {
+	for _, svc := range d.opts.Services() {
 		if d.opts.External(svc) {
 			t, err := d.external(svc)
 			if err != nil {
@@ -251,11 +267,15 @@ func (d *run) inProcess(ctx context.Context, svc string) (*target.Target, error)
 	d.logFiles[svc] = logPath
 	d.notef("Starting the %s in-process (loopback TLS, ephemeral SQLite, demo data)...\n", svc)
 	began := time.Now()
-	inst, err := start(ctx, StartOptions{
+	so := StartOptions{
 		DataDir: filepath.Join(d.tmp, svc),
 		PKIDir:  filepath.Join(d.tmp, "tls"),
 		Logger:  slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	}
+	if idp := d.targets["identity"]; idp != nil && svc == "kms" {
+		so.IdentityDemoFile = idp.DemoFile
+	}
+	inst, err := start(ctx, so)
 	if err != nil {
 		// The demo directory goes on exit, so the log is shown, not named.
 		lines, total, rerr := tailLines(logPath, logTailLines)

@@ -455,7 +455,7 @@ func TestUsage(t *testing.T) {
 		wantOut  string
 		wantErr  []string
 	}{
-		{desc: "help", args: []string{"-h"}, wantCode: 0, wantOut: "usage: demo kms|identity|all [flags]"},
+		{desc: "help", args: []string{"-h"}, wantCode: 0, wantOut: "usage: demo kms|identity|integration|all [flags]"},
 		{desc: "no scenario", args: nil, wantCode: 2, wantErr: []string{"missing scenario", "usage: demo"}},
 		{desc: "unknown scenario", args: []string{"bank"}, wantCode: 2, wantErr: []string{`unknown scenario "bank"`}},
 		{desc: "two scenarios", args: []string{"kms", "identity"}, wantCode: 2, wantErr: []string{`unexpected argument "identity"`}},

@@ -15,7 +15,7 @@ import (
 func (d *run) keepRunning(ctx context.Context) {
 	w := d.notes
 	fmt.Fprintf(w, "\nThe services keep running. Demo data lives in %s and is deleted when the demo stops.\n", d.tmp)
-	for _, svc := range d.opts.Scenarios {
+	for _, svc := range d.opts.Services() {
 		if d.instances[svc] == nil {
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 
 // Options is the parsed command line.
 type Options struct {
-	Scenarios     []string // "kms", "identity" in run order
+	Scenarios     []string // "kms", "identity", "integration" in run order
 	Output        string   // human | json | structured
 	NoColor       bool
 	FailFast      bool
@@ -36,7 +36,7 @@ func (e *UsageError) Error() string { return e.Msg }
 
 var errHelp = errors.New("help requested")
 
-const usageHead = `usage: demo kms|identity|all [flags]
+const usageHead = `usage: demo kms|identity|integration|all [flags]
 
 Runs the Passthru scenarios: by default it starts the services in-process on
 loopback TLS with ephemeral SQLite and demo data, runs every step, prints a
@@ -120,17 +120,17 @@ func Parse(args []string) (Options, error) {
 	}
 	switch {
 	case len(positional) == 0:
-		return o, &UsageError{Msg: "missing scenario: kms, identity or all"}
+		return o, &UsageError{Msg: "missing scenario: kms, identity, integration or all"}
 	case len(positional) > 1:
 		return o, &UsageError{Msg: fmt.Sprintf("unexpected argument %q after scenario %q", positional[1], positional[0])}
 	}
 	switch positional[0] {
-	case "kms", "identity":
+	case "kms", "identity", "integration":
 		o.Scenarios = []string{positional[0]}
 	case "all":
 		o.Scenarios = []string{"kms", "identity"}
 	default:
-		return o, &UsageError{Msg: fmt.Sprintf("unknown scenario %q: want kms, identity or all", positional[0])}
+		return o, &UsageError{Msg: fmt.Sprintf("unknown scenario %q: want kms, identity, integration or all", positional[0])}
 	}
 	if err := o.validate(); err != nil {
 		return o, err
@@ -154,7 +154,7 @@ func (o *Options) validate() error {
 		return &UsageError{Msg: "--retry-delay, --step-timeout and --timeout cannot be negative"}
 	}
 	if o.demoFile != "" {
-		if len(o.Scenarios) != 1 {
+		if len(o.Scenarios) != 1 || o.Scenarios[0] == "integration" {
 			return &UsageError{Msg: "--demo-file is ambiguous with \"all\": use --kms-demo-file and --identity-demo-file"}
 		}
 		switch o.Scenarios[0] {
@@ -194,8 +194,28 @@ func (o *Options) External(service string) bool {
 	return false
 }
 
-func (o *Options) anyInProcess() bool {
+// Services returns the services the selected scenarios need, in start
+// order: Identity first, so that a KMS started in-process can trust it.
+func (o *Options) Services() []string {
+	need := map[string]bool{}
 	for _, s := range o.Scenarios {
+		if s == "integration" {
+			need["kms"], need["identity"] = true, true
+			continue
+		}
+		need[s] = true
+	}
+	var out []string
+	for _, svc := range []string{"identity", "kms"} {
+		if need[svc] {
+			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+func (o *Options) anyInProcess() bool {
+	for _, s := range o.Services() {
 		if !o.External(s) {
 			return true
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	identityscenario "github.com/passthru-dev/passthru/scenarios/identity"
+	integrationscenario "github.com/passthru-dev/passthru/scenarios/integration"
 	kmsscenario "github.com/passthru-dev/passthru/scenarios/kms"
 	identityserver "github.com/passthru-dev/passthru/services/identity/server"
 	"github.com/passthru-dev/passthru/services/infra/serve"
@@ -23,7 +24,8 @@ func DefaultDeps() Deps {
 			"kms":      kmsscenario.Steps,
 			"identity": identityscenario.Steps,
 		},
-		Getenv: os.Getenv,
+		Integration: integrationscenario.Steps,
+		Getenv:      os.Getenv,
 	}
 }
 
@@ -38,9 +40,12 @@ func started(inst *serve.Instance) *Instance {
 }
 
 // startKMS runs the real KMS in demo mode with production settings (PBKDF2
-// at its default cost): the demo shows the service as it ships.
+// at its default cost): the demo shows the service as it ships. Beside an
+// Identity provider it shares that provider's tenants and trusts its tokens.
 func startKMS(ctx context.Context, o StartOptions) (*Instance, error) {
-	inst, err := kmsserver.Start(ctx, kmsserver.Options{Options: demoOptions(o), Config: &kmsserver.Config{}})
+	cfg := kmsserver.DefaultConfig()
+	cfg.Demo.IdentityFile = o.IdentityDemoFile
+	inst, err := kmsserver.Start(ctx, kmsserver.Options{Options: demoOptions(o), Config: &cfg})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,6 @@
 // Command demo runs the Passthru scenarios as a guided demo:
 //
-//	demo kms|identity|all [flags]
+//	demo kms|identity|integration|all [flags]
 //
 // See package scenarios/demo and `demo -h`.
 package main

@@ -110,7 +110,7 @@ func TestDemoUsageErrors(t *testing.T) {
 			r := runDemo(t, tc.args...)
 			assert.Equal(t, 2, r.code, r)
 			assert.Contains(t, r.stderr, tc.want)
-			assert.Contains(t, r.stderr, "usage: demo kms|identity|all [flags]")
+			assert.Contains(t, r.stderr, "usage: demo kms|identity|integration|all [flags]")
 			assert.Empty(t, r.stdout)
 		})
 	}

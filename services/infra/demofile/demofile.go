@@ -21,6 +21,20 @@ type File struct {
 	Issuer  string   `json:"issuer,omitempty"` // Identity only; equals the discovery issuer exactly
 	CAFile  string   `json:"ca_file"`
 	Tenants []Tenant `json:"tenants"`
+	// Trust is the token issuer a KMS demo trusts (KMS only, when the
+	// KMS demo runs beside an Identity demo).
+	Trust *Trust `json:"trust,omitempty"`
+}
+
+// Trust describes how a KMS demo accepts an Identity provider's tokens.
+type Trust struct {
+	Issuer   string `json:"issuer"`
+	Audience string `json:"audience"`
+	// RevocationMode and RevocationIntervalSeconds are the revocation
+	// policy: a revoked token is refused within the interval at the latest
+	// (at once for sensitive operations in mode "sensitive").
+	RevocationMode            string  `json:"revocation_mode"`
+	RevocationIntervalSeconds float64 `json:"revocation_interval_seconds"`
 }
 
 // Tenant is one demo tenant with everything seeded in it.
@@ -30,6 +44,21 @@ type Tenant struct {
 	Users   []User   `json:"users,omitempty"`
 	Keys    []Key    `json:"keys,omitempty"`
 	Clients []Client `json:"clients,omitempty"`
+	// ClientCerts are demo client certificates the KMS maps to principals
+	// of this tenant (KMS only).
+	ClientCerts []ClientCert `json:"client_certs,omitempty"`
+}
+
+// ClientCert is a demo client certificate for mutual TLS: PEM files, and
+// the same as PKCS#12 with its password in a file, for browsers and tools.
+type ClientCert struct {
+	Name            string   `json:"name"`
+	URI             string   `json:"uri"` // the URI SAN the KMS maps
+	Roles           []string `json:"roles"`
+	CertFile        string   `json:"cert_file"`
+	KeyFile         string   `json:"key_file"`
+	P12File         string   `json:"p12_file"`
+	P12PasswordFile string   `json:"p12_password_file"`
 }
 
 // User is a demo user with its documented demo password.
