@@ -278,9 +278,13 @@ func parseKeySet(body []byte, maxKeys int) (map[string]verifyKey, int, error) {
 			skipped++
 			continue
 		}
-		if _, seen := keys[k.KeyID]; seen || dup[k.KeyID] {
+		if _, seen := keys[k.KeyID]; seen {
 			delete(keys, k.KeyID)
 			dup[k.KeyID] = true
+			skipped += 2 // the one kept so far goes too
+			continue
+		}
+		if dup[k.KeyID] {
 			skipped++
 			continue
 		}
