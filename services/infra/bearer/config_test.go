@@ -40,7 +40,7 @@ func TestIssuerConfigValidate(t *testing.T) {
 		{"no roots", func(c *IssuerConfig) { c.Roots = nil }, "Roots"},
 		{"negative leeway", func(c *IssuerConfig) { c.Leeway = -time.Second }, "Leeway"},
 		{"leeway above 30s", func(c *IssuerConfig) { c.Leeway = 31 * time.Second }, "Leeway"},
-		{"dev leeway above 5m", func(c *IssuerConfig) { c.DevMode, c.Leeway = true, 5*time.Minute + time.Second }, "Leeway"},
+		{"dev leeway above 5m", func(c *IssuerConfig) { c.DevMode, c.Leeway = true, 5*time.Minute+time.Second }, "Leeway"},
 		{"negative TTL", func(c *IssuerConfig) { c.JWKSCacheTTL = -1 }, "JWKSCacheTTL"},
 		{"negative refresh interval", func(c *IssuerConfig) { c.MinRefreshInterval = -1 }, "MinRefreshInterval"},
 		{"negative max keys", func(c *IssuerConfig) { c.MaxKeys = -1 }, "MaxKeys"},
