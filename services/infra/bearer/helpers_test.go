@@ -80,6 +80,10 @@ type testIssuer struct {
 	metaIss   string                   // issuer in the metadata; default url
 	noOAuth   bool                     // 404 on the RFC 8414 document
 
+	// entered and release hold /slow-jwks until the test lets it answer.
+	entered chan struct{}
+	release chan struct{}
+
 	jwksFetches atomic.Int64
 	metaFetches atomic.Int64
 	down        atomic.Bool
@@ -87,7 +91,8 @@ type testIssuer struct {
 
 func newTestIssuer(t testing.TB, pki *testPKI) *testIssuer {
 	t.Helper()
-	ti := &testIssuer{t: t, pki: pki, signers: map[string]crypto.Signer{}}
+	ti := &testIssuer{t: t, pki: pki, signers: map[string]crypto.Signer{},
+		entered: make(chan struct{}, 1), release: make(chan struct{})}
 	mux := http.NewServeMux()
 	meta := func(w http.ResponseWriter, r *http.Request) {
 		ti.metaFetches.Add(1)
@@ -121,6 +126,26 @@ func newTestIssuer(t testing.TB, pki *testPKI) *testIssuer {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
+		writeJSON(w, ti.jwks())
+	})
+	// Misbehaving endpoints, for JWKSURI.
+	mux.HandleFunc("GET /big", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"keys":[],"pad":"`))
+		_, _ = w.Write(make([]byte, maxDocumentSize))
+	})
+	mux.HandleFunc("GET /to-http", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://"+r.Host+"/jwks", http.StatusFound)
+	})
+	mux.HandleFunc("GET /to-https", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/jwks", http.StatusFound)
+	})
+	mux.HandleFunc("GET /loop", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/loop", http.StatusFound)
+	})
+	mux.HandleFunc("GET /slow-jwks", func(w http.ResponseWriter, r *http.Request) {
+		ti.jwksFetches.Add(1)
+		ti.entered <- struct{}{}
+		<-ti.release
 		writeJSON(w, ti.jwks())
 	})
 	ti.srv = httptest.NewUnstartedServer(mux)
