@@ -328,4 +328,13 @@ func TestPrefetch(t *testing.T) {
 	if up.jwksFetches.Load() != 1 {
 		t.Fatalf("up issuer fetched %d times after a token, want still 1", up.jwksFetches.Load())
 	}
+	// After Close the verifier still fetches (on a new connection).
+	v.Close()
+	clk.Advance(DefaultJWKSCacheTTL)
+	if _, err := v.Verify(context.Background(), up.sign("k1", up.claims(clk.Now()))); err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	if up.jwksFetches.Load() != 2 {
+		t.Fatalf("up issuer fetched %d times after the TTL, want 2", up.jwksFetches.Load())
+	}
 }

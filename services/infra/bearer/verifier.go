@@ -147,6 +147,14 @@ func (v *Verifier) Stats() Stats {
 	}
 }
 
+// Close releases the idle connections to the issuers. The Verifier stays
+// usable (a later fetch opens a new connection).
+func (v *Verifier) Close() {
+	for _, iss := range v.issuers {
+		iss.client.CloseIdleConnections()
+	}
+}
+
 // Prefetch fetches every issuer's keys now (best effort, at start-up), so
 // the first requests do not wait for them. Its error joins the issuers'
 // failures; tokens of those issuers fetch again when they arrive.
@@ -186,9 +194,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 	}
 	hash := sha256.Sum256([]byte(raw))
 	now := v.now()
-	if tok := v.cache.get(hash, now); tok != nil && !v.skipCache {
-		v.hits.Add(1)
-		return tok, nil
+	if !v.skipCache {
+		if tok := v.cache.get(hash, now); tok != nil {
+			v.hits.Add(1)
+			return tok, nil
+		}
 	}
 	// Clients send their token with every request, often in parallel: the
 	// first verification of a token is shared by all who present it meanwhile.
