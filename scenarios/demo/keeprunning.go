@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/passthru-dev/passthru/scenarios/target"
@@ -27,6 +29,9 @@ func (d *run) keepRunning(ctx context.Context) {
 			printIdentity(w, t)
 		}
 		fmt.Fprintf(w, "  logs:             %s\n", d.logFiles[svc])
+	}
+	if kms, idp := d.instances["kms"], d.instances["identity"]; kms != nil && idp != nil {
+		d.printIntegration(w, d.targets["kms"], d.targets["identity"])
 	}
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop the services.\n")
 	if d.deps.Ready != nil {
@@ -92,4 +97,52 @@ func printIdentity(w io.Writer, t *target.Target) {
 		args = append(args, shq(t.URL("/oauth2/v1/token")))
 		fmt.Fprintf(w, "    %s\n", curl(t, args...))
 	}
+}
+
+// envFile is the shell file --keep-running writes for the README's
+// integration commands: the URLs, the CA and a demo service client.
+const envFile = "demo.env"
+
+// printIntegration writes demo.env and prints how to use an Identity token
+// at the KMS with curl.
+func (d *run) printIntegration(w io.Writer, kms, idp *target.Target) {
+	if kms.Demo.Trust == nil || len(kms.Demo.Tenants) == 0 || len(idp.Demo.Tenants) == 0 {
+		return
+	}
+	client, err := idp.Demo.Tenants[0].ClientOfKind(demofile.KindService)
+	if err != nil {
+		return
+	}
+	key, err := kms.Demo.Tenants[0].KeyByAlgorithm("A256GCM")
+	if err != nil {
+		return
+	}
+	vars := [][2]string{
+		{"PASSTHRU_CA", kms.CAFile}, {"PASSTHRU_KMS", kms.BaseURL}, {"PASSTHRU_IDENTITY", idp.BaseURL},
+		{"PASSTHRU_CLIENT_ID", client.ClientID}, {"PASSTHRU_CLIENT_SECRET", client.ClientSecret}, {"PASSTHRU_KEY_ID", key.ID},
+	}
+	var b strings.Builder
+	for _, v := range vars {
+		fmt.Fprintf(&b, "export %s=%s\n", v[0], shq(v[1]))
+	}
+	path := filepath.Join(d.tmp, envFile)
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		fmt.Fprintf(d.stderr, "demo: write %s: %v\n", path, err)
+		return
+	}
+	fmt.Fprintf(w, "\nKMS + Identity (the KMS trusts Identity's tokens; revocation mode %s, bound %gs)\n",
+		kms.Demo.Trust.RevocationMode, kms.Demo.Trust.RevocationIntervalSeconds)
+	fmt.Fprintf(w, "  environment:      source %s\n", shq(path))
+	fmt.Fprintf(w, "  then, as in the README's \"Integrating with the KMS\":\n")
+	for _, line := range IntegrationCommands {
+		fmt.Fprintf(w, "    %s\n", line)
+	}
+}
+
+// IntegrationCommands are the README's copy-paste commands that get a token
+// from Identity and use it at the KMS; a test runs them against a demo.
+var IntegrationCommands = []string{
+	`TOKEN=$(curl -sS --cacert "$PASSTHRU_CA" -u "$PASSTHRU_CLIENT_ID:$PASSTHRU_CLIENT_SECRET" -d grant_type=client_credentials "$PASSTHRU_IDENTITY/oauth2/v1/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')`,
+	`curl -sS --cacert "$PASSTHRU_CA" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"plaintext":"aGVsbG8gcGFzc3RocnU="}' "$PASSTHRU_KMS/api/v1/elastic-keys/$PASSTHRU_KEY_ID/encrypt"`,
+	`curl -sS -i --cacert "$PASSTHRU_CA" "$PASSTHRU_KMS/api/v1/elastic-keys"`,
 }

@@ -17,9 +17,10 @@ import (
 // client, say). Active returns nil for an active token, an error wrapping
 // authn.ErrInvalidCredentials for a revoked or inactive one, and an error
 // wrapping authn.ErrUnavailable when it could not find out. sensitive asks
-// for its strictest policy (no cached answer).
+// for its strictest policy (no cached answer). raw is the token as
+// presented: an introspection endpoint is asked about exactly that.
 type Revoker interface {
-	Active(ctx context.Context, tok *Token, sensitive bool) error
+	Active(ctx context.Context, raw string, tok *Token, sensitive bool) error
 }
 
 // AuthenticatorOptions configures NewAuthenticator.
@@ -110,7 +111,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*authn.Principal, error) 
 		return nil, a.refuse(errors.New("tenant not registered"))
 	}
 	if rv := a.opts.Revokers[tok.Issuer]; rv != nil {
-		if err := rv.Active(ctx, tok, authn.IsSensitive(ctx)); err != nil {
+		if err := rv.Active(ctx, raw, tok, authn.IsSensitive(ctx)); err != nil {
 			return nil, a.classify(fmt.Errorf("revocation check: %w", err))
 		}
 	}

@@ -24,7 +24,7 @@ type fakeRevoker struct {
 	sensitive []bool
 }
 
-func (f *fakeRevoker) Active(_ context.Context, tok *Token, sensitive bool) error {
+func (f *fakeRevoker) Active(_ context.Context, _ string, tok *Token, sensitive bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if tok == nil || tok.Claims == nil {
