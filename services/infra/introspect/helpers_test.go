@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -129,6 +131,8 @@ func newFakeIdentity(t testing.TB, mtls bool) *fakeIdentity {
 		clientCAs = nil
 	}
 	f.srv.TLS = tlsx.ServerConfig(leaf.TLSCertificate(), clientCAs)
+	// Handshakes cut short when the server closes are not the test's business.
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	f.srv.StartTLS()
 	t.Cleanup(f.close)
 	return f
@@ -314,7 +318,12 @@ func (h *harness) options(mode Mode) Options {
 
 // token registers a token of tenant A valid for an hour.
 func (h *harness) token(raw string) *authn.Claims {
-	return h.id.issue(raw, tenantA, h.clock.Now().Add(time.Hour))
+	return h.tokenOf(raw, tenantA)
+}
+
+// tokenOf registers a token of tenant valid for an hour.
+func (h *harness) tokenOf(raw, tenant string) *authn.Claims {
+	return h.id.issue(raw, tenant, h.clock.Now().Add(time.Hour))
 }
 
 func (h *harness) check(raw string, claims *authn.Claims, sensitive bool) error {
