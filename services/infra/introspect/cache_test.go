@@ -52,3 +52,23 @@ func TestCacheAnswers(t *testing.T) {
 		})
 	}
 }
+
+func TestHashToken(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		n    int
+	}{
+		{desc: "empty", n: 0},
+		{desc: "short", n: 10},
+		{desc: "one buffer exactly", n: 1024},
+		{desc: "several buffers", n: 2500},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			raw := make([]byte, tc.n)
+			for i := range raw {
+				raw[i] = byte('a' + i%26)
+			}
+			assert.Equal(t, sha256.Sum256(raw), hashToken(string(raw)))
+		})
+	}
+}

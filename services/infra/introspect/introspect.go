@@ -69,6 +69,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -341,6 +342,33 @@ func checkEndpoint(s string) error {
 	return nil
 }
 
+// hasher hashes tokens without allocating: sha256.Sum256([]byte(raw))
+// would copy every token to the heap on the hot path, and the digest has no
+// WriteString, so the token goes through a fixed buffer instead.
+type hasher struct {
+	h   hash.Hash
+	buf [1024]byte
+	out [sha256.Size]byte
+}
+
+var hashers = sync.Pool{New: func() any { return &hasher{h: sha256.New()} }}
+
+// hashToken is the SHA-256 of raw, the key of everything the checker
+// remembers or shares about a token.
+func hashToken(raw string) [sha256.Size]byte {
+	hs := hashers.Get().(*hasher)
+	hs.h.Reset()
+	for len(raw) > 0 {
+		n := copy(hs.buf[:], raw)
+		hs.h.Write(hs.buf[:n]) // never fails
+		raw = raw[n:]
+	}
+	hs.h.Sum(hs.out[:0])
+	key := hs.out
+	hashers.Put(hs)
+	return key
+}
+
 // Mode returns the checker's mode.
 func (c *Checker) Mode() Mode { return c.mode }
 
@@ -369,7 +397,7 @@ func (c *Checker) Check(ctx context.Context, raw string, claims *authn.Claims, s
 		c.log.ErrorContext(ctx, "introspection called without the token's claims")
 		return fmt.Errorf("%w: no claims", errUnavailable)
 	}
-	key := sha256.Sum256([]byte(raw))
+	key := hashToken(raw)
 	strict := c.mode == ModeEveryRequest || (c.mode == ModeSensitive && sensitive)
 	now := c.now()
 	switch c.cache.lookup(key, now, c.interval, strict) {
