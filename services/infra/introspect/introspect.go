@@ -33,8 +33,8 @@
 //
 // In every mode except none, an "inactive" answer (revoked, unknown to
 // Identity, expired, or of another tenant) is remembered until the token's
-// own expiry: a revoked token never costs another call and never becomes
-// active again. The memory is bounded (Options.CacheSize, least recently used
+// own expiry (a token without exp: until evicted): a revoked token never
+// costs another call and never becomes active again. The memory is bounded (Options.CacheSize, least recently used
 // entries go first); a forgotten revoked token is simply asked about again.
 //
 // # Calls
@@ -392,12 +392,23 @@ func (c *Checker) Check(ctx context.Context, raw string, claims *authn.Claims, s
 	if c.mode == ModeNone {
 		return nil
 	}
+	return c.CheckHashed(ctx, raw, hashToken(raw), claims, sensitive)
+}
+
+// CheckHashed is Check for a caller that already holds the token's SHA-256
+// (a bearer authenticator hashes every token once): hash must be
+// sha256.Sum256 of raw, it keys everything remembered and shared about the
+// token. It saves hashing the token again on the cached path.
+func (c *Checker) CheckHashed(ctx context.Context, raw string, hash [sha256.Size]byte, claims *authn.Claims, sensitive bool) error {
+	if c.mode == ModeNone {
+		return nil
+	}
 	if claims == nil {
 		// A caller bug, not the client's fault: refuse without blaming the token.
 		c.log.ErrorContext(ctx, "introspection called without the token's claims")
 		return fmt.Errorf("%w: no claims", errUnavailable)
 	}
-	key := hashToken(raw)
+	key := hash
 	strict := c.mode == ModeEveryRequest || (c.mode == ModeSensitive && sensitive)
 	now := c.now()
 	switch c.cache.lookup(key, now, c.interval, strict) {

@@ -1,6 +1,8 @@
 package introspect
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -135,4 +137,19 @@ func TestParseMode(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+func TestCheckHashedSharesCheckMemory(t *testing.T) {
+	h := newHarness(t, ModeInterval, nil)
+	claims := h.token("tok")
+	require.NoError(t, h.check("tok", claims, false))
+	require.NoError(t, h.c.CheckHashed(context.Background(), "tok", sha256.Sum256([]byte("tok")), claims, false))
+	assert.Len(t, h.id.recorded(), 1, "the same key: the answer of Check serves CheckHashed")
+	assert.Equal(t, uint64(1), h.c.Stats().CacheHits)
+
+	h.id.revoke("tok")
+	h.clock.Advance(time.Minute)
+	require.ErrorIs(t, h.c.CheckHashed(context.Background(), "tok", sha256.Sum256([]byte("tok")), claims, false), authn.ErrInvalidCredentials)
+	require.ErrorIs(t, h.check("tok", claims, false), authn.ErrInvalidCredentials)
+	assert.Len(t, h.id.recorded(), 2)
 }
