@@ -10,10 +10,10 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/authn"
 )
 
-// fallbackParallelism bounds the RFC 7662 calls one exchange sends at once
-// when it cannot batch: enough to not queue behind a slow token, few enough
-// to not flood Identity with connections.
-const fallbackParallelism = 8
+// parallelism bounds the calls one exchange sends at once (batch chunks, or
+// single RFC 7662 calls when it cannot batch): enough to not queue behind a
+// slow call, few enough to not flood Identity after a burst.
+const parallelism = 8
 
 // credential is an introspection client. Tokens are batched per client:
 // one call can carry only tokens the same client may introspect.
@@ -157,9 +157,12 @@ func (c *Checker) exchange(cred credential, round []*flight) {
 		c.singles(ctx, endpoint, cred, round)
 		return
 	}
+	sem := make(chan struct{}, parallelism)
 	var wg sync.WaitGroup
 	for chunk := range slices.Chunk(round, c.maxBatch) {
+		sem <- struct{}{}
 		wg.Go(func() {
+			defer func() { <-sem }()
 			err := c.batchCall(ctx, batch, cred, chunk)
 			if errors.Is(err, errBatchUnsupported) {
 				if c.noBatch.CompareAndSwap(false, true) {
@@ -179,7 +182,7 @@ func (c *Checker) singles(ctx context.Context, endpoint string, cred credential,
 		c.singleCall(ctx, endpoint, cred, fs[0])
 		return
 	}
-	sem := make(chan struct{}, fallbackParallelism)
+	sem := make(chan struct{}, parallelism)
 	var wg sync.WaitGroup
 	for _, f := range fs {
 		sem <- struct{}{}

@@ -154,23 +154,34 @@ func TestTokensArrivingDuringACallGoInOneBatch(t *testing.T) {
 }
 
 func TestBatchesAreSplitAtMaxBatch(t *testing.T) {
-	h := newHarness(t, ModeInterval, func(o *Options) { o.MaxBatch = 3 })
-	first := check{raw: "first", claims: h.token("first")}
-	rest := tokens(h, 7)
-	for _, err := range whileInFlight(t, h, first, rest) {
-		require.NoError(t, err)
+	for _, tc := range []struct {
+		desc     string
+		maxBatch int
+		n        int
+		sizes    []int
+	}{
+		{desc: "three chunks", maxBatch: 3, n: 7, sizes: []int{1, 3, 3}},
+		{desc: "more chunks than calls run at once", maxBatch: 2, n: 19, sizes: append([]int{1}, slices.Repeat([]int{2}, 9)...)},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			h := newHarness(t, ModeInterval, func(o *Options) { o.MaxBatch = tc.maxBatch })
+			first := check{raw: "first", claims: h.token("first")}
+			rest := tokens(h, tc.n)
+			for _, err := range whileInFlight(t, h, first, rest) {
+				require.NoError(t, err)
+			}
+			var sizes []int
+			var sent []string
+			for _, c := range h.id.recorded()[1:] {
+				assert.Equal(t, batchPath, c.path)
+				sizes = append(sizes, len(c.tokens))
+				sent = append(sent, c.tokens...)
+			}
+			slices.Sort(sizes)
+			assert.Equal(t, tc.sizes, sizes)
+			assert.ElementsMatch(t, raws(rest), sent)
+		})
 	}
-	calls := h.id.recorded()[1:]
-	var sizes []int
-	var sent []string
-	for _, c := range calls {
-		assert.Equal(t, batchPath, c.path)
-		sizes = append(sizes, len(c.tokens))
-		sent = append(sent, c.tokens...)
-	}
-	slices.Sort(sizes)
-	assert.Equal(t, []int{1, 3, 3}, sizes)
-	assert.ElementsMatch(t, raws(rest), sent)
 }
 
 func TestBatchesArePerClient(t *testing.T) {
@@ -250,7 +261,7 @@ func TestBatchNotFoundFallsBackToOneCallPerToken(t *testing.T) {
 func TestWithoutBatchEndpointEachTokenHasItsCall(t *testing.T) {
 	h := newHarness(t, ModeInterval, func(o *Options) { o.BatchEndpoint = "" })
 	first := check{raw: "first", claims: h.token("first")}
-	rest := tokens(h, 12) // more than fallbackParallelism
+	rest := tokens(h, 12) // more than parallelism
 	for _, err := range whileInFlight(t, h, first, rest) {
 		require.NoError(t, err)
 	}

@@ -318,7 +318,7 @@ func (c *Checker) configure(opts Options) error {
 			Proxy:               nil,
 			TLSClientConfig:     tlsx.ClientConfig(opts.Roots, opts.ClientCert),
 			ForceAttemptHTTP2:   true,
-			MaxIdleConnsPerHost: fallbackParallelism,
+			MaxIdleConnsPerHost: parallelism,
 			IdleConnTimeout:     90 * time.Second,
 		},
 		// A redirect would resend the token to wherever it points.
