@@ -68,7 +68,7 @@ func TestHashToken(t *testing.T) {
 			for i := range raw {
 				raw[i] = byte('a' + i%26)
 			}
-			assert.Equal(t, sha256.Sum256(raw), hashToken(string(raw)))
+			assert.Equal(t, sha256.Sum256(raw), (&Checker{}).hashToken(string(raw)))
 		})
 	}
 }

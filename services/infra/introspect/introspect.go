@@ -209,7 +209,8 @@ type Checker struct {
 	endpoints endpoints
 	noBatch   atomic.Bool // the batch endpoint answered 404/405: one call per token from now on
 
-	cache *cache
+	cache   *cache
+	hashers sync.Pool // of *hasher
 
 	mu       sync.Mutex
 	queues   map[credential]*queue // clients with a call in flight or tokens waiting
@@ -351,12 +352,13 @@ type hasher struct {
 	out [sha256.Size]byte
 }
 
-var hashers = sync.Pool{New: func() any { return &hasher{h: sha256.New()} }}
-
 // hashToken is the SHA-256 of raw, the key of everything the checker
 // remembers or shares about a token.
-func hashToken(raw string) [sha256.Size]byte {
-	hs := hashers.Get().(*hasher)
+func (c *Checker) hashToken(raw string) [sha256.Size]byte {
+	hs, _ := c.hashers.Get().(*hasher)
+	if hs == nil {
+		hs = &hasher{h: sha256.New()}
+	}
 	hs.h.Reset()
 	for len(raw) > 0 {
 		n := copy(hs.buf[:], raw)
@@ -365,7 +367,7 @@ func hashToken(raw string) [sha256.Size]byte {
 	}
 	hs.h.Sum(hs.out[:0])
 	key := hs.out
-	hashers.Put(hs)
+	c.hashers.Put(hs)
 	return key
 }
 
@@ -392,14 +394,14 @@ func (c *Checker) Check(ctx context.Context, raw string, claims *authn.Claims, s
 	if c.mode == ModeNone {
 		return nil
 	}
-	return c.CheckHashed(ctx, raw, hashToken(raw), claims, sensitive)
+	return c.CheckHashed(ctx, raw, c.hashToken(raw), claims, sensitive)
 }
 
 // CheckHashed is Check for a caller that already holds the token's SHA-256
-// (a bearer authenticator hashes every token once): hash must be
+// (a bearer authenticator hashes every token once): sum must be
 // sha256.Sum256 of raw, it keys everything remembered and shared about the
 // token. It saves hashing the token again on the cached path.
-func (c *Checker) CheckHashed(ctx context.Context, raw string, hash [sha256.Size]byte, claims *authn.Claims, sensitive bool) error {
+func (c *Checker) CheckHashed(ctx context.Context, raw string, sum [sha256.Size]byte, claims *authn.Claims, sensitive bool) error {
 	if c.mode == ModeNone {
 		return nil
 	}
@@ -408,7 +410,7 @@ func (c *Checker) CheckHashed(ctx context.Context, raw string, hash [sha256.Size
 		c.log.ErrorContext(ctx, "introspection called without the token's claims")
 		return fmt.Errorf("%w: no claims", errUnavailable)
 	}
-	key := hash
+	key := sum
 	strict := c.mode == ModeEveryRequest || (c.mode == ModeSensitive && sensitive)
 	now := c.now()
 	switch c.cache.lookup(key, now, c.interval, strict) {
