@@ -165,16 +165,17 @@ func TestActiveMustDescribeTheToken(t *testing.T) {
 		body string
 		want error
 	}{
-		{desc: "matching tenant and jti", body: `{"active":true,"tenant_id":"` + tenantA + `","jti":"jti-tok"}`},
+		{desc: "matching tenant and jti", body: `{"active":true,"tenant_id":"` + tenantA + `","jti":"JTI"}`},
 		{desc: "neither given", body: `{"active":true}`},
-		{desc: "another tenant", body: `{"active":true,"tenant_id":"` + tenantB + `","jti":"jti-tok"}`, want: authn.ErrInvalidCredentials},
+		{desc: "another tenant", body: `{"active":true,"tenant_id":"` + tenantB + `","jti":"JTI"}`, want: authn.ErrInvalidCredentials},
 		{desc: "another jti", body: `{"active":true,"tenant_id":"` + tenantA + `","jti":"jti-other"}`, want: authn.ErrInvalidCredentials},
 		{desc: "inactive", body: `{"active":false}`, want: authn.ErrInvalidCredentials},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			h := newHarness(t, ModeEveryRequest, nil)
-			h.id.set(func(f *fakeIdentity) { f.body = tc.body })
-			err := h.check("tok", h.token("tok"), false)
+			claims := h.token("tok")
+			h.id.set(func(f *fakeIdentity) { f.body = strings.ReplaceAll(tc.body, "JTI", claims.ID) })
+			err := h.check("tok", claims, false)
 			if tc.want == nil {
 				require.NoError(t, err)
 				return
@@ -338,4 +339,33 @@ func TestNewValidates(t *testing.T) {
 		require.NoError(t, c.Check(context.Background(), "tok", nil, true))
 		assert.Equal(t, Stats{}, c.Stats())
 	})
+}
+
+func TestTokensAndSecretsAreNeverLogged(t *testing.T) {
+	const raw = "eyJhbGciOiJSUzI1NiJ9.TOKEN-BODY-MUST-NOT-LEAK.sig"
+	const secret = "CLIENT-SECRET-MUST-NOT-LEAK"
+	for _, tc := range []struct {
+		desc string
+		set  func(f *fakeIdentity)
+	}{
+		{desc: "credentials refused"},
+		{desc: "503", set: func(f *fakeIdentity) { f.status = http.StatusServiceUnavailable }},
+		{desc: "malformed", set: func(f *fakeIdentity) { f.body = "{" }},
+		{desc: "active for another tenant", set: func(f *fakeIdentity) { f.body = `{"active":true,"tenant_id":"x"}` }},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			h := newHarness(t, ModeEveryRequest, func(o *Options) {
+				o.Credentials = func(string) (string, string, bool) { return "rs-a", secret, true }
+			})
+			if tc.set != nil {
+				h.id.set(func(f *fakeIdentity) { f.clients["rs-a"] = fakeClient{secret: secret, tenant: tenantA} })
+				h.id.set(tc.set)
+			}
+			require.Error(t, h.check(raw, h.token(raw), false))
+			logs := h.logs.String()
+			require.NotEmpty(t, logs, "the failure was logged")
+			assert.NotContains(t, logs, "TOKEN-BODY")
+			assert.NotContains(t, logs, secret)
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -150,7 +151,8 @@ func (f *fakeIdentity) url(path string) string { return f.srv.URL + path }
 func (f *fakeIdentity) issue(raw, tenant string, exp time.Time) *authn.Claims {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	jti := "jti-" + raw
+	// The jti is not derived from the token's text, like a real one.
+	jti := fmt.Sprintf("jti-%d", len(f.tokens)+1)
 	f.tokens[raw] = fakeToken{tenant: tenant, jti: jti}
 	return &authn.Claims{
 		TenantID:         tenant,
