@@ -55,7 +55,7 @@ func TestSecretBasicFormEncodesTheCredentials(t *testing.T) {
 func TestTLSClientAuth(t *testing.T) {
 	id := newFakeIdentity(t, true)
 	clock := newClock()
-	claims := id.issue("tok", tenantA, clock.Now().Add(time.Hour))
+	claims := id.mint("tok", tenantA, clock.Now().Add(time.Hour))
 	opts := func(cert *tls.Certificate) Options {
 		return Options{
 			Mode:     ModeEveryRequest,

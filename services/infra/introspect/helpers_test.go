@@ -147,8 +147,8 @@ func (f *fakeIdentity) close() {
 
 func (f *fakeIdentity) url(path string) string { return f.srv.URL + path }
 
-// issue registers a token of tenant and returns its claims.
-func (f *fakeIdentity) issue(raw, tenant string, exp time.Time) *authn.Claims {
+// mint registers a token of tenant and returns its claims.
+func (f *fakeIdentity) mint(raw, tenant string, exp time.Time) *authn.Claims {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// The jti is not derived from the token's text, like a real one.
@@ -325,14 +325,14 @@ func (h *harness) token(raw string) *authn.Claims {
 
 // tokenOf registers a token of tenant valid for an hour.
 func (h *harness) tokenOf(raw, tenant string) *authn.Claims {
-	return h.id.issue(raw, tenant, h.clock.Now().Add(time.Hour))
+	return h.id.mint(raw, tenant, h.clock.Now().Add(time.Hour))
 }
 
 func (h *harness) check(raw string, claims *authn.Claims, sensitive bool) error {
 	return h.c.Check(context.Background(), raw, claims, sensitive)
 }
 
-// clientCert issues an mTLS client certificate of the fake's chain.
+// clientCert makes an mTLS client certificate of the fake's chain.
 func (f *fakeIdentity) clientCert(t testing.TB) *tls.Certificate {
 	t.Helper()
 	leaf, err := f.chain.IssueLeaf(tlsx.LeafOptions{CommonName: "kms introspection client", Style: tlsx.CNStyleDescriptive, Client: true})
