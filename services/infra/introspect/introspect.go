@@ -2,8 +2,8 @@
 // Identity service that signed it, through OAuth 2.0 Token Introspection
 // (RFC 7662) and, when Identity offers it, its batch extension. A resource
 // server plugs a Checker into its bearer authenticator after the token's
-// signature and claims verified: the signature proves where the token comes from,
-// introspection tells whether it was revoked since.
+// signature and claims verified: the signature proves where the token comes
+// from, introspection tells whether it was revoked since.
 //
 // # Modes and their staleness bounds
 //
