@@ -39,14 +39,16 @@
 //
 // # Calls
 //
-// Concurrent checks of one token share one call. Checks for tokens of the
+// Concurrent checks of one token share one call (within the rules above:
+// a strict check never joins a call already sent). Checks for tokens of the
 // same introspection client batch naturally: while a call for a client is in
 // flight, newly arriving tokens queue, and when it returns, all of them go to
-// Identity together in one batch call (split at Options.MaxBatch), with no
-// timer adding latency. Without a batch endpoint, or once the batch endpoint
-// answered 404 or 405, each token is sent in its own RFC 7662 call. A call
-// runs on its own context bounded by Options.Timeout, so a caller giving up
-// never cancels the call other checks wait for.
+// Identity together in one batch call (split at Options.MaxBatch, at most 8
+// calls at once), with no timer adding latency; a token waiting alone goes to
+// the RFC 7662 endpoint. Without a batch endpoint, or once the batch endpoint
+// answered 404 or 405 (logged once), each token is sent in its own RFC 7662
+// call. A call runs on its own context bounded by Options.Timeout, so a
+// caller giving up never cancels the call other checks wait for.
 //
 // The introspection client is chosen per token, by the token's tenant
 // (Options.Credentials): Identity lets a resource-server client introspect
