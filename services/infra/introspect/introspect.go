@@ -40,7 +40,8 @@
 // # Calls
 //
 // Concurrent checks of one token share one call (within the rules above:
-// a strict check never joins a call already sent). Checks for tokens of the
+// an every-request check, or a sensitive one in sensitive mode, never joins
+// a call already sent). Checks for tokens of the
 // same introspection client batch naturally: while a call for a client is in
 // flight, newly arriving tokens queue, and when it returns, all of them go to
 // Identity together in one batch call (split at Options.MaxBatch, at most 8
