@@ -52,6 +52,7 @@ func DemoKeyName(alg keycrypto.Algorithm) string {
 
 type demoSeed struct {
 	tenants []demofile.Tenant
+	trust   *demofile.Trust
 }
 
 // seedDemo creates (or, with a persistent data dir, finds) the demo tenants,
@@ -183,7 +184,7 @@ func ensureDemoKey(ctx context.Context, svc *keys.Service, tenant uuid.UUID, alg
 
 func writeDemoFile(env *serve.Env, seed *demoSeed) (string, error) {
 	path, err := demofile.Write(env.DataDir, &demofile.File{
-		Service: "kms", BaseURL: env.URL, CAFile: env.CAFile, Tenants: seed.tenants,
+		Service: "kms", BaseURL: env.URL, CAFile: env.CAFile, Tenants: seed.tenants, Trust: seed.trust,
 	})
 	if err != nil {
 		return "", fmt.Errorf("write demo file: %w", err)

@@ -16,7 +16,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
+	"github.com/passthru-dev/passthru/services/infra/bearer"
 	"github.com/passthru-dev/passthru/services/infra/credential"
+	"github.com/passthru-dev/passthru/services/infra/demofile"
+	"github.com/passthru-dev/passthru/services/infra/introspect"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/kms/httpapi"
 	"github.com/passthru-dev/passthru/services/kms/keys"
@@ -39,6 +42,11 @@ type Instance struct {
 	*serve.Instance
 	// Basic is the Basic authenticator (tests read its PBKDF2 counter).
 	Basic *realm.Basic
+	// Tokens verifies bearer tokens (nil when no issuer is trusted); tests
+	// and benchmarks read its counters.
+	Tokens *bearer.Verifier
+	// Introspection are the revocation checkers by issuer.
+	Introspection map[string]*introspect.Checker
 }
 
 // server is the KMS as the runtime sees it: its configuration and what
@@ -46,6 +54,7 @@ type Instance struct {
 type server struct {
 	cfg   *Config
 	basic *realm.Basic
+	trust *trust
 }
 
 // newServer returns the service for opts.Config (see serve.Configure) and
@@ -80,7 +89,11 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Instance{Instance: inst, Basic: s.basic}, nil
+	out := &Instance{Instance: inst, Basic: s.basic}
+	if s.trust != nil {
+		out.Tokens, out.Introspection = s.trust.verifier, s.trust.checkers
+	}
+	return out, nil
 }
 
 // ResolveConfig is the configuration Start runs with (see serve.Resolve),
@@ -110,7 +123,11 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if err != nil {
 		return nil, nil, err
 	}
-	roles, err := realm.NewRoles(realmsFile.Roles)
+	hierarchy, err := cfg.hierarchy()
+	if err != nil {
+		return nil, nil, fmt.Errorf("auth.scopes: %w", err)
+	}
+	roles, err := realm.NewRolesIn(hierarchy, realmsFile.Roles)
 	if err != nil {
 		return nil, nil, fmt.Errorf("realms: %w", err)
 	}
@@ -145,16 +162,50 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 		return nil, nil, errors.New("realms: at least one database realm is required (for /api/v1/admin/realm-users)")
 	}
 
-	if env.Demo {
-		var tenantIDs map[string]uuid.UUID
-		if cfg.Demo.IdentityFile != "" {
-			if _, tenantIDs, err = identityDemoTenants(cfg.Demo.IdentityFile); err != nil {
-				return nil, nil, err
-			}
+	var identityDemo *demofile.File
+	var tenantIDs map[string]uuid.UUID
+	if env.Demo && cfg.Demo.IdentityFile != "" {
+		if identityDemo, tenantIDs, err = identityDemoTenants(cfg.Demo.IdentityFile); err != nil {
+			return nil, nil, err
 		}
+	}
+	issuers := cfg.Auth.Issuers
+	if len(issuers) == 0 && identityDemo != nil {
+		is, err := demoTrust(identityDemo, cfg.Demo.RevocationInterval)
+		if err != nil {
+			return nil, nil, err
+		}
+		issuers = []IssuerConfig{is}
+	}
+	if len(issuers) > 0 {
+		tenants := &tenantCache{svc: svc, now: env.Now, answers: map[uuid.UUID]tenantAnswer{}}
+		s.trust, err = newTrust(issuers, cfg.Auth.TenantMapping, cfg.Auth.DevMode, hierarchy.Expand, tenants.registered,
+			configDir(env.ConfigFile), env.Now, env.Logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		verifier := s.trust.verifier
+		env.Go(func(ctx context.Context) {
+			// Fetch the issuers' keys now rather than on the first request;
+			// an issuer that is down is retried when tokens arrive.
+			if err := verifier.Prefetch(ctx); err != nil {
+				env.Logger.WarnContext(ctx, "token issuer keys not fetched at start", "error", err)
+			}
+			<-ctx.Done()
+			verifier.Close()
+		})
+	}
+	if env.Demo {
 		seeded, err := seedDemo(ctx, svc, users, env.ResetDemo, tenantIDs)
 		if err != nil {
 			return nil, nil, fmt.Errorf("seed demo data: %w", err)
+		}
+		if identityDemo != nil && len(cfg.Auth.Issuers) == 0 {
+			is := issuers[0]
+			seeded.trust = &demofile.Trust{
+				Issuer: is.Issuer, Audience: DefaultAudience, RevocationMode: is.Revocation.mode(),
+				RevocationIntervalSeconds: is.Revocation.interval().Seconds(),
+			}
 		}
 		if env.DemoFile, err = writeDemoFile(env, seeded); err != nil {
 			return nil, nil, err
@@ -165,17 +216,37 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	}
 	env.Banner("Swagger UI", env.URL+"/ui/swagger/")
 
+	var auths []authn.Authenticator
+	for _, name := range authenticatorOrder(cfg, s.trust != nil) {
+		switch name {
+		case AuthBasic:
+			auths = append(auths, basic)
+		case AuthBearer:
+			if s.trust == nil {
+				return nil, nil, errors.New("auth.authenticators: bearer needs at least one entry in auth.issuers")
+			}
+			auths = append(auths, s.trust.auth)
+		}
+	}
 	handler, err := httpapi.New(ctx, httpapi.Options{
 		Keys: svc, Users: users, UserRealms: dbRealms,
-		Authenticators:  []authn.Authenticator{basic},
-		ExtraChallenges: []string{authn.BearerChallenge("kms")},
-		Logger:          env.Logger,
+		Authenticators: auths,
+		Logger:         env.Logger,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	s.basic = basic
 	return handler, nil, nil
+}
+
+// configDir is the directory relative paths of the config file are
+// resolved against ("" without a config file).
+func configDir(configFile string) string {
+	if configFile == "" {
+		return ""
+	}
+	return filepath.Dir(configFile)
 }
 
 // loadRealms reads realms.yml (configured, or beside the config file) or
