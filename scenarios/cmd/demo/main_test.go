@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	kmsscenario "github.com/passthru-dev/passthru/scenarios/kms"
+	"github.com/passthru-dev/passthru/scenarios/demo"
 	"github.com/passthru-dev/passthru/scenarios/step"
 	"github.com/passthru-dev/passthru/scenarios/target"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
@@ -267,4 +268,56 @@ func TestDemoKeepRunningStopsOnInterrupt(t *testing.T) {
 	assert.Contains(t, seen.String(), "Stopping the services")
 	_, err = os.Stat(demoPath)
 	assert.True(t, os.IsNotExist(err), "the demo data is removed on exit")
+}
+
+// TestReadmeIntegrationCommands runs the README's integration commands, as
+// a reader would paste them, against `demo integration --keep-running`:
+// they get a token from Identity with curl, encrypt with it at the KMS, and
+// show the 401 without it.
+func TestReadmeIntegrationCommands(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "## Integrating with the KMS")
+	require.True(t, ok, "README has an integration section")
+	_, block, ok := strings.Cut(section, "```sh\n")
+	require.True(t, ok)
+	block, _, _ = strings.Cut(block, "```")
+	require.Equal(t, strings.Join(demo.IntegrationCommands, "\n")+"\n", block, "the README shows the commands the demo prints")
+
+	bin, err := buildDemo()
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(fixture.ITContext(t))
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "integration", "--keep-running")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+	}()
+	var seen strings.Builder
+	var envPath string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		seen.WriteString(line + "\n")
+		if p, ok := strings.CutPrefix(strings.TrimSpace(line), "environment:      source "); ok {
+			envPath = strings.Trim(p, "'")
+		}
+		if strings.Contains(line, "Press Ctrl-C to stop the services.") {
+			break
+		}
+	}
+	require.NotEmpty(t, envPath, seen.String())
+
+	sh := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", ". "+envPath+"\n"+block)
+	got, err := sh.CombinedOutput()
+	require.NoError(t, err, string(got))
+	text := string(got)
+	assert.Contains(t, text, `"ciphertext":"`, "the token encrypts at the KMS")
+	assert.Regexp(t, `HTTP/[0-9.]+ 401`, text, "no token: 401")
+	assert.Regexp(t, `(?i)www-authenticate: Bearer realm="kms"`, text)
 }
