@@ -21,8 +21,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	kmsscenario "github.com/passthru-dev/passthru/scenarios/kms"
 	"github.com/passthru-dev/passthru/scenarios/demo"
+	kmsscenario "github.com/passthru-dev/passthru/scenarios/kms"
 	"github.com/passthru-dev/passthru/scenarios/step"
 	"github.com/passthru-dev/passthru/scenarios/target"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
