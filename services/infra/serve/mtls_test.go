@@ -293,7 +293,7 @@ func TestSharedDemoPKIDir(t *testing.T) {
 func TestIssueDemoClientCert(t *testing.T) {
 	pkiDir := filepath.Join(t.TempDir(), "pki")
 	var env *serve.Env
-	startPeer(t, peerService("svc", config.TLS{}, &env), serve.Options{PKIDir: pkiDir})
+	inst := startPeer(t, peerService("svc", config.TLS{}, &env), serve.Options{PKIDir: pkiDir})
 	b, err := env.IssueDemoClientCert("batch", []string{"spiffe://passthru.demo/batch"}, []string{"batch.clients.local"})
 	require.NoError(t, err)
 	assert.Equal(t, filepath.Join(pkiDir, tlsx.DemoClientsDir, "batch.p12"), b.P12File)
@@ -316,6 +316,11 @@ func TestIssueDemoClientCert(t *testing.T) {
 	require.NoError(t, verify(x509.ExtKeyUsageClientAuth))
 	assert.Error(t, verify(x509.ExtKeyUsageServerAuth), "a client certificate is not a server certificate")
 
+	// The running instance issues from the same CA, into the same dir.
+	ib, err := inst.IssueDemoClientCert("tester", nil, []string{"tester.clients.local"})
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(pkiDir, tlsx.DemoClientsDir, "tester.pem"), ib.CertFile)
+
 	_, err = env.IssueDemoClientCert("../escape", nil, []string{"x.local"})
 	assert.ErrorIs(t, err, tlsx.ErrInvalidName)
 	_, err = env.IssueDemoClientCert("nosan", nil, nil)
@@ -330,7 +335,9 @@ func TestIssueDemoClientCertNeedsTheDemoCA(t *testing.T) {
 	require.NoError(t, err)
 	var env *serve.Env
 	svc := peerService("svc", config.TLS{CertFile: filepath.Join(dir, "tls", "svc.pem"), KeyFile: filepath.Join(dir, "tls", "svc-key.pem"), CAFile: pki.CAFile}, &env)
-	startPeer(t, svc, serve.Options{})
+	inst := startPeer(t, svc, serve.Options{})
 	_, err = env.IssueDemoClientCert("batch", nil, []string{"batch.local"})
+	assert.ErrorIs(t, err, serve.ErrNoDemoCA)
+	_, err = inst.IssueDemoClientCert("batch", nil, []string{"batch.local"})
 	assert.ErrorIs(t, err, serve.ErrNoDemoCA)
 }

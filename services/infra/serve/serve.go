@@ -155,10 +155,20 @@ var ErrNoDemoCA = errors.New("no demo CA: the service runs on a configured certi
 // client it is. Only a service on the demo CA can issue: a configured
 // certificate's CA key is not ours to hold.
 func (e *Env) IssueDemoClientCert(name string, uris, dns []string) (tlsx.ClientBundle, error) {
-	if e.pki == nil {
+	return issueDemoClientCert(e.pki, name, uris, dns)
+}
+
+// IssueDemoClientCert is Env.IssueDemoClientCert for code holding the
+// running instance (tests and the demo launcher).
+func (i *Instance) IssueDemoClientCert(name string, uris, dns []string) (tlsx.ClientBundle, error) {
+	return issueDemoClientCert(i.pki, name, uris, dns)
+}
+
+func issueDemoClientCert(pki *tlsx.ServerPKI, name string, uris, dns []string) (tlsx.ClientBundle, error) {
+	if pki == nil {
 		return tlsx.ClientBundle{}, fmt.Errorf("issue demo client certificate %q: %w", name, ErrNoDemoCA)
 	}
-	b, _, err := e.pki.IssueClientBundle(name, tlsx.ClientCertOptions{URIs: uris, DNSNames: dns})
+	b, _, err := pki.IssueClientBundle(name, tlsx.ClientCertOptions{URIs: uris, DNSNames: dns})
 	if err != nil {
 		return tlsx.ClientBundle{}, fmt.Errorf("issue demo client certificate: %w", err)
 	}
@@ -189,6 +199,7 @@ type Instance struct {
 	ConfigFile string
 	DemoFile   string // <data-dir>/demo.json in demo mode, else ""
 
+	pki      *tlsx.ServerPKI // the demo PKI, nil with a configured certificate
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when serving stopped
 	serveErr error         // set before done is closed
@@ -429,7 +440,7 @@ func Start(ctx context.Context, svc *Service, opts Options) (_ *Instance, err er
 	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	inst := &Instance{
 		Name: svc.Name, URL: env.URL, CAFile: env.CAFile, Roots: env.Roots, DataDir: dataDir,
-		ConfigFile: cfgFile, DemoFile: env.DemoFile, cancel: cancel, done: make(chan struct{}), closers: closers,
+		ConfigFile: cfgFile, DemoFile: env.DemoFile, pki: cert.pki, cancel: cancel, done: make(chan struct{}), closers: closers,
 	}
 	listening = false
 	go func() {
