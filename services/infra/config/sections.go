@@ -18,21 +18,56 @@ import (
 // errors name the full key as both services spell it ("unseal.threshold"),
 // as telemetry.ValidateExport does for log.otlp_*.
 
-// TLS names a service's server certificate files.
+// TLS names a service's server certificate files and whether it asks
+// clients for certificates (mTLS).
 type TLS struct {
 	CertFile string `yaml:"cert_file"` // leaf + intermediates, PEM
 	KeyFile  string `yaml:"key_file" secret:"true"`
 	CAFile   string `yaml:"ca_file"` // the root clients should trust (reported, not used to serve)
+	// ClientAuth is the client certificate policy of the listener: none
+	// (the default), optional (a client may present a certificate; it must
+	// verify) or required (the handshake fails without a valid one).
+	ClientAuth string `yaml:"client_auth"`
+	// ClientCAFile is the PEM bundle client certificates must chain to;
+	// required with client_auth optional or required, except in a demo that
+	// generates its own CA, whose root is then the client CA.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Client certificate policies of TLS.ClientAuth.
+const (
+	ClientAuthNone     = "none"
+	ClientAuthOptional = "optional"
+	ClientAuthRequired = "required"
+)
+
+// ClientCertsRequested reports whether the policy asks clients for
+// certificates (optional or required).
+func (t TLS) ClientCertsRequested() bool {
+	return t.ClientAuth == ClientAuthOptional || t.ClientAuth == ClientAuthRequired
 }
 
 // Check reports a certificate without its key or a key without its
-// certificate. Whether ca_file is required with cert_file is the service's
-// call: the Identity service requires it, the KMS does not.
+// certificate, an unknown client_auth, and a client_ca_file that would be
+// ignored. Whether ca_file is required with cert_file, and client_ca_file
+// with client_auth, depends on the mode and is the service's call.
 func (t TLS) Check() []error {
+	var errs []error
 	if (t.CertFile == "") != (t.KeyFile == "") {
-		return []error{errors.New("tls: cert_file and key_file go together")}
+		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
 	}
-	return nil
+	switch t.ClientAuth {
+	case "", ClientAuthNone:
+		if t.ClientCAFile != "" {
+			// An operator who sets a client CA expects client certificates
+			// to be checked; silently serving without them would not.
+			errs = append(errs, errors.New("tls.client_ca_file: set but tls.client_auth is none (set client_auth to optional or required)"))
+		}
+	case ClientAuthOptional, ClientAuthRequired:
+	default:
+		errs = append(errs, fmt.Errorf("tls.client_auth: %q, want none, optional or required", t.ClientAuth))
+	}
+	return errs
 }
 
 // Unseal lists the barrier's unseal secret files and how many of them are

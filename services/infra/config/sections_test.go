@@ -38,7 +38,34 @@ func TestTLSCheck(t *testing.T) {
 		{desc: "cert without key", check: TLS{CertFile: "c.pem"}.Check, want: []string{"tls: cert_file and key_file go together"}},
 		{desc: "key without cert", check: TLS{KeyFile: "k.pem", CAFile: "ca.pem"}.Check, want: []string{"tls: cert_file and key_file go together"}},
 		{desc: "CA alone is not checked here", check: TLS{CAFile: "ca.pem"}.Check},
+		{desc: "client auth none", check: TLS{ClientAuth: "none"}.Check},
+		{desc: "client auth optional without CA file (demo CA)", check: TLS{ClientAuth: "optional"}.Check},
+		{desc: "client auth required with CA file", check: TLS{ClientAuth: "required", ClientCAFile: "clients.pem"}.Check},
+		{desc: "unknown client auth", check: TLS{ClientAuth: "Required"}.Check, want: []string{`tls.client_auth: "Required", want none, optional or required`}},
+		{desc: "client CA file without client auth", check: TLS{ClientCAFile: "clients.pem"}.Check, want: []string{"tls.client_ca_file: set but tls.client_auth is none"}},
+		{desc: "client CA file with client auth none", check: TLS{ClientAuth: "none", ClientCAFile: "clients.pem"}.Check, want: []string{"tls.client_ca_file: set but tls.client_auth is none"}},
+		{
+			desc:  "every problem at once",
+			check: TLS{CertFile: "c.pem", ClientAuth: "maybe"}.Check,
+			want:  []string{"tls: cert_file and key_file go together", `tls.client_auth: "maybe"`},
+		},
 	})
+}
+
+func TestTLSClientCertsRequested(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		desc, mode string
+		want       bool
+	}{
+		{desc: "default", mode: ""},
+		{desc: "none", mode: ClientAuthNone},
+		{desc: "optional", mode: ClientAuthOptional, want: true},
+		{desc: "required", mode: ClientAuthRequired, want: true},
+		{desc: "unknown", mode: "maybe"},
+	} {
+		assert.Equal(t, tc.want, TLS{ClientAuth: tc.mode}.ClientCertsRequested(), tc.desc)
+	}
 }
 
 func TestUnsealCheck(t *testing.T) {

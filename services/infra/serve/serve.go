@@ -34,6 +34,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/password"
+	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
 // Config is a service's configuration: its own keys beside the Settings it
@@ -89,7 +90,10 @@ type Options struct {
 	ResetDemo bool // implies Demo
 	// DB overrides the configured database (tests: dbtest.Options).
 	DB *db.Options
-	// PKIDir is where the demo CA lives (default <data-dir>/tls).
+	// PKIDir is where the demo CA lives (default <data-dir>/tls). Services
+	// started with the same PKIDir share one root, intermediate and issuing
+	// CA, so one CA bundle reaches them all; each gets its own leaf
+	// (<name>.pem), and demo client certificates go to <PKIDir>/clients.
 	PKIDir string
 	// PBKDF2Iterations overrides the configuration (0: keep it).
 	PBKDF2Iterations int
@@ -124,9 +128,51 @@ type Env struct {
 	Roots  *x509.CertPool // the same CA, parsed
 	// DemoFile is set by Build when it wrote demo.json.
 	DemoFile string
+	// ClientAuth is the listener's client certificate policy (tls.client_auth:
+	// none, optional or required); with optional or required, a request's
+	// r.TLS.VerifiedChains holds the verified client certificate, if any.
+	ClientAuth string
+	// ClientCAFile is the bundle client certificates chain to (the
+	// configured tls.client_ca_file, or the demo CA), "" without client auth.
+	ClientCAFile string
+
+	pki *tlsx.ServerPKI // the demo PKI, nil with a configured certificate
 
 	banner     [][2]string
 	background []func(context.Context)
+}
+
+// ErrNoDemoCA is returned by IssueDemoClientCert when the service does not
+// run on the generated demo CA (tls.cert_file is configured).
+var ErrNoDemoCA = errors.New("no demo CA: the service runs on a configured certificate")
+
+// IssueDemoClientCert issues an mTLS client certificate from the demo CA the
+// service runs on and writes it under <pki-dir>/clients (see
+// Options.PKIDir): <name>.pem and <name>-key.pem, <name>.p12 and its
+// password in <name>.p12.password. name is a lowercase DNS label and the
+// certificate's CN; uris and dns are its SANs (at least one). Services
+// sharing a PKI dir share the clients dir, so the name should say whose
+// client it is. Only a service on the demo CA can issue: a configured
+// certificate's CA key is not ours to hold.
+func (e *Env) IssueDemoClientCert(name string, uris, dns []string) (tlsx.ClientBundle, error) {
+	return issueDemoClientCert(e.pki, name, uris, dns)
+}
+
+// IssueDemoClientCert is Env.IssueDemoClientCert for code holding the
+// running instance (tests and the demo launcher).
+func (i *Instance) IssueDemoClientCert(name string, uris, dns []string) (tlsx.ClientBundle, error) {
+	return issueDemoClientCert(i.pki, name, uris, dns)
+}
+
+func issueDemoClientCert(pki *tlsx.ServerPKI, name string, uris, dns []string) (tlsx.ClientBundle, error) {
+	if pki == nil {
+		return tlsx.ClientBundle{}, fmt.Errorf("issue demo client certificate %q: %w", name, ErrNoDemoCA)
+	}
+	b, _, err := pki.IssueClientBundle(name, tlsx.ClientCertOptions{URIs: uris, DNSNames: dns})
+	if err != nil {
+		return tlsx.ClientBundle{}, fmt.Errorf("issue demo client certificate: %w", err)
+	}
+	return b, nil
 }
 
 // Banner adds a "label: value" line to the start banner.
@@ -153,6 +199,7 @@ type Instance struct {
 	ConfigFile string
 	DemoFile   string // <data-dir>/demo.json in demo mode, else ""
 
+	pki      *tlsx.ServerPKI // the demo PKI, nil with a configured certificate
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when serving stopped
 	serveErr error         // set before done is closed
@@ -369,6 +416,13 @@ func Start(ctx context.Context, svc *Service, opts Options) (_ *Instance, err er
 		DB: database, Barrier: bar, Logger: opts.Logger, Now: opts.Now,
 		Hasher: password.Hasher{Iterations: s.PBKDF2Iterations},
 		URL:    "https://" + urlHost(ln.Addr().(*net.TCPAddr)), CAFile: cert.caFile, Roots: cert.roots,
+		ClientAuth: s.TLS.ClientAuth, ClientCAFile: cert.clientCAFile, pki: cert.pki,
+	}
+	if env.ClientAuth == "" {
+		env.ClientAuth = config.ClientAuthNone
+	}
+	if s.TLS.ClientCertsRequested() {
+		env.Banner("client auth", env.ClientAuth+", client CA "+env.ClientCAFile)
 	}
 	handler, checks, err := svc.Build(ctx, env)
 	if err != nil {
@@ -386,7 +440,7 @@ func Start(ctx context.Context, svc *Service, opts Options) (_ *Instance, err er
 	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	inst := &Instance{
 		Name: svc.Name, URL: env.URL, CAFile: env.CAFile, Roots: env.Roots, DataDir: dataDir,
-		ConfigFile: cfgFile, DemoFile: env.DemoFile, cancel: cancel, done: make(chan struct{}), closers: closers,
+		ConfigFile: cfgFile, DemoFile: env.DemoFile, pki: cert.pki, cancel: cancel, done: make(chan struct{}), closers: closers,
 	}
 	listening = false
 	go func() {

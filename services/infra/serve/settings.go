@@ -47,6 +47,10 @@ func (s *Settings) Validate() error {
 		// fixtures' trust pool); a certificate without it cannot be used.
 		errs = append(errs, errors.New("tls.ca_file: required with cert_file (clients need the trust anchor)"))
 	}
+	if s.TLS.ClientCertsRequested() && s.TLS.ClientCAFile == "" && s.TLS.CertFile != "" {
+		// Only the generated demo CA can stand in for a client CA file.
+		errs = append(errs, fmt.Errorf("tls.client_ca_file: required with tls.client_auth %s and a configured tls.cert_file (only a demo without cert_file uses its own CA for clients)", s.TLS.ClientAuth))
+	}
 	errs = append(errs, s.Unseal.Check()...)
 	if s.PBKDF2Iterations < 0 {
 		errs = append(errs, errors.New("pbkdf2_iterations: must not be negative"))
@@ -73,6 +77,9 @@ func (s *Settings) checkMode(demo, dbGiven bool) error {
 	var errs []error
 	if s.TLS.CertFile == "" {
 		errs = append(errs, errors.New("tls.cert_file and tls.key_file are required outside demo mode (there is no plaintext mode)"))
+	}
+	if s.TLS.CertFile == "" && s.TLS.ClientCertsRequested() && s.TLS.ClientCAFile == "" {
+		errs = append(errs, fmt.Errorf("tls.client_ca_file: required with tls.client_auth %s outside demo mode", s.TLS.ClientAuth))
 	}
 	if len(s.Unseal.SecretFiles) == 0 {
 		errs = append(errs, errors.New("unseal.secret_files is required outside demo mode"))

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -209,12 +210,15 @@ func (c *Chain) intermediates() []*x509.Certificate {
 // LeafOptions configures IssueLeaf.
 type LeafOptions struct {
 	CommonName string
-	Style      CNStyle       // default CNStyleFQDN
-	DNSNames   []string      // host names (single labels such as localhost allowed, no wildcards)
-	IPs        []net.IP      // e.g. 127.0.0.1, ::1
-	Server     bool          // ExtKeyUsage serverAuth
-	Client     bool          // ExtKeyUsage clientAuth (mTLS)
-	Validity   time.Duration // default 1 year, never beyond the issuing CA
+	Style      CNStyle  // default CNStyleFQDN
+	DNSNames   []string // host names (single labels such as localhost allowed, no wildcards)
+	IPs        []net.IP // e.g. 127.0.0.1, ::1
+	// URIs are URI SANs (e.g. spiffe://passthru.demo/app), how an mTLS
+	// client is usually named; see ParseURISAN for what is accepted.
+	URIs     []*url.URL
+	Server   bool          // ExtKeyUsage serverAuth
+	Client   bool          // ExtKeyUsage clientAuth (mTLS)
+	Validity time.Duration // default 1 year, never beyond the issuing CA
 	// Now overrides the chain's clock (tests issue expired leaves with it).
 	Now func() time.Time
 	// KeyAlgorithm of the leaf key; default ECDSA P-256.
@@ -261,6 +265,16 @@ func (c *Chain) IssueLeaf(opts LeafOptions) (*Leaf, error) {
 			return nil, fmt.Errorf("issue leaf %q: invalid IP SAN %v", opts.CommonName, ip)
 		}
 		ips = append(ips, ip)
+	}
+	uris := make([]*url.URL, 0, len(opts.URIs))
+	for _, u := range opts.URIs {
+		if u == nil {
+			return nil, fmt.Errorf("issue leaf %q: nil URI SAN", opts.CommonName)
+		}
+		if _, err := ParseURISAN(u.String()); err != nil {
+			return nil, fmt.Errorf("issue leaf %q: %w", opts.CommonName, err)
+		}
+		uris = append(uris, u)
 	}
 	validity := opts.Validity
 	if validity == 0 {
@@ -314,6 +328,7 @@ func (c *Chain) IssueLeaf(opts LeafOptions) (*Leaf, error) {
 		SubjectKeyId:          skid,
 		DNSNames:              dnsNames,
 		IPAddresses:           ips,
+		URIs:                  uris,
 	}
 	cert, err := createCertificate(tmpl, issuer.Cert, key.Public(), issuer.Key)
 	if err != nil {

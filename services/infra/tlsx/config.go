@@ -25,6 +25,33 @@ func ServerConfig(cert tls.Certificate, clientCAs *x509.CertPool) *tls.Config {
 	return cfg
 }
 
+// ServerConfigClientAuth is ServerConfig with the client certificate policy
+// chosen explicitly: tls.NoClientCert (clientCAs must then be nil),
+// tls.VerifyClientCertIfGiven (a client may present a certificate, which
+// must verify against clientCAs; one without a certificate proceeds and is
+// authenticated some other way) or tls.RequireAndVerifyClientCert. The
+// policies that accept a certificate without verifying it
+// (tls.RequestClientCert, tls.RequireAnyClientCert) are refused.
+func ServerConfigClientAuth(cert tls.Certificate, clientCAs *x509.CertPool, auth tls.ClientAuthType) (*tls.Config, error) {
+	switch auth {
+	case tls.NoClientCert:
+		if clientCAs != nil {
+			return nil, errors.New("server TLS config: client CAs given but client certificates are not requested")
+		}
+		return ServerConfig(cert, nil), nil
+	case tls.VerifyClientCertIfGiven, tls.RequireAndVerifyClientCert:
+		if clientCAs == nil {
+			// A nil ClientCAs would verify against the system roots.
+			return nil, fmt.Errorf("server TLS config: client auth %v needs the client CA pool", auth)
+		}
+		cfg := ServerConfig(cert, clientCAs)
+		cfg.ClientAuth = auth
+		return cfg, nil
+	default:
+		return nil, fmt.Errorf("server TLS config: client auth %v does not verify client certificates", auth)
+	}
+}
+
 // ClientConfig returns a TLS 1.3-only client configuration that trusts roots
 // and nothing else, optionally presenting clientCert for mTLS. A nil roots
 // does not fall back to the system roots (as a nil tls.Config.RootCAs would):

@@ -38,11 +38,15 @@ type ServerPKI struct {
 	Certificate tls.Certificate
 
 	chain *Chain
+	dir   string // absolute; client bundles go under it (IssueClientBundle)
 }
 
 // Chain returns the demo CA chain; only the issuing CA carries a key, which
 // is enough to issue further leaves (e.g. mTLS client certificates).
 func (p *ServerPKI) Chain() *Chain { return p.chain }
+
+// Dir returns the absolute directory the demo PKI lives in.
+func (p *ServerPKI) Dir() string { return p.dir }
 
 // EnsureDemoPKI loads or creates the demo PKI for service name (a lowercase
 // DNS label such as "kms") under dir:
@@ -97,6 +101,7 @@ func ensureDemoPKI(dir, name string, now func() time.Time) (*ServerPKI, error) {
 		Roots:       chain.Pool(),
 		Certificate: leaf.TLSCertificate(),
 		chain:       chain,
+		dir:         abs,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package tlsx
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -152,4 +153,51 @@ func validateCommonName(cn string, style CNStyle) error {
 	default:
 		return fmt.Errorf("%w: unknown CN style %v", ErrInvalidName, style)
 	}
+}
+
+// ValidateDNSName checks a DNS SAN the way IssueLeaf does: the FQDN rules,
+// except that a single label such as "localhost" is allowed; no wildcards.
+// Errors wrap ErrInvalidName. Code that matches certificates by DNS SAN uses
+// it to refuse names no certificate of this package can carry.
+func ValidateDNSName(name string) error { return validateDNSName(name) }
+
+// maxURISANLen bounds a URI SAN like any other principal name.
+const maxURISANLen = maxPrincipalLen
+
+// ParseURISAN parses a URI SAN: an absolute URI (with a scheme, e.g.
+// spiffe://passthru.demo/app) of printable ASCII (certificates store URIs as
+// IA5String), at most 255 characters, without user info (a certificate is
+// public; a password in it would be published) or fragment, and written in
+// the canonical form url.URL.String produces. The last rule makes matching
+// by string exact: the SAN a certificate carries is that canonical form, so
+// a rule written differently could never match. Errors wrap ErrInvalidName.
+func ParseURISAN(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, fmt.Errorf("%w: empty URI SAN", ErrInvalidName)
+	}
+	if len(s) > maxURISANLen {
+		return nil, fmt.Errorf("%w: URI SAN is %d characters, the limit is %d", ErrInvalidName, len(s), maxURISANLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' {
+			return nil, fmt.Errorf("%w: URI SAN %q: character %q is not printable ASCII (spaces and non-ASCII must be percent-encoded)", ErrInvalidName, s, rune(c))
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: URI SAN %q: %w", ErrInvalidName, s, err)
+	}
+	switch {
+	case u.Scheme == "":
+		return nil, fmt.Errorf("%w: URI SAN %q has no scheme (want an absolute URI such as spiffe://passthru.demo/app)", ErrInvalidName, s)
+	case u.User != nil:
+		return nil, fmt.Errorf("%w: URI SAN %q carries user info", ErrInvalidName, s)
+	case u.Fragment != "" || strings.HasSuffix(s, "#"):
+		return nil, fmt.Errorf("%w: URI SAN %q carries a fragment", ErrInvalidName, s)
+	case u.Host == "" && u.Opaque == "" && u.Path == "":
+		return nil, fmt.Errorf("%w: URI SAN %q names nothing after the scheme", ErrInvalidName, s)
+	case u.String() != s:
+		return nil, fmt.Errorf("%w: URI SAN %q is not in canonical form, write %q", ErrInvalidName, s, u.String())
+	}
+	return u, nil
 }
