@@ -8,13 +8,17 @@ import (
 
 // Metadata is the discovery document (RFC 8414, OpenID Connect Discovery).
 type Metadata struct {
-	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
-	TokenEndpoint                              string   `json:"token_endpoint"`
-	JWKSURI                                    string   `json:"jwks_uri"`
-	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
-	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
-	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	Issuer                string `json:"issuer"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+	JWKSURI               string `json:"jwks_uri"`
+	UserinfoEndpoint      string `json:"userinfo_endpoint"`
+	EndSessionEndpoint    string `json:"end_session_endpoint"`
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
+	// IntrospectionBatchEndpoint is a Passthru extension, not registered
+	// metadata: RFC 7662 introspection of up to MaxBatchTokens tokens per
+	// request, authenticated like the introspection endpoint.
+	IntrospectionBatchEndpoint                 string   `json:"introspection_batch_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
@@ -39,22 +43,26 @@ type Metadata struct {
 func (s *Server) Metadata() Metadata {
 	iss := s.cfg.Issuer
 	return Metadata{
-		Issuer:                                    iss,
-		AuthorizationEndpoint:                     iss + PathAuthorize,
-		TokenEndpoint:                             iss + PathToken,
-		JWKSURI:                                   iss + PathJWKS,
-		UserinfoEndpoint:                          iss + PathUserinfo,
-		EndSessionEndpoint:                        iss + PathLogout,
-		IntrospectionEndpoint:                     iss + PathIntrospect,
-		RevocationEndpoint:                        iss + PathRevoke,
-		ScopesSupported:                           []string{"openid", "profile", "email"},
-		ResponseTypesSupported:                    []string{"code"},
-		ResponseModesSupported:                    []string{"query"},
-		GrantTypesSupported:                       []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken},
-		CodeChallengeMethodsSupported:             []string{"S256"},
-		TokenEndpointAuthMethodsSupported:         []string{AuthBasic, AuthPost, AuthNone},
-		IntrospectionEndpointAuthMethodsSupported: []string{AuthBasic, AuthPost},
-		RevocationEndpointAuthMethodsSupported:    []string{AuthBasic, AuthPost, AuthNone},
+		Issuer:                        iss,
+		AuthorizationEndpoint:         iss + PathAuthorize,
+		TokenEndpoint:                 iss + PathToken,
+		JWKSURI:                       iss + PathJWKS,
+		UserinfoEndpoint:              iss + PathUserinfo,
+		EndSessionEndpoint:            iss + PathLogout,
+		IntrospectionEndpoint:         iss + PathIntrospect,
+		IntrospectionBatchEndpoint:    iss + PathIntrospectBatch,
+		RevocationEndpoint:            iss + PathRevoke,
+		ScopesSupported:               []string{"openid", "profile", "email"},
+		ResponseTypesSupported:        []string{"code"},
+		ResponseModesSupported:        []string{"query"},
+		GrantTypesSupported:           []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken},
+		CodeChallengeMethodsSupported: []string{"S256"},
+		// tls_client_auth (RFC 8705 §2.1) authenticates clients only: access
+		// tokens are not bound to the certificate, so the metadata leaves
+		// tls_client_certificate_bound_access_tokens out (false).
+		TokenEndpointAuthMethodsSupported:         []string{AuthBasic, AuthPost, AuthTLS, AuthNone},
+		IntrospectionEndpointAuthMethodsSupported: []string{AuthBasic, AuthPost, AuthTLS},
+		RevocationEndpointAuthMethodsSupported:    []string{AuthBasic, AuthPost, AuthTLS, AuthNone},
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          []string{s.cfg.Tokens.Keys.Algorithm()},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",

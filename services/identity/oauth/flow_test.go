@@ -67,7 +67,7 @@ func TestStandardClients(t *testing.T) {
 					}
 				}
 			}
-			assert.Equal(t, 7, n, "authorization, token, userinfo, end_session, introspection, revocation, jwks")
+			assert.Equal(t, 8, n, "authorization, token, userinfo, end_session, introspection, introspection_batch, revocation, jwks")
 		})
 
 		t.Run("code flow with PKCE: web client, ID token, userinfo, refresh", func(t *testing.T) {

@@ -34,12 +34,15 @@ const (
 	PathAuthorize           = "/oauth2/v1/authorize"
 	PathToken               = "/oauth2/v1/token"
 	PathIntrospect          = "/oauth2/v1/introspect"
-	PathRevoke              = "/oauth2/v1/revoke"
-	PathJWKS                = "/oauth2/v1/jwks"
-	PathLogin               = "/oidc/v1/login"
-	PathConsent             = "/oidc/v1/consent"
-	PathLogout              = "/oidc/v1/logout"
-	PathUserinfo            = "/oidc/v1/userinfo"
+	// PathIntrospectBatch is a Passthru extension: RFC 7662 introspection
+	// of several tokens in one request.
+	PathIntrospectBatch = "/oauth2/v1/introspect/batch"
+	PathRevoke          = "/oauth2/v1/revoke"
+	PathJWKS            = "/oauth2/v1/jwks"
+	PathLogin           = "/oidc/v1/login"
+	PathConsent         = "/oidc/v1/consent"
+	PathLogout          = "/oidc/v1/logout"
+	PathUserinfo        = "/oidc/v1/userinfo"
 )
 
 // Grant types.
@@ -172,6 +175,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathLogout, s.logout)
 	mux.HandleFunc("POST "+PathToken, s.token)
 	mux.HandleFunc("POST "+PathIntrospect, s.introspect)
+	mux.HandleFunc("POST "+PathIntrospectBatch, s.introspectBatch)
 	mux.HandleFunc("POST "+PathRevoke, s.revoke)
 	mux.HandleFunc("GET "+PathJWKS, s.jwks)
 	mux.HandleFunc("GET "+PathUserinfo, s.userinfo)
