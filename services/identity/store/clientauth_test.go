@@ -62,6 +62,7 @@ func TestClientAuthFieldsRoundTrip(t *testing.T) {
 		for _, tc := range []struct {
 			desc string
 			c    identity.Client
+			want string // the method read back; empty: the one given
 		}{
 			{desc: "URI SAN", c: identity.Client{ClientID: factory.Name("uri"), Name: "u", Kind: identity.KindResourceServer,
 				TokenEndpointAuthMethod: identity.AuthTLSClientAuth, TLSClientAuthSANURI: "spiffe://passthru.test/kms", CanIntrospect: true}},
@@ -69,16 +70,24 @@ func TestClientAuthFieldsRoundTrip(t *testing.T) {
 				TokenEndpointAuthMethod: identity.AuthTLSClientAuth, TLSClientAuthSANDNS: "kms.passthru.test"}},
 			{desc: "secret post", c: identity.Client{ClientID: factory.Name("post"), Name: "p", Kind: identity.KindService,
 				TokenEndpointAuthMethod: identity.AuthSecretPost, SecretHash: "h"}},
+			{desc: "a secret client without a method is stored with the default", c: identity.Client{ClientID: factory.Name("def"), Name: "d",
+				Kind: identity.KindService, SecretHash: "h"}, want: identity.AuthSecretBasic},
+			{desc: "a public client without a method is stored as none", c: identity.Client{ClientID: factory.Name("pub"), Name: "p",
+				Kind: identity.KindPublic}, want: identity.AuthNone},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				c := tc.c
 				require.NoError(t, st.CreateClient(ctx, tenant, &c))
 				got, err := st.Client(ctx, c.ClientID)
 				require.NoError(t, err)
-				assert.Equal(t, tc.c.TokenEndpointAuthMethod, got.TokenEndpointAuthMethod)
+				want := tc.want
+				if want == "" {
+					want = tc.c.TokenEndpointAuthMethod
+				}
+				assert.Equal(t, want, got.TokenEndpointAuthMethod)
 				assert.Equal(t, tc.c.TLSClientAuthSANURI, got.TLSClientAuthSANURI)
 				assert.Equal(t, tc.c.TLSClientAuthSANDNS, got.TLSClientAuthSANDNS)
-				assert.False(t, got.Public(), "a client with a credential is not public")
+				assert.Equal(t, want == identity.AuthNone, got.Public())
 			})
 		}
 	})

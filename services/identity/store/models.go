@@ -165,6 +165,9 @@ type clientRow struct {
 
 func (clientRow) TableName() string { return "clients" }
 
+// newClientRow records the client's authentication method even when the
+// caller left it to the default, so every row says how its client
+// authenticates.
 func newClientRow(c *identity.Client) (*clientRow, error) {
 	for _, l := range []struct {
 		name string
@@ -179,7 +182,7 @@ func newClientRow(c *identity.Client) (*clientRow, error) {
 		RedirectURIs: joinList(c.RedirectURIs), PostLogoutRedirectURIs: joinList(c.PostLogoutRedirectURIs),
 		GrantTypes: joinList(c.GrantTypes), Scopes: joinList(c.Scopes), Audiences: joinList(c.Audiences),
 		CanIntrospect: c.CanIntrospect, Disabled: c.Disabled, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
-		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, TLSClientAuthSANURI: c.TLSClientAuthSANURI, TLSClientAuthSANDNS: c.TLSClientAuthSANDNS}, nil
+		TokenEndpointAuthMethod: c.AuthMethod(), TLSClientAuthSANURI: c.TLSClientAuthSANURI, TLSClientAuthSANDNS: c.TLSClientAuthSANDNS}, nil
 }
 
 // domain returns the client; the tenant database it was read from is its owner.
