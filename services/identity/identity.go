@@ -75,6 +75,9 @@ type Client struct {
 	Scopes                 []string
 	Audiences              []string // the first is the default audience
 	CanIntrospect          bool
+	Disabled               bool
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 	// TokenEndpointAuthMethod is how the client authenticates (one of the
 	// Auth* values); empty means the default of AuthMethod.
 	TokenEndpointAuthMethod string
@@ -83,9 +86,6 @@ type Client struct {
 	// leaf of the verified chain must carry it as a URI or DNS SAN.
 	TLSClientAuthSANURI string
 	TLSClientAuthSANDNS string
-	Disabled            bool
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
 }
 
 // AuthMethod is how the client authenticates. Clients registered before the

@@ -190,23 +190,23 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 
 // ClientView is a client as the admin API shows it (never the secret hash).
 type ClientView struct {
-	ClientID               string   `json:"client_id"`
-	Name                   string   `json:"name"`
-	Kind                   string   `json:"kind"`
-	RedirectURIs           []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
-	GrantTypes             []string `json:"grant_types"`
-	Scopes                 []string `json:"scopes"`
-	Audiences              []string `json:"audiences"`
-	CanIntrospect          bool     `json:"can_introspect"`
+	ClientID               string    `json:"client_id"`
+	Name                   string    `json:"name"`
+	Kind                   string    `json:"kind"`
+	RedirectURIs           []string  `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
+	GrantTypes             []string  `json:"grant_types"`
+	Scopes                 []string  `json:"scopes"`
+	Audiences              []string  `json:"audiences"`
+	CanIntrospect          bool      `json:"can_introspect"`
+	Disabled               bool      `json:"disabled"`
+	CreatedAt              time.Time `json:"created_at"`
+	ClientSecret           string    `json:"client_secret,omitempty"` // only when just created or rotated
 	// TokenEndpointAuthMethod and the SANs are the RFC 7591 / RFC 8705
 	// client metadata of the same names; a SAN is shown only when set.
-	TokenEndpointAuthMethod string    `json:"token_endpoint_auth_method"`
-	TLSClientAuthSANURI     string    `json:"tls_client_auth_san_uri,omitempty"`
-	TLSClientAuthSANDNS     string    `json:"tls_client_auth_san_dns,omitempty"`
-	Disabled                bool      `json:"disabled"`
-	CreatedAt               time.Time `json:"created_at"`
-	ClientSecret            string    `json:"client_secret,omitempty"` // only when just created or rotated
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method"`
+	TLSClientAuthSANURI     string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANDNS     string `json:"tls_client_auth_san_dns,omitempty"`
 }
 
 func viewClient(c *identity.Client) ClientView {

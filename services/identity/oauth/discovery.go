@@ -8,17 +8,14 @@ import (
 
 // Metadata is the discovery document (RFC 8414, OpenID Connect Discovery).
 type Metadata struct {
-	Issuer                string `json:"issuer"`
-	AuthorizationEndpoint string `json:"authorization_endpoint"`
-	TokenEndpoint         string `json:"token_endpoint"`
-	JWKSURI               string `json:"jwks_uri"`
-	UserinfoEndpoint      string `json:"userinfo_endpoint"`
-	EndSessionEndpoint    string `json:"end_session_endpoint"`
-	IntrospectionEndpoint string `json:"introspection_endpoint"`
-	// IntrospectionBatchEndpoint is a Passthru extension, not registered
-	// metadata: RFC 7662 introspection of up to MaxBatchTokens tokens per
-	// request, authenticated like the introspection endpoint.
-	IntrospectionBatchEndpoint                 string   `json:"introspection_batch_endpoint"`
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	IntrospectionBatchEndpoint                 string   `json:"introspection_batch_endpoint"` // a Passthru extension, not registered metadata
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
@@ -39,27 +36,29 @@ type Metadata struct {
 }
 
 // Metadata returns the discovery document: exactly the endpoints, grants and
-// methods this server implements.
+// methods this server implements. introspection_batch_endpoint is a Passthru
+// extension: RFC 7662 introspection of up to MaxBatchTokens tokens per
+// request, authenticated like the introspection endpoint. tls_client_auth
+// (RFC 8705 §2.1) authenticates clients only: access tokens are not bound
+// to the certificate, so tls_client_certificate_bound_access_tokens is left
+// out (false).
 func (s *Server) Metadata() Metadata {
 	iss := s.cfg.Issuer
 	return Metadata{
-		Issuer:                        iss,
-		AuthorizationEndpoint:         iss + PathAuthorize,
-		TokenEndpoint:                 iss + PathToken,
-		JWKSURI:                       iss + PathJWKS,
-		UserinfoEndpoint:              iss + PathUserinfo,
-		EndSessionEndpoint:            iss + PathLogout,
-		IntrospectionEndpoint:         iss + PathIntrospect,
-		IntrospectionBatchEndpoint:    iss + PathIntrospectBatch,
-		RevocationEndpoint:            iss + PathRevoke,
-		ScopesSupported:               []string{"openid", "profile", "email"},
-		ResponseTypesSupported:        []string{"code"},
-		ResponseModesSupported:        []string{"query"},
-		GrantTypesSupported:           []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken},
-		CodeChallengeMethodsSupported: []string{"S256"},
-		// tls_client_auth (RFC 8705 §2.1) authenticates clients only: access
-		// tokens are not bound to the certificate, so the metadata leaves
-		// tls_client_certificate_bound_access_tokens out (false).
+		Issuer:                                    iss,
+		AuthorizationEndpoint:                     iss + PathAuthorize,
+		TokenEndpoint:                             iss + PathToken,
+		JWKSURI:                                   iss + PathJWKS,
+		UserinfoEndpoint:                          iss + PathUserinfo,
+		EndSessionEndpoint:                        iss + PathLogout,
+		IntrospectionEndpoint:                     iss + PathIntrospect,
+		IntrospectionBatchEndpoint:                iss + PathIntrospectBatch,
+		RevocationEndpoint:                        iss + PathRevoke,
+		ScopesSupported:                           []string{"openid", "profile", "email"},
+		ResponseTypesSupported:                    []string{"code"},
+		ResponseModesSupported:                    []string{"query"},
+		GrantTypesSupported:                       []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken},
+		CodeChallengeMethodsSupported:             []string{"S256"},
 		TokenEndpointAuthMethodsSupported:         []string{AuthBasic, AuthPost, AuthTLS, AuthNone},
 		IntrospectionEndpointAuthMethodsSupported: []string{AuthBasic, AuthPost, AuthTLS},
 		RevocationEndpointAuthMethodsSupported:    []string{AuthBasic, AuthPost, AuthTLS, AuthNone},

@@ -34,15 +34,13 @@ const (
 	PathAuthorize           = "/oauth2/v1/authorize"
 	PathToken               = "/oauth2/v1/token"
 	PathIntrospect          = "/oauth2/v1/introspect"
-	// PathIntrospectBatch is a Passthru extension: RFC 7662 introspection
-	// of several tokens in one request.
-	PathIntrospectBatch = "/oauth2/v1/introspect/batch"
-	PathRevoke          = "/oauth2/v1/revoke"
-	PathJWKS            = "/oauth2/v1/jwks"
-	PathLogin           = "/oidc/v1/login"
-	PathConsent         = "/oidc/v1/consent"
-	PathLogout          = "/oidc/v1/logout"
-	PathUserinfo        = "/oidc/v1/userinfo"
+	PathIntrospectBatch     = "/oauth2/v1/introspect/batch" // a Passthru extension: several tokens per request
+	PathRevoke              = "/oauth2/v1/revoke"
+	PathJWKS                = "/oauth2/v1/jwks"
+	PathLogin               = "/oidc/v1/login"
+	PathConsent             = "/oidc/v1/consent"
+	PathLogout              = "/oidc/v1/logout"
+	PathUserinfo            = "/oidc/v1/userinfo"
 )
 
 // Grant types.
