@@ -41,14 +41,16 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*validT
 	if err != nil || client.Disabled || rec.ClientID != c.ClientID {
 		return nil, fmt.Errorf("%w: client is gone", tokens.ErrInvalidToken)
 	}
-	var user uuid.UUID // uuid.Nil for a client's own token
+	var (
+		user    uuid.UUID // uuid.Nil for a client's own token
+		account *identity.User
+	)
 	if c.Subject != c.ClientID {
 		// A user's token lives only as long as the user is active.
 		if user, err = uuid.Parse(c.Subject); err != nil {
 			return nil, fmt.Errorf("%w: bad subject", tokens.ErrInvalidToken)
 		}
-		u, err := s.cfg.Store.User(ctx, tenant, user)
-		if err != nil || u.Disabled {
+		if account, err = s.cfg.Store.User(ctx, tenant, user); err != nil || account.Disabled {
 			return nil, fmt.Errorf("%w: the user is not active", tokens.ErrInvalidToken)
 		}
 	}
@@ -57,7 +59,7 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*validT
 			return nil, fmt.Errorf("%w: audience %q is not one of the client's", tokens.ErrInvalidToken, aud)
 		}
 	}
-	return &validToken{AccessClaims: c, tenant: tenant, user: user}, nil
+	return &validToken{AccessClaims: c, tenant: tenant, user: user, account: account}, nil
 }
 
 // validToken is an access token validAccess accepted, with the tenant and
@@ -67,6 +69,9 @@ type validToken struct {
 	*tokens.AccessClaims
 	tenant uuid.UUID
 	user   uuid.UUID // uuid.Nil for a client's own token (client_credentials)
+	// account is the user as read to check they are active, so no later
+	// step reads it again; nil for a client's own token.
+	account *identity.User
 }
 
 // Introspection is the RFC 7662 response.
@@ -200,8 +205,8 @@ func (s *Server) introspectToken(ctx context.Context, client *identity.Client, r
 		if c.NotBefore != nil {
 			out.Nbf = c.NotBefore.Unix()
 		}
-		if u, err := s.cfg.Store.User(ctx, c.tenant, c.user); err == nil {
-			out.Username = u.Username
+		if c.account != nil {
+			out.Username = c.account.Username
 		}
 		return out, nil
 	}
