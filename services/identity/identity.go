@@ -8,6 +8,7 @@
 package identity
 
 import (
+	"crypto/x509"
 	"errors"
 	"slices"
 	"time"
@@ -51,6 +52,16 @@ const (
 	KindResourceServer ClientKind = "resource_server" // an API that introspects tokens
 )
 
+// How a client authenticates at the token, introspection and revocation
+// endpoints: the token_endpoint_auth_method values of RFC 7591 §2 and
+// RFC 8705 §2.1.
+const (
+	AuthSecretBasic   = "client_secret_basic" // the secret in a Basic header
+	AuthSecretPost    = "client_secret_post"  // the secret as a form parameter
+	AuthTLSClientAuth = "tls_client_auth"     // a CA-verified client certificate (RFC 8705 §2.1)
+	AuthNone          = "none"                // a public client: no credential
+)
+
 // Client is an OAuth client of a tenant.
 type Client struct {
 	ClientID               string
@@ -67,10 +78,64 @@ type Client struct {
 	Disabled               bool
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
+	// TokenEndpointAuthMethod is how the client authenticates (one of the
+	// Auth* values); empty means the default of AuthMethod.
+	TokenEndpointAuthMethod string
+	// TLSClientAuthSANURI and TLSClientAuthSANDNS name the certificate of a
+	// tls_client_auth client (RFC 8705 §2.1.2): exactly one is set, and the
+	// leaf of the verified chain must carry it as a URI or DNS SAN.
+	TLSClientAuthSANURI string
+	TLSClientAuthSANDNS string
 }
 
-// Public reports whether the client has no secret (native and browser apps).
-func (c *Client) Public() bool { return c.SecretHash == "" }
+// AuthMethod is how the client authenticates. Clients registered before the
+// method was recorded have none set: a client with a secret uses it
+// (AuthSecretBasic; either secret method is accepted), one without is public.
+func (c *Client) AuthMethod() string {
+	switch {
+	case c.TokenEndpointAuthMethod != "":
+		return c.TokenEndpointAuthMethod
+	case c.SecretHash == "":
+		return AuthNone
+	}
+	return AuthSecretBasic
+}
+
+// Public reports whether the client has no credential at all (native and
+// browser apps). A tls_client_auth client has no secret but is not public.
+func (c *Client) Public() bool { return c.AuthMethod() == AuthNone }
+
+// UsesSecret reports whether the client authenticates with its secret.
+func (c *Client) UsesSecret() bool {
+	m := c.AuthMethod()
+	return m == AuthSecretBasic || m == AuthSecretPost
+}
+
+// UsesTLSClientAuth reports whether the client authenticates with a
+// certificate (RFC 8705 tls_client_auth) rather than a secret.
+func (c *Client) UsesTLSClientAuth() bool { return c.AuthMethod() == AuthTLSClientAuth }
+
+// CertificateMatches reports whether leaf, the end-entity certificate of a
+// chain the TLS layer verified, is the one registered for this
+// tls_client_auth client: the registered SAN must equal one of the leaf's
+// SANs of that type exactly (RFC 8705 §2.1.2). A client of another method,
+// or one with no SAN registered, matches no certificate.
+func (c *Client) CertificateMatches(leaf *x509.Certificate) bool {
+	if leaf == nil || !c.UsesTLSClientAuth() {
+		return false
+	}
+	switch {
+	case c.TLSClientAuthSANURI != "" && c.TLSClientAuthSANDNS == "":
+		for _, u := range leaf.URIs {
+			if u.String() == c.TLSClientAuthSANURI {
+				return true
+			}
+		}
+	case c.TLSClientAuthSANDNS != "" && c.TLSClientAuthSANURI == "":
+		return slices.Contains(leaf.DNSNames, c.TLSClientAuthSANDNS)
+	}
+	return false
+}
 
 // AllowsGrant reports whether grant is allowed for the client.
 func (c *Client) AllowsGrant(grant string) bool { return slices.Contains(c.GrantTypes, grant) }

@@ -23,6 +23,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
+	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
 // Scope is the scope the admin API requires.
@@ -201,6 +202,11 @@ type ClientView struct {
 	Disabled               bool      `json:"disabled"`
 	CreatedAt              time.Time `json:"created_at"`
 	ClientSecret           string    `json:"client_secret,omitempty"` // only when just created or rotated
+	// TokenEndpointAuthMethod and the SANs are the RFC 7591 / RFC 8705
+	// client metadata of the same names; a SAN is shown only when set.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method"`
+	TLSClientAuthSANURI     string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANDNS     string `json:"tls_client_auth_san_dns,omitempty"`
 }
 
 func viewClient(c *identity.Client) ClientView {
@@ -214,6 +220,7 @@ func viewClient(c *identity.Client) ClientView {
 		ClientID: c.ClientID, Name: c.Name, Kind: string(c.Kind), RedirectURIs: l(c.RedirectURIs),
 		PostLogoutRedirectURIs: l(c.PostLogoutRedirectURIs), GrantTypes: l(c.GrantTypes),
 		Scopes: l(c.Scopes), Audiences: l(c.Audiences), CanIntrospect: c.CanIntrospect,
+		TokenEndpointAuthMethod: c.AuthMethod(), TLSClientAuthSANURI: c.TLSClientAuthSANURI, TLSClientAuthSANDNS: c.TLSClientAuthSANDNS,
 		Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(),
 	}
 }
@@ -229,6 +236,13 @@ type CreateClientRequest struct {
 	Scopes                 []string `json:"scopes"`
 	Audiences              []string `json:"audiences"`
 	CanIntrospect          bool     `json:"can_introspect"`
+	// TokenEndpointAuthMethod defaults to none for public clients and
+	// client_secret_basic for the others. tls_client_auth (resource_server
+	// and service clients) needs exactly one of the SANs: the client then
+	// authenticates with a certificate carrying it, and has no secret.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method"`
+	TLSClientAuthSANURI     string `json:"tls_client_auth_san_uri"`
+	TLSClientAuthSANDNS     string `json:"tls_client_auth_san_dns"`
 }
 
 var kinds = map[identity.ClientKind]bool{identity.KindConfidential: true, identity.KindPublic: true, identity.KindService: true, identity.KindResourceServer: true}
@@ -273,6 +287,54 @@ func (req *CreateClientRequest) validate() string {
 	if identity.ClientKind(req.Kind) == identity.KindPublic && req.CanIntrospect {
 		return "a public client cannot introspect"
 	}
+	return req.validateAuthMethod()
+}
+
+// validateAuthMethod checks the authentication method and fills in its
+// default. A public client has no credential; the others have a secret, or
+// for resource servers and service clients a certificate instead.
+func (req *CreateClientRequest) validateAuthMethod() string {
+	kind := identity.ClientKind(req.Kind)
+	if req.TokenEndpointAuthMethod == "" {
+		req.TokenEndpointAuthMethod = identity.AuthSecretBasic
+		if kind == identity.KindPublic {
+			req.TokenEndpointAuthMethod = identity.AuthNone
+		}
+	}
+	switch m := req.TokenEndpointAuthMethod; {
+	case kind == identity.KindPublic && m != identity.AuthNone:
+		return "a public client has no credential: token_endpoint_auth_method must be none"
+	case m == identity.AuthNone && kind != identity.KindPublic:
+		return "token_endpoint_auth_method none is for public clients only"
+	case m == identity.AuthTLSClientAuth && kind != identity.KindResourceServer && kind != identity.KindService:
+		return "tls_client_auth is for resource_server and service clients"
+	case m != identity.AuthNone && m != identity.AuthSecretBasic && m != identity.AuthSecretPost && m != identity.AuthTLSClientAuth:
+		return "token_endpoint_auth_method must be client_secret_basic, client_secret_post, tls_client_auth or none"
+	}
+	uri, dns := req.TLSClientAuthSANURI, req.TLSClientAuthSANDNS
+	if req.TokenEndpointAuthMethod != identity.AuthTLSClientAuth {
+		if uri != "" || dns != "" {
+			return "tls_client_auth_san_uri and tls_client_auth_san_dns go with token_endpoint_auth_method tls_client_auth only"
+		}
+		return ""
+	}
+	switch {
+	case (uri == "") == (dns == ""):
+		return "tls_client_auth needs exactly one of tls_client_auth_san_uri and tls_client_auth_san_dns"
+	case uri != "":
+		// Certificates are matched by the URI's canonical text, so only
+		// that form can ever match.
+		u, err := url.Parse(uri)
+		if err != nil || !u.IsAbs() || u.String() != uri || len(uri) > 2048 || strings.ContainsAny(uri, " \t\r\n") {
+			return "tls_client_auth_san_uri must be an absolute URI in canonical form (e.g. spiffe://example.org/kms)"
+		}
+	default:
+		// Certificate DNS names are compared exactly; lower case is how
+		// they are issued.
+		if tlsx.ValidateFQDN(dns) != nil || strings.ToLower(dns) != dns {
+			return "tls_client_auth_san_dns must be a lower-case fully qualified host name"
+		}
+	}
 	return ""
 }
 
@@ -315,9 +377,11 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, tenant uuid.U
 		RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
 		GrantTypes: req.GrantTypes, Scopes: req.Scopes,
 		Audiences: req.Audiences, CanIntrospect: req.CanIntrospect,
+		TokenEndpointAuthMethod: req.TokenEndpointAuthMethod,
+		TLSClientAuthSANURI:     req.TLSClientAuthSANURI, TLSClientAuthSANDNS: req.TLSClientAuthSANDNS,
 	}
 	secret := ""
-	if identity.ClientKind(req.Kind) != identity.KindPublic {
+	if c.UsesSecret() {
 		secret = oauth.NewSecret()
 		h, err := a.cfg.Hasher.Hash(secret)
 		if err != nil {
@@ -391,6 +455,10 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, tenant uuid.U
 	}
 	if c.Public() {
 		problem(w, http.StatusBadRequest, "public_client", "a public client has no secret")
+		return
+	}
+	if !c.UsesSecret() {
+		problem(w, http.StatusBadRequest, "no_secret", "the client authenticates with "+c.AuthMethod()+" and has no secret")
 		return
 	}
 	secret := oauth.NewSecret()

@@ -224,12 +224,101 @@ func TestAdminAPI(t *testing.T) {
 			assert.Equal(t, http.StatusBadRequest, status)
 		})
 
+		t.Run("client authentication methods", func(t *testing.T) {
+			for _, tc := range []struct {
+				desc       string
+				body       map[string]any
+				wantMethod string
+				wantSecret bool
+				wantURI    string
+				wantDNS    string
+			}{
+				{desc: "a service client defaults to client_secret_basic", wantMethod: "client_secret_basic", wantSecret: true,
+					body: map[string]any{"name": "s", "kind": "service"}},
+				{desc: "a public client defaults to none", wantMethod: "none",
+					body: map[string]any{"name": "p", "kind": "public"}},
+				{desc: "client_secret_post is kept", wantMethod: "client_secret_post", wantSecret: true,
+					body: map[string]any{"name": "s", "kind": "service", "token_endpoint_auth_method": "client_secret_post"}},
+				{desc: "a tls_client_auth resource server by URI SAN", wantMethod: "tls_client_auth", wantURI: "spiffe://passthru.test/kms",
+					body: map[string]any{"name": "rs", "kind": "resource_server", "can_introspect": true,
+						"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_san_uri": "spiffe://passthru.test/kms"}},
+				{desc: "a tls_client_auth service client by DNS SAN", wantMethod: "tls_client_auth", wantDNS: "svc.passthru.test",
+					body: map[string]any{"name": "svc", "kind": "service", "grant_types": []string{"client_credentials"},
+						"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_san_dns": "svc.passthru.test"}},
+			} {
+				t.Run(tc.desc, func(t *testing.T) {
+					status, created, _ := a.call(t, http.MethodPost, "/clients", tc.body)
+					require.Equal(t, http.StatusCreated, status, created)
+					assert.Equal(t, tc.wantSecret, created["client_secret"] != nil, "a secret only for the secret methods")
+					id := created["client_id"].(string)
+					status, got, _ := a.call(t, http.MethodGet, "/clients/"+id, nil)
+					require.Equal(t, http.StatusOK, status, got)
+					for _, view := range []map[string]any{created, got} {
+						assert.Equal(t, tc.wantMethod, view["token_endpoint_auth_method"])
+						if tc.wantURI != "" {
+							assert.Equal(t, tc.wantURI, view["tls_client_auth_san_uri"])
+						} else {
+							assert.NotContains(t, view, "tls_client_auth_san_uri")
+						}
+						if tc.wantDNS != "" {
+							assert.Equal(t, tc.wantDNS, view["tls_client_auth_san_dns"])
+						} else {
+							assert.NotContains(t, view, "tls_client_auth_san_dns")
+						}
+					}
+					status, rotated, _ := a.call(t, http.MethodPost, "/clients/"+id+"/rotate-secret", nil)
+					if tc.wantSecret {
+						assert.Equal(t, http.StatusOK, status, rotated)
+					} else {
+						assert.Equal(t, http.StatusBadRequest, status, "a client without a secret gets none: %v", rotated)
+					}
+				})
+			}
+			t.Run("a tls_client_auth client cannot get a token with a secret", func(t *testing.T) {
+				status, created, _ := a.call(t, http.MethodPost, "/clients", map[string]any{"name": "svc", "kind": "service",
+					"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_san_dns": "svc2.passthru.test"})
+				require.Equal(t, http.StatusCreated, status, created)
+				st, body := postForm(t, idp, "/oauth2/v1/token", demofile.Client{ClientID: created["client_id"].(string), ClientSecret: "guess"},
+					url.Values{"grant_type": {"client_credentials"}})
+				assert.Equal(t, http.StatusUnauthorized, st)
+				assert.Equal(t, "invalid_client", body["error"])
+			})
+		})
+
+		tlsRS := func(extra map[string]any) map[string]any {
+			b := map[string]any{"name": "x", "kind": "resource_server", "token_endpoint_auth_method": "tls_client_auth"}
+			for k, v := range extra {
+				b[k] = v
+			}
+			return b
+		}
 		for _, tc := range []struct {
 			desc   string
 			body   any
 			want   int
 			detail string // when set, the problem's detail, which clients see
 		}{
+			{desc: "tls_client_auth for a web app", want: 400, detail: "tls_client_auth is for resource_server and service clients",
+				body: map[string]any{"name": "x", "kind": "confidential", "token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_san_dns": "a.passthru.test"}},
+			{desc: "tls_client_auth without a SAN", body: tlsRS(nil), want: 400,
+				detail: "tls_client_auth needs exactly one of tls_client_auth_san_uri and tls_client_auth_san_dns"},
+			{desc: "tls_client_auth with both SANs", want: 400, detail: "tls_client_auth needs exactly one of tls_client_auth_san_uri and tls_client_auth_san_dns",
+				body: tlsRS(map[string]any{"tls_client_auth_san_uri": "spiffe://a.test/x", "tls_client_auth_san_dns": "a.passthru.test"})},
+			{desc: "a SAN without tls_client_auth", want: 400,
+				body:   map[string]any{"name": "x", "kind": "resource_server", "tls_client_auth_san_dns": "a.passthru.test"},
+				detail: "tls_client_auth_san_uri and tls_client_auth_san_dns go with token_endpoint_auth_method tls_client_auth only"},
+			{desc: "a relative SAN URI", body: tlsRS(map[string]any{"tls_client_auth_san_uri": "kms"}), want: 400},
+			{desc: "a SAN URI not in canonical form", body: tlsRS(map[string]any{"tls_client_auth_san_uri": "SPIFFE://a.test/kms"}), want: 400,
+				detail: "tls_client_auth_san_uri must be an absolute URI in canonical form (e.g. spiffe://example.org/kms)"},
+			{desc: "an upper-case SAN DNS name", body: tlsRS(map[string]any{"tls_client_auth_san_dns": "KMS.passthru.test"}), want: 400,
+				detail: "tls_client_auth_san_dns must be a lower-case fully qualified host name"},
+			{desc: "a SAN DNS name that is not a host name", body: tlsRS(map[string]any{"tls_client_auth_san_dns": "*.passthru.test"}), want: 400},
+			{desc: "a public client with a secret method", want: 400, detail: "a public client has no credential: token_endpoint_auth_method must be none",
+				body: map[string]any{"name": "x", "kind": "public", "token_endpoint_auth_method": "client_secret_basic"}},
+			{desc: "a service client without a credential", want: 400, detail: "token_endpoint_auth_method none is for public clients only",
+				body: map[string]any{"name": "x", "kind": "service", "token_endpoint_auth_method": "none"}},
+			{desc: "an unsupported method", want: 400, detail: "token_endpoint_auth_method must be client_secret_basic, client_secret_post, tls_client_auth or none",
+				body: map[string]any{"name": "x", "kind": "service", "token_endpoint_auth_method": "private_key_jwt"}},
 			{desc: "unknown kind", body: map[string]any{"name": "x", "kind": "robot"}, want: 400},
 			{desc: "unknown field", body: map[string]any{"name": "x", "kind": "service", "secret": "mine"}, want: 400},
 			{desc: "implicit grant", body: map[string]any{"name": "x", "kind": "confidential", "grant_types": []string{"implicit"}}, want: 400},

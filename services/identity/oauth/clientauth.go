@@ -2,26 +2,32 @@ package oauth
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/password"
 )
 
-// Client authentication methods.
+// Client authentication methods, as discovery names them.
 const (
-	AuthBasic = "client_secret_basic"
-	AuthPost  = "client_secret_post"
-	AuthNone  = "none"
+	AuthBasic = identity.AuthSecretBasic
+	AuthPost  = identity.AuthSecretPost
+	AuthTLS   = identity.AuthTLSClientAuth
+	AuthNone  = identity.AuthNone
 )
 
 // parsePostForm reads an application/x-www-form-urlencoded body. Parameters
 // in the query string are ignored: credentials and grants travel in the body.
-func parsePostForm(r *http.Request) *Error {
+// A parameter given twice is refused (which one would count is ambiguous),
+// except those the endpoint names in repeatable, whose values it reads as a
+// list.
+func parsePostForm(r *http.Request, repeatable ...string) *Error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return badRequest("invalid_request", "the body must be application/x-www-form-urlencoded")
@@ -30,7 +36,7 @@ func parsePostForm(r *http.Request) *Error {
 		return badRequest("invalid_request", "malformed form body")
 	}
 	for k, v := range r.PostForm {
-		if len(v) > 1 {
+		if len(v) > 1 && !slices.Contains(repeatable, k) {
 			return badRequest("invalid_request", "parameter "+k+" given more than once")
 		}
 	}
@@ -38,8 +44,13 @@ func parsePostForm(r *http.Request) *Error {
 }
 
 // authenticateClient authenticates the calling client from a parsed form
-// request: client_secret_basic, client_secret_post, or (when allowPublic)
-// none for a public client naming itself by client_id.
+// request with the client's own method: client_secret_basic or
+// client_secret_post for a client with a secret (either one, whichever it
+// registered), tls_client_auth for a client registered with a certificate,
+// or (when allowPublic) none for a public client naming itself by client_id.
+// A client never authenticates with another method than its own: a
+// certificate does not stand in for a secret, nor a secret for a
+// certificate.
 func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*identity.Client, *Error) {
 	ctx := r.Context()
 	id, secret, basic := r.BasicAuth()
@@ -69,8 +80,18 @@ func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*identit
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return nil, serverError(err)
 	}
-	if err == nil && client.Public() && !client.Disabled {
+	active := err == nil && !client.Disabled
+	if active && client.Public() {
 		if !allowPublic || secret != "" || basic {
+			return nil, fail
+		}
+		return client, nil
+	}
+	if active && client.UsesTLSClientAuth() {
+		// RFC 8705 §2.1: the client names itself by client_id and proves
+		// who it is with the certificate the TLS layer verified. It has no
+		// secret, so one presented is wrong whatever it is.
+		if secret != "" || basic || !client.CertificateMatches(verifiedLeaf(r)) {
 			return nil, fail
 		}
 		return client, nil
@@ -78,16 +99,28 @@ func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*identit
 	if secret == "" {
 		return nil, fail
 	}
-	// An unknown or disabled client is checked against no hash: it costs
-	// what a wrong secret costs, and counts towards the same lockout.
+	// An unknown or disabled client (or one with a method this server does
+	// not know) is checked against no hash: it costs what a wrong secret
+	// costs, and counts towards the same lockout.
 	stored := ""
-	if err == nil && !client.Disabled {
+	if active && client.UsesSecret() {
 		stored = client.SecretHash
 	}
 	if err := s.creds.Verify(ctx, credential.Account{Realm: "clients", Name: id}, stored, secret); err != nil {
 		return nil, s.credentialError(ctx, err, fail)
 	}
 	return client, nil
+}
+
+// verifiedLeaf is the end-entity certificate of the client's chain that the
+// TLS layer verified against the configured client CAs; nil when the
+// connection is not TLS, carried no certificate, or carried one that was
+// not verified (certificates that were only presented prove nothing).
+func verifiedLeaf(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return r.TLS.VerifiedChains[0][0]
 }
 
 // credentialError turns a refusal of the credential verifier into the

@@ -15,6 +15,7 @@ type Metadata struct {
 	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	IntrospectionBatchEndpoint                 string   `json:"introspection_batch_endpoint"` // a Passthru extension, not registered metadata
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
@@ -35,7 +36,12 @@ type Metadata struct {
 }
 
 // Metadata returns the discovery document: exactly the endpoints, grants and
-// methods this server implements.
+// methods this server implements. introspection_batch_endpoint is a Passthru
+// extension: RFC 7662 introspection of up to MaxBatchTokens tokens per
+// request, authenticated like the introspection endpoint. tls_client_auth
+// (RFC 8705 §2.1) authenticates clients only: access tokens are not bound
+// to the certificate, so tls_client_certificate_bound_access_tokens is left
+// out (false).
 func (s *Server) Metadata() Metadata {
 	iss := s.cfg.Issuer
 	return Metadata{
@@ -46,15 +52,16 @@ func (s *Server) Metadata() Metadata {
 		UserinfoEndpoint:                          iss + PathUserinfo,
 		EndSessionEndpoint:                        iss + PathLogout,
 		IntrospectionEndpoint:                     iss + PathIntrospect,
+		IntrospectionBatchEndpoint:                iss + PathIntrospectBatch,
 		RevocationEndpoint:                        iss + PathRevoke,
 		ScopesSupported:                           []string{"openid", "profile", "email"},
 		ResponseTypesSupported:                    []string{"code"},
 		ResponseModesSupported:                    []string{"query"},
 		GrantTypesSupported:                       []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken},
 		CodeChallengeMethodsSupported:             []string{"S256"},
-		TokenEndpointAuthMethodsSupported:         []string{AuthBasic, AuthPost, AuthNone},
-		IntrospectionEndpointAuthMethodsSupported: []string{AuthBasic, AuthPost},
-		RevocationEndpointAuthMethodsSupported:    []string{AuthBasic, AuthPost, AuthNone},
+		TokenEndpointAuthMethodsSupported:         []string{AuthBasic, AuthPost, AuthTLS, AuthNone},
+		IntrospectionEndpointAuthMethodsSupported: []string{AuthBasic, AuthPost, AuthTLS},
+		RevocationEndpointAuthMethodsSupported:    []string{AuthBasic, AuthPost, AuthTLS, AuthNone},
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          []string{s.cfg.Tokens.Keys.Algorithm()},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",

@@ -67,7 +67,7 @@ func TestStandardClients(t *testing.T) {
 					}
 				}
 			}
-			assert.Equal(t, 7, n, "authorization, token, userinfo, end_session, introspection, revocation, jwks")
+			assert.Equal(t, 8, n, "authorization, token, userinfo, end_session, introspection, introspection_batch, revocation, jwks")
 		})
 
 		t.Run("code flow with PKCE: web client, ID token, userinfo, refresh", func(t *testing.T) {
@@ -111,6 +111,8 @@ func TestStandardClients(t *testing.T) {
 				assert.Contains(t, claims, k)
 			}
 			assert.Equal(t, e.tenant.ID, claims["tenant_id"])
+			assert.Equal(t, []any{"user"}, claims["roles"], "a user's token carries the user's roles")
+			assert.NotContains(t, jwtClaims(t, e.clientCredentials(t, e.svc, "")), "roles", "a client's own token has no roles")
 			assert.Equal(t, "at+jwt", jwtHeader(t, tok.AccessToken)["typ"])
 
 			// Refresh through the TokenSource: a new refresh token every time.
@@ -121,6 +123,7 @@ func TestStandardClients(t *testing.T) {
 			assert.NotEqual(t, old.AccessToken, fresh.AccessToken)
 			assert.NotEqual(t, old.RefreshToken, fresh.RefreshToken, "refresh tokens rotate")
 			assert.True(t, e.active(t, fresh.AccessToken))
+			assert.Equal(t, []any{"user"}, jwtClaims(t, fresh.AccessToken)["roles"], "a refreshed token carries the roles too")
 			refreshedID, ok := fresh.Extra("id_token").(string)
 			require.True(t, ok, "a refresh with openid returns a new ID token")
 			idt2, err := p.Verifier(&oidc.Config{ClientID: e.web.ClientID}).Verify(ctx, refreshedID)

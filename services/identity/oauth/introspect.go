@@ -41,14 +41,16 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*validT
 	if err != nil || client.Disabled || rec.ClientID != c.ClientID {
 		return nil, fmt.Errorf("%w: client is gone", tokens.ErrInvalidToken)
 	}
-	var user uuid.UUID // uuid.Nil for a client's own token
+	var (
+		user    uuid.UUID // uuid.Nil for a client's own token
+		account *identity.User
+	)
 	if c.Subject != c.ClientID {
 		// A user's token lives only as long as the user is active.
 		if user, err = uuid.Parse(c.Subject); err != nil {
 			return nil, fmt.Errorf("%w: bad subject", tokens.ErrInvalidToken)
 		}
-		u, err := s.cfg.Store.User(ctx, tenant, user)
-		if err != nil || u.Disabled {
+		if account, err = s.cfg.Store.User(ctx, tenant, user); err != nil || account.Disabled {
 			return nil, fmt.Errorf("%w: the user is not active", tokens.ErrInvalidToken)
 		}
 	}
@@ -57,7 +59,7 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*validT
 			return nil, fmt.Errorf("%w: audience %q is not one of the client's", tokens.ErrInvalidToken, aud)
 		}
 	}
-	return &validToken{AccessClaims: c, tenant: tenant, user: user}, nil
+	return &validToken{AccessClaims: c, tenant: tenant, user: user, account: account}, nil
 }
 
 // validToken is an access token validAccess accepted, with the tenant and
@@ -67,6 +69,9 @@ type validToken struct {
 	*tokens.AccessClaims
 	tenant uuid.UUID
 	user   uuid.UUID // uuid.Nil for a client's own token (client_credentials)
+	// account is the user as read to check they are active, so no later
+	// step reads it again; nil for a client's own token.
+	account *identity.User
 }
 
 // Introspection is the RFC 7662 response.
@@ -86,20 +91,22 @@ type Introspection struct {
 	TenantID  string   `json:"tenant_id,omitempty"`
 }
 
+// MaxBatchTokens is how many tokens one batch introspection request may ask
+// about.
+const MaxBatchTokens = 100
+
+// BatchIntrospection is the answer of the batch introspection endpoint: one
+// RFC 7662 answer per token, in the order the tokens were given.
+type BatchIntrospection struct {
+	Results []Introspection `json:"results"`
+}
+
 // introspect answers RFC 7662 for resource-server clients, about tokens of
 // their own tenant only; everything else is {"active": false}.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
-	if e := parsePostForm(r); e != nil {
-		s.writeError(w, r, e)
-		return
-	}
-	client, e := s.authenticateClient(r, false)
+	client, e := s.introspector(r)
 	if e != nil {
 		s.writeError(w, r, e)
-		return
-	}
-	if !client.CanIntrospect {
-		s.writeError(w, r, oauthErr(http.StatusForbidden, "unauthorized_client", "the client may not introspect tokens"))
 		return
 	}
 	raw := r.PostForm.Get("token")
@@ -107,46 +114,116 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("invalid_request", "token is required"))
 		return
 	}
-	ctx := r.Context()
-	out := Introspection{Active: false}
-	if strings.Count(raw, ".") == 2 {
-		if c, err := s.validAccess(ctx, raw, ""); err == nil && c.tenant == client.TenantID {
-			out = Introspection{
-				Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
-				Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, JTI: c.ID, TenantID: c.TenantID,
-			}
-			if c.ExpiresAt != nil {
-				out.Exp = c.ExpiresAt.Unix()
-			}
-			if c.IssuedAt != nil {
-				out.Iat = c.IssuedAt.Unix()
-			}
-			if c.NotBefore != nil {
-				out.Nbf = c.NotBefore.Unix()
-			}
-			if u, err := s.cfg.Store.User(ctx, c.tenant, c.user); err == nil {
-				out.Username = u.Username
-			}
-		} else if err != nil && !errors.Is(err, tokens.ErrInvalidToken) {
-			s.writeError(w, r, serverError(err))
-			return
-		}
-	} else {
-		rt, err := s.cfg.Store.Refresh(ctx, client.TenantID, hashOpaque(raw))
-		switch {
-		case err == nil && rt.RevokedAt == nil && rt.UsedAt == nil && s.cfg.Now().Before(s.refreshExpiry(rt)):
-			out = Introspection{
-				Active: true, Scope: rt.Scope, ClientID: rt.ClientID, TokenType: "refresh_token",
-				Exp: s.refreshExpiry(rt).Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID.String(), Iss: s.cfg.Issuer,
-				TenantID: client.TenantID.String(),
-			}
-		case err != nil && !errors.Is(err, identity.ErrNotFound):
-			s.writeError(w, r, serverError(err))
-			return
-		}
+	out, err := s.introspectToken(r.Context(), client, raw)
+	if err != nil {
+		s.writeError(w, r, serverError(err))
+		return
 	}
 	noStore(w)
 	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// introspectBatch is a Passthru extension of RFC 7662: a resource server
+// checks up to MaxBatchTokens tokens (the token parameter repeated) in one
+// request, authenticating once. Each result is exactly what introspect
+// would answer for that token alone.
+func (s *Server) introspectBatch(w http.ResponseWriter, r *http.Request) {
+	client, e := s.introspector(r, "token")
+	if e != nil {
+		s.writeError(w, r, e)
+		return
+	}
+	raws := r.PostForm["token"]
+	switch {
+	case len(raws) == 0:
+		s.writeError(w, r, badRequest("invalid_request", "at least one token is required (repeat the token parameter for each)"))
+		return
+	case len(raws) > MaxBatchTokens:
+		s.writeError(w, r, badRequest("invalid_request", fmt.Sprintf("at most %d tokens per request, got %d", MaxBatchTokens, len(raws))))
+		return
+	}
+	for i, raw := range raws {
+		if raw == "" {
+			s.writeError(w, r, badRequest("invalid_request", fmt.Sprintf("token %d of %d is empty", i+1, len(raws))))
+			return
+		}
+	}
+	out := BatchIntrospection{Results: make([]Introspection, 0, len(raws))}
+	for _, raw := range raws {
+		res, err := s.introspectToken(r.Context(), client, raw)
+		if err != nil {
+			s.writeError(w, r, serverError(err))
+			return
+		}
+		out.Results = append(out.Results, res)
+	}
+	noStore(w)
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// introspector parses an introspection request and authenticates its
+// client, which must be allowed to introspect (a resource server).
+func (s *Server) introspector(r *http.Request, repeatable ...string) (*identity.Client, *Error) {
+	if e := parsePostForm(r, repeatable...); e != nil {
+		return nil, e
+	}
+	client, e := s.authenticateClient(r, false)
+	if e != nil {
+		return nil, e
+	}
+	if !client.CanIntrospect {
+		return nil, oauthErr(http.StatusForbidden, "unauthorized_client", "the client may not introspect tokens")
+	}
+	return client, nil
+}
+
+// introspectToken is the RFC 7662 answer about one token for client: active
+// only for a live token of the client's own tenant. An error is a failure of
+// the store, not of the token.
+func (s *Server) introspectToken(ctx context.Context, client *identity.Client, raw string) (Introspection, error) {
+	if strings.Count(raw, ".") == 2 {
+		c, err := s.validAccess(ctx, raw, "")
+		if err != nil {
+			if errors.Is(err, tokens.ErrInvalidToken) {
+				return Introspection{}, nil
+			}
+			return Introspection{}, err
+		}
+		if c.tenant != client.TenantID {
+			return Introspection{}, nil
+		}
+		out := Introspection{
+			Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
+			Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, JTI: c.ID, TenantID: c.TenantID,
+		}
+		if c.ExpiresAt != nil {
+			out.Exp = c.ExpiresAt.Unix()
+		}
+		if c.IssuedAt != nil {
+			out.Iat = c.IssuedAt.Unix()
+		}
+		if c.NotBefore != nil {
+			out.Nbf = c.NotBefore.Unix()
+		}
+		if c.account != nil {
+			out.Username = c.account.Username
+		}
+		return out, nil
+	}
+	rt, err := s.cfg.Store.Refresh(ctx, client.TenantID, hashOpaque(raw))
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		return Introspection{}, nil
+	case err != nil:
+		return Introspection{}, err
+	case rt.RevokedAt != nil || rt.UsedAt != nil || !s.cfg.Now().Before(s.refreshExpiry(rt)):
+		return Introspection{}, nil
+	}
+	return Introspection{
+		Active: true, Scope: rt.Scope, ClientID: rt.ClientID, TokenType: "refresh_token",
+		Exp: s.refreshExpiry(rt).Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID.String(), Iss: s.cfg.Issuer,
+		TenantID: client.TenantID.String(),
+	}, nil
 }
 
 // revoke implements RFC 7009 for a client's own tokens. Unknown tokens (and

@@ -34,6 +34,7 @@ const (
 	PathAuthorize           = "/oauth2/v1/authorize"
 	PathToken               = "/oauth2/v1/token"
 	PathIntrospect          = "/oauth2/v1/introspect"
+	PathIntrospectBatch     = "/oauth2/v1/introspect/batch" // a Passthru extension: several tokens per request
 	PathRevoke              = "/oauth2/v1/revoke"
 	PathJWKS                = "/oauth2/v1/jwks"
 	PathLogin               = "/oidc/v1/login"
@@ -172,6 +173,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathLogout, s.logout)
 	mux.HandleFunc("POST "+PathToken, s.token)
 	mux.HandleFunc("POST "+PathIntrospect, s.introspect)
+	mux.HandleFunc("POST "+PathIntrospectBatch, s.introspectBatch)
 	mux.HandleFunc("POST "+PathRevoke, s.revoke)
 	mux.HandleFunc("GET "+PathJWKS, s.jwks)
 	mux.HandleFunc("GET "+PathUserinfo, s.userinfo)

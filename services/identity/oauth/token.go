@@ -105,6 +105,9 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 	if in.user != nil && !in.authTime.IsZero() {
 		claims.AuthTime = jwt.NewNumericDate(in.authTime)
 	}
+	if in.user != nil && len(in.user.Roles) > 0 {
+		claims.Roles = in.user.Roles
+	}
 	access, err := s.cfg.Tokens.SignAccess(ctx, claims)
 	if err != nil {
 		return nil, serverError(err)

@@ -78,11 +78,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		WriteBearerError(w, be)
 		return
 	}
-	user, err := s.cfg.Store.User(r.Context(), c.tenant, c.user)
-	if err != nil || user.Disabled {
-		WriteBearerError(w, &BearerError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the token's user is not active"})
-		return
-	}
+	user := c.account // read and found active by validAccess
 	claims := map[string]any{"sub": user.ID}
 	scopes := c.Scopes()
 	if slices.Contains(scopes, "profile") {

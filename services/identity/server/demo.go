@@ -122,8 +122,9 @@ var demoUsers = []demoUser{
 	{"service", DemoServicePassword, "Demo Service Account", []string{"service"}},
 }
 
-// The demo clients. The KMS service client comes before the admin client so
-// ClientOfKind("service") finds it.
+// The demo clients. The KMS service client comes before the other service
+// clients (the KMS reader, the admin client) so ClientOfKind("service")
+// finds it; the reader is found by its client_id prefix, demo-kms-reader.
 var demoClients = []demoClient{
 	{kind: demofile.KindConfidential, idPrefix: "demo-web", name: "Demo Web App", confidential: true,
 		redirects: []string{DemoWebRedirectURI}, postLogout: []string{DemoWebPostLogoutURI},
@@ -136,6 +137,12 @@ var demoClients = []demoClient{
 	{kind: demofile.KindService, idPrefix: "demo-service", name: "Demo KMS Service", confidential: true,
 		grants: []string{oauth.GrantClientCredentials},
 		scopes: []string{"kms:admin", "kms:write", "kms:read"}, auds: []string{"kms"}},
+	// A service client that may read but not use keys (kms:read implies
+	// neither kms:encrypt nor kms:decrypt): the KMS answers its encrypt
+	// requests with 403 insufficient_scope.
+	{kind: demofile.KindService, idPrefix: "demo-kms-reader", name: "Demo KMS Reader", confidential: true,
+		grants: []string{oauth.GrantClientCredentials},
+		scopes: []string{"kms:read"}, auds: []string{"kms"}},
 	{kind: demofile.KindResourceServer, idPrefix: "demo-kms-rs", name: "KMS (resource server)", confidential: true,
 		introspect: true, auds: []string{"kms"}},
 	{kind: demofile.KindService, idPrefix: "demo-admin", name: "Demo Identity Admin", confidential: true,

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,6 +58,7 @@ func TestGoldenOAuthErrorBodies(t *testing.T) {
 		id := fixture.StartIdentity(t, b)
 		svc := id.ClientOfKind(t, 0, demofile.KindService)
 		web := id.ClientOfKind(t, 0, demofile.KindConfidential)
+		rs := id.ClientOfKind(t, 0, demofile.KindResourceServer)
 		wrong := svc
 		wrong.ClientSecret += "x"
 		tests := []struct {
@@ -73,6 +75,9 @@ func TestGoldenOAuthErrorBodies(t *testing.T) {
 			{name: "token-unknown-code", path: oauth.PathToken, client: &web, form: url.Values{"grant_type": {"authorization_code"}, "code": {"not-a-code"}, "redirect_uri": web.RedirectURIs, "code_verifier": {strings.Repeat("v", 43)}}},
 			{name: "token-scope-not-allowed", path: oauth.PathToken, client: &svc, form: url.Values{"grant_type": {"client_credentials"}, "scope": {"identity:admin"}}},
 			{name: "introspect-no-client-authentication", path: oauth.PathIntrospect, form: url.Values{"token": {"x"}}},
+			{name: "introspect-batch-no-token", path: oauth.PathIntrospectBatch, client: &rs, form: url.Values{}},
+			{name: "introspect-batch-too-many-tokens", path: oauth.PathIntrospectBatch, client: &rs, form: url.Values{"token": slices.Repeat([]string{"x"}, oauth.MaxBatchTokens+1)}},
+			{name: "introspect-batch-not-a-resource-server", path: oauth.PathIntrospectBatch, client: &svc, form: url.Values{"token": {"x", "y"}}},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -85,7 +90,7 @@ func TestGoldenOAuthErrorBodies(t *testing.T) {
 				resp, err := id.Client.Do(req)
 				require.NoError(t, err)
 				got := golden.HTTP(t, resp, "Content-Type", "WWW-Authenticate", "Cache-Control", "Pragma")
-				got = []byte(strings.NewReplacer(svc.ClientID, "<service-client-id>", web.ClientID, "<web-client-id>").Replace(string(got)))
+				got = []byte(strings.NewReplacer(svc.ClientID, "<service-client-id>", web.ClientID, "<web-client-id>", rs.ClientID, "<resource-server-client-id>").Replace(string(got)))
 				golden.Assert(t, "oauth-error/"+tc.name+".golden", got)
 			})
 		}

@@ -37,11 +37,31 @@ type legacyRefreshToken struct {
 
 func (legacyRefreshToken) TableName() string { return "refresh_tokens" }
 
+// legacyClient is clients as tenant migrations 1 to 3 left it, before the
+// authentication method was recorded.
+type legacyClient struct {
+	ClientID               string `gorm:"primaryKey;size:255"`
+	Name                   string `gorm:"size:255;not null"`
+	Kind                   string `gorm:"size:32;not null"`
+	SecretHash             string `gorm:"size:255"`
+	RedirectURIs           string `gorm:"size:8192"`
+	PostLogoutRedirectURIs string `gorm:"size:8192"`
+	GrantTypes             string `gorm:"size:1024"`
+	Scopes                 string `gorm:"size:4096"`
+	Audiences              string `gorm:"size:4096"`
+	CanIntrospect          bool   `gorm:"not null;default:false"`
+	Disabled               bool   `gorm:"not null;default:false"`
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
+}
+
+func (legacyClient) TableName() string { return "clients" }
+
 // legacyTenantMigrations rebuild a tenant database as the previous version
 // left it: the same set, versions and names as the real list up to 2.
 var legacyTenantMigrations = []db.Migration{
 	{Version: 1, Name: "identity tenant tables", Up: func(tx *gorm.DB) error {
-		return tx.AutoMigrate(append(store.LegacyTenantRows, &legacyRefreshToken{})...)
+		return tx.AutoMigrate(append(store.LegacyTenantRows, &legacyRefreshToken{}, &legacyClient{})...)
 	}},
 	{Version: 2, Name: "auth code revocation marker", Up: func(*gorm.DB) error { return nil }},
 }

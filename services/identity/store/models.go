@@ -156,10 +156,18 @@ type clientRow struct {
 	Disabled               bool   `gorm:"not null;default:false"`
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
+	// Added by tenant migration 4; nullable, as columns added to a filled
+	// table are (see the migration).
+	TokenEndpointAuthMethod string `gorm:"size:32"`
+	TLSClientAuthSANURI     string `gorm:"column:tls_client_auth_san_uri;size:2048"`
+	TLSClientAuthSANDNS     string `gorm:"column:tls_client_auth_san_dns;size:255"`
 }
 
 func (clientRow) TableName() string { return "clients" }
 
+// newClientRow records the client's authentication method even when the
+// caller left it to the default, so every row says how its client
+// authenticates.
 func newClientRow(c *identity.Client) (*clientRow, error) {
 	for _, l := range []struct {
 		name string
@@ -173,7 +181,8 @@ func newClientRow(c *identity.Client) (*clientRow, error) {
 	return &clientRow{ClientID: c.ClientID, Name: c.Name, Kind: string(c.Kind), SecretHash: c.SecretHash,
 		RedirectURIs: joinList(c.RedirectURIs), PostLogoutRedirectURIs: joinList(c.PostLogoutRedirectURIs),
 		GrantTypes: joinList(c.GrantTypes), Scopes: joinList(c.Scopes), Audiences: joinList(c.Audiences),
-		CanIntrospect: c.CanIntrospect, Disabled: c.Disabled, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}, nil
+		CanIntrospect: c.CanIntrospect, Disabled: c.Disabled, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		TokenEndpointAuthMethod: c.AuthMethod(), TLSClientAuthSANURI: c.TLSClientAuthSANURI, TLSClientAuthSANDNS: c.TLSClientAuthSANDNS}, nil
 }
 
 // domain returns the client; the tenant database it was read from is its owner.
@@ -181,7 +190,8 @@ func (r *clientRow) domain(tenant uuid.UUID) *identity.Client {
 	return &identity.Client{ClientID: r.ClientID, TenantID: tenant, Name: r.Name, Kind: identity.ClientKind(r.Kind), SecretHash: r.SecretHash,
 		RedirectURIs: strings.Fields(r.RedirectURIs), PostLogoutRedirectURIs: strings.Fields(r.PostLogoutRedirectURIs),
 		GrantTypes: strings.Fields(r.GrantTypes), Scopes: strings.Fields(r.Scopes), Audiences: strings.Fields(r.Audiences),
-		CanIntrospect: r.CanIntrospect, Disabled: r.Disabled, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		CanIntrospect: r.CanIntrospect, Disabled: r.Disabled, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		TokenEndpointAuthMethod: r.TokenEndpointAuthMethod, TLSClientAuthSANURI: r.TLSClientAuthSANURI, TLSClientAuthSANDNS: r.TLSClientAuthSANDNS}
 }
 
 // joinList writes a list column. The order is kept: a client's first

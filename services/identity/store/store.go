@@ -681,7 +681,11 @@ func (s *Store) SaveAccess(ctx context.Context, tenant uuid.UUID, a *identity.Ac
 		return err
 	}
 	row := newAccessTokenRow(a)
-	if err := g.Create(row).Error; err != nil {
+	// One INSERT of a row without associations is atomic by itself: gorm's
+	// default transaction around it would only add a BEGIN and a COMMIT to
+	// every client_credentials grant. (Inside WithTx the grant's
+	// transaction holds it anyway.)
+	if err := g.Session(&gorm.Session{SkipDefaultTransaction: true}).Create(row).Error; err != nil {
 		return fmt.Errorf("save access token: %w", err)
 	}
 	a.CreatedAt = row.CreatedAt

@@ -24,6 +24,9 @@ type AccessClaims struct {
 	Scope    string           `json:"scope,omitempty"`
 	TenantID string           `json:"tenant_id"`
 	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+	// Roles are the user's roles when the token was issued (RFC 9068 §2.2.3.1);
+	// absent for a client's own token and for a user without roles.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // Scopes returns the space-separated scope claim as a list.
