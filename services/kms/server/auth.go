@@ -267,12 +267,12 @@ func (c *Config) hierarchy() (*scope.Hierarchy, error) {
 // authenticatorOrder is auth.authenticators, or the default order of the
 // ones that are configured: certificates first (a TLS-level identity cannot
 // be presented by accident), then API keys, tokens and passwords.
-func authenticatorOrder(c *Config, bearerOn bool) []string {
+func authenticatorOrder(c *Config, bearerOn, certsOn bool) []string {
 	if len(c.Auth.Authenticators) > 0 {
 		return c.Auth.Authenticators
 	}
 	var out []string
-	if len(c.Auth.MTLS) > 0 {
+	if certsOn {
 		out = append(out, AuthMTLS)
 	}
 	out = append(out, AuthAPIKey)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/bearer"
+	"github.com/passthru-dev/passthru/services/infra/certauth"
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/introspect"
@@ -195,6 +197,7 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 			verifier.Close()
 		})
 	}
+	var demoCertRules []certauth.Rule
 	if env.Demo {
 		seeded, err := seedDemo(ctx, svc, users, env.ResetDemo, tenantIDs)
 		if err != nil {
@@ -207,6 +210,11 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 				RevocationIntervalSeconds: is.Revocation.interval().Seconds(),
 			}
 		}
+		if env.ClientAuth != "" && env.ClientAuth != config.ClientAuthNone {
+			if demoCertRules, err = issueDemoCerts(env, seeded); err != nil {
+				return nil, nil, err
+			}
+		}
 		if env.DemoFile, err = writeDemoFile(env, seeded); err != nil {
 			return nil, nil, err
 		}
@@ -216,8 +224,12 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	}
 	env.Banner("Swagger UI", env.URL+"/ui/swagger/")
 
+	certs, err := certAuthenticator(env, cfg, roles, demoCertRules)
+	if err != nil {
+		return nil, nil, err
+	}
 	var auths []authn.Authenticator
-	for _, name := range authenticatorOrder(cfg, s.trust != nil) {
+	for _, name := range authenticatorOrder(cfg, s.trust != nil, certs != nil) {
 		switch name {
 		case AuthBasic:
 			auths = append(auths, basic)
@@ -226,6 +238,11 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 				return nil, nil, errors.New("auth.authenticators: bearer needs at least one entry in auth.issuers")
 			}
 			auths = append(auths, s.trust.auth)
+		case AuthMTLS:
+			if certs == nil {
+				return nil, nil, errors.New("auth.authenticators: mtls needs at least one entry in auth.mtls")
+			}
+			auths = append(auths, certs)
 		}
 	}
 	handler, err := httpapi.New(ctx, httpapi.Options{
