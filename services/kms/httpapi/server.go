@@ -183,7 +183,9 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 			return
 		}
 		ctx := authn.WithPrincipal(r.Context(), p)
-		ctx = keys.WithActor(ctx, keys.Actor{Subject: p.Subject, Realm: p.Realm, Method: string(p.Method), RequestID: httpx.RequestIDFrom(ctx)})
+		ctx = keys.WithActor(ctx, keys.Actor{
+			Subject: p.Subject, Realm: p.Realm, Method: string(p.Method), ClientID: p.ClientID, RequestID: httpx.RequestIDFrom(ctx),
+		})
 		r = r.WithContext(ctx)
 		if err := authn.CheckScope(ctx, op.scope); err != nil {
 			// A refused key operation is still an event of the tenant's audit trail.

@@ -409,7 +409,7 @@ func TestListFiltersAndPaging(t *testing.T) {
 
 func TestAudit(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		ctx := keys.WithActor(t.Context(), keys.Actor{Subject: "alice", Realm: "local", Method: "basic", RequestID: "req-1"})
+		ctx := keys.WithActor(t.Context(), keys.Actor{Subject: "alice", Realm: "local", Method: "bearer", ClientID: "cli-1", RequestID: "req-1"})
 		e := newEnv(t, b)
 		k, err := e.svc.CreateKey(ctx, e.tenant, kms.NewKey{Name: factory.Name("k"), Algorithm: "A256GCM"})
 		require.NoError(t, err)
@@ -434,6 +434,8 @@ func TestAudit(t *testing.T) {
 		for _, ev := range events {
 			assert.Equal(t, "alice", ev.Principal)
 			assert.Equal(t, "req-1", ev.RequestID)
+			assert.Equal(t, "bearer", ev.Method)
+			assert.Equal(t, "cli-1", ev.ClientID, "the client the subject acted through is recorded")
 			assert.Equal(t, k.ID.String(), ev.ElasticKeyID)
 			assert.Equal(t, e.tenant, ev.TenantID)
 		}
