@@ -348,6 +348,7 @@ type MaterialKeyList struct {
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Problem struct {
 	Code     *string `json:"code,omitempty"`
@@ -484,6 +485,7 @@ type UserID = openapi_types.UUID
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type BadRequest = Problem
 
@@ -515,6 +517,7 @@ type BadRequest = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Conflict = Problem
 
@@ -546,6 +549,7 @@ type Conflict = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Forbidden = Problem
 
@@ -577,6 +581,7 @@ type Forbidden = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Gone = Problem
 
@@ -608,6 +613,7 @@ type Gone = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type InternalError = Problem
 
@@ -639,6 +645,7 @@ type InternalError = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type NotFound = Problem
 
@@ -670,6 +677,7 @@ type NotFound = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type PayloadTooLarge = Problem
 
@@ -701,6 +709,7 @@ type PayloadTooLarge = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Unauthorized = Problem
 
@@ -732,6 +741,7 @@ type Unauthorized = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type UnsupportedMediaType = Problem
 
@@ -3340,6 +3350,11 @@ type ListRealmUsersHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListRealmUsersHTTPResponse403Headers the declared response headers of an HTTP 403 response for ListRealmUsers
+type ListRealmUsersHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type ListRealmUsersHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3355,6 +3370,8 @@ type ListRealmUsersHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListRealmUsersHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListRealmUsersHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3421,6 +3438,11 @@ type CreateRealmUserHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateRealmUserHTTPResponse403Headers the declared response headers of an HTTP 403 response for CreateRealmUser
+type CreateRealmUserHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type CreateRealmUserHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3444,6 +3466,8 @@ type CreateRealmUserHTTPResponse struct {
 	Headers201 *CreateRealmUserHTTPResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateRealmUserHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateRealmUserHTTPResponse403Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -3520,6 +3544,11 @@ type DeleteRealmUserHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DeleteRealmUserHTTPResponse403Headers the declared response headers of an HTTP 403 response for DeleteRealmUser
+type DeleteRealmUserHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type DeleteRealmUserHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3535,6 +3564,8 @@ type DeleteRealmUserHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteRealmUserHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteRealmUserHTTPResponse403Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -3596,6 +3627,11 @@ type GetRealmUserHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetRealmUserHTTPResponse403Headers the declared response headers of an HTTP 403 response for GetRealmUser
+type GetRealmUserHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type GetRealmUserHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3613,6 +3649,8 @@ type GetRealmUserHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetRealmUserHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetRealmUserHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3679,6 +3717,11 @@ type UpdateRealmUserHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// UpdateRealmUserHTTPResponse403Headers the declared response headers of an HTTP 403 response for UpdateRealmUser
+type UpdateRealmUserHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type UpdateRealmUserHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3700,6 +3743,8 @@ type UpdateRealmUserHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateRealmUserHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UpdateRealmUserHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3776,6 +3821,11 @@ type SetRealmUserPasswordHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// SetRealmUserPasswordHTTPResponse403Headers the declared response headers of an HTTP 403 response for SetRealmUserPassword
+type SetRealmUserPasswordHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type SetRealmUserPasswordHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3795,6 +3845,8 @@ type SetRealmUserPasswordHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SetRealmUserPasswordHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SetRealmUserPasswordHTTPResponse403Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -3866,6 +3918,11 @@ type ListAuditEventsHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListAuditEventsHTTPResponse403Headers the declared response headers of an HTTP 403 response for ListAuditEvents
+type ListAuditEventsHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type ListAuditEventsHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3881,6 +3938,8 @@ type ListAuditEventsHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListAuditEventsHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListAuditEventsHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3942,6 +4001,11 @@ type ListElasticKeysHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListElasticKeysHTTPResponse403Headers the declared response headers of an HTTP 403 response for ListElasticKeys
+type ListElasticKeysHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type ListElasticKeysHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3957,6 +4021,8 @@ type ListElasticKeysHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListElasticKeysHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListElasticKeysHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4023,6 +4089,11 @@ type CreateElasticKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateElasticKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for CreateElasticKey
+type CreateElasticKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type CreateElasticKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4046,6 +4117,8 @@ type CreateElasticKeyHTTPResponse struct {
 	Headers201 *CreateElasticKeyHTTPResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateElasticKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateElasticKeyHTTPResponse403Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4122,6 +4195,11 @@ type DestroyElasticKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DestroyElasticKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for DestroyElasticKey
+type DestroyElasticKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type DestroyElasticKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4141,6 +4219,8 @@ type DestroyElasticKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DestroyElasticKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DestroyElasticKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4212,6 +4292,11 @@ type GetElasticKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetElasticKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for GetElasticKey
+type GetElasticKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type GetElasticKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4229,6 +4314,8 @@ type GetElasticKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetElasticKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetElasticKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4295,6 +4382,11 @@ type UpdateElasticKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// UpdateElasticKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for UpdateElasticKey
+type UpdateElasticKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type UpdateElasticKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4318,6 +4410,8 @@ type UpdateElasticKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateElasticKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UpdateElasticKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4399,6 +4493,11 @@ type DecryptHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DecryptHTTPResponse403Headers the declared response headers of an HTTP 403 response for Decrypt
+type DecryptHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type DecryptHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4424,6 +4523,8 @@ type DecryptHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DecryptHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DecryptHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4510,6 +4611,11 @@ type EncryptHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// EncryptHTTPResponse403Headers the declared response headers of an HTTP 403 response for Encrypt
+type EncryptHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type EncryptHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4535,6 +4641,8 @@ type EncryptHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *EncryptHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *EncryptHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4621,6 +4729,11 @@ type GenerateDataKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GenerateDataKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for GenerateDataKey
+type GenerateDataKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type GenerateDataKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4646,6 +4759,8 @@ type GenerateDataKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GenerateDataKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GenerateDataKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4732,6 +4847,11 @@ type GetJwksHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetJwksHTTPResponse403Headers the declared response headers of an HTTP 403 response for GetJwks
+type GetJwksHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type GetJwksHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4751,6 +4871,8 @@ type GetJwksHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetJwksHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetJwksHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4822,6 +4944,11 @@ type MacHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// MacHTTPResponse403Headers the declared response headers of an HTTP 403 response for Mac
+type MacHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type MacHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4847,6 +4974,8 @@ type MacHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *MacHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *MacHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4933,6 +5062,11 @@ type ListMaterialKeysHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListMaterialKeysHTTPResponse403Headers the declared response headers of an HTTP 403 response for ListMaterialKeys
+type ListMaterialKeysHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type ListMaterialKeysHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4950,6 +5084,8 @@ type ListMaterialKeysHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListMaterialKeysHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListMaterialKeysHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5021,6 +5157,11 @@ type RotateElasticKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// RotateElasticKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for RotateElasticKey
+type RotateElasticKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type RotateElasticKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5044,6 +5185,8 @@ type RotateElasticKeyHTTPResponse struct {
 	Headers201 *RotateElasticKeyHTTPResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RotateElasticKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RotateElasticKeyHTTPResponse403Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -5120,6 +5263,11 @@ type GetMaterialKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetMaterialKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for GetMaterialKey
+type GetMaterialKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type GetMaterialKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5137,6 +5285,8 @@ type GetMaterialKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetMaterialKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetMaterialKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5203,6 +5353,11 @@ type UpdateMaterialKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// UpdateMaterialKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for UpdateMaterialKey
+type UpdateMaterialKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type UpdateMaterialKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5228,6 +5383,8 @@ type UpdateMaterialKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateMaterialKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UpdateMaterialKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5314,6 +5471,11 @@ type SignHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// SignHTTPResponse403Headers the declared response headers of an HTTP 403 response for Sign
+type SignHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type SignHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5339,6 +5501,8 @@ type SignHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SignHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SignHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5425,6 +5589,11 @@ type VerifyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// VerifyHTTPResponse403Headers the declared response headers of an HTTP 403 response for Verify
+type VerifyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type VerifyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5450,6 +5619,8 @@ type VerifyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *VerifyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *VerifyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5536,6 +5707,11 @@ type VerifyMacHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// VerifyMacHTTPResponse403Headers the declared response headers of an HTTP 403 response for VerifyMac
+type VerifyMacHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type VerifyMacHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5561,6 +5737,8 @@ type VerifyMacHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *VerifyMacHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *VerifyMacHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6187,6 +6365,16 @@ func ParseListRealmUsersHTTPResponse(rsp *http.Response) (*ListRealmUsersHTTPRes
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListRealmUsersHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6285,6 +6473,16 @@ func ParseCreateRealmUserHTTPResponse(rsp *http.Response) (*CreateRealmUserHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateRealmUserHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6355,6 +6553,16 @@ func ParseDeleteRealmUserHTTPResponse(rsp *http.Response) (*DeleteRealmUserHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteRealmUserHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6429,6 +6637,16 @@ func ParseGetRealmUserHTTPResponse(rsp *http.Response) (*GetRealmUserHTTPRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetRealmUserHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6517,6 +6735,16 @@ func ParseUpdateRealmUserHTTPResponse(rsp *http.Response) (*UpdateRealmUserHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UpdateRealmUserHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6601,6 +6829,16 @@ func ParseSetRealmUserPasswordHTTPResponse(rsp *http.Response) (*SetRealmUserPas
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SetRealmUserPasswordHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6668,6 +6906,16 @@ func ParseListAuditEventsHTTPResponse(rsp *http.Response) (*ListAuditEventsHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListAuditEventsHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6735,6 +6983,16 @@ func ParseListElasticKeysHTTPResponse(rsp *http.Response) (*ListElasticKeysHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListElasticKeysHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6833,6 +7091,16 @@ func ParseCreateElasticKeyHTTPResponse(rsp *http.Response) (*CreateElasticKeyHTT
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateElasticKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6914,6 +7182,16 @@ func ParseDestroyElasticKeyHTTPResponse(rsp *http.Response) (*DestroyElasticKeyH
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DestroyElasticKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6988,6 +7266,16 @@ func ParseGetElasticKeyHTTPResponse(rsp *http.Response) (*GetElasticKeyHTTPRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetElasticKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7083,6 +7371,16 @@ func ParseUpdateElasticKeyHTTPResponse(rsp *http.Response) (*UpdateElasticKeyHTT
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UpdateElasticKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7185,6 +7483,16 @@ func ParseDecryptHTTPResponse(rsp *http.Response) (*DecryptHTTPResponse, error) 
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DecryptHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7287,6 +7595,16 @@ func ParseEncryptHTTPResponse(rsp *http.Response) (*EncryptHTTPResponse, error) 
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers EncryptHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7389,6 +7707,16 @@ func ParseGenerateDataKeyHTTPResponse(rsp *http.Response) (*GenerateDataKeyHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GenerateDataKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7470,6 +7798,16 @@ func ParseGetJwksHTTPResponse(rsp *http.Response) (*GetJwksHTTPResponse, error) 
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetJwksHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7572,6 +7910,16 @@ func ParseMacHTTPResponse(rsp *http.Response) (*MacHTTPResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers MacHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7646,6 +7994,16 @@ func ParseListMaterialKeysHTTPResponse(rsp *http.Response) (*ListMaterialKeysHTT
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListMaterialKeysHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7744,6 +8102,16 @@ func ParseRotateElasticKeyHTTPResponse(rsp *http.Response) (*RotateElasticKeyHTT
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RotateElasticKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7818,6 +8186,16 @@ func ParseGetMaterialKeyHTTPResponse(rsp *http.Response) (*GetMaterialKeyHTTPRes
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetMaterialKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7920,6 +8298,16 @@ func ParseUpdateMaterialKeyHTTPResponse(rsp *http.Response) (*UpdateMaterialKeyH
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UpdateMaterialKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -8022,6 +8410,16 @@ func ParseSignHTTPResponse(rsp *http.Response) (*SignHTTPResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SignHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -8124,6 +8522,16 @@ func ParseVerifyHTTPResponse(rsp *http.Response) (*VerifyHTTPResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers VerifyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -8226,6 +8634,16 @@ func ParseVerifyMacHTTPResponse(rsp *http.Response) (*VerifyMacHTTPResponse, err
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers VerifyMacHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -9256,7 +9674,14 @@ type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type ConflictApplicationProblemPlusJSONResponse Problem
 
-type ForbiddenApplicationProblemPlusJSONResponse Problem
+type ForbiddenResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type ForbiddenApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ForbiddenResponseHeaders
+}
 
 type GoneApplicationProblemPlusJSONResponse Problem
 
@@ -9341,10 +9766,13 @@ type ListRealmUsers403ApplicationProblemPlusJSONResponse struct {
 func (response ListRealmUsers403ApplicationProblemPlusJSONResponse) VisitListRealmUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9440,10 +9868,13 @@ type CreateRealmUser403ApplicationProblemPlusJSONResponse struct {
 func (response CreateRealmUser403ApplicationProblemPlusJSONResponse) VisitCreateRealmUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9571,10 +10002,13 @@ type DeleteRealmUser403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteRealmUser403ApplicationProblemPlusJSONResponse) VisitDeleteRealmUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9676,10 +10110,13 @@ type GetRealmUser403ApplicationProblemPlusJSONResponse struct {
 func (response GetRealmUser403ApplicationProblemPlusJSONResponse) VisitGetRealmUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9782,10 +10219,13 @@ type UpdateRealmUser403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateRealmUser403ApplicationProblemPlusJSONResponse) VisitUpdateRealmUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9914,10 +10354,13 @@ type SetRealmUserPassword403ApplicationProblemPlusJSONResponse struct {
 func (response SetRealmUserPassword403ApplicationProblemPlusJSONResponse) VisitSetRealmUserPasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10051,10 +10494,13 @@ type ListAuditEvents403ApplicationProblemPlusJSONResponse struct {
 func (response ListAuditEvents403ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10140,10 +10586,13 @@ type ListElasticKeys403ApplicationProblemPlusJSONResponse struct {
 func (response ListElasticKeys403ApplicationProblemPlusJSONResponse) VisitListElasticKeysResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10239,10 +10688,13 @@ type CreateElasticKey403ApplicationProblemPlusJSONResponse struct {
 func (response CreateElasticKey403ApplicationProblemPlusJSONResponse) VisitCreateElasticKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10376,10 +10828,13 @@ type DestroyElasticKey403ApplicationProblemPlusJSONResponse struct {
 func (response DestroyElasticKey403ApplicationProblemPlusJSONResponse) VisitDestroyElasticKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10497,10 +10952,13 @@ type GetElasticKey403ApplicationProblemPlusJSONResponse struct {
 func (response GetElasticKey403ApplicationProblemPlusJSONResponse) VisitGetElasticKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10603,10 +11061,13 @@ type UpdateElasticKey403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateElasticKey403ApplicationProblemPlusJSONResponse) VisitUpdateElasticKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10757,10 +11218,13 @@ type Decrypt403ApplicationProblemPlusJSONResponse struct {
 func (response Decrypt403ApplicationProblemPlusJSONResponse) VisitDecryptResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10927,10 +11391,13 @@ type Encrypt403ApplicationProblemPlusJSONResponse struct {
 func (response Encrypt403ApplicationProblemPlusJSONResponse) VisitEncryptResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11097,10 +11564,13 @@ type GenerateDataKey403ApplicationProblemPlusJSONResponse struct {
 func (response GenerateDataKey403ApplicationProblemPlusJSONResponse) VisitGenerateDataKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11266,10 +11736,13 @@ type GetJwks403ApplicationProblemPlusJSONResponse struct {
 func (response GetJwks403ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11388,10 +11861,13 @@ type Mac403ApplicationProblemPlusJSONResponse struct {
 func (response Mac403ApplicationProblemPlusJSONResponse) VisitMacResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11558,10 +12034,13 @@ type ListMaterialKeys403ApplicationProblemPlusJSONResponse struct {
 func (response ListMaterialKeys403ApplicationProblemPlusJSONResponse) VisitListMaterialKeysResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11673,10 +12152,13 @@ type RotateElasticKey403ApplicationProblemPlusJSONResponse struct {
 func (response RotateElasticKey403ApplicationProblemPlusJSONResponse) VisitRotateElasticKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11811,10 +12293,13 @@ type GetMaterialKey403ApplicationProblemPlusJSONResponse struct {
 func (response GetMaterialKey403ApplicationProblemPlusJSONResponse) VisitGetMaterialKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11918,10 +12403,13 @@ type UpdateMaterialKey403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateMaterialKey403ApplicationProblemPlusJSONResponse) VisitUpdateMaterialKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -12088,10 +12576,13 @@ type Sign403ApplicationProblemPlusJSONResponse struct {
 func (response Sign403ApplicationProblemPlusJSONResponse) VisitSignResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -12258,10 +12749,13 @@ type Verify403ApplicationProblemPlusJSONResponse struct {
 func (response Verify403ApplicationProblemPlusJSONResponse) VisitVerifyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -12428,10 +12922,13 @@ type VerifyMac403ApplicationProblemPlusJSONResponse struct {
 func (response VerifyMac403ApplicationProblemPlusJSONResponse) VisitVerifyMacResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -13367,93 +13864,103 @@ func (sh *strictHandler) VerifyMac(w http.ResponseWriter, r *http.Request, id Ke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D1rc9s2tn8Fw3tnYs/Sz9jdVp794CRumqRpcyO3nrlNRoLIIwkxCbAAaEeb8X/fwQH4JvWKrG1c90st",
-	"kgAODs77gXzxAhEnggPXyut98RIqaQwaJP56A7NXL8wfIahAskQzwb2edxFRpVlArmFGWOj5HjNPE6qn",
-	"nu9xGoPX8/C5hD9TJiH0elqm4HsqmEJMzYRjIWOqvZ6XpvilniVmlNKS8Yl3d+d7b6kGyWjUAUP2ei4Q",
-	"8VdD8Y5OoM/+DU0AXmmIFUlAkoROgOyEMKZppMnp4W4GzJ8pyFkBjfluoMxkZRhi+pnFaez1jg8PfS9m",
-	"3P46yqFhXMMEZA7OpbgG3oTn14T+mQLR5i0ZSxETShIJN0ykCkF8ogiHz3qAYOBn8+DMPqgA+jPwiZ56",
-	"vdOj4zZk/aZAtp3Ve6BRTFIFsvOk0q88qTszWCWCK0DKfUbD9/BnCkqbX4HgGjj+SZMkYgE1kB0kUowi",
-	"iP/xSQlEaLHc/0oYez3vfw4K7jiwb9XBOzvKLlonysgACiERkjB+QyMWEmnhIDuBCIGY/Sqip0Dc6rve",
-	"ne89F3wcsWCrwF5OAZlHSHIDUjHBCVOEcUKJ0lQD0VOqiYRxqhzEIgGJwPhmEMW9mDGaGlq5870fhRyx",
-	"MLTkua19nKd6Clyb+SEko1STiAbXjE8Q5oykiApEAgbIl4LDfxnPt1SREJSWYgahgekV1yA5jS6kFHKb",
-	"wGULE8CV73zvF6F/FCkPtwnFL4KoNJgaNPk5koR0IoPjQQY0ikA+UUQDp1x7KA1nkaDhpRA/UznZ6qE6",
-	"4UJGIpwRLQSJEAIjBDlN9VRI9m/YMg41oWVW8HxvCjR0qvzq6mqvzCktCoQDCaYGy3wCqNhoEECikXem",
-	"EAPZeUYVC3zyDKgEuVvRDg2BjKhQaZIIqSF8CyGjl/jNdjkPD4gpwg16SovhImaIm8cscx5NhGR6Gpsf",
-	"wI0a/sM7Pz797uXzt56Pf7258nzvff9879fzi3d7x6ffeb538fzFT3sX/X/k7y/67kX/6fcn5v/hi/45",
-	"jrPP37n//4T//9jQZr53noZMX9w4JCXSSF7NrGoLIgZcD1jYPEKz4V/NKRP7EdmhZISHZe2CJ4rko3cN",
-	"g52/e+UMKKeSGA9YQiNCA3PueipFOpl6LRCCtQEH1zBzoDQ/MSJlYLRe62s7aoFi973YGXrzVopBT0UL",
-	"Pn4St/V9lTmkR0aWoC2OfBLrSKFqS5hZrg2cXAe2AiJSHYgYyvSj0iAApTzfG1MWpRJaDzyHsHVaaQyo",
-	"jjcoh7oQo41U0u2EIstWGRFjQu0PGhojVGm7TQJIhS0gWzk8WPIYNbNoyT8MqYY9fNpmShaW4B/WlXBf",
-	"FngqA1A+luIQCjyL0ScIdJWxfmaqhbmYseorf8yTPSU2vcsXo1LSmfldt7ZbpGRto7hmc2DbRp5LoBqc",
-	"J/YGZiVrl4YhM6ig0bvS3sY0UuDXtkvLEm/uTvMP61K24hicHP7wXcvhWyO/8uXx6Sl6O9nvo5ZhzhJg",
-	"fDKgUSRuoYXFr6agp0a+OSsrpjMyAiKFRnMwd8uMQ7FbkNpIiAgobxwBQuqX8NKNe/RqjMuzHupDppKI",
-	"zgZduGmK05iyqPbl0+PDti85HUVtyHpRQkYLLlCQ0pBq2r0X65g1UJJQpW6FDGvwHR0en1SO+Xt/jnSr",
-	"2fXEQDKiyomqM5Kf5RTImEmliTA2i+BjNkkltModKaIaZ7domM+v7Munx00uNjKx5YyOjr9fQL81ysrn",
-	"KSErA6+NyF5AIGeJXo+4ApZMQWr43CL7n4s4oYEmr68uPL96WPjfQrZE883ODJ9pnETm9f+//F2Pbv/1",
-	"L6PnMhE/mmmoLtEqH2qIKsE+Fy/W22+K8CSiLAewDsv8pYuhbSsXwra56HqCNEBBEg6oXlY1NoTvumZV",
-	"RtJtlkhM5WzghG+Tfn53/hlP4xEKXqoJcDwURSgPiWITrsjOIbmdAifc8ChTxAmlkgzOA1u+l6QyEfYw",
-	"59r67jNjtmuq04UK+g3M+vZDw8lJuDK221XQAiWCGHe8XsZdWa8Ue8730rpa80AqZFPZ1Xyi3YTBU2KB",
-	"5QyeWuA4TvSMCOvQm6kwMLnYAFzBLrrgXyM2C8lWBbyvKQ+pDI3DAN+dnJGRSHlIGNcC9/L66oIkUmhA",
-	"t8m63Z6/GfHoVyXaXMAqa9KXv6vRy+8n4fEPs9HL/1uw9j+d8P8qCckXyObl9VIDCdetLk637rAj2qB8",
-	"Cdw4C/CCarq25bxpJeh7jAdRGsJgzmm/B51Kyz3GNrKuOyf5CIxELWPyLsbJOid4WYaLKkJJUJwpSXno",
-	"7HQo8kfLn/RcNjArPz3eM7jOIfBJyiNQijQQi/FXPNWWg9oAgb2+erPIgG5YD6077sLEtZ61Pk8VLOYR",
-	"M7gD6n7zvK9htrx6MBtv6IX68mbCtvULXV2KnmSujG/8pfzPPHTeFkopJQ5byHcNi6sZ6lpoXS352XVX",
-	"EO+aGeVi2Obg9VXfKRRrXVl186bv+Z22W5uJYuyNUcSCwafb6yWPcbsmVgnocsazYVfVTqMYb9FZsqYy",
-	"bKxmMJXIZxMWU5katx0jykLjTT3y43Pyw8npP7Mc5D4ZmsFDY6cPU8l7xkPVU5n2rmPVcx/1PqSHh0+D",
-	"QISAf8HwjAzNLxxmrHwxJjs/XV6+I/YIUDVRCVxPQYHa7X3gH/geGbrE6MDFLodk5+TwcLdHKMmrD4iQ",
-	"NnI/ZhCFZv6YKcX4xDeLGBa4lYJPiIHaJ5STlF9zccvd90KaZ1kC9oZGKeDKcZafHXxSgucL61qewOzl",
-	"FqJozyVzX/d//aU0S1qkNQYxhIwOLPJ2To5OW2Yb1tMOQ7Lz2+WPe9/v4myJTWINtBADTCLhRE/LE8Hn",
-	"ACBU5Ii8Zc8cCJVANu7kaLdHuChnngMJofmGRuqMcLgBSRSdKeOX5TGzLCxB4DNTWuHsBpSY8tmAag1x",
-	"opWZ//gHA5IQxLwhgbEOglSzGyBjyiKwbt8e44qMhZmaqXzuMwwi23Qsm0yN1W8DIOSWMp0NADJ8D1rO",
-	"9s7HGuSQKAgEDy1E4yyxjDs1yKns38e0bzPdWyIcnIYLPRgbyx2nObEIWzXzaCkJMw4DM6Hz1HDK7PwT",
-	"qqcOoz4+sN+TUAAShYWGxjDA3DmONfilXODJYL7YErpdlEypsq62GWVpQIEc2DWK8S6qTyMJNJzhKBfW",
-	"v2V6amfIjgVnMWI0U635NDUjzaAx+wYHOUS1DyxMJINIQxVUpzKrfKD5TBm63ckMnKrP/NzKnAYIsxcu",
-	"sjhCflhaZNGHbDncahlO40/XT6o8szEHnYqwaBo2HfGeNRiHBdIyIwT59bAFa5Us/xkxlJ4lswxGJ0bM",
-	"GNKfCFFDa+vUC/GajaogFuXkwMUaKhIvT5kQjtIloz33LdmB/cl+gVAjUR2izZhrmO3WZGoBYL4OZl0r",
-	"XgBSNVPkzdu+W0HLlLt0nONVowcM44xo5teaHVsjyC4aQgbIwEqfys7MOk4olcSEgXpH0zgBCaGdxjlx",
-	"g5ipmOpgWpnFvSQhG4+N8YU1VYg4DvUDYcpFBLRw8hnV0eCaVSEzdp09Ly4KcWMZnYahBKUgNLitoTY/",
-	"7U7M9suYxdF5rKl9e69/7V84nD5RJP8401qON54op7JtmciQ7JxaXW3Ua7l0xLidmrJIESqBRGIyMWLZ",
-	"zCTRac1QbvgQZRNOlak5BfKGBZAtjh/g56NUlb7MtI8hmGAKZQ1HgikE19bmkGJiMHlmlpYzQo0+6VYw",
-	"ZKekJ3PJeQOSjRmEREIAXEcz3JfSLIoQWtyP14wKdCS7LXLaA7ZcacqD9nGFDd4Mmmqmo/ZR2hVazDcl",
-	"8W02Tb5UqyFZhGcLxww50IxjE44BjqDVHcvTZJtxxupps+402by0WNM7WrYaYd0E2ZwU/uIMVd1rWC31",
-	"vo5TVs56LZGdt7vzy0kuu61qlr7w5u0p1Y5zNUctJ6xNuGkFlW7bSeuDfufM4fUikeunXuux3WyiVjDZ",
-	"hK8LHzo4f4HYtQOke3tdQc+uOFyuludFs/uZ6W3cAoSAUK1Rfy0MNxYLdEcbf0M2Wb0SJGa8/PSoUaCw",
-	"apWHWiZ697Ftyx17KsVO1iO9lSNYdfR3q0QL4co1IAuRvpWqkA0WfnxlfUXb4f9uTK91T3wpjlyn7qGT",
-	"Mz/O2cKqAqVTVl4aI5lNOISZEPFJIkEB1zbNjhGfxekM37MfLk5i2++amzOMDkEqmZ71sSwYN4SFlOep",
-	"QV2zjqdUabiDuSuIBf60zgLj+GT/kxJ8dz+rKkbYzKzFJqZaJ2YLtlwzW83++jHb9+urS6/RIsCxllmp",
-	"cnuMgeQV2v16ljkg1dVx4vryd2iyj0XLGaGls4eRp9AVo3E6gRi43ielpim7bcPiof1p/WsyZp8htI5Z",
-	"7o+dGTiZzCMHH3g+gdmA8yHVPnG5V+du1ZJvvvXjKw6jj+kEmxUooMLfagrhB46xo9dXb/r75BnjVLpo",
-	"rHKeUEV52y0khlP5ZP8D/8Avi9iVGBO4ATnLW2GY7SepxPDqYbZ9coFjijAFdqUoV/3FwYb4PnCms6gf",
-	"en/Dz3sZGdujGJ6RQFCp3ABFWJxEMzuF4KB6ZHgdqx6WvQ6JDW3bR7eSaag+Ms7hcP8Dty1NKPx6ZCjR",
-	"jR5iiKr4zCdDnKH8wk7pk6FbLn9hfyPm7L6tV82UcbXzeP2wq15+SEIRpDGKA0tMShtx7yL0++irOofR",
-	"e+ei++TN234pgdLzjvYP9w9dlTOnCfN63tP9w/2nWLOmp8jpBzRhBzdHBwjwAbL2HvKyeemKjfMzexV6",
-	"Pc/Y57mixMRMqcnwj3bdXHxykLfg3flLfWv74+4+1jrCjg8P5/QerNZzUHU92nqSbFOgGFsxZ1B6Ytdv",
-	"mzaH86DUtoZDjhYPqfSb4KCniwcVjVp3vne6DGTVDiXUAmlsk414wHlRQlGw6US8C2/V+3d8T9OJIQAP",
-	"Kclomjrnej3PsAZOYxkEdaRQLURWq8n18tL4ZyKcbezgOyp/76rK05hKdw3yO9o8+bWRngWx1v3zswjy",
-	"poXq57+9/zk7IQ63eGQL+3r+uqR8cvjD4hF5s6UZcLTEEvU+Mxx3usx+WvqfNsFw9owJbWO4rn65Nfnt",
-	"zu+W+AdfUhbeWZqKwPaUVbnyBT6vcmWFKU7aitTNmND7ixPayeIReSvlJs7coqX9zNcXpq0K+yXoOUd2",
-	"uB05dumS0490UKWDl6A3TQSr2WOuy98YWAnVwbRJP7XYyD3p4o4IzFK6eJs0bKPYD5GWv03laenG+m5+",
-	"Xk4wjuiECEkSKcYsAtsPuUEuW6xHD8qB/PVZMm0R6P2SQH9Xaj66B65sSWcsxZEthsDzKeWTB2cIfJtM",
-	"00etYzyEvHZrjHeA3BOLpCHTe9h6PD+uUHTgbi2w4H9pvTWnUZe6/OU19xmqqDU8z41VINaJw/rfJGRh",
-	"vaMnqrJ5n4goBKVtl2mZns1Hc+gZ32P0r0LOjjb2smL6TnIusnj/bXIud6otSWlFZ2PXpKWWt+Xu9sj6",
-	"/bomzGu9l5uvkulrnxGLMhMJY/a56/artkTcvfJwrYdvLg8jif3deLdUdalK3Fphu26mNa8dz86PLpa6",
-	"H+8zvNhM5W85vlju8tx0gNH2fD3GF7+J+CKv1DNTHmIRs716IS5dwLgmz2EyrFNRHnxpBBdr3cSSZjfT",
-	"5cDkqcasuDYrsD7LyvCxzIEoTWfKJxHFZpOM1xWZgCYnR4f75StlXCQTq6trIuDeBX5XVKEo9r62jUUP",
-	"ykNaYit4i99m4qqIyRqxfx1Fd8dV/yr08/CoZjOB1U0QQW5KrGS+23tuF0ZV790G6Son3HJcdTEJZ4HV",
-	"v7kA/KaDsLYaLD9ZbGyyvaM7LjDr5/1iuxii2KCUnmd3HLgOo9VjsSU+bnUl3P1F98S9tVujtsy09buZ",
-	"Oji3uMjhgfHt6t7Bg2d0RxK1LsCYhkBGxuiaNRo6nbNoPI6dYCoUcPOlcTyumb0+yrF8YbbPYfiMj+dz",
-	"e9bNtHFuv+D3ye21y462raL5UtxeujLlkd0fOrtnVchFy4u9hCPj7rP2+uRVuTrj1/lcPXGXGu0Zl988",
-	"3zx/1+5Nuic+77ixasv83nVHVFeIwt3D9Mj1D57rM8oglEjKQxGT49Pv9kZMly7jupU0SSAkrqugfB8Y",
-	"qnqMLpbvMnO3d1F1DaFtSRcra/9MAiwQFJ9ur7vzci9Bvzbv75Gz8D6nDjay7x4DfGsTJ3ocpS6Xwr58",
-	"ourGpyJ50wvZAbytcmx80lkcg5ZuhpWpcANRobnkG9Ng85rtLQ3uq0So1Eq8ZRVWafPtYLi358/rlxf2",
-	"H3XYg9dheOx5h3aX/epiUPgvdxhh0G7P9leVEIaD7xbwuM1wLa4hKXVNP4hmq/qFfHPLHzI5/pjc6KiZ",
-	"yBVdI5jqEw63bUVPVdK77+RHqzJ6j/+cw7zk2dF90FuXiuBwS4prJ9cpgyhGf7ulEH8ppfPVHGJJrEcm",
-	"hS9jDqpc5mCvzxtBIIp/w6+iHdZlmmUSEpUJD77Erjiiy2UpU/F2hHMXs2S4eZTIjXSz4PC1pPNV8nax",
-	"jq/+K6wLs9N1qruv9HTLzTBb9iSWIPwsQf0wGeDRh2hJdtlUddZVRITMCrU2werLaAm8jG/jsYC+veLv",
-	"bxgMKK75eeTeh869/fyq26UTVys7+sif81kYbx69h1SVvZPqnti4emfXlhm5dttWCyuX/5XA4uZkpty1",
-	"WY+8/dB525JI7cbk7VWhOJ5ehvH37iWab/d/fzH9b4j/354/f+T8vyHnm3NfwPHlyP7aLF66IBE5t3Q1",
-	"4h8fjctdvr7wj4+GZ/FCccfoqYy8nneAvOwA+FLrMd5zTX7586obUXpRgrz01Haxlh/YBuyPd/8JAAD/",
-	"/w==",
+	"7D3rcts2l6+C4e5M7Pnoa+x+rTz94SZOmluTjdx6Z+uMBJFHEioSYAHQjr6Mn2ffY59sBwfgVaRukfU1",
+	"rvunFkkABwfnfkG+eIGIE8GBa+V1vngJlTQGDRJ/vYHpq+fmjxBUIFmimeBex7uIqNIsIBOYEhZ6vsfM",
+	"04Tqsed7nMbgdTx8LuHPlEkIvY6WKfieCsYQUzPhUMiYaq/jpSl+qaeJGaW0ZHzk3d353juqQTIatcCQ",
+	"vZ4LRPzVUHygI+iyf8EsAK80xIokIElCR0B2QhjSNNLk9HA3A+bPFOS0gMZ811NmsjIMMf3M4jT2OseH",
+	"h74XM25/HeXQMK5hBDIH51JMgM/C8z6hf6ZAtHlLhlLEhJJEwg0TqUIQnyjC4bPuIRj42Tw4sw8qgL4F",
+	"PtJjr3N6dNyErF8VyKaz+gg0ikmqQLaeVPqVJ3VnBqtEcAVIuT/R8CP8mYLS5lcguAaOf9IkiVhADWQH",
+	"iRSDCOJ//KEEIrRY7j8lDL2O9x8HBXcc2Lfq4IMdZRetE2VkAIWQCEkYv6ERC4m0cJCdQIRAzH4V0WMg",
+	"bvVd7873ngk+jFiwVWAvx4DMIyS5AamY4IQpwjihRGmqgegx1UTCMFUOYpGARGB8M4jiXswYTQ2t3Pne",
+	"CyEHLAwteW5rH+epHgPXZn4IySDVJKLBhPERwpyRFFGBSAznjYGGTrxdXV3tlUfPUu4L3GdAowgkoZWF",
+	"bpkeE0p+AipBWrbzSd/9lIbif7z2JrG69nwCUgr547XHuEqHQxYw4LqHAJm3+MeP1951enj4NJgFGp/D",
+	"tdcnOx9fPCPf/fP0kPzf/z7dP9qt8OcMS9z53kvB4d9MU7dUkRCUlmIKoSGSV1yD5DS6MEjZJnDZwvY4",
+	"DCi/CP1CpDzcJhS/CKLSYGzQ5OdIEtKJR45EawnuiSIaOOXaQ8k/jQQNL4V4S+Voq4fqBCkZiHBKtBAk",
+	"QgiMwOeGJ4Rk/4It41BXuXFVvn7PgQRjg2U+AlTiNAgg0chyY4iB7PxEFQt8x9+7Z4TyXKKXef6JKk0U",
+	"UCkZqBK/4wCrTK+9hez6K1dpkgipIXwHIaOX+M122RdPmSnCDY5Li+EiZoibxyxzHo2EZHocmx/Ajd3y",
+	"u3d+fPrdy2fvPB//enPl+d7H7vne+/OLD3vHp995vnfx7PnPexfdf+TvL7ruRffp9yfm/+Hz7jmOs88/",
+	"uP//jP//NKP+fe88DZm+uHFISqRRVZpZWyCIUN6ycJYOzIbfG1Ih9iOyQ8mgdrrZ6F3DpecfXjmL0+lw",
+	"xgOW0IjQwBCPHkuRjsZeA4RgjebeBKYOlNlPDNn0jJnQ+NqOWmAJ+V7sLON5K8Wgx6IBHz+L2/q+ymzW",
+	"IQPLFRZHPol1pNAWSJhZrgmc3GhoBESkOhAxlOlHpUEASnm+N6QsSiU0HngOYeO0qH9b3qAwa0OMNqJN",
+	"NxOKLJuxRAwJtT9oaKx2pe02CSAVNoBshXlvyWPUzKIl/zCkGvbwaZPtXZjOv1vfy31Z4KkMQPlYikMo",
+	"8CwGf0Cgq4z1lqkG5mLGDar8MU/2lNj0Ll+MSkmn5nfdPWmQkrWN4pqzA5s28kwC1eBc1zcwLbkHNAyZ",
+	"QQWNPpT2NqSRAr+2XVqWeHN3mn9Yl7IVT+rk8IfvGg7fekWVL49PT9E9zH4fNQxz5gTjox6NInELDSx+",
+	"NQY9NvLNmWoxnZIBECk0mrW5H2s8sN2C1AZCRED5zBEgpH4JL+24RzfQ+IjroT5kKonotNeGm1lxGlMW",
+	"1b58enzY9CWng6gJWc9LyGjABQpSGlJN2/diPdkZlCRUqVshwxp8R4fHJ5Vj/t6fI91qjhAxkAyocqLq",
+	"jORnOQYyZFJpIozhI/iQjVIJjXJHiqjG2Q0a5vMr+/Lp8SwXG5nYcEZHx98voN8aZeXzlJCVgddEZM8h",
+	"kNNEr0dcAUvGIDV8bpD9z0Sc0ECT11cXnl89LPxvIVui+WZnhs80TiLz+n9e/qYHtz/+aPRcJuIHUw3V",
+	"JRrlQw1RJdjn4sWGR2ZFeBJRlgNYh2X+0sXQppULYTu76HqCNEBBEvaoXlY1zgjfdc2qjKSbLJGYymnP",
+	"Cd9Z+vnNOXk8jQcoeKkmwPFQFKE8JIqNuCI7h+R2DJxww6NMESeUSjI4jwT6XpLKRNjDnGvru8+M2a6p",
+	"Thcq6Dcw7doPDScn4crYblZBC5QIYtzxehl3Zb1S7DnfS+NqswdSIZvKruYT7SYMnhILLGfw1CLtcaKn",
+	"RNiogJkKI7mLDcAV7KIL/jVis5BsVcC7mvKQytA4DPDdyRkZiJSHhHEtcC+vry5IIoUGdJus7+75mxGP",
+	"flWizQWssiZ9+ZsavPx+FB7/MB28/K8Fa//TCf+vkpB8gWxeXi/NIGHS6OK06w47ognKl8CNswDPqaZr",
+	"W86bVoK+x3gQpSH05pz2R9CptNxjbCPrunOSj8Bw1jIm72KcrHOCl2W4qCKUBMWZkpSHzk6HIuG2/EnP",
+	"ZQOz8tPjPYPrHAKfpDwCpcgMYjGIi6facFAbILDXV28WGdAz1kPjjtswMdHTxuepgsU8Yga3QN2dPe8J",
+	"TJdXD2bjM3qhvryZsGn9QleXoieZK+Mbfyn/M4+/N4VSSpnWBvJdw+KaDXUttK6W/GzSFsSbMKNcDNsc",
+	"vL7qOoVirSurbt50Pb/VdmsyUYy9MYhY0PvjdrLkMW7XxCoBXU4Rz9hVtdMoxlt0lqypDBurGUwl8tmE",
+	"xVSmxm3HiLLQ+KweefGM/HBy+s8sabtP+mZw39jp/VTyjvFQ9VimnUmsOu6jjk3oBSJ0Kbz+GembXzjM",
+	"WPliSHZ+vrz8QOwRoGqiErgegwK127nm13yP9LM0gotd9snOyeHhbodQkpdrECFt5H7IIArN/DFTivGR",
+	"bxYxLHArBR8RA7VPKCcpn3Bxy933QpbzGzc0SgFXjrOEdu8PJXi+sK7lCcxebiGK9lz2+3X3/S+lWdIi",
+	"rdGLIWS0Z5G3c3J02jBbv5526JOdXy9f7H2/i7MlNhPW00L0MBOFEz0tTwSfA4BQkSPyjv3kQKgEsnEn",
+	"R7sdwkU5VR9ICM03NFJnhMMNSKLoVBm/LI+ZZWEJAp+Z0gpnN6DElE97VGuIE63M/Mc/GJCEIOYNCYx1",
+	"EKSa3QAZUhaBdfv2GFdkKMzUTOVzn2EQ2eav2WhsrH4bACG3lOlsAJD+R9Byunc+1CD7REEgeGghGmaZ",
+	"eNypQU5l/z7myWdTzSXCwWm40L2hsdxxmhOLsFXTl5aSMOPQMxM6Tw2nzM4/oXrsMOrjA/s9CQUgUVho",
+	"aAw9LDbAsQa/lAs8GUw6W0K3i5IxVdbVNqMsDSiQPbtGMd5F9WkkgYZTHOXC+pjgxxmyY8FZjBjNVGs+",
+	"Tc1IM2jMvsFBDlHNAwsTySDSUAXVqcxKRWg+U4ZudzI9p+ozP7cypwHC7IWLLI6QH5YWWfQhWw63WobT",
+	"+NP1kyrPbMxBpyIsmvqzjnjHGoz9AmmZEYL8etiAtUqpwBkxlJ4lswxGR0bMGNIfCVFDa+PUC/Gajaog",
+	"FuVkz8UaKhIvT5kQjtIloz33LdmB/dF+gVAjUR2izZgJTHdrMrUAMF8Hs64VLwCpminy5l3XraBlyl06",
+	"zvGq0QOGcQY082vNjq0RZBcNIQOkZ6VPZWdmHSeUSmLCQL2jaZyAhNBO45y4XsxUTHUwrsziXpKQDYfG",
+	"+MIiNEQch/qBMOUiAlo4+YzqqDdhVciMXWfPi4tC3FhGp2EoQSkIDW5rqM1PuxWz3TJmcXQea2re3uv3",
+	"3QuH0yeK5B9nWsvxxhPlVLatNemTnVOrq416LdefGLdTUxYpQiWQSIxGRiybmSQ6rRnKDR+ibMKpMjWn",
+	"QN6wALLF8YNM0d1QFhmWrwwoqTYSiDQKcdwASDCGYAIhGUBAUwWE5nPrMUxJCAnwkBhSQLlPbSmYLTNk",
+	"SqUgdw0UKZdAg7FZ98zsQE4JNWppgZ4apKq0sUxZGvoOxlBWyBZOayJJMTIHv+Q6ZKe890zQ34BkQwYh",
+	"kRAA19EUj0FpFkWIAES/NxvEaMnN27Nsji9zpSkPmscVLsNsjFczHTWP0q4uZL7li2+zafKlGu3eIppc",
+	"+JEoMMw4NuIYjwkavcc8q7cZ37Ge5WvP6s3L4s06c8sWT6ybz5tTcbA4oVZ3clarFFjHhywn6ZYoJrC7",
+	"88s5ObutalFBEXywp1Q7ztX8ypywNuFVFlS6bZ+yC/qDs97XC5yunymuh6KziRrBZCO+Lnzoj/0FQu0O",
+	"kPbttcVo28KGuRUxL/jezTwF48UgBIRqjfprYXS0WKA9OPorssnqhSsx4+WnRzP1FKsWpahlgo2fmrbc",
+	"sqdSqGc90ls54FZHf7tKtBCuXLKyEOlbKWLZYJ3KV5aDNB3+b8b0WvfEl+LIdco0Wjnz05wtrCpQWmXl",
+	"pbHp2YhDmAkRnyQSFHBtqwIwQLU4++J79sPFOXf73ezmDKNDkEqmp10shbYJl4S9gel5anA3U3fE87LY",
+	"aghmp59MejYIamtmbRjUPVIQSNAuMrrr5wGFwdQ4S6WiSiFdKuyAJuzg5ugA35kfexOYqjPCNBlJyrV1",
+	"TTCQpczDephiP+s9yvPNrvvov/fOP7zae1POrtkNG4RiyWvLzss1oTuYZYRY4E/r1jGOT/b/UILv7mf1",
+	"33gsZtZiubHWCS6GhbXZavbXi+zIX19dev4s8inWyzqXbOf11eVu4Xq/QsdHTzOnzkZVHIoMhOajN++6",
+	"JaxZVFaBRTjq0N6hczMUDdSM57+Hc4auypDTEcTA9T4ptQ9aGMwphPan66oZss8QWo87d7TPDKxM5iGh",
+	"a55PYDbhggNqn7ikuvOja1lV3wZoKpEAH/NENt1TQIW/1RjCa45BwddXb7r75CfGqXRhduV8xoqZY7eQ",
+	"GJnGR/vX/JpfFhwhhgRuQE7zpjBmabbaWlSLn+6TCxxTxJ+wP0u5sj7uSP6aM52Fc9FP7n/eyxjeHkX/",
+	"jASCSlXwSJxEUzuF4KA6pD+JVQfZq08sZ9pHt5JpqD4ybnR//5rb5j5UEx3Sl8hZfYw9Fp/5pI8zlF/Y",
+	"KX3Sd8vlL+xvxJzdtw2XMGXEQp6I6bc1QvRJKII0RsFpiUlpoxhd6gXnPa8EuTqE8mmWj7HBFSv/XC+I",
+	"IgOIxO0+wVQN9oVgGLLgfXVWdIJZbrzmS7IjbROeLpbez2VT3wWfMJ6BdIJS8Zr3m+Vi3ydWWZAVxPAZ",
+	"EZLEqU5pRC7fGs7IOiMCo92GSKE27oOSWo/hmoeQRGJqUP5EkWfnRmE5pizeuAYb1TCd2ifv8hUxdI7C",
+	"ZICFQRKIpHps9qnHRi8YVuxbCC/fdvv1w8rjWBi5d8+M2HLZBSK4IXlzIO8T4Ab3T/ePiOC+SxYzdc1z",
+	"CmKq9NUh0s77jAsViamcQGj4TAFXTLMb6GARSZ/suOAyZuDwvBgfGdxinbX520pFK8p8EowpH5nH9Jo7",
+	"SfZEubSgT4rorZ9Xa9jkdrX3YBcFUhbRy90SYxwE2oiboQQ15kifVg7Vwr0u6zKmyqZGboSZyJKykOVw",
+	"HFOuNRQT7NLVF+9jzMwFrrwPLilqFEwp79zxjvYP9w9dcwinCfM6nkHvUyz11WO0OKpEjby2h7xmXroe",
+	"jVwivgq9jveWKZ0b7JjPLjWz/97sIxSfHOSt3nf+Ut/aPuy7T7XO4+PDwzktW6u1alVDIE29r7b5XAyt",
+	"GDIoPbHrN02bw3lQao/GIUeLh1R6/XDQ08WDiobgO987XQayancoWqNpbGs08IDzWq6izt3ZW0581nsn",
+	"fU/TkSEADynJWLx1veh1PKN4cBqrfjzzUc7U1jky5rtQDXRX627w8iajn0Q43RgttPRQ3FXtegdojSKP",
+	"Nk+RTdRoQaw1Y74VQd7+Vf38149vs0PjcIunuLBD8q9L3SeHPywekff5mwFHSyxRb/vFcafL7Kehk3QT",
+	"PGjPmNAmHmxrX94cC9757Xrh4EvKwjtLZhHYrt8qoz7H51VGrfDJSVMHkBkTen9x2jtZPCJvdt8EGVi0",
+	"NJPBRkVuo6Z/CXrOKR5uR9pdumKgR9KoksZL0Fugi9VsO3czjTHWEqqD8SxJ1eK996TEW6LKSynxbZK1",
+	"zcw9RPL+NrWupRsbZfHziq5hRNGnTKQYsghsS/r9Mt5iBXxQzleuz6Vpg9jvlsT+h1JL6D0wakPWdikm",
+	"bbAgnhnX/sFZEN8mH3VRNxlvI6+oHeIVT9vjmjRkeg/viJgfySiuSthaKMP/0ngf3EwDwfLXst1ncKR2",
+	"M8Xc6AhinTis/02CJNb5eqIqm/eJiEKMBDKpKp6Z+WgOieN7jOZ7ZXJ2tLGXdT21knNRv/DvJudyS/GS",
+	"lFa0oLdNWupNXu4Spqwxu23CvClnufkqNQ7NM2L1fCJhyD633evYVIJwrzxca7aey8NIYn833i2Vx6sS",
+	"t1bYrp1pzWvHs/ODl6U29fuMXs4WMW05fFlux990/NI25z6GL7+J8CWvNJ5QHmJdhL0jJy5dLbwmz2Fy",
+	"e5EpWJ7w4MtM7LJ2E4Sk2TWsOXx5NUHWGJE1x5xlLVRY80WUplPlk4hio2CRvxyBJidHh/vl68BcoBST",
+	"lzWpcO86oC0cUTTqTGxJzoPyo5bYCl7jupmwLWKyRv8bJ/L2sO1fhaQeHiFtJm67CbrIDY6VjHx7z/vC",
+	"CO29Wypt5dZbjtEuJuEsSPs3l4nfdEDX1kjlJ4t9qvYqgB0X5PXz9t9dDGTcr+CeZ50cuCqk1eO6JdZu",
+	"9EHcDXX3xNC1ewG3zMf12/damLm4queBsfLqbsWD531HErU+75iGYGvfpzMt+87LNK7KTjAWCrj50ngs",
+	"E2YvCHRSoDDu58iAMGe3FQVA1hO6cQFwwe9TANRuuNu2IudLCYDSPVmPEuChS4CsQ6FoHLQ3L2UMf9bc",
+	"u7Aqo2f8Op+rR+4mu72Qamqeb56/a5fl3ROft1xTuGV+b7sYsC224cq5H7n+wXN9RhmEEkl5KGJyfPrd",
+	"3oDp0g2Mt5ImCYTEdRyVL4FE7Y+RyvIFlu7KRqomYK/00GJlgyCTAKtbBH/cTtrTfi9Bvzbv75HZ8F6/",
+	"Fs6y7x6DhWvTK/olpaa4wgp9ouomqiJ5jxzZAby1eGic2Wkcg5ZuhpUJcwPhpLnkG9Ng88ruHQ3uqyip",
+	"dEfDlrVa5f6EFoZ7d/6sfolt91GtPXi1hseeX33RZtK64BX+C05GGDSbuN1VJYTh4LsFPG6zZYtLVErX",
+	"UTyI7rH6xaxzqysyOf6YFWkpycgV3UwU1iccbptqqqqkd99Zk0Zl9BH/WZ95Wbej+6C3NhXB4ZYU1w+v",
+	"U2VRjP52Ky3+UkrnqznEkliHjAr3xhxUuYrCNmMPIBDFP35b0Q7rMs2amYzKGgdfYld70ebFlAl7O/K6",
+	"jX8ydD0K6ZnUteDwtdT0VSJ4sdqv/ovmCzPddaq7r1R3wy1cW3YuliD8LNn9MBng0a1oyJLZtHfW7USE",
+	"zOrANsHqayoOvAt14xGDrr1h9W8YMihuWXtk6IfO0N38YvSlM14rhwOQP+ezMF78fA85Lnsl4D2xcfXK",
+	"xC0zcu2ywwZWLv+bssU9+0y5Wwsfefuh87Ylkdr9+turaHE8vQzj791LzN/u//4i/98Q/787f/bI+X9D",
+	"zjfnvoDjy/H/tVm8dD8tcm7petbfPxkvvHyFqn1Svrz290+Gi/FfeHCsn8rI63gHyN0OpC+11uc913uY",
+	"P6/6GqUXpb2Untrm2vIDbBW/+3T3/wEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -32,6 +32,16 @@ import (
 
 func newHandlers(t *testing.T) (*handlers, http.Handler, uuid.UUID) {
 	t.Helper()
+	opts, tenant := newOptions(t)
+	h, err := New(t.Context(), opts)
+	require.NoError(t, err)
+	return &handlers{opts: opts, logger: opts.Logger}, h, tenant
+}
+
+// newOptions makes the handler's dependencies on a fresh SQLite database
+// with one tenant, and no authenticators.
+func newOptions(t *testing.T) (Options, uuid.UUID) {
+	t.Helper()
 	ctx := t.Context()
 	d := dbtest.Open(t, dbtest.SQLite)
 	br, err := barrier.Open(ctx, d.Gorm(), barrier.Options{Secrets: [][]byte{[]byte("a-test-unseal-secret-of-32-bytes!!")}})
@@ -47,10 +57,7 @@ func newHandlers(t *testing.T) (*handlers, http.Handler, uuid.UUID) {
 	require.NoError(t, err)
 	users, err := realm.NewUserStore(ctx, d.Gorm(), realm.UserStoreOptions{Hasher: password.Hasher{Iterations: 1000}, Roles: roles})
 	require.NoError(t, err)
-	opts := Options{Keys: svc, Users: users, UserRealms: []string{"local"}}
-	h, err := New(ctx, opts)
-	require.NoError(t, err)
-	return &handlers{opts: opts, logger: opts.Logger}, h, tenant
+	return Options{Keys: svc, Users: users, UserRealms: []string{"local"}}, tenant
 }
 
 func TestNewValidatesOptions(t *testing.T) {
@@ -196,6 +203,7 @@ func TestErrorMapping(t *testing.T) {
 	}{
 		{desc: "no credentials", err: authn.ErrNoCredentials, want: kms.Unauthenticated},
 		{desc: "forbidden", err: authn.ErrForbidden, want: kms.Forbidden},
+		{desc: "credentials cannot be checked", err: fmt.Errorf("jwks: %w", authn.ErrUnavailable), want: kms.Unavailable},
 		{desc: "user not found", err: realm.ErrUserNotFound, want: kms.NotFound},
 		{desc: "user exists", err: realm.ErrUserExists, want: kms.UserExists},
 		{desc: "invalid user", err: realm.ErrInvalidUser, want: kms.InvalidRequest},

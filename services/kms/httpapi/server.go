@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -126,9 +127,16 @@ func newGate(ctx context.Context, h *handlers) (*gate, error) {
 			if !scope.IsKnown(required) {
 				return nil, fmt.Errorf("openapi spec: operation %s %s: x-required-scope %q is not a known scope", method, path, required)
 			}
+			sensitive := false
+			if raw, ok := op.Extensions["x-sensitive"]; ok {
+				if sensitive, ok = raw.(bool); !ok {
+					return nil, fmt.Errorf("openapi spec: operation %s %s: x-sensitive must be a boolean", method, path)
+				}
+			}
 			g.ops[method+" "+path] = operation{
 				route:     &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 				scope:     required,
+				sensitive: sensitive,
 				auditName: snake(op.OperationID),
 			}
 		}
@@ -140,9 +148,17 @@ func newGate(ctx context.Context, h *handlers) (*gate, error) {
 // transport limit must be above it, so this layer answers with its code.
 const MaxBodyBytes = httpx.DefaultMaxBodyBytes
 
-// gate runs, for every API operation, in this order: authentication (401),
-// the operation's x-required-scope (403), the body's media type, size and
-// syntax (415, 413, 400) and validation against the spec (400).
+// challengeRealm is the realm of the Bearer challenges the gate writes itself.
+const challengeRealm = "kms"
+
+// unavailableRetry is the Retry-After of a 503 for credentials that could
+// not be checked: long enough for an issuer's keys to be fetched again.
+const unavailableRetry = 5 * time.Second
+
+// gate runs, for every API operation, in this order: the sensitive mark
+// (x-sensitive), authentication (401, or 503 when the credentials cannot
+// be checked now), the operation's x-required-scope (403), the body's media
+// type, size and syntax (415, 413, 400) and validation against the spec (400).
 type gate struct {
 	h   *handlers
 	ops map[string]operation // by "METHOD /path/{template}"
@@ -153,6 +169,9 @@ type gate struct {
 type operation struct {
 	route     *routers.Route
 	scope     string // x-required-scope
+	// sensitive is x-sensitive: the operation destroys, creates or
+	// re-enables key material, reveals plaintext or administers the tenant.
+	sensitive bool
 	auditName string // operationId in snake case, for refused requests
 }
 
@@ -174,9 +193,16 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if op.sensitive {
+			// Marked before authenticating: authenticators that trade
+			// freshness for speed check these requests strictly.
+			r = r.WithContext(authn.WithSensitive(r.Context()))
+		}
 		p, err := authn.Authenticate(r, g.h.opts.Authenticators)
 		if err != nil {
-			if errors.Is(err, authn.ErrNoCredentials) || errors.Is(err, authn.ErrInvalidCredentials) {
+			// Credentials that could not be checked (an issuer unreachable)
+			// are neither missing nor wrong: no challenge, a retry later.
+			if !errors.Is(err, authn.ErrUnavailable) && (errors.Is(err, authn.ErrNoCredentials) || errors.Is(err, authn.ErrInvalidCredentials)) {
 				authn.SetChallenges(w, g.h.opts.Authenticators, err, g.h.opts.ExtraChallenges...)
 			}
 			g.h.fail(w, r, err)
@@ -191,6 +217,11 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 			// A refused key operation is still an event of the tenant's audit trail.
 			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, op.auditName, auditKeyID(mux.Vars(r)["id"]), kms.Forbidden); aerr != nil {
 				g.h.logger.WarnContext(ctx, "audit of a denied request failed", "error", aerr)
+			}
+			var se *authn.ScopeError
+			if p.Method == authn.MethodBearer && errors.As(err, &se) {
+				// RFC 6750 §3.1: a token client learns which scope to ask for.
+				w.Header().Set("WWW-Authenticate", httpx.BearerChallenge(challengeRealm, "insufficient_scope", "", se.Scope))
 			}
 			g.h.fail(w, r, err)
 			return
