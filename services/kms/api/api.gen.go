@@ -147,6 +147,27 @@ func (e UpdateElasticKeyRequestStatus) Valid() bool {
 // Algorithm defines model for Algorithm.
 type Algorithm string
 
+// ApiKey defines model for ApiKey.
+type ApiKey struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy The subject that created the key
+	CreatedBy *string            `json:"created_by,omitempty"`
+	ExpiresAt *time.Time         `json:"expires_at,omitempty"`
+	Id        openapi_types.UUID `json:"id"`
+	Name      string             `json:"name"`
+
+	// RevokedAt Present once the key is revoked
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Scopes    []string   `json:"scopes"`
+}
+
+// ApiKeyList defines model for ApiKeyList.
+type ApiKeyList struct {
+	Items         []ApiKey `json:"items"`
+	NextPageToken string   `json:"next_page_token"`
+}
+
 // AuditEvent defines model for AuditEvent.
 type AuditEvent struct {
 	// ClientId The OAuth client (a bearer token's client_id) or API key id the principal acted through
@@ -164,7 +185,7 @@ type AuditEvent struct {
 	Realm     *string           `json:"realm,omitempty"`
 	RequestId *string           `json:"request_id,omitempty"`
 
-	// Target The realm user id of a user administration event
+	// Target The realm user id or API key id an administration event is about
 	Target   *string            `json:"target,omitempty"`
 	TenantId openapi_types.UUID `json:"tenant_id"`
 	Time     time.Time          `json:"time"`
@@ -177,6 +198,16 @@ type AuditEventOutcome string
 type AuditEventList struct {
 	Items         []AuditEvent `json:"items"`
 	NextPageToken string       `json:"next_page_token"`
+}
+
+// CreateApiKeyRequest defines model for CreateApiKeyRequest.
+type CreateApiKeyRequest struct {
+	// ExpiresAt When the key stops working (RFC 3339, in the future); never when absent
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Name      string     `json:"name"`
+
+	// Scopes KMS scopes the key grants, e.g. [kms:encrypt, kms:decrypt]; each must be held by the caller
+	Scopes []string `json:"scopes"`
 }
 
 // CreateElasticKeyRequest defines model for CreateElasticKeyRequest.
@@ -203,6 +234,24 @@ type CreateRealmUserRequest struct {
 	Realm    *string  `json:"realm,omitempty"`
 	Roles    []string `json:"roles"`
 	Username string   `json:"username"`
+}
+
+// CreatedApiKey defines model for CreatedApiKey.
+type CreatedApiKey struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy The subject that created the key
+	CreatedBy *string            `json:"created_by,omitempty"`
+	ExpiresAt *time.Time         `json:"expires_at,omitempty"`
+	Id        openapi_types.UUID `json:"id"`
+
+	// Key The API key (pk_<key id>_<secret>) for the X-API-Key header; shown only in this answer
+	Key  string `json:"key"`
+	Name string `json:"name"`
+
+	// RevokedAt Present once the key is revoked
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Scopes    []string   `json:"scopes"`
 }
 
 // DecryptRequest defines model for DecryptRequest.
@@ -441,6 +490,9 @@ type VerifyResponse struct {
 	Payload *[]byte `json:"payload,omitempty"`
 	Valid   bool    `json:"valid"`
 }
+
+// ApiKeyID defines model for ApiKeyID.
+type ApiKeyID = openapi_types.UUID
 
 // KeyID defines model for KeyID.
 type KeyID = openapi_types.UUID
@@ -745,6 +797,15 @@ type Unauthorized = Problem
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type UnsupportedMediaType = Problem
 
+// ListApiKeysParams defines parameters for ListApiKeys.
+type ListApiKeysParams struct {
+	// PageSize Items per page (default 50)
+	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+
+	// PageToken Opaque token from a previous page's next_page_token
+	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
+}
+
 // ListRealmUsersParams defines parameters for ListRealmUsers.
 type ListRealmUsersParams struct {
 	// PageSize Items per page (default 50)
@@ -785,6 +846,9 @@ type ListMaterialKeysParams struct {
 	// PageToken Opaque token from a previous page's next_page_token
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
+
+// CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
+type CreateApiKeyJSONRequestBody = CreateApiKeyRequest
 
 // CreateRealmUserJSONRequestBody defines body for CreateRealmUser for application/json ContentType.
 type CreateRealmUserJSONRequestBody = CreateRealmUserRequest
@@ -1009,6 +1073,47 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// ListApiKeys List the API keys of the caller's tenant, revoked ones included (never their secrets)
+	//
+	// Corresponds with GET /api/v1/admin/api-keys (the `ListApiKeys` operationId).
+	ListApiKeys(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKeyWithBody Create an API key of the caller's tenant; the key is in the answer, and only there
+	//
+	// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+	// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+	// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKey Create an API key of the caller's tenant; the key is in the answer, and only there
+	//
+	// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+	// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+	// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeApiKey Revoke an API key for good
+	//
+	// The key is refused from then on (by other KMS replicas within 5 seconds, and at once for sensitive
+	// operations). It stays listed with `revoked_at`, so that its id in the audit trail can still be looked
+	// up; revoking it again changes nothing.
+	//
+	// Corresponds with DELETE /api/v1/admin/api-keys/{api_key_id} (the `RevokeApiKey` operationId).
+	RevokeApiKey(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetApiKey Get an API key (never its secret)
+	//
+	// Corresponds with GET /api/v1/admin/api-keys/{api_key_id} (the `GetApiKey` operationId).
+	GetApiKey(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListRealmUsers List the database realm users of the caller's tenant
 	//
@@ -1248,6 +1353,97 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/elastic-keys/{id}/verify-mac (the `VerifyMac` operationId).
 	VerifyMac(ctx context.Context, id KeyID, body VerifyMacJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ListApiKeys List the API keys of the caller's tenant, revoked ones included (never their secrets)
+//
+// Corresponds with GET /api/v1/admin/api-keys (the `ListApiKeys` operationId).
+func (c *Client) ListApiKeys(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListApiKeysRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKeyWithBody Create an API key of the caller's tenant; the key is in the answer, and only there
+//
+// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKey Create an API key of the caller's tenant; the key is in the answer, and only there
+//
+// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeApiKey Revoke an API key for good
+//
+// The key is refused from then on (by other KMS replicas within 5 seconds, and at once for sensitive
+// operations). It stays listed with `revoked_at`, so that its id in the audit trail can still be looked
+// up; revoking it again changes nothing.
+//
+// Corresponds with DELETE /api/v1/admin/api-keys/{api_key_id} (the `RevokeApiKey` operationId).
+func (c *Client) RevokeApiKey(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeApiKeyRequest(c.Server, apiKeyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetApiKey Get an API key (never its secret)
+//
+// Corresponds with GET /api/v1/admin/api-keys/{api_key_id} (the `GetApiKey` operationId).
+func (c *Client) GetApiKey(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetApiKeyRequest(c.Server, apiKeyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ListRealmUsers List the database realm users of the caller's tenant
@@ -1857,6 +2053,180 @@ func (c *Client) VerifyMac(ctx context.Context, id KeyID, body VerifyMacJSONRequ
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListApiKeysRequest constructs an http.Request for the ListApiKeys method
+func NewListApiKeysRequest(server string, params *ListApiKeysParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_token", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateApiKeyRequest calls the generic CreateApiKey builder with application/json body
+func NewCreateApiKeyRequest(server string, body CreateApiKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateApiKeyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateApiKeyRequestWithBody constructs an http.Request for the CreateApiKey method, with any body, and a specified content type
+func NewCreateApiKeyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeApiKeyRequest constructs an http.Request for the RevokeApiKey method
+func NewRevokeApiKeyRequest(server string, apiKeyId ApiKeyID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "api_key_id", apiKeyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/api-keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetApiKeyRequest constructs an http.Request for the GetApiKey method
+func NewGetApiKeyRequest(server string, apiKeyId ApiKeyID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "api_key_id", apiKeyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/api-keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewListRealmUsersRequest constructs an http.Request for the ListRealmUsers method
@@ -3083,6 +3453,53 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ListApiKeysWithResponse List the API keys of the caller's tenant, revoked ones included (never their secrets)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/api-keys (the `ListApiKeys` operationId).
+	ListApiKeysWithResponse(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*ListApiKeysHTTPResponse, error)
+
+	// CreateApiKeyWithBodyWithResponse Create an API key of the caller's tenant; the key is in the answer, and only there
+	//
+	// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+	// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+	// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyHTTPResponse, error)
+
+	// CreateApiKeyWithResponse Create an API key of the caller's tenant; the key is in the answer, and only there
+	//
+	// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+	// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+	// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyHTTPResponse, error)
+
+	// RevokeApiKeyWithResponse Revoke an API key for good
+	//
+	// The key is refused from then on (by other KMS replicas within 5 seconds, and at once for sensitive
+	// operations). It stays listed with `revoked_at`, so that its id in the audit trail can still be looked
+	// up; revoking it again changes nothing.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/admin/api-keys/{api_key_id} (the `RevokeApiKey` operationId).
+	RevokeApiKeyWithResponse(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*RevokeApiKeyHTTPResponse, error)
+
+	// GetApiKeyWithResponse Get an API key (never its secret)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/api-keys/{api_key_id} (the `GetApiKey` operationId).
+	GetApiKeyWithResponse(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*GetApiKeyHTTPResponse, error)
+
 	// ListRealmUsersWithResponse List the database realm users of the caller's tenant
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3343,6 +3760,366 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/elastic-keys/{id}/verify-mac (the `VerifyMac` operationId).
 	VerifyMacWithResponse(ctx context.Context, id KeyID, body VerifyMacJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyMacHTTPResponse, error)
+}
+
+// ListApiKeysHTTPResponse401Headers the declared response headers of an HTTP 401 response for ListApiKeys
+type ListApiKeysHTTPResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListApiKeysHTTPResponse403Headers the declared response headers of an HTTP 403 response for ListApiKeys
+type ListApiKeysHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListApiKeysHTTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ApiKeyList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListApiKeysHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListApiKeysHTTPResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListApiKeysHTTPResponse) GetJSON200() *ApiKeyList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListApiKeysHTTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListApiKeysHTTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListApiKeysHTTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListApiKeysHTTPResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListApiKeysHTTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListApiKeysHTTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListApiKeysHTTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListApiKeysHTTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateApiKeyHTTPResponse201Headers the declared response headers of an HTTP 201 response for CreateApiKey
+type CreateApiKeyHTTPResponse201Headers struct {
+	Location *string
+}
+
+// CreateApiKeyHTTPResponse401Headers the declared response headers of an HTTP 401 response for CreateApiKey
+type CreateApiKeyHTTPResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateApiKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for CreateApiKey
+type CreateApiKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type CreateApiKeyHTTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *CreatedApiKey
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateApiKeyHTTPResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateApiKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateApiKeyHTTPResponse403Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateApiKeyHTTPResponse) GetJSON201() *CreatedApiKey {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateApiKeyHTTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateApiKeyHTTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateApiKeyHTTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateApiKeyHTTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeApiKeyHTTPResponse401Headers the declared response headers of an HTTP 401 response for RevokeApiKey
+type RevokeApiKeyHTTPResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RevokeApiKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for RevokeApiKey
+type RevokeApiKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type RevokeApiKeyHTTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeApiKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RevokeApiKeyHTTPResponse403Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeApiKeyHTTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RevokeApiKeyHTTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeApiKeyHTTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeApiKeyHTTPResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RevokeApiKeyHTTPResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeApiKeyHTTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeApiKeyHTTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeApiKeyHTTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeApiKeyHTTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetApiKeyHTTPResponse401Headers the declared response headers of an HTTP 401 response for GetApiKey
+type GetApiKeyHTTPResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetApiKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for GetApiKey
+type GetApiKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetApiKeyHTTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ApiKey
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetApiKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetApiKeyHTTPResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetApiKeyHTTPResponse) GetJSON200() *ApiKey {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetApiKeyHTTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetApiKeyHTTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetApiKeyHTTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetApiKeyHTTPResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetApiKeyHTTPResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetApiKeyHTTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetApiKeyHTTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetApiKeyHTTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetApiKeyHTTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ListRealmUsersHTTPResponse401Headers the declared response headers of an HTTP 401 response for ListRealmUsers
@@ -5820,6 +6597,83 @@ func (r VerifyMacHTTPResponse) ContentType() string {
 	return ""
 }
 
+// ListApiKeysWithResponse List the API keys of the caller's tenant, revoked ones included (never their secrets)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/api-keys (the `ListApiKeys` operationId).
+func (c *ClientWithResponses) ListApiKeysWithResponse(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*ListApiKeysHTTPResponse, error) {
+	rsp, err := c.ListApiKeys(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListApiKeysHTTPResponse(rsp)
+}
+
+// CreateApiKeyWithBodyWithResponse Create an API key of the caller's tenant; the key is in the answer, and only there
+//
+// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyHTTPResponse, error) {
+	rsp, err := c.CreateApiKeyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyHTTPResponse(rsp)
+}
+
+// CreateApiKeyWithResponse Create an API key of the caller's tenant; the key is in the answer, and only there
+//
+// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyHTTPResponse, error) {
+	rsp, err := c.CreateApiKey(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyHTTPResponse(rsp)
+}
+
+// RevokeApiKeyWithResponse Revoke an API key for good
+//
+// The key is refused from then on (by other KMS replicas within 5 seconds, and at once for sensitive
+// operations). It stays listed with `revoked_at`, so that its id in the audit trail can still be looked
+// up; revoking it again changes nothing.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/admin/api-keys/{api_key_id} (the `RevokeApiKey` operationId).
+func (c *ClientWithResponses) RevokeApiKeyWithResponse(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*RevokeApiKeyHTTPResponse, error) {
+	rsp, err := c.RevokeApiKey(ctx, apiKeyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeApiKeyHTTPResponse(rsp)
+}
+
+// GetApiKeyWithResponse Get an API key (never its secret)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/api-keys/{api_key_id} (the `GetApiKey` operationId).
+func (c *ClientWithResponses) GetApiKeyWithResponse(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*GetApiKeyHTTPResponse, error) {
+	rsp, err := c.GetApiKey(ctx, apiKeyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetApiKeyHTTPResponse(rsp)
+}
+
 // ListRealmUsersWithResponse List the database realm users of the caller's tenant
 //
 // Returns a wrapper object for the known response body format(s).
@@ -6301,6 +7155,348 @@ func (c *ClientWithResponses) VerifyMacWithResponse(ctx context.Context, id KeyI
 		return nil, err
 	}
 	return ParseVerifyMacHTTPResponse(rsp)
+}
+
+// ParseListApiKeysHTTPResponse parses an HTTP response from a ListApiKeysWithResponse call
+func ParseListApiKeysHTTPResponse(rsp *http.Response) (*ListApiKeysHTTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListApiKeysHTTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ApiKeyList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListApiKeysHTTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListApiKeysHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateApiKeyHTTPResponse parses an HTTP response from a CreateApiKeyWithResponse call
+func ParseCreateApiKeyHTTPResponse(rsp *http.Response) (*CreateApiKeyHTTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateApiKeyHTTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest CreatedApiKey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateApiKeyHTTPResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateApiKeyHTTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateApiKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeApiKeyHTTPResponse parses an HTTP response from a RevokeApiKeyWithResponse call
+func ParseRevokeApiKeyHTTPResponse(rsp *http.Response) (*RevokeApiKeyHTTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeApiKeyHTTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeApiKeyHTTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RevokeApiKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetApiKeyHTTPResponse parses an HTTP response from a GetApiKeyWithResponse call
+func ParseGetApiKeyHTTPResponse(rsp *http.Response) (*GetApiKeyHTTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetApiKeyHTTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ApiKey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetApiKeyHTTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetApiKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseListRealmUsersHTTPResponse parses an HTTP response from a ListRealmUsersWithResponse call
@@ -8651,6 +9847,18 @@ func ParseVerifyMacHTTPResponse(rsp *http.Response) (*VerifyMacHTTPResponse, err
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListApiKeys List the API keys of the caller's tenant, revoked ones included (never their secrets)
+	// (GET /api/v1/admin/api-keys)
+	ListApiKeys(w http.ResponseWriter, r *http.Request, params ListApiKeysParams)
+	// CreateApiKey Create an API key of the caller's tenant; the key is in the answer, and only there
+	// (POST /api/v1/admin/api-keys)
+	CreateApiKey(w http.ResponseWriter, r *http.Request)
+	// RevokeApiKey Revoke an API key for good
+	// (DELETE /api/v1/admin/api-keys/{api_key_id})
+	RevokeApiKey(w http.ResponseWriter, r *http.Request, apiKeyId ApiKeyID)
+	// GetApiKey Get an API key (never its secret)
+	// (GET /api/v1/admin/api-keys/{api_key_id})
+	GetApiKey(w http.ResponseWriter, r *http.Request, apiKeyId ApiKeyID)
 	// ListRealmUsers List the database realm users of the caller's tenant
 	// (GET /api/v1/admin/realm-users)
 	ListRealmUsers(w http.ResponseWriter, r *http.Request, params ListRealmUsersParams)
@@ -8733,6 +9941,118 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// ListApiKeys operation middleware
+func (siw *ServerInterfaceWrapper) ListApiKeys(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListApiKeysParams
+
+	// ------------- Optional query parameter "page_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_size", r.URL.Query(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "page_size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page_size", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "page_token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_token", r.URL.Query(), &params.PageToken, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "page_token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page_token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListApiKeys(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateApiKey operation middleware
+func (siw *ServerInterfaceWrapper) CreateApiKey(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateApiKey(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeApiKey operation middleware
+func (siw *ServerInterfaceWrapper) RevokeApiKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "api_key_id" -------------
+	var apiKeyId ApiKeyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "api_key_id", mux.Vars(r)["api_key_id"], &apiKeyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "api_key_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeApiKey(w, r, apiKeyId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetApiKey operation middleware
+func (siw *ServerInterfaceWrapper) GetApiKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "api_key_id" -------------
+	var apiKeyId ApiKeyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "api_key_id", mux.Vars(r)["api_key_id"], &apiKeyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "api_key_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetApiKey(w, r, apiKeyId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // ListRealmUsers operation middleware
 func (siw *ServerInterfaceWrapper) ListRealmUsers(w http.ResponseWriter, r *http.Request) {
@@ -9667,6 +10987,14 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/admin/realm-users/{uid}/password", wrapper.SetRealmUserPassword).Methods(http.MethodPut)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/admin/api-keys", wrapper.ListApiKeys).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/admin/api-keys", wrapper.CreateApiKey).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/admin/api-keys/{api_key_id}", wrapper.RevokeApiKey).Methods(http.MethodDelete)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/admin/api-keys/{api_key_id}", wrapper.GetApiKey).Methods(http.MethodGet)
+
 	return r
 }
 
@@ -9701,6 +11029,442 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 }
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
+
+type ListApiKeysRequestObject struct {
+	Params ListApiKeysParams
+}
+
+type ListApiKeysResponseObject interface {
+	VisitListApiKeysResponse(w http.ResponseWriter) error
+}
+
+type ListApiKeys200JSONResponse ApiKeyList
+
+func (response ListApiKeys200JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListApiKeys400ApplicationProblemPlusJSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListApiKeys401ApplicationProblemPlusJSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListApiKeys403ApplicationProblemPlusJSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListApiKeys500ApplicationProblemPlusJSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKeyRequestObject struct {
+	Body *CreateApiKeyJSONRequestBody
+}
+
+type CreateApiKeyResponseObject interface {
+	VisitCreateApiKeyResponse(w http.ResponseWriter) error
+}
+
+type CreateApiKey201ResponseHeaders struct {
+	Location *string
+}
+
+type CreateApiKey201JSONResponse struct {
+	Body    CreatedApiKey
+	Headers CreateApiKey201ResponseHeaders
+}
+
+func (response CreateApiKey201JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey400ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey401ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey403ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey413ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey415ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey500ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKeyRequestObject struct {
+	ApiKeyId ApiKeyID `json:"api_key_id"`
+}
+
+type RevokeApiKeyResponseObject interface {
+	VisitRevokeApiKeyResponse(w http.ResponseWriter) error
+}
+
+type RevokeApiKey204Response struct {
+}
+
+func (response RevokeApiKey204Response) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeApiKey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeApiKey400ApplicationProblemPlusJSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeApiKey401ApplicationProblemPlusJSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeApiKey403ApplicationProblemPlusJSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeApiKey404ApplicationProblemPlusJSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeApiKey500ApplicationProblemPlusJSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKeyRequestObject struct {
+	ApiKeyId ApiKeyID `json:"api_key_id"`
+}
+
+type GetApiKeyResponseObject interface {
+	VisitGetApiKeyResponse(w http.ResponseWriter) error
+}
+
+type GetApiKey200JSONResponse ApiKey
+
+func (response GetApiKey200JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetApiKey400ApplicationProblemPlusJSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetApiKey401ApplicationProblemPlusJSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetApiKey403ApplicationProblemPlusJSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetApiKey404ApplicationProblemPlusJSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetApiKey500ApplicationProblemPlusJSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListRealmUsersRequestObject struct {
 	Params ListRealmUsersParams
@@ -13032,6 +14796,18 @@ func (response VerifyMac500ApplicationProblemPlusJSONResponse) VisitVerifyMacRes
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListApiKeys List the API keys of the caller's tenant, revoked ones included (never their secrets)
+	// (GET /api/v1/admin/api-keys)
+	ListApiKeys(ctx context.Context, request ListApiKeysRequestObject) (ListApiKeysResponseObject, error)
+	// CreateApiKey Create an API key of the caller's tenant; the key is in the answer, and only there
+	// (POST /api/v1/admin/api-keys)
+	CreateApiKey(ctx context.Context, request CreateApiKeyRequestObject) (CreateApiKeyResponseObject, error)
+	// RevokeApiKey Revoke an API key for good
+	// (DELETE /api/v1/admin/api-keys/{api_key_id})
+	RevokeApiKey(ctx context.Context, request RevokeApiKeyRequestObject) (RevokeApiKeyResponseObject, error)
+	// GetApiKey Get an API key (never its secret)
+	// (GET /api/v1/admin/api-keys/{api_key_id})
+	GetApiKey(ctx context.Context, request GetApiKeyRequestObject) (GetApiKeyResponseObject, error)
 	// ListRealmUsers List the database realm users of the caller's tenant
 	// (GET /api/v1/admin/realm-users)
 	ListRealmUsers(ctx context.Context, request ListRealmUsersRequestObject) (ListRealmUsersResponseObject, error)
@@ -13143,6 +14919,115 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// ListApiKeys operation middleware
+func (sh *strictHandler) ListApiKeys(w http.ResponseWriter, r *http.Request, params ListApiKeysParams) {
+	var request ListApiKeysRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListApiKeys(ctx, request.(ListApiKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListApiKeys")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListApiKeysResponseObject); ok {
+		if err := validResponse.VisitListApiKeysResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateApiKey operation middleware
+func (sh *strictHandler) CreateApiKey(w http.ResponseWriter, r *http.Request) {
+	var request CreateApiKeyRequestObject
+
+	var body CreateApiKeyJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateApiKey(ctx, request.(CreateApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateApiKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateApiKeyResponseObject); ok {
+		if err := validResponse.VisitCreateApiKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeApiKey operation middleware
+func (sh *strictHandler) RevokeApiKey(w http.ResponseWriter, r *http.Request, apiKeyId ApiKeyID) {
+	var request RevokeApiKeyRequestObject
+
+	request.ApiKeyId = apiKeyId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeApiKey(ctx, request.(RevokeApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeApiKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeApiKeyResponseObject); ok {
+		if err := validResponse.VisitRevokeApiKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetApiKey operation middleware
+func (sh *strictHandler) GetApiKey(w http.ResponseWriter, r *http.Request, apiKeyId ApiKeyID) {
+	var request GetApiKeyRequestObject
+
+	request.ApiKeyId = apiKeyId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetApiKey(ctx, request.(GetApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetApiKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetApiKeyResponseObject); ok {
+		if err := validResponse.VisitGetApiKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // ListRealmUsers operation middleware
@@ -13864,103 +15749,114 @@ func (sh *strictHandler) VerifyMac(w http.ResponseWriter, r *http.Request, id Ke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3rcts2l6+C4e5M7Pnoa+x+rTz94SZOmluTjdx6Z+uMBJFHEioSYAHQjr6Mn2ffY59sBwfgVaRukfU1",
-	"rvunFkkABwfnfkG+eIGIE8GBa+V1vngJlTQGDRJ/vYHpq+fmjxBUIFmimeBex7uIqNIsIBOYEhZ6vsfM",
-	"04Tqsed7nMbgdTx8LuHPlEkIvY6WKfieCsYQUzPhUMiYaq/jpSl+qaeJGaW0ZHzk3d353juqQTIatcCQ",
-	"vZ4LRPzVUHygI+iyf8EsAK80xIokIElCR0B2QhjSNNLk9HA3A+bPFOS0gMZ811NmsjIMMf3M4jT2OseH",
-	"h74XM25/HeXQMK5hBDIH51JMgM/C8z6hf6ZAtHlLhlLEhJJEwg0TqUIQnyjC4bPuIRj42Tw4sw8qgL4F",
-	"PtJjr3N6dNyErF8VyKaz+gg0ikmqQLaeVPqVJ3VnBqtEcAVIuT/R8CP8mYLS5lcguAaOf9IkiVhADWQH",
-	"iRSDCOJ//KEEIrRY7j8lDL2O9x8HBXcc2Lfq4IMdZRetE2VkAIWQCEkYv6ERC4m0cJCdQIRAzH4V0WMg",
-	"bvVd7873ngk+jFiwVWAvx4DMIyS5AamY4IQpwjihRGmqgegx1UTCMFUOYpGARGB8M4jiXswYTQ2t3Pne",
-	"CyEHLAwteW5rH+epHgPXZn4IySDVJKLBhPERwpyRFFGBSAznjYGGTrxdXV3tlUfPUu4L3GdAowgkoZWF",
-	"bpkeE0p+AipBWrbzSd/9lIbif7z2JrG69nwCUgr547XHuEqHQxYw4LqHAJm3+MeP1951enj4NJgFGp/D",
-	"tdcnOx9fPCPf/fP0kPzf/z7dP9qt8OcMS9z53kvB4d9MU7dUkRCUlmIKoSGSV1yD5DS6MEjZJnDZwvY4",
-	"DCi/CP1CpDzcJhS/CKLSYGzQ5OdIEtKJR45EawnuiSIaOOXaQ8k/jQQNL4V4S+Voq4fqBCkZiHBKtBAk",
-	"QgiMwOeGJ4Rk/4It41BXuXFVvn7PgQRjg2U+AlTiNAgg0chyY4iB7PxEFQt8x9+7Z4TyXKKXef6JKk0U",
-	"UCkZqBK/4wCrTK+9hez6K1dpkgipIXwHIaOX+M122RdPmSnCDY5Li+EiZoibxyxzHo2EZHocmx/Ajd3y",
-	"u3d+fPrdy2fvPB//enPl+d7H7vne+/OLD3vHp995vnfx7PnPexfdf+TvL7ruRffp9yfm/+Hz7jmOs88/",
-	"uP//jP//NKP+fe88DZm+uHFISqRRVZpZWyCIUN6ycJYOzIbfG1Ih9iOyQ8mgdrrZ6F3DpecfXjmL0+lw",
-	"xgOW0IjQwBCPHkuRjsZeA4RgjebeBKYOlNlPDNn0jJnQ+NqOWmAJ+V7sLON5K8Wgx6IBHz+L2/q+ymzW",
-	"IQPLFRZHPol1pNAWSJhZrgmc3GhoBESkOhAxlOlHpUEASnm+N6QsSiU0HngOYeO0qH9b3qAwa0OMNqJN",
-	"NxOKLJuxRAwJtT9oaKx2pe02CSAVNoBshXlvyWPUzKIl/zCkGvbwaZPtXZjOv1vfy31Z4KkMQPlYikMo",
-	"8CwGf0Cgq4z1lqkG5mLGDar8MU/2lNj0Ll+MSkmn5nfdPWmQkrWN4pqzA5s28kwC1eBc1zcwLbkHNAyZ",
-	"QQWNPpT2NqSRAr+2XVqWeHN3mn9Yl7IVT+rk8IfvGg7fekWVL49PT9E9zH4fNQxz5gTjox6NInELDSx+",
-	"NQY9NvLNmWoxnZIBECk0mrW5H2s8sN2C1AZCRED5zBEgpH4JL+24RzfQ+IjroT5kKonotNeGm1lxGlMW",
-	"1b58enzY9CWng6gJWc9LyGjABQpSGlJN2/diPdkZlCRUqVshwxp8R4fHJ5Vj/t6fI91qjhAxkAyocqLq",
-	"jORnOQYyZFJpIozhI/iQjVIJjXJHiqjG2Q0a5vMr+/Lp8SwXG5nYcEZHx98voN8aZeXzlJCVgddEZM8h",
-	"kNNEr0dcAUvGIDV8bpD9z0Sc0ECT11cXnl89LPxvIVui+WZnhs80TiLz+n9e/qYHtz/+aPRcJuIHUw3V",
-	"JRrlQw1RJdjn4sWGR2ZFeBJRlgNYh2X+0sXQppULYTu76HqCNEBBEvaoXlY1zgjfdc2qjKSbLJGYymnP",
-	"Cd9Z+vnNOXk8jQcoeKkmwPFQFKE8JIqNuCI7h+R2DJxww6NMESeUSjI4jwT6XpLKRNjDnGvru8+M2a6p",
-	"Thcq6Dcw7doPDScn4crYblZBC5QIYtzxehl3Zb1S7DnfS+NqswdSIZvKruYT7SYMnhILLGfw1CLtcaKn",
-	"RNiogJkKI7mLDcAV7KIL/jVis5BsVcC7mvKQytA4DPDdyRkZiJSHhHEtcC+vry5IIoUGdJus7+75mxGP",
-	"flWizQWssiZ9+ZsavPx+FB7/MB28/K8Fa//TCf+vkpB8gWxeXi/NIGHS6OK06w47ognKl8CNswDPqaZr",
-	"W86bVoK+x3gQpSH05pz2R9CptNxjbCPrunOSj8Bw1jIm72KcrHOCl2W4qCKUBMWZkpSHzk6HIuG2/EnP",
-	"ZQOz8tPjPYPrHAKfpDwCpcgMYjGIi6facFAbILDXV28WGdAz1kPjjtswMdHTxuepgsU8Yga3QN2dPe8J",
-	"TJdXD2bjM3qhvryZsGn9QleXoieZK+Mbfyn/M4+/N4VSSpnWBvJdw+KaDXUttK6W/GzSFsSbMKNcDNsc",
-	"vL7qOoVirSurbt50Pb/VdmsyUYy9MYhY0PvjdrLkMW7XxCoBXU4Rz9hVtdMoxlt0lqypDBurGUwl8tmE",
-	"xVSmxm3HiLLQ+KweefGM/HBy+s8sabtP+mZw39jp/VTyjvFQ9VimnUmsOu6jjk3oBSJ0Kbz+GembXzjM",
-	"WPliSHZ+vrz8QOwRoGqiErgegwK127nm13yP9LM0gotd9snOyeHhbodQkpdrECFt5H7IIArN/DFTivGR",
-	"bxYxLHArBR8RA7VPKCcpn3Bxy933QpbzGzc0SgFXjrOEdu8PJXi+sK7lCcxebiGK9lz2+3X3/S+lWdIi",
-	"rdGLIWS0Z5G3c3J02jBbv5526JOdXy9f7H2/i7MlNhPW00L0MBOFEz0tTwSfA4BQkSPyjv3kQKgEsnEn",
-	"R7sdwkU5VR9ICM03NFJnhMMNSKLoVBm/LI+ZZWEJAp+Z0gpnN6DElE97VGuIE63M/Mc/GJCEIOYNCYx1",
-	"EKSa3QAZUhaBdfv2GFdkKMzUTOVzn2EQ2eav2WhsrH4bACG3lOlsAJD+R9Byunc+1CD7REEgeGghGmaZ",
-	"eNypQU5l/z7myWdTzSXCwWm40L2hsdxxmhOLsFXTl5aSMOPQMxM6Tw2nzM4/oXrsMOrjA/s9CQUgUVho",
-	"aAw9LDbAsQa/lAs8GUw6W0K3i5IxVdbVNqMsDSiQPbtGMd5F9WkkgYZTHOXC+pjgxxmyY8FZjBjNVGs+",
-	"Tc1IM2jMvsFBDlHNAwsTySDSUAXVqcxKRWg+U4ZudzI9p+ozP7cypwHC7IWLLI6QH5YWWfQhWw63WobT",
-	"+NP1kyrPbMxBpyIsmvqzjnjHGoz9AmmZEYL8etiAtUqpwBkxlJ4lswxGR0bMGNIfCVFDa+PUC/Gajaog",
-	"FuVkz8UaKhIvT5kQjtIloz33LdmB/dF+gVAjUR2izZgJTHdrMrUAMF8Hs64VLwCpminy5l3XraBlyl06",
-	"zvGq0QOGcQY082vNjq0RZBcNIQOkZ6VPZWdmHSeUSmLCQL2jaZyAhNBO45y4XsxUTHUwrsziXpKQDYfG",
-	"+MIiNEQch/qBMOUiAlo4+YzqqDdhVciMXWfPi4tC3FhGp2EoQSkIDW5rqM1PuxWz3TJmcXQea2re3uv3",
-	"3QuH0yeK5B9nWsvxxhPlVLatNemTnVOrq416LdefGLdTUxYpQiWQSIxGRiybmSQ6rRnKDR+ibMKpMjWn",
-	"QN6wALLF8YNM0d1QFhmWrwwoqTYSiDQKcdwASDCGYAIhGUBAUwWE5nPrMUxJCAnwkBhSQLlPbSmYLTNk",
-	"SqUgdw0UKZdAg7FZ98zsQE4JNWppgZ4apKq0sUxZGvoOxlBWyBZOayJJMTIHv+Q6ZKe890zQ34BkQwYh",
-	"kRAA19EUj0FpFkWIAES/NxvEaMnN27Nsji9zpSkPmscVLsNsjFczHTWP0q4uZL7li2+zafKlGu3eIppc",
-	"+JEoMMw4NuIYjwkavcc8q7cZ37Ge5WvP6s3L4s06c8sWT6ybz5tTcbA4oVZ3clarFFjHhywn6ZYoJrC7",
-	"88s5ObutalFBEXywp1Q7ztX8ypywNuFVFlS6bZ+yC/qDs97XC5yunymuh6KziRrBZCO+Lnzoj/0FQu0O",
-	"kPbttcVo28KGuRUxL/jezTwF48UgBIRqjfprYXS0WKA9OPorssnqhSsx4+WnRzP1FKsWpahlgo2fmrbc",
-	"sqdSqGc90ls54FZHf7tKtBCuXLKyEOlbKWLZYJ3KV5aDNB3+b8b0WvfEl+LIdco0Wjnz05wtrCpQWmXl",
-	"pbHp2YhDmAkRnyQSFHBtqwIwQLU4++J79sPFOXf73ezmDKNDkEqmp10shbYJl4S9gel5anA3U3fE87LY",
-	"aghmp59MejYIamtmbRjUPVIQSNAuMrrr5wGFwdQ4S6WiSiFdKuyAJuzg5ugA35kfexOYqjPCNBlJyrV1",
-	"TTCQpczDephiP+s9yvPNrvvov/fOP7zae1POrtkNG4RiyWvLzss1oTuYZYRY4E/r1jGOT/b/UILv7mf1",
-	"33gsZtZiubHWCS6GhbXZavbXi+zIX19dev4s8inWyzqXbOf11eVu4Xq/QsdHTzOnzkZVHIoMhOajN++6",
-	"JaxZVFaBRTjq0N6hczMUDdSM57+Hc4auypDTEcTA9T4ptQ9aGMwphPan66oZss8QWo87d7TPDKxM5iGh",
-	"a55PYDbhggNqn7ikuvOja1lV3wZoKpEAH/NENt1TQIW/1RjCa45BwddXb7r75CfGqXRhduV8xoqZY7eQ",
-	"GJnGR/vX/JpfFhwhhgRuQE7zpjBmabbaWlSLn+6TCxxTxJ+wP0u5sj7uSP6aM52Fc9FP7n/eyxjeHkX/",
-	"jASCSlXwSJxEUzuF4KA6pD+JVQfZq08sZ9pHt5JpqD4ybnR//5rb5j5UEx3Sl8hZfYw9Fp/5pI8zlF/Y",
-	"KX3Sd8vlL+xvxJzdtw2XMGXEQp6I6bc1QvRJKII0RsFpiUlpoxhd6gXnPa8EuTqE8mmWj7HBFSv/XC+I",
-	"IgOIxO0+wVQN9oVgGLLgfXVWdIJZbrzmS7IjbROeLpbez2VT3wWfMJ6BdIJS8Zr3m+Vi3ydWWZAVxPAZ",
-	"EZLEqU5pRC7fGs7IOiMCo92GSKE27oOSWo/hmoeQRGJqUP5EkWfnRmE5pizeuAYb1TCd2ifv8hUxdI7C",
-	"ZICFQRKIpHps9qnHRi8YVuxbCC/fdvv1w8rjWBi5d8+M2HLZBSK4IXlzIO8T4Ab3T/ePiOC+SxYzdc1z",
-	"CmKq9NUh0s77jAsViamcQGj4TAFXTLMb6GARSZ/suOAyZuDwvBgfGdxinbX520pFK8p8EowpH5nH9Jo7",
-	"SfZEubSgT4rorZ9Xa9jkdrX3YBcFUhbRy90SYxwE2oiboQQ15kifVg7Vwr0u6zKmyqZGboSZyJKykOVw",
-	"HFOuNRQT7NLVF+9jzMwFrrwPLilqFEwp79zxjvYP9w9dcwinCfM6nkHvUyz11WO0OKpEjby2h7xmXroe",
-	"jVwivgq9jveWKZ0b7JjPLjWz/97sIxSfHOSt3nf+Ut/aPuy7T7XO4+PDwzktW6u1alVDIE29r7b5XAyt",
-	"GDIoPbHrN02bw3lQao/GIUeLh1R6/XDQ08WDiobgO987XQayancoWqNpbGs08IDzWq6izt3ZW0581nsn",
-	"fU/TkSEADynJWLx1veh1PKN4cBqrfjzzUc7U1jky5rtQDXRX627w8iajn0Q43RgttPRQ3FXtegdojSKP",
-	"Nk+RTdRoQaw1Y74VQd7+Vf38149vs0PjcIunuLBD8q9L3SeHPywekff5mwFHSyxRb/vFcafL7Kehk3QT",
-	"PGjPmNAmHmxrX94cC9757Xrh4EvKwjtLZhHYrt8qoz7H51VGrfDJSVMHkBkTen9x2jtZPCJvdt8EGVi0",
-	"NJPBRkVuo6Z/CXrOKR5uR9pdumKgR9KoksZL0Fugi9VsO3czjTHWEqqD8SxJ1eK996TEW6LKSynxbZK1",
-	"zcw9RPL+NrWupRsbZfHziq5hRNGnTKQYsghsS/r9Mt5iBXxQzleuz6Vpg9jvlsT+h1JL6D0wakPWdikm",
-	"bbAgnhnX/sFZEN8mH3VRNxlvI6+oHeIVT9vjmjRkeg/viJgfySiuSthaKMP/0ngf3EwDwfLXst1ncKR2",
-	"M8Xc6AhinTis/02CJNb5eqIqm/eJiEKMBDKpKp6Z+WgOieN7jOZ7ZXJ2tLGXdT21knNRv/DvJudyS/GS",
-	"lFa0oLdNWupNXu4Spqwxu23CvClnufkqNQ7NM2L1fCJhyD633evYVIJwrzxca7aey8NIYn833i2Vx6sS",
-	"t1bYrp1pzWvHs/ODl6U29fuMXs4WMW05fFlux990/NI25z6GL7+J8CWvNJ5QHmJdhL0jJy5dLbwmz2Fy",
-	"e5EpWJ7w4MtM7LJ2E4Sk2TWsOXx5NUHWGJE1x5xlLVRY80WUplPlk4hio2CRvxyBJidHh/vl68BcoBST",
-	"lzWpcO86oC0cUTTqTGxJzoPyo5bYCl7jupmwLWKyRv8bJ/L2sO1fhaQeHiFtJm67CbrIDY6VjHx7z/vC",
-	"CO29Wypt5dZbjtEuJuEsSPs3l4nfdEDX1kjlJ4t9qvYqgB0X5PXz9t9dDGTcr+CeZ50cuCqk1eO6JdZu",
-	"9EHcDXX3xNC1ewG3zMf12/damLm4queBsfLqbsWD531HErU+75iGYGvfpzMt+87LNK7KTjAWCrj50ngs",
-	"E2YvCHRSoDDu58iAMGe3FQVA1hO6cQFwwe9TANRuuNu2IudLCYDSPVmPEuChS4CsQ6FoHLQ3L2UMf9bc",
-	"u7Aqo2f8Op+rR+4mu72Qamqeb56/a5fl3ROft1xTuGV+b7sYsC224cq5H7n+wXN9RhmEEkl5KGJyfPrd",
-	"3oDp0g2Mt5ImCYTEdRyVL4FE7Y+RyvIFlu7KRqomYK/00GJlgyCTAKtbBH/cTtrTfi9Bvzbv75HZ8F6/",
-	"Fs6y7x6DhWvTK/olpaa4wgp9ouomqiJ5jxzZAby1eGic2Wkcg5ZuhpUJcwPhpLnkG9Ng88ruHQ3uqyip",
-	"dEfDlrVa5f6EFoZ7d/6sfolt91GtPXi1hseeX33RZtK64BX+C05GGDSbuN1VJYTh4LsFPG6zZYtLVErX",
-	"UTyI7rH6xaxzqysyOf6YFWkpycgV3UwU1iccbptqqqqkd99Zk0Zl9BH/WZ95Wbej+6C3NhXB4ZYU1w+v",
-	"U2VRjP52Ky3+UkrnqznEkliHjAr3xhxUuYrCNmMPIBDFP35b0Q7rMs2amYzKGgdfYld70ebFlAl7O/K6",
-	"jX8ydD0K6ZnUteDwtdT0VSJ4sdqv/ovmCzPddaq7r1R3wy1cW3YuliD8LNn9MBng0a1oyJLZtHfW7USE",
-	"zOrANsHqayoOvAt14xGDrr1h9W8YMihuWXtk6IfO0N38YvSlM14rhwOQP+ezMF78fA85Lnsl4D2xcfXK",
-	"xC0zcu2ywwZWLv+bssU9+0y5Wwsfefuh87Ylkdr9+turaHE8vQzj791LzN/u//4i/98Q/787f/bI+X9D",
-	"zjfnvoDjy/H/tVm8dD8tcm7petbfPxkvvHyFqn1Svrz290+Gi/FfeHCsn8rI63gHyN0OpC+11uc913uY",
-	"P6/6GqUXpb2Untrm2vIDbBW/+3T3/wEAAP//",
+	"7D3bctu4kr+C4m5V7Dr03c6ZkWsePImTyW2SjTzjrR2nJIhsSRiRAAcA7eik/D37H/tlW2iAV5G6OLLO",
+	"xHFeYokE0Gj0vRutL14g4kRw4Fp5nS9eQiWNQYPET2cJewPTV8/N3yGoQLJEM8G9jnf24RWZwJSw0PM9",
+	"Zr5JqB57vsdpDF7HownrTWDaw+cS/kqZhNDraJmC76lgDDE1kw6FjKn2Ol6a4pt6mpjRSkvGR97tre+1",
+	"rH8eUaVZMBeGr177HdUgGY1aYMgezwUi/mooPtARdNm/YBaAVxpiRRKQJKEjIFshDGkaaXKyv50B81cK",
+	"clpAY97rKTNZGYaYfmZxGnudw/1934sZt58OcmgY1zACmYNzISbAZ+F5n9C/UiDaPCVDKWJCSSLhmolU",
+	"IYhPFOHwWfcQDHxtHpzZCxVA3wIf6bHXOTk4bELWbwpk01l9BBrFJFUgW08q/cqTujWDVSK4AmSen2n4",
+	"Ef5KQWnzKRBcA8c/aZJELKAGsr1EikEE8T/+VAIRWiz3nxKGXsf7j72CQffsU7X3wY6yi9aJMjKAQkiE",
+	"JIxf04iFRFo4yFYgQiBmv4roMRC3+rZ363vPBB9GLNgosBdjQOYRklyDVExwwhRhnFCiNNVA9JhqImGY",
+	"KgexSEAiML4ZRHEvZoymhlZufe+FkAMWhpY8N7WPs1SPgWszP4RkkGoS0WDC+AhhzkiKqEAkhvPGQEMn",
+	"YS8vL3fKo2cp9wXuM6BRBJLQykI3TI8JJT8DlSAt2/mk7z5KQ/E/XXmTWF15PgEphfzpymNcpcMhCxhw",
+	"3UOAzFP846cr7yrd3z8KZoHG7+HK65Otjy+ekaf/PNkn//e/R7sH2xX+nGGJW997KTj8m2nqhioSgtJS",
+	"TCE0RPKKa5CcRucGKZsELlvYHocB5VehX4iUh5uE4ldBVBqMDZr8HElCOvHIkWgtwT1RRAOnXHso+aeR",
+	"oOGFEG+pHG30UJ0gJQMRTokWgkQIgRH43PCEkOxfsGEc6io3rsrX7zmQYGywzEeASpwGASQaWW4MMZCt",
+	"n6lige/4e/uUUJ5L9DLPP1GliQIqJQNV4nccYJXplbeQXX/jKk0SITWE7yBk9ALf2Sz74ikzRbjBcWkx",
+	"XMQMcfOgiRqNhGR6HJsPwI3d8od3dnjy9OWzd56Pf7259HzvY/ds5/3Z+Yedw5Onnu+dP3v+y8559x/5",
+	"8/Oue9A9+uHY/B8+757hOPv9B/f/L/j/pxn17ztjGY1oadSUZtYOCCQY+uhRXbEiQqphR7MYvIa5sjGD",
+	"6SzhGAypdPAnBNrqR/cysu0Epk3zweeESVArwcDCJayezHr6MvtAwrWY5Puu7uGDBAVcE8EDyOA2J+7G",
+	"eP6SMKJyQiwzYws3wuG+oFLSqWettMzE+8P6CLiFfDK/fGLFQQvEeHHQb5k17KqHnYOR/zGPDxzJzADp",
+	"e3UzuYFbaxvB9WYHNm4gDZk+v3bsXKPWCC0De/izhPfeCDViXyJblAxqcigbvW30SeEkOmuT8YAlNCI0",
+	"sPQqRToaN9Krde8yF7LpWFHA9YxB2/h4SeqNnQ83b6UY9Fg04OMXcVPfV1khdMjAym+LI5/EOlJotVrf",
+	"uAmc3LxtBESkOhCW2zJJp9IgAGUOfkhZlEpoFE05hC2MSqO45Qmq3TbEaKOEdTOhyLLDVSMGygkNjZup",
+	"tN0tAUOMRgDQgUh1E2asGdJb8lhRXiwp6ZokgnuzwFsZgPIxFYcyn9HWIi0Ktt20xHiGEtGKq5JTS8OQ",
+	"GTTQ6ENpX0MaKfBrW61qoCq9XI6B51pAaZEociMk+k/obhwdHf3oZ4bpMNWphO1TwuEaJLkxY+nAaJOl",
+	"tUamskrhhMOTE4x8ZJ8P5iqbKvhv3nWtl6TyTYwk5Vr5BHZHu+SPSaw6wAM5TbRPzIcQ8MOnUwI0GJM4",
+	"NaYtkDFEIRlMS/a35xekUYL26XGjKPv8yr57dIh7cZ8OFqjAqvZrP30XcrszBdCypTaXzvMX69ZhBQnH",
+	"+z8+Xd/hOjeI8VGPRpG4gbCRTvXYaDt3yjGdmmOTQqP9lcfftExhuyC8gRARUN6G+AIv7bjH8NVvCuTd",
+	"UB8ylUR02mvDzaxyjSmLam8eHe43vcnpIGpC1vMSMhpwgWqVhlTT9r3YCNwMShKq1I2QYQ2+g/3D48ox",
+	"/+DP0XW1AA4xkAyocorrlORnaUQOk8rYqkACwYdslEpo1DpSRIuM0SqT1mW4UZcNZ3Rw+MMC+q1RVj5P",
+	"CVkZeO1EFhYeDI2i90Ov88eS5mtdr02gxW/JjICtZNKzsSZrEtj4kvtKQSBB26+2yVBYhvvvnbMPr3be",
+	"wJRYN/uUqLG44UTwaGp1gzEfuLpBqTkfPwa+WTx8uvW951Yy343NApaMQWr43KDjnok4oYEmry/PPb9K",
+	"tvhvoYBCB9zODJ9pnETm8f+8/F0Pbn76qaz6BlMN1SUaJWUNJSXYmygkx4sNcM+aMklEWQ5gHZb5SxdD",
+	"m1Yu1M7sondTKXdxyGtqaO3OciJZTOW059TQLP387sJ0PI0HqIKoJs6mMGQfEsVGXJGtfWsRcSOtmCJO",
+	"PJe0UZ7L8b0klYmwhzk3WuNeMyaQpjpdaKi+gWnXvmhkWhKujO1mZbxAnZZd+TLuyhq22HO+l8bVZg+k",
+	"QjaVXc0n2nUY/iUWWM7wr+VK40RPibDms5kKc3GLHaEV/INz/jVis5BsVcC7mvKQytA40vD0+JQMRMpD",
+	"wrgWuJfXl+ckkUIDhhOsWvD89YhHvyrR5gJWWZO+/F0NXv4wCg9/nA5e/teCtf/phP9XSUi+QDYvr5dm",
+	"kDBpdP3bdYcd0QTlS+DGaYbnVNM7+xDrVoK+x3gQpSH05pz2R9CptNxjrEQbxeAkH4EJiWWM/8U4ucsJ",
+	"XpThoopQEhRnSlIeOo8FipKJ5U96LhuYlY8Odwyucwh8kvIIlCIziMU0HJ5qw0GtgcBeX75Z5ErMWA+N",
+	"O27DxERPG79PFSzmETO4Beru7HlPYLq8ejAbXxTnxgmb1i90dSmqmDl1vvEc8z/zDGpTiLFUK7OeFMhs",
+	"CHihdbXka5O24PaEGeVi2Gbv9WXXKRRrXVl186br+a22W5OJYuyNQcSC3p83kyWPcbMmVgnocpHPjF1V",
+	"O41ivEVnyZrKsLGawVQin3VYTGVq3HSsNEtuzuqRF8/Ij8cn/8zKbnZJ3wzuGzu9n0reMb66Hsu0M4lV",
+	"x73UsT5xIEJXhNE/JX3zCYcZK18MydYvFxcfiD0CVE1UAtdjUKC2O1f8iu+QfpYIdjH9Ptk63t/f7hBK",
+	"8po/IqTNvQ4ZRKGZP2ZKMT7yzSKGBW6k4CNioPYJ5STlE258cPu+kOUM9TWNUsCV46wkqfenEjxfWNcy",
+	"vWYvNxBFO65+6XX3/a+lWdIiMd2LIWS0Z5G3dXxw0jBbv5447pOt3y5e7PywjbMltpahp4XoYS0BTnRU",
+	"ngg+BwChIgfkHfvZgVBJ8OBODrY7hItysVUgITTv0EhlQWpFp8r4ZXn0MAvQEPjMlFY4uwElpnzao1pD",
+	"nGhl5j/80YAkBDFPSGCsgyDV7BrIkLIIrNu3w7hycRKm8rlPMatiK5DYaGysfhsKIjeUaZUHVvofQcvp",
+	"ztlQg+wTBYHgoYVomNVS4U4Ncir797HSabZYqEQ4OA0Xujc0ljtOc2wRtmoBiqUkzMT1zITOU8Mps/NP",
+	"qB47jPr4hX2fhAKQKCw0NIYelovhWINfygWeDJYNWUK3i5IxVdbVNqMsDSiQPbtGMd5lu2gkgYZTHEXt",
+	"ZrBEC2fIjgVnMWI0U635NDUjzaAxewcHOUQ1DyxMJINIQxVUpzIr9qP5TBm63cn0nKrP/NzKnAYIsxcu",
+	"sjhCflhaZNGHbDncahlO40/XT6o8szEHs9IFRFN/1hHvWIOxXyAtM0KQX/cbsFYp9jolhtKzJK/B6MiI",
+	"GUP6IyFqaG2ceiFes1EVxKKc7LlYQ0Xi5alDwlG6ZLTn3iVbmDLKEWokqkO0GTOB6XZNphYA5utg3UzF",
+	"C0CqZoq8edd1K2iZcpemdrxq9IBhnAHN/FqzY2sE2UVd2sogy0qfys7MOk4olcSEgXpL0zgBCaGdxjlx",
+	"vZipmOpgXJnFPSQhGw6N8YVlxIg4DvUDYcpFBLRw8hnVUW/CqpAZu86eFxeFuLGMTsNQglIQGtzWUJuf",
+	"ditmu2XM4ug81tS8vdfvu+cOp08UyV/OtJbjjSfKqWxbLdgnWydWVxv1Wq4gNG6npixShEogkRiNjFg2",
+	"M0l0WjOUGz5E2YRTZWpOgbxmAWSL4wuZorumLDIsXxlQUm0kEGkU4rgBkGAMwQRCMoCApgoIzefWY5iS",
+	"EBLgITGkgHKf2kypLRRnSqUgtw0UKZdAg7FZ99TsQE4JNWppgZ4apKq0sUxZGvoOxlBWyBZOayJJMTIH",
+	"v+Q6ZKu890zQX4NkQwYhkRAA19EUj0FpFkWIAES/NxvEaKlZsWfZHF/mSlMeNI8rXIbZGK9mOoI5dVGL",
+	"LF98mk2TL9Vo9xbR5MKPRIFhxrERx3hM0Og95vnN9fiO9Xxne35zXj5z1plbtqjorpnNOZU4i1OLdSdn",
+	"tYqZu/iQ5XTlEkU1dnd+OTtpt1UtrimCD/aUase5ml+ZE9Y6vMqCSjftU3ZBf3DW+90Cp3fPmddD0dlE",
+	"jWCyEb8rfOiP/Q1C7Q6Q9u21xWjbwoa5FTEv+N7NPAXjxSAEhGqN+mthdLRYoD04+huyyeolPDHj5W8P",
+	"ZipLVi3PUcsEGz81bbllT6VQz91Ib+WAWx397SrRQrhy8c5CpG+knGeNFTtfWRjTdPi/G9Prrie+FEfe",
+	"pUyjlTM/zdnCqgKlVVbizQA24hBmQsQniau0x6oADFAtzr74nn1xcc7dvje7OcPoEKSS6WkXL7PYhAvW",
+	"C52lBnczFVg8Lw6qhmC2+svWCvW3/TygMJjWqoyFdKmwPZqwveuDPXxmPuxMYKpOCdOuatO6Rraek+mZ",
+	"MMVudns0zze7+6N5gVKBUJrX92MpeMvOy7XSW5hlhFjgR+vWMY7f7P6pBN/ezW7w4LGYWYvlxlonuBgW",
+	"nGer2U8vsiN/fXnh+bPIp1hH7lyyrdeXF9uF6/0KHR89zZw6G1VxKDIQmpdKVbA5KqvAIhx1aG/RuRmK",
+	"BmrG89/BOUNXb8npCGLgepeULoBbGMwphPajuxc5ZJ8htB537mifGliZzENCVzyfwGzCBQfULnFJdedH",
+	"17Kqvg3QVCIBPuaJbLqngAo/qzGEVxyDgq8v33R3yc+MU+nC7Mr5jBUzx24hMTKNj3av+BW/KDhCDAlc",
+	"g5zm13qZpdnq5dBa/HSXnOOYIv6EN2yVK3DkjuSvONNZOBf95P7nnYzh7VH0T0kgqFQFj8RJNLVTCA6q",
+	"Q/qTWHWQvfrEcqb96kYyDdWvjBvd373i9no2qokO6UvkrD7GHovXfNLHGcoP7JQ+6bvl8gf2M2LO7tuG",
+	"S7BEkOSJmH7bVbY+CUWQxig4LTEpbRSjS73gvGeVIFeHUD7N8jE2uGLln7vNp8gAInGzSzBVgzf7MAxZ",
+	"8L46Le7yWm684kuyI20Tni6W3s9lU98FnzCegXSCUvGK95vlYt8nVlmQFcTwKRGSxKlOaUQu3hrOyG4M",
+	"BUa7DZFCbdwnq3e/4iEkkZgalD9R5NmZUViOKYsn7oqkaphO7ZJ3+YoYOkdhMsDCIAlEUj02+9RjoxcM",
+	"K/YthBdvu/36YeVxLIzcu++M2HLZBVt0igfyPgFucH+0e0AE912ymKkrnlMQU6W39pF23mdcqEhM5QRC",
+	"w2cKuGKaXUMHi0j6ZMsFlzEDh+fF+MjgFivOzd9WKlpR5pNgTPnIfE2vuJNkT5RLC/qkiN76ebWGTW5X",
+	"L+Nso0DKInq5W2KMg0AbcTOUoMYc6dPKoVq412VdxlTZ1Ahe6XOaRchyOA5v/A1TZS8vSldpvYsxMxe4",
+	"8j64pKhRMKW8c8c72N3f3XeXpjhNmNfxDHqPsOhZj9HiaCZq88RdXMrF4avQ63hvmdK2qBkz2aVeKC2V",
+	"0MUre3mbjlt/qXdtD43bT7WuEYf7+3Ou2652zbZ0UbGpaYHtGiKGmezAWoJju37TtDmce6XWFjjkYPGQ",
+	"yj1tHHS0eFDRzOHW906Wgax6sx/t0DS21Rl4ukjK2X4zYVlTlX5Os0afZYVMIdmyyVxrQFiJp7DSi44M",
+	"hXhIZMYYrqtMr+PlOskzj3NOtx6TsemFaimwwnL5FYSvYSpn9EM4RwEYxm8zeK94xeIlr1CIZfX2AXRy",
+	"i28CkDhxSMm7s2cGpWgcIkyZ0WHTwtk1J0ps1QCmTOwjzJBYaVscCBkLYx4xrSAa5hnoLDXqMutaCj6y",
+	"BdEcV0bIhbRCpMre5VtsXn678WcRTtfGck0X5W6rXpM78RrXH6wZhOwyRwPjuxeqDQveiiC/eFp9/beP",
+	"bzNG4XDjygfnNxH4+wqR44MlRtQbXeC4k2XAa+idsA7JZU+swcyrSa7T8l16x/r2Sow1TJBPUdOuRWzd",
+	"+i0Kdu9L0f/r1lJUBE1NMC7KV/+tIZCZuRzThYMpsflxI2wkIE9YB49xcpJl5+zuqOsnYMzqHNQrnssA",
+	"tY2STGk6VSRiqig8KFoV9H2ihBVERpiwXILSNGSaaElZRALKXZJvACQSZugVT5NTqzeMAcY0oSPKuDXJ",
+	"bPXJ2LpyM1LpIy5ekkoVuXDcVI9smyT8vRnNQj5/RN78Zh1MYtFSZpKszGNNOrrRZHwJuu3o1m3ItbVL",
+	"cdt9pIcqPbwEXSYGZ70VxsnaTLeV3IS8pSJeN6yKT4wF7GAsYK6LkicUHoSXUk3RznVULGq+Ey+leiPZ",
+	"xYOb9f4KlIzTLOWKNNnORQb8Ps3nmYTZhi3oUp5/3dZzanH3zZrP+z8uHpF3kvzm7e0mHmxrkLc+Fpyn",
+	"F/a+pDMmdZVRn+P3VUZdZFHaMY8WZY0MLFqayWCtIrfNspxzivubkXYX7rLCI2k0GJf3Ther2Xau97Ex",
+	"1hKqg/EsSdXqUe5JibdUvSylxDdJ1rZy8CGS97epdS3d2Cywn984GUYUc16JFEMWoRtw34y3WAHvlesp",
+	"786laYPY75bE/odS8557YNSGqtKlmLTBgniGca7wkY/+BnzURd1kvI38xt8Qm4hvjmvSkOkdbOq4INma",
+	"tzTcWCjD/9L4iwMzF5yXb/x/ryncagfJudERG6J2WP9OgiTW+XqiKpv3iYhCrFRgUlU8M/PSvDCfeY7V",
+	"Rl6ZnB1tLK4dKOqr/93kXG55tCSlFS2y2iYt9U5ars131jiqbcK8acBy81VqsJtnxNu9iYQh+9z2yyFN",
+	"JdL3ysO1ZlBzefh7KsPIebd0fVeVuLXCdu1Max47np0fvCy10brP6OXsJYsNhy/L7cIes//fcfiSVy7G",
+	"Ux5i9st2M41LP151R57D4ttFpmB5wr0vC8oBziXNfugnhy+vds4ubmdZ3dOsxQPeSbFpfZ9EFBuZFPWV",
+	"I9Dk+GB/dybv/twWV9akwr3rgLZwRNFI4OHlco8PltgK/lDQesK2iMka/a+dyNvDtn8XknosCmgrCvh6",
+	"usgNjpWM/Cz1vyBCe++WStt10A3HaBeTcBak/c5l4jcd0LV3OPKTxT46tlXZlgvy+nl7om0MZNyv4J5n",
+	"ney5WxKrx3VLrN3og7gO2vfE0LW+5Rvm43p38BZmLlqJPjBWXt2tePC870ii1ocqpiHYu7nTmZZizsvE",
+	"Wr1gLBRw86bxWCYsLBfrFcb9HBkQ5uy2ogDIetasXQCc8/sUALUO3JtW5HwpAVDq4/soAR66BMhuUBeN",
+	"TWxn2IzhT5vvVq/K6Bm/zufqkeu0vRNSTXfc75Osl79rzbzvic9b2qhvmN/bGpe3xTbcddNHrn/wXJ9R",
+	"BqFEUh6KmByePN0ZMF3qEH8jaZJASFxHhHKTetT+GKksN9h3LeWpmoBtOajFygZBJgFWtwj+vJm0p/1e",
+	"gn5tnt8js2Hf8RbOss8eg4V3plf0S0pNOwor9Imqm6iK5D08yBbgr6rgXbNpHIOWboaVCXMN4aS55BvT",
+	"YP3K7h0N7qsoqdRDbsNardLfrYXh3p09q//IRvdRrT14tYbHnrfmazNpXfAKfyPcCINmE7e7qoQwHHy7",
+	"gMdttmxxiUqpXd6DuD1W/+GIudUVmRx/zIq0lGTkim4mCusTDjdNNVVV0rvvrEmjMvqIP8A6L+t2cB/0",
+	"1qYiONyQ4udR7lJlUYz+dist/lZK5+svlyOJdciocG/MQZWrKGzXgAEEInY1DDXtcFemuWMmo7LG3pfY",
+	"1V60eTFlwt6MvG7jnwxdj0J6JnUtOHwtNX2VCF6s9kvnu0ymu05195XqbugSvGHnYgnCz5LdD5MBHt2K",
+	"hiyZTXtnt52IkFkd2DpY/Y6KA3+rYe0Rg679BYjvMGRQdIF+ZOiHztDd/Iebls54rRwOQP6cz8L4wzT3",
+	"kOOyLcvviY2rLd03zMi1ZuwNrHxZ+v2+4nfAmHJd1R95+6HztiWR2u9/ba6ixfH0Moy/cy8xf7v/+4v8",
+	"f0P8/+7s2SPnf4ecb859AceX4/93ZvHS72cg55Z+PuKPT8YLL//Eg/2m/OMaf3wyXIy/QOdYP5WR1/H2",
+	"kLsdSF9qV5933N3D/Puqr1F6UNpL6Vt7ubb8BV4Vv/10+/8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -23,6 +23,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/password"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
+	"github.com/passthru-dev/passthru/services/kms/apikey"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/realm"
 	"github.com/passthru-dev/passthru/services/kms/scope"
@@ -39,8 +40,9 @@ func newHandlers(t *testing.T) (*handlers, http.Handler, uuid.UUID) {
 }
 
 // newOptions makes the handler's dependencies on a fresh SQLite database
-// with one tenant, and no authenticators.
-func newOptions(t *testing.T) (Options, uuid.UUID) {
+// with one tenant, and no authenticators; apiKeyOpts adjust the API key
+// service's options.
+func newOptions(t *testing.T, apiKeyOpts ...func(*apikey.Options)) (Options, uuid.UUID) {
 	t.Helper()
 	ctx := t.Context()
 	d := dbtest.Open(t, dbtest.SQLite)
@@ -57,7 +59,13 @@ func newOptions(t *testing.T) (Options, uuid.UUID) {
 	require.NoError(t, err)
 	users, err := realm.NewUserStore(ctx, d.Gorm(), realm.UserStoreOptions{Hasher: password.Hasher{Iterations: 1000}, Roles: roles})
 	require.NoError(t, err)
-	return Options{Keys: svc, Users: users, UserRealms: []string{"local"}}, tenant
+	ko := apikey.Options{Store: kstore, Barrier: br}
+	for _, fn := range apiKeyOpts {
+		fn(&ko)
+	}
+	keys, err := apikey.New(ctx, ko)
+	require.NoError(t, err)
+	return Options{Keys: svc, Users: users, UserRealms: []string{"local"}, APIKeys: keys}, tenant
 }
 
 func TestNewValidatesOptions(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
+	"github.com/passthru-dev/passthru/services/kms/apikey"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/realm"
 	"github.com/passthru-dev/passthru/services/kms/scope"
@@ -40,6 +41,9 @@ type Options struct {
 	// realms users may be created in, the first one being the default.
 	Users      *realm.UserStore
 	UserRealms []string
+	// APIKeys backs /api/v1/admin/api-keys. Its Authenticator belongs in
+	// Authenticators for the keys to be accepted.
+	APIKeys *apikey.Service
 	// Authenticators are tried in order (Basic today; Bearer plugs in here).
 	Authenticators []authn.Authenticator
 	// ExtraChallenges are advertised in 401 responses beside the
@@ -51,8 +55,8 @@ type Options struct {
 // New returns the KMS HTTP handler (without the transport middleware of
 // httpx: request id, recover, access log and body limit are the caller's).
 func New(ctx context.Context, opts Options) (http.Handler, error) {
-	if opts.Keys == nil || opts.Users == nil || len(opts.UserRealms) == 0 {
-		return nil, errors.New("httpapi: Keys, Users and UserRealms are required")
+	if opts.Keys == nil || opts.Users == nil || len(opts.UserRealms) == 0 || opts.APIKeys == nil {
+		return nil, errors.New("httpapi: Keys, Users, UserRealms and APIKeys are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

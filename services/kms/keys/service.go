@@ -173,9 +173,10 @@ func (s *Service) ListAudit(ctx context.Context, tenant uuid.UUID, keyID *uuid.U
 	return s.store.AuditEvents(ctx, tenant, keyID, page)
 }
 
-// RecordUserEvent records a realm user administration event about the user
-// target (its id; empty when creating failed). opErr decides the outcome.
-func (s *Service) RecordUserEvent(ctx context.Context, tenant uuid.UUID, op, target string, opErr error) error {
+// RecordAdminEvent records an administration event (a realm user or API
+// key created, changed, deleted or revoked) about target, the id of that
+// user or key (empty when creating failed). opErr decides the outcome.
+func (s *Service) RecordAdminEvent(ctx context.Context, tenant uuid.UUID, op, target string, opErr error) error {
 	return s.writeAudit(ctx, &kms.AuditEvent{TenantID: tenant, Operation: op, Target: target}, opErr)
 }
 

@@ -473,15 +473,15 @@ func TestEnsureTenantAndRecordDenied(t *testing.T) {
 		assert.Equal(t, "forbidden", events[0].ErrorCode)
 		assert.Equal(t, "system", events[0].Principal, "no actor in context")
 		requireCode(t, e.svc.RecordDenied(ctx, factory.TenantID(), "encrypt", "", kms.Forbidden), kms.NotFound)
-		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "delete_realm_user", "user-1", nil))
-		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "update_realm_user", "user-2", kms.New(kms.NotFound, "x")))
+		require.NoError(t, e.svc.RecordAdminEvent(ctx, id, "delete_realm_user", "user-1", nil))
+		require.NoError(t, e.svc.RecordAdminEvent(ctx, id, "update_realm_user", "user-2", kms.New(kms.NotFound, "x")))
 		events, _, err = e.svc.ListAudit(ctx, id, nil, kms.Page{Size: 10})
 		require.NoError(t, err)
 		require.Len(t, events, 3)
 		assert.Equal(t, "user-1", events[1].Target)
 		assert.Equal(t, "success", events[1].Outcome)
 		assert.Equal(t, "not_found", events[2].ErrorCode)
-		requireCode(t, e.svc.RecordUserEvent(ctx, factory.TenantID(), "x", "", nil), kms.NotFound)
+		requireCode(t, e.svc.RecordAdminEvent(ctx, factory.TenantID(), "x", "", nil), kms.NotFound)
 	})
 }
 

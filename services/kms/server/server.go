@@ -18,6 +18,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/credential"
 	"github.com/passthru-dev/passthru/services/infra/serve"
+	"github.com/passthru-dev/passthru/services/kms/apikey"
 	"github.com/passthru-dev/passthru/services/kms/httpapi"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/realm"
@@ -98,6 +99,10 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if err != nil {
 		return nil, nil, err
 	}
+	apiKeys, err := apikey.New(ctx, apikey.Options{Store: store, Barrier: env.Barrier})
+	if err != nil {
+		return nil, nil, err
+	}
 	realmsFile, err := loadRealms(cfg, env.ConfigFile, env.Demo)
 	if err != nil {
 		return nil, nil, err
@@ -152,8 +157,8 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	env.Banner("Swagger UI", env.URL+"/ui/swagger/")
 
 	handler, err := httpapi.New(ctx, httpapi.Options{
-		Keys: svc, Users: users, UserRealms: dbRealms,
-		Authenticators:  []authn.Authenticator{basic},
+		Keys: svc, Users: users, UserRealms: dbRealms, APIKeys: apiKeys,
+		Authenticators:  []authn.Authenticator{basic, apiKeys.Authenticator()},
 		ExtraChallenges: []string{authn.BearerChallenge("kms")},
 		Logger:          env.Logger,
 	})
