@@ -61,18 +61,18 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		audit := do(t, k, admin, http.MethodGet, "/api/v1/audit-events?page_size=200", nil)
 		require.Equal(t, http.StatusOK, audit.status)
 		assert.NotContains(t, string(audit.body), secret)
-		var byKey, created_ []map[string]any
+		var byKey, creations []map[string]any
 		for _, it := range audit.json(t)["items"].([]any) {
 			ev := it.(map[string]any)
 			if ev["client_id"] == id {
 				byKey = append(byKey, ev)
 			}
 			if ev["operation"] == "create_api_key" && ev["target"] == id {
-				created_ = append(created_, ev)
+				creations = append(creations, ev)
 			}
 		}
-		require.Len(t, created_, 1, "the creation is audited with the key as target")
-		assert.Equal(t, "basic", created_[0]["method"])
+		require.Len(t, creations, 1, "the creation is audited with the key as target")
+		assert.Equal(t, "basic", creations[0]["method"])
 		require.NotEmpty(t, byKey)
 		for _, ev := range byKey {
 			assert.Equal(t, "api-key:"+id, ev["principal"])

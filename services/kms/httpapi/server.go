@@ -171,11 +171,9 @@ type gate struct {
 // operation is what the gate needs of one API operation, resolved from the
 // spec once.
 type operation struct {
-	route *routers.Route
-	scope string // x-required-scope
-	// sensitive is x-sensitive: the operation destroys, creates or
-	// re-enables key material, reveals plaintext or administers the tenant.
-	sensitive bool
+	route     *routers.Route
+	scope     string // x-required-scope
+	sensitive bool   // x-sensitive: key material changes, plaintext or data keys out, administration
 	auditName string // operationId in snake case, for refused requests
 }
 
