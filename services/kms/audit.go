@@ -15,11 +15,14 @@ const (
 // AuditEvent is one recorded operation. It never holds plaintext, keys or
 // ciphertexts.
 type AuditEvent struct {
-	ID            uuid.UUID
-	Time          time.Time
-	Principal     string
-	Realm         string
-	Method        string
+	ID        uuid.UUID
+	Time      time.Time
+	Principal string
+	Realm     string
+	Method    string
+	// ClientID is the OAuth client or API key the principal acted through;
+	// empty for Basic users.
+	ClientID      string
 	TenantID      uuid.UUID
 	ElasticKeyID  string
 	MaterialKeyID string

@@ -41,6 +41,9 @@ const (
 	Internal             Code = "internal"
 	NotReady             Code = "not_ready"
 	Busy                 Code = "busy"
+	// Unavailable: the credentials could not be checked because something
+	// the check depends on (an issuer's keys, say) is unreachable.
+	Unavailable Code = "unavailable"
 )
 
 // Error is a KMS error. Message is safe for clients; Err is for logs only.

@@ -26,8 +26,8 @@ type TenantStore interface {
 	Tenant(ctx context.Context, id uuid.UUID) (*Tenant, error)
 	// Tenants lists every registered tenant ordered by name.
 	Tenants(ctx context.Context) ([]*Tenant, error)
-	// DeleteTenant drops the tenant's storage (every key, version and audit
-	// event) and then its registration. Deleting an unknown tenant is not an
+	// DeleteTenant drops the tenant's storage (every key, version, audit
+	// event and, where the store keeps them, API key) and then its registration. Deleting an unknown tenant is not an
 	// error, so an interrupted deletion can be repeated.
 	DeleteTenant(ctx context.Context, id uuid.UUID) error
 }

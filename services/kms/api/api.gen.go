@@ -147,20 +147,45 @@ func (e UpdateElasticKeyRequestStatus) Valid() bool {
 // Algorithm defines model for Algorithm.
 type Algorithm string
 
+// ApiKey defines model for ApiKey.
+type ApiKey struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy The subject that created the key
+	CreatedBy *string            `json:"created_by,omitempty"`
+	ExpiresAt *time.Time         `json:"expires_at,omitempty"`
+	Id        openapi_types.UUID `json:"id"`
+	Name      string             `json:"name"`
+
+	// RevokedAt Present once the key is revoked
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Scopes    []string   `json:"scopes"`
+}
+
+// ApiKeyList defines model for ApiKeyList.
+type ApiKeyList struct {
+	Items         []ApiKey `json:"items"`
+	NextPageToken string   `json:"next_page_token"`
+}
+
 // AuditEvent defines model for AuditEvent.
 type AuditEvent struct {
+	// ClientId The OAuth client (a bearer token's client_id) or API key id the principal acted through
+	ClientId      *string            `json:"client_id,omitempty"`
 	ElasticKeyId  *string            `json:"elastic_key_id,omitempty"`
 	ErrorCode     *string            `json:"error_code,omitempty"`
 	Id            openapi_types.UUID `json:"id"`
 	MaterialKeyId *string            `json:"material_key_id,omitempty"`
-	Method        *string            `json:"method,omitempty"`
-	Operation     string             `json:"operation"`
-	Outcome       AuditEventOutcome  `json:"outcome"`
-	Principal     string             `json:"principal"`
-	Realm         *string            `json:"realm,omitempty"`
-	RequestId     *string            `json:"request_id,omitempty"`
 
-	// Target The realm user id of a user administration event
+	// Method How the principal authenticated: basic, bearer, mtls or api_key
+	Method    *string           `json:"method,omitempty"`
+	Operation string            `json:"operation"`
+	Outcome   AuditEventOutcome `json:"outcome"`
+	Principal string            `json:"principal"`
+	Realm     *string           `json:"realm,omitempty"`
+	RequestId *string           `json:"request_id,omitempty"`
+
+	// Target The realm user id or API key id an administration event is about
 	Target   *string            `json:"target,omitempty"`
 	TenantId openapi_types.UUID `json:"tenant_id"`
 	Time     time.Time          `json:"time"`
@@ -173,6 +198,16 @@ type AuditEventOutcome string
 type AuditEventList struct {
 	Items         []AuditEvent `json:"items"`
 	NextPageToken string       `json:"next_page_token"`
+}
+
+// CreateApiKeyRequest defines model for CreateApiKeyRequest.
+type CreateApiKeyRequest struct {
+	// ExpiresAt When the key stops working (RFC 3339, in the future); never when absent
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Name      string     `json:"name"`
+
+	// Scopes KMS scopes the key grants, e.g. [kms:encrypt, kms:decrypt]; each must be held by the caller
+	Scopes []string `json:"scopes"`
 }
 
 // CreateElasticKeyRequest defines model for CreateElasticKeyRequest.
@@ -199,6 +234,24 @@ type CreateRealmUserRequest struct {
 	Realm    *string  `json:"realm,omitempty"`
 	Roles    []string `json:"roles"`
 	Username string   `json:"username"`
+}
+
+// CreatedApiKey defines model for CreatedApiKey.
+type CreatedApiKey struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy The subject that created the key
+	CreatedBy *string            `json:"created_by,omitempty"`
+	ExpiresAt *time.Time         `json:"expires_at,omitempty"`
+	Id        openapi_types.UUID `json:"id"`
+
+	// Key The API key (pk_<key id>_<secret>) for the X-API-Key header; shown only in this answer
+	Key  string `json:"key"`
+	Name string `json:"name"`
+
+	// RevokedAt Present once the key is revoked
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Scopes    []string   `json:"scopes"`
 }
 
 // DecryptRequest defines model for DecryptRequest.
@@ -344,6 +397,7 @@ type MaterialKeyList struct {
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Problem struct {
 	Code     *string `json:"code,omitempty"`
@@ -437,6 +491,9 @@ type VerifyResponse struct {
 	Valid   bool    `json:"valid"`
 }
 
+// ApiKeyID defines model for ApiKeyID.
+type ApiKeyID = openapi_types.UUID
+
 // KeyID defines model for KeyID.
 type KeyID = openapi_types.UUID
 
@@ -480,6 +537,7 @@ type UserID = openapi_types.UUID
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type BadRequest = Problem
 
@@ -511,6 +569,7 @@ type BadRequest = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Conflict = Problem
 
@@ -542,6 +601,7 @@ type Conflict = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Forbidden = Problem
 
@@ -573,6 +633,7 @@ type Forbidden = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Gone = Problem
 
@@ -604,6 +665,7 @@ type Gone = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type InternalError = Problem
 
@@ -635,6 +697,7 @@ type InternalError = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type NotFound = Problem
 
@@ -666,6 +729,7 @@ type NotFound = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type PayloadTooLarge = Problem
 
@@ -697,6 +761,7 @@ type PayloadTooLarge = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Unauthorized = Problem
 
@@ -728,8 +793,18 @@ type Unauthorized = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
+// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type UnsupportedMediaType = Problem
+
+// ListApiKeysParams defines parameters for ListApiKeys.
+type ListApiKeysParams struct {
+	// PageSize Items per page (default 50)
+	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+
+	// PageToken Opaque token from a previous page's next_page_token
+	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
+}
 
 // ListRealmUsersParams defines parameters for ListRealmUsers.
 type ListRealmUsersParams struct {
@@ -771,6 +846,9 @@ type ListMaterialKeysParams struct {
 	// PageToken Opaque token from a previous page's next_page_token
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
+
+// CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
+type CreateApiKeyJSONRequestBody = CreateApiKeyRequest
 
 // CreateRealmUserJSONRequestBody defines body for CreateRealmUser for application/json ContentType.
 type CreateRealmUserJSONRequestBody = CreateRealmUserRequest
@@ -995,6 +1073,47 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// ListApiKeys List the API keys of the caller's tenant, revoked ones included (never their secrets)
+	//
+	// Corresponds with GET /api/v1/admin/api-keys (the `ListApiKeys` operationId).
+	ListApiKeys(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKeyWithBody Create an API key of the caller's tenant; the key is in the answer, and only there
+	//
+	// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+	// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+	// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKey Create an API key of the caller's tenant; the key is in the answer, and only there
+	//
+	// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+	// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+	// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeApiKey Revoke an API key for good
+	//
+	// The key is refused from then on (by other KMS replicas within 5 seconds, and at once for sensitive
+	// operations). It stays listed with `revoked_at`, so that its id in the audit trail can still be looked
+	// up; revoking it again changes nothing.
+	//
+	// Corresponds with DELETE /api/v1/admin/api-keys/{api_key_id} (the `RevokeApiKey` operationId).
+	RevokeApiKey(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetApiKey Get an API key (never its secret)
+	//
+	// Corresponds with GET /api/v1/admin/api-keys/{api_key_id} (the `GetApiKey` operationId).
+	GetApiKey(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListRealmUsers List the database realm users of the caller's tenant
 	//
@@ -1234,6 +1353,97 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/elastic-keys/{id}/verify-mac (the `VerifyMac` operationId).
 	VerifyMac(ctx context.Context, id KeyID, body VerifyMacJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ListApiKeys List the API keys of the caller's tenant, revoked ones included (never their secrets)
+//
+// Corresponds with GET /api/v1/admin/api-keys (the `ListApiKeys` operationId).
+func (c *Client) ListApiKeys(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListApiKeysRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKeyWithBody Create an API key of the caller's tenant; the key is in the answer, and only there
+//
+// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKey Create an API key of the caller's tenant; the key is in the answer, and only there
+//
+// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeApiKey Revoke an API key for good
+//
+// The key is refused from then on (by other KMS replicas within 5 seconds, and at once for sensitive
+// operations). It stays listed with `revoked_at`, so that its id in the audit trail can still be looked
+// up; revoking it again changes nothing.
+//
+// Corresponds with DELETE /api/v1/admin/api-keys/{api_key_id} (the `RevokeApiKey` operationId).
+func (c *Client) RevokeApiKey(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeApiKeyRequest(c.Server, apiKeyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetApiKey Get an API key (never its secret)
+//
+// Corresponds with GET /api/v1/admin/api-keys/{api_key_id} (the `GetApiKey` operationId).
+func (c *Client) GetApiKey(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetApiKeyRequest(c.Server, apiKeyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ListRealmUsers List the database realm users of the caller's tenant
@@ -1843,6 +2053,180 @@ func (c *Client) VerifyMac(ctx context.Context, id KeyID, body VerifyMacJSONRequ
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListApiKeysRequest constructs an http.Request for the ListApiKeys method
+func NewListApiKeysRequest(server string, params *ListApiKeysParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_token", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateApiKeyRequest calls the generic CreateApiKey builder with application/json body
+func NewCreateApiKeyRequest(server string, body CreateApiKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateApiKeyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateApiKeyRequestWithBody constructs an http.Request for the CreateApiKey method, with any body, and a specified content type
+func NewCreateApiKeyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeApiKeyRequest constructs an http.Request for the RevokeApiKey method
+func NewRevokeApiKeyRequest(server string, apiKeyId ApiKeyID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "api_key_id", apiKeyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/api-keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetApiKeyRequest constructs an http.Request for the GetApiKey method
+func NewGetApiKeyRequest(server string, apiKeyId ApiKeyID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "api_key_id", apiKeyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/api-keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewListRealmUsersRequest constructs an http.Request for the ListRealmUsers method
@@ -3069,6 +3453,53 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ListApiKeysWithResponse List the API keys of the caller's tenant, revoked ones included (never their secrets)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/api-keys (the `ListApiKeys` operationId).
+	ListApiKeysWithResponse(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*ListApiKeysHTTPResponse, error)
+
+	// CreateApiKeyWithBodyWithResponse Create an API key of the caller's tenant; the key is in the answer, and only there
+	//
+	// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+	// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+	// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyHTTPResponse, error)
+
+	// CreateApiKeyWithResponse Create an API key of the caller's tenant; the key is in the answer, and only there
+	//
+	// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+	// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+	// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyHTTPResponse, error)
+
+	// RevokeApiKeyWithResponse Revoke an API key for good
+	//
+	// The key is refused from then on (by other KMS replicas within 5 seconds, and at once for sensitive
+	// operations). It stays listed with `revoked_at`, so that its id in the audit trail can still be looked
+	// up; revoking it again changes nothing.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/admin/api-keys/{api_key_id} (the `RevokeApiKey` operationId).
+	RevokeApiKeyWithResponse(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*RevokeApiKeyHTTPResponse, error)
+
+	// GetApiKeyWithResponse Get an API key (never its secret)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/api-keys/{api_key_id} (the `GetApiKey` operationId).
+	GetApiKeyWithResponse(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*GetApiKeyHTTPResponse, error)
+
 	// ListRealmUsersWithResponse List the database realm users of the caller's tenant
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3331,8 +3762,373 @@ type ClientWithResponsesInterface interface {
 	VerifyMacWithResponse(ctx context.Context, id KeyID, body VerifyMacJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyMacHTTPResponse, error)
 }
 
+// ListApiKeysHTTPResponse401Headers the declared response headers of an HTTP 401 response for ListApiKeys
+type ListApiKeysHTTPResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListApiKeysHTTPResponse403Headers the declared response headers of an HTTP 403 response for ListApiKeys
+type ListApiKeysHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListApiKeysHTTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ApiKeyList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListApiKeysHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListApiKeysHTTPResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListApiKeysHTTPResponse) GetJSON200() *ApiKeyList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListApiKeysHTTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListApiKeysHTTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListApiKeysHTTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListApiKeysHTTPResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListApiKeysHTTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListApiKeysHTTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListApiKeysHTTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListApiKeysHTTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateApiKeyHTTPResponse201Headers the declared response headers of an HTTP 201 response for CreateApiKey
+type CreateApiKeyHTTPResponse201Headers struct {
+	Location *string
+}
+
+// CreateApiKeyHTTPResponse401Headers the declared response headers of an HTTP 401 response for CreateApiKey
+type CreateApiKeyHTTPResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateApiKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for CreateApiKey
+type CreateApiKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type CreateApiKeyHTTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *CreatedApiKey
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateApiKeyHTTPResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateApiKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateApiKeyHTTPResponse403Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateApiKeyHTTPResponse) GetJSON201() *CreatedApiKey {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateApiKeyHTTPResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateApiKeyHTTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateApiKeyHTTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateApiKeyHTTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateApiKeyHTTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeApiKeyHTTPResponse401Headers the declared response headers of an HTTP 401 response for RevokeApiKey
+type RevokeApiKeyHTTPResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RevokeApiKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for RevokeApiKey
+type RevokeApiKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type RevokeApiKeyHTTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeApiKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RevokeApiKeyHTTPResponse403Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeApiKeyHTTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RevokeApiKeyHTTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeApiKeyHTTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeApiKeyHTTPResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RevokeApiKeyHTTPResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeApiKeyHTTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeApiKeyHTTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeApiKeyHTTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeApiKeyHTTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetApiKeyHTTPResponse401Headers the declared response headers of an HTTP 401 response for GetApiKey
+type GetApiKeyHTTPResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetApiKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for GetApiKey
+type GetApiKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetApiKeyHTTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ApiKey
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetApiKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetApiKeyHTTPResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetApiKeyHTTPResponse) GetJSON200() *ApiKey {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetApiKeyHTTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetApiKeyHTTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetApiKeyHTTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetApiKeyHTTPResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetApiKeyHTTPResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetApiKeyHTTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetApiKeyHTTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetApiKeyHTTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetApiKeyHTTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListRealmUsersHTTPResponse401Headers the declared response headers of an HTTP 401 response for ListRealmUsers
 type ListRealmUsersHTTPResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListRealmUsersHTTPResponse403Headers the declared response headers of an HTTP 403 response for ListRealmUsers
+type ListRealmUsersHTTPResponse403Headers struct {
 	WWWAuthenticate *string
 }
 
@@ -3351,6 +4147,8 @@ type ListRealmUsersHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListRealmUsersHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListRealmUsersHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3417,6 +4215,11 @@ type CreateRealmUserHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateRealmUserHTTPResponse403Headers the declared response headers of an HTTP 403 response for CreateRealmUser
+type CreateRealmUserHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type CreateRealmUserHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3440,6 +4243,8 @@ type CreateRealmUserHTTPResponse struct {
 	Headers201 *CreateRealmUserHTTPResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateRealmUserHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateRealmUserHTTPResponse403Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -3516,6 +4321,11 @@ type DeleteRealmUserHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DeleteRealmUserHTTPResponse403Headers the declared response headers of an HTTP 403 response for DeleteRealmUser
+type DeleteRealmUserHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type DeleteRealmUserHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3531,6 +4341,8 @@ type DeleteRealmUserHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteRealmUserHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteRealmUserHTTPResponse403Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -3592,6 +4404,11 @@ type GetRealmUserHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetRealmUserHTTPResponse403Headers the declared response headers of an HTTP 403 response for GetRealmUser
+type GetRealmUserHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type GetRealmUserHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3609,6 +4426,8 @@ type GetRealmUserHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetRealmUserHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetRealmUserHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3675,6 +4494,11 @@ type UpdateRealmUserHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// UpdateRealmUserHTTPResponse403Headers the declared response headers of an HTTP 403 response for UpdateRealmUser
+type UpdateRealmUserHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type UpdateRealmUserHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3696,6 +4520,8 @@ type UpdateRealmUserHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateRealmUserHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UpdateRealmUserHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3772,6 +4598,11 @@ type SetRealmUserPasswordHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// SetRealmUserPasswordHTTPResponse403Headers the declared response headers of an HTTP 403 response for SetRealmUserPassword
+type SetRealmUserPasswordHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type SetRealmUserPasswordHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3791,6 +4622,8 @@ type SetRealmUserPasswordHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SetRealmUserPasswordHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SetRealmUserPasswordHTTPResponse403Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -3862,6 +4695,11 @@ type ListAuditEventsHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListAuditEventsHTTPResponse403Headers the declared response headers of an HTTP 403 response for ListAuditEvents
+type ListAuditEventsHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type ListAuditEventsHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3877,6 +4715,8 @@ type ListAuditEventsHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListAuditEventsHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListAuditEventsHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3938,6 +4778,11 @@ type ListElasticKeysHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListElasticKeysHTTPResponse403Headers the declared response headers of an HTTP 403 response for ListElasticKeys
+type ListElasticKeysHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type ListElasticKeysHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3953,6 +4798,8 @@ type ListElasticKeysHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListElasticKeysHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListElasticKeysHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4019,6 +4866,11 @@ type CreateElasticKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateElasticKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for CreateElasticKey
+type CreateElasticKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type CreateElasticKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4042,6 +4894,8 @@ type CreateElasticKeyHTTPResponse struct {
 	Headers201 *CreateElasticKeyHTTPResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateElasticKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateElasticKeyHTTPResponse403Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4118,6 +4972,11 @@ type DestroyElasticKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DestroyElasticKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for DestroyElasticKey
+type DestroyElasticKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type DestroyElasticKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4137,6 +4996,8 @@ type DestroyElasticKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DestroyElasticKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DestroyElasticKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4208,6 +5069,11 @@ type GetElasticKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetElasticKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for GetElasticKey
+type GetElasticKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type GetElasticKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4225,6 +5091,8 @@ type GetElasticKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetElasticKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetElasticKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4291,6 +5159,11 @@ type UpdateElasticKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// UpdateElasticKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for UpdateElasticKey
+type UpdateElasticKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type UpdateElasticKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4314,6 +5187,8 @@ type UpdateElasticKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateElasticKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UpdateElasticKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4395,6 +5270,11 @@ type DecryptHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DecryptHTTPResponse403Headers the declared response headers of an HTTP 403 response for Decrypt
+type DecryptHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type DecryptHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4420,6 +5300,8 @@ type DecryptHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DecryptHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DecryptHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4506,6 +5388,11 @@ type EncryptHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// EncryptHTTPResponse403Headers the declared response headers of an HTTP 403 response for Encrypt
+type EncryptHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type EncryptHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4531,6 +5418,8 @@ type EncryptHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *EncryptHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *EncryptHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4617,6 +5506,11 @@ type GenerateDataKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GenerateDataKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for GenerateDataKey
+type GenerateDataKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type GenerateDataKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4642,6 +5536,8 @@ type GenerateDataKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GenerateDataKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GenerateDataKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4728,6 +5624,11 @@ type GetJwksHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetJwksHTTPResponse403Headers the declared response headers of an HTTP 403 response for GetJwks
+type GetJwksHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type GetJwksHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4747,6 +5648,8 @@ type GetJwksHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetJwksHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetJwksHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4818,6 +5721,11 @@ type MacHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// MacHTTPResponse403Headers the declared response headers of an HTTP 403 response for Mac
+type MacHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type MacHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4843,6 +5751,8 @@ type MacHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *MacHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *MacHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4929,6 +5839,11 @@ type ListMaterialKeysHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListMaterialKeysHTTPResponse403Headers the declared response headers of an HTTP 403 response for ListMaterialKeys
+type ListMaterialKeysHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type ListMaterialKeysHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4946,6 +5861,8 @@ type ListMaterialKeysHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListMaterialKeysHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListMaterialKeysHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5017,6 +5934,11 @@ type RotateElasticKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// RotateElasticKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for RotateElasticKey
+type RotateElasticKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type RotateElasticKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5040,6 +5962,8 @@ type RotateElasticKeyHTTPResponse struct {
 	Headers201 *RotateElasticKeyHTTPResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RotateElasticKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RotateElasticKeyHTTPResponse403Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -5116,6 +6040,11 @@ type GetMaterialKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetMaterialKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for GetMaterialKey
+type GetMaterialKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type GetMaterialKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5133,6 +6062,8 @@ type GetMaterialKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetMaterialKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetMaterialKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5199,6 +6130,11 @@ type UpdateMaterialKeyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// UpdateMaterialKeyHTTPResponse403Headers the declared response headers of an HTTP 403 response for UpdateMaterialKey
+type UpdateMaterialKeyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type UpdateMaterialKeyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5224,6 +6160,8 @@ type UpdateMaterialKeyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateMaterialKeyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UpdateMaterialKeyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5310,6 +6248,11 @@ type SignHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// SignHTTPResponse403Headers the declared response headers of an HTTP 403 response for Sign
+type SignHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type SignHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5335,6 +6278,8 @@ type SignHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SignHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SignHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5421,6 +6366,11 @@ type VerifyHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// VerifyHTTPResponse403Headers the declared response headers of an HTTP 403 response for Verify
+type VerifyHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type VerifyHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5446,6 +6396,8 @@ type VerifyHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *VerifyHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *VerifyHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5532,6 +6484,11 @@ type VerifyMacHTTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// VerifyMacHTTPResponse403Headers the declared response headers of an HTTP 403 response for VerifyMac
+type VerifyMacHTTPResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type VerifyMacHTTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5557,6 +6514,8 @@ type VerifyMacHTTPResponse struct {
 	ApplicationproblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *VerifyMacHTTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *VerifyMacHTTPResponse403Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5636,6 +6595,83 @@ func (r VerifyMacHTTPResponse) ContentType() string {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
 	return ""
+}
+
+// ListApiKeysWithResponse List the API keys of the caller's tenant, revoked ones included (never their secrets)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/api-keys (the `ListApiKeys` operationId).
+func (c *ClientWithResponses) ListApiKeysWithResponse(ctx context.Context, params *ListApiKeysParams, reqEditors ...RequestEditorFn) (*ListApiKeysHTTPResponse, error) {
+	rsp, err := c.ListApiKeys(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListApiKeysHTTPResponse(rsp)
+}
+
+// CreateApiKeyWithBodyWithResponse Create an API key of the caller's tenant; the key is in the answer, and only there
+//
+// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyHTTPResponse, error) {
+	rsp, err := c.CreateApiKeyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyHTTPResponse(rsp)
+}
+
+// CreateApiKeyWithResponse Create an API key of the caller's tenant; the key is in the answer, and only there
+//
+// The key (`pk_<key id>_<secret>`) is presented in the `X-API-Key` header and grants the scopes it was
+// created with. It is shown once: the KMS keeps only a MAC of its secret. Every scope must be a known KMS
+// scope (400) that the caller holds itself (403): a key is never stronger than its creator.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyHTTPResponse, error) {
+	rsp, err := c.CreateApiKey(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyHTTPResponse(rsp)
+}
+
+// RevokeApiKeyWithResponse Revoke an API key for good
+//
+// The key is refused from then on (by other KMS replicas within 5 seconds, and at once for sensitive
+// operations). It stays listed with `revoked_at`, so that its id in the audit trail can still be looked
+// up; revoking it again changes nothing.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/admin/api-keys/{api_key_id} (the `RevokeApiKey` operationId).
+func (c *ClientWithResponses) RevokeApiKeyWithResponse(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*RevokeApiKeyHTTPResponse, error) {
+	rsp, err := c.RevokeApiKey(ctx, apiKeyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeApiKeyHTTPResponse(rsp)
+}
+
+// GetApiKeyWithResponse Get an API key (never its secret)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/api-keys/{api_key_id} (the `GetApiKey` operationId).
+func (c *ClientWithResponses) GetApiKeyWithResponse(ctx context.Context, apiKeyId ApiKeyID, reqEditors ...RequestEditorFn) (*GetApiKeyHTTPResponse, error) {
+	rsp, err := c.GetApiKey(ctx, apiKeyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetApiKeyHTTPResponse(rsp)
 }
 
 // ListRealmUsersWithResponse List the database realm users of the caller's tenant
@@ -6121,6 +7157,348 @@ func (c *ClientWithResponses) VerifyMacWithResponse(ctx context.Context, id KeyI
 	return ParseVerifyMacHTTPResponse(rsp)
 }
 
+// ParseListApiKeysHTTPResponse parses an HTTP response from a ListApiKeysWithResponse call
+func ParseListApiKeysHTTPResponse(rsp *http.Response) (*ListApiKeysHTTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListApiKeysHTTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ApiKeyList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListApiKeysHTTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListApiKeysHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateApiKeyHTTPResponse parses an HTTP response from a CreateApiKeyWithResponse call
+func ParseCreateApiKeyHTTPResponse(rsp *http.Response) (*CreateApiKeyHTTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateApiKeyHTTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest CreatedApiKey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateApiKeyHTTPResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateApiKeyHTTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateApiKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeApiKeyHTTPResponse parses an HTTP response from a RevokeApiKeyWithResponse call
+func ParseRevokeApiKeyHTTPResponse(rsp *http.Response) (*RevokeApiKeyHTTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeApiKeyHTTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeApiKeyHTTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RevokeApiKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetApiKeyHTTPResponse parses an HTTP response from a GetApiKeyWithResponse call
+func ParseGetApiKeyHTTPResponse(rsp *http.Response) (*GetApiKeyHTTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetApiKeyHTTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ApiKey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetApiKeyHTTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetApiKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListRealmUsersHTTPResponse parses an HTTP response from a ListRealmUsersWithResponse call
 func ParseListRealmUsersHTTPResponse(rsp *http.Response) (*ListRealmUsersHTTPResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -6183,6 +7561,16 @@ func ParseListRealmUsersHTTPResponse(rsp *http.Response) (*ListRealmUsersHTTPRes
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListRealmUsersHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6281,6 +7669,16 @@ func ParseCreateRealmUserHTTPResponse(rsp *http.Response) (*CreateRealmUserHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateRealmUserHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6351,6 +7749,16 @@ func ParseDeleteRealmUserHTTPResponse(rsp *http.Response) (*DeleteRealmUserHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteRealmUserHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6425,6 +7833,16 @@ func ParseGetRealmUserHTTPResponse(rsp *http.Response) (*GetRealmUserHTTPRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetRealmUserHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6513,6 +7931,16 @@ func ParseUpdateRealmUserHTTPResponse(rsp *http.Response) (*UpdateRealmUserHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UpdateRealmUserHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6597,6 +8025,16 @@ func ParseSetRealmUserPasswordHTTPResponse(rsp *http.Response) (*SetRealmUserPas
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SetRealmUserPasswordHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6664,6 +8102,16 @@ func ParseListAuditEventsHTTPResponse(rsp *http.Response) (*ListAuditEventsHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListAuditEventsHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6731,6 +8179,16 @@ func ParseListElasticKeysHTTPResponse(rsp *http.Response) (*ListElasticKeysHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListElasticKeysHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6829,6 +8287,16 @@ func ParseCreateElasticKeyHTTPResponse(rsp *http.Response) (*CreateElasticKeyHTT
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateElasticKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6910,6 +8378,16 @@ func ParseDestroyElasticKeyHTTPResponse(rsp *http.Response) (*DestroyElasticKeyH
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DestroyElasticKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -6984,6 +8462,16 @@ func ParseGetElasticKeyHTTPResponse(rsp *http.Response) (*GetElasticKeyHTTPRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetElasticKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7079,6 +8567,16 @@ func ParseUpdateElasticKeyHTTPResponse(rsp *http.Response) (*UpdateElasticKeyHTT
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UpdateElasticKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7181,6 +8679,16 @@ func ParseDecryptHTTPResponse(rsp *http.Response) (*DecryptHTTPResponse, error) 
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DecryptHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7283,6 +8791,16 @@ func ParseEncryptHTTPResponse(rsp *http.Response) (*EncryptHTTPResponse, error) 
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers EncryptHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7385,6 +8903,16 @@ func ParseGenerateDataKeyHTTPResponse(rsp *http.Response) (*GenerateDataKeyHTTPR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GenerateDataKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7466,6 +8994,16 @@ func ParseGetJwksHTTPResponse(rsp *http.Response) (*GetJwksHTTPResponse, error) 
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetJwksHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7568,6 +9106,16 @@ func ParseMacHTTPResponse(rsp *http.Response) (*MacHTTPResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers MacHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7642,6 +9190,16 @@ func ParseListMaterialKeysHTTPResponse(rsp *http.Response) (*ListMaterialKeysHTT
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListMaterialKeysHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7740,6 +9298,16 @@ func ParseRotateElasticKeyHTTPResponse(rsp *http.Response) (*RotateElasticKeyHTT
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RotateElasticKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7814,6 +9382,16 @@ func ParseGetMaterialKeyHTTPResponse(rsp *http.Response) (*GetMaterialKeyHTTPRes
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetMaterialKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -7916,6 +9494,16 @@ func ParseUpdateMaterialKeyHTTPResponse(rsp *http.Response) (*UpdateMaterialKeyH
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UpdateMaterialKeyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -8018,6 +9606,16 @@ func ParseSignHTTPResponse(rsp *http.Response) (*SignHTTPResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SignHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -8120,6 +9718,16 @@ func ParseVerifyHTTPResponse(rsp *http.Response) (*VerifyHTTPResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers VerifyHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -8222,6 +9830,16 @@ func ParseVerifyMacHTTPResponse(rsp *http.Response) (*VerifyMacHTTPResponse, err
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers VerifyMacHTTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -8229,6 +9847,18 @@ func ParseVerifyMacHTTPResponse(rsp *http.Response) (*VerifyMacHTTPResponse, err
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListApiKeys List the API keys of the caller's tenant, revoked ones included (never their secrets)
+	// (GET /api/v1/admin/api-keys)
+	ListApiKeys(w http.ResponseWriter, r *http.Request, params ListApiKeysParams)
+	// CreateApiKey Create an API key of the caller's tenant; the key is in the answer, and only there
+	// (POST /api/v1/admin/api-keys)
+	CreateApiKey(w http.ResponseWriter, r *http.Request)
+	// RevokeApiKey Revoke an API key for good
+	// (DELETE /api/v1/admin/api-keys/{api_key_id})
+	RevokeApiKey(w http.ResponseWriter, r *http.Request, apiKeyId ApiKeyID)
+	// GetApiKey Get an API key (never its secret)
+	// (GET /api/v1/admin/api-keys/{api_key_id})
+	GetApiKey(w http.ResponseWriter, r *http.Request, apiKeyId ApiKeyID)
 	// ListRealmUsers List the database realm users of the caller's tenant
 	// (GET /api/v1/admin/realm-users)
 	ListRealmUsers(w http.ResponseWriter, r *http.Request, params ListRealmUsersParams)
@@ -8311,6 +9941,118 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// ListApiKeys operation middleware
+func (siw *ServerInterfaceWrapper) ListApiKeys(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListApiKeysParams
+
+	// ------------- Optional query parameter "page_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_size", r.URL.Query(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "page_size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page_size", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "page_token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_token", r.URL.Query(), &params.PageToken, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "page_token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page_token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListApiKeys(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateApiKey operation middleware
+func (siw *ServerInterfaceWrapper) CreateApiKey(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateApiKey(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeApiKey operation middleware
+func (siw *ServerInterfaceWrapper) RevokeApiKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "api_key_id" -------------
+	var apiKeyId ApiKeyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "api_key_id", mux.Vars(r)["api_key_id"], &apiKeyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "api_key_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeApiKey(w, r, apiKeyId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetApiKey operation middleware
+func (siw *ServerInterfaceWrapper) GetApiKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "api_key_id" -------------
+	var apiKeyId ApiKeyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "api_key_id", mux.Vars(r)["api_key_id"], &apiKeyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "api_key_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetApiKey(w, r, apiKeyId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // ListRealmUsers operation middleware
 func (siw *ServerInterfaceWrapper) ListRealmUsers(w http.ResponseWriter, r *http.Request) {
@@ -9245,6 +10987,14 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/admin/realm-users/{uid}/password", wrapper.SetRealmUserPassword).Methods(http.MethodPut)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/admin/api-keys", wrapper.ListApiKeys).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/admin/api-keys", wrapper.CreateApiKey).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/admin/api-keys/{api_key_id}", wrapper.RevokeApiKey).Methods(http.MethodDelete)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/admin/api-keys/{api_key_id}", wrapper.GetApiKey).Methods(http.MethodGet)
+
 	return r
 }
 
@@ -9252,7 +11002,14 @@ type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type ConflictApplicationProblemPlusJSONResponse Problem
 
-type ForbiddenApplicationProblemPlusJSONResponse Problem
+type ForbiddenResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type ForbiddenApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ForbiddenResponseHeaders
+}
 
 type GoneApplicationProblemPlusJSONResponse Problem
 
@@ -9272,6 +11029,442 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 }
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
+
+type ListApiKeysRequestObject struct {
+	Params ListApiKeysParams
+}
+
+type ListApiKeysResponseObject interface {
+	VisitListApiKeysResponse(w http.ResponseWriter) error
+}
+
+type ListApiKeys200JSONResponse ApiKeyList
+
+func (response ListApiKeys200JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListApiKeys400ApplicationProblemPlusJSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListApiKeys401ApplicationProblemPlusJSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListApiKeys403ApplicationProblemPlusJSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListApiKeys500ApplicationProblemPlusJSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKeyRequestObject struct {
+	Body *CreateApiKeyJSONRequestBody
+}
+
+type CreateApiKeyResponseObject interface {
+	VisitCreateApiKeyResponse(w http.ResponseWriter) error
+}
+
+type CreateApiKey201ResponseHeaders struct {
+	Location *string
+}
+
+type CreateApiKey201JSONResponse struct {
+	Body    CreatedApiKey
+	Headers CreateApiKey201ResponseHeaders
+}
+
+func (response CreateApiKey201JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey400ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey401ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey403ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey413ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey415ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateApiKey500ApplicationProblemPlusJSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKeyRequestObject struct {
+	ApiKeyId ApiKeyID `json:"api_key_id"`
+}
+
+type RevokeApiKeyResponseObject interface {
+	VisitRevokeApiKeyResponse(w http.ResponseWriter) error
+}
+
+type RevokeApiKey204Response struct {
+}
+
+func (response RevokeApiKey204Response) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeApiKey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeApiKey400ApplicationProblemPlusJSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeApiKey401ApplicationProblemPlusJSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeApiKey403ApplicationProblemPlusJSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeApiKey404ApplicationProblemPlusJSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeApiKey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeApiKey500ApplicationProblemPlusJSONResponse) VisitRevokeApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKeyRequestObject struct {
+	ApiKeyId ApiKeyID `json:"api_key_id"`
+}
+
+type GetApiKeyResponseObject interface {
+	VisitGetApiKeyResponse(w http.ResponseWriter) error
+}
+
+type GetApiKey200JSONResponse ApiKey
+
+func (response GetApiKey200JSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetApiKey400ApplicationProblemPlusJSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetApiKey401ApplicationProblemPlusJSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetApiKey403ApplicationProblemPlusJSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetApiKey404ApplicationProblemPlusJSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApiKey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetApiKey500ApplicationProblemPlusJSONResponse) VisitGetApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListRealmUsersRequestObject struct {
 	Params ListRealmUsersParams
@@ -9337,10 +11530,13 @@ type ListRealmUsers403ApplicationProblemPlusJSONResponse struct {
 func (response ListRealmUsers403ApplicationProblemPlusJSONResponse) VisitListRealmUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9436,10 +11632,13 @@ type CreateRealmUser403ApplicationProblemPlusJSONResponse struct {
 func (response CreateRealmUser403ApplicationProblemPlusJSONResponse) VisitCreateRealmUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9567,10 +11766,13 @@ type DeleteRealmUser403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteRealmUser403ApplicationProblemPlusJSONResponse) VisitDeleteRealmUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9672,10 +11874,13 @@ type GetRealmUser403ApplicationProblemPlusJSONResponse struct {
 func (response GetRealmUser403ApplicationProblemPlusJSONResponse) VisitGetRealmUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9778,10 +11983,13 @@ type UpdateRealmUser403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateRealmUser403ApplicationProblemPlusJSONResponse) VisitUpdateRealmUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9910,10 +12118,13 @@ type SetRealmUserPassword403ApplicationProblemPlusJSONResponse struct {
 func (response SetRealmUserPassword403ApplicationProblemPlusJSONResponse) VisitSetRealmUserPasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10047,10 +12258,13 @@ type ListAuditEvents403ApplicationProblemPlusJSONResponse struct {
 func (response ListAuditEvents403ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10136,10 +12350,13 @@ type ListElasticKeys403ApplicationProblemPlusJSONResponse struct {
 func (response ListElasticKeys403ApplicationProblemPlusJSONResponse) VisitListElasticKeysResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10235,10 +12452,13 @@ type CreateElasticKey403ApplicationProblemPlusJSONResponse struct {
 func (response CreateElasticKey403ApplicationProblemPlusJSONResponse) VisitCreateElasticKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10372,10 +12592,13 @@ type DestroyElasticKey403ApplicationProblemPlusJSONResponse struct {
 func (response DestroyElasticKey403ApplicationProblemPlusJSONResponse) VisitDestroyElasticKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10493,10 +12716,13 @@ type GetElasticKey403ApplicationProblemPlusJSONResponse struct {
 func (response GetElasticKey403ApplicationProblemPlusJSONResponse) VisitGetElasticKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10599,10 +12825,13 @@ type UpdateElasticKey403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateElasticKey403ApplicationProblemPlusJSONResponse) VisitUpdateElasticKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10753,10 +12982,13 @@ type Decrypt403ApplicationProblemPlusJSONResponse struct {
 func (response Decrypt403ApplicationProblemPlusJSONResponse) VisitDecryptResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10923,10 +13155,13 @@ type Encrypt403ApplicationProblemPlusJSONResponse struct {
 func (response Encrypt403ApplicationProblemPlusJSONResponse) VisitEncryptResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11093,10 +13328,13 @@ type GenerateDataKey403ApplicationProblemPlusJSONResponse struct {
 func (response GenerateDataKey403ApplicationProblemPlusJSONResponse) VisitGenerateDataKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11262,10 +13500,13 @@ type GetJwks403ApplicationProblemPlusJSONResponse struct {
 func (response GetJwks403ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11384,10 +13625,13 @@ type Mac403ApplicationProblemPlusJSONResponse struct {
 func (response Mac403ApplicationProblemPlusJSONResponse) VisitMacResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11554,10 +13798,13 @@ type ListMaterialKeys403ApplicationProblemPlusJSONResponse struct {
 func (response ListMaterialKeys403ApplicationProblemPlusJSONResponse) VisitListMaterialKeysResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11669,10 +13916,13 @@ type RotateElasticKey403ApplicationProblemPlusJSONResponse struct {
 func (response RotateElasticKey403ApplicationProblemPlusJSONResponse) VisitRotateElasticKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11807,10 +14057,13 @@ type GetMaterialKey403ApplicationProblemPlusJSONResponse struct {
 func (response GetMaterialKey403ApplicationProblemPlusJSONResponse) VisitGetMaterialKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11914,10 +14167,13 @@ type UpdateMaterialKey403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateMaterialKey403ApplicationProblemPlusJSONResponse) VisitUpdateMaterialKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -12084,10 +14340,13 @@ type Sign403ApplicationProblemPlusJSONResponse struct {
 func (response Sign403ApplicationProblemPlusJSONResponse) VisitSignResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -12254,10 +14513,13 @@ type Verify403ApplicationProblemPlusJSONResponse struct {
 func (response Verify403ApplicationProblemPlusJSONResponse) VisitVerifyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -12424,10 +14686,13 @@ type VerifyMac403ApplicationProblemPlusJSONResponse struct {
 func (response VerifyMac403ApplicationProblemPlusJSONResponse) VisitVerifyMacResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -12531,6 +14796,18 @@ func (response VerifyMac500ApplicationProblemPlusJSONResponse) VisitVerifyMacRes
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListApiKeys List the API keys of the caller's tenant, revoked ones included (never their secrets)
+	// (GET /api/v1/admin/api-keys)
+	ListApiKeys(ctx context.Context, request ListApiKeysRequestObject) (ListApiKeysResponseObject, error)
+	// CreateApiKey Create an API key of the caller's tenant; the key is in the answer, and only there
+	// (POST /api/v1/admin/api-keys)
+	CreateApiKey(ctx context.Context, request CreateApiKeyRequestObject) (CreateApiKeyResponseObject, error)
+	// RevokeApiKey Revoke an API key for good
+	// (DELETE /api/v1/admin/api-keys/{api_key_id})
+	RevokeApiKey(ctx context.Context, request RevokeApiKeyRequestObject) (RevokeApiKeyResponseObject, error)
+	// GetApiKey Get an API key (never its secret)
+	// (GET /api/v1/admin/api-keys/{api_key_id})
+	GetApiKey(ctx context.Context, request GetApiKeyRequestObject) (GetApiKeyResponseObject, error)
 	// ListRealmUsers List the database realm users of the caller's tenant
 	// (GET /api/v1/admin/realm-users)
 	ListRealmUsers(ctx context.Context, request ListRealmUsersRequestObject) (ListRealmUsersResponseObject, error)
@@ -12642,6 +14919,115 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// ListApiKeys operation middleware
+func (sh *strictHandler) ListApiKeys(w http.ResponseWriter, r *http.Request, params ListApiKeysParams) {
+	var request ListApiKeysRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListApiKeys(ctx, request.(ListApiKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListApiKeys")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListApiKeysResponseObject); ok {
+		if err := validResponse.VisitListApiKeysResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateApiKey operation middleware
+func (sh *strictHandler) CreateApiKey(w http.ResponseWriter, r *http.Request) {
+	var request CreateApiKeyRequestObject
+
+	var body CreateApiKeyJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateApiKey(ctx, request.(CreateApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateApiKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateApiKeyResponseObject); ok {
+		if err := validResponse.VisitCreateApiKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeApiKey operation middleware
+func (sh *strictHandler) RevokeApiKey(w http.ResponseWriter, r *http.Request, apiKeyId ApiKeyID) {
+	var request RevokeApiKeyRequestObject
+
+	request.ApiKeyId = apiKeyId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeApiKey(ctx, request.(RevokeApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeApiKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeApiKeyResponseObject); ok {
+		if err := validResponse.VisitRevokeApiKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetApiKey operation middleware
+func (sh *strictHandler) GetApiKey(w http.ResponseWriter, r *http.Request, apiKeyId ApiKeyID) {
+	var request GetApiKeyRequestObject
+
+	request.ApiKeyId = apiKeyId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetApiKey(ctx, request.(GetApiKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetApiKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetApiKeyResponseObject); ok {
+		if err := validResponse.VisitGetApiKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // ListRealmUsers operation middleware
@@ -13363,91 +15749,114 @@ func (sh *strictHandler) VerifyMac(w http.ResponseWriter, r *http.Request, id Ke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D1rc9s2tn8Fw3tnYs/Sz9jdVp794CRumqRpcyO3nrlNRoLIIwkxCbAAaEeb8X/fwQH4JvWKrG1c90st",
-	"kgAODs77gXzxAhEnggPXyut98RIqaQwaJP56A7NXL8wfIahAskQzwb2edxFRpVlArmFGWOj5HjNPE6qn",
-	"nu9xGoPX8/C5hD9TJiH0elqm4HsqmEJMzYRjIWOqvZ6XpvilniVmlNKS8Yl3d+d7b6kGyWjUAUP2ei4Q",
-	"8VdD8Y5OoM/+DU0AXmmIFUlAkoROgOyEMKZppMnp4W4GzJ8pyFkBjfluoMxkZRhi+pnFaez1jg8PfS9m",
-	"3P46yqFhXMMEZA7OpbgG3oTn14T+mQLR5i0ZSxETShIJN0ykCkF8ogiHz3qAYOBn8+DMPqgA+jPwiZ56",
-	"vdOj4zZk/aZAtp3Ve6BRTFIFsvOk0q88qTszWCWCK0DKfUbD9/BnCkqbX4HgGjj+SZMkYgE1kB0kUowi",
-	"iP/xSQlEaLHc/0oYez3vfw4K7jiwb9XBOzvKLlonysgACiERkjB+QyMWEmnhIDuBCIGY/Sqip0Dc6rve",
-	"ne89F3wcsWCrwF5OAZlHSHIDUjHBCVOEcUKJ0lQD0VOqiYRxqhzEIgGJwPhmEMW9mDGaGlq5870fhRyx",
-	"MLTkua19nKd6Clyb+SEko1STiAbXjE8Q5oykiApEAgbIl4LDfxnPt1SREJSWYgahgekV1yA5jS6kFHKb",
-	"wGULE8CV73zvF6F/FCkPtwnFL4KoNJgaNPk5koR0IoPjQQY0ikA+UUQDp1x7KA1nkaDhpRA/UznZ6qE6",
-	"4UJGIpwRLQSJEAIjBDlN9VRI9m/YMg41oWVW8HxvCjR0qvzq6mqvzCktCoQDCaYGy3wCqNhoEECikXem",
-	"EAPZeUYVC3zyDKgEuVvRDg2BjKhQaZIIqSF8CyGjl/jNdjkPD4gpwg16SovhImaIm8cscx5NhGR6Gpsf",
-	"wI0a/sM7Pz797uXzt56Pf7258nzvff9879fzi3d7x6ffeb538fzFT3sX/X/k7y/67kX/6fcn5v/hi/45",
-	"jrPP37n//4T//9jQZr53noZMX9w4JCXSSF7NrGoDa30NrmE2YGEL7n0PmXlg9E3raztqgUr1vdiZWPNW",
-	"ikFPRfurXFu0v011IGIoY1qlQQBKeb43pixKJbSiJpGMByyhUeu00pgaHW+QY7s2og3/6iZXXKIOKdkv",
-	"RIwJtT9oaMw1pe02CeB5tYBsJdZgSbRrZtGSfxhSDXv4tM3oKmymP6zR7b4s8FQGoHwsxSEUeBajTxDo",
-	"Kgn+zFQLGTJj/1b+mMelJYK+yxejUtKZ+V23S1vkSW2juGZzYNtGnkugGpzP8gZmJbuQhiEzqKDRu9Le",
-	"xjRS4Ne2S8uyYe5O8w/r8qhiQp8c/vBdy+Fbc7jy5fHpKfoF2e+jlmFOZzI+GdAoErdW9VQp+WoKegoS",
-	"lamxR2I6IyMgUmg0nHIHxpjeuwWpjYSIgPLGESCkfgkv3bhH+984B+uhPmQqiehs0IWbpviLKYtqXz49",
-	"Pmz7ktNR1IasFyVktOACBR8Nqabde7EuTAMlCVXqVsiwBt/R4fFJ5Zi/9+dIt5oFTAwkI6qcqDoj+VlO",
-	"gYyZVJoIo90FH7NJKqFV7kgR1Ti7RSN8fmVfPj1ucrGRiS1ndHT8/QL6rVFWPk8JWRl4bUT2AgI5S/R6",
-	"xBWwZApSw+cW2f9cxAkNNHl9deH51cPC/xayJRo6dmb4TOMkMq///+XvenT7r38ZPZeJ+NFMQ3WJVvlQ",
-	"Q1QJ9rl4sX5xU4QnEWU5gHVY5i9dDG1buRC2zUXXE6QBCpJwQPWyqrEhfNc1gzKSbrNEYipnAyd8m/Tz",
-	"u/NkeBqPUPBSTYDjoShCeUgUm3BFdg7J7RQ44YZHmSJOKJVkcB4C8r0klYmwhznXKnafGQNXU50uVNBv",
-	"YNa3HxpOTsKVsd2ughYoEcS44/Uy7sp6pdhzvpfW1ZoHUiGbyq7mE+0mDJ4SCyxn8NRCrHGiZ0RY19dM",
-	"hSG8xQbgCnbRBf8asVlItirgfU15SGVIjDr67uSMjETKQ8K4FriX11cXJJFCQ2CMDuugev5mxKNflWhz",
-	"AausSV/+rkYvv5+Exz/MRi//b8Ha/3TC/6skJF8gm5fXSw0kXLe6ON26w45og/IlcOMswAuq6dqW86aV",
-	"oO8xHkRpCIM5p/0edCot9xjbyGYJOMlHYMxmGZN3MU7WOcHLMlxUEUqC4kxJykNnp0ORaVn+pOeygVn5",
-	"6fGewXUOgU9SHoFSpIFYjFTiqbYc1AYI7PXVm0UGdMN6aN1xFyau9az1eapgMY+YwR1Q95vnfQ2z5dWD",
-	"2XhDL9SXNxO2rV/o6lL0JHNlfOMv5X/mQea2UEopxdZCvmtYXM3Q1ELrasnP3Pm2RNaZUS6GbQ5eX/Wd",
-	"QrHWlVU3b/qe32m7tZkoxt4YRSwYfLq9XvIYt2tilYAu5wYbdlXtNIrxFp0layrDxmoGU4l8NmExlalx",
-	"2zGiLIjc1CM/Pic/nJz+M8vW7ZOhGTw0dvowlbxnPFQ9lWnvOlY991HvQ3p4+DQIRAj4FwzPyND8wmHG",
-	"yhdjsvPT5eU7Yo8AVROVwPUUFKjd3gf+ge+RoUshDlzsckh2Tg4Pd3uEkjxPT4S0Me4xgyg088dMKcYn",
-	"vlnEsMCtFHxCDNQ+oZyk/JqLW+6+F9I8y1KVNzRKAVeOs0zm4JMSPF9Y1yLqZi+3EEV7Lu35uv/rL6VZ",
-	"0iIBMIghZHRgkbdzcnTaMtuwHqAfkp3fLn/c+34XZ0tsumeghRhgugUnelqeCD4HAKEiR+Qte+ZAqCRF",
-	"cCdHuz3CRTlHG0gIzTc0UmeEww1IouhMGb8sj5llYQkCn5nSCmc3oMSUzwZUa4gTrcz8xz8YkIQg5g0J",
-	"jHUQpJrdABlTFoF1+/YYV2QszNRM5XOfYRDZJi7ZZGqsfhsAIbeU6WwAkOF70HK2dz7WIIdEQSB4aCEa",
-	"ZylY3KlBTmX/PiZIm4nREuHgNFzowdhY7jjNiUXYqjk6S0mYIRiYCZ2nhlNm559QPXUY9fGB/Z6EApAo",
-	"LDQ0hgFmmXGswS/lAk8GM6uW0O2iZEqVdbXNKEsDCuTArlGMd1F9Gkmg4QxHubD+LdNTO0N2LDiLEaOZ",
-	"as2nqRlpBo3ZNzjIIap9YGEiGUQaqqA6lVmNAM1nytDtTmbgVH3m51bmNECYvXCRxRHyw9Iiiz5ky+FW",
-	"y3Aaf7p+UuWZjTnoVIRF07DpiPeswTgskJYZIcivhy1Yq+TDz4ih9Cz5ZDA6MWLGkP5EiBpaW6deiNds",
-	"VAWxKCcHLtZQkXh5yoRwlC4Z7blvyQ7sT/YLhBqJ6hBtxlzDbLcmUwsA83UwP1nxApCqmSJv3vbdClqm",
-	"HLm4l/Gq0QOGcUY082vNjq0RZBcNIQNkYKVPZWdmHSeUSmLCQL2jaZyAhNBO45y4QcxUTHUwrcziXpKQ",
-	"jcfG+MLqI0Qch/qBMOUiAlo4+YzqaHDNqpAZu86eFxeFuLGMTsNQglIQGtzWUJufdidm+2XM4ug81tS+",
-	"vde/9i8cTp8okn+caS3HG0+UU9m2oGJIdk6trjbqtVxkYdxOTVmkCJVAIjGZGLFsZpLotGYoN3yIsgmn",
-	"ytScAnnDAsgWxw/w81GqSl9m2scQTDCFsoYjwRSCa2tzSDExmDwzS8sZoUafdCsYslPSk7nkvAHJxgxC",
-	"IiEArqMZ7ktpFkUILe7Ha0YFOpLTFjntAVuuNOVB+7jCBm8GTTXTUfso7UoS5puS+DabJl+q1ZAswrOF",
-	"Y4YcaMaxCccAR9DqjuVpss04Y/W0WXeabF5arOkdLVs9sG6CbE4Kf3GGqu41rJZ6X8cpK2e9lsjO2935",
-	"5SSX3VY1S1948/aUase5mqOWE9Ym3LSCSrftpPVBv3Pm8HqRyPVTr/XYbjZRK5hswteFDx2cv0Ds2gHS",
-	"vb2uoGdXHC5Xy/Oi2f3M9DZuAUJAqNaovxaGG4sFuqONvyGbrF4JEjNefnrUKFBYtcpDLRO9+9i25Y49",
-	"lWIn65HeyhGsOvq7VaKFcOUakIVI30pVyAYLP76yvqLt8H83pte6J74UR65T99DJmR/nbGFVgdIpKy+N",
-	"kcwmHMJMiPgkkaCAa5tmx4jP4nSG79kPFyex7XfNzRlGhyCVTM/6WECLGxpRxYLz1KCuWcdTqjTcwdwV",
-	"xAJ/WmeBcXyy/0kJvruf1d8ibGbWYhNTrROzhRFW6mar2V8/Zvt+fXXpNYrpOVb9KlVuJDGQvEK7X88y",
-	"B6S6Ok5cX/4OTfaxaDkjtHT2MPIUumI0TicQA9f7pNReZLdtWDy0P61/TcbsM4TWMcv9sTMDJ5N55OAD",
-	"zycwG3A+pNonLvfq3K1a8s23fnzFYfQxnWCzAgVU+FtNIfzAMXb0+upNf588Y5xKF41VzhOqKG+7hcRw",
-	"Kp/sf+Af+GURuxJjAjcgZ3nTCLOdF5UYXj3Mtk8ucEwRpsD+DeWqvzjYEN8HznQW9UPvb/h5LyNjexTD",
-	"MxIIKpUboAiLk2hmpxAcVI8Mr2PVw7LXIbGhbfvoVjIN1UfGORzuf+C2+QeFX48MJbrRQwxRFZ/5ZIgz",
-	"lF/YKX0ydMvlL+xvxJzdt/WqmTKudh6vH3ZVlg9JKII0RnFgiUlpI+5dhH4ffVXnMHrvXHSfvHnbLyVQ",
-	"et7R/uH+oaty5jRhXs97un+4/xRr1vQUOf2AJuzg5ugAAT5A1t5DXjYvXbFxfmavQq/nGfs8V5SYmCm1",
-	"4/3RrpuLTw7yZrU7f6lvbSfZ3cda79Tx4eGcKv3VqvOrrkdb945tnxNjK+YMSk/s+m3T5nAelBq8cMjR",
-	"4iGVzgwc9HTxoKKl6c73TpeBrNrLg1ogjW2yEQ84L0ooCjadiHfhrXqni+9pOjEE4CElGU1T51yv5xnW",
-	"wGksg6COFKqFyGo1uV5eGv9MhLONHXxH5e9dVXkaU+muQX5Hmye/NtKzINb6ZH4WQd60UP38t/c/ZyfE",
-	"4RaPbGEHzF+XlE8Of1g8Im9LNAOOllii3pGF406X2U9Lp9AmGM6eMaFtDNfVWbYmv9353RL/4EvKwjtL",
-	"UxHY7qsqV77A51WurDDFSVuRuhkTen9xQjtZPCJvOtzEmVu0tJ/5+sK0VWG/BD3nyA63I8cuXXL6kQ6q",
-	"dPAS9KaJYDV7zPXDGwMroTqYNumnFhu5J13cEYFZShdvk4ZtFPsh0vK3qTwt3Vjfzc/LCcYRnRAhSSLF",
-	"mEVg+yE3yGWL9ehBOZC/PkumLQK9XxLo70rNR/fAlS3pjKU4ssUQeD6lfPLgDIFvk2n6qHWMh5DXbo3x",
-	"tox7YpE0ZHoPW4/nxxWKDtytBRb8L633yzTqUpe/5uU+QxW1hue5sQrEOnFY/5uELKx39ERVNu8TEYWg",
-	"tO0yLdOz+WgOPeN7jP5VyNnRxl5WTN9JzkUW779NzuVOtSUprehs7Jq01PK23C0YWb9f14R5rfdy81Uy",
-	"fe0zYlFmImHMPnfdE9WWiLtXHq718M3lYSSxvxvvlqouVYlbK2zXzbTmtePZ+dHFUvfjfYYXm6n8LccX",
-	"y12emw4w2p6vx/jiNxFf5JV6ZspDLGK2Vy/EpasK1+Q5TIZ1KsqDL43gYq2bWNLsDrccmDzVmBXXZgXW",
-	"Z1kZPpY5EKXpTPkkothskvG6IhPQ5OTocL98pYyLZGJ1dU0E3LvA74oqFMXe17ax6EF5SEtsBe+720xc",
-	"FTFZI/avo+juuOpfhX4eHtVsJrC6CSLITYmVzHd7I+zCqOq92yBd5YRbjqsuJuEssPo3F4DfdBDWVoPl",
-	"J4uNTbZ3dMcFZv28X2wXQxQblNLz7I4D12G0eiy2xMetroS7v+ieuLd2a9SWmbZ+N1MH5xYXOTwwvl3d",
-	"O3jwjO5IotYFGNMQyMgYXbNGQ6dzFo3HsRNMhQJuvjSOxzWz10c5li/M9jkMn/HxfG7Pupk2zu0X/D65",
-	"vXbZ0bZVNF+K20tXpjyy+0Nn96wKuWh5sZdwZNx91l6fvCpXZ/w6n6sn7lKjPePym+eb5+/avUn3xOcd",
-	"N1Ztmd+77ojqClG4e5geuf7Bc31GGYQSSXkoYnJ8+t3eiOnSZVy3kiYJhMR1FZTvA0NVj9HF8l1m7vYu",
-	"qq4htC3pYmXtn0mABYLi0+11d17uJejX5v09chbe59TBRvbdY4BvbeJEj6PU5VLYl09U3fhUJG96ITuA",
-	"t1WOjU86i2PQ0s2wMhVuICo0l3xjGmxes72lwX2VCJVaibeswiptvh0M9/b8ef3ywv6jDnvwOgyPPe/Q",
-	"7rJfXQwK/40LIwza7dn+qhLCcPDdAh63Ga7FNSSlrukH0WxVv5BvbvlDJscfkxsdNRO5omsEU33C4bat",
-	"6KlKeved/GhVRu/xn3OYlzw7ug9661IRHG5Jce3kOmUQxehvtxTiL6V0vppDLIn1yKTwZcxBlcsc7PV5",
-	"IwhE8a/dVbTDukyzTEKiMuHBl9gVR3S5LGUq3o5w7mKWDDePErmRbhYcvpZ0vkreLtbx1X+vdGF2uk51",
-	"95WebrkZZsuexBKEnyWoHyYDPPoQLckum6rOuoqIkFmh1iZYfRktgZfxbTwW0LdX/P0NgwHFNT+P3PvQ",
-	"ubefX3W7dOJqZUcf+XM+C+PNo/eQqrJ3Ut0TG1fv7NoyI9du22ph5fK/EljcnMyUuzbrkbcfOm9bEqnd",
-	"mLy9KhTH08sw/t69RPPt/u8vpv8N8f/b8+ePnP835Hxz7gs4vhzZX5vFSxckIueWrkb846NxucvXF/7x",
-	"0fAsXijuGD2VkdfzDpCXHQBfaj3Ge67JL39edSNKL0qQl57aLtbyA9uA/fHuPwEAAP//",
+	"7D3bctu4kr+C4m5V7Dr03c6ZkWsePImTyW2SjTzjrR2nJIhsSRiRAAcA7eik/D37H/tlW2iAV5G6OLLO",
+	"xHFeYokE0Gj0vRutL14g4kRw4Fp5nS9eQiWNQYPET2cJewPTV8/N3yGoQLJEM8G9jnf24RWZwJSw0PM9",
+	"Zr5JqB57vsdpDF7HownrTWDaw+cS/kqZhNDraJmC76lgDDE1kw6FjKn2Ol6a4pt6mpjRSkvGR97tre+1",
+	"rH8eUaVZMBeGr177HdUgGY1aYMgezwUi/mooPtARdNm/YBaAVxpiRRKQJKEjIFshDGkaaXKyv50B81cK",
+	"clpAY97rKTNZGYaYfmZxGnudw/1934sZt58OcmgY1zACmYNzISbAZ+F5n9C/UiDaPCVDKWJCSSLhmolU",
+	"IYhPFOHwWfcQDHxtHpzZCxVA3wIf6bHXOTk4bELWbwpk01l9BBrFJFUgW08q/cqTujWDVSK4AmSen2n4",
+	"Ef5KQWnzKRBcA8c/aZJELKAGsr1EikEE8T/+VAIRWiz3nxKGXsf7j72CQffsU7X3wY6yi9aJMjKAQkiE",
+	"JIxf04iFRFo4yFYgQiBmv4roMRC3+rZ363vPBB9GLNgosBdjQOYRklyDVExwwhRhnFCiNNVA9JhqImGY",
+	"KgexSEAiML4ZRHEvZoymhlZufe+FkAMWhpY8N7WPs1SPgWszP4RkkGoS0WDC+AhhzkiKqEAkhvPGQEMn",
+	"YS8vL3fKo2cp9wXuM6BRBJLQykI3TI8JJT8DlSAt2/mk7z5KQ/E/XXmTWF15PgEphfzpymNcpcMhCxhw",
+	"3UOAzFP846cr7yrd3z8KZoHG7+HK65Otjy+ekaf/PNkn//e/R7sH2xX+nGGJW997KTj8m2nqhioSgtJS",
+	"TCE0RPKKa5CcRucGKZsELlvYHocB5VehX4iUh5uE4ldBVBqMDZr8HElCOvHIkWgtwT1RRAOnXHso+aeR",
+	"oOGFEG+pHG30UJ0gJQMRTokWgkQIgRH43PCEkOxfsGEc6io3rsrX7zmQYGywzEeASpwGASQaWW4MMZCt",
+	"n6lige/4e/uUUJ5L9DLPP1GliQIqJQNV4nccYJXplbeQXX/jKk0SITWE7yBk9ALf2Sz74ikzRbjBcWkx",
+	"XMQMcfOgiRqNhGR6HJsPwI3d8od3dnjy9OWzd56Pf7259HzvY/ds5/3Z+Yedw5Onnu+dP3v+y8559x/5",
+	"8/Oue9A9+uHY/B8+757hOPv9B/f/L/j/pxn17ztjGY1oadSUZtYOCCQY+uhRXbEiQqphR7MYvIa5sjGD",
+	"6SzhGAypdPAnBNrqR/cysu0Epk3zweeESVArwcDCJayezHr6MvtAwrWY5Puu7uGDBAVcE8EDyOA2J+7G",
+	"eP6SMKJyQiwzYws3wuG+oFLSqWettMzE+8P6CLiFfDK/fGLFQQvEeHHQb5k17KqHnYOR/zGPDxzJzADp",
+	"e3UzuYFbaxvB9WYHNm4gDZk+v3bsXKPWCC0De/izhPfeCDViXyJblAxqcigbvW30SeEkOmuT8YAlNCI0",
+	"sPQqRToaN9Krde8yF7LpWFHA9YxB2/h4SeqNnQ83b6UY9Fg04OMXcVPfV1khdMjAym+LI5/EOlJotVrf",
+	"uAmc3LxtBESkOhCW2zJJp9IgAGUOfkhZlEpoFE05hC2MSqO45Qmq3TbEaKOEdTOhyLLDVSMGygkNjZup",
+	"tN0tAUOMRgDQgUh1E2asGdJb8lhRXiwp6ZokgnuzwFsZgPIxFYcyn9HWIi0Ktt20xHiGEtGKq5JTS8OQ",
+	"GTTQ6ENpX0MaKfBrW61qoCq9XI6B51pAaZEociMk+k/obhwdHf3oZ4bpMNWphO1TwuEaJLkxY+nAaJOl",
+	"tUamskrhhMOTE4x8ZJ8P5iqbKvhv3nWtl6TyTYwk5Vr5BHZHu+SPSaw6wAM5TbRPzIcQ8MOnUwI0GJM4",
+	"NaYtkDFEIRlMS/a35xekUYL26XGjKPv8yr57dIh7cZ8OFqjAqvZrP30XcrszBdCypTaXzvMX69ZhBQnH",
+	"+z8+Xd/hOjeI8VGPRpG4gbCRTvXYaDt3yjGdmmOTQqP9lcfftExhuyC8gRARUN6G+AIv7bjH8NVvCuTd",
+	"UB8ylUR02mvDzaxyjSmLam8eHe43vcnpIGpC1vMSMhpwgWqVhlTT9r3YCNwMShKq1I2QYQ2+g/3D48ox",
+	"/+DP0XW1AA4xkAyocorrlORnaUQOk8rYqkACwYdslEpo1DpSRIuM0SqT1mW4UZcNZ3Rw+MMC+q1RVj5P",
+	"CVkZeO1EFhYeDI2i90Ov88eS5mtdr02gxW/JjICtZNKzsSZrEtj4kvtKQSBB26+2yVBYhvvvnbMPr3be",
+	"wJRYN/uUqLG44UTwaGp1gzEfuLpBqTkfPwa+WTx8uvW951Yy343NApaMQWr43KDjnok4oYEmry/PPb9K",
+	"tvhvoYBCB9zODJ9pnETm8f+8/F0Pbn76qaz6BlMN1SUaJWUNJSXYmygkx4sNcM+aMklEWQ5gHZb5SxdD",
+	"m1Yu1M7sondTKXdxyGtqaO3OciJZTOW059TQLP387sJ0PI0HqIKoJs6mMGQfEsVGXJGtfWsRcSOtmCJO",
+	"PJe0UZ7L8b0klYmwhzk3WuNeMyaQpjpdaKi+gWnXvmhkWhKujO1mZbxAnZZd+TLuyhq22HO+l8bVZg+k",
+	"QjaVXc0n2nUY/iUWWM7wr+VK40RPibDms5kKc3GLHaEV/INz/jVis5BsVcC7mvKQytA40vD0+JQMRMpD",
+	"wrgWuJfXl+ckkUIDhhOsWvD89YhHvyrR5gJWWZO+/F0NXv4wCg9/nA5e/teCtf/phP9XSUi+QDYvr5dm",
+	"kDBpdP3bdYcd0QTlS+DGaYbnVNM7+xDrVoK+x3gQpSH05pz2R9CptNxjrEQbxeAkH4EJiWWM/8U4ucsJ",
+	"XpThoopQEhRnSlIeOo8FipKJ5U96LhuYlY8Odwyucwh8kvIIlCIziMU0HJ5qw0GtgcBeX75Z5ErMWA+N",
+	"O27DxERPG79PFSzmETO4Beru7HlPYLq8ejAbXxTnxgmb1i90dSmqmDl1vvEc8z/zDGpTiLFUK7OeFMhs",
+	"CHihdbXka5O24PaEGeVi2Gbv9WXXKRRrXVl186br+a22W5OJYuyNQcSC3p83kyWPcbMmVgnocpHPjF1V",
+	"O41ivEVnyZrKsLGawVQin3VYTGVq3HSsNEtuzuqRF8/Ij8cn/8zKbnZJ3wzuGzu9n0reMb66Hsu0M4lV",
+	"x73UsT5xIEJXhNE/JX3zCYcZK18MydYvFxcfiD0CVE1UAtdjUKC2O1f8iu+QfpYIdjH9Ptk63t/f7hBK",
+	"8po/IqTNvQ4ZRKGZP2ZKMT7yzSKGBW6k4CNioPYJ5STlE258cPu+kOUM9TWNUsCV46wkqfenEjxfWNcy",
+	"vWYvNxBFO65+6XX3/a+lWdIiMd2LIWS0Z5G3dXxw0jBbv5447pOt3y5e7PywjbMltpahp4XoYS0BTnRU",
+	"ngg+BwChIgfkHfvZgVBJ8OBODrY7hItysVUgITTv0EhlQWpFp8r4ZXn0MAvQEPjMlFY4uwElpnzao1pD",
+	"nGhl5j/80YAkBDFPSGCsgyDV7BrIkLIIrNu3w7hycRKm8rlPMatiK5DYaGysfhsKIjeUaZUHVvofQcvp",
+	"ztlQg+wTBYHgoYVomNVS4U4Ncir797HSabZYqEQ4OA0Xujc0ljtOc2wRtmoBiqUkzMT1zITOU8Mps/NP",
+	"qB47jPr4hX2fhAKQKCw0NIYelovhWINfygWeDJYNWUK3i5IxVdbVNqMsDSiQPbtGMd5lu2gkgYZTHEXt",
+	"ZrBEC2fIjgVnMWI0U635NDUjzaAxewcHOUQ1DyxMJINIQxVUpzIr9qP5TBm63cn0nKrP/NzKnAYIsxcu",
+	"sjhCflhaZNGHbDncahlO40/XT6o8szEHs9IFRFN/1hHvWIOxXyAtM0KQX/cbsFYp9jolhtKzJK/B6MiI",
+	"GUP6IyFqaG2ceiFes1EVxKKc7LlYQ0Xi5alDwlG6ZLTn3iVbmDLKEWokqkO0GTOB6XZNphYA5utg3UzF",
+	"C0CqZoq8edd1K2iZcpemdrxq9IBhnAHN/FqzY2sE2UVd2sogy0qfys7MOk4olcSEgXpL0zgBCaGdxjlx",
+	"vZipmOpgXJnFPSQhGw6N8YVlxIg4DvUDYcpFBLRw8hnVUW/CqpAZu86eFxeFuLGMTsNQglIQGtzWUJuf",
+	"ditmu2XM4ug81tS8vdfvu+cOp08UyV/OtJbjjSfKqWxbLdgnWydWVxv1Wq4gNG6npixShEogkRiNjFg2",
+	"M0l0WjOUGz5E2YRTZWpOgbxmAWSL4wuZorumLDIsXxlQUm0kEGkU4rgBkGAMwQRCMoCApgoIzefWY5iS",
+	"EBLgITGkgHKf2kypLRRnSqUgtw0UKZdAg7FZ99TsQE4JNWppgZ4apKq0sUxZGvoOxlBWyBZOayJJMTIH",
+	"v+Q6ZKu890zQX4NkQwYhkRAA19EUj0FpFkWIAES/NxvEaKlZsWfZHF/mSlMeNI8rXIbZGK9mOoI5dVGL",
+	"LF98mk2TL9Vo9xbR5MKPRIFhxrERx3hM0Og95vnN9fiO9Xxne35zXj5z1plbtqjorpnNOZU4i1OLdSdn",
+	"tYqZu/iQ5XTlEkU1dnd+OTtpt1UtrimCD/aUase5ml+ZE9Y6vMqCSjftU3ZBf3DW+90Cp3fPmddD0dlE",
+	"jWCyEb8rfOiP/Q1C7Q6Q9u21xWjbwoa5FTEv+N7NPAXjxSAEhGqN+mthdLRYoD04+huyyeolPDHj5W8P",
+	"ZipLVi3PUcsEGz81bbllT6VQz91Ib+WAWx397SrRQrhy8c5CpG+knGeNFTtfWRjTdPi/G9Prrie+FEfe",
+	"pUyjlTM/zdnCqgKlVVbizQA24hBmQsQniau0x6oADFAtzr74nn1xcc7dvje7OcPoEKSS6WkXL7PYhAvW",
+	"C52lBnczFVg8Lw6qhmC2+svWCvW3/TygMJjWqoyFdKmwPZqwveuDPXxmPuxMYKpOCdOuatO6Rraek+mZ",
+	"MMVudns0zze7+6N5gVKBUJrX92MpeMvOy7XSW5hlhFjgR+vWMY7f7P6pBN/ezW7w4LGYWYvlxlonuBgW",
+	"nGer2U8vsiN/fXnh+bPIp1hH7lyyrdeXF9uF6/0KHR89zZw6G1VxKDIQmpdKVbA5KqvAIhx1aG/RuRmK",
+	"BmrG89/BOUNXb8npCGLgepeULoBbGMwphPajuxc5ZJ8htB537mifGliZzENCVzyfwGzCBQfULnFJdedH",
+	"17Kqvg3QVCIBPuaJbLqngAo/qzGEVxyDgq8v33R3yc+MU+nC7Mr5jBUzx24hMTKNj3av+BW/KDhCDAlc",
+	"g5zm13qZpdnq5dBa/HSXnOOYIv6EN2yVK3DkjuSvONNZOBf95P7nnYzh7VH0T0kgqFQFj8RJNLVTCA6q",
+	"Q/qTWHWQvfrEcqb96kYyDdWvjBvd373i9no2qokO6UvkrD7GHovXfNLHGcoP7JQ+6bvl8gf2M2LO7tuG",
+	"S7BEkOSJmH7bVbY+CUWQxig4LTEpbRSjS73gvGeVIFeHUD7N8jE2uGLln7vNp8gAInGzSzBVgzf7MAxZ",
+	"8L46Le7yWm684kuyI20Tni6W3s9lU98FnzCegXSCUvGK95vlYt8nVlmQFcTwKRGSxKlOaUQu3hrOyG4M",
+	"BUa7DZFCbdwnq3e/4iEkkZgalD9R5NmZUViOKYsn7oqkaphO7ZJ3+YoYOkdhMsDCIAlEUj02+9RjoxcM",
+	"K/YthBdvu/36YeVxLIzcu++M2HLZBVt0igfyPgFucH+0e0AE912ymKkrnlMQU6W39pF23mdcqEhM5QRC",
+	"w2cKuGKaXUMHi0j6ZMsFlzEDh+fF+MjgFivOzd9WKlpR5pNgTPnIfE2vuJNkT5RLC/qkiN76ebWGTW5X",
+	"L+Nso0DKInq5W2KMg0AbcTOUoMYc6dPKoVq412VdxlTZ1Ahe6XOaRchyOA5v/A1TZS8vSldpvYsxMxe4",
+	"8j64pKhRMKW8c8c72N3f3XeXpjhNmNfxDHqPsOhZj9HiaCZq88RdXMrF4avQ63hvmdK2qBkz2aVeKC2V",
+	"0MUre3mbjlt/qXdtD43bT7WuEYf7+3Ou2652zbZ0UbGpaYHtGiKGmezAWoJju37TtDmce6XWFjjkYPGQ",
+	"yj1tHHS0eFDRzOHW906Wgax6sx/t0DS21Rl4ukjK2X4zYVlTlX5Os0afZYVMIdmyyVxrQFiJp7DSi44M",
+	"hXhIZMYYrqtMr+PlOskzj3NOtx6TsemFaimwwnL5FYSvYSpn9EM4RwEYxm8zeK94xeIlr1CIZfX2AXRy",
+	"i28CkDhxSMm7s2cGpWgcIkyZ0WHTwtk1J0ps1QCmTOwjzJBYaVscCBkLYx4xrSAa5hnoLDXqMutaCj6y",
+	"BdEcV0bIhbRCpMre5VtsXn678WcRTtfGck0X5W6rXpM78RrXH6wZhOwyRwPjuxeqDQveiiC/eFp9/beP",
+	"bzNG4XDjygfnNxH4+wqR44MlRtQbXeC4k2XAa+idsA7JZU+swcyrSa7T8l16x/r2Sow1TJBPUdOuRWzd",
+	"+i0Kdu9L0f/r1lJUBE1NMC7KV/+tIZCZuRzThYMpsflxI2wkIE9YB49xcpJl5+zuqOsnYMzqHNQrnssA",
+	"tY2STGk6VSRiqig8KFoV9H2ihBVERpiwXILSNGSaaElZRALKXZJvACQSZugVT5NTqzeMAcY0oSPKuDXJ",
+	"bPXJ2LpyM1LpIy5ekkoVuXDcVI9smyT8vRnNQj5/RN78Zh1MYtFSZpKszGNNOrrRZHwJuu3o1m3ItbVL",
+	"cdt9pIcqPbwEXSYGZ70VxsnaTLeV3IS8pSJeN6yKT4wF7GAsYK6LkicUHoSXUk3RznVULGq+Ey+leiPZ",
+	"xYOb9f4KlIzTLOWKNNnORQb8Ps3nmYTZhi3oUp5/3dZzanH3zZrP+z8uHpF3kvzm7e0mHmxrkLc+Fpyn",
+	"F/a+pDMmdZVRn+P3VUZdZFHaMY8WZY0MLFqayWCtIrfNspxzivubkXYX7rLCI2k0GJf3Ther2Xau97Ex",
+	"1hKqg/EsSdXqUe5JibdUvSylxDdJ1rZy8CGS97epdS3d2Cywn984GUYUc16JFEMWoRtw34y3WAHvlesp",
+	"786laYPY75bE/odS8557YNSGqtKlmLTBgniGca7wkY/+BnzURd1kvI38xt8Qm4hvjmvSkOkdbOq4INma",
+	"tzTcWCjD/9L4iwMzF5yXb/x/ryncagfJudERG6J2WP9OgiTW+XqiKpv3iYhCrFRgUlU8M/PSvDCfeY7V",
+	"Rl6ZnB1tLK4dKOqr/93kXG55tCSlFS2y2iYt9U5ars131jiqbcK8acBy81VqsJtnxNu9iYQh+9z2yyFN",
+	"JdL3ysO1ZlBzefh7KsPIebd0fVeVuLXCdu1Max47np0fvCy10brP6OXsJYsNhy/L7cIes//fcfiSVy7G",
+	"Ux5i9st2M41LP151R57D4ttFpmB5wr0vC8oBziXNfugnhy+vds4ubmdZ3dOsxQPeSbFpfZ9EFBuZFPWV",
+	"I9Dk+GB/dybv/twWV9akwr3rgLZwRNFI4OHlco8PltgK/lDQesK2iMka/a+dyNvDtn8XknosCmgrCvh6",
+	"usgNjpWM/Cz1vyBCe++WStt10A3HaBeTcBak/c5l4jcd0LV3OPKTxT46tlXZlgvy+nl7om0MZNyv4J5n",
+	"ney5WxKrx3VLrN3og7gO2vfE0LW+5Rvm43p38BZmLlqJPjBWXt2tePC870ii1ocqpiHYu7nTmZZizsvE",
+	"Wr1gLBRw86bxWCYsLBfrFcb9HBkQ5uy2ogDIetasXQCc8/sUALUO3JtW5HwpAVDq4/soAR66BMhuUBeN",
+	"TWxn2IzhT5vvVq/K6Bm/zufqkeu0vRNSTXfc75Osl79rzbzvic9b2qhvmN/bGpe3xTbcddNHrn/wXJ9R",
+	"BqFEUh6KmByePN0ZMF3qEH8jaZJASFxHhHKTetT+GKksN9h3LeWpmoBtOajFygZBJgFWtwj+vJm0p/1e",
+	"gn5tnt8js2Hf8RbOss8eg4V3plf0S0pNOwor9Imqm6iK5D08yBbgr6rgXbNpHIOWboaVCXMN4aS55BvT",
+	"YP3K7h0N7qsoqdRDbsNardLfrYXh3p09q//IRvdRrT14tYbHnrfmazNpXfAKfyPcCINmE7e7qoQwHHy7",
+	"gMdttmxxiUqpXd6DuD1W/+GIudUVmRx/zIq0lGTkim4mCusTDjdNNVVV0rvvrEmjMvqIP8A6L+t2cB/0",
+	"1qYiONyQ4udR7lJlUYz+dist/lZK5+svlyOJdciocG/MQZWrKGzXgAEEInY1DDXtcFemuWMmo7LG3pfY",
+	"1V60eTFlwt6MvG7jnwxdj0J6JnUtOHwtNX2VCF6s9kvnu0ymu05195XqbugSvGHnYgnCz5LdD5MBHt2K",
+	"hiyZTXtnt52IkFkd2DpY/Y6KA3+rYe0Rg679BYjvMGRQdIF+ZOiHztDd/Iebls54rRwOQP6cz8L4wzT3",
+	"kOOyLcvviY2rLd03zMi1ZuwNrHxZ+v2+4nfAmHJd1R95+6HztiWR2u9/ba6ixfH0Moy/cy8xf7v/+4v8",
+	"f0P8/+7s2SPnf4ecb859AceX4/93ZvHS72cg55Z+PuKPT8YLL//Eg/2m/OMaf3wyXIy/QOdYP5WR1/H2",
+	"kLsdSF9qV5933N3D/Puqr1F6UNpL6Vt7ubb8BV4Vv/10+/8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

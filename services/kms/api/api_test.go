@@ -19,6 +19,7 @@ func TestSpecContract(t *testing.T) {
 	require.NoError(t, doc.Validate(t.Context()))
 	assert.Contains(t, doc.Components.SecuritySchemes, "basicAuth")
 	assert.Contains(t, doc.Components.SecuritySchemes, "bearerAuth")
+	assert.Contains(t, doc.Components.SecuritySchemes, "apiKeyAuth")
 	n := 0
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
@@ -42,5 +43,5 @@ func TestSpecContract(t *testing.T) {
 			})
 		}
 	}
-	assert.Equal(t, 24, n)
+	assert.Equal(t, 28, n)
 }

@@ -114,7 +114,7 @@ func TestGeneratedClientAndServerBindings(t *testing.T) {
 			})
 		}
 	}
-	assert.Equal(t, 24+13, ops, "every operation, and a raw-body variant of the 13 with a request body")
+	assert.Equal(t, 28+14, ops, "every operation, and a raw-body variant of the 14 with a request body")
 
 	// Transport failures and refusing editors come back as errors, never as responses.
 	closed := httptest.NewServer(http.NotFoundHandler())

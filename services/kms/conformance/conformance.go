@@ -507,6 +507,9 @@ func testAudit(t *testing.T, s kms.KeyStore) {
 		if i == 3 {
 			e.Outcome, e.ErrorCode, e.Target = kms.OutcomeFailure, string(kms.KeyDisabled), "user-1"
 		}
+		if i == 4 {
+			e.Method, e.ClientID = "bearer", "client-1"
+		}
 		require.NoError(t, s.AppendAudit(ctx, e))
 		all = append(all, e)
 		if keyID == keyA {

@@ -23,5 +23,12 @@ func TestSuiteOnTheSQLStore(t *testing.T) {
 		}
 		t.Run("contracts", func(t *testing.T) { conformance.Run(t, newStore) })
 		t.Run("concurrency", func(t *testing.T) { conformance.RunConcurrency(t, newStore) })
+		t.Run("api keys", func(t *testing.T) {
+			conformance.RunAPIKeys(t, func(t *testing.T) conformance.APIKeyStore {
+				s, err := sqlstore.New(t.Context(), dbtest.Open(t, b))
+				require.NoError(t, err)
+				return s
+			})
+		})
 	})
 }

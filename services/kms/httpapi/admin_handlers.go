@@ -30,15 +30,15 @@ func str(p *string) string {
 	return *p
 }
 
-// auditUser records a user administration event in the admin's tenant.
-// An audit failure is logged; the change itself has happened.
-func (h *handlers) auditUser(ctx context.Context, op, target string, opErr error) {
+// auditAdmin records an administration event (realm users, API keys) in
+// the admin's tenant. An audit failure is logged; the change itself has happened.
+func (h *handlers) auditAdmin(ctx context.Context, op, target string, opErr error) {
 	var recorded error
 	if opErr != nil {
 		recorded = classify(opErr)
 	}
-	if err := h.opts.Keys.RecordUserEvent(ctx, principal(ctx).TenantID, op, target, recorded); err != nil {
-		h.logger.WarnContext(ctx, "audit of a user administration event failed", "operation", op, "error", err)
+	if err := h.opts.Keys.RecordAdminEvent(ctx, principal(ctx).TenantID, op, target, recorded); err != nil {
+		h.logger.WarnContext(ctx, "audit of an administration event failed", "operation", op, "error", err)
 	}
 }
 
@@ -63,10 +63,10 @@ func (h *handlers) CreateRealmUser(ctx context.Context, req api.CreateRealmUserR
 		Metadata: meta,
 	})
 	if err != nil {
-		h.auditUser(ctx, "create_realm_user", "", err)
+		h.auditAdmin(ctx, "create_realm_user", "", err)
 		return nil, err
 	}
-	h.auditUser(ctx, "create_realm_user", u.ID.String(), nil)
+	h.auditAdmin(ctx, "create_realm_user", u.ID.String(), nil)
 	out, err := toUser(u)
 	if err != nil {
 		return nil, err
@@ -123,7 +123,7 @@ func (h *handlers) UpdateRealmUser(ctx context.Context, req api.UpdateRealmUserR
 		patch.Metadata = &meta
 	}
 	u, err := h.opts.Users.Update(ctx, principal(ctx).TenantID, req.Uid, patch)
-	h.auditUser(ctx, "update_realm_user", req.Uid.String(), err)
+	h.auditAdmin(ctx, "update_realm_user", req.Uid.String(), err)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (h *handlers) UpdateRealmUser(ctx context.Context, req api.UpdateRealmUserR
 
 func (h *handlers) DeleteRealmUser(ctx context.Context, req api.DeleteRealmUserRequestObject) (api.DeleteRealmUserResponseObject, error) {
 	err := h.opts.Users.Delete(ctx, principal(ctx).TenantID, req.Uid)
-	h.auditUser(ctx, "delete_realm_user", req.Uid.String(), err)
+	h.auditAdmin(ctx, "delete_realm_user", req.Uid.String(), err)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (h *handlers) DeleteRealmUser(ctx context.Context, req api.DeleteRealmUserR
 
 func (h *handlers) SetRealmUserPassword(ctx context.Context, req api.SetRealmUserPasswordRequestObject) (api.SetRealmUserPasswordResponseObject, error) {
 	_, err := h.opts.Users.ChangePassword(ctx, principal(ctx).TenantID, req.Uid, req.Body.Password)
-	h.auditUser(ctx, "set_realm_user_password", req.Uid.String(), err)
+	h.auditAdmin(ctx, "set_realm_user_password", req.Uid.String(), err)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,17 @@ func createUser(t *testing.T, k *fixture.KMS, admin caller) string {
 	return r.str(t, "id")
 }
 
+// createAPIKey makes an API key of admin's tenant and returns its id and
+// the key to present.
+func createAPIKey(t *testing.T, k *fixture.KMS, admin caller, scopes ...string) (id, key string) {
+	t.Helper()
+	r := do(t, k, admin, http.MethodPost, apiKeysPath, map[string]any{"name": factory.Name("api key"), "scopes": scopes})
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	return r.str(t, "id"), r.str(t, "key")
+}
+
+const apiKeysPath = "/api/v1/admin/api-keys"
+
 func keyPath(id, suffix string) string { return "/api/v1/elastic-keys/" + id + suffix }
 
 func endpoints(k *fixture.KMS) []endpoint {
@@ -130,10 +141,24 @@ func endpoints(k *fixture.KMS) []endpoint {
 		{desc: "set realm user password", minRole: "admin", ok: 204, call: func(t *testing.T, k *fixture.KMS, admin, who caller) response {
 			return do(t, k, who, "PUT", "/api/v1/admin/realm-users/"+createUser(t, k, admin)+"/password", map[string]any{"password": "a-new-password"})
 		}},
+		{desc: "create api key", minRole: "admin", ok: 201, call: func(t *testing.T, k *fixture.KMS, _, who caller) response {
+			return do(t, k, who, "POST", apiKeysPath, map[string]any{"name": factory.Name("api key"), "scopes": []string{"kms:read"}})
+		}},
+		{desc: "list api keys", minRole: "admin", ok: 200, call: func(t *testing.T, k *fixture.KMS, _, who caller) response {
+			return do(t, k, who, "GET", apiKeysPath, nil)
+		}},
+		{desc: "get api key", minRole: "admin", ok: 200, call: func(t *testing.T, k *fixture.KMS, admin, who caller) response {
+			id, _ := createAPIKey(t, k, admin, "kms:read")
+			return do(t, k, who, "GET", apiKeysPath+"/"+id, nil)
+		}},
+		{desc: "revoke api key", minRole: "admin", ok: 204, call: func(t *testing.T, k *fixture.KMS, admin, who caller) response {
+			id, _ := createAPIKey(t, k, admin, "kms:read")
+			return do(t, k, who, "DELETE", apiKeysPath+"/"+id, nil)
+		}},
 	}
 }
 
-var rank = map[string]int{"reader": 1, "writer": 2, "admin": 3}
+var rank = map[string]int{"reader": 1, "writer": 2, "admin": 3, "read-only api key": 1, "admin api key": 3}
 
 // TestAuthorizationMatrix: every endpoint x {no credentials, wrong
 // password, reader, writer, admin} through the real router.
@@ -142,9 +167,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 		k := fixture.StartKMS(t, b)
 		admin := demoCaller(t, k, 0, "admin")
 		wrong := caller{name: "wrong password", username: admin.username, password: "not-the-password"}
-		callers := []caller{nobody, wrong, demoCaller(t, k, 0, "reader"), demoCaller(t, k, 0, "writer"), admin}
+		_, readKey := createAPIKey(t, k, admin, "kms:read")
+		_, adminKey := createAPIKey(t, k, admin, "kms:admin")
+		callers := []caller{
+			nobody, wrong, demoCaller(t, k, 0, "reader"), demoCaller(t, k, 0, "writer"), admin,
+			{name: "read-only api key", apiKey: readKey}, {name: "admin api key", apiKey: adminKey},
+		}
 		eps := endpoints(k)
-		require.Len(t, eps, 24, "every operation of openapi.yaml is in the matrix")
+		require.Len(t, eps, 28, "every operation of openapi.yaml is in the matrix")
 		for _, ep := range eps {
 			for _, who := range callers {
 				want := ep.ok

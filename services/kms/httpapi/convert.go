@@ -97,7 +97,7 @@ func toEvent(e *kms.AuditEvent) api.AuditEvent {
 	}
 	out.Realm, out.Method, out.ElasticKeyId = opt(e.Realm), opt(e.Method), opt(e.ElasticKeyID)
 	out.MaterialKeyId, out.ErrorCode, out.RequestId = opt(e.MaterialKeyID), opt(e.ErrorCode), opt(e.RequestID)
-	out.Target = opt(e.Target)
+	out.Target, out.ClientId = opt(e.Target), opt(e.ClientID)
 	return out
 }
 

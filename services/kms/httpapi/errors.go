@@ -42,6 +42,7 @@ var statusOf = map[kms.Code]int{
 	kms.Internal:             http.StatusInternalServerError,
 	kms.NotReady:             http.StatusServiceUnavailable,
 	kms.Busy:                 http.StatusServiceUnavailable,
+	kms.Unavailable:          http.StatusServiceUnavailable,
 }
 
 // StatusOf returns the HTTP status of code (500 for an unknown code).
@@ -71,6 +72,10 @@ func classify(err error) *kms.Error {
 		}
 	}
 	switch {
+	case errors.Is(err, authn.ErrUnavailable):
+		// Checked first: such an error may also carry ErrInvalidCredentials
+		// for callers that only know the sentinels of a refusal.
+		return kms.Wrap(err, kms.Unavailable, "the credentials cannot be checked right now: retry later")
 	case errors.Is(err, authn.ErrNoCredentials):
 		return kms.Wrap(err, kms.Unauthenticated, "authentication required")
 	case errors.Is(err, authn.ErrInvalidCredentials):
@@ -97,12 +102,19 @@ func classify(err error) *kms.Error {
 func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	ke := classify(err)
 	status := StatusOf(ke.Code)
-	if status >= 500 && ke.Code != kms.Busy {
+	switch {
+	case ke.Code == kms.Unavailable:
+		// Not this service's fault, but an operator wants to know.
+		logger.WarnContext(r.Context(), "credentials could not be checked", "path", r.URL.Path, "request_id", httpx.RequestIDFrom(r.Context()), "error", err)
+	case status >= 500 && ke.Code != kms.Busy:
 		logger.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "request_id", httpx.RequestIDFrom(r.Context()), "error", err)
 	}
 	var retry *credential.RetryError
 	if errors.As(err, &retry) {
 		httpx.SetRetryAfter(w.Header(), retry.After)
+	}
+	if ke.Code == kms.Unavailable {
+		httpx.SetRetryAfter(w.Header(), unavailableRetry)
 	}
 	httpx.WriteProblem(w, httpx.Problem{
 		Type:     "urn:passthru:kms:problem:" + string(ke.Code),

@@ -13,17 +13,18 @@ import (
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
 
-// caller is who makes a request in the tests: username and password, or
-// nobody (no Authorization header).
+// caller is who makes a request in the tests: username and password, an
+// API key (sent in X-API-Key), or nobody (no credentials).
 type caller struct {
 	name     string
 	username string
 	password string
+	apiKey   string
 }
 
 var nobody = caller{name: "no credentials"}
 
-func (c caller) anonymous() bool { return c.username == "" }
+func (c caller) anonymous() bool { return c.username == "" && c.apiKey == "" }
 
 type response struct {
 	status int
@@ -73,8 +74,11 @@ func doCT(t *testing.T, k *fixture.KMS, who caller, method, path string, body an
 	if rd != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	if !who.anonymous() {
+	if who.username != "" {
 		req.SetBasicAuth(who.username, who.password)
+	}
+	if who.apiKey != "" {
+		req.Header.Set("X-API-Key", who.apiKey)
 	}
 	resp, err := k.Client.Do(req)
 	require.NoError(t, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/password"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
+	"github.com/passthru-dev/passthru/services/kms/apikey"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/realm"
 	"github.com/passthru-dev/passthru/services/kms/scope"
@@ -31,6 +32,17 @@ import (
 )
 
 func newHandlers(t *testing.T) (*handlers, http.Handler, uuid.UUID) {
+	t.Helper()
+	opts, tenant := newOptions(t)
+	h, err := New(t.Context(), opts)
+	require.NoError(t, err)
+	return &handlers{opts: opts, logger: opts.Logger}, h, tenant
+}
+
+// newOptions makes the handler's dependencies on a fresh SQLite database
+// with one tenant, and no authenticators; apiKeyOpts adjust the API key
+// service's options.
+func newOptions(t *testing.T, apiKeyOpts ...func(*apikey.Options)) (Options, uuid.UUID) {
 	t.Helper()
 	ctx := t.Context()
 	d := dbtest.Open(t, dbtest.SQLite)
@@ -47,10 +59,13 @@ func newHandlers(t *testing.T) (*handlers, http.Handler, uuid.UUID) {
 	require.NoError(t, err)
 	users, err := realm.NewUserStore(ctx, d.Gorm(), realm.UserStoreOptions{Hasher: password.Hasher{Iterations: 1000}, Roles: roles})
 	require.NoError(t, err)
-	opts := Options{Keys: svc, Users: users, UserRealms: []string{"local"}}
-	h, err := New(ctx, opts)
+	ko := apikey.Options{Store: kstore, Barrier: br}
+	for _, fn := range apiKeyOpts {
+		fn(&ko)
+	}
+	keys, err := apikey.New(ctx, ko)
 	require.NoError(t, err)
-	return &handlers{opts: opts, logger: opts.Logger}, h, tenant
+	return Options{Keys: svc, Users: users, UserRealms: []string{"local"}, APIKeys: keys}, tenant
 }
 
 func TestNewValidatesOptions(t *testing.T) {
@@ -196,6 +211,7 @@ func TestErrorMapping(t *testing.T) {
 	}{
 		{desc: "no credentials", err: authn.ErrNoCredentials, want: kms.Unauthenticated},
 		{desc: "forbidden", err: authn.ErrForbidden, want: kms.Forbidden},
+		{desc: "credentials cannot be checked", err: fmt.Errorf("jwks: %w", authn.ErrUnavailable), want: kms.Unavailable},
 		{desc: "user not found", err: realm.ErrUserNotFound, want: kms.NotFound},
 		{desc: "user exists", err: realm.ErrUserExists, want: kms.UserExists},
 		{desc: "invalid user", err: realm.ErrInvalidUser, want: kms.InvalidRequest},

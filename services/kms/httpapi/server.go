@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -27,6 +28,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
+	"github.com/passthru-dev/passthru/services/kms/apikey"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/realm"
 	"github.com/passthru-dev/passthru/services/kms/scope"
@@ -39,6 +41,9 @@ type Options struct {
 	// realms users may be created in, the first one being the default.
 	Users      *realm.UserStore
 	UserRealms []string
+	// APIKeys backs /api/v1/admin/api-keys. Its Authenticator belongs in
+	// Authenticators for the keys to be accepted.
+	APIKeys *apikey.Service
 	// Authenticators are tried in order (Basic today; Bearer plugs in here).
 	Authenticators []authn.Authenticator
 	// ExtraChallenges are advertised in 401 responses beside the
@@ -50,8 +55,8 @@ type Options struct {
 // New returns the KMS HTTP handler (without the transport middleware of
 // httpx: request id, recover, access log and body limit are the caller's).
 func New(ctx context.Context, opts Options) (http.Handler, error) {
-	if opts.Keys == nil || opts.Users == nil || len(opts.UserRealms) == 0 {
-		return nil, errors.New("httpapi: Keys, Users and UserRealms are required")
+	if opts.Keys == nil || opts.Users == nil || len(opts.UserRealms) == 0 || opts.APIKeys == nil {
+		return nil, errors.New("httpapi: Keys, Users, UserRealms and APIKeys are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -126,9 +131,16 @@ func newGate(ctx context.Context, h *handlers) (*gate, error) {
 			if !scope.IsKnown(required) {
 				return nil, fmt.Errorf("openapi spec: operation %s %s: x-required-scope %q is not a known scope", method, path, required)
 			}
+			sensitive := false
+			if raw, ok := op.Extensions["x-sensitive"]; ok {
+				if sensitive, ok = raw.(bool); !ok {
+					return nil, fmt.Errorf("openapi spec: operation %s %s: x-sensitive must be a boolean", method, path)
+				}
+			}
 			g.ops[method+" "+path] = operation{
 				route:     &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 				scope:     required,
+				sensitive: sensitive,
 				auditName: snake(op.OperationID),
 			}
 		}
@@ -140,9 +152,17 @@ func newGate(ctx context.Context, h *handlers) (*gate, error) {
 // transport limit must be above it, so this layer answers with its code.
 const MaxBodyBytes = httpx.DefaultMaxBodyBytes
 
-// gate runs, for every API operation, in this order: authentication (401),
-// the operation's x-required-scope (403), the body's media type, size and
-// syntax (415, 413, 400) and validation against the spec (400).
+// challengeRealm is the realm of the Bearer challenges the gate writes itself.
+const challengeRealm = "kms"
+
+// unavailableRetry is the Retry-After of a 503 for credentials that could
+// not be checked: long enough for an issuer's keys to be fetched again.
+const unavailableRetry = 5 * time.Second
+
+// gate runs, for every API operation, in this order: the sensitive mark
+// (x-sensitive), authentication (401, or 503 when the credentials cannot
+// be checked now), the operation's x-required-scope (403), the body's media
+// type, size and syntax (415, 413, 400) and validation against the spec (400).
 type gate struct {
 	h   *handlers
 	ops map[string]operation // by "METHOD /path/{template}"
@@ -153,6 +173,7 @@ type gate struct {
 type operation struct {
 	route     *routers.Route
 	scope     string // x-required-scope
+	sensitive bool   // x-sensitive: key material changes, plaintext or data keys out, administration
 	auditName string // operationId in snake case, for refused requests
 }
 
@@ -174,21 +195,35 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if op.sensitive {
+			// Marked before authenticating: authenticators that trade
+			// freshness for speed check these requests strictly.
+			r = r.WithContext(authn.WithSensitive(r.Context()))
+		}
 		p, err := authn.Authenticate(r, g.h.opts.Authenticators)
 		if err != nil {
-			if errors.Is(err, authn.ErrNoCredentials) || errors.Is(err, authn.ErrInvalidCredentials) {
+			// Credentials that could not be checked (an issuer unreachable)
+			// are neither missing nor wrong: no challenge, a retry later.
+			if !errors.Is(err, authn.ErrUnavailable) && (errors.Is(err, authn.ErrNoCredentials) || errors.Is(err, authn.ErrInvalidCredentials)) {
 				authn.SetChallenges(w, g.h.opts.Authenticators, err, g.h.opts.ExtraChallenges...)
 			}
 			g.h.fail(w, r, err)
 			return
 		}
 		ctx := authn.WithPrincipal(r.Context(), p)
-		ctx = keys.WithActor(ctx, keys.Actor{Subject: p.Subject, Realm: p.Realm, Method: string(p.Method), RequestID: httpx.RequestIDFrom(ctx)})
+		ctx = keys.WithActor(ctx, keys.Actor{
+			Subject: p.Subject, Realm: p.Realm, Method: string(p.Method), ClientID: p.ClientID, RequestID: httpx.RequestIDFrom(ctx),
+		})
 		r = r.WithContext(ctx)
 		if err := authn.CheckScope(ctx, op.scope); err != nil {
 			// A refused key operation is still an event of the tenant's audit trail.
 			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, op.auditName, auditKeyID(mux.Vars(r)["id"]), kms.Forbidden); aerr != nil {
 				g.h.logger.WarnContext(ctx, "audit of a denied request failed", "error", aerr)
+			}
+			var se *authn.ScopeError
+			if p.Method == authn.MethodBearer && errors.As(err, &se) {
+				// RFC 6750 §3.1: a token client learns which scope to ask for.
+				w.Header().Set("WWW-Authenticate", httpx.BearerChallenge(challengeRealm, "insufficient_scope", "", se.Scope))
 			}
 			g.h.fail(w, r, err)
 			return

@@ -55,9 +55,13 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 
 // Actor is who performs an operation, for the audit trail.
 type Actor struct {
-	Subject   string
-	Realm     string
-	Method    string
+	Subject string
+	Realm   string
+	Method  string
+	// ClientID is the OAuth client (a bearer token's client_id) or the API
+	// key the subject acted through, so that one subject's calls through
+	// different clients can be told apart; empty for Basic users.
+	ClientID  string
 	RequestID string
 }
 
@@ -134,7 +138,7 @@ func (s *Service) record(ctx context.Context, tenant uuid.UUID, op string, keyID
 func (s *Service) writeAudit(ctx context.Context, e *kms.AuditEvent, opErr error) error {
 	a := actorFrom(ctx)
 	e.ID, e.Time = ids.NewEntity(), s.now().UTC()
-	e.Principal, e.Realm, e.Method, e.RequestID = a.Subject, a.Realm, a.Method, a.RequestID
+	e.Principal, e.Realm, e.Method, e.ClientID, e.RequestID = a.Subject, a.Realm, a.Method, a.ClientID, a.RequestID
 	e.Outcome = kms.OutcomeSuccess
 	if opErr != nil {
 		e.Outcome, e.ErrorCode = kms.OutcomeFailure, string(kms.CodeOf(opErr))
@@ -169,9 +173,10 @@ func (s *Service) ListAudit(ctx context.Context, tenant uuid.UUID, keyID *uuid.U
 	return s.store.AuditEvents(ctx, tenant, keyID, page)
 }
 
-// RecordUserEvent records a realm user administration event about the user
-// target (its id; empty when creating failed). opErr decides the outcome.
-func (s *Service) RecordUserEvent(ctx context.Context, tenant uuid.UUID, op, target string, opErr error) error {
+// RecordAdminEvent records an administration event (a realm user or API
+// key created, changed, deleted or revoked) about target, the id of that
+// user or key (empty when creating failed). opErr decides the outcome.
+func (s *Service) RecordAdminEvent(ctx context.Context, tenant uuid.UUID, op, target string, opErr error) error {
 	return s.writeAudit(ctx, &kms.AuditEvent{TenantID: tenant, Operation: op, Target: target}, opErr)
 }
 

@@ -409,7 +409,7 @@ func TestListFiltersAndPaging(t *testing.T) {
 
 func TestAudit(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		ctx := keys.WithActor(t.Context(), keys.Actor{Subject: "alice", Realm: "local", Method: "basic", RequestID: "req-1"})
+		ctx := keys.WithActor(t.Context(), keys.Actor{Subject: "alice", Realm: "local", Method: "bearer", ClientID: "cli-1", RequestID: "req-1"})
 		e := newEnv(t, b)
 		k, err := e.svc.CreateKey(ctx, e.tenant, kms.NewKey{Name: factory.Name("k"), Algorithm: "A256GCM"})
 		require.NoError(t, err)
@@ -434,6 +434,8 @@ func TestAudit(t *testing.T) {
 		for _, ev := range events {
 			assert.Equal(t, "alice", ev.Principal)
 			assert.Equal(t, "req-1", ev.RequestID)
+			assert.Equal(t, "bearer", ev.Method)
+			assert.Equal(t, "cli-1", ev.ClientID, "the client the subject acted through is recorded")
 			assert.Equal(t, k.ID.String(), ev.ElasticKeyID)
 			assert.Equal(t, e.tenant, ev.TenantID)
 		}
@@ -471,15 +473,15 @@ func TestEnsureTenantAndRecordDenied(t *testing.T) {
 		assert.Equal(t, "forbidden", events[0].ErrorCode)
 		assert.Equal(t, "system", events[0].Principal, "no actor in context")
 		requireCode(t, e.svc.RecordDenied(ctx, factory.TenantID(), "encrypt", "", kms.Forbidden), kms.NotFound)
-		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "delete_realm_user", "user-1", nil))
-		require.NoError(t, e.svc.RecordUserEvent(ctx, id, "update_realm_user", "user-2", kms.New(kms.NotFound, "x")))
+		require.NoError(t, e.svc.RecordAdminEvent(ctx, id, "delete_realm_user", "user-1", nil))
+		require.NoError(t, e.svc.RecordAdminEvent(ctx, id, "update_realm_user", "user-2", kms.New(kms.NotFound, "x")))
 		events, _, err = e.svc.ListAudit(ctx, id, nil, kms.Page{Size: 10})
 		require.NoError(t, err)
 		require.Len(t, events, 3)
 		assert.Equal(t, "user-1", events[1].Target)
 		assert.Equal(t, "success", events[1].Outcome)
 		assert.Equal(t, "not_found", events[2].ErrorCode)
-		requireCode(t, e.svc.RecordUserEvent(ctx, factory.TenantID(), "x", "", nil), kms.NotFound)
+		requireCode(t, e.svc.RecordAdminEvent(ctx, factory.TenantID(), "x", "", nil), kms.NotFound)
 	})
 }
 

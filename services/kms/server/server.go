@@ -23,6 +23,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/introspect"
 	"github.com/passthru-dev/passthru/services/infra/serve"
+	"github.com/passthru-dev/passthru/services/kms/apikey"
 	"github.com/passthru-dev/passthru/services/kms/httpapi"
 	"github.com/passthru-dev/passthru/services/kms/keys"
 	"github.com/passthru-dev/passthru/services/kms/realm"
@@ -118,6 +119,10 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 		return nil, nil, err
 	}
 	svc, err := keys.New(ctx, keys.Options{Store: store, Barrier: env.Barrier, Logger: env.Logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	apiKeys, err := apikey.New(ctx, apikey.Options{Store: store, Barrier: env.Barrier})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -238,6 +243,8 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 				return nil, nil, errors.New("auth.authenticators: bearer needs at least one entry in auth.issuers")
 			}
 			auths = append(auths, s.trust.auth)
+		case AuthAPIKey:
+			auths = append(auths, apiKeys.Authenticator())
 		case AuthMTLS:
 			if certs == nil {
 				return nil, nil, errors.New("auth.authenticators: mtls needs at least one entry in auth.mtls")
@@ -246,7 +253,7 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 		}
 	}
 	handler, err := httpapi.New(ctx, httpapi.Options{
-		Keys: svc, Users: users, UserRealms: dbRealms,
+		Keys: svc, Users: users, UserRealms: dbRealms, APIKeys: apiKeys,
 		Authenticators: auths,
 		Logger:         env.Logger,
 	})

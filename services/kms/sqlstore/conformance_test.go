@@ -27,3 +27,13 @@ func TestConformance(t *testing.T) {
 func TestConcurrency(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) { conformance.RunConcurrency(t, newStore(b)) })
 }
+
+func TestAPIKeyConformance(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		conformance.RunAPIKeys(t, func(t *testing.T) conformance.APIKeyStore {
+			s, err := sqlstore.New(t.Context(), dbtest.Open(t, b))
+			require.NoError(t, err)
+			return s
+		})
+	})
+}

@@ -67,6 +67,7 @@ type auditEventRow struct {
 	Principal     string    `gorm:"size:255;not null"`
 	Realm         string    `gorm:"size:128;not null;default:''"`
 	Method        string    `gorm:"size:16;not null;default:''"`
+	ClientID      string    `gorm:"size:255;not null;default:''"`
 	ElasticKeyID  string    `gorm:"size:36;not null;default:'';index"`
 	MaterialKeyID string    `gorm:"size:36;not null;default:''"`
 	Operation     string    `gorm:"size:64;not null"`
@@ -138,7 +139,7 @@ func (v *versionView) domain() *kms.MaterialKey {
 func auditRowOf(e *kms.AuditEvent) *auditEventRow {
 	return &auditEventRow{
 		ID: e.ID.String(), Time: e.Time.UTC(), Principal: e.Principal, Realm: e.Realm, Method: e.Method,
-		ElasticKeyID: e.ElasticKeyID, MaterialKeyID: e.MaterialKeyID, Operation: e.Operation, Outcome: e.Outcome,
+		ClientID: e.ClientID, ElasticKeyID: e.ElasticKeyID, MaterialKeyID: e.MaterialKeyID, Operation: e.Operation, Outcome: e.Outcome,
 		ErrorCode: e.ErrorCode, RequestID: e.RequestID, Target: e.Target,
 	}
 }
@@ -146,7 +147,7 @@ func auditRowOf(e *kms.AuditEvent) *auditEventRow {
 func (r *auditEventRow) domain(tenant uuid.UUID) *kms.AuditEvent {
 	return &kms.AuditEvent{
 		ID: uuid.MustParse(r.ID), Time: r.Time.UTC(), Principal: r.Principal, Realm: r.Realm, Method: r.Method,
-		TenantID: tenant, ElasticKeyID: r.ElasticKeyID, MaterialKeyID: r.MaterialKeyID, Operation: r.Operation,
+		ClientID: r.ClientID, TenantID: tenant, ElasticKeyID: r.ElasticKeyID, MaterialKeyID: r.MaterialKeyID, Operation: r.Operation,
 		Outcome: r.Outcome, ErrorCode: r.ErrorCode, RequestID: r.RequestID, Target: r.Target,
 	}
 }

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // without a migration, or a migration changes it without the golden file.
 func TestSchemaMatchesMigrations(t *testing.T) {
 	schematest.Run(t, "testdata", *update,
-		schematest.Set{Name: "kms-system", Migrations: systemMigrations, Models: []any{&tenantRow{}}},
+		schematest.Set{Name: "kms-system", Migrations: systemMigrations, Models: []any{&tenantRow{}, &apiKeyRow{}, &secretRow{}}},
 		schematest.Set{Name: "kms-tenant", Migrations: tenantMigrations, Tenant: true,
 			Models: []any{&elasticKeyRow{}, &materialKeyRow{}, &auditEventRow{}}},
 	)

@@ -93,6 +93,10 @@ func (s *Store) Tenants(ctx context.Context) ([]*kms.Tenant, error) {
 // DeleteTenant implements kms.TenantStore.
 func (s *Store) DeleteTenant(ctx context.Context, id uuid.UUID) error {
 	s.tenants.Forget(id)
+	// The tenant's API keys go first: a key must never outlive its tenant.
+	if err := s.deleteTenantAPIKeys(ctx, id); err != nil {
+		return err
+	}
 	if err := s.db.DropTenant(ctx, id); err != nil && !errors.Is(err, db.ErrUnknownTenant) {
 		return fmt.Errorf("drop tenant database %s: %w", id, err)
 	}
