@@ -124,8 +124,16 @@ func helloScenario(failing bool) Scenario {
 
 func testDeps(f *fakeService, failing bool) Deps {
 	return Deps{
-		Starters:   map[string]Starter{"kms": f.starter("kms"), "identity": f.starter("identity")},
-		Scenarios:  map[string]Scenario{"kms": helloScenario(failing), "identity": helloScenario(false)},
+		Starters:  map[string]Starter{"kms": f.starter("kms"), "identity": f.starter("identity")},
+		Scenarios: map[string]Scenario{"kms": helloScenario(failing), "identity": helloScenario(false)},
+		Integration: func(kms, idp *target.Target) []step.Step {
+			return []step.Step{{Phase: "integration", Name: "both-up", Run: func(ctx context.Context) error {
+				if err := kms.WaitReady(ctx, 10*time.Millisecond); err != nil {
+					return err
+				}
+				return idp.WaitReady(ctx, 10*time.Millisecond)
+			}}}
+		},
 		Getenv:     func(string) string { return "" },
 		IsTerminal: func(io.Writer) bool { return false },
 	}
@@ -147,8 +155,8 @@ func TestRunInProcess(t *testing.T) {
 			wantCode: 0,
 			wantOut: []string{
 				"Starting the kms in-process", "Starting the identity in-process",
-				"== kms ==", "== identity ==", "[1/4] PASS readyz", "[4/4] PASS hello",
-				"Summary: 4 passed, 0 failed, 0 not run", "--keep-running",
+				"== kms ==", "== identity ==", "== integration ==", "[1/5] PASS readyz", "[4/5] PASS hello", "[5/5] PASS both-up",
+				"Summary: 5 passed, 0 failed, 0 not run", "--keep-running",
 			},
 		},
 		{
@@ -167,13 +175,13 @@ func TestRunInProcess(t *testing.T) {
 			desc:     "json output: one document on stdout, progress and notes on stderr",
 			args:     []string{"--output", "json", "all"},
 			wantCode: 0,
-			wantErr:  []string{"Starting the kms in-process", "[1/4] PASS readyz"},
+			wantErr:  []string{"Starting the kms in-process", "[1/5] PASS readyz"},
 			check: func(t *testing.T, stdout, _ string) {
 				dec := json.NewDecoder(strings.NewReader(stdout))
 				var doc step.Document
 				require.NoError(t, dec.Decode(&doc))
 				assert.False(t, dec.More(), "exactly one document")
-				assert.Equal(t, step.Totals{Steps: 4, Passed: 4}, doc.Totals)
+				assert.Equal(t, step.Totals{Steps: 5, Passed: 5}, doc.Totals)
 				assert.Equal(t, "identity", doc.Steps[3].Phase)
 			},
 		},
@@ -488,7 +496,7 @@ func TestUsage(t *testing.T) {
 func TestParseOrderAndDefaults(t *testing.T) {
 	o, err := Parse([]string{"--retry", "4", "all", "--output", "json", "--identity-demo-file", "i.json"})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"kms", "identity"}, o.Scenarios)
+	assert.Equal(t, []string{"kms", "identity", "integration"}, o.Scenarios)
 	assert.Equal(t, 4, o.Retry)
 	assert.Equal(t, "json", o.Output)
 	assert.Equal(t, 30*time.Second, o.HealthTimeout)
@@ -664,4 +672,17 @@ func TestTailLines(t *testing.T) {
 	}
 	_, _, err := tailLines(filepath.Join(dir, "missing"), 3)
 	assert.ErrorContains(t, err, "read log")
+}
+
+func TestIntegrationNeedsBothServicesIdentityFirst(t *testing.T) {
+	o, err := Parse([]string{"integration"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"integration"}, o.Scenarios)
+	assert.Equal(t, []string{"identity", "kms"}, o.Services())
+	o, err = Parse([]string{"kms"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"kms"}, o.Services())
+	_, err = Parse([]string{"integration", "--demo-file", "x"})
+	var ue *UsageError
+	require.ErrorAs(t, err, &ue)
 }

@@ -128,7 +128,7 @@ func Parse(args []string) (Options, error) {
 	case "kms", "identity", "integration":
 		o.Scenarios = []string{positional[0]}
 	case "all":
-		o.Scenarios = []string{"kms", "identity"}
+		o.Scenarios = []string{"kms", "identity", "integration"}
 	default:
 		return o, &UsageError{Msg: fmt.Sprintf("unknown scenario %q: want kms, identity, integration or all", positional[0])}
 	}

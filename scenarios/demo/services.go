@@ -9,6 +9,7 @@ import (
 	integrationscenario "github.com/passthru-dev/passthru/scenarios/integration"
 	kmsscenario "github.com/passthru-dev/passthru/scenarios/kms"
 	identityserver "github.com/passthru-dev/passthru/services/identity/server"
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
 )
@@ -45,6 +46,9 @@ func started(inst *serve.Instance) *Instance {
 func startKMS(ctx context.Context, o StartOptions) (*Instance, error) {
 	cfg := kmsserver.DefaultConfig()
 	cfg.Demo.IdentityFile = o.IdentityDemoFile
+	// Ask for (optional) client certificates, so that the demo's client
+	// certificates can show mutual TLS.
+	cfg.TLS.ClientAuth = config.ClientAuthOptional
 	inst, err := kmsserver.Start(ctx, kmsserver.Options{Options: demoOptions(o), Config: &cfg})
 	if err != nil {
 		return nil, err

@@ -59,7 +59,7 @@ func Steps(kms, idp *target.Target) []step.Step {
 		{Name: "bad-token-401", Description: "a tampered token and an unsigned (alg none) token get 401 invalid_token", DependsOn: []string{"service-token-encrypts"}, Run: s.badToken},
 		{Name: "insufficient-scope-403", Description: "a token without kms:encrypt gets 403 insufficient_scope naming the scope", DependsOn: []string{"trust-configured"}, Run: s.insufficientScope},
 		{Name: "tenant-b-cannot-see-a", Description: "a token of tenant B can neither read nor use tenant A's key", DependsOn: []string{"trust-configured"}, Run: s.tenantIsolation},
-		{Name: "revoked-token-refused", Description: "a token revoked at Identity is refused: at once for decrypt, within the revocation bound for encrypt", DependsOn: []string{"service-token-encrypts"}, Run: s.revoked},
+		{Name: "revoked-token-refused", Description: "a token revoked at Identity is refused: within the revocation bound for reads, at once for decrypt (sensitive)", DependsOn: []string{"service-token-encrypts"}, Run: s.revoked},
 		{Name: "api-key-lifecycle", Description: "an admin creates an API key; it encrypts; revoked, it gets 401", DependsOn: []string{"service-token-encrypts"}, Run: s.apiKey},
 		{Name: "client-certificate", Description: "a demo client certificate (mutual TLS) maps to its tenant and role", DependsOn: []string{"trust-configured"}, Run: s.clientCert},
 	}
