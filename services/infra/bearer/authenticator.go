@@ -33,6 +33,9 @@ type AuthenticatorOptions struct {
 	// Registered reports whether tenant is known to the service (required).
 	// It runs on every request: the caller caches.
 	Registered func(ctx context.Context, tenant uuid.UUID) (bool, error)
+	// ParseScope splits and checks the scope claim (the service's scope
+	// syntax); an error refuses the token as invalid. nil splits on spaces.
+	ParseScope func(scope string) ([]string, error)
 	// Scopes expands the granted scopes into the principal's scopes (the
 	// service's implication rules); nil keeps them as granted. It must not
 	// keep or modify its argument and may return it.
@@ -110,15 +113,21 @@ func (a *Authenticator) Authenticate(r *http.Request) (*authn.Principal, error) 
 	if !registered {
 		return nil, a.refuse(errors.New("tenant not registered"))
 	}
+	c := tok.Claims
+	granted := strings.Fields(c.Scope)
+	if a.opts.ParseScope != nil {
+		if granted, err = a.opts.ParseScope(c.Scope); err != nil {
+			return nil, a.refuse(fmt.Errorf("scope claim: %w", err))
+		}
+	}
 	if rv := a.opts.Revokers[tok.Issuer]; rv != nil {
 		if err := rv.Active(ctx, raw, tok, authn.IsSensitive(ctx)); err != nil {
 			return nil, a.classify(fmt.Errorf("revocation check: %w", err))
 		}
 	}
-	c := tok.Claims
-	scopes := strings.Fields(c.Scope)
+	scopes := granted
 	if a.opts.Scopes != nil {
-		scopes = a.opts.Scopes(scopes)
+		scopes = a.opts.Scopes(granted)
 	}
 	return &authn.Principal{
 		Subject:  c.Subject,

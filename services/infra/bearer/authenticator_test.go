@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -338,5 +339,24 @@ func TestAuthenticatorInMiddleware(t *testing.T) {
 				t.Fatalf("status %d challenge %q (err %v), want %d %q", w.Code, w.Header().Get("WWW-Authenticate"), gotErr, tc.wantStatus, tc.wantChallenge)
 			}
 		})
+	}
+}
+
+func TestAuthenticatorParseScopeRefuses(t *testing.T) {
+	f := newAuthFixture(t)
+	f.auth.opts.ParseScope = func(s string) ([]string, error) {
+		if strings.Contains(s, "kms:decrypt") {
+			return nil, errors.New("not in this service's syntax")
+		}
+		return strings.Fields(s), nil
+	}
+	raw := f.ti.sign("k1", f.ti.claims(f.clk.Now()))
+	_, err := f.auth.Authenticate(request("Bearer " + raw))
+	var ce *authn.ChallengeError
+	if !errors.As(err, &ce) || !errors.Is(err, authn.ErrInvalidCredentials) || !strings.Contains(ce.Challenge, `error="invalid_token"`) {
+		t.Fatalf("err = %v, want an invalid_token refusal", err)
+	}
+	if f.revoker.calls != 0 {
+		t.Fatal("a token with a malformed scope must be refused before asking the issuer")
 	}
 }

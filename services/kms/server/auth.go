@@ -125,7 +125,8 @@ func newTrust(issuers []IssuerConfig, rules []TenantRule, devMode bool, expand f
 		return nil, fmt.Errorf("auth.tenant_mapping: %w", err)
 	}
 	t.auth, err = bearer.NewAuthenticator(bearer.AuthenticatorOptions{
-		Verifier: v, Tenants: mapper, Registered: registered, Scopes: expand, Revokers: revokers, Realm: "kms",
+		Verifier: v, Tenants: mapper, Registered: registered, ParseScope: scope.Parse, Scopes: expand,
+		Revokers: revokers, Realm: "kms",
 	})
 	if err != nil {
 		v.Close()
