@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,20 +14,9 @@ import (
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/barrier"
+	"github.com/passthru-dev/passthru/testkit/clock"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 type deps struct {
 	st  *store.Store
@@ -45,7 +33,7 @@ func newDeps(t *testing.T, b dbtest.Backend) deps {
 	return deps{st, bar}
 }
 
-func opts(alg string, c *clock) tokens.KeyOptions {
+func opts(alg string, c *clock.Fake) tokens.KeyOptions {
 	return tokens.KeyOptions{Algorithm: alg, RotationPeriod: time.Hour, PrePublish: 10 * time.Minute, MaxTokenTTL: 5 * time.Minute, Now: c.Now}
 }
 
@@ -63,7 +51,7 @@ func kids(t *testing.T, k *tokens.Keys) []string {
 func TestKeysRotateWithOverlap(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		d := newDeps(t, b)
-		c := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+		c := clock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 		k, err := tokens.NewKeys(t.Context(), d.st, d.bar, opts("", c))
 		require.NoError(t, err)
 		assert.Equal(t, tokens.ES256, k.Algorithm())
@@ -116,7 +104,7 @@ func TestKeysRotateWithOverlap(t *testing.T) {
 
 func TestAlgorithmsSignAndVerify(t *testing.T) {
 	d := newDeps(t, dbtest.SQLite)
-	c := &clock{now: time.Now()}
+	c := clock.New(time.Now())
 	var prev string
 	for _, tc := range []struct {
 		desc string
@@ -224,7 +212,7 @@ func TestKeyOptionsValidated(t *testing.T) {
 // seconds of clock skew between instances is tolerated, more is not.
 func TestTimeClaimsWithSmallLeeway(t *testing.T) {
 	d := newDeps(t, dbtest.SQLite)
-	c := &clock{now: time.Now().Truncate(time.Second)}
+	c := clock.New(time.Now().Truncate(time.Second))
 	k, err := tokens.NewKeys(t.Context(), d.st, d.bar, opts(tokens.ES256, c))
 	require.NoError(t, err)
 	iss := &tokens.Issuer{Keys: k, Issuer: "https://iss.test", Now: c.Now}

@@ -21,28 +21,14 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
+	"github.com/passthru-dev/passthru/testkit/clock"
 )
 
-// fakeClock is a settable clock: tests cross TTLs and refresh intervals by
-// moving it, never by sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the settable test clock: tests cross TTLs and refresh
+// intervals by moving it, never by sleeping.
+type fakeClock = clock.Fake
 
-func newClock() *fakeClock { return &fakeClock{t: time.Now().Truncate(time.Second)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeClock { return clock.New(time.Now().Truncate(time.Second)) }
 
 // testPKI is a CA and a server certificate for 127.0.0.1.
 type testPKI struct {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
+	"github.com/passthru-dev/passthru/testkit/clock"
 )
 
 const (
@@ -36,26 +37,9 @@ const (
 )
 
 // fakeClock is the checker's clock, moved by the test only.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = clock.Fake
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeClock { return clock.New(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)) }
 
 // logBuffer collects log output written from several goroutines.
 type logBuffer struct {

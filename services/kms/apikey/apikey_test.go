@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,28 +21,12 @@ import (
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/scope"
 	"github.com/passthru-dev/passthru/services/kms/sqlstore"
+	"github.com/passthru-dev/passthru/testkit/clock"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/factory"
 )
 
 // clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // countingStore counts the lookups that reach the store.
 type countingStore struct {
 	Store
@@ -58,7 +41,7 @@ func (s *countingStore) LookupAPIKey(ctx context.Context, id uuid.UUID) (*kms.AP
 type env struct {
 	store   *countingStore
 	barrier *barrier.Barrier
-	clock   *clock
+	clock   *clock.Fake
 	svc     *Service
 	tenant  uuid.UUID
 	admin   *authn.Principal
@@ -74,7 +57,7 @@ func newEnv(t *testing.T, b dbtest.Backend) *env {
 	require.NoError(t, err)
 	tenant := factory.TenantID()
 	require.NoError(t, st.CreateTenant(ctx, &kms.Tenant{ID: tenant, Name: factory.Name("tenant"), CreatedAt: time.Now()}))
-	e := &env{store: &countingStore{Store: st}, barrier: br, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, tenant: tenant}
+	e := &env{store: &countingStore{Store: st}, barrier: br, clock: clock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), tenant: tenant}
 	e.svc = e.replica(t)
 	e.admin = &authn.Principal{Subject: "alice", TenantID: tenant, Method: authn.MethodBasic, Scopes: scope.Expand([]string{scope.Admin})}
 	return e
@@ -83,7 +66,7 @@ func newEnv(t *testing.T, b dbtest.Backend) *env {
 // replica is another Service on the same database, as another process would run.
 func (e *env) replica(t *testing.T) *Service {
 	t.Helper()
-	s, err := New(t.Context(), Options{Store: e.store, Barrier: e.barrier, Now: e.clock.now})
+	s, err := New(t.Context(), Options{Store: e.store, Barrier: e.barrier, Now: e.clock.Now})
 	require.NoError(t, err)
 	return s
 }
@@ -149,10 +132,10 @@ func TestAuthenticateRefusals(t *testing.T) {
 		revoked, revokedKey := e.create(t, scope.Read)
 		_, err := e.svc.Revoke(t.Context(), e.tenant, revoked.ID)
 		require.NoError(t, err)
-		soon := e.clock.now().Add(time.Minute)
+		soon := e.clock.Now().Add(time.Minute)
 		_, expiring, err := e.svc.Create(t.Context(), e.admin, NewKey{Name: "short-lived", Scopes: []string{scope.Read}, ExpiresAt: &soon})
 		require.NoError(t, err)
-		e.clock.advance(time.Minute)
+		e.clock.Advance(time.Minute)
 
 		id := good[3:35]
 		secret := good[36:]
@@ -220,7 +203,7 @@ func TestCacheBoundsRevocation(t *testing.T) {
 		// The other replica answers from memory until its entry is older
 		// than the TTL.
 		ok(otherAuth, ctx)
-		e.clock.advance(DefaultCacheTTL)
+		e.clock.Advance(DefaultCacheTTL)
 		_, err = otherAuth.Authenticate(request(ctx, presented))
 		require.ErrorIs(t, err, authn.ErrInvalidCredentials, "refused everywhere once the TTL has passed")
 
@@ -239,8 +222,8 @@ func TestCacheBoundsRevocation(t *testing.T) {
 }
 
 func TestCacheIsBounded(t *testing.T) {
-	c := &clock{t: time.Unix(0, 0)}
-	cache := newCache(time.Second, 2, c.now)
+	c := clock.New(time.Unix(0, 0))
+	cache := newCache(time.Second, 2, c.Now)
 	a, b, d := ids.NewEntity(), ids.NewEntity(), ids.NewEntity()
 	cache.put(a, &cacheEntry{})
 	cache.put(b, &cacheEntry{})
@@ -250,14 +233,14 @@ func TestCacheIsBounded(t *testing.T) {
 	assert.Equal(t, 2, cache.len(), "full of live entries: one makes room")
 	_, ok := cache.get(d)
 	assert.True(t, ok)
-	c.t = c.t.Add(time.Second)
+	c.Advance(time.Second)
 	cache.put(ids.NewEntity(), &cacheEntry{})
 	assert.Equal(t, 1, cache.len(), "expired entries are swept when full")
-	c.t = c.t.Add(time.Second)
+	c.Advance(time.Second)
 	_, ok = cache.get(d)
 	assert.False(t, ok, "expired")
 
-	off := newCache(-1, 2, c.now)
+	off := newCache(-1, 2, c.Now)
 	off.put(a, &cacheEntry{})
 	_, ok = off.get(a)
 	assert.False(t, ok, "a negative TTL disables the cache")
@@ -266,8 +249,8 @@ func TestCacheIsBounded(t *testing.T) {
 func TestCreateRefusals(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
 		e := newEnv(t, b)
-		past := e.clock.now().Add(-time.Second)
-		now := e.clock.now()
+		past := e.clock.Now().Add(-time.Second)
+		now := e.clock.Now()
 		reader := &authn.Principal{Subject: "bob", TenantID: e.tenant, Scopes: scope.Expand([]string{scope.Read})}
 		tooMany := make([]string, maxScopes+1)
 		for i := range tooMany {
@@ -319,7 +302,7 @@ func TestRevokeAndTenants(t *testing.T) {
 		r, err := e.svc.Revoke(t.Context(), e.tenant, k.ID)
 		require.NoError(t, err)
 		require.NotNil(t, r.RevokedAt)
-		assert.True(t, e.clock.now().Equal(*r.RevokedAt))
+		assert.True(t, e.clock.Now().Equal(*r.RevokedAt))
 	})
 }
 
