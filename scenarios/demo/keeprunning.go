@@ -117,9 +117,14 @@ func (d *run) printIntegration(w io.Writer, kms, idp *target.Target) {
 	if err != nil {
 		return
 	}
+	certs := kms.Demo.Tenants[0].ClientCerts
+	if len(certs) == 0 {
+		return
+	}
 	vars := [][2]string{
 		{"PASSTHRU_CA", kms.CAFile}, {"PASSTHRU_KMS", kms.BaseURL}, {"PASSTHRU_IDENTITY", idp.BaseURL},
 		{"PASSTHRU_CLIENT_ID", client.ClientID}, {"PASSTHRU_CLIENT_SECRET", client.ClientSecret}, {"PASSTHRU_KEY_ID", key.ID},
+		{"PASSTHRU_CLIENT_CERT", certs[0].CertFile}, {"PASSTHRU_CLIENT_KEY", certs[0].KeyFile},
 	}
 	var b strings.Builder
 	for _, v := range vars {
@@ -145,4 +150,5 @@ var IntegrationCommands = []string{
 	`TOKEN=$(curl -sS --cacert "$PASSTHRU_CA" -u "$PASSTHRU_CLIENT_ID:$PASSTHRU_CLIENT_SECRET" -d grant_type=client_credentials "$PASSTHRU_IDENTITY/oauth2/v1/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')`,
 	`curl -sS --cacert "$PASSTHRU_CA" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"plaintext":"aGVsbG8gcGFzc3RocnU="}' "$PASSTHRU_KMS/api/v1/elastic-keys/$PASSTHRU_KEY_ID/encrypt"`,
 	`curl -sS -i --cacert "$PASSTHRU_CA" "$PASSTHRU_KMS/api/v1/elastic-keys"`,
+	`curl -sS --cacert "$PASSTHRU_CA" --cert "$PASSTHRU_CLIENT_CERT" --key "$PASSTHRU_CLIENT_KEY" "$PASSTHRU_KMS/api/v1/elastic-keys"`,
 }

@@ -320,4 +320,5 @@ func TestReadmeIntegrationCommands(t *testing.T) {
 	assert.Contains(t, text, `"ciphertext":"`, "the token encrypts at the KMS")
 	assert.Regexp(t, `HTTP/[0-9.]+ 401`, text, "no token: 401")
 	assert.Regexp(t, `(?i)www-authenticate: Bearer realm="kms"`, text)
+	assert.Regexp(t, `"items":\[\{`, text, "the client certificate lists its tenant's keys")
 }
