@@ -83,12 +83,16 @@ type Options struct {
 	CacheTTL time.Duration
 	// CacheSize bounds the cache (default DefaultCacheSize).
 	CacheSize int
+	// Hierarchy is the scope hierarchy keys are granted and expanded under:
+	// the same as every other credential's (default scope.Default()).
+	Hierarchy *scope.Hierarchy
 }
 
 // Service manages a tenant's API keys and authenticates requests bearing
 // them. It is safe for concurrent use.
 type Service struct {
-	store  kms.APIKeyStore
+	store     kms.APIKeyStore
+	hierarchy *scope.Hierarchy
 	now    func() time.Time
 	macKey []byte
 	cache  *cache
@@ -108,6 +112,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = DefaultCacheTTL
 	}
+	if opts.Hierarchy == nil {
+		opts.Hierarchy = scope.Default()
+	}
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = DefaultCacheSize
 	}
@@ -115,7 +122,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: opts.Store, now: opts.Now, macKey: key, cache: newCache(opts.CacheTTL, opts.CacheSize, opts.Now)}, nil
+	return &Service{store: opts.Store, hierarchy: opts.Hierarchy, now: opts.Now, macKey: key, cache: newCache(opts.CacheTTL, opts.CacheSize, opts.Now)}, nil
 }
 
 func loadMACKey(ctx context.Context, secrets kms.SecretStore, w Wrapper) ([]byte, error) {
@@ -211,11 +218,13 @@ func (s *Service) Create(ctx context.Context, creator *authn.Principal, nk NewKe
 	slices.Sort(scopes)
 	scopes = slices.Compact(scopes)
 	for _, sc := range scopes {
-		if !scope.IsKnown(sc) {
-			return nil, "", kms.New(kms.InvalidRequest, "unknown scope %q: known scopes are %s", sc, strings.Join(scope.Known(), ", "))
+		if !s.hierarchy.IsKnown(sc) {
+			return nil, "", kms.New(kms.InvalidRequest, "unknown scope %q: known scopes are %s", sc, strings.Join(s.hierarchy.Known(), ", "))
 		}
 	}
-	for _, sc := range scopes {
+	// Everything the key would grant, not only what it names, must be held
+	// by its creator: no one mints a key stronger than their own credentials.
+	for _, sc := range s.hierarchy.Expand(scopes) {
 		if !creator.HasScope(sc) {
 			return nil, "", kms.New(kms.Forbidden, "cannot grant scope %s: the caller does not hold it", sc)
 		}

@@ -225,23 +225,23 @@ func TestCacheIsBounded(t *testing.T) {
 	c := clock.New(time.Unix(0, 0))
 	cache := newCache(time.Second, 2, c.Now)
 	a, b, d := ids.NewEntity(), ids.NewEntity(), ids.NewEntity()
-	cache.put(a, &cacheEntry{})
-	cache.put(b, &cacheEntry{})
-	cache.put(a, &cacheEntry{})
+	cache.put(a, &cacheEntry{}, 0)
+	cache.put(b, &cacheEntry{}, 0)
+	cache.put(a, &cacheEntry{}, 0)
 	assert.Equal(t, 2, cache.len(), "replacing an entry needs no room")
-	cache.put(d, &cacheEntry{})
+	cache.put(d, &cacheEntry{}, 0)
 	assert.Equal(t, 2, cache.len(), "full of live entries: one makes room")
 	_, ok := cache.get(d)
 	assert.True(t, ok)
 	c.Advance(time.Second)
-	cache.put(ids.NewEntity(), &cacheEntry{})
+	cache.put(ids.NewEntity(), &cacheEntry{}, 0)
 	assert.Equal(t, 1, cache.len(), "expired entries are swept when full")
 	c.Advance(time.Second)
 	_, ok = cache.get(d)
 	assert.False(t, ok, "expired")
 
 	off := newCache(-1, 2, c.Now)
-	off.put(a, &cacheEntry{})
+	off.put(a, &cacheEntry{}, 0)
 	_, ok = off.get(a)
 	assert.False(t, ok, "a negative TTL disables the cache")
 }
@@ -374,4 +374,51 @@ func TestAuthenticateStoreFailure(t *testing.T) {
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, authn.ErrInvalidCredentials, "a store failure is not a wrong key")
 	assert.NotErrorIs(t, err, authn.ErrNoCredentials)
+}
+
+// TestKeysFollowTheConfiguredHierarchy: with kms:admin narrowed so that an
+// admin cannot decrypt, an admin's key named kms:admin cannot decrypt
+// either, and a key may not name a scope whose expansion the creator lacks.
+func TestKeysFollowTheConfiguredHierarchy(t *testing.T) {
+	e := newEnv(t, dbtest.SQLite)
+	h, err := scope.NewHierarchy(map[string][]string{
+		scope.Admin: {scope.UsersAdmin, scope.AuditRead},
+		scope.Write: {scope.Read, scope.Encrypt, scope.Decrypt},
+		scope.Read:  {scope.KeysRead},
+		"kms:ops":   {scope.AuditRead},
+	})
+	require.NoError(t, err)
+	svc, err := New(t.Context(), Options{Store: e.store, Barrier: e.barrier, Now: e.clock.Now, Hierarchy: h})
+	require.NoError(t, err)
+	admin := &authn.Principal{Subject: "alice", TenantID: e.tenant, Scopes: h.Expand([]string{scope.Admin})}
+
+	_, presented, err := svc.Create(t.Context(), admin, NewKey{Name: factory.Name("narrow"), Scopes: []string{scope.Admin}})
+	require.NoError(t, err)
+	p, err := svc.Authenticator().Authenticate(request(t.Context(), presented))
+	require.NoError(t, err)
+	assert.False(t, p.HasScope(scope.Decrypt), "the key expands under the configured hierarchy, not the default one")
+	assert.True(t, p.HasScope(scope.AuditRead))
+
+	_, _, err = svc.Create(t.Context(), admin, NewKey{Name: factory.Name("coarse"), Scopes: []string{"kms:ops"}})
+	assert.Equal(t, kms.Forbidden, kms.CodeOf(err), "a coarse scope is granted only by one who holds it: %v", err)
+	ops := &authn.Principal{Subject: "olga", TenantID: e.tenant, Scopes: h.Expand([]string{scope.Admin, "kms:ops"})}
+	_, _, err = svc.Create(t.Context(), ops, NewKey{Name: factory.Name("coarse"), Scopes: []string{"kms:ops"}})
+	require.NoError(t, err, "a coarse scope the configuration defines can be granted")
+	_, _, err = svc.Create(t.Context(), admin, NewKey{Name: factory.Name("write"), Scopes: []string{scope.Write}})
+	assert.Equal(t, kms.Forbidden, kms.CodeOf(err), "kms:write expands to scopes the admin does not hold: %v", err)
+}
+
+// TestRevocationBeatsAConcurrentRead: a row read before a revocation on
+// this replica is not cached after it.
+func TestRevocationBeatsAConcurrentRead(t *testing.T) {
+	c := newCache(time.Minute, 10, time.Now)
+	id := ids.NewEntity()
+	gen := c.generation() // a lookup starts...
+	c.forget(id)          // ...the key is revoked meanwhile...
+	c.put(id, &cacheEntry{}, gen)
+	_, ok := c.get(id)
+	assert.False(t, ok, "the stale row must not be cached")
+	c.put(id, &cacheEntry{}, c.generation())
+	_, ok = c.get(id)
+	assert.True(t, ok)
 }

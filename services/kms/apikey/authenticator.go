@@ -12,7 +12,6 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/kms"
-	"github.com/passthru-dev/passthru/services/kms/scope"
 )
 
 // Authenticator recognises API keys in the X-API-Key header. It implements
@@ -70,6 +69,9 @@ func (s *Service) entry(ctx context.Context, id uuid.UUID, fresh bool) (*cacheEn
 			return e, nil
 		}
 	}
+	// A revocation on this replica while the row is being read must win:
+	// the entry is cached only if nothing was forgotten in between.
+	gen := s.cache.generation()
 	k, err := s.store.LookupAPIKey(ctx, id)
 	if err != nil {
 		s.cache.forget(id)
@@ -78,11 +80,11 @@ func (s *Service) entry(ctx context.Context, id uuid.UUID, fresh bool) (*cacheEn
 	e := &cacheEntry{key: k, principal: authn.Principal{
 		Subject:  "api-key:" + k.ID.String(),
 		TenantID: k.TenantID,
-		Scopes:   scope.Expand(k.Scopes),
+		Scopes:   s.hierarchy.Expand(k.Scopes),
 		Method:   authn.MethodAPIKey,
 		ClientID: k.ID.String(),
 	}}
-	s.cache.put(id, e)
+	s.cache.put(id, e, gen)
 	return e, nil
 }
 
@@ -106,6 +108,7 @@ type cache struct {
 
 	mu      sync.Mutex
 	entries map[uuid.UUID]*cacheEntry
+	gen     uint64 // counts forget calls; see put
 }
 
 func newCache(ttl time.Duration, size int, now func() time.Time) *cache {
@@ -129,12 +132,24 @@ func (c *cache) get(id uuid.UUID) (*cacheEntry, bool) {
 	return e, true
 }
 
-func (c *cache) put(id uuid.UUID, e *cacheEntry) {
+// generation is to be read before the store read whose result is put.
+func (c *cache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put caches e unless a forget happened since gen was read: the row may
+// have been read before a revocation that forget announced.
+func (c *cache) put(id uuid.UUID, e *cacheEntry, gen uint64) {
 	if c.ttl < 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	now := c.now()
 	e.loaded = now
 	if _, ok := c.entries[id]; !ok && len(c.entries) >= c.size {
@@ -158,6 +173,7 @@ func (c *cache) put(id uuid.UUID, e *cacheEntry) {
 func (c *cache) forget(id uuid.UUID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	delete(c.entries, id)
 }
 

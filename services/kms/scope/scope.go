@@ -240,6 +240,18 @@ func (h *Hierarchy) Expand(granted []string) []string {
 	return slices.Sorted(maps.Keys(seen))
 }
 
+// IsKnown reports whether s is a scope of this hierarchy: a KMS scope or a
+// coarse scope its configuration defines.
+func (h *Hierarchy) IsKnown(s string) bool {
+	_, ok := h.closure[s]
+	return ok
+}
+
+// Known returns the scopes of this hierarchy, sorted.
+func (h *Hierarchy) Known() []string {
+	return slices.Sorted(maps.Keys(h.closure))
+}
+
 // Implies reports whether holding granted gives required.
 func (h *Hierarchy) Implies(granted, required string) bool {
 	if c, ok := h.closure[granted]; ok {

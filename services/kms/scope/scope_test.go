@@ -96,6 +96,11 @@ func TestConfiguredHierarchy(t *testing.T) {
 	assert.True(t, h.Implies("kms:everyone", KeysRead))
 	assert.False(t, h.Implies(Write, Encrypt), "the configured table replaces the defaults")
 	assert.Equal(t, []string{"kms:crypto", Decrypt, Encrypt, "other"}, h.Expand([]string{"kms:crypto", "other"}))
+	assert.True(t, h.IsKnown("kms:crypto"))
+	assert.True(t, h.IsKnown(Encrypt))
+	assert.False(t, h.IsKnown("other"))
+	assert.Contains(t, h.Known(), "kms:everyone")
+	assert.Len(t, Default().Known(), len(Known()))
 
 	bad := []struct {
 		desc string

@@ -122,17 +122,17 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if err != nil {
 		return nil, nil, err
 	}
-	apiKeys, err := apikey.New(ctx, apikey.Options{Store: store, Barrier: env.Barrier})
+	hierarchy, err := cfg.hierarchy()
+	if err != nil {
+		return nil, nil, fmt.Errorf("auth.scopes: %w", err)
+	}
+	apiKeys, err := apikey.New(ctx, apikey.Options{Store: store, Barrier: env.Barrier, Hierarchy: hierarchy, Now: env.Now})
 	if err != nil {
 		return nil, nil, err
 	}
 	realmsFile, err := loadRealms(cfg, env.ConfigFile, env.Demo)
 	if err != nil {
 		return nil, nil, err
-	}
-	hierarchy, err := cfg.hierarchy()
-	if err != nil {
-		return nil, nil, fmt.Errorf("auth.scopes: %w", err)
 	}
 	roles, err := realm.NewRolesIn(hierarchy, realmsFile.Roles)
 	if err != nil {
