@@ -93,9 +93,9 @@ type Options struct {
 type Service struct {
 	store     kms.APIKeyStore
 	hierarchy *scope.Hierarchy
-	now    func() time.Time
-	macKey []byte
-	cache  *cache
+	now       func() time.Time
+	macKey    []byte
+	cache     *cache
 }
 
 // New loads (or, on the first start against a database, creates) the MAC
