@@ -44,6 +44,19 @@ func TestStoredBaseline(t *testing.T) {
 			assert.Positive(t, q, "%s: a request runs SQL", name)
 		}
 	}
+	// The bearer benchmarks count the work a token costs; a baseline
+	// without those counts could not catch a cache that stopped working.
+	for name, units := range map[string][]string{
+		"BearerVerifyCached":   {"verifications/op", "jwks-fetches/op"},
+		"BearerVerifyUncached": {"verifications/op", "jwks-fetches/op"},
+		"KMSEncryptBearer":     {"jwks-verifications/op", "jwks-fetches/op", "introspections/op", "queries/op"},
+	} {
+		b := byName[name]
+		require.NotNil(t, b, "%s missing from the stored baseline", name)
+		for _, unit := range units {
+			assert.NotEmpty(t, b.values[unit], "%s has no %s", name, unit)
+		}
+	}
 
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, exitOK, run([]string{"-baseline", storedBaseline, "-new", storedBaseline}, &stdout, &stderr),
@@ -63,6 +76,10 @@ func TestStoredBaseline(t *testing.T) {
 		{desc: "bytes up 1.5% (noise) pass", unit: unitBytes, factor: 1.015, want: exitOK, wantOut: "PASS"},
 		{desc: "time ten times slower is shown and passes", unit: unitTime, factor: 10, want: exitOK, wantOut: "+900.00%"},
 		{desc: "one more query per op fails", unit: "queries/op", add: 1, want: exitRegressed, wantOut: "limit +2%)"},
+		{desc: "one more signature check per op fails", unit: "verifications/op", add: 1, want: exitRegressed, wantOut: "limit +2%)"},
+		{desc: "a signature check on a cached token fails", unit: "jwks-verifications/op", add: 1, want: exitRegressed, wantOut: "limit +2%)"},
+		{desc: "an introspection call on a cached token fails", unit: "introspections/op", add: 1, want: exitRegressed, wantOut: "limit +2%)"},
+		{desc: "a JWK set fetch per op fails", unit: "jwks-fetches/op", add: 1, want: exitRegressed, wantOut: "limit +2%)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
