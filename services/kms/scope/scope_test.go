@@ -126,3 +126,11 @@ func BenchmarkExpandOneCoarse(b *testing.B) {
 		_ = Expand([]string{Write})
 	}
 }
+
+func BenchmarkExpandRole(b *testing.B) {
+	writer := Expand([]string{Write}) // a role's scopes, already closed
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Expand(writer)
+	}
+}
