@@ -358,14 +358,68 @@ func (s *scenario) revoked(ctx context.Context) error {
 	if tr == nil {
 		return errors.New("the KMS demo file has no trust section")
 	}
-	tok, c, err := s.token(ctx, 0, serviceClientPrefix)
+	// Two tokens, both seen active by the KMS: one shows that a sensitive
+	// call asks Identity at once, the other that ordinary calls notice
+	// within the bound. (One token would not do: the first refusal makes
+	// the KMS remember the token as revoked for every later call.)
+	var toks [2]string
+	var c demofile.Client
+	for i := range toks {
+		tok, client, err := s.token(ctx, 0, serviceClientPrefix)
+		if err != nil {
+			return err
+		}
+		if err := s.roundTrip(ctx, 0, bearer(tok)); err != nil {
+			return fmt.Errorf("before revocation: %w", err)
+		}
+		toks[i], c = tok, client
+	}
+	for _, tok := range toks {
+		if err := s.revoke(ctx, c, tok); err != nil {
+			return err
+		}
+	}
+	revokedAt := time.Now()
+	id, err := s.demoKey(0)
 	if err != nil {
 		return err
 	}
-	if err := s.roundTrip(ctx, 0, bearer(tok)); err != nil {
-		return fmt.Errorf("before revocation: %w", err)
+	// Decrypt is sensitive: checked at Identity on every request.
+	resp, body, err := s.call(ctx, http.MethodPost, "/api/v1/elastic-keys/"+id.String()+"/decrypt", map[string]any{"ciphertext": "a.b.c.d.e"}, withBearer(toks[0]))
+	if err != nil {
+		return err
 	}
-	// RFC 7009 revocation by the client that holds the token.
+	if err := expectChallenge("decrypt with a revoked token", resp, body, http.StatusUnauthorized, "invalid_token"); err != nil {
+		return err
+	}
+	// Reading a key is not sensitive: it may be served from the last check
+	// until the bound, never after.
+	bound := time.Duration(tr.RevocationIntervalSeconds * float64(time.Second))
+	deadline := revokedAt.Add(bound + 2*time.Second) // the bound, plus a round trip's slack
+	for {
+		resp, body, err := s.call(ctx, http.MethodGet, "/api/v1/elastic-keys/"+id.String(), nil, withBearer(toks[1]))
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return expectChallenge("a revoked token", resp, body, http.StatusUnauthorized, "invalid_token")
+		}
+		if err := target.CheckStatus(resp, body, http.StatusOK); err != nil {
+			return fmt.Errorf("read with the revoked token: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the revoked token still works %s after revocation; the bound is %s", time.Since(revokedAt).Round(time.Millisecond), bound)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// revoke revokes tok at Identity (RFC 7009) as the client that holds it.
+func (s *scenario) revoke(ctx context.Context, c demofile.Client, tok string) error {
 	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.idp.URL("/oauth2/v1/revoke"), strings.NewReader(form.Encode()))
 	if err != nil {
@@ -380,44 +434,7 @@ func (s *scenario) revoked(ctx context.Context) error {
 	if err := target.CheckStatus(resp, body, http.StatusOK); err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
-	revokedAt := time.Now()
-	id, err := s.demoKey(0)
-	if err != nil {
-		return err
-	}
-	// Listing keys is not sensitive: it may be served from the last check
-	// until the bound, never after.
-	bound := time.Duration(tr.RevocationIntervalSeconds * float64(time.Second))
-	deadline := revokedAt.Add(bound + 2*time.Second) // the bound, plus a round trip's slack
-	for {
-		resp, body, err := s.call(ctx, http.MethodGet, "/api/v1/elastic-keys/"+id.String(), nil, withBearer(tok))
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode == http.StatusUnauthorized {
-			if err := expectChallenge("a revoked token", resp, body, http.StatusUnauthorized, "invalid_token"); err != nil {
-				return err
-			}
-			break
-		}
-		if err := target.CheckStatus(resp, body, http.StatusOK); err != nil {
-			return fmt.Errorf("read with the revoked token: %w", err)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the revoked token still works %s after revocation; the bound is %s", time.Since(revokedAt).Round(time.Millisecond), bound)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	// Decrypt is sensitive: checked at Identity on every request.
-	resp, body, err = s.call(ctx, http.MethodPost, "/api/v1/elastic-keys/"+id.String()+"/decrypt", map[string]any{"ciphertext": "a.b.c.d.e"}, withBearer(tok))
-	if err != nil {
-		return err
-	}
-	return expectChallenge("decrypt with the revoked token", resp, body, http.StatusUnauthorized, "invalid_token")
+	return nil
 }
 
 func (s *scenario) apiKey(ctx context.Context) error {
