@@ -148,7 +148,7 @@ func (s *issuer) keyFor(ctx context.Context, kid, alg string) (any, error) {
 		ks, refreshErr = s.refreshKeys(ctx)
 		refreshed = true
 	}
-	if ks == nil || now.Sub(ks.fetched) >= 2*s.cfg.JWKSCacheTTL {
+	if ks == nil || now.Sub(ks.fetched) >= s.grace() {
 		return nil, unavailable("keys of issuer", refreshErr)
 	}
 	k, ok := ks.keys[kid]
@@ -188,10 +188,18 @@ func unavailable(what string, cause error) error {
 // full verification, which refreshes or fails closed).
 func (s *issuer) currentKeys(now time.Time) *keySet {
 	ks := s.keys.Load()
-	if ks == nil || now.Sub(ks.fetched) >= 2*s.cfg.JWKSCacheTTL {
+	if ks == nil || now.Sub(ks.fetched) >= s.grace() {
 		return nil
 	}
 	return ks
+}
+
+// grace is how long fetched keys (and metadata) serve after their fetch
+// when refreshing fails: twice the TTL, and always long enough for one
+// more refresh after the TTL despite the refresh rate limit, so that a
+// short TTL cannot make a healthy issuer's tokens fail between refreshes.
+func (s *issuer) grace() time.Duration {
+	return max(2*s.cfg.JWKSCacheTTL, s.cfg.JWKSCacheTTL+2*s.cfg.MinRefreshInterval)
 }
 
 // refreshKeys fetches the JWK set unless the last attempt is less than
@@ -290,6 +298,11 @@ func parseKeySet(body []byte, maxKeys int) (map[string]verifyKey, int, error) {
 		}
 		keys[k.KeyID] = verifyKey{key: k.Key, alg: k.Algorithm}
 	}
+	if len(keys) == 0 {
+		// A set with no usable key cannot be what the issuer signs with:
+		// treat it as a failed fetch and keep the keys known so far.
+		return nil, skipped, errors.New("the JWK set has no usable signing key")
+	}
 	return keys, skipped, nil
 }
 
@@ -347,7 +360,7 @@ func (s *issuer) metadata(ctx context.Context) (*Metadata, error) {
 		return nil, nil
 	})
 	m := s.meta.Load()
-	if m == nil || now.Sub(m.fetched) >= 2*s.cfg.JWKSCacheTTL {
+	if m == nil || now.Sub(m.fetched) >= s.grace() {
 		return nil, unavailable("metadata of issuer", err)
 	}
 	return &m.md, nil
