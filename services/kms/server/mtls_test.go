@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	identityserver "github.com/passthru-dev/passthru/services/identity/server"
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/services/kms/api"
@@ -202,5 +204,104 @@ func TestMTLSOptional(t *testing.T) {
 			assert.Equal(t, tc.status, a.Status, "%s: %s", tc.desc, a.Body)
 			assert.Equal(t, tc.code, a.Code, tc.desc)
 		}
+	})
+}
+
+// m2RegisterTLSClient registers, in Identity tenant n, a resource-server
+// client that authenticates with a client certificate carrying uri (RFC
+// 8705 tls_client_auth), through the admin API with the demo admin
+// client's token, and returns its client id.
+func m2RegisterTLSClient(t *testing.T, idp *fixture.Identity, n int, uri string) string {
+	t.Helper()
+	admin := m2Token(t, idp, n, m2AdminPrefix)
+	a := m2Call(t, idp.Client, http.MethodPost, idp.URL+"/api/v1/admin/clients", map[string]any{
+		"name": "KMS over mTLS", "kind": "resource_server", "can_introspect": true, "audiences": []string{"kms"},
+		"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_san_uri": uri,
+	}, m2Bearer(admin))
+	require.Equal(t, http.StatusCreated, a.Status, "register the KMS's tls_client_auth client: %s", a.Body)
+	var created struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+		Method       string `json:"token_endpoint_auth_method"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(a.Body), &created))
+	require.NotEmpty(t, created.ClientID)
+	assert.Empty(t, created.ClientSecret, "a tls_client_auth client has no secret")
+	assert.Equal(t, "tls_client_auth", created.Method)
+	return created.ClientID
+}
+
+// TestIntrospectionWithTLSClientAuth: the KMS authenticates to Identity's
+// introspection endpoint with a client certificate instead of a secret
+// (revocation.method tls_client_auth). Identity asks for certificates
+// optionally and knows the KMS as one resource-server client per tenant
+// bound to the certificate's URI. A sensitive call introspects through it
+// and succeeds; a revoked token is refused at once. A KMS whose
+// certificate carries another URI of the same CA cannot introspect, so its
+// sensitive calls get 503: the certificate, not anything else, is what
+// Identity accepted.
+func TestIntrospectionWithTLSClientAuth(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		pki := filepath.Join(t.TempDir(), "tls")
+		idp := fixture.StartIdentity(t, b, fixture.WithIdentityPKIDir(pki),
+			fixture.WithIdentityConfig(func(c *identityserver.Config) { c.TLS.ClientAuth = config.ClientAuthOptional }))
+		uris := []string{"spiffe://passthru.demo/kms/" + idp.Tenant(t, 0).Name, "spiffe://passthru.demo/kms/" + idp.Tenant(t, 1).Name}
+		cert, err := idp.IssueDemoClientCert("kms-introspection", uris, nil)
+		require.NoError(t, err)
+		stranger, err := idp.IssueDemoClientCert("kms-stranger", []string{"spiffe://passthru.demo/kms/stranger"}, nil)
+		require.NoError(t, err)
+
+		issuer := func(certFile, keyFile string) kmsserver.IssuerConfig {
+			is := kmsserver.IssuerConfig{
+				Issuer: idp.Demo.Issuer, CAFile: idp.CAFile, Audiences: []string{kmsserver.DefaultAudience},
+				Revocation: kmsserver.RevocationConfig{
+					Mode: kmsserver.RevocationSensitive, Interval: m2Interval,
+					Method: "tls_client_auth", CertFile: certFile, KeyFile: keyFile,
+				},
+			}
+			for n := range idp.Demo.Tenants {
+				is.Revocation.Clients = append(is.Revocation.Clients, kmsserver.IntrospectionClient{
+					TenantID: idp.Tenant(t, n).ID, ClientID: m2RegisterTLSClient(t, idp, n, uris[n]),
+				})
+			}
+			return is
+		}
+		clk := fixture.NewIdentityClock(time.Now())
+		is := issuer(cert.CertFile, cert.KeyFile)
+		k := m2StartKMS(t, b, pki, idp, clk, nil, is)
+		checker := k.Introspection[is.Issuer]
+		require.NotNil(t, checker)
+		ct := m2Ciphertext(t, k)
+
+		for n := range 2 {
+			tok := m2Token(t, idp, n, m2ServicePrefix)
+			before := checker.Stats().Calls
+			// Tenant 0 decrypts its ciphertext; tenant 1 cannot find the
+			// key (404) but only after its token was introspected.
+			want := http.StatusOK
+			if n == 1 {
+				want = http.StatusNotFound
+			}
+			a := m2Send(t, k, ct, m2Decrypt, m2Bearer(tok))
+			assert.Equal(t, want, a.Status, "tenant %d decrypts with a token introspected over mTLS: %s", n, a.Body)
+			assert.Equal(t, uint64(1), checker.Stats().Calls-before, "tenant %d: one introspection call", n)
+		}
+
+		tok := m2Token(t, idp, 0, m2ServicePrefix)
+		a := m2Send(t, k, ct, m2Decrypt, m2Bearer(tok))
+		require.Equal(t, http.StatusOK, a.Status, a.Body)
+		m2Revoke(t, idp, 0, m2ServicePrefix, tok)
+		before := checker.Stats().Calls
+		a = m2Send(t, k, ct, m2Decrypt, m2Bearer(tok))
+		assert.Equal(t, http.StatusUnauthorized, a.Status, "a revoked token: %s", a.Body)
+		assert.Equal(t, "unauthenticated", a.Code)
+		assert.Equal(t, uint64(1), checker.Stats().Calls-before, "the refusal came from Identity")
+
+		is = issuer(stranger.CertFile, stranger.KeyFile)
+		other := m2StartKMS(t, b, pki, idp, clk, nil, is)
+		a = m2Send(t, other, m2Ciphertext(t, other), m2Decrypt, m2Bearer(m2Token(t, idp, 0, m2ServicePrefix)))
+		assert.Equal(t, http.StatusServiceUnavailable, a.Status, "a certificate Identity does not know for the client: %s", a.Body)
+		assert.Equal(t, "unavailable", a.Code)
+		assert.Equal(t, uint64(1), other.Introspection[is.Issuer].Stats().Calls)
 	})
 }
