@@ -235,6 +235,9 @@ const m2Interval = 30 * time.Second
 // introspection calls each step makes are counted.
 func TestBearerRevocationAndOutageByMode(t *testing.T) {
 	past := m2Interval + time.Second
+	// Steps that probe both sides of the bound: a second before it, then
+	// a second after it (the last check was when the token was first used).
+	before, after := m2Interval-time.Second, 2*time.Second
 	cases := []struct {
 		desc    string
 		mode    string
@@ -261,13 +264,15 @@ func TestBearerRevocationAndOutageByMode(t *testing.T) {
 			revoked: []m2Step{
 				{probe: m2List, status: 200},
 				{probe: m2Decrypt, status: 200},
-				{advance: past, probe: m2List, status: 401, code: "unauthenticated", calls: 1},
+				{advance: before, probe: m2List, status: 200},
+				{advance: after, probe: m2List, status: 401, code: "unauthenticated", calls: 1},
 				{probe: m2Decrypt, status: 401, code: "unauthenticated"}, // the inactive answer is remembered
 			},
 			outage: []m2Step{
 				{probe: m2List, status: 200},
 				{probe: m2Decrypt, status: 200},
-				{advance: past, probe: m2List, status: 503, code: "unavailable", calls: 1},
+				{advance: before, probe: m2Decrypt, status: 200},
+				{advance: after, probe: m2List, status: 503, code: "unavailable", calls: 1},
 				{probe: m2Decrypt, status: 503, code: "unavailable", calls: 1},
 			},
 		},
@@ -282,7 +287,8 @@ func TestBearerRevocationAndOutageByMode(t *testing.T) {
 			outage: []m2Step{
 				{probe: m2Decrypt, status: 503, code: "unavailable", calls: 1},
 				{probe: m2List, status: 200},
-				{advance: past, probe: m2List, status: 503, code: "unavailable", calls: 1},
+				{advance: before, probe: m2List, status: 200},
+				{advance: after, probe: m2List, status: 503, code: "unavailable", calls: 1},
 			},
 		},
 		{

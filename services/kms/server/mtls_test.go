@@ -162,6 +162,7 @@ func TestMTLSRequired(t *testing.T) {
 			encrypted = encrypted || (e.Operation == "encrypt" && e.Outcome == "success")
 		}
 		assert.True(t, encrypted, "the encrypt by certificate is audited: %+v", byCert)
+		t.Logf("audited certificate principal %q, client id %q", byCert[0].Principal, *byCert[0].ClientId)
 	})
 }
 
