@@ -121,13 +121,14 @@ func (c *Checker) batchCall(ctx context.Context, endpoint string, cred credentia
 }
 
 // judge decides whether an answer makes the flight's token active. An
-// "active" answer about another tenant or another token id does not
-// describe this token: it counts as inactive.
+// "active" answer must name the token's tenant, and its token id when the
+// token has one: an answer about another tenant or token, or one that does
+// not say which, does not describe this token and counts as inactive.
 func (c *Checker) judge(ctx context.Context, a answer, f *flight) bool {
 	if !*a.Active {
 		return false
 	}
-	if (a.TenantID != "" && a.TenantID != f.tenant) || (a.JTI != "" && a.JTI != f.jti) {
+	if a.TenantID != f.tenant || (f.jti != "" && a.JTI != f.jti) {
 		c.log.WarnContext(ctx, "introspection answered active with another tenant or token id than the token's: treated as inactive",
 			"tenant_id", f.tenant, "jti", f.jti)
 		return false

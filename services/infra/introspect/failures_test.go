@@ -133,7 +133,9 @@ func TestUnclearBatchAnswersAreUnavailable(t *testing.T) {
 			rest := tokens(h, 3)
 			// The lone first call gets a correct answer; only the batch
 			// gets the broken one.
-			h.id.set(func(f *fakeIdentity) { f.body = `{"active":true}` })
+			h.id.set(func(f *fakeIdentity) {
+				f.body = `{"active":true,"tenant_id":"` + first.claims.TenantID + `","jti":"` + first.claims.ID + `"}`
+			})
 			queued := make(chan struct{}, 10)
 			h.c.testHookQueued = func() { queued <- struct{}{} }
 			h.id.hold()
@@ -166,7 +168,8 @@ func TestActiveMustDescribeTheToken(t *testing.T) {
 		want error
 	}{
 		{desc: "matching tenant and jti", body: `{"active":true,"tenant_id":"` + tenantA + `","jti":"JTI"}`},
-		{desc: "neither given", body: `{"active":true}`},
+		{desc: "neither given", body: `{"active":true}`, want: authn.ErrInvalidCredentials},
+		{desc: "tenant without jti", body: `{"active":true,"tenant_id":"` + tenantA + `"}`, want: authn.ErrInvalidCredentials},
 		{desc: "another tenant", body: `{"active":true,"tenant_id":"` + tenantB + `","jti":"JTI"}`, want: authn.ErrInvalidCredentials},
 		{desc: "another jti", body: `{"active":true,"tenant_id":"` + tenantA + `","jti":"jti-other"}`, want: authn.ErrInvalidCredentials},
 		{desc: "inactive", body: `{"active":false}`, want: authn.ErrInvalidCredentials},

@@ -57,8 +57,8 @@
 // configuration; its tokens are refused with authn.ErrUnavailable and an
 // error log line, never let through.
 //
-// Only "active" answers whose tenant_id and jti (when present) equal the
-// token's own claims count as active. Any failure to get a clear answer (a
+// Only "active" answers that name the token's tenant_id (and its jti, when
+// the token has one) count as active; the rest describe another token. Any failure to get a clear answer (a
 // transport error, a non-200 status including 401 for wrong client
 // credentials, a malformed or oversized body) is authn.ErrUnavailable, never
 // "token invalid": whether a token is revoked is decided by Identity only.
