@@ -51,8 +51,9 @@ type AuthConfig struct {
 	Scopes map[string][]string `yaml:"scopes"`
 	// Issuers are the token issuers the KMS trusts for bearer tokens.
 	Issuers []IssuerConfig `yaml:"issuers"`
-	// TenantMapping maps a token to a KMS tenant; without a rule for an
-	// issuer, its tenant_id claim is the KMS tenant id.
+	// TenantMapping maps a token to a KMS tenant; a lone issuer without
+	// rules has its tenant_id claim taken as the KMS tenant id, and with
+	// several issuers each needs rules.
 	TenantMapping []TenantRule `yaml:"tenant_mapping"`
 	// MTLS maps client certificates to principals; it needs
 	// tls.client_auth optional or required.
@@ -222,9 +223,21 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("auth.issuers[%d]: %w", i, err))
 		}
 	}
+	mapped := map[string]bool{}
 	for i, r := range a.TenantMapping {
 		if err := r.validate(issuers); err != nil {
 			errs = append(errs, fmt.Errorf("auth.tenant_mapping[%d]: %w", i, err))
+		}
+		mapped[r.Issuer] = true
+	}
+	if len(a.Issuers) > 1 {
+		// Without rules a token's tenant_id names the KMS tenant: fine for
+		// one issuer, but with several it would let any of them mint
+		// tokens for every tenant. Each must say which tenants are its own.
+		for i, is := range a.Issuers {
+			if !mapped[is.Issuer] {
+				errs = append(errs, fmt.Errorf("auth.issuers[%d]: with several issuers each needs a tenant_mapping rule (%s has none)", i, is.Issuer))
+			}
 		}
 	}
 	for i, r := range a.MTLS {

@@ -76,6 +76,9 @@ func TestConfigValidate(t *testing.T) {
 		}), want: "client_secret_file: required"},
 		{desc: "tenant rule for an unknown issuer", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{TenantMapping: []kmsserver.TenantRule{{Issuer: "https://other"}}}}, want: "is not one of auth.issuers"},
 		{desc: "tenant rule with a bad tenant", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{Issuers: []kmsserver.IssuerConfig{okIssuer()}, TenantMapping: []kmsserver.TenantRule{{Issuer: okIssuer().Issuer, Values: map[string]string{"a": "nope"}}}}}, want: `values["a"]`},
+		{desc: "two issuers without mapping rules", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{Issuers: []kmsserver.IssuerConfig{okIssuer(), otherIssuer()}}}, want: "auth.issuers[0]: with several issuers each needs a tenant_mapping rule"},
+		{desc: "two issuers, each mapped", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{Issuers: []kmsserver.IssuerConfig{okIssuer(), otherIssuer()},
+			TenantMapping: []kmsserver.TenantRule{{Issuer: okIssuer().Issuer, Claim: "tenant_id"}, {Issuer: otherIssuer().Issuer, Tenant: uuid.NewString()}}}}},
 		{desc: "cert rule needs one SAN", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{MTLS: []kmsserver.CertRule{{TenantID: uuid.NewString(), Roles: []string{"reader"}}}}}, want: "exactly one of uri and dns"},
 		{desc: "otlp endpoint without CA", cfg: kmsserver.Config{Settings: serve.Settings{Log: config.Log{OTLPEndpoint: "https://127.0.0.1:4318"}}}, want: "log.otlp_ca_file: required"},
 	}
@@ -211,4 +214,10 @@ func withIssuer(edit func(*kmsserver.IssuerConfig)) kmsserver.Config {
 	is := okIssuer()
 	edit(&is)
 	return kmsserver.Config{Auth: kmsserver.AuthConfig{Issuers: []kmsserver.IssuerConfig{is}}}
+}
+
+func otherIssuer() kmsserver.IssuerConfig {
+	is := okIssuer()
+	is.Issuer = "https://127.0.0.1:9092"
+	return is
 }
