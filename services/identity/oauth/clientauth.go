@@ -87,15 +87,17 @@ func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*identit
 		}
 		return client, nil
 	}
-	if active && client.UsesTLSClientAuth() {
+	if active && client.UsesTLSClientAuth() && secret == "" {
 		// RFC 8705 §2.1: the client names itself by client_id and proves
-		// who it is with the certificate the TLS layer verified. It has no
-		// secret, so one presented is wrong whatever it is.
-		if secret != "" || basic || !client.CertificateMatches(verifiedLeaf(r)) {
+		// who it is with the certificate the TLS layer verified.
+		if basic || !client.CertificateMatches(verifiedLeaf(r)) {
 			return nil, fail
 		}
 		return client, nil
 	}
+	// A secret presented for a certificate client is wrong whatever it is;
+	// it is refused below at the cost of a wrong secret, so the answer's
+	// timing does not tell which client ids exist and use certificates.
 	if secret == "" {
 		return nil, fail
 	}

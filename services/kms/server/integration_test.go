@@ -22,7 +22,6 @@ func TestDemoSharesIdentityTenants(t *testing.T) {
 		idp := fixture.StartIdentity(t, b, fixture.WithIdentityPKIDir(pki))
 		k := fixture.StartKMS(t, b, fixture.WithKMSPKIDir(pki), fixture.WithKMSConfig(func(c *kmsserver.Config) {
 			c.Demo.IdentityFile = idp.DemoFile
-			c.Auth.Issuers = []kmsserver.IssuerConfig{} // tenants only: trust is tested elsewhere
 		}))
 		for n := range 2 {
 			assert.Equal(t, idp.Tenant(t, n).Name, k.Tenant(t, n).Name)
