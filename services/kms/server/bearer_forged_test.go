@@ -101,9 +101,9 @@ func m1Sign(t *testing.T, method jwt.SigningMethod, key any, hdr map[string]any,
 	return s
 }
 
-// m1Retamper replaces the payload of a signed token with claims edited by
+// m1Tamper replaces the payload of a signed token with claims edited by
 // fn, keeping header and signature: the signature no longer matches.
-func m1Retamper(t *testing.T, raw string, fn func(jwt.MapClaims)) string {
+func m1Tamper(t *testing.T, raw string, fn func(jwt.MapClaims)) string {
 	t.Helper()
 	parts := strings.Split(raw, ".")
 	require.Len(t, parts, 3)
@@ -232,7 +232,7 @@ func TestBearerForgedTokens(t *testing.T) {
 			{desc: "ES384 (not an allowed algorithm) by a P-384 key, trusted kid", token: m1Sign(t, jwt.SigningMethodES384, p384, atHdr, claims(nil))},
 			{desc: "no kid, trusted test key", token: m1Sign(t, jwt.SigningMethodES256, trustedKey, map[string]any{"typ": "at+jwt"}, claims(nil))},
 			{desc: "Identity's real token with its tenant_id changed to tenant B (signature no longer matches)",
-				token: m1Retamper(t, realTok, func(c jwt.MapClaims) { c["tenant_id"] = k.Tenant(t, 1).ID })},
+				token: m1Tamper(t, realTok, func(c jwt.MapClaims) { c["tenant_id"] = k.Tenant(t, 1).ID })},
 			{desc: "trusted test key, wrong iss", token: trusted(func(c jwt.MapClaims) { c["iss"] = "https://issuer.invalid" })},
 			{desc: "trusted test key, wrong aud", token: trusted(func(c jwt.MapClaims) { c["aud"] = "identity" })},
 			{desc: "trusted test key, no aud", token: trusted(func(c jwt.MapClaims) { delete(c, "aud") })},
