@@ -96,15 +96,17 @@ func TestBearerFederation(t *testing.T) {
 						{Issuer: idp1.Issuer, CAFile: idp1.CAFile, Revocation: none},
 						{Issuer: idp2.Issuer, CAFile: idp2.CAFile, Revocation: none},
 					}
-					c.Auth.TenantMapping = tc.rules(kmsB)
+					// Issuer 1's tenant_id claim is the KMS tenant id, said
+					// explicitly: with two issuers each must have rules.
+					c.Auth.TenantMapping = append(tc.rules(kmsB), kmsserver.TenantRule{Issuer: idp1.Issuer, Claim: "tenant_id"})
 				}))
 				require.Equal(t, kmsB, k.Tenant(t, tenantB).ID)
 				a1, b1 := service(tok1, idp1, 0), service(tok1, idp1, 1)
 
-				t.Run("issuer 1, tenant A (default rule: tenant_id is the KMS tenant)", func(t *testing.T) {
+				t.Run("issuer 1, tenant A (claim rule without values: tenant_id is the KMS tenant)", func(t *testing.T) {
 					m1Lands(t, k, a1, tenantA, tenantB, a1, b1)
 				})
-				t.Run("issuer 1, tenant B (default rule)", func(t *testing.T) {
+				t.Run("issuer 1, tenant B (claim rule without values)", func(t *testing.T) {
 					m1Lands(t, k, b1, tenantB, tenantA, b1, a1)
 				})
 				t.Run("issuer 2, first tenant: mapped to B", func(t *testing.T) {
