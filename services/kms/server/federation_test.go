@@ -40,7 +40,7 @@ func m1Lands(t *testing.T, k *fixture.KMS, token string, own, other int, ownPeer
 }
 
 // TestBearerFederation: one KMS trusts two Identity providers. Issuer 1's
-// tenant_id claim is the KMS tenant id (no rule: the default); issuer 2's
+// tenant_id claim is the KMS tenant id (a claim rule without values); issuer 2's
 // tenants are mapped by rules onto the KMS's tenant B. Every token acts in
 // the tenant its issuer's mapping gives and nowhere else; a third,
 // unconfigured issuer and a tenant mapped to no registered KMS tenant get
