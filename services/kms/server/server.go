@@ -191,6 +191,13 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 		if err != nil {
 			return nil, nil, err
 		}
+		for _, is := range issuers {
+			how := "no revocation check: tokens live until they expire"
+			if is.Revocation.mode() != RevocationNone {
+				how = fmt.Sprintf("revocation %s, bound %s", is.Revocation.mode(), is.Revocation.interval())
+			}
+			env.Banner("trusts", is.Issuer+" ("+how+")")
+		}
 		verifier := s.trust.verifier
 		env.Go(func(ctx context.Context) {
 			// Fetch the issuers' keys now rather than on the first request;
