@@ -192,9 +192,12 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 			return nil, nil, err
 		}
 		for _, is := range issuers {
-			how := "no revocation check: tokens live until they expire"
-			if is.Revocation.mode() != RevocationNone {
-				how = fmt.Sprintf("revocation %s, bound %s", is.Revocation.mode(), is.Revocation.interval())
+			how := fmt.Sprintf("revocation %s, bound %s", is.Revocation.mode(), is.Revocation.interval())
+			switch is.Revocation.mode() {
+			case RevocationNone:
+				how = "no revocation check: tokens live until they expire"
+			case RevocationEveryRequest:
+				how = "revocation checked on every request"
 			}
 			env.Banner("trusts", is.Issuer+" ("+how+")")
 		}
