@@ -96,6 +96,10 @@ type Config struct {
 	Hasher password.Hasher
 	Logger *slog.Logger
 	Now    func() time.Time // default time.Now
+	// ClientCertificates says the listener asks for client certificates;
+	// without them a tls_client_auth client could never authenticate, so
+	// none is created.
+	ClientCertificates bool
 }
 
 // API is the admin API.
@@ -364,6 +368,11 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, tenant uuid.U
 	}
 	if msg := req.validate(); msg != "" {
 		problem(w, http.StatusBadRequest, "invalid_client_metadata", msg)
+		return
+	}
+	if req.TokenEndpointAuthMethod == identity.AuthTLSClientAuth && !a.cfg.ClientCertificates {
+		problem(w, http.StatusBadRequest, "invalid_client_metadata",
+			"tls_client_auth needs a listener that asks for client certificates (tls.client_auth optional or required)")
 		return
 	}
 	if req.ClientID == "" {

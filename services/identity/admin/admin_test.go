@@ -15,6 +15,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/passthru-dev/passthru/services/identity/admin"
+	identityserver "github.com/passthru-dev/passthru/services/identity/server"
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/factory"
@@ -94,7 +96,9 @@ func adminClient(t *testing.T, idp *fixture.Identity, n int) demofile.Client {
 
 func TestAdminAPI(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		idp := fixture.StartIdentity(t, b)
+		// The listener asks for client certificates, so tls_client_auth
+		// clients can be registered.
+		idp := fixture.StartIdentity(t, b, fixture.WithIdentityConfig(func(c *identityserver.Config) { c.TLS.ClientAuth = config.ClientAuthOptional }))
 		a := &api{idp: idp, token: token(t, idp, adminClient(t, idp, 0), "")}
 
 		t.Run("authentication and scope", func(t *testing.T) {
@@ -448,4 +452,26 @@ func listIDs(list map[string]any, key string) []string {
 		out = append(out, it.(map[string]any)[key].(string))
 	}
 	return out
+}
+
+// TestTLSClientAuthNeedsClientCertificates: a listener that does not ask
+// for client certificates gets no tls_client_auth clients (they could
+// never authenticate), and discovery does not offer the method.
+func TestTLSClientAuthNeedsClientCertificates(t *testing.T) {
+	idp := fixture.StartIdentity(t, dbtest.SQLite)
+	a := &api{idp: idp, token: token(t, idp, adminClient(t, idp, 0), "")}
+	status, body, _ := a.call(t, http.MethodPost, "/clients", map[string]any{
+		"name": "rs", "kind": "resource_server", "can_introspect": true,
+		"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_san_uri": "spiffe://example.org/kms",
+	})
+	require.Equal(t, http.StatusBadRequest, status, body)
+	assert.Contains(t, body["detail"], "tls.client_auth")
+	resp, err := idp.Client.Get(idp.URL + "/.well-known/openid-configuration")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var md map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&md))
+	assert.NotContains(t, md["token_endpoint_auth_methods_supported"], "tls_client_auth")
+	assert.NotContains(t, md["introspection_endpoint_auth_methods_supported"], "tls_client_auth")
+	assert.Contains(t, md["introspection_endpoint_auth_methods_supported"], "client_secret_basic")
 }

@@ -39,11 +39,18 @@ type Metadata struct {
 // methods this server implements. introspection_batch_endpoint is a Passthru
 // extension: RFC 7662 introspection of up to MaxBatchTokens tokens per
 // request, authenticated like the introspection endpoint. tls_client_auth
-// (RFC 8705 §2.1) authenticates clients only: access tokens are not bound
+// (RFC 8705 §2.1) is advertised when the listener asks for client
+// certificates, and authenticates clients only: access tokens are not bound
 // to the certificate, so tls_client_certificate_bound_access_tokens is left
 // out (false).
 func (s *Server) Metadata() Metadata {
 	iss := s.cfg.Issuer
+	withCert := func(methods ...string) []string {
+		if s.cfg.ClientCertificates {
+			methods = append(methods, AuthTLS)
+		}
+		return methods
+	}
 	return Metadata{
 		Issuer:                                    iss,
 		AuthorizationEndpoint:                     iss + PathAuthorize,
@@ -59,9 +66,9 @@ func (s *Server) Metadata() Metadata {
 		ResponseModesSupported:                    []string{"query"},
 		GrantTypesSupported:                       []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken},
 		CodeChallengeMethodsSupported:             []string{"S256"},
-		TokenEndpointAuthMethodsSupported:         []string{AuthBasic, AuthPost, AuthTLS, AuthNone},
-		IntrospectionEndpointAuthMethodsSupported: []string{AuthBasic, AuthPost, AuthTLS},
-		RevocationEndpointAuthMethodsSupported:    []string{AuthBasic, AuthPost, AuthTLS, AuthNone},
+		TokenEndpointAuthMethodsSupported:         withCert(AuthBasic, AuthPost, AuthNone),
+		IntrospectionEndpointAuthMethodsSupported: withCert(AuthBasic, AuthPost),
+		RevocationEndpointAuthMethodsSupported:    withCert(AuthBasic, AuthPost, AuthNone),
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          []string{s.cfg.Tokens.Keys.Algorithm()},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",

@@ -53,7 +53,11 @@ const (
 // Config wires the endpoints to their collaborators.
 type Config struct {
 	Issuer string // e.g. https://127.0.0.1:8082, no trailing slash
-	Store  Store
+	// ClientCertificates says the listener asks for client certificates
+	// (tls.client_auth optional or required). Without them tls_client_auth
+	// cannot succeed, so it is not advertised.
+	ClientCertificates bool
+	Store              Store
 	// Grants stores what the token endpoint's grants consume and issue;
 	// nil means Store.
 	Grants GrantStore

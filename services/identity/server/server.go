@@ -17,6 +17,7 @@ import (
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 )
 
@@ -106,8 +107,9 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if err != nil {
 		return nil, nil, err
 	}
+	clientCerts := env.ClientAuth != "" && env.ClientAuth != config.ClientAuthNone
 	srv, err := oauth.New(oauth.Config{
-		Issuer: issuer, Store: st, Tokens: &tokens.Issuer{Keys: keys, Issuer: issuer, Now: env.Now},
+		Issuer: issuer, ClientCertificates: clientCerts, Store: st, Tokens: &tokens.Issuer{Keys: keys, Issuer: issuer, Now: env.Now},
 		Hasher: env.Hasher, Now: env.Now, Logger: env.Logger, CSRFKey: csrfKey,
 		AccessTokenTTL: t.AccessTokenTTL, IDTokenTTL: t.IDTokenTTL, RefreshTokenTTL: t.RefreshTokenTTL,
 		RefreshFamilyTTL: t.RefreshFamilyTTL, CodeTTL: t.CodeTTL, SessionTTL: t.SessionTTL,
@@ -115,7 +117,7 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if err != nil {
 		return nil, nil, err
 	}
-	adm := admin.New(admin.Config{Store: st, Auth: srv, Hasher: env.Hasher, Logger: env.Logger, Now: env.Now})
+	adm := admin.New(admin.Config{Store: st, Auth: srv, Hasher: env.Hasher, Logger: env.Logger, Now: env.Now, ClientCertificates: clientCerts})
 
 	if env.Demo {
 		env.DemoFile, err = seedDemo(ctx, demoParams{
