@@ -42,6 +42,16 @@ func Authenticate(r *http.Request, auths []Authenticator) (*Principal, error) {
 	return nil, ErrNoCredentials
 }
 
+// Challenged reports whether a refusal of Authenticate is answered with the
+// challenges: missing, invalid or malformed credentials are; an issuer that
+// cannot be reached (ErrUnavailable) or an internal failure is not.
+func Challenged(err error) bool {
+	if errors.Is(err, ErrUnavailable) {
+		return false
+	}
+	return errors.Is(err, ErrNoCredentials) || errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrMalformedCredentials)
+}
+
 // SetChallenges adds one WWW-Authenticate header per authenticator and per
 // extra challenge, so a client learns every scheme it may use (RFC 9110
 // §11.6.1). When err carries a ChallengeError, its challenge (an RFC 6750
@@ -98,7 +108,7 @@ func Middleware(auths []Authenticator, onError ErrorWriter, extraChallenges ...s
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, err := Authenticate(r, auths)
 			if err != nil {
-				if errors.Is(err, ErrNoCredentials) || errors.Is(err, ErrInvalidCredentials) {
+				if Challenged(err) {
 					SetChallenges(w, auths, err, extraChallenges...)
 				}
 				onError(w, r, err)

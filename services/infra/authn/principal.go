@@ -66,6 +66,10 @@ var (
 	// ErrInvalidCredentials: credentials were present but are wrong, unknown,
 	// disabled or expired. The message never says which.
 	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrMalformedCredentials: credentials of a known scheme that do not
+	// even parse (a Bearer header that is not token68, two Authorization
+	// headers): a bad request (RFC 6750 invalid_request), answered 400.
+	ErrMalformedCredentials = errors.New("malformed credentials")
 	// ErrForbidden: authenticated, but a required scope is missing.
 	ErrForbidden = errors.New("insufficient scope")
 )

@@ -49,9 +49,10 @@ type AuthenticatorOptions struct {
 
 // Authenticator is the Bearer authn.Authenticator.
 type Authenticator struct {
-	opts             AuthenticatorOptions
-	challenge        string
-	invalidChallenge string
+	opts               AuthenticatorOptions
+	challenge          string
+	invalidChallenge   string
+	malformedChallenge string
 }
 
 // NewAuthenticator returns the Bearer authenticator of opts.
@@ -63,9 +64,10 @@ func NewAuthenticator(opts AuthenticatorOptions) (*Authenticator, error) {
 		return nil, errors.New("bearer authenticator: Registered is required (tokens of unknown tenants must be refused)")
 	}
 	return &Authenticator{
-		opts:             opts,
-		challenge:        httpx.BearerChallenge(opts.Realm, "", "", ""),
-		invalidChallenge: httpx.BearerChallenge(opts.Realm, "invalid_token", "", ""),
+		opts:               opts,
+		challenge:          httpx.BearerChallenge(opts.Realm, "", "", ""),
+		invalidChallenge:   httpx.BearerChallenge(opts.Realm, "invalid_token", "", ""),
+		malformedChallenge: httpx.BearerChallenge(opts.Realm, "invalid_request", "", ""),
 	}, nil
 }
 
@@ -90,12 +92,12 @@ func (a *Authenticator) Authenticate(r *http.Request) (*authn.Principal, error) 
 	raw, ok := bearerToken(values[0])
 	if !ok {
 		if isBearer(values[0]) {
-			return nil, a.refuse(errors.New("malformed Bearer credentials"))
+			return nil, a.malformed("the Bearer credentials are not token68")
 		}
 		return nil, authn.ErrNoCredentials
 	}
 	if len(values) > 1 {
-		return nil, a.refuse(errors.New("more than one Authorization header"))
+		return nil, a.malformed("more than one Authorization header")
 	}
 	ctx := r.Context()
 	tok, err := a.opts.Verifier.Verify(ctx, raw)
@@ -156,6 +158,13 @@ func (a *Authenticator) refuse(reason error) error {
 		reason = fmt.Errorf("%w: bearer token: %w", authn.ErrInvalidCredentials, reason)
 	}
 	return &authn.ChallengeError{Scheme: "Bearer", Challenge: a.invalidChallenge, Err: reason}
+}
+
+// malformed is the answer to a request whose Bearer credentials do not
+// parse: RFC 6750 §3.1 invalid_request, a 400 rather than a 401.
+func (a *Authenticator) malformed(why string) error {
+	return &authn.ChallengeError{Scheme: "Bearer", Challenge: a.malformedChallenge,
+		Err: fmt.Errorf("%w: %s", authn.ErrMalformedCredentials, why)}
 }
 
 // isBearer reports whether an Authorization value uses the Bearer scheme

@@ -99,13 +99,13 @@ func TestAuthenticatorCredentials(t *testing.T) {
 		{"valid", request("Bearer " + valid), nil},
 		{"scheme in lower case", request("bearer " + valid), nil},
 		{"scheme in upper case", request("BEARER " + valid), nil},
-		{"bare scheme", request("Bearer"), authn.ErrInvalidCredentials},
-		{"two spaces", request("Bearer  " + valid), authn.ErrInvalidCredentials},
-		{"tab instead of space", request("Bearer\t" + valid), authn.ErrInvalidCredentials},
-		{"trailing space", request("Bearer " + valid + " "), authn.ErrInvalidCredentials},
-		{"not token68", request("Bearer a,b"), authn.ErrInvalidCredentials},
-		{"padding in the middle", request("Bearer ab=c"), authn.ErrInvalidCredentials},
-		{"two Authorization headers", request("Bearer "+valid, "Bearer "+valid), authn.ErrInvalidCredentials},
+		{"bare scheme", request("Bearer"), authn.ErrMalformedCredentials},
+		{"two spaces", request("Bearer  " + valid), authn.ErrMalformedCredentials},
+		{"tab instead of space", request("Bearer\t" + valid), authn.ErrMalformedCredentials},
+		{"trailing space", request("Bearer " + valid + " "), authn.ErrMalformedCredentials},
+		{"not token68", request("Bearer a,b"), authn.ErrMalformedCredentials},
+		{"padding in the middle", request("Bearer ab=c"), authn.ErrMalformedCredentials},
+		{"two Authorization headers", request("Bearer "+valid, "Bearer "+valid), authn.ErrMalformedCredentials},
 		{"bad signature", request("Bearer " + badSig), authn.ErrInvalidCredentials},
 		{"not a JWT", request("Bearer abc"), authn.ErrInvalidCredentials},
 	}
@@ -126,6 +126,12 @@ func TestAuthenticatorCredentials(t *testing.T) {
 			}
 			if errors.Is(tc.want, authn.ErrInvalidCredentials) {
 				assertInvalidTokenChallenge(t, err)
+			}
+			if errors.Is(tc.want, authn.ErrMalformedCredentials) {
+				var ce *authn.ChallengeError
+				if !errors.As(err, &ce) || ce.Challenge != `Bearer realm="kms", error="invalid_request"` || errors.Is(err, authn.ErrInvalidCredentials) {
+					t.Fatalf("err = %v, want only an invalid_request refusal", err)
+				}
 			}
 		})
 	}

@@ -78,6 +78,8 @@ func classify(err error) *kms.Error {
 		return kms.Wrap(err, kms.Unavailable, "the credentials cannot be checked right now: retry later")
 	case errors.Is(err, authn.ErrNoCredentials):
 		return kms.Wrap(err, kms.Unauthenticated, "authentication required")
+	case errors.Is(err, authn.ErrMalformedCredentials):
+		return kms.Wrap(err, kms.InvalidRequest, "malformed Authorization header")
 	case errors.Is(err, authn.ErrInvalidCredentials):
 		// Never says whether the user exists, is disabled or the password is wrong.
 		return kms.Wrap(err, kms.Unauthenticated, "invalid credentials")

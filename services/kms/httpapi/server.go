@@ -204,7 +204,7 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 		if err != nil {
 			// Credentials that could not be checked (an issuer unreachable)
 			// are neither missing nor wrong: no challenge, a retry later.
-			if !errors.Is(err, authn.ErrUnavailable) && (errors.Is(err, authn.ErrNoCredentials) || errors.Is(err, authn.ErrInvalidCredentials)) {
+			if authn.Challenged(err) {
 				authn.SetChallenges(w, g.h.opts.Authenticators, err, g.h.opts.ExtraChallenges...)
 			}
 			g.h.fail(w, r, err)

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"io"
+	"net/http"
 	"path/filepath"
 	"testing"
 
@@ -37,4 +39,28 @@ func TestDemoIdentityFileRefusedOutsideDemo(t *testing.T) {
 	require.ErrorContains(t, err, "demo.identity_file: applies in demo mode only")
 	_, _, err = kmsserver.ResolveConfig(kmsserver.Options{Config: cfg, Options: serve.Options{Demo: true}})
 	require.NoError(t, err)
+}
+
+// TestMalformedBearerIsABadRequest: Bearer credentials that do not parse
+// are RFC 6750 invalid_request (400), not an invalid token.
+func TestMalformedBearerIsABadRequest(t *testing.T) {
+	pki := filepath.Join(t.TempDir(), "tls")
+	idp := fixture.StartIdentity(t, dbtest.SQLite, fixture.WithIdentityPKIDir(pki))
+	k := fixture.StartKMS(t, dbtest.SQLite, fixture.WithKMSPKIDir(pki), fixture.WithKMSConfig(func(c *kmsserver.Config) {
+		c.Demo.IdentityFile = idp.DemoFile
+	}))
+	for _, values := range [][]string{{"Bearer a,b"}, {"Bearer"}, {"Bearer x", "Bearer y"}} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, k.URL+"/api/v1/elastic-keys", nil)
+		require.NoError(t, err)
+		for _, v := range values {
+			req.Header.Add("Authorization", v)
+		}
+		resp, err := k.Client.Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "%q: %s", values, body)
+		assert.Contains(t, resp.Header.Values("WWW-Authenticate"), `Bearer realm="kms", error="invalid_request"`, "%q", values)
+		assert.Contains(t, string(body), `"code":"invalid_request"`)
+	}
 }
