@@ -105,19 +105,10 @@ func newTrust(issuers []IssuerConfig, rules []TenantRule, devMode bool, expand f
 		t.checkers[is.Issuer] = c
 		revokers[is.Issuer] = revoker{c}
 	}
-	var mapped []bearer.TenantRule
-	for _, r := range rules {
-		br := bearer.TenantRule{Issuer: r.Issuer, Claim: r.Claim, Priority: r.Priority}
-		if r.Tenant != "" {
-			br.Tenant = uuid.MustParse(r.Tenant) // checked by Config.Validate
-		}
-		if len(r.Values) > 0 {
-			br.Values = map[string]uuid.UUID{}
-			for k, val := range r.Values {
-				br.Values[k] = uuid.MustParse(val) // checked by Config.Validate
-			}
-		}
-		mapped = append(mapped, br)
+	mapped, err := tenantRules(rules)
+	if err != nil {
+		v.Close()
+		return nil, err
 	}
 	mapper, err := bearer.NewTenantMapper(mapped)
 	if err != nil {
@@ -133,6 +124,34 @@ func newTrust(issuers []IssuerConfig, rules []TenantRule, devMode bool, expand f
 		return nil, err
 	}
 	return t, nil
+}
+
+// tenantRules converts the configured rules (Config.Validate has checked
+// their tenant ids; a bad one is still an error here, never a panic).
+func tenantRules(rules []TenantRule) ([]bearer.TenantRule, error) {
+	out := make([]bearer.TenantRule, 0, len(rules))
+	for i, r := range rules {
+		br := bearer.TenantRule{Issuer: r.Issuer, Claim: r.Claim, Priority: r.Priority}
+		if r.Tenant != "" {
+			id, err := uuid.Parse(r.Tenant)
+			if err != nil {
+				return nil, fmt.Errorf("auth.tenant_mapping[%d].tenant: %w", i, err)
+			}
+			br.Tenant = id
+		}
+		if len(r.Values) > 0 {
+			br.Values = make(map[string]uuid.UUID, len(r.Values))
+			for k, val := range r.Values {
+				id, err := uuid.Parse(val)
+				if err != nil {
+					return nil, fmt.Errorf("auth.tenant_mapping[%d].values[%q]: %w", i, k, err)
+				}
+				br.Values[k] = id
+			}
+		}
+		out = append(out, br)
+	}
+	return out, nil
 }
 
 func (rv RevocationConfig) interval() time.Duration {

@@ -135,3 +135,15 @@ func TestAuthenticatorOrder(t *testing.T) {
 	assert.Equal(t, time.Minute, RevocationConfig{Interval: time.Minute}.interval())
 	assert.Equal(t, DefaultRevocationInterval, RevocationConfig{}.interval())
 }
+
+func TestTenantRules(t *testing.T) {
+	id := uuid.New()
+	got, err := tenantRules([]TenantRule{{Issuer: "https://a", Claim: "tenant_id", Values: map[string]string{"x": id.String()}}, {Issuer: "https://b", Tenant: id.String()}})
+	require.NoError(t, err)
+	assert.Equal(t, id, got[0].Values["x"])
+	assert.Equal(t, id, got[1].Tenant)
+	_, err = tenantRules([]TenantRule{{Issuer: "https://a", Tenant: "nope"}})
+	require.ErrorContains(t, err, "auth.tenant_mapping[0].tenant")
+	_, err = tenantRules([]TenantRule{{Issuer: "https://a", Values: map[string]string{"x": "nope"}}})
+	require.ErrorContains(t, err, `auth.tenant_mapping[0].values["x"]`)
+}
