@@ -1,7 +1,6 @@
 package integration_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,11 +20,8 @@ import (
 // every selected database backend.
 func TestIntegrationScenario(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		pki := filepath.Join(t.TempDir(), "tls")
-		idp := fixture.StartIdentity(t, b, fixture.WithIdentityPKIDir(pki))
-		k := fixture.StartKMS(t, b, fixture.WithKMSPKIDir(pki), fixture.WithKMSConfig(func(c *kmsserver.Config) {
-			c.Demo.IdentityFile = idp.DemoFile
-			c.TLS.ClientAuth = config.ClientAuthOptional
+		idp, k := fixture.StartSystem(t, b, fixture.WithKMSConfig(func(c *kmsserver.Config) {
+			c.TLS.ClientAuth = config.ClientAuthOptional // the demo certificates
 		}))
 		kt, err := target.New(target.Options{Service: "kms", BaseURL: k.URL, CAFile: k.CAFile, DemoFile: k.DemoFile})
 		require.NoError(t, err)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ import (
 	"github.com/passthru-dev/passthru/services/identity/admin"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/kms/api"
-	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/factory"
 	"github.com/passthru-dev/passthru/testkit/fixture"
@@ -410,11 +408,7 @@ func TestBearerEndpointMatrix(t *testing.T) {
 	spec := m1SpecScopes(t)
 	require.Len(t, spec, 28, "the API has 28 operations: a new one must be added to this matrix")
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		pki := filepath.Join(t.TempDir(), "tls")
-		idp := fixture.StartIdentity(t, b, fixture.WithIdentityPKIDir(pki))
-		k := fixture.StartKMS(t, b, fixture.WithKMSPKIDir(pki), fixture.WithKMSConfig(func(c *kmsserver.Config) {
-			c.Demo.IdentityFile = idp.DemoFile
-		}))
+		idp, k := fixture.StartSystem(t, b)
 		tokens := m1NewTokens(idp)
 		// One client of tenant A holding every KMS scope: its tokens ask
 		// for exactly the scope a case needs.

@@ -20,11 +20,7 @@ import (
 // services share one CA, so one tenant is one id in the whole system.
 func TestDemoSharesIdentityTenants(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
-		pki := filepath.Join(t.TempDir(), "tls")
-		idp := fixture.StartIdentity(t, b, fixture.WithIdentityPKIDir(pki))
-		k := fixture.StartKMS(t, b, fixture.WithKMSPKIDir(pki), fixture.WithKMSConfig(func(c *kmsserver.Config) {
-			c.Demo.IdentityFile = idp.DemoFile
-		}))
+		idp, k := fixture.StartSystem(t, b)
 		for n := range 2 {
 			assert.Equal(t, idp.Tenant(t, n).Name, k.Tenant(t, n).Name)
 			assert.Equal(t, idp.Tenant(t, n).ID, k.Tenant(t, n).ID)
@@ -44,11 +40,7 @@ func TestDemoIdentityFileRefusedOutsideDemo(t *testing.T) {
 // TestMalformedBearerIsABadRequest: Bearer credentials that do not parse
 // are RFC 6750 invalid_request (400), not an invalid token.
 func TestMalformedBearerIsABadRequest(t *testing.T) {
-	pki := filepath.Join(t.TempDir(), "tls")
-	idp := fixture.StartIdentity(t, dbtest.SQLite, fixture.WithIdentityPKIDir(pki))
-	k := fixture.StartKMS(t, dbtest.SQLite, fixture.WithKMSPKIDir(pki), fixture.WithKMSConfig(func(c *kmsserver.Config) {
-		c.Demo.IdentityFile = idp.DemoFile
-	}))
+	_, k := fixture.StartSystem(t, dbtest.SQLite)
 	for _, values := range [][]string{{"Bearer a,b"}, {"Bearer"}, {"Bearer x", "Bearer y"}} {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, k.URL+"/api/v1/elastic-keys", nil)
 		require.NoError(t, err)

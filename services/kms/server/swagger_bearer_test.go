@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
 	"github.com/passthru-dev/passthru/testkit/browser"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
@@ -25,11 +23,7 @@ import (
 // by the bearer authenticator and nothing else.
 func TestSwaggerUIBearerTryItOut(t *testing.T) {
 	b := dbtest.SQLite
-	pki := filepath.Join(t.TempDir(), "tls")
-	idp := fixture.StartIdentity(t, b, fixture.WithIdentityPKIDir(pki))
-	k := fixture.StartKMS(t, b, fixture.WithKMSPKIDir(pki), fixture.WithKMSConfig(func(c *kmsserver.Config) {
-		c.Demo.IdentityFile = idp.DemoFile
-	}))
+	idp, k := fixture.StartSystem(t, b)
 	require.NotNil(t, k.Tokens, "the KMS trusts the Identity demo")
 	tok := m2Token(t, idp, 0, m2ServicePrefix)
 	keyID := k.Key(t, 0, "A256GCM").ID
