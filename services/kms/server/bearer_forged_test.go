@@ -175,7 +175,7 @@ func TestBearerForgedTokens(t *testing.T) {
 		}))
 		tenantA := k.Tenant(t, 0).ID
 		tokens := m1NewTokens(idp)
-		realTok := tokens.get(t, m1DemoClient(t, idp, 0, "demo-service"))
+		realTok := tokens.get(t, idp.ClientWithPrefix(t, 0, "demo-service"))
 		realKid := realKeys.Keys[0].KeyID
 
 		now := time.Now()
@@ -257,9 +257,9 @@ func TestBearerForgedTokens(t *testing.T) {
 			{desc: "trusted test key, tenant_id of no registered KMS tenant", token: trusted(func(c jwt.MapClaims) { c["tenant_id"] = uuid.NewString() })},
 			{desc: "trusted test key, malformed scope", token: trusted(func(c jwt.MapClaims) { c["scope"] = `kms:read "x"` })},
 			{desc: "a real token of a second Identity the KMS does not trust (its own keys and iss)",
-				token: m1NewTokens(untrusted).get(t, m1DemoClient(t, untrusted, 0, "demo-service"))},
+				token: m1NewTokens(untrusted).get(t, untrusted.ClientWithPrefix(t, 0, "demo-service"))},
 			{desc: "a real access token of the trusted Identity for audience identity (demo-admin client)",
-				token: tokens.get(t, m1DemoClient(t, idp, 0, "demo-admin"))},
+				token: tokens.get(t, idp.ClientWithPrefix(t, 0, "demo-admin"))},
 			{desc: "a real ID token of the trusted Identity (authorization code flow), presented as an access token",
 				token: m1IDToken(t, idp, 0)},
 			{desc: "not a JWT at all", token: "not-a-jwt"},

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -15,8 +14,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/passthru-dev/passthru/services/identity/admin"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
@@ -98,27 +95,9 @@ func (s *m1Tokens) get(t *testing.T, client demofile.Client, scopes ...string) s
 	if tok, ok := s.cache[key]; ok {
 		return tok
 	}
-	cc := clientcredentials.Config{
-		ClientID: client.ClientID, ClientSecret: client.ClientSecret, Scopes: scopes,
-		TokenURL: s.idp.Issuer + "/oauth2/v1/token", AuthStyle: oauth2.AuthStyleInHeader,
-	}
-	tok, err := cc.Token(context.WithValue(fixture.ITContext(t), oauth2.HTTPClient, s.idp.Client))
-	require.NoError(t, err, "token for %s with scope %q", client.ClientID, scopes)
-	s.cache[key] = tok.AccessToken
-	return tok.AccessToken
-}
-
-// m1DemoClient returns the Identity demo client of tenant n whose client_id
-// starts with prefix.
-func m1DemoClient(t *testing.T, idp *fixture.Identity, n int, prefix string) demofile.Client {
-	t.Helper()
-	for _, c := range idp.Tenant(t, n).Clients {
-		if strings.HasPrefix(c.ClientID, prefix) {
-			return c
-		}
-	}
-	t.Fatalf("identity demo tenant %d has no client %s-*", n, prefix)
-	return demofile.Client{}
+	tok := s.idp.ClientToken(t, client, scopes...)
+	s.cache[key] = tok
+	return tok
 }
 
 // m1CreateServiceClient registers a client_credentials client for the KMS
@@ -127,7 +106,7 @@ func m1DemoClient(t *testing.T, idp *fixture.Identity, n int, prefix string) dem
 // and the matrix needs tokens with exactly one fine scope.
 func m1CreateServiceClient(t *testing.T, idp *fixture.Identity, tokens *m1Tokens, n int, scopes []string) demofile.Client {
 	t.Helper()
-	adminTok := tokens.get(t, m1DemoClient(t, idp, n, "demo-admin"))
+	adminTok := tokens.get(t, idp.ClientWithPrefix(t, n, "demo-admin"))
 	req := factory.IdentityClient(t, demofile.KindService, func(r *admin.CreateClientRequest) { r.Scopes = scopes })
 	raw, err := json.Marshal(req)
 	require.NoError(t, err)
@@ -417,12 +396,12 @@ func TestBearerEndpointMatrix(t *testing.T) {
 			"kms:generate", "kms:keys:read", "kms:keys:write", "kms:audit:read", "kms:users:admin",
 		}
 		fine := m1CreateServiceClient(t, idp, tokens, 0, allScopes)
-		e := &m1Env{k: k, admin: tokens.get(t, m1DemoClient(t, idp, 0, "demo-service")), tenant: 0}
+		e := &m1Env{k: k, admin: tokens.get(t, idp.ClientWithPrefix(t, 0, "demo-service")), tenant: 0}
 		e.mark(k.Tenant(t, 0).ID)
 		for _, key := range k.Tenant(t, 0).Keys {
 			e.mark(key.ID)
 		}
-		other := tokens.get(t, m1DemoClient(t, idp, 1, "demo-service"))
+		other := tokens.get(t, idp.ClientWithPrefix(t, 1, "demo-service"))
 		otherEnv := &m1Env{k: k, admin: other, tenant: 1}
 
 		eps := e.endpoints()

@@ -15,8 +15,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/introspect"
@@ -82,35 +80,16 @@ func m2Basic(u demofile.User) func(*http.Request) {
 }
 
 // m2Client returns the Identity demo client of tenant n whose id starts with prefix.
-func m2Client(t *testing.T, idp *fixture.Identity, n int, prefix string) demofile.Client {
-	t.Helper()
-	for _, c := range idp.Tenant(t, n).Clients {
-		if strings.HasPrefix(c.ClientID, prefix) {
-			return c
-		}
-	}
-	t.Fatalf("identity demo tenant %d has no client %s-*", n, prefix)
-	return demofile.Client{}
-}
-
-// m2Token gets an access token with the client credentials grant, as an
-// application does.
+// m2Token gets an access token of tenant n's demo client with prefix.
 func m2Token(t *testing.T, idp *fixture.Identity, n int, prefix string) string {
 	t.Helper()
-	c := m2Client(t, idp, n, prefix)
-	cc := clientcredentials.Config{
-		ClientID: c.ClientID, ClientSecret: c.ClientSecret,
-		TokenURL: idp.URL + "/oauth2/v1/token", AuthStyle: oauth2.AuthStyleInHeader,
-	}
-	tok, err := cc.Token(context.WithValue(t.Context(), oauth2.HTTPClient, idp.Client))
-	require.NoError(t, err, "client credentials token for %s", c.ClientID)
-	return tok.AccessToken
+	return idp.ClientToken(t, idp.ClientWithPrefix(t, n, prefix))
 }
 
 // m2Revoke revokes tok at Identity (RFC 7009) as the client that holds it.
 func m2Revoke(t *testing.T, idp *fixture.Identity, n int, prefix, tok string) {
 	t.Helper()
-	c := m2Client(t, idp, n, prefix)
+	c := idp.ClientWithPrefix(t, n, prefix)
 	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, idp.URL+"/oauth2/v1/revoke", strings.NewReader(form.Encode()))
 	require.NoError(t, err)

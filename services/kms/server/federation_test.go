@@ -57,7 +57,7 @@ func TestBearerFederation(t *testing.T) {
 
 		tok1, tok2, tok3 := m1NewTokens(idp1), m1NewTokens(idp2), m1NewTokens(idp3)
 		service := func(tokens *m1Tokens, idp *fixture.Identity, n int) string {
-			return tokens.get(t, m1DemoClient(t, idp, n, "demo-service"))
+			return tokens.get(t, idp.ClientWithPrefix(t, n, "demo-service"))
 		}
 		// The KMS's tenants are issuer 1's (demo.identity_file): A and B.
 		const tenantA, tenantB = 0, 1
