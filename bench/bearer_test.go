@@ -217,7 +217,7 @@ func BenchmarkKMSEncryptBearer(b *testing.B) {
 	// The first request verifies the token, asks Identity about it and
 	// opens the TLS connection: setup, not the hot path.
 	require.NoError(b, encrypt())
-	tokens, checks, statements := k.Tokens.Stats(), introspection(k), sqliteStatements.Load()
+	tokens, checks, c := k.Tokens.Stats(), introspection(k), startCost(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := encrypt(); err != nil {
@@ -228,7 +228,7 @@ func BenchmarkKMSEncryptBearer(b *testing.B) {
 	b.ReportMetric(float64(st.Verifications-tokens.Verifications)/float64(b.N), "jwks-verifications/op")
 	b.ReportMetric(float64(st.JWKSFetches-tokens.JWKSFetches)/float64(b.N), "jwks-fetches/op")
 	b.ReportMetric(float64(ic.Calls-checks.Calls)/float64(b.N), "introspections/op")
-	reportStatements(b, statements)
+	c.report(b)
 	// Every request must still be checked for revocation (from memory):
 	// a path that skipped the check would report 0 introspections too.
 	if hits := ic.CacheHits - checks.CacheHits; hits != uint64(b.N) {

@@ -208,10 +208,10 @@ func TestGate(t *testing.T) {
 		},
 		{
 			desc:     "custom times and rates are printed, not gated",
-			baseline: benchText(result{name: "Copy-2", ns: 1, bytes: 1, allocs: 1, extra: "100 ns/query\t 50 MB/s\t 3 widgets/conn"}),
-			run:      benchText(result{name: "Copy-2", ns: 1, bytes: 1, allocs: 1, extra: "900 ns/query\t 5 MB/s\t 30 widgets/conn"}),
+			baseline: benchText(result{name: "Copy-2", ns: 1, bytes: 1, allocs: 1, extra: "100 ns/query\t 50 MB/s\t 3 widgets/conn\t 0.2 cpu-ms/op"}),
+			run:      benchText(result{name: "Copy-2", ns: 1, bytes: 1, allocs: 1, extra: "900 ns/query\t 5 MB/s\t 30 widgets/conn\t 0.9 cpu-ms/op"}),
 			wantCode: exitOK,
-			wantOut:  []string{"sec/query (not gated)", "B/s (not gated)", "widgets/conn (not gated)", "PASS"},
+			wantOut:  []string{"sec/query (not gated)", "B/s (not gated)", "widgets/conn (not gated)", "cpu-ms/op (not gated)", "PASS"},
 		},
 		{
 			desc:     "allocs/op from 0 to 1 fails",

@@ -63,9 +63,11 @@ func (l limits) limitFor(unit string) (float64, bool) {
 }
 
 // isTimeUnit reports a duration per something (sec/op after tidying, or a
-// custom ns/query, ms/op ...): machine-dependent, never gated.
+// custom ns/query, ms/op, cpu-ms/op ...): machine-dependent, never gated
+// against the stored baseline (the A/B mode compares time within one run).
 func isTimeUnit(unit string) bool {
 	num, _, _ := strings.Cut(unit, "/")
+	num = strings.TrimPrefix(num, "cpu-")
 	switch num {
 	case "sec", "s", "ms", "us", "µs", "ns":
 		return true

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -186,4 +188,36 @@ func TestSQLiteFilesArePrivate(t *testing.T) {
 			assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
 		})
 	}
+}
+
+// SQLite statements are prepared once and reused (parsing and planning cost
+// as much as a small query), and model queries name their columns, so a
+// cached statement stays right across a schema change such as a tenant
+// migration makes.
+func TestSQLitePreparedStatements(t *testing.T) {
+	d := dbtest.Open(t, dbtest.SQLite)
+	g := d.Gorm()
+	prepared, ok := g.ConnPool.(*gorm.PreparedStmtDB)
+	require.True(t, ok, "SQLite handles cache prepared statements; the pool is a %T", g.ConnPool)
+	type widget struct {
+		ID   int64
+		Name string
+	}
+	require.NoError(t, g.Exec("CREATE TABLE widgets (id INTEGER PRIMARY KEY, name TEXT NOT NULL)").Error)
+	require.NoError(t, g.Create(&widget{ID: 1, Name: "w"}).Error)
+	var before widget
+	require.NoError(t, g.Take(&before, 1).Error)
+	assert.Equal(t, widget{ID: 1, Name: "w"}, before)
+	keys := prepared.Stmts.Keys()
+	require.True(t, slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(k, "SELECT `widgets`.`id`,`widgets`.`name` FROM `widgets`") }),
+		"the model query is cached and names its columns: %q", keys)
+
+	// A column added in front of the model's: a statement that selected
+	// "*" when first prepared would now read the wrong columns.
+	require.NoError(t, g.Exec("ALTER TABLE widgets RENAME TO widgets_old").Error)
+	require.NoError(t, g.Exec("CREATE TABLE widgets (extra TEXT NOT NULL DEFAULT 'x', id INTEGER PRIMARY KEY, name TEXT NOT NULL)").Error)
+	require.NoError(t, g.Exec("INSERT INTO widgets (id, name) SELECT id, name FROM widgets_old").Error)
+	var after widget
+	require.NoError(t, g.Take(&after, 1).Error)
+	assert.Equal(t, widget{ID: 1, Name: "w"}, after)
 }

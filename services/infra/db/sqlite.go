@@ -42,6 +42,11 @@ var sqliteParams = url.Values{
 // time anyway; a few connections let WAL readers run beside it.
 const sqliteMaxOpenConns = 4
 
+// sqlitePreparedStatements bounds each handle's cache of prepared
+// statements: a service runs a few dozen distinct statements, so this keeps
+// every one of them without letting ad hoc SQL grow it without end.
+const sqlitePreparedStatements = 256
+
 type sqliteBackend struct {
 	dir       string
 	ephemeral bool
@@ -102,7 +107,20 @@ func (b *sqliteBackend) open(ctx context.Context, dir, path string) (*gorm.DB, e
 	} else if !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	g, err := gorm.Open(sqlite.Open(dsn), gormConfig(b.logger, b.onQuery))
+	cfg := gormConfig(b.logger, b.onQuery)
+	// Statements are prepared once per connection and reused: SQLite's
+	// prepare (parsing and planning the SQL) otherwise runs on every query
+	// and costs as much as a small query itself. The cache is bounded.
+	// (PostgreSQL needs no such switch: pgx caches prepared statements per
+	// connection by default.)
+	cfg.PrepareStmt = true
+	cfg.PrepareStmtMaxSize = sqlitePreparedStatements
+	// A cached statement outlives a schema change (a migration): SQLite
+	// re-prepares it, but the driver keeps the column list of the first
+	// preparation, so a cached "SELECT *" would silently miss a column
+	// added since. Model queries therefore name their columns.
+	cfg.QueryFields = true
+	g, err := gorm.Open(sqlite.Open(dsn), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

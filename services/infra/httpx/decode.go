@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +49,13 @@ func DecodeJSON(r *http.Request, v any) error {
 	if r.Body == nil {
 		return &DecodeError{Status: http.StatusBadRequest, Detail: "request body is empty"}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, DefaultMaxBodyBytes))
+	return decodeStrict(http.MaxBytesReader(nil, r.Body, DefaultMaxBodyBytes), v)
+}
+
+// decodeStrict decodes exactly one JSON value from body into v, refusing
+// unknown fields and anything after the value.
+func decodeStrict(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
@@ -64,6 +71,34 @@ func DecodeJSON(r *http.Request, v any) error {
 		return &DecodeError{Status: http.StatusBadRequest, Detail: "unexpected data after the JSON value", err: err}
 	}
 	return nil
+}
+
+// ReadJSON reads the request body for a handler that decodes it itself
+// (an OpenAPI validator, for one): the same Content-Type, size, emptiness
+// and syntax checks as DecodeJSON, with the same *DecodeError answers, but
+// the bytes are only scanned, not decoded, and returned as they came.
+func ReadJSON(r *http.Request) ([]byte, error) {
+	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
+		return nil, err
+	}
+	if r.Body == nil {
+		return nil, &DecodeError{Status: http.StatusBadRequest, Detail: "request body is empty"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, DefaultMaxBodyBytes))
+	if err != nil {
+		return nil, decodeError(err)
+	}
+	if json.Valid(body) {
+		return body, nil
+	}
+	// Invalid or empty: the decoder says what is wrong, and where, in the
+	// words DecodeJSON uses. This is the rare path; json.Valid allocates
+	// nothing on the common one.
+	var raw json.RawMessage
+	if err := decodeStrict(bytes.NewReader(body), &raw); err != nil {
+		return nil, err
+	}
+	return nil, &DecodeError{Status: http.StatusBadRequest, Detail: "malformed JSON"}
 }
 
 func checkJSONContentType(ct string) error {

@@ -230,3 +230,63 @@ func TestDecodeJSON(t *testing.T) {
 		})
 	}
 }
+
+func TestReadJSON(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc        string
+		contentType string
+		body        string
+		nilBody     bool
+		limit       int64 // LimitBody in front when > 0
+		wantStatus  int   // 0: success, the body returned as sent
+		wantDetail  string
+	}{
+		{desc: "valid", contentType: "application/json", body: `{"name":"a","count":2}`},
+		{desc: "trailing whitespace allowed", contentType: "application/json", body: "{\"count\":1}\n \t"},
+		// Types and field names are the decoder's business, not ReadJSON's.
+		{desc: "any member and type", contentType: "application/json", body: `{"admin":true,"count":"two"}`},
+		{desc: "missing content type", body: `{}`, wantStatus: 415, wantDetail: "Content-Type must be application/json"},
+		{desc: "latin1 charset", contentType: "application/json; charset=iso-8859-1", body: `{}`, wantStatus: 415, wantDetail: "utf-8"},
+		{desc: "empty body", contentType: "application/json", body: "", wantStatus: 400, wantDetail: "request body is empty"},
+		{desc: "whitespace body", contentType: "application/json", body: "  \n", wantStatus: 400, wantDetail: "request body is empty"},
+		{desc: "nil body", contentType: "application/json", nilBody: true, wantStatus: 400, wantDetail: "request body is empty"},
+		{desc: "syntax error", contentType: "application/json", body: `{"name":}`, wantStatus: 400, wantDetail: "malformed JSON at byte 9"},
+		{desc: "truncated", contentType: "application/json", body: `{"name":"a"`, wantStatus: 400, wantDetail: "unexpected end of input"},
+		{desc: "second value", contentType: "application/json", body: `{}{}`, wantStatus: 400, wantDetail: "unexpected data after the JSON value"},
+		{desc: "trailing garbage", contentType: "application/json", body: `{} x`, wantStatus: 400, wantDetail: "unexpected data after the JSON value"},
+		{desc: "over LimitBody", contentType: "application/json", body: `{"name":"` + strings.Repeat("a", 100) + `"}`, limit: 50, wantStatus: 413, wantDetail: "request body exceeds 50 bytes"},
+		{desc: "over default limit", contentType: "application/json", body: `{"name":"` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}`, wantStatus: 413, wantDetail: "exceeds 1048576 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
+			req.ContentLength = -1
+			if tc.nilBody {
+				req.Body = nil
+			}
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			var got []byte
+			var err error
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got, err = ReadJSON(r) })
+			if tc.limit > 0 {
+				LimitBody(tc.limit)(h).ServeHTTP(httptest.NewRecorder(), req)
+			} else {
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+			if tc.wantStatus == 0 {
+				require.NoError(t, err)
+				assert.Equal(t, tc.body, string(got))
+				return
+			}
+			assert.Nil(t, got)
+			var de *DecodeError
+			require.ErrorAs(t, err, &de)
+			assert.Equal(t, tc.wantStatus, de.Status)
+			assert.Contains(t, de.Detail, tc.wantDetail)
+		})
+	}
+}

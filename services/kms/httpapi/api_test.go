@@ -105,6 +105,7 @@ func TestRequestErrors(t *testing.T) {
 		ct     string
 		status int
 		code   string
+		detail string
 	}{
 		{desc: "malformed JSON", method: "POST", path: keyPath(enc, "/encrypt"), body: `{"plaintext":`, status: 400, code: "malformed_json"},
 		{desc: "trailing data", method: "POST", path: keyPath(enc, "/encrypt"), body: `{"plaintext":"aGk="} {}`, status: 400, code: "malformed_json"},
@@ -112,6 +113,10 @@ func TestRequestErrors(t *testing.T) {
 		{desc: "missing field", method: "POST", path: keyPath(enc, "/encrypt"), body: `{}`, status: 400, code: "invalid_request"},
 		{desc: "wrong type", method: "POST", path: keyPath(enc, "/encrypt"), body: `{"plaintext":5}`, status: 400, code: "invalid_request"},
 		{desc: "bad base64", method: "POST", path: keyPath(enc, "/encrypt"), body: `{"plaintext":"!!!"}`, status: 400, code: "invalid_request"},
+		// Both decode as something, just not as the standard base64 the
+		// field takes: refused as invalid, naming the field.
+		{desc: "base64url", method: "POST", path: keyPath(enc, "/encrypt"), body: `{"plaintext":"-_-_"}`, status: 400, code: "invalid_request", detail: "/plaintext"},
+		{desc: "unpadded base64", method: "POST", path: keyPath(enc, "/encrypt"), body: `{"plaintext":"aGk"}`, status: 400, code: "invalid_request", detail: "/plaintext"},
 		{desc: "unknown algorithm", method: "POST", path: "/api/v1/elastic-keys", body: `{"name":"x","algorithm":"A128GCM"}`, status: 400, code: "invalid_request"},
 		{desc: "empty name", method: "POST", path: "/api/v1/elastic-keys", body: `{"name":"","algorithm":"A256GCM"}`, status: 400, code: "invalid_request"},
 		{desc: "oversized body", method: "POST", path: keyPath(enc, "/encrypt"), body: big, status: 413, code: "payload_too_large"},
@@ -152,6 +157,7 @@ func TestRequestErrors(t *testing.T) {
 			if tc.code != "" {
 				assert.Equal(t, tc.code, p["code"])
 			}
+			assert.Contains(t, p["detail"], tc.detail)
 		})
 	}
 	admin := demoCaller(t, k, 0, "admin")
