@@ -101,7 +101,7 @@ type tenantKeys struct {
 type cachedKey struct {
 	tenant   uuid.UUID
 	key      *kms.ElasticKey
-	primary  uuid.UUID // the primary version's id, uuid.Nil when none is enabled
+	primary  *cachedVersion // nil when no version is enabled
 	loadedAt time.Time
 	elem     *list.Element
 	versions map[uuid.UUID]*cachedVersion
@@ -177,7 +177,7 @@ func (c *keyCache) fill(ctx context.Context, tenant, id uuid.UUID, now time.Time
 	if err != nil {
 		return nil, err
 	}
-	e.primary, e.versions[m.ID] = m.ID, v
+	e.primary, e.versions[m.ID] = v, v
 	return e, nil
 }
 
@@ -195,14 +195,6 @@ func (c *keyCache) loaded(ctx context.Context, tenant uuid.UUID, k *kms.ElasticK
 	}
 	m.Wrapped = nil
 	return v, nil
-}
-
-// primaryVersion returns the key's primary version, nil when none is enabled.
-func (e *cachedKey) primaryVersion() *cachedVersion {
-	if e.primary == uuid.Nil {
-		return nil
-	}
-	return e.versions[e.primary]
 }
 
 // version returns version mid of e's key, read from the store on a miss

@@ -119,7 +119,7 @@ func (s *Service) withPrimary(ctx context.Context, tenant, id uuid.UUID, op stri
 		if err := usable(e.key, purpose, op); err != nil {
 			return "", err
 		}
-		p := e.primaryVersion()
+		p := e.primary
 		if p == nil {
 			return "", kms.New(kms.NoEnabledVersion, "elastic key %s has no enabled version", id)
 		}
