@@ -2,7 +2,10 @@
 // (usable), how versions rotate and are retired, what is wrapped by the
 // barrier, and that every operation leaves an audit event. Storage is a
 // kms.KeyStore; material is wrapped under the tenant's KEK before it is
-// stored and unwrapped only to serve an operation.
+// stored and unwrapped only to serve operations. Keys used by operations
+// are kept, unwrapped, in a bounded cache (see CacheOptions for how soon a
+// change is seen), and audit events are written in group commits, each
+// request waiting for its own.
 //
 // Every method takes the tenant explicitly; callers pass the authenticated
 // principal's tenant and nothing else. Errors are *kms.Error with a code.
