@@ -34,15 +34,24 @@ type TenantStore interface {
 
 // AuditLog stores audit events in the tenant they belong to.
 type AuditLog interface {
-	// AppendAudit stores e in e.TenantID's storage. not_found when that
-	// tenant is not registered. Events are never changed afterwards.
-	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// AppendAudit stores events, every one of tenant (an event of another
+	// tenant is invalid_request and nothing is stored), in tenant's storage:
+	// all of them or none, and with a single statement when there are at
+	// most MaxAuditBatch, so that writing one event is one round trip and a
+	// batch of concurrent requests' events shares it. not_found when tenant
+	// is not registered. Events are never changed afterwards.
+	AppendAudit(ctx context.Context, tenant uuid.UUID, events ...*AuditEvent) error
 	// AuditEvents lists a tenant's events in id order (oldest first, as ids
 	// are UUIDv7), only those of key keyID when it is not nil. The uuid
 	// returned is page.After for the next page, uuid.Nil on the last one.
 	// not_found when the tenant is not registered.
 	AuditEvents(ctx context.Context, tenant uuid.UUID, keyID *uuid.UUID, page Page) ([]*AuditEvent, uuid.UUID, error)
 }
+
+// MaxAuditBatch is the most events AppendAudit writes with one statement;
+// larger batches take a transaction. It keeps a statement's bind
+// parameters well under what SQLite and PostgreSQL accept.
+const MaxAuditBatch = 256
 
 // KeyStore holds tenants, their elastic keys with their versions, and the
 // audit trail. Every key-scoped method answers not_found when the tenant is
@@ -56,6 +65,11 @@ type AuditLog interface {
 // of these methods runs inside the transaction: it decides from what it is
 // given and must not call the store. If it returns an error nothing changes
 // and that error is returned unwrapped.
+//
+// Every change to a tenant's keys or versions (CreateKey, UpdateKey,
+// AddVersion, UpdateVersion) also increases the tenant's key generation in
+// the same transaction, so a replica that caches keys can tell from one
+// read of KeyGeneration whether anything changed since it last looked.
 type KeyStore interface {
 	TenantStore
 	AuditLog
@@ -103,4 +117,9 @@ type KeyStore interface {
 	// version set to destroyed loses its material in the same transaction.
 	// not_found when keyID has no version id. Returns the version as stored.
 	UpdateVersion(ctx context.Context, tenant, keyID, id uuid.UUID, update func(k *ElasticKey, v *MaterialKey) error) (*MaterialKey, error)
+	// KeyGeneration returns the tenant's key generation: a counter that
+	// every committed change to its keys or versions has increased (see
+	// above), read with one statement. not_found when the tenant is not
+	// registered.
+	KeyGeneration(ctx context.Context, tenant uuid.UUID) (int64, error)
 }

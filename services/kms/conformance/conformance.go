@@ -44,6 +44,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Versions", testVersions},
 		{"UpdateVersion", testUpdateVersion},
 		{"Audit", testAudit},
+		{"AuditBatch", testAuditBatch},
+		{"KeyGeneration", testKeyGeneration},
 		{"TenantIsolation", testTenantIsolation},
 		{"UnknownTenant", testUnknownTenant},
 	}
@@ -510,7 +512,7 @@ func testAudit(t *testing.T, s kms.KeyStore) {
 		if i == 4 {
 			e.Method, e.ClientID = "bearer", "client-1"
 		}
-		require.NoError(t, s.AppendAudit(ctx, e))
+		require.NoError(t, s.AppendAudit(ctx, tn, e))
 		all = append(all, e)
 		if keyID == keyA {
 			ofA = append(ofA, e)
@@ -539,12 +541,99 @@ func testAudit(t *testing.T, s kms.KeyStore) {
 	assert.Equal(t, all, paged)
 }
 
+func testAuditBatch(t *testing.T, s kms.KeyStore) {
+	ctx := t.Context()
+	tn, other := tenant(t, s), tenant(t, s)
+	var batch []*kms.AuditEvent
+	for range 3 {
+		batch = append(batch, auditEvent(tn, "", "encrypt"))
+	}
+	require.NoError(t, s.AppendAudit(ctx, tn, batch...))
+	require.NoError(t, s.AppendAudit(ctx, tn), "an empty batch writes nothing")
+	got, _, err := s.AuditEvents(ctx, tn, nil, kms.Page{Size: 10})
+	require.NoError(t, err)
+	assert.Equal(t, batch, got, "one call stores every event")
+
+	// More events than one statement takes are still all stored.
+	var big []*kms.AuditEvent
+	for range kms.MaxAuditBatch + 2 {
+		big = append(big, auditEvent(other, "", "sign"))
+	}
+	require.NoError(t, s.AppendAudit(ctx, other, big...))
+	got, _, err = s.AuditEvents(ctx, other, nil, kms.Page{Size: len(big) + 1})
+	require.NoError(t, err)
+	assert.Len(t, got, len(big))
+
+	// An event of another tenant refuses the whole batch.
+	mixed := []*kms.AuditEvent{auditEvent(tn, "", "decrypt"), auditEvent(other, "", "decrypt")}
+	requireCode(t, s.AppendAudit(ctx, tn, mixed...), kms.InvalidRequest)
+	got, _, err = s.AuditEvents(ctx, tn, nil, kms.Page{Size: 10})
+	require.NoError(t, err)
+	assert.Len(t, got, len(batch), "nothing of the refused batch is stored")
+}
+
+// testKeyGeneration: every committed key or version change increases the
+// tenant's generation; reads, refused changes and other tenants' changes
+// do not.
+func testKeyGeneration(t *testing.T, s kms.KeyStore) {
+	ctx := t.Context()
+	tn, other := tenant(t, s), tenant(t, s)
+	gen := func() int64 {
+		t.Helper()
+		g, err := s.KeyGeneration(ctx, tn)
+		require.NoError(t, err)
+		return g
+	}
+	last := gen()
+	changed := func(desc string) {
+		t.Helper()
+		g := gen()
+		assert.Greater(t, g, last, desc)
+		last = g
+	}
+	unchanged := func(desc string) {
+		t.Helper()
+		assert.Equal(t, last, gen(), desc)
+	}
+
+	k, v1 := createKey(t, s, tn, keycrypto.A256GCM, factory.Name("key"))
+	changed("create key")
+	_, _, err := s.KeyWithPrimary(ctx, tn, k.ID)
+	require.NoError(t, err)
+	unchanged("a read")
+	createKey(t, s, other, keycrypto.A256GCM, factory.Name("key"))
+	unchanged("another tenant's key")
+
+	_, err = s.UpdateKey(ctx, tn, k.ID, func(k *kms.ElasticKey) error { k.Status = kms.StatusDisabled; return nil })
+	require.NoError(t, err)
+	changed("update key")
+	refused := errors.New("refused")
+	_, err = s.UpdateKey(ctx, tn, k.ID, func(*kms.ElasticKey) error { return refused })
+	require.ErrorIs(t, err, refused)
+	unchanged("a refused update")
+
+	v2 := addVersion(t, s, tn, k.ID)
+	changed("add version")
+	_, err = s.UpdateVersion(ctx, tn, k.ID, v1.ID, func(_ *kms.ElasticKey, v *kms.MaterialKey) error {
+		v.Status = kms.StatusDisabled
+		return nil
+	})
+	require.NoError(t, err)
+	changed("update version")
+	_, err = s.UpdateVersion(ctx, tn, k.ID, v2.ID, func(*kms.ElasticKey, *kms.MaterialKey) error { return refused })
+	require.ErrorIs(t, err, refused)
+	unchanged("a refused version update")
+
+	_, err = s.KeyGeneration(ctx, factory.TenantID())
+	requireCode(t, err, kms.NotFound)
+}
+
 func testTenantIsolation(t *testing.T, s kms.KeyStore) {
 	ctx := t.Context()
 	a, b := tenant(t, s), tenant(t, s)
 	name := factory.Name("key")
 	k, v := createKey(t, s, a, keycrypto.A256GCM, name)
-	require.NoError(t, s.AppendAudit(ctx, auditEvent(a, k.ID.String(), "create_key")))
+	require.NoError(t, s.AppendAudit(ctx, a, auditEvent(a, k.ID.String(), "create_key")))
 
 	_, err := s.Key(ctx, b, k.ID)
 	requireCode(t, err, kms.NotFound)
@@ -586,7 +675,7 @@ func testUnknownTenant(t *testing.T, s kms.KeyStore) {
 	requireCode(t, err, kms.NotFound)
 	_, _, err = s.Keys(ctx, tn, kms.KeyFilter{}, kms.Page{Size: 1})
 	requireCode(t, err, kms.NotFound)
-	requireCode(t, s.AppendAudit(ctx, auditEvent(tn, "", "x")), kms.NotFound)
+	requireCode(t, s.AppendAudit(ctx, tn, auditEvent(tn, "", "x")), kms.NotFound)
 	_, _, err = s.AuditEvents(ctx, tn, nil, kms.Page{Size: 1})
 	requireCode(t, err, kms.NotFound)
 }

@@ -98,3 +98,45 @@ func TestRotateRacingDestroy(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentCachedUse: encrypts with the cached primary, decrypts by
+// older kids (filling the key's cached versions) and rotations (dropping
+// the key) at the same time all succeed; under -race this also checks that
+// the cache shares nothing unguarded between them.
+func TestConcurrentCachedUse(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		e := newEnv(t, b)
+		k := e.key(t, keycrypto.A256GCM, true)
+		var old []string
+		for range 3 {
+			jwe, _, err := e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("old"), nil)
+			require.NoError(t, err)
+			old = append(old, jwe)
+			_, err = e.svc.Rotate(ctx, e.tenant, k.ID)
+			require.NoError(t, err)
+		}
+		var wg sync.WaitGroup
+		for i := range 24 {
+			wg.Go(func() {
+				switch i % 4 {
+				case 0:
+					_, _, err := e.svc.Encrypt(ctx, e.tenant, k.ID, []byte("new"), nil)
+					assert.NoError(t, err)
+				case 3:
+					if i < 12 {
+						_, err := e.svc.Rotate(ctx, e.tenant, k.ID)
+						assert.NoError(t, err)
+						return
+					}
+					fallthrough
+				default:
+					pt, err := e.svc.Decrypt(ctx, e.tenant, k.ID, old[i%len(old)], nil)
+					assert.NoError(t, err)
+					assert.Equal(t, "old", string(pt))
+				}
+			})
+		}
+		wg.Wait()
+	})
+}

@@ -50,7 +50,8 @@ func withoutMaterial(v *kms.MaterialKey) *kms.MaterialKey {
 	return v
 }
 
-// CreateKey creates an elastic key with its first version.
+// CreateKey creates an elastic key with its first version. The key cache
+// needs no word of it: it never remembers that a key was not found.
 func (s *Service) CreateKey(ctx context.Context, tenant uuid.UUID, nk kms.NewKey) (*kms.ElasticKey, error) {
 	alg, err := keycrypto.ParseAlgorithm(nk.Algorithm)
 	if err != nil {
@@ -101,6 +102,11 @@ func (s *Service) ListKeys(ctx context.Context, tenant uuid.UUID, f kms.KeyFilte
 	return out, next, err
 }
 
+// Every change below drops the key from this replica's cache right after
+// the store call, whether it succeeded or not (a commit whose answer was
+// lost still changed the key); the key generation the store increased
+// tells the other replicas.
+
 // UpdateKey changes description and/or status (enabled, disabled).
 // A destroyed key is key_destroyed.
 func (s *Service) UpdateKey(ctx context.Context, tenant, id uuid.UUID, p kms.KeyPatch) (*kms.ElasticKey, error) {
@@ -128,6 +134,7 @@ func (s *Service) UpdateKey(ctx context.Context, tenant, id uuid.UUID, p kms.Key
 			k.UpdatedAt = s.now().UTC()
 			return nil
 		})
+		s.keys.forget(tenant, id)
 		return "", err
 	})
 	return out, err
@@ -146,6 +153,7 @@ func (s *Service) DestroyKey(ctx context.Context, tenant, id uuid.UUID) (*kms.El
 			k.Status, k.UpdatedAt = kms.StatusDestroyed, s.now().UTC()
 			return nil
 		})
+		s.keys.forget(tenant, id)
 		return "", err
 	})
 	return out, err
@@ -172,6 +180,7 @@ func (s *Service) Rotate(ctx context.Context, tenant, id uuid.UUID) (*kms.Materi
 			return "", err
 		}
 		out, err = s.store.AddVersion(ctx, tenant, id, rotatable, m)
+		s.keys.forget(tenant, id)
 		if err != nil {
 			return "", err
 		}
@@ -236,6 +245,7 @@ func (s *Service) SetVersionStatus(ctx context.Context, tenant, id, mid uuid.UUI
 			v.Status, v.UpdatedAt = status, s.now().UTC()
 			return nil
 		})
+		s.keys.forget(tenant, id)
 		return mid.String(), err
 	})
 	return withoutMaterial(out), err

@@ -28,43 +28,40 @@ func usable(k *kms.ElasticKey, purpose kms.Purpose, op string) error {
 }
 
 // load unwraps and loads a version's material.
-func (s *Service) load(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey, m *kms.MaterialKey, kid string) (*keycrypto.Key, error) {
+func (s *Service) load(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey, m *kms.MaterialKey) (*keycrypto.Key, error) {
 	private, err := s.barrier.Unwrap(ctx, tenant, materialPurpose(k.ID, m.ID), m.Wrapped)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap material %s: %w", m.ID, err)
 	}
 	defer clear(private)
-	key, err := keycrypto.Load(k.Algorithm, kid, private)
+	key, err := keycrypto.Load(k.Algorithm, m.Kid(), private)
 	if err != nil {
 		return nil, fmt.Errorf("load material %s: %w", m.ID, err)
 	}
 	return key, nil
 }
 
-// lookup resolves a kid to a version of k for decrypt and verify: unknown
-// kids (including other keys' versions) are unknown to keycrypto; disabled
-// and destroyed versions are refused with their own codes.
-func (s *Service) lookup(ctx context.Context, tenant uuid.UUID, k *kms.ElasticKey, used *string) keycrypto.Lookup {
+// lookup resolves a kid to a version of e's key for decrypt and verify:
+// unknown kids (including other keys' versions) are unknown to keycrypto;
+// disabled and destroyed versions are refused with their own codes.
+func (s *Service) lookup(ctx context.Context, e *cachedKey, used *string) keycrypto.Lookup {
 	return func(kid string) (*keycrypto.Key, error) {
 		mid, err := ids.ParseEntity(kid)
 		if err != nil {
 			return nil, nil // not a material key id, so no version of this key
 		}
-		m, err := s.store.Version(ctx, tenant, k.ID, mid)
-		if kms.Is(err, kms.NotFound) {
-			return nil, nil
+		v, err := s.keys.version(ctx, e, mid)
+		if err != nil || v == nil {
+			return nil, err
 		}
-		if err != nil {
-			return nil, fmt.Errorf("look up kid: %w", err)
-		}
-		*used = m.Kid()
-		switch m.Status {
+		*used = v.m.Kid()
+		switch v.m.Status {
 		case kms.StatusDestroyed:
 			return nil, kms.New(kms.VersionDestroyed, "material key %s was destroyed", kid)
 		case kms.StatusDisabled:
 			return nil, kms.New(kms.VersionDisabled, "material key %s is disabled", kid)
 		}
-		return s.load(ctx, tenant, k, m, m.Kid())
+		return v.key, nil
 	}
 }
 
@@ -96,40 +93,38 @@ func cryptoError(err error, malformed kms.Code) error {
 	return err
 }
 
-// withKey runs fn on a usable key of tenant, audited as op.
-func (s *Service) withKey(ctx context.Context, tenant, id uuid.UUID, op string, purpose kms.Purpose, fn func(k *kms.ElasticKey) (string, error)) error {
+// withKey runs fn on a usable key of tenant, from the cache, audited as op.
+func (s *Service) withKey(ctx context.Context, tenant, id uuid.UUID, op string, purpose kms.Purpose, fn func(e *cachedKey) (string, error)) error {
 	return s.audited(ctx, tenant, op, id.String(), func() (string, error) {
-		k, err := s.store.Key(ctx, tenant, id)
+		e, err := s.keys.get(ctx, tenant, id)
 		if err != nil {
 			return "", err
 		}
-		if err := usable(k, purpose, op); err != nil {
+		if err := usable(e.key, purpose, op); err != nil {
 			return "", err
 		}
-		return fn(k)
+		return fn(e)
 	})
 }
 
 // withPrimary runs fn on a usable key of tenant and its primary version,
-// loaded, audited as op. Key and version come from one read.
+// loaded, audited as op. Key and version come from the cache, or else from
+// one read.
 func (s *Service) withPrimary(ctx context.Context, tenant, id uuid.UUID, op string, purpose kms.Purpose, fn func(key *keycrypto.Key) error) (kid string, err error) {
 	err = s.audited(ctx, tenant, op, id.String(), func() (string, error) {
-		k, m, err := s.store.KeyWithPrimary(ctx, tenant, id)
+		e, err := s.keys.get(ctx, tenant, id)
 		if err != nil {
 			return "", err
 		}
-		if err := usable(k, purpose, op); err != nil {
+		if err := usable(e.key, purpose, op); err != nil {
 			return "", err
 		}
-		if m == nil {
-			return "", kms.New(kms.NoEnabledVersion, "elastic key %s has no enabled version", k.ID)
+		p := e.primary
+		if p == nil {
+			return "", kms.New(kms.NoEnabledVersion, "elastic key %s has no enabled version", id)
 		}
-		kid = m.Kid()
-		key, err := s.load(ctx, tenant, k, m, kid)
-		if err != nil {
-			return kid, err
-		}
-		if err := fn(key); err != nil {
+		kid = p.m.Kid()
+		if err := fn(p.key); err != nil {
 			return kid, cryptoError(err, kms.Internal)
 		}
 		return kid, nil
@@ -156,9 +151,9 @@ func (s *Service) Encrypt(ctx context.Context, tenant, id uuid.UUID, plaintext, 
 // Decrypt opens a JWE made by any enabled version of the key.
 func (s *Service) Decrypt(ctx context.Context, tenant, id uuid.UUID, jwe string, encContext []byte) ([]byte, error) {
 	var plaintext []byte
-	err := s.withKey(ctx, tenant, id, "decrypt", keycrypto.PurposeEncrypt, func(k *kms.ElasticKey) (string, error) {
+	err := s.withKey(ctx, tenant, id, "decrypt", keycrypto.PurposeEncrypt, func(e *cachedKey) (string, error) {
 		var used string
-		p, err := keycrypto.Decrypt(s.lookup(ctx, tenant, k, &used), jwe, encContext)
+		p, err := keycrypto.Decrypt(s.lookup(ctx, e, &used), jwe, encContext)
 		if err != nil {
 			return used, cryptoError(err, kms.MalformedCiphertext)
 		}
@@ -217,9 +212,9 @@ func (s *Service) VerifyMAC(ctx context.Context, tenant, id uuid.UUID, jws strin
 func (s *Service) verify(ctx context.Context, tenant, id uuid.UUID, op string, purpose keycrypto.Purpose, jws string,
 	fn func(keycrypto.Lookup, string) (keycrypto.Verification, error)) (keycrypto.Verification, error) {
 	var v keycrypto.Verification
-	err := s.withKey(ctx, tenant, id, op, purpose, func(k *kms.ElasticKey) (string, error) {
+	err := s.withKey(ctx, tenant, id, op, purpose, func(e *cachedKey) (string, error) {
 		var used string
-		res, err := fn(s.lookup(ctx, tenant, k, &used), jws)
+		res, err := fn(s.lookup(ctx, e, &used), jws)
 		if err != nil {
 			return used, cryptoError(err, kms.MalformedSignature)
 		}

@@ -2,7 +2,10 @@
 // (usable), how versions rotate and are retired, what is wrapped by the
 // barrier, and that every operation leaves an audit event. Storage is a
 // kms.KeyStore; material is wrapped under the tenant's KEK before it is
-// stored and unwrapped only to serve an operation.
+// stored and unwrapped only to serve operations. Keys used by operations
+// are kept, unwrapped, in a bounded cache (see CacheOptions for how soon a
+// change is seen), and audit events are written in group commits, each
+// request waiting for its own.
 //
 // Every method takes the tenant explicitly; callers pass the authenticated
 // principal's tenant and nothing else. Errors are *kms.Error with a code.
@@ -22,12 +25,20 @@ import (
 	"github.com/passthru-dev/passthru/services/kms"
 )
 
+// DefaultAuditQueue is the default of Options.AuditQueue.
+const DefaultAuditQueue = 4096
+
 // Options configures a Service.
 type Options struct {
 	Store   kms.KeyStore
 	Barrier *barrier.Barrier
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// Cache bounds the key cache; the zero value takes the defaults.
+	Cache CacheOptions
+	// AuditQueue bounds the audit events waiting to be written; requests
+	// beyond it wait for room. Default DefaultAuditQueue.
+	AuditQueue int
 }
 
 // Service implements the KMS operations. It is safe for concurrent use.
@@ -36,6 +47,8 @@ type Service struct {
 	barrier *barrier.Barrier
 	now     func() time.Time
 	logger  *slog.Logger
+	keys    *keyCache
+	audit   *auditQueue
 }
 
 // New returns the service over opts.Store, whose tables its constructor
@@ -50,7 +63,21 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: opts.Store, barrier: opts.Barrier, now: opts.Now, logger: opts.Logger}, nil
+	if opts.AuditQueue <= 0 {
+		opts.AuditQueue = DefaultAuditQueue
+	}
+	s := &Service{store: opts.Store, barrier: opts.Barrier, now: opts.Now, logger: opts.Logger}
+	s.keys = newKeyCache(opts.Store, s.load, opts.Now, opts.Cache)
+	s.audit = newAuditQueue(opts.Store, opts.AuditQueue, kms.MaxAuditBatch)
+	return s, nil
+}
+
+// Close writes the audit events still queued and then refuses new ones
+// (operations fail with not_ready). Requests wait for their own event, so
+// a server that has stopped serving has nothing left to write; Close
+// matters to callers that stop while requests still run.
+func (s *Service) Close() {
+	s.audit.close()
 }
 
 // Actor is who performs an operation, for the audit trail.
@@ -120,6 +147,10 @@ func (s *Service) Tenants(ctx context.Context) ([]*kms.Tenant, error) {
 // barrier first, so whatever a failure leaves behind is unreadable, then its
 // database (schema or file) and its registration are removed.
 func (s *Service) DeleteTenant(ctx context.Context, id uuid.UUID) error {
+	// Dropped first and again last: a request that filled the cache in
+	// between found the tenant still there, and must not outlive it here.
+	s.keys.forgetTenant(id)
+	defer s.keys.forgetTenant(id)
 	if err := s.barrier.DeleteTenant(ctx, id); err != nil {
 		return fmt.Errorf("delete tenant key %s: %w", id, err)
 	}
@@ -145,7 +176,7 @@ func (s *Service) writeAudit(ctx context.Context, e *kms.AuditEvent, opErr error
 	}
 	// The audit write must not be cancelled together with a request whose
 	// client went away after the operation happened.
-	err := s.store.AppendAudit(context.WithoutCancel(ctx), e)
+	err := s.audit.append(context.WithoutCancel(ctx), e)
 	if kms.Is(err, kms.NotFound) {
 		// An unregistered tenant has nowhere to record anything; the
 		// operation itself failed with the same not_found.

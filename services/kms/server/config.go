@@ -23,7 +23,23 @@ const DefaultListen = "127.0.0.1:8081"
 type Config struct {
 	serve.Settings `yaml:",inline"`
 	Auth           AuthConfig `yaml:"auth"`
+	Keys           KeysConfig `yaml:"keys"`
 	Demo           DemoConfig `yaml:"demo"`
+}
+
+// KeysConfig bounds the key cache and the audit queue of the key service
+// (zero: the defaults of keys.CacheOptions and keys.Options).
+type KeysConfig struct {
+	// CacheMaxKeys is how many elastic keys (with their unwrapped
+	// material) are cached over all tenants.
+	CacheMaxKeys int `yaml:"cache_max_keys"`
+	// CacheMaxAge is how long a cached key is used before it is read again.
+	CacheMaxAge time.Duration `yaml:"cache_max_age"`
+	// GenerationRefresh bounds how long another replica's key change takes
+	// to be seen here.
+	GenerationRefresh time.Duration `yaml:"generation_refresh"`
+	// AuditQueue is how many audit events may wait to be written.
+	AuditQueue int `yaml:"audit_queue"`
 }
 
 // Authenticator names, as listed in auth.authenticators.
@@ -247,6 +263,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Demo.RevocationInterval < 0 {
 		errs = append(errs, errors.New("demo.revocation_interval: must not be negative"))
+	}
+	k := &c.Keys
+	if k.CacheMaxKeys < 0 || k.CacheMaxAge < 0 || k.GenerationRefresh < 0 || k.AuditQueue < 0 {
+		errs = append(errs, errors.New("keys: cache_max_keys, cache_max_age, generation_refresh and audit_queue must not be negative"))
 	}
 	return errors.Join(errs...)
 }

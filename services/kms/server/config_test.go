@@ -35,6 +35,8 @@ func TestConfigValidate(t *testing.T) {
 		{desc: "cert without key", cfg: kmsserver.Config{Settings: serve.Settings{TLS: config.TLS{CertFile: "c"}}}, want: "go together"},
 		{desc: "threshold above secrets", cfg: kmsserver.Config{Settings: serve.Settings{Unseal: config.Unseal{SecretFiles: []string{"a"}, Threshold: 2}}}, want: "threshold"},
 		{desc: "negative ttl", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{CacheTTL: -1}}, want: "cache_ttl"},
+		{desc: "key cache bounds", cfg: kmsserver.Config{Keys: kmsserver.KeysConfig{CacheMaxKeys: 100, CacheMaxAge: time.Minute, GenerationRefresh: time.Second, AuditQueue: 10}}},
+		{desc: "negative generation refresh", cfg: kmsserver.Config{Keys: kmsserver.KeysConfig{GenerationRefresh: -1}}, want: "keys: cache_max_keys, cache_max_age, generation_refresh and audit_queue must not be negative"},
 		{desc: "negative iterations", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{}, Settings: serve.Settings{PBKDF2Iterations: -1}}, want: "pbkdf2_iterations"},
 		{desc: "listen host:port", cfg: kmsserver.Config{Settings: serve.Settings{Listen: "127.0.0.1:8081"}}},
 		{desc: "listen any free port on all interfaces", cfg: kmsserver.Config{Settings: serve.Settings{Listen: ":0"}}},

@@ -118,7 +118,8 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := keys.New(ctx, keys.Options{Store: store, Barrier: env.Barrier, Logger: env.Logger})
+	svc, err := keys.New(ctx, keys.Options{Store: store, Barrier: env.Barrier, Logger: env.Logger, AuditQueue: cfg.Keys.AuditQueue,
+		Cache: keys.CacheOptions{MaxKeys: cfg.Keys.CacheMaxKeys, MaxAge: cfg.Keys.CacheMaxAge, GenerationRefresh: cfg.Keys.GenerationRefresh}})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -79,6 +79,16 @@ type auditEventRow struct {
 
 func (auditEventRow) TableName() string { return "kms_audit_events" }
 
+// keyGenerationRow is the tenant's one-row key generation counter: every
+// change to a key or a version increases it in the same transaction, so a
+// replica caching keys learns with one read whether any key changed.
+type keyGenerationRow struct {
+	ID         int64 `gorm:"primaryKey;autoIncrement:false"`
+	Generation int64 `gorm:"not null"`
+}
+
+func (keyGenerationRow) TableName() string { return "kms_key_generation" }
+
 var tenantMigrations = db.MustSQLMigrations(migrationFiles, "migrations/tenant")
 
 func (r *tenantRow) domain() *kms.Tenant {

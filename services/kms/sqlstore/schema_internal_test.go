@@ -20,7 +20,7 @@ func TestSchemaMatchesMigrations(t *testing.T) {
 	schematest.Run(t, "testdata", *update,
 		schematest.Set{Name: "kms-system", Migrations: systemMigrations, Models: []any{&tenantRow{}, &apiKeyRow{}, &secretRow{}}},
 		schematest.Set{Name: "kms-tenant", Migrations: tenantMigrations, Tenant: true,
-			Models: []any{&elasticKeyRow{}, &materialKeyRow{}, &auditEventRow{}}},
+			Models: []any{&elasticKeyRow{}, &materialKeyRow{}, &auditEventRow{}, &keyGenerationRow{}}},
 	)
 }
 

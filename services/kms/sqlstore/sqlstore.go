@@ -116,13 +116,64 @@ func (s *Store) tenantDB(ctx context.Context, tenant uuid.UUID) (*gorm.DB, error
 }
 
 // AppendAudit implements kms.AuditLog.
-func (s *Store) AppendAudit(ctx context.Context, e *kms.AuditEvent) error {
-	g, err := s.tenantDB(ctx, e.TenantID)
+func (s *Store) AppendAudit(ctx context.Context, tenant uuid.UUID, events ...*kms.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	rows := make([]auditEventRow, len(events))
+	for i, e := range events {
+		if e.TenantID != tenant {
+			return kms.New(kms.InvalidRequest, "audit event %s belongs to another tenant", e.ID)
+		}
+		rows[i] = *auditRowOf(e)
+	}
+	g, err := s.tenantDB(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	if err := g.Create(auditRowOf(e)).Error; err != nil {
-		return fmt.Errorf("write audit event: %w", err)
+	if len(rows) <= kms.MaxAuditBatch {
+		// One multi-row INSERT is atomic by itself: gorm's default
+		// transaction around it would add a BEGIN and a COMMIT, two more
+		// round trips on the path every request takes.
+		err = g.Session(&gorm.Session{SkipDefaultTransaction: true}).Create(&rows).Error
+	} else {
+		err = g.Transaction(func(tx *gorm.DB) error { return tx.CreateInBatches(&rows, kms.MaxAuditBatch).Error })
+	}
+	if err != nil {
+		return fmt.Errorf("write %d audit events: %w", len(rows), err)
+	}
+	return nil
+}
+
+// KeyGeneration implements kms.KeyStore.
+func (s *Store) KeyGeneration(ctx context.Context, tenant uuid.UUID) (int64, error) {
+	g, err := s.tenantDB(ctx, tenant)
+	if err != nil {
+		return 0, err
+	}
+	var row keyGenerationRow
+	if err := g.Take(&row, "id = ?", keyGenerationID).Error; err != nil {
+		return 0, fmt.Errorf("read key generation: %w", err)
+	}
+	return row.Generation, nil
+}
+
+// keyGenerationID is the id of the one row of kms_key_generation, created
+// by its migration.
+const keyGenerationID = 1
+
+// bumpGeneration increases the tenant's key generation inside tx, the
+// transaction of a key change. It runs last in that transaction: on
+// PostgreSQL the row stays locked until the commit, so it should be held
+// for as short a time as possible.
+func bumpGeneration(tx *gorm.DB) error {
+	res := tx.Model(&keyGenerationRow{}).Where("id = ?", keyGenerationID).
+		Update("generation", gorm.Expr("generation + 1"))
+	if res.Error != nil {
+		return fmt.Errorf("bump key generation: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return errors.New("bump key generation: the counter row is missing")
 	}
 	return nil
 }
@@ -228,7 +279,7 @@ func (s *Store) CreateKey(ctx context.Context, tenant uuid.UUID, k *kms.ElasticK
 		if err := tx.Create(versionRowOf(k.ID, v)).Error; err != nil {
 			return fmt.Errorf("insert material key: %w", err)
 		}
-		return nil
+		return bumpGeneration(tx)
 	})
 }
 
@@ -314,7 +365,7 @@ func (s *Store) UpdateKey(ctx context.Context, tenant, id uuid.UUID, update func
 			return err
 		}
 		out = v.domain(tenant)
-		return nil
+		return bumpGeneration(tx)
 	})
 	return out, err
 }
@@ -348,7 +399,7 @@ func (s *Store) AddVersion(ctx context.Context, tenant, keyID uuid.UUID, check f
 			primary = row.Version
 		}
 		out = (&versionView{Version: *row, PrimaryVersion: primary}).domain()
-		return nil
+		return bumpGeneration(tx)
 	})
 	return out, err
 }
@@ -497,7 +548,7 @@ func (s *Store) UpdateVersion(ctx context.Context, tenant, keyID, id uuid.UUID, 
 			return err
 		}
 		out = v.domain()
-		return nil
+		return bumpGeneration(tx)
 	})
 	return out, err
 }
