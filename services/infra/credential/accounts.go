@@ -80,7 +80,7 @@ func NewAccountCache[P any](v *Verifier, opts AccountCacheOptions[P]) (*AccountC
 	}
 	return &AccountCache[P]{
 		v: v, lookup: opts.Lookup, fresh: opts.Freshness,
-		cache: newCache[string, cachedAccount[P]](v.lifetimes, v.cacheSize),
+		cache: newCache[string, cachedAccount[P]](v.cache.lifetimes, v.cache.size),
 	}, nil
 }
 

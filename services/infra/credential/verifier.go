@@ -24,14 +24,14 @@
 // cache once its last PBKDF2 check is older than the maximum age
 // (Options.CacheMaxAge, default 1 hour). A busy credential does not reach
 // that age: the first hit within the refresh window before it
-// (Options.CacheRefreshWindow, default 5 minutes) starts one re-verification
-// in the background, through the single flight and the pool, and the hit
-// itself is answered at once; a successful re-verification starts the
-// maximum age again, a failed one drops the entry. With the refresh window
-// at least the idle TTL (as by default), a credential used at least once per
-// idle TTL never expires in a request; an idle one expires, and its next
-// request pays one PBKDF2 again. A full pool skips the re-verification; the
-// next hit asks again.
+// (Options.CacheRefreshWindow, default 5 minutes or the idle TTL if longer)
+// starts one re-verification in the background, through the single flight
+// and the pool, and the hit itself is answered at once; a successful
+// re-verification starts the maximum age again, a failed one drops the
+// entry. With the refresh window at least the idle TTL (as by default), a
+// credential used at least once per idle TTL never expires in a request; an
+// idle one expires, and its next request pays one PBKDF2 again. A full pool
+// skips the re-verification; the next hit asks again.
 //
 // An AccountCache entry also ends when its account changes in the store:
 // at once on the replica that made the change (AccountCache.Forget), and
@@ -125,10 +125,10 @@ type Options struct {
 	// DefaultCacheMaxAge and CacheTTL).
 	CacheMaxAge time.Duration
 	// CacheRefreshWindow is how long before CacheMaxAge a hit starts a
-	// background re-verification that renews the entry (default the
-	// smaller of DefaultRefreshWindow and half of CacheMaxAge). Keep it at
-	// least CacheTTL so that no credential used once per CacheTTL expires
-	// in a request; it must be shorter than CacheMaxAge.
+	// background re-verification that renews the entry (default the larger
+	// of DefaultRefreshWindow and CacheTTL, at most half of CacheMaxAge). At
+	// least CacheTTL, no credential used once per CacheTTL expires in a
+	// request; it must be shorter than CacheMaxAge.
 	CacheRefreshWindow time.Duration
 	// CacheSize bounds the remembered credentials (default DefaultCacheSize).
 	CacheSize int
@@ -170,7 +170,7 @@ func (o *Options) setDefaults() error {
 	}
 	defDur(&o.CacheTTL, DefaultCacheTTL)
 	defDur(&o.CacheMaxAge, max(DefaultCacheMaxAge, o.CacheTTL))
-	defDur(&o.CacheRefreshWindow, min(DefaultRefreshWindow, o.CacheMaxAge/2))
+	defDur(&o.CacheRefreshWindow, min(max(DefaultRefreshWindow, o.CacheTTL), o.CacheMaxAge/2))
 	def(&o.CacheSize, DefaultCacheSize)
 	def(&o.LockoutThreshold, DefaultLockoutThreshold)
 	defDur(&o.LockoutBackoff, DefaultLockoutBackoff)
@@ -196,17 +196,15 @@ func (o *Options) setDefaults() error {
 // Verifier serves every credential check of a service, so that they share
 // one pool and one count.
 type Verifier struct {
-	hasher    password.Hasher
-	now       func() time.Time
-	lifetimes lifetimes
-	cacheSize int
-	key       [32]byte // per-process HMAC key of the caches
-	macs      sync.Pool
-	cache     *cache[Account, struct{}]
-	lockout   *lockout
-	pool      *Pool
-	flight    singleflight.Group
-	checks    atomic.Int64
+	hasher  password.Hasher
+	now     func() time.Time
+	key     [32]byte // per-process HMAC key of the caches
+	macs    sync.Pool
+	cache   *cache[Account, struct{}]
+	lockout *lockout
+	pool    *Pool
+	flight  singleflight.Group
+	checks  atomic.Int64
 	// background counts the re-verifications running after the hit that
 	// started them has been answered; tests wait for them.
 	background sync.WaitGroup
@@ -219,13 +217,11 @@ func New(opts Options) (*Verifier, error) {
 	}
 	lt := lifetimes{idle: opts.CacheTTL, maxAge: opts.CacheMaxAge, refresh: opts.CacheRefreshWindow}
 	v := &Verifier{
-		hasher:    opts.Hasher,
-		now:       opts.Now,
-		lifetimes: lt,
-		cacheSize: opts.CacheSize,
-		cache:     newCache[Account, struct{}](lt, opts.CacheSize),
-		lockout:   newLockout(opts),
-		pool:      NewPool(opts.PoolSize, opts.PoolQueue),
+		hasher:  opts.Hasher,
+		now:     opts.Now,
+		cache:   newCache[Account, struct{}](lt, opts.CacheSize),
+		lockout: newLockout(opts),
+		pool:    NewPool(opts.PoolSize, opts.PoolQueue),
 	}
 	// crypto/rand.Read never fails: it crashes the program instead.
 	_, _ = rand.Read(v.key[:])

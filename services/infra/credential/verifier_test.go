@@ -248,5 +248,11 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 	assert.Equal(t, DefaultCacheTTL, v.cache.idle)
 	assert.Equal(t, DefaultCacheMaxAge, v.cache.maxAge)
 	assert.Equal(t, DefaultRefreshWindow, v.cache.refresh)
+	long, err := New(Options{CacheTTL: 10 * time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, 10*time.Minute, long.cache.refresh, "the refresh window covers the idle TTL")
+	short, err := New(Options{CacheTTL: time.Minute, CacheMaxAge: 4 * time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Minute, short.cache.refresh, "at most half the maximum age")
 	assert.GreaterOrEqual(t, cap(v.pool.running), 1)
 }
