@@ -146,8 +146,9 @@ func TestCache(t *testing.T) {
 		{desc: "a changed stored hash stops matching", acct: alice, stored: hashOf(t, "new-password"), secret: "right-password", wantErr: true, checks: 1},
 		{desc: "a disabled account is never answered from the cache", acct: alice, stored: "", secret: "right-password", wantErr: true, checks: 1},
 		{desc: "the entry stays bound to the hash it was verified with", acct: alice, stored: stored, secret: "right-password", checks: 0},
-		{desc: "within the TTL", advance: 59 * time.Second, acct: alice, stored: stored, secret: "right-password", checks: 0},
-		{desc: "expired at the TTL", advance: time.Second, acct: alice, stored: stored, secret: "right-password", checks: 1},
+		{desc: "within the idle TTL", advance: 59 * time.Second, acct: alice, stored: stored, secret: "right-password", checks: 0},
+		{desc: "a hit extends it", advance: 59 * time.Second, acct: alice, stored: stored, secret: "right-password", checks: 0},
+		{desc: "expired after an idle TTL unused", advance: time.Minute, acct: alice, stored: stored, secret: "right-password", checks: 1},
 	}
 	for _, st := range steps {
 		t.Run(st.desc, func(t *testing.T) {
@@ -159,7 +160,7 @@ func TestCache(t *testing.T) {
 	}
 	t.Run("the cache never holds the secret", func(t *testing.T) {
 		for _, el := range v.cache.entries {
-			assert.NotContains(t, string(el.Value.(*cacheEntry).mac[:]), "right-password")
+			assert.NotContains(t, string(el.Value.(*entry[Account, struct{}]).mac[:]), "right-password")
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
@@ -233,6 +234,8 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 		{desc: "negative pool", o: Options{PoolSize: -1}},
 		{desc: "negative threshold", o: Options{LockoutThreshold: -1}},
 		{desc: "maximum backoff below the first", o: Options{LockoutBackoff: time.Hour, LockoutMaxBackoff: time.Minute}},
+		{desc: "refresh window as long as the maximum age", o: Options{CacheMaxAge: time.Hour, CacheRefreshWindow: time.Hour}},
+		{desc: "negative refresh window", o: Options{CacheRefreshWindow: -time.Minute}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			_, err := New(tc.o)
@@ -242,6 +245,14 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 	v, err := New(Options{})
 	require.NoError(t, err)
 	assert.Equal(t, DefaultLockoutThreshold, v.lockout.threshold)
-	assert.Equal(t, DefaultCacheTTL, v.cache.ttl)
+	assert.Equal(t, DefaultCacheTTL, v.cache.idle)
+	assert.Equal(t, DefaultCacheMaxAge, v.cache.maxAge)
+	assert.Equal(t, DefaultRefreshWindow, v.cache.refresh)
+	long, err := New(Options{CacheTTL: 10 * time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, 10*time.Minute, long.cache.refresh, "the refresh window covers the idle TTL")
+	short, err := New(Options{CacheTTL: time.Minute, CacheMaxAge: 4 * time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Minute, short.cache.refresh, "at most half the maximum age")
 	assert.GreaterOrEqual(t, cap(v.pool.running), 1)
 }

@@ -1,11 +1,13 @@
 package realm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/credential"
@@ -23,16 +25,26 @@ type BasicOptions struct {
 	Verifier *credential.Verifier
 	// ChallengeRealm is the realm of the WWW-Authenticate challenge.
 	ChallengeRealm string
+	// Freshness is how long a verified user is answered without reading
+	// the realms again (default credential.DefaultFreshness): the bound on
+	// how long a change made by another replica (password, roles, disabled,
+	// deleted) goes unseen here. Changes made through this process's
+	// UserStore are seen at once. Negative reads the realms every request.
+	Freshness time.Duration
 }
 
-// Basic authenticates realm users with HTTP Basic (RFC 7617).
+// Basic authenticates realm users with HTTP Basic (RFC 7617). A verified
+// username and password are remembered with the principal they yield (see
+// credential.AccountCache), so a repeated request reads no realm.
 type Basic struct {
-	opts BasicOptions
+	opts     BasicOptions
+	accounts *credential.AccountCache[*authn.Principal]
 }
 
 var _ authn.Authenticator = (*Basic)(nil)
 
-// NewBasic returns a Basic authenticator.
+// NewBasic returns a Basic authenticator. It registers with the UserStore
+// of its database realms, which tells it about every change to a user.
 func NewBasic(opts BasicOptions) (*Basic, error) {
 	if opts.Roles == nil {
 		return nil, errors.New("basic authenticator: roles required")
@@ -43,7 +55,22 @@ func NewBasic(opts BasicOptions) (*Basic, error) {
 	if opts.ChallengeRealm == "" {
 		opts.ChallengeRealm = "passthru"
 	}
-	return &Basic{opts: opts}, nil
+	b := &Basic{opts: opts}
+	var err error
+	b.accounts, err = credential.NewAccountCache(opts.Verifier, credential.AccountCacheOptions[*authn.Principal]{
+		Lookup: b.lookup, Freshness: opts.Freshness,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("basic authenticator: %w", err)
+	}
+	watched := map[*UserStore]bool{}
+	for _, r := range opts.Realms {
+		if d, ok := r.(*dbRealm); ok && !watched[d.s] {
+			watched[d.s] = true
+			d.s.watch(b.accounts)
+		}
+	}
+	return b, nil
 }
 
 // PasswordChecks counts PBKDF2 verifications (real and dummy) since start:
@@ -73,27 +100,8 @@ func (b *Basic) Authenticate(r *http.Request) (*authn.Principal, error) {
 	if !ok || username == "" {
 		return nil, fmt.Errorf("%w: malformed Basic credentials", authn.ErrInvalidCredentials)
 	}
-	ctx := r.Context()
-	// A username no realm knows is an account of no realm: it is locked out
-	// like a known one, so the lockout does not tell which names exist.
-	acct := credential.Account{Name: username}
-	var user *User
-	stored := "" // stays empty for an unknown or disabled user: a dummy check
-	for _, realm := range b.opts.Realms {
-		u, err := realm.Lookup(ctx, username)
-		if errors.Is(err, ErrUserNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("look up user in realm %s: %w", realm.Name(), err)
-		}
-		user, acct.Realm = u, u.Realm
-		if u.Enabled {
-			stored = u.PasswordHash
-		}
-		break
-	}
-	if err := b.opts.Verifier.Verify(ctx, acct, stored, pass); err != nil {
+	p, err := b.accounts.Authenticate(r.Context(), username, pass)
+	if err != nil {
 		if errors.Is(err, password.ErrMalformed) {
 			return nil, fmt.Errorf("%w: %w", authn.ErrInvalidCredentials, err)
 		}
@@ -102,12 +110,40 @@ func (b *Basic) Authenticate(r *http.Request) (*authn.Principal, error) {
 		}
 		return nil, fmt.Errorf("basic authentication: %w", err)
 	}
-	return &authn.Principal{
-		Subject:  user.Username,
-		TenantID: user.TenantID,
-		Roles:    slices.Clone(user.Roles),
-		Scopes:   b.opts.Roles.Scopes(user.Roles),
-		Method:   authn.MethodBasic,
-		Realm:    user.Realm,
-	}, nil
+	// The cached principal is shared by every request with the credential:
+	// each gets its own copy to keep.
+	out := *p
+	out.Roles, out.Scopes = slices.Clone(p.Roles), slices.Clone(p.Scopes)
+	return &out, nil
+}
+
+// lookup finds username in the realms, in order. A username no realm knows
+// is an account of no realm: it is locked out like a known one, so the
+// lockout does not tell which names exist. An unknown or disabled user has
+// no stored hash: its check is a dummy one.
+func (b *Basic) lookup(ctx context.Context, username string) (credential.Found[*authn.Principal], error) {
+	found := credential.Found[*authn.Principal]{Account: credential.Account{Name: username}}
+	for _, realm := range b.opts.Realms {
+		u, err := realm.Lookup(ctx, username)
+		if errors.Is(err, ErrUserNotFound) {
+			continue
+		}
+		if err != nil {
+			return found, fmt.Errorf("look up user in realm %s: %w", realm.Name(), err)
+		}
+		found.Account.Realm = u.Realm
+		if u.Enabled {
+			found.Stored = u.PasswordHash
+			found.Principal = &authn.Principal{
+				Subject:  u.Username,
+				TenantID: u.TenantID,
+				Roles:    u.Roles,
+				Scopes:   b.opts.Roles.Scopes(u.Roles),
+				Method:   authn.MethodBasic,
+				Realm:    u.Realm,
+			}
+		}
+		break
+	}
+	return found, nil
 }

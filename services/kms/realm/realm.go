@@ -3,7 +3,10 @@
 // (file realms) or kept in table kms_realm_users (database realms, see
 // UserStore), and the HTTP Basic authenticator that looks a username up in
 // the realms in order and checks the password through the shared credential
-// verifier. The result of a successful check is an authn.Principal.
+// verifier. The result of a successful check is an authn.Principal, which
+// Basic remembers with the verified credential, so that a repeated request
+// reads no realm (see credential.AccountCache); the UserStore tells Basic
+// about every change to a user.
 package realm
 
 import (

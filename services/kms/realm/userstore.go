@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,9 +68,46 @@ type UserStoreOptions struct {
 // UserStore keeps database realm users in table kms_realm_users of the
 // system database. Every read and write of one user is scoped to a tenant:
 // a caller sees and changes only the users of its own tenant.
+//
+// Whoever remembers users (the Basic authenticator's cache of verified
+// credentials) registers with the store, which tells it after every change
+// to a user, so that the change takes effect at once in this process.
 type UserStore struct {
 	g    *gorm.DB
 	opts UserStoreOptions
+
+	mu       sync.Mutex
+	watchers []userWatcher
+}
+
+// userWatcher remembers users; the store tells it which changed.
+type userWatcher interface {
+	Forget(username string)
+	ForgetAll()
+}
+
+// watch registers w to be told about every later change to a user.
+func (s *UserStore) watch(w userWatcher) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watchers = append(s.watchers, w)
+}
+
+// changed tells the watchers, after the change committed, that username
+// ("" for any user) changed. After the commit, not before: a request that
+// read the old row meanwhile is then kept from caching it (see
+// credential.AccountCache.Forget), and one reading later sees the new row.
+func (s *UserStore) changed(username string) {
+	s.mu.Lock()
+	watchers := slices.Clone(s.watchers)
+	s.mu.Unlock()
+	for _, w := range watchers {
+		if username == "" {
+			w.ForgetAll()
+		} else {
+			w.Forget(username)
+		}
+	}
 }
 
 // NewUserStore migrates the table in g and returns the store.
@@ -290,6 +329,7 @@ func (s *UserStore) update(ctx context.Context, tenant, id uuid.UUID, change fun
 	if err != nil {
 		return nil, err
 	}
+	s.changed(out.Username)
 	return out.user()
 }
 
@@ -326,15 +366,16 @@ func (s *UserStore) Update(ctx context.Context, tenant, id uuid.UUID, p UserPatc
 	})
 }
 
-// Disable disables the user. Its credentials stop working at once: Basic
-// never answers a disabled user from the credential cache.
+// Disable disables the user. Its credentials stop working at once in this
+// process, and in others within Basic's freshness interval.
 func (s *UserStore) Disable(ctx context.Context, tenant, id uuid.UUID) (*User, error) {
 	f := false
 	return s.Update(ctx, tenant, id, UserPatch{Enabled: &f})
 }
 
-// ChangePassword sets a new password. The old one stops working at once:
-// a cached credential is bound to the stored hash it was verified against.
+// ChangePassword sets a new password. The old one stops working at once in
+// this process, and in others within Basic's freshness interval: a cached
+// credential is bound to the stored hash it was verified against.
 func (s *UserStore) ChangePassword(ctx context.Context, tenant, id uuid.UUID, plain string) (*User, error) {
 	if err := ValidatePassword(plain); err != nil {
 		return nil, err
@@ -349,10 +390,11 @@ func (s *UserStore) ChangePassword(ctx context.Context, tenant, id uuid.UUID, pl
 	})
 }
 
-// Delete removes the user. Its credentials stop working at once: a user
-// no realm finds is never answered from the credential cache.
+// Delete removes the user. Its credentials stop working at once in this
+// process, and in others within Basic's freshness interval.
 func (s *UserStore) Delete(ctx context.Context, tenant, id uuid.UUID) error {
-	return s.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	var username string
+	err := s.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		row, err := s.row(ctx, tx, tenant, id)
 		if err != nil {
 			return err
@@ -360,15 +402,23 @@ func (s *UserStore) Delete(ctx context.Context, tenant, id uuid.UUID) error {
 		if err := tx.Delete(&realmUserRow{}, "id = ?", row.ID).Error; err != nil {
 			return fmt.Errorf("delete user %s: %w", id, err)
 		}
+		username = row.Username
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.changed(username)
+	return nil
 }
 
-// DeleteTenant removes every user of tenant (all realms).
+// DeleteTenant removes every user of tenant (all realms). Being rare, it
+// ends every remembered user rather than reading the names first.
 func (s *UserStore) DeleteTenant(ctx context.Context, tenant uuid.UUID) error {
 	if err := s.g.WithContext(ctx).Where("tenant_id = ?", tenant.String()).Delete(&realmUserRow{}).Error; err != nil {
 		return fmt.Errorf("delete users of tenant %s: %w", tenant, err)
 	}
+	s.changed("")
 	return nil
 }
 

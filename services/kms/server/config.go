@@ -55,8 +55,20 @@ type AuthConfig struct {
 	// RealmsFile is realms.yml; default: realms.yml beside the config file
 	// when it exists, else one database realm "local" with the default roles.
 	RealmsFile string `yaml:"realms_file"`
-	// CacheTTL is how long verified Basic credentials are remembered (default 5m).
+	// CacheTTL is how long a verified Basic credential is remembered after
+	// its last use (default 5m).
 	CacheTTL time.Duration `yaml:"cache_ttl" env:"PASSTHRU_KMS_AUTH_CACHE_TTL"`
+
+	// Basic credential and principal caching: see "Credential and principal
+	// caching" in the KMS README.
+	//
+	// CacheMaxAge is how long a busy Basic credential is answered without a
+	// new PBKDF2 check; it is re-verified in the background before (default 1h).
+	CacheMaxAge time.Duration `yaml:"cache_max_age" env:"PASSTHRU_KMS_AUTH_CACHE_MAX_AGE"`
+	// UserFreshness bounds how long a change to a realm user made by another
+	// replica goes unseen by this one's Basic cache (default 5s).
+	UserFreshness time.Duration `yaml:"user_freshness" env:"PASSTHRU_KMS_AUTH_USER_FRESHNESS"`
+
 	// Authenticators are tried in this order; the first that recognises a
 	// request's credentials decides. Default: mtls (when mtls rules are
 	// configured), api_key, bearer (when issuers are configured), basic.
@@ -204,6 +216,12 @@ func (c *Config) Validate() error {
 	a := &c.Auth
 	if a.CacheTTL < 0 {
 		errs = append(errs, errors.New("auth.cache_ttl: must not be negative"))
+	}
+	if a.CacheMaxAge < 0 {
+		errs = append(errs, errors.New("auth.cache_max_age: must not be negative"))
+	}
+	if a.UserFreshness < 0 {
+		errs = append(errs, errors.New("auth.user_freshness: must not be negative"))
 	}
 	seen := map[string]bool{}
 	for i, name := range a.Authenticators {

@@ -152,11 +152,13 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if err := registerRealmTenants(ctx, svc, realmsFile); err != nil {
 		return nil, nil, err
 	}
-	creds, err := credential.New(credential.Options{Hasher: env.Hasher, CacheTTL: cfg.Auth.CacheTTL})
+	creds, err := credential.New(credential.Options{Hasher: env.Hasher, CacheTTL: cfg.Auth.CacheTTL, CacheMaxAge: cfg.Auth.CacheMaxAge})
 	if err != nil {
 		return nil, nil, err
 	}
-	basic, err := realm.NewBasic(realm.BasicOptions{Realms: realms, Roles: roles, Verifier: creds, ChallengeRealm: "kms"})
+	basic, err := realm.NewBasic(realm.BasicOptions{
+		Realms: realms, Roles: roles, Verifier: creds, ChallengeRealm: "kms", Freshness: cfg.Auth.UserFreshness,
+	})
 	if err != nil {
 		return nil, nil, err
 	}
