@@ -129,17 +129,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fset.StringVar(&o.commit, "commit", "", "with -update: record this commit `hash` in the baseline (a \"commit:\" line), the base of later -ab runs")
 
 	timeLimit := percentFlag(defaultTimeLimit)
-	fset.BoolVar(&o.abMode, "ab", false, "A/B timing mode: build the benchmarks of -base and of the working tree, run them interleaved, and fail when head is slower")
+	fset.BoolVar(&o.abMode, "ab", false, "A/B timing mode: build the benchmarks of -base and of the working tree, run them interleaved, and fail when head costs more CPU time per op")
 	fset.StringVar(&o.ab.repo, "repo", ".", "-ab: the module root (head is its working tree, base comes from its git repository)")
 	fset.StringVar(&o.ab.base, "base", "", "-ab: base `commit`; default: the baseline's \"commit:\" line, else the merge-base of HEAD and -main")
 	fset.StringVar(&o.ab.mainRef, "main", "main", "-ab: `branch` whose merge-base with HEAD is the base when neither -base nor the baseline names one")
 	fset.StringVar(&o.ab.pkg, "pkg", "./bench/", "-ab: the benchmark package `directory`, relative to -repo")
 	fset.StringVar(&o.ab.bench, "bench", ".", "-ab: run the benchmarks matching this `regexp` (go test -bench)")
-	fset.IntVar(&o.ab.rounds, "rounds", 8, "-ab: rounds; each runs both binaries once and gives one sample per benchmark and side")
+	fset.IntVar(&o.ab.rounds, "rounds", 8, "-ab: rounds; each runs every benchmark on both binaries, giving one sample per benchmark and side")
 	fset.StringVar(&o.ab.benchtime, "benchtime", "1000x", "-ab: go test -benchtime of the measured runs, an iteration count (`N`x)")
 	fset.StringVar(&o.ab.tags, "tags", "", "-ab: build `tags` of both test binaries")
 	fset.StringVar(&o.ab.goCmd, "go", "go", "-ab: the go `command`")
-	fset.Var(&timeLimit, "time", "-ab: fail when head's median sec/op is more than this `percent` above base's, with p < 0.05")
+	fset.Var(&timeLimit, "time", "-ab: fail when head's median CPU time per op is more than this `percent` above base's, with p < 0.05")
 	if err := fset.Parse(args); err != nil {
 		return o, err
 	}
