@@ -362,7 +362,7 @@ func TestMakeBenchAB(t *testing.T) {
 	mk, err := exec.LookPath("make")
 	require.NoError(t, err)
 	cmd := exec.CommandContext(t.Context(), mk, "-n", "--no-print-directory", "-C", "../..", "bench-ab")
-	cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MAKELEVEL=")
+	cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MAKELEVEL=", "BENCH_AB_BASE=")
 	out, err := cmd.Output()
 	require.NoError(t, err)
 	line := strings.TrimSpace(string(out))
