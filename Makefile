@@ -85,8 +85,8 @@ bench-update: bench-run
 # overrides both) and of the working tree, runs the two binaries back to
 # back for BENCH_AB_ROUNDS rounds on this machine, and fails when the working
 # tree costs significantly (p < 0.05) and more than 15% more CPU time per
-# request. See baselines/README.md. About three minutes on a quiet 2-core
-# machine, both builds included; twice that when others load it.
+# request. See baselines/README.md. About four minutes on the shared 2-core
+# machine, both builds included; over six while others load it heavily.
 BENCH_AB_BENCH ?= ^Benchmark(KMS|Identity)
 BENCH_AB_ROUNDS ?= 8
 BENCH_AB_TIME ?= 1000x
