@@ -20,7 +20,7 @@ export COVERPROFILE
 # request path and the key rules.
 COVERGATE_FLAGS ?= -min services/kms/httpapi=85 -min services/kms/keys=85
 
-.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update
+.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab
 
 # demo builds first, saying so: a cold build compiles SQLite's C sources and
 # every dependency, which `go run` would do in silence for a minute or two.
@@ -77,7 +77,23 @@ bench: bench-run
 	$(GO) run ./ci/benchgate -baseline baselines/bench.txt -new $(BENCH_OUT)
 
 bench-update: bench-run
-	$(GO) run ./ci/benchgate -baseline baselines/bench.txt -new $(BENCH_OUT) -update
+	$(GO) run ./ci/benchgate -baseline baselines/bench.txt -new $(BENCH_OUT) -update -commit $$(git rev-parse HEAD)
+
+# bench-ab gates time, which bench cannot: it builds the endpoint benchmarks
+# (whole HTTP requests) of the commit baselines/bench.txt was recorded at
+# (its "commit:" line, else the merge-base with main; BENCH_AB_BASE
+# overrides both) and of the working tree, runs the two binaries back to
+# back for BENCH_AB_ROUNDS rounds on this machine, and fails when the working
+# tree costs significantly (p < 0.05) and more than 15% more CPU time per
+# request. See baselines/README.md. About four minutes on the shared 2-core
+# machine, both builds included; over six while others load it heavily.
+BENCH_AB_BENCH ?= ^Benchmark(KMS|Identity)
+BENCH_AB_ROUNDS ?= 8
+BENCH_AB_TIME ?= 1000x
+BENCH_AB_BASE ?=
+
+bench-ab:
+	$(GO) run ./ci/benchgate -ab -baseline baselines/bench.txt -pkg ./bench/ -tags $(BENCH_TAGS) -bench '$(BENCH_AB_BENCH)' -rounds $(BENCH_AB_ROUNDS) -benchtime $(BENCH_AB_TIME) -go $(GO)$(if $(BENCH_AB_BASE), -base $(BENCH_AB_BASE))
 
 # ci is what .ci/run calls: lint, the whole suite on every available backend
 # under the race detector, the coverage gate on the merged profile, then the

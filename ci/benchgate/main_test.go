@@ -501,7 +501,7 @@ func TestCopyFile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			err := copyFile(tc.src, tc.dst)
+			err := copyFile(tc.src, tc.dst, "")
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.wantErr)
 		})

@@ -25,6 +25,7 @@ type benchFile struct {
 	order      []string              // keys in first-seen order
 	units      benchfmt.UnitMetadataMap
 	cpu        string // the "cpu:" configuration of the first result, to tell machines apart
+	commit     string // the "commit:" configuration make bench-update records, "" if absent
 }
 
 // readFile parses the benchmark results in path, keeping those that
@@ -71,6 +72,9 @@ func parse(r io.Reader, path string, filter *benchproc.Filter) (*benchFile, erro
 func (bf *benchFile) add(res *benchfmt.Result) {
 	if bf.cpu == "" {
 		bf.cpu = res.GetConfig("cpu")
+	}
+	if bf.commit == "" {
+		bf.commit = res.GetConfig("commit")
 	}
 	pkg, name := res.GetConfig("pkg"), benchName(res.Name)
 	key := benchKey(pkg, name)

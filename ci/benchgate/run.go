@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,9 +9,12 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/perf/benchproc"
 )
@@ -96,8 +100,18 @@ type options struct {
 	filter       string
 	allowMissing bool
 	update       bool
+	commit       string // with -update: recorded as the baseline's "commit:" line
 	limits       limits
+	abMode       bool // -ab: time the base commit against the working tree instead
+	ab           abOptions
 }
+
+// Flags that only one of the two modes reads. Passing one to the other mode
+// is an error rather than a silently ignored setting.
+var (
+	gateOnlyFlags = []string{"new", "filter", "allow-missing", "update", "commit", "allocs", "bytes", "custom"}
+	abOnlyFlags   = []string{"repo", "base", "main", "pkg", "bench", "rounds", "benchtime", "tags", "go", "time"}
+)
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fset := flag.NewFlagSet("benchgate", flag.ContinueOnError)
@@ -114,12 +128,37 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fset.Var(&allocs, "allocs", "fail when allocs/op rises by more than this `percent`")
 	fset.Var(&bytes, "bytes", "fail when B/op rises by more than this `percent`")
 	fset.Var(&custom, "custom", "fail when a custom count per op (queries/op, pbkdf2/op, any b.ReportMetric unit ending in /op that is not a time) rises by more than this `percent`")
+	fset.StringVar(&o.commit, "commit", "", "with -update: record this commit `hash` in the baseline (a \"commit:\" line), the base of later -ab runs")
+
+	timeLimit := percentFlag(defaultTimeLimit)
+	fset.BoolVar(&o.abMode, "ab", false, "A/B timing mode: build the benchmarks of -base and of the working tree, run them interleaved, and fail when head costs more CPU time per op")
+	fset.StringVar(&o.ab.repo, "repo", ".", "-ab: the module root (head is its working tree, base comes from its git repository)")
+	fset.StringVar(&o.ab.base, "base", "", "-ab: base `commit`; default: the baseline's \"commit:\" line, else the merge-base of HEAD and -main")
+	fset.StringVar(&o.ab.mainRef, "main", "main", "-ab: `branch` whose merge-base with HEAD is the base when neither -base nor the baseline names one")
+	fset.StringVar(&o.ab.pkg, "pkg", "./bench/", "-ab: the benchmark package `directory`, relative to -repo")
+	fset.StringVar(&o.ab.bench, "bench", ".", "-ab: run the benchmarks matching this `regexp` (go test -bench)")
+	fset.IntVar(&o.ab.rounds, "rounds", 8, "-ab: rounds; each runs every benchmark on both binaries, giving one sample per benchmark and side")
+	fset.StringVar(&o.ab.benchtime, "benchtime", "1000x", "-ab: go test -benchtime of the measured runs, an iteration count (`N`x)")
+	fset.StringVar(&o.ab.tags, "tags", "", "-ab: build `tags` of both test binaries")
+	fset.StringVar(&o.ab.goCmd, "go", "go", "-ab: the go `command`")
+	fset.Var(&timeLimit, "time", "-ab: fail when head's median CPU time per op is more than this `percent` above base's, with p < 0.05")
 	if err := fset.Parse(args); err != nil {
 		return o, err
+	}
+	if err := checkModeFlags(fset, o.abMode); err != nil {
+		return o, err
+	}
+	if o.abMode {
+		o.ab.limit = float64(timeLimit)
+		return o, checkABOptions(&o.ab, fset.NArg())
 	}
 	switch {
 	case fset.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments %q", fset.Args())
+	case o.commit != "" && !o.update:
+		return o, errors.New("-commit applies only with -update")
+	case o.commit != "" && !isCommitHash(o.commit):
+		return o, fmt.Errorf("-commit %q: want a hexadecimal commit hash", o.commit)
 	case o.newFile == "":
 		return o, errors.New("-new is required")
 	case o.baseline == "":
@@ -132,6 +171,68 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
+// checkModeFlags rejects flags set for the mode not chosen.
+func checkModeFlags(fset *flag.FlagSet, abMode bool) error {
+	wrong, mode := abOnlyFlags, "-ab"
+	if abMode {
+		wrong, mode = gateOnlyFlags, "the baseline gate (without -ab)"
+	}
+	var bad []string
+	fset.Visit(func(f *flag.Flag) {
+		if slices.Contains(wrong, f.Name) {
+			bad = append(bad, "-"+f.Name)
+		}
+	})
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: only for %s", strings.Join(bad, ", "), mode)
+	}
+	return nil
+}
+
+func checkABOptions(ab *abOptions, nargs int) error {
+	switch {
+	case nargs > 0:
+		return errors.New("unexpected arguments")
+	case ab.rounds < minRounds:
+		return fmt.Errorf("-rounds %d: want at least %d; with fewer samples no slowdown reaches p < %g", ab.rounds, minRounds, abAlpha)
+	case ab.bench == "":
+		return errors.New("-bench must not be empty")
+	case ab.goCmd == "":
+		return errors.New("-go must not be empty")
+	}
+	n, err := parseIterations(ab.benchtime)
+	if err != nil {
+		return err
+	}
+	ab.iterations = n
+	// go test -c builds one package: a pattern (./...) or a path leaving
+	// the module cannot be built into one binary of both trees.
+	pkg := filepath.Clean(filepath.FromSlash(ab.pkg))
+	if !filepath.IsLocal(pkg) || strings.Contains(ab.pkg, "...") {
+		return fmt.Errorf("-pkg %q: want one package directory inside the module, like ./bench/", ab.pkg)
+	}
+	ab.pkg = "./" + filepath.ToSlash(pkg)
+	repo, err := filepath.Abs(ab.repo)
+	if err != nil {
+		return fmt.Errorf("-repo: %w", err)
+	}
+	ab.repo = repo
+	return nil
+}
+
+// isCommitHash accepts what git rev-parse prints: SHA-1 or SHA-256 in hex.
+func isCommitHash(s string) bool {
+	if len(s) < 7 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
 // run is the whole command, minus os.Exit.
 func run(args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
@@ -141,7 +242,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	code, err := gate(o, stdout)
+	var code int
+	if o.abMode {
+		// Interrupting the run stops the benchmark binaries and still
+		// removes the temporary trees.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		code, err = runAB(ctx, o, stdout, stderr)
+	} else {
+		code, err = gate(o, stdout)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "benchgate:", err)
 	}
@@ -179,7 +289,11 @@ func gate(o options, stdout io.Writer) (int, error) {
 	rep.write(stdout)
 
 	if o.update {
-		if err := copyFile(o.newFile, o.baseline); err != nil {
+		header := ""
+		if o.commit != "" {
+			header = "commit: " + o.commit + "\n"
+		}
+		if err := copyFile(o.newFile, o.baseline, header); err != nil {
 			return exitUsage, err
 		}
 		fmt.Fprintf(stdout, "\nbaseline %s updated from %s (%d benchmarks)\n", o.baseline, o.newFile, len(cur.order))
@@ -193,13 +307,15 @@ func gate(o options, stdout io.Writer) (int, error) {
 	return exitOK, nil
 }
 
-// copyFile replaces dst with the bytes of src, atomically (rename), so an
-// interrupted update never leaves a truncated baseline.
-func copyFile(src, dst string) error {
+// copyFile replaces dst with header followed by the bytes of src,
+// atomically (rename), so an interrupted update never leaves a truncated
+// baseline.
+func copyFile(src, dst, header string) error {
 	data, err := os.ReadFile(src)
 	if err != nil {
 		return fmt.Errorf("update baseline: %w", err)
 	}
+	data = append([]byte(header), data...)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("update baseline: %w", err)
 	}
