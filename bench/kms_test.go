@@ -22,9 +22,12 @@ import (
 // audit event. After the first request the credential cache answers Basic
 // authentication, so pbkdf2/op must stay 0: a per-request PBKDF2 would cost
 // more than the whole request does (see PasswordVerifyProduction).
-// queries/op counts the SQL statements one request runs (key lookup, audit
-// record...): one more is a regression the gate catches. cpu-ms/op is the
-// CPU time of the whole process (server and client) per request.
+// queries/op counts the SQL statements one request runs: with the principal
+// and the key cached, that is the audit event's INSERT (its share of a
+// batch when requests run concurrently; these run one at a time) and, once
+// a second per tenant, the key generation read that lets other replicas'
+// key changes in. One more is a regression the gate catches. cpu-ms/op is
+// the CPU time of the whole process (server and client) per request.
 
 // quietKMS logs at Info to nowhere: production's access-log cost, without
 // the fixture's debug log growing in memory for the whole benchmark.
