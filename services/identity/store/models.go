@@ -311,3 +311,13 @@ func familyColumn(f uuid.UUID) string {
 	}
 	return f.String()
 }
+
+// generationRow is a tenant's change generation (see changes.go): one row,
+// id 1, whose value every change that withdraws a token, a client or a
+// user's standing raises in its own transaction.
+type generationRow struct {
+	ID    int64 `gorm:"primaryKey;autoIncrement:false"`
+	Value int64 `gorm:"not null"`
+}
+
+func (generationRow) TableName() string { return "change_generation" }

@@ -16,6 +16,6 @@ func TestSchemaMatchesMigrations(t *testing.T) {
 		schematest.Set{Name: "identity-system", Migrations: systemMigrations,
 			Models: []any{&tenantRow{}, &clientIndex{}, &signingKeyRow{}, &wrappedSecret{}, &sessionRow{}, &authRequestRow{}}},
 		schematest.Set{Name: "identity-tenant", Migrations: tenantMigrations, Tenant: true,
-			Models: []any{&userRow{}, &clientRow{}, &consentRow{}, &authCodeRow{}, &refreshTokenRow{}, &accessTokenRow{}}},
+			Models: []any{&userRow{}, &clientRow{}, &consentRow{}, &authCodeRow{}, &refreshTokenRow{}, &accessTokenRow{}, &generationRow{}}},
 	)
 }
