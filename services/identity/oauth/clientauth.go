@@ -76,7 +76,7 @@ func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*identit
 		fail.Description = "client authentication required"
 		return nil, fail
 	}
-	client, err := s.cfg.Store.Client(ctx, id)
+	client, err := s.clients.Client(ctx, id)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return nil, serverError(err)
 	}
