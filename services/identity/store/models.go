@@ -287,11 +287,6 @@ type accessTokenRow struct {
 
 func (accessTokenRow) TableName() string { return "access_tokens" }
 
-func newAccessTokenRow(a *identity.AccessToken) *accessTokenRow {
-	return &accessTokenRow{JTI: a.JTI, ClientID: a.ClientID, Subject: a.Subject, FamilyID: familyColumn(a.FamilyID),
-		CodeHash: a.CodeHash, ExpiresAt: a.ExpiresAt, RevokedAt: a.RevokedAt, CreatedAt: a.CreatedAt}
-}
-
 func (r *accessTokenRow) domain() (*identity.AccessToken, error) {
 	family := uuid.Nil
 	if r.FamilyID != "" {
