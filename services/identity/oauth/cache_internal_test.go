@@ -328,3 +328,85 @@ func TestCachedTokenKeepsItsAudience(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"kms"}, []string(v.Audience))
 }
+
+// TestClientCacheLimits: the client cache holds at most its size, and a
+// client deleted from one tenant and created again in another is found in
+// its new tenant.
+func TestClientCacheLimits(t *testing.T) {
+	r := newRig(t, dbtest.SQLite)
+	ctx := t.Context()
+	st := storeOf(r.s)
+	s := r.serverWith(t, func(c *Config) { c.ClientCacheSize = 1 })
+	one, two := r.serviceClient(t), r.serviceClient(t)
+	for range 2 {
+		r.clientToken(t, s, one)
+		r.clientToken(t, s, two)
+	}
+	assert.Len(t, s.clients.m, 1, "bounded")
+
+	other := uuid.New()
+	require.NoError(t, st.CreateTenant(ctx, other, "other", false))
+	require.NoError(t, st.DeleteClient(ctx, r.tenant, two.ClientID))
+	moved := *two
+	require.NoError(t, st.CreateClient(ctx, other, &moved))
+	c, err := s.clients.Client(ctx, two.ClientID)
+	require.NoError(t, err)
+	assert.Equal(t, other, c.TenantID, "found where it lives now")
+}
+
+// fakeFeed is a ChangeFeed in memory that counts generation reads.
+type fakeFeed struct {
+	gen   int64
+	local uint64
+	err   error
+	reads int
+}
+
+func (f *fakeFeed) Generation(context.Context, uuid.UUID) (int64, error) {
+	f.reads++
+	return f.gen, f.err
+}
+
+func (f *fakeFeed) LocalChanges(uuid.UUID) uint64 { return f.local }
+
+func TestChangeTracker(t *testing.T) {
+	ctx := t.Context()
+	now := time.Now()
+	feed := &fakeFeed{gen: 7}
+	c := newChangeTracker(feed, func() time.Time { return now }, time.Second)
+	tenant := uuid.New()
+
+	st, err := c.stamp(ctx, tenant)
+	require.NoError(t, err)
+	assert.Equal(t, stamp{gen: 7}, st)
+	feed.gen, feed.local = 8, 1
+	st, err = c.stamp(ctx, tenant)
+	require.NoError(t, err)
+	assert.Equal(t, stamp{local: 1, gen: 7}, st, "local changes count at once, the generation is read once per interval")
+	assert.Equal(t, 1, feed.reads)
+
+	now = now.Add(time.Second)
+	st, err = c.stamp(ctx, tenant)
+	require.NoError(t, err)
+	assert.Equal(t, stamp{local: 1, gen: 8}, st, "read again after the interval")
+
+	now = now.Add(-time.Minute)
+	_, err = c.stamp(ctx, tenant)
+	require.NoError(t, err)
+	assert.Equal(t, 3, feed.reads, "a clock that went back reads again")
+
+	feed.err = identity.ErrNotFound
+	now = now.Add(time.Second)
+	_, err = c.stamp(ctx, tenant)
+	require.ErrorIs(t, err, identity.ErrNotFound, "a failed read is no stamp")
+	feed.err = nil
+	_, err = c.stamp(ctx, tenant)
+	require.NoError(t, err)
+	assert.Equal(t, 5, feed.reads, "and the next call reads again")
+
+	for range maxTrackedTenants {
+		_, err = c.stamp(ctx, uuid.New())
+		require.NoError(t, err)
+	}
+	assert.LessOrEqual(t, len(c.tenants), maxTrackedTenants, "the tenants table is bounded")
+}
