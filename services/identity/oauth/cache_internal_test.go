@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"sync/atomic"
@@ -409,4 +410,35 @@ func TestChangeTracker(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.LessOrEqual(t, len(c.tenants), maxTrackedTenants, "the tenants table is bounded")
+}
+
+// TestCachesUnderConcurrentUse introspects one token and authenticates its
+// client from several goroutines while the token is revoked: every
+// introspection that starts after the revocation returned refuses it.
+func TestCachesUnderConcurrentUse(t *testing.T) {
+	r := newRig(t, dbtest.SQLite)
+	svc := r.serviceClient(t)
+	tok := r.clientToken(t, r.s, svc)
+	var revoked atomic.Bool
+	done := make(chan error)
+	for range 4 {
+		go func() {
+			var err error
+			for range 20 {
+				after := revoked.Load()
+				a := r.call(r.s.introspect, PathIntrospect, r.rs, url.Values{"token": {tok}})
+				if a.err == nil && a.status == http.StatusOK && after && a.body["active"] == true {
+					err = errors.New("a revoked token was answered active")
+				}
+			}
+			done <- err
+		}()
+	}
+	a := r.call(r.s.revoke, PathRevoke, svc, url.Values{"token": {tok}})
+	require.Equal(t, http.StatusOK, a.status, a.body)
+	revoked.Store(true)
+	for range 4 {
+		assert.NoError(t, <-done)
+	}
+	assert.False(t, r.activeOn(t, r.s, tok))
 }
