@@ -18,8 +18,12 @@ import (
 // The two Identity requests a busy backend makes most: a service client
 // getting a token (client_credentials, client_secret_basic; signing the JWT)
 // and a resource server introspecting one (RFC 7662). Both run over a kept-
-// alive TLS 1.3 connection; client secrets are served from the server's
-// verified-secret cache after the first request.
+// alive TLS 1.3 connection. After the first request the client's secret is
+// answered from the server's verified-secret cache, its record from the
+// client cache, and the introspected token from the verified-token cache:
+// warm, introspection runs no SQL statement (but a read of the tenant's
+// change generation once a second) and the grant one, the INSERT of the
+// token's record.
 
 // postForm sends an authenticated form POST and decodes the JSON answer.
 func postForm(b *testing.B, c *http.Client, endpoint string, client demofile.Client, form url.Values, out any) error {

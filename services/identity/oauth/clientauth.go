@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/infra/credential"
@@ -22,15 +23,21 @@ const (
 	AuthNone  = identity.AuthNone
 )
 
+const formType = "application/x-www-form-urlencoded"
+
 // parsePostForm reads an application/x-www-form-urlencoded body. Parameters
 // in the query string are ignored: credentials and grants travel in the body.
 // A parameter given twice is refused (which one would count is ambiguous),
 // except those the endpoint names in repeatable, whose values it reads as a
 // list.
 func parsePostForm(r *http.Request, repeatable ...string) *Error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return badRequest("invalid_request", "the body must be application/x-www-form-urlencoded")
+	// The exact type, as clients send it, needs no parsing (parameters
+	// such as a charset do).
+	if ct := r.Header.Get("Content-Type"); !strings.EqualFold(ct, formType) {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != formType {
+			return badRequest("invalid_request", "the body must be application/x-www-form-urlencoded")
+		}
 	}
 	if err := r.ParseForm(); err != nil {
 		return badRequest("invalid_request", "malformed form body")
@@ -76,7 +83,7 @@ func (s *Server) authenticateClient(r *http.Request, allowPublic bool) (*identit
 		fail.Description = "client authentication required"
 		return nil, fail
 	}
-	client, err := s.cfg.Store.Client(ctx, id)
+	client, err := s.clients.Client(ctx, id)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return nil, serverError(err)
 	}

@@ -33,9 +33,14 @@ type answer struct {
 // call posts form to one of the server's handlers as client c with the
 // rig's client secret. Safe in any goroutine: it fails no test itself.
 func (r *rig) call(handler http.HandlerFunc, path string, c *identity.Client, form url.Values) answer {
+	return r.callAs(handler, path, c.ClientID, r.rsPass, form)
+}
+
+// callAs is call with Basic credentials id and secret.
+func (r *rig) callAs(handler http.HandlerFunc, path, id, secret string, form url.Values) answer {
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(c.ClientID, r.rsPass)
+	req.SetBasicAuth(id, secret)
 	w := httptest.NewRecorder()
 	handler(w, req)
 	a := answer{status: w.Code, body: map[string]any{}}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -17,29 +18,54 @@ import (
 // validAccess checks an access token completely: signature, typ, iss, exp
 // and (when audience is set) aud by the token issuer; then that it was issued
 // by this service and not revoked, that its client still exists in its
-// tenant and that every audience is one that client may receive.
+// tenant and that every audience is one that client may receive. A token it
+// accepted before is answered from the cache of verified tokens while
+// nothing of its tenant changed (see tokenCache).
 func (s *Server) validAccess(ctx context.Context, raw, audience string) (*validToken, error) {
-	c, err := s.cfg.Tokens.ParseAccess(ctx, raw, audience)
+	key := tokenKey(raw)
+	if e, ok := s.tokens.get(key, s.cfg.Now()); ok {
+		if st, err := s.changes.stamp(ctx, e.token.tenant); err == nil && st == e.st {
+			return e.token.forAudience(audience)
+		}
+		s.tokens.drop(key)
+	}
+	v, st, cacheable, err := s.verifyAccess(ctx, raw)
 	if err != nil {
 		return nil, err
+	}
+	if cacheable {
+		s.tokens.put(key, cachedToken{token: v, st: st, until: v.ExpiresAt.Time})
+	}
+	return v.forAudience(audience)
+}
+
+// verifyAccess is validAccess without the cache, for any audience. It also
+// returns the stamp of the token's tenant taken before anything was read
+// from the store, and whether there was one (whether the answer may be
+// cached).
+func (s *Server) verifyAccess(ctx context.Context, raw string) (*validToken, stamp, bool, error) {
+	c, err := s.cfg.Tokens.ParseAccess(ctx, raw, "")
+	if err != nil {
+		return nil, stamp{}, false, err
 	}
 	tenant, err := uuid.Parse(c.TenantID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: bad tenant_id", tokens.ErrInvalidToken)
+		return nil, stamp{}, false, fmt.Errorf("%w: bad tenant_id", tokens.ErrInvalidToken)
 	}
+	st, stErr := s.changes.stamp(ctx, tenant)
 	rec, err := s.cfg.Store.Access(ctx, tenant, c.ID)
 	if err != nil {
 		if errors.Is(err, identity.ErrNotFound) {
-			return nil, fmt.Errorf("%w: not issued here", tokens.ErrInvalidToken)
+			return nil, stamp{}, false, fmt.Errorf("%w: not issued here", tokens.ErrInvalidToken)
 		}
-		return nil, err
+		return nil, stamp{}, false, err
 	}
 	if rec.RevokedAt != nil {
-		return nil, fmt.Errorf("%w: revoked", tokens.ErrInvalidToken)
+		return nil, stamp{}, false, fmt.Errorf("%w: revoked", tokens.ErrInvalidToken)
 	}
-	client, err := s.cfg.Store.TenantClient(ctx, tenant, c.ClientID)
+	client, err := s.clients.TenantClient(ctx, tenant, c.ClientID)
 	if err != nil || client.Disabled || rec.ClientID != c.ClientID {
-		return nil, fmt.Errorf("%w: client is gone", tokens.ErrInvalidToken)
+		return nil, stamp{}, false, fmt.Errorf("%w: client is gone", tokens.ErrInvalidToken)
 	}
 	var (
 		user    uuid.UUID // uuid.Nil for a client's own token
@@ -48,23 +74,31 @@ func (s *Server) validAccess(ctx context.Context, raw, audience string) (*validT
 	if c.Subject != c.ClientID {
 		// A user's token lives only as long as the user is active.
 		if user, err = uuid.Parse(c.Subject); err != nil {
-			return nil, fmt.Errorf("%w: bad subject", tokens.ErrInvalidToken)
+			return nil, stamp{}, false, fmt.Errorf("%w: bad subject", tokens.ErrInvalidToken)
 		}
 		if account, err = s.cfg.Store.User(ctx, tenant, user); err != nil || account.Disabled {
-			return nil, fmt.Errorf("%w: the user is not active", tokens.ErrInvalidToken)
+			return nil, stamp{}, false, fmt.Errorf("%w: the user is not active", tokens.ErrInvalidToken)
 		}
 	}
 	for _, aud := range c.Audience {
 		if !client.AllowsAudience(aud) {
-			return nil, fmt.Errorf("%w: audience %q is not one of the client's", tokens.ErrInvalidToken, aud)
+			return nil, stamp{}, false, fmt.Errorf("%w: audience %q is not one of the client's", tokens.ErrInvalidToken, aud)
 		}
 	}
-	return &validToken{AccessClaims: c, tenant: tenant, user: user, account: account}, nil
+	return &validToken{AccessClaims: c, tenant: tenant, user: user, account: account}, st, stErr == nil, nil
+}
+
+// forAudience returns v if it is meant for audience (any when empty).
+func (v *validToken) forAudience(audience string) (*validToken, error) {
+	if audience != "" && !slices.Contains(v.Audience, audience) {
+		return nil, fmt.Errorf("%w: the token is not for audience %q", tokens.ErrInvalidToken, audience)
+	}
+	return v, nil
 }
 
 // validToken is an access token validAccess accepted, with the tenant and
 // user its claims name parsed once, so no later step parses (or trusts)
-// them again.
+// them again. It may be shared through the token cache: read it only.
 type validToken struct {
 	*tokens.AccessClaims
 	tenant uuid.UUID

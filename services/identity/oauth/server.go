@@ -85,6 +85,17 @@ type Config struct {
 	// rotation extends it. Default 30 days (or RefreshTokenTTL if longer);
 	// shorter than RefreshTokenTTL is refused.
 	RefreshFamilyTTL time.Duration
+
+	// ChangeCheckInterval is how often the caches of verified access
+	// tokens and of client records read a tenant's change generation from
+	// the database: the longest a revocation, or a client or user change,
+	// made by another replica goes unseen here (changes made through this
+	// replica's store count at once). Default 1s.
+	ChangeCheckInterval time.Duration
+	// TokenCacheSize and ClientCacheSize bound those caches (entries);
+	// default 10,000 each.
+	TokenCacheSize  int
+	ClientCacheSize int
 }
 
 // Server holds the endpoints.
@@ -94,6 +105,9 @@ type Server struct {
 	pages   *pages
 	grants  GrantStore
 	creds   *credential.Verifier
+	changes *changeTracker
+	tokens  *tokenCache
+	clients *clientCache
 }
 
 // Lifetimes New fills in for zero Config fields; the Identity service's
@@ -105,6 +119,9 @@ const (
 	DefaultRefreshFamilyTTL = 30 * 24 * time.Hour
 	DefaultCodeTTL          = 60 * time.Second
 	DefaultSessionTTL       = 8 * time.Hour
+
+	DefaultChangeCheckInterval = time.Second
+	DefaultCacheSize           = 10_000
 )
 
 // New checks cfg, fills defaults and returns the server.
@@ -144,6 +161,16 @@ func New(cfg Config) (*Server, error) {
 	def(&cfg.CodeTTL, DefaultCodeTTL)
 	def(&cfg.SessionTTL, DefaultSessionTTL)
 	def(&cfg.RequestTTL, 10*time.Minute)
+	def(&cfg.ChangeCheckInterval, DefaultChangeCheckInterval)
+	if cfg.ChangeCheckInterval < 0 || cfg.TokenCacheSize < 0 || cfg.ClientCacheSize < 0 {
+		return nil, errors.New("oauth: the change check interval and the cache sizes must not be negative")
+	}
+	if cfg.TokenCacheSize == 0 {
+		cfg.TokenCacheSize = DefaultCacheSize
+	}
+	if cfg.ClientCacheSize == 0 {
+		cfg.ClientCacheSize = DefaultCacheSize
+	}
 	if cfg.Credentials == nil {
 		creds, err := credential.New(credential.Options{Hasher: cfg.Hasher, Now: cfg.Now})
 		if err != nil {
@@ -155,7 +182,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, csrfKey: cfg.CSRFKey, pages: p, grants: cfg.Grants, creds: cfg.Credentials}, nil
+	changes := newChangeTracker(cfg.Store, cfg.Now, cfg.ChangeCheckInterval)
+	return &Server{
+		cfg: cfg, csrfKey: cfg.CSRFKey, pages: p, grants: cfg.Grants, creds: cfg.Credentials, changes: changes,
+		tokens: newTokenCache(cfg.TokenCacheSize), clients: newClientCache(changes, cfg.Store, cfg.ClientCacheSize),
+	}, nil
 }
 
 // PasswordChecks counts the PBKDF2 verifications (real and dummy) of user

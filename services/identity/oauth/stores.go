@@ -106,6 +106,7 @@ type Store interface {
 	AuthRequestStore
 	CodeIssuer
 	TokenLookup
+	ChangeFeed
 }
 
 // What *store.Store implements, said where the interfaces are.
@@ -118,4 +119,5 @@ var (
 	_ AuthRequestStore = (*store.Store)(nil)
 	_ CodeIssuer       = (*store.Store)(nil)
 	_ TokenLookup      = (*store.Store)(nil)
+	_ ChangeFeed       = (*store.Store)(nil)
 )

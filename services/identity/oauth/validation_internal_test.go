@@ -79,8 +79,13 @@ func newServer(t *testing.T, d *db.DB, clock func() time.Time) (*Server, *tokens
 
 func newRig(t *testing.T, b dbtest.Backend) *rig {
 	t.Helper()
+	return newRigOn(t, dbtest.Open(t, b))
+}
+
+// newRigOn is newRig on database d.
+func newRigOn(t *testing.T, d *db.DB) *rig {
+	t.Helper()
 	ctx := t.Context()
-	d := dbtest.Open(t, b)
 	r := &rig{now: time.Now().UTC().Truncate(time.Second), tenant: ids.NewTenant(), db: d}
 	r.s, r.keys = newServer(t, d, func() time.Time { return r.now })
 	st := storeOf(r.s)

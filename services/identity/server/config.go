@@ -33,7 +33,16 @@ type TokenConfig struct {
 	SessionTTL        time.Duration `yaml:"session_ttl"`
 	KeyRotationPeriod time.Duration `yaml:"key_rotation_period"`
 	KeyPrePublication time.Duration `yaml:"key_pre_publication"`
+	// ChangeCheckInterval is how often a replica reads a tenant's change
+	// generation: the longest it may answer from its caches of verified
+	// tokens and clients after another replica revoked a token or changed
+	// a client or user (this replica's own changes count at once).
+	ChangeCheckInterval time.Duration `yaml:"change_check_interval"`
 }
+
+// MaxChangeCheckInterval bounds tokens.change_check_interval: a revocation
+// must reach every replica soon, whatever the configuration says.
+const MaxChangeCheckInterval = time.Minute
 
 // DefaultListen is the default listen address.
 const DefaultListen = "127.0.0.1:8082"
@@ -45,15 +54,16 @@ func DefaultConfig() Config {
 	return Config{
 		Settings: serve.Settings{Listen: DefaultListen},
 		Tokens: TokenConfig{
-			SigningAlgorithm:  tokens.ES256,
-			AccessTokenTTL:    oauth.DefaultAccessTokenTTL,
-			IDTokenTTL:        oauth.DefaultIDTokenTTL,
-			RefreshTokenTTL:   oauth.DefaultRefreshTokenTTL,
-			RefreshFamilyTTL:  oauth.DefaultRefreshFamilyTTL,
-			CodeTTL:           oauth.DefaultCodeTTL,
-			SessionTTL:        oauth.DefaultSessionTTL,
-			KeyRotationPeriod: 30 * 24 * time.Hour,
-			KeyPrePublication: 24 * time.Hour,
+			SigningAlgorithm:    tokens.ES256,
+			AccessTokenTTL:      oauth.DefaultAccessTokenTTL,
+			IDTokenTTL:          oauth.DefaultIDTokenTTL,
+			RefreshTokenTTL:     oauth.DefaultRefreshTokenTTL,
+			RefreshFamilyTTL:    oauth.DefaultRefreshFamilyTTL,
+			CodeTTL:             oauth.DefaultCodeTTL,
+			SessionTTL:          oauth.DefaultSessionTTL,
+			KeyRotationPeriod:   30 * 24 * time.Hour,
+			KeyPrePublication:   24 * time.Hour,
+			ChangeCheckInterval: oauth.DefaultChangeCheckInterval,
 		},
 	}
 }
@@ -95,6 +105,9 @@ func (c *Config) Validate() error {
 	}
 	if t.CodeTTL > 10*time.Minute {
 		errs = append(errs, errors.New("tokens.code_ttl: at most 10m (RFC 6749 §4.1.2)"))
+	}
+	if t.ChangeCheckInterval <= 0 || t.ChangeCheckInterval > MaxChangeCheckInterval {
+		errs = append(errs, fmt.Errorf("tokens.change_check_interval: must be positive and at most %s", MaxChangeCheckInterval))
 	}
 	if t.KeyPrePublication < 0 || t.KeyPrePublication >= t.KeyRotationPeriod {
 		errs = append(errs, errors.New("tokens.key_pre_publication: must be >= 0 and shorter than key_rotation_period"))

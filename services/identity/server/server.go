@@ -113,6 +113,7 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 		Hasher: env.Hasher, Now: env.Now, Logger: env.Logger, CSRFKey: csrfKey,
 		AccessTokenTTL: t.AccessTokenTTL, IDTokenTTL: t.IDTokenTTL, RefreshTokenTTL: t.RefreshTokenTTL,
 		RefreshFamilyTTL: t.RefreshFamilyTTL, CodeTTL: t.CodeTTL, SessionTTL: t.SessionTTL,
+		ChangeCheckInterval: t.ChangeCheckInterval,
 	})
 	if err != nil {
 		return nil, nil, err

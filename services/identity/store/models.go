@@ -287,11 +287,6 @@ type accessTokenRow struct {
 
 func (accessTokenRow) TableName() string { return "access_tokens" }
 
-func newAccessTokenRow(a *identity.AccessToken) *accessTokenRow {
-	return &accessTokenRow{JTI: a.JTI, ClientID: a.ClientID, Subject: a.Subject, FamilyID: familyColumn(a.FamilyID),
-		CodeHash: a.CodeHash, ExpiresAt: a.ExpiresAt, RevokedAt: a.RevokedAt, CreatedAt: a.CreatedAt}
-}
-
 func (r *accessTokenRow) domain() (*identity.AccessToken, error) {
 	family := uuid.Nil
 	if r.FamilyID != "" {
@@ -311,3 +306,13 @@ func familyColumn(f uuid.UUID) string {
 	}
 	return f.String()
 }
+
+// generationRow is a tenant's change generation (see changes.go): one row,
+// id 1, whose value every change that withdraws a token, a client or a
+// user's standing raises in its own transaction.
+type generationRow struct {
+	ID    int64 `gorm:"primaryKey;autoIncrement:false"`
+	Value int64 `gorm:"not null"`
+}
+
+func (generationRow) TableName() string { return "change_generation" }

@@ -2,7 +2,11 @@ package store
 
 import (
 	"flag"
+	"strings"
+	"sync"
 	"testing"
+
+	"gorm.io/gorm/schema"
 
 	"github.com/passthru-dev/passthru/testkit/schematest"
 )
@@ -16,6 +20,23 @@ func TestSchemaMatchesMigrations(t *testing.T) {
 		schematest.Set{Name: "identity-system", Migrations: systemMigrations,
 			Models: []any{&tenantRow{}, &clientIndex{}, &signingKeyRow{}, &wrappedSecret{}, &sessionRow{}, &authRequestRow{}}},
 		schematest.Set{Name: "identity-tenant", Migrations: tenantMigrations, Tenant: true,
-			Models: []any{&userRow{}, &clientRow{}, &consentRow{}, &authCodeRow{}, &refreshTokenRow{}, &accessTokenRow{}}},
+			Models: []any{&userRow{}, &clientRow{}, &consentRow{}, &authCodeRow{}, &refreshTokenRow{}, &accessTokenRow{}, &generationRow{}}},
 	)
+}
+
+// TestInsertAccessNamesEveryColumn keeps SaveAccess's written-out INSERT in
+// step with accessTokenRow: a column added to the row must be added there.
+func TestInsertAccessNamesEveryColumn(t *testing.T) {
+	s, err := schema.Parse(&accessTokenRow{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, column := range s.DBNames {
+		if !strings.Contains(insertAccess, `"`+column+`"`) {
+			t.Errorf("insertAccess does not set column %s", column)
+		}
+	}
+	if got, want := strings.Count(insertAccess, "?"), len(s.DBNames); got != want {
+		t.Errorf("insertAccess has %d placeholders for %d columns", got, want)
+	}
 }

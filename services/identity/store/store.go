@@ -28,6 +28,7 @@ var (
 type Store struct {
 	db      *db.DB
 	tenants *db.TenantMigrator // tenant handles, migrated on first use
+	changes changeCounters     // see changes.go
 }
 
 // migrationFiles hold the versioned schema of the system database
@@ -85,6 +86,9 @@ type tenantTx struct {
 	store  *Store // another Store (another database) does not join it
 	tenant uuid.UUID
 	g      *gorm.DB
+	// changed is set by a change (see change) made in the transaction: the
+	// generation is raised before it commits.
+	changed bool
 }
 
 func (s *Store) txOf(ctx context.Context) *tenantTx {
@@ -119,10 +123,22 @@ func (s *Store) WithTx(ctx context.Context, tenant uuid.UUID, fn func(ctx contex
 		return err
 	}
 	var fnErr error
+	ttx := &tenantTx{store: s, tenant: tenant}
 	err = g.Transaction(func(tx *gorm.DB) error {
-		fnErr = fn(context.WithValue(ctx, txKey{}, &tenantTx{store: s, tenant: tenant, g: tx}))
-		return fnErr
+		ttx.g = tx
+		if fnErr = fn(context.WithValue(ctx, txKey{}, ttx)); fnErr != nil {
+			return fnErr
+		}
+		if ttx.changed {
+			// Last, so the generation's row lock is held for no more than
+			// the commit.
+			return raiseGeneration(tx)
+		}
+		return nil
 	})
+	if ttx.changed {
+		s.changes.add(tenant)
+	}
 	if fnErr != nil {
 		return fnErr
 	}
@@ -181,6 +197,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id uuid.UUID) error {
 		return fmt.Errorf("drop tenant %s: %w", id, err)
 	}
 	s.tenants.Forget(id)
+	s.changes.add(id)
 	return nil
 }
 
@@ -270,27 +287,21 @@ func (s *Store) UpdateClient(ctx context.Context, tenant uuid.UUID, c *identity.
 	if err != nil {
 		return fmt.Errorf("update client %q: %w", c.ClientID, err)
 	}
-	g, err := s.tenant(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	res := g.Model(&clientRow{}).Where("client_id = ?", c.ClientID).Select("*").Omit("created_at").Updates(row)
-	if res.Error != nil {
-		return fmt.Errorf("update client %q: %w", c.ClientID, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("client %q: %w", c.ClientID, ErrNotFound)
-	}
-	return nil
+	return s.change(ctx, tenant, func(tx *gorm.DB) error {
+		res := tx.Model(&clientRow{}).Where("client_id = ?", c.ClientID).Select("*").Omit("created_at").Updates(row)
+		if res.Error != nil {
+			return fmt.Errorf("update client %q: %w", c.ClientID, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("client %q: %w", c.ClientID, ErrNotFound)
+		}
+		return nil
+	})
 }
 
 // DeleteClient removes a client, its consents and its outstanding grants.
 func (s *Store) DeleteClient(ctx context.Context, tenant uuid.UUID, clientID string) error {
-	g, err := s.tenant(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	err = g.Transaction(func(tx *gorm.DB) error {
+	err := s.change(ctx, tenant, func(tx *gorm.DB) error {
 		res := tx.Where("client_id = ?", clientID).Delete(&clientRow{})
 		if res.Error != nil {
 			return res.Error
@@ -390,27 +401,21 @@ func (s *Store) UpdateUser(ctx context.Context, tenant uuid.UUID, u *identity.Us
 	if err != nil {
 		return fmt.Errorf("update user %s: %w", u.ID, err)
 	}
-	g, err := s.tenant(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	res := g.Model(&userRow{}).Where("id = ?", u.ID).Select("*").Omit("created_at").Updates(row)
-	if res.Error != nil {
-		return fmt.Errorf("update user %s: %w", u.ID, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("user %s: %w", u.ID, ErrNotFound)
-	}
-	return nil
+	return s.change(ctx, tenant, func(tx *gorm.DB) error {
+		res := tx.Model(&userRow{}).Where("id = ?", u.ID).Select("*").Omit("created_at").Updates(row)
+		if res.Error != nil {
+			return fmt.Errorf("update user %s: %w", u.ID, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("user %s: %w", u.ID, ErrNotFound)
+		}
+		return nil
+	})
 }
 
 // DeleteUser removes a user with their consents, grants and sessions.
 func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id uuid.UUID) error {
-	g, err := s.tenant(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	err = g.Transaction(func(tx *gorm.DB) error {
+	err := s.change(ctx, tenant, func(tx *gorm.DB) error {
 		res := tx.Where("id = ?", id).Delete(&userRow{})
 		if res.Error != nil {
 			return res.Error
@@ -438,8 +443,7 @@ func (s *Store) DeleteUser(ctx context.Context, tenant uuid.UUID, id uuid.UUID) 
 // password change: browser sessions are deleted, unused codes removed, and
 // refresh and access tokens revoked. Consents stay.
 func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID uuid.UUID, now time.Time) error {
-	g, err := s.tenant(ctx, tenant)
-	if err != nil {
+	if _, err := s.tenant(ctx, tenant); err != nil {
 		return err
 	}
 	now = now.UTC()
@@ -450,7 +454,7 @@ func (s *Store) RevokeUserGrants(ctx context.Context, tenant uuid.UUID, userID u
 	// revokeFamily: the first pass waits for a rotation or redemption that
 	// holds one of the user's rows, and the statements after it see the
 	// tokens that grant committed.
-	err = g.Transaction(func(tx *gorm.DB) error {
+	err := s.change(ctx, tenant, func(tx *gorm.DB) error {
 		if err := tx.Where("user_id = ? AND used_at IS NULL", userID).Delete(&authCodeRow{}).Error; err != nil {
 			return err
 		}
@@ -549,27 +553,25 @@ func (s *Store) ConsumeCode(ctx context.Context, tenant uuid.UUID, hash string, 
 // statement here (READ COMMITTED on PostgreSQL; SQLite runs one transaction
 // at a time) sees everything committed before it started.
 func (s *Store) RevokeCodeGrants(ctx context.Context, tenant uuid.UUID, codeHash string, now time.Time) error {
-	g, err := s.tenant(ctx, tenant)
-	if err != nil {
-		return err
-	}
 	now = now.UTC()
-	if err := g.Model(&authCodeRow{}).Where("id_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
-		return fmt.Errorf("revoke code grants: %w", err)
-	}
-	if err := g.Model(&accessTokenRow{}).Where("code_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
-		return fmt.Errorf("revoke code grants: %w", err)
-	}
-	var families []uuid.UUID
-	if err := g.Model(&refreshTokenRow{}).Where("code_hash = ?", codeHash).Distinct().Pluck("family_id", &families).Error; err != nil {
-		return fmt.Errorf("revoke code grants: %w", err)
-	}
-	for _, f := range families {
-		if err := revokeFamily(g, f, now); err != nil {
-			return err
+	return s.change(ctx, tenant, func(g *gorm.DB) error {
+		if err := g.Model(&authCodeRow{}).Where("id_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
+			return fmt.Errorf("revoke code grants: %w", err)
 		}
-	}
-	return nil
+		if err := g.Model(&accessTokenRow{}).Where("code_hash = ? AND revoked_at IS NULL", codeHash).Update("revoked_at", now).Error; err != nil {
+			return fmt.Errorf("revoke code grants: %w", err)
+		}
+		var families []uuid.UUID
+		if err := g.Model(&refreshTokenRow{}).Where("code_hash = ?", codeHash).Distinct().Pluck("family_id", &families).Error; err != nil {
+			return fmt.Errorf("revoke code grants: %w", err)
+		}
+		for _, f := range families {
+			if err := revokeFamily(g, f, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ---- refresh tokens ----
@@ -645,11 +647,7 @@ func (s *Store) ConsumeRefresh(ctx context.Context, tenant uuid.UUID, hash strin
 // RevokeFamily revokes every refresh token of a family and every access token
 // issued from it.
 func (s *Store) RevokeFamily(ctx context.Context, tenant uuid.UUID, familyID uuid.UUID, now time.Time) error {
-	g, err := s.tenant(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	return revokeFamily(g, familyID, now.UTC())
+	return s.change(ctx, tenant, func(tx *gorm.DB) error { return revokeFamily(tx, familyID, now.UTC()) })
 }
 
 // revokeFamily also catches a rotation of the family in flight, whose new
@@ -680,17 +678,26 @@ func (s *Store) SaveAccess(ctx context.Context, tenant uuid.UUID, a *identity.Ac
 	if err != nil {
 		return err
 	}
-	row := newAccessTokenRow(a)
-	// One INSERT of a row without associations is atomic by itself: gorm's
-	// default transaction around it would only add a BEGIN and a COMMIT to
-	// every client_credentials grant. (Inside WithTx the grant's
-	// transaction holds it anyway.)
-	if err := g.Session(&gorm.Session{SkipDefaultTransaction: true}).Create(row).Error; err != nil {
+	created := a.CreatedAt
+	if created.IsZero() {
+		created = time.Now().UTC()
+	}
+	// Every client_credentials grant runs this: one INSERT written out,
+	// rather than gorm's Create, which reflects over the row on each call
+	// (and would wrap the statement in BEGIN and COMMIT of its own; one
+	// INSERT is atomic by itself, and inside WithTx the grant's
+	// transaction holds it anyway).
+	err = g.Exec(insertAccess, a.JTI, a.ClientID, a.Subject, familyColumn(a.FamilyID), a.CodeHash, a.ExpiresAt, a.RevokedAt, created).Error
+	if err != nil {
 		return fmt.Errorf("save access token: %w", err)
 	}
-	a.CreatedAt = row.CreatedAt
+	a.CreatedAt = created
 	return nil
 }
+
+// insertAccess is the INSERT of SaveAccess: every column of accessTokenRow.
+const insertAccess = `INSERT INTO "access_tokens" ("jti", "client_id", "subject", "family_id", "code_hash", "expires_at", "revoked_at", "created_at") ` +
+	`VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 // Access finds an issued access token by jti.
 func (s *Store) Access(ctx context.Context, tenant uuid.UUID, jti string) (*identity.AccessToken, error) {
@@ -707,14 +714,12 @@ func (s *Store) Access(ctx context.Context, tenant uuid.UUID, jti string) (*iden
 
 // RevokeAccess revokes one access token by jti (idempotent).
 func (s *Store) RevokeAccess(ctx context.Context, tenant uuid.UUID, jti string, now time.Time) error {
-	g, err := s.tenant(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	if err := g.Model(&accessTokenRow{}).Where("jti = ? AND revoked_at IS NULL", jti).Update("revoked_at", now.UTC()).Error; err != nil {
-		return fmt.Errorf("revoke access token: %w", err)
-	}
-	return nil
+	return s.change(ctx, tenant, func(tx *gorm.DB) error {
+		if err := tx.Model(&accessTokenRow{}).Where("jti = ? AND revoked_at IS NULL", jti).Update("revoked_at", now.UTC()).Error; err != nil {
+			return fmt.Errorf("revoke access token: %w", err)
+		}
+		return nil
+	})
 }
 
 // ---- system: sessions, authorization requests, signing keys ----

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -53,8 +54,11 @@ type Issuer struct {
 	Now    func() time.Time
 }
 
-// typAccess is the JOSE typ of access tokens (RFC 9068 §2.1).
-const typAccess = "at+jwt"
+// JOSE typ values: access tokens (RFC 9068 §2.1) and ID tokens.
+const (
+	typAccess = "at+jwt"
+	typID     = "JWT"
+)
 
 // ClockSkew is the leeway on exp, nbf and iat: small, so an expired token
 // stays expired, but enough that a token minted by another instance whose
@@ -81,18 +85,50 @@ func (i *Issuer) SignID(ctx context.Context, c *IDClaims, accessToken string) (s
 	if accessToken != "" {
 		c.AtHash = AtHash(key.Algorithm, accessToken)
 	}
-	return i.signWith(key, "JWT", c)
+	return i.signWith(key, typID, c)
 }
 
+// signWith signs c as a compact JWS with key. It writes the token out
+// itself rather than through jwt.Token.SignedString: the protected header of
+// a key and typ never changes, so it is encoded once per key (see
+// Key.header), and only the claims are marshalled per token.
 func (i *Issuer) signWith(key *Key, typ string, c jwt.Claims) (string, error) {
-	t := jwt.NewWithClaims(signingMethod(key.Algorithm), c)
-	t.Header["typ"] = typ
-	t.Header["kid"] = key.KID
-	s, err := t.SignedString(key.Private)
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("sign token: encode claims: %w", err)
+	}
+	header := key.header(typ)
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(maxSignatureSize))
+	buf = append(buf, header...)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, payload)
+	sig, err := signingMethod(key.Algorithm).Sign(string(buf), key.Private)
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	return s, nil
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	return string(buf), nil
+}
+
+// maxSignatureSize is the longest signature of a supported algorithm
+// (RS256 with a 4096-bit key), for sizing a token's buffer once.
+const maxSignatureSize = 512
+
+// encodeHeader is the base64url JOSE protected header of a token signed
+// with alg by key kid, of type typ: the members in the order
+// jwt.Token.SignedString writes them (sorted), so tokens look as before.
+func encodeHeader(alg, kid, typ string) string {
+	h, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{alg, kid, typ})
+	if err != nil { // three strings always encode
+		panic(fmt.Sprintf("encode JOSE header: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(h)
 }
 
 func signingMethod(alg string) jwt.SigningMethod {

@@ -84,6 +84,21 @@ type Key struct {
 	PublishedAt time.Time
 	SignsFrom   time.Time
 	SignsUntil  time.Time // zero while no successor exists
+
+	// accessHeader and idHeader are the encoded protected headers of the
+	// access and ID tokens the key signs, made once when it is loaded.
+	accessHeader, idHeader string
+}
+
+// header is the encoded protected header of a token of type typ signed by k.
+func (k *Key) header(typ string) string {
+	switch {
+	case typ == typAccess && k.accessHeader != "":
+		return k.accessHeader
+	case typ == typID && k.idHeader != "":
+		return k.idHeader
+	}
+	return encodeHeader(k.Algorithm, k.KID, typ)
 }
 
 // visibleAt reports whether the key is in the JWKS (and verifies tokens) at now.
@@ -282,6 +297,7 @@ func (k *Keys) unwrapKey(ctx context.Context, r identity.SigningKey) (*Key, erro
 	return &Key{
 		KID: r.KID, Algorithm: r.Algorithm, Public: signer.Public(), Private: signer,
 		PublishedAt: r.PublishedAt.UTC(), SignsFrom: r.SignsFrom.UTC(),
+		accessHeader: encodeHeader(r.Algorithm, r.KID, typAccess), idHeader: encodeHeader(r.Algorithm, r.KID, typID),
 	}, nil
 }
 

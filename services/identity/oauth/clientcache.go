@@ -1,0 +1,95 @@
+package oauth
+
+import (
+	"context"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/passthru-dev/passthru/services/identity"
+)
+
+// clientCache keeps the client records that client authentication and
+// token validation read on every request (secret hash, authentication
+// method, grant types, audiences, disabled), so a busy client costs no
+// database read. Each entry carries the stamp of its tenant taken before
+// the record was read and is used only while the stamp is current: every
+// admin change of a client raises its tenant's change count, so this
+// replica re-reads the client at once, and another replica once it reads
+// the tenant's generation again (within the tracker's interval). Unknown
+// clients are not cached. The records are shared: callers only read them.
+type clientCache struct {
+	changes *changeTracker
+	store   ClientStore
+	max     int
+
+	mu sync.Mutex
+	m  map[string]cachedClient
+}
+
+type cachedClient struct {
+	client *identity.Client
+	st     stamp
+}
+
+func newClientCache(changes *changeTracker, store ClientStore, size int) *clientCache {
+	return &clientCache{changes: changes, store: store, max: size, m: make(map[string]cachedClient)}
+}
+
+func (c *clientCache) get(id string) (cachedClient, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	return e, ok
+}
+
+func (c *clientCache) put(id string, e cachedClient) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[id]; !ok && len(c.m) >= c.max {
+		for k := range c.m { // the map's order is as good as any: make room
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[id] = e
+}
+
+// Client finds a client by client_id in whichever tenant owns it, as
+// ClientStore.Client does.
+func (c *clientCache) Client(ctx context.Context, id string) (*identity.Client, error) {
+	if e, ok := c.get(id); ok {
+		client, err := c.TenantClient(ctx, e.client.TenantID, id)
+		if err == nil {
+			return client, nil
+		}
+		// Gone from that tenant (deleted, perhaps created again in
+		// another): look for it afresh.
+	}
+	found, err := c.store.Client(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// Read again under a stamp taken first, so a change between the two
+	// reads is not cached as current.
+	return c.TenantClient(ctx, found.TenantID, id)
+}
+
+// TenantClient finds a client of one tenant, as ClientStore.TenantClient
+// does.
+func (c *clientCache) TenantClient(ctx context.Context, tenant uuid.UUID, id string) (*identity.Client, error) {
+	st, stErr := c.changes.stamp(ctx, tenant)
+	if e, ok := c.get(id); ok && stErr == nil && e.st == st && e.client.TenantID == tenant {
+		return e.client, nil
+	}
+	// A stale entry that is not replaced here is never served again (its
+	// stamp is outdated for good) and goes when the cache needs room.
+	client, err := c.store.TenantClient(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if stErr == nil {
+		c.put(id, cachedClient{client: client, st: st})
+	}
+	return client, nil
+}
