@@ -129,17 +129,19 @@ func Run(ctx context.Context, cfg Config, tgt *Target) (*Report, error) {
 		return nil, err
 	}
 	if cfg.Soak > 0 {
+		for _, sc := range scs {
+			if err := cfg.warmUp(ctx, sc); err != nil {
+				return nil, err
+			}
+		}
 		if err := cfg.soak(ctx, scs, rep); err != nil {
 			return nil, err
 		}
 		return rep, nil
 	}
 	for _, sc := range scs {
-		if cfg.Warmup > 0 {
-			warm := runCount(ctx, sc.Do, cfg.Warmup, cfg.Conns)
-			if warm.errors > 0 {
-				return nil, fmt.Errorf("warm-up of %s: %d of %d requests failed, first: %s", sc.Name(), warm.errors, cfg.Warmup, warm.samples[0])
-			}
+		if err := cfg.warmUp(ctx, sc); err != nil {
+			return nil, err
 		}
 		for range max(cfg.Count, 1) {
 			res, err := cfg.phase(ctx, "load", sc, func() phaseResult { return runCount(ctx, sc.Do, cfg.Requests, cfg.Conns) })
@@ -150,6 +152,20 @@ func Run(ctx context.Context, cfg Config, tgt *Target) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// warmUp runs the scenario's unmeasured requests: afterwards the
+// connections are open and its credentials have been verified once. A
+// failure there stops the run: the phase would only measure errors.
+func (cfg *Config) warmUp(ctx context.Context, sc *Scenario) error {
+	if cfg.Warmup == 0 {
+		return nil
+	}
+	warm := runCount(ctx, sc.Do, cfg.Warmup, cfg.Conns)
+	if warm.errors > 0 {
+		return fmt.Errorf("warm-up of %s: %d of %d requests failed, first: %s", sc.Name(), warm.errors, cfg.Warmup, warm.samples[0])
+	}
+	return nil
 }
 
 func (cfg *Config) validate() error {
