@@ -187,7 +187,11 @@ func (o *options) run(ctx context.Context, progress io.Writer, getenv func(strin
 		return nil, err
 	}
 	o.cfg.Proc = &ProcReader{Root: "/proc", PID: d.PID}
-	fmt.Fprintf(progress, "Measuring (pid %d, -n %d, -c %d, HTTP/1.1, TLS 1.3):\n", d.PID, o.cfg.Requests, o.cfg.Conns)
+	load := fmt.Sprintf("-n %d", o.cfg.Requests)
+	if o.cfg.Soak > 0 {
+		load = fmt.Sprintf("-soak %s at -rate %g", o.cfg.Soak, o.cfg.Rate)
+	}
+	fmt.Fprintf(progress, "Measuring (pid %d, %s, -c %d, HTTP/1.1, TLS 1.3):\n", d.PID, load, o.cfg.Conns)
 	return Run(ctx, o.cfg, tgt)
 }
 
