@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/passthru-dev/passthru/testkit/dbtest"
+	"github.com/passthru-dev/passthru/testkit/fixture"
 )
 
 // buildDemo compiles the demo binary the harness starts.
@@ -32,37 +33,33 @@ func TestLoadEndToEnd(t *testing.T) {
 		t.Skip("starts the demo services: not in -short")
 	}
 	bin := buildDemo(t)
-	for _, b := range backends(t) {
-		t.Run("db="+b, func(t *testing.T) { testLoad(t, bin, b) })
+	for _, b := range dbtest.Backends(t) {
+		t.Run("db="+string(b), func(t *testing.T) {
+			// The two stacks are separate processes on separate
+			// databases; side by side they keep the test near a minute.
+			t.Parallel()
+			testLoad(t, bin, b)
+		})
 	}
 }
 
-// backends are the databases to run the services on: SQLite, and
-// PostgreSQL when the harness can have one (it creates its database from
-// PASSTHRU_TEST_PG_DSN, not from a container), as PASSTHRU_TEST_DB selects.
-func backends(t *testing.T) []string {
-	mode := os.Getenv(dbtest.EnvDB)
-	var out []string
-	if mode != "postgres" {
-		out = append(out, "sqlite")
+func testLoad(t *testing.T, bin string, b dbtest.Backend) {
+	getenv := os.Getenv
+	if b == dbtest.Postgres {
+		// The test's PostgreSQL server (from PASSTHRU_TEST_PG_DSN or a
+		// container): the harness creates its own database there.
+		dsn := dbtest.Options(t, b).DSN
+		getenv = func(k string) string {
+			if k == EnvPGDSN {
+				return dsn
+			}
+			return os.Getenv(k)
+		}
 	}
-	switch {
-	case mode == "sqlite":
-	case os.Getenv(EnvPGDSN) != "":
-		out = append(out, "postgres")
-	case mode == "postgres" || mode == "all":
-		t.Fatalf("%s=%s, but the load harness needs %s for PostgreSQL", dbtest.EnvDB, mode, EnvPGDSN)
-	default:
-		t.Logf("load harness on PostgreSQL not run: %s is not set", EnvPGDSN)
-	}
-	return out
-}
-
-func testLoad(t *testing.T, bin, b string) {
 	out := filepath.Join(t.TempDir(), "load.txt")
 	var stdout, stderr bytes.Buffer
-	args := []string{"-demo-bin", bin, "-db", b, "-n", "50", "-c", "4", "-endpoints", "all", "-count", "2", "-cold", "1s", "-timeout", "2m", "-out", out}
-	code := Main(t.Context(), args, &stdout, &stderr, os.Getenv)
+	args := []string{"-demo-bin", bin, "-db", string(b), "-n", "50", "-c", "4", "-endpoints", "all", "-count", "2", "-cold", "1s", "-timeout", "2m", "-out", out}
+	code := Main(fixture.ITContext(t), args, &stdout, &stderr, getenv)
 	require.Equal(t, ExitOK, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 
 	rows := map[string][][]string{}
