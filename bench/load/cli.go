@@ -128,7 +128,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 }
 
 // run starts the services when no running ones are named, and measures.
-func (o *options) run(ctx context.Context, progress io.Writer, getenv func(string) string) (rep *Report, err error) {
+func (o *options) run(ctx context.Context, progress io.Writer, getenv func(string) string) (*Report, error) {
 	o.cfg.Progress = progress
 	o.cfg.ClockTicks = ClockTicks()
 	if o.external() {
@@ -165,9 +165,10 @@ func (o *options) run(ctx context.Context, progress io.Writer, getenv func(strin
 		if err != nil {
 			return nil, err
 		}
+		// A failed clean-up is worth a warning, not the measurements.
 		defer func() {
-			if derr := pg.Drop(); derr != nil && err == nil {
-				err = derr
+			if err := pg.Drop(); err != nil {
+				fmt.Fprintf(progress, "load: warning: %v\n", err)
 			}
 		}()
 		demo.PostgresDSNFile = pg.DSNFile
@@ -178,8 +179,8 @@ func (o *options) run(ctx context.Context, progress io.Writer, getenv func(strin
 		return nil, err
 	}
 	defer func() {
-		if serr := d.Stop(); serr != nil && err == nil {
-			err = serr
+		if err := d.Stop(); err != nil {
+			fmt.Fprintf(progress, "load: warning: %v\n", err)
 		}
 	}()
 	tgt, err := TargetFromDemoFiles(d.KMSDemoFile, d.IdentityFile, "", "", "")
