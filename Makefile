@@ -1,6 +1,8 @@
 # Passthru: two commands do everything on a fresh machine.
 #   make demo   runs the demo (every scenario against in-process services)
 #   make test   runs the tests (SQLite; PostgreSQL too when available)
+#   make load   measures the demo services under load (bench/load): latency,
+#               throughput and server CPU per request for each endpoint
 #   make cover  checks the coverage floors on the last test run's profile,
 #               rerunning `make test` first when there is no profile or a Go
 #               source is newer than it (so it needs what `make test` needs)
@@ -20,7 +22,7 @@ export COVERPROFILE
 # request path and the key rules.
 COVERGATE_FLAGS ?= -min services/kms/httpapi=85 -min services/kms/keys=85
 
-.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab
+.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load
 
 # demo builds first, saying so: a cold build compiles SQLite's C sources and
 # every dependency, which `go run` would do in silence for a minute or two.
@@ -33,6 +35,21 @@ demo:
 
 test:
 	./ci/test.sh
+
+# load starts the demo services as a child process (`demo integration
+# --keep-running`, on a fresh PostgreSQL database when PASSTHRU_TEST_PG_DSN is
+# set), drives every KMS and Identity endpoint over loopback TLS 1.3 with
+# bounded load, verifies every answer, and prints a table plus benchstat
+# lines. LOAD_FLAGS adds flags, e.g. LOAD_FLAGS='-n 2000 -c 50' or
+# LOAD_FLAGS='-out baselines/load-sqlite.txt'; see bench/load and -h.
+LOAD_BIN ?= bin/load
+LOAD_FLAGS ?=
+
+load:
+	@echo "Building the demo and the load harness (first run compiles everything)..."
+	$(GO) build -o $(DEMO_BIN) ./scenarios/cmd/demo
+	$(GO) build -o $(LOAD_BIN) ./bench/cmd/load
+	./$(LOAD_BIN) -demo-bin $(DEMO_BIN) $(LOAD_FLAGS)
 
 test-postgres:
 	PASSTHRU_TEST_DB=postgres ./ci/test.sh

@@ -27,6 +27,9 @@ type StartOptions struct {
 	// IdentityDemoFile is the demo.json of the run's Identity provider
 	// (in-process or external), when there is one: a KMS trusts it.
 	IdentityDemoFile string
+	// PostgresDSNFile, when set, is the file holding the DSN of the
+	// PostgreSQL the service stores its data in (default: ephemeral SQLite).
+	PostgresDSNFile string
 }
 
 // Instance is a started in-process service.
@@ -265,12 +268,18 @@ func (d *run) inProcess(ctx context.Context, svc string) (*target.Target, error)
 	}
 	d.closers = append(d.closers, func() { logFile.Close() })
 	d.logFiles[svc] = logPath
-	d.notef("Starting the %s in-process (loopback TLS, ephemeral SQLite, demo data)...\n", svc)
+	database := "ephemeral SQLite"
+	if d.opts.PostgresDSNFile != "" {
+		database = "PostgreSQL"
+	}
+	d.notef("Starting the %s in-process (loopback TLS, %s, demo data)...\n", svc, database)
 	began := time.Now()
 	so := StartOptions{
 		DataDir: filepath.Join(d.tmp, svc),
 		PKIDir:  filepath.Join(d.tmp, "tls"),
 		Logger:  slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
+
+		PostgresDSNFile: d.opts.PostgresDSNFile,
 	}
 	if idp := d.targets["identity"]; idp != nil && svc == "kms" {
 		so.IdentityDemoFile = idp.DemoFile

@@ -23,6 +23,7 @@ import (
 
 	"github.com/passthru-dev/passthru/scenarios/step"
 	"github.com/passthru-dev/passthru/scenarios/target"
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
@@ -685,4 +686,35 @@ func TestIntegrationNeedsBothServicesIdentityFirst(t *testing.T) {
 	_, err = Parse([]string{"integration", "--demo-file", "x"})
 	var ue *UsageError
 	require.ErrorAs(t, err, &ue)
+}
+
+// TestPostgresDSNFileReachesEveryService: --postgres-dsn-file is handed to
+// each in-process service, and the notes say where the data goes.
+func TestPostgresDSNFileReachesEveryService(t *testing.T) {
+	f := &fakeService{}
+	deps := testDeps(f, false)
+	var mu sync.Mutex
+	got := map[string]string{}
+	for _, svc := range []string{"kms", "identity"} {
+		start := deps.Starters[svc]
+		deps.Starters[svc] = func(ctx context.Context, o StartOptions) (*Instance, error) {
+			mu.Lock()
+			got[svc] = o.PostgresDSNFile
+			mu.Unlock()
+			return start(ctx, o)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	code := Run(t.Context(), []string{"integration", "--postgres-dsn-file", "/run/secrets/pg-dsn"}, &stdout, &stderr, deps)
+	require.Equal(t, 0, code, stderr.String())
+	assert.Equal(t, map[string]string{"kms": "/run/secrets/pg-dsn", "identity": "/run/secrets/pg-dsn"}, got)
+	assert.Contains(t, stdout.String(), "Starting the kms in-process (loopback TLS, PostgreSQL, demo data)")
+}
+
+func TestUseDatabase(t *testing.T) {
+	db := config.Database{}
+	useDatabase(&db, StartOptions{})
+	assert.Equal(t, config.Database{}, db, "no DSN file: the SQLite default stays")
+	useDatabase(&db, StartOptions{PostgresDSNFile: "/dsn"})
+	assert.Equal(t, config.Database{Driver: "postgres", DSNFile: "/dsn"}, db)
 }

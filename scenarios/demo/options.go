@@ -21,6 +21,9 @@ type Options struct {
 	StepTimeout   time.Duration
 	Timeout       time.Duration // whole run; 0 = none
 	KeepRunning   bool
+	// PostgresDSNFile, when set, puts the in-process services on that
+	// PostgreSQL instead of ephemeral SQLite (each in its own namespace).
+	PostgresDSNFile string
 
 	KMSURL, IdentityURL           string
 	KMSDemoFile, IdentityDemoFile string
@@ -66,6 +69,7 @@ func newFlagSet(o *Options, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.StepTimeout, "step-timeout", 30*time.Second, "time limit of one step, retries included")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "time limit of the whole run (0: none)")
 	fs.BoolVar(&o.KeepRunning, "keep-running", false, "keep the in-process services up after the run and print URLs, credentials file and curl commands; Ctrl-C stops them")
+	fs.StringVar(&o.PostgresDSNFile, "postgres-dsn-file", "", "file holding a PostgreSQL DSN: the in-process services store their data there instead of in ephemeral SQLite (the database should be empty or hold an earlier demo's data)")
 	fs.StringVar(&o.KMSURL, "kms-url", "", "base URL of a running KMS (default: start one in-process)")
 	fs.StringVar(&o.IdentityURL, "identity-url", "", "base URL of a running Identity provider (default: start one in-process)")
 	fs.StringVar(&o.KMSDemoFile, "kms-demo-file", "", "demo.json of a running KMS (required with --kms-url; base URL and CA default to its contents)")

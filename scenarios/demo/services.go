@@ -46,6 +46,7 @@ func started(inst *serve.Instance) *Instance {
 func startKMS(ctx context.Context, o StartOptions) (*Instance, error) {
 	cfg := kmsserver.DefaultConfig()
 	cfg.Demo.IdentityFile = o.IdentityDemoFile
+	useDatabase(&cfg.Database, o)
 	// Ask for (optional) client certificates, so that the demo's client
 	// certificates can show mutual TLS.
 	cfg.TLS.ClientAuth = config.ClientAuthOptional
@@ -60,9 +61,17 @@ func startKMS(ctx context.Context, o StartOptions) (*Instance, error) {
 // default configuration (production PBKDF2 cost).
 func startIdentity(ctx context.Context, o StartOptions) (*Instance, error) {
 	cfg := identityserver.DefaultConfig()
+	useDatabase(&cfg.Database, o)
 	inst, err := identityserver.Start(ctx, identityserver.Options{Options: demoOptions(o), Config: &cfg})
 	if err != nil {
 		return nil, err
 	}
 	return started(inst.Instance), nil
+}
+
+// useDatabase points a service at the run's PostgreSQL, if it has one.
+func useDatabase(db *config.Database, o StartOptions) {
+	if o.PostgresDSNFile != "" {
+		*db = config.Database{Driver: "postgres", DSNFile: o.PostgresDSNFile}
+	}
 }
