@@ -209,7 +209,9 @@ func TestSQLitePreparedStatements(t *testing.T) {
 	require.NoError(t, g.Take(&before, 1).Error)
 	assert.Equal(t, widget{ID: 1, Name: "w"}, before)
 	keys := prepared.Stmts.Keys()
-	require.True(t, slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(k, "SELECT `widgets`.`id`,`widgets`.`name` FROM `widgets`") }),
+	require.True(t, slices.ContainsFunc(keys, func(k string) bool {
+		return strings.Contains(k, "SELECT `widgets`.`id`,`widgets`.`name` FROM `widgets`")
+	}),
 		"the model query is cached and names its columns: %q", keys)
 
 	// A column added in front of the model's: a statement that selected
