@@ -207,6 +207,12 @@ func ModelDiff(ctx context.Context, migrated, scratch *gorm.DB, models ...any) (
 	if err != nil {
 		return "", err
 	}
+	// gorm's migrator scans a row it may not have got: on a handle that
+	// caches prepared statements (SQLite's) a failed prepare, such as on a
+	// closed database, would panic there instead of failing. Ask first.
+	if err := ping(ctx, scratch); err != nil {
+		return "", fmt.Errorf("create the models' tables: %w", err)
+	}
 	if err := scratch.WithContext(ctx).AutoMigrate(models...); err != nil {
 		return "", fmt.Errorf("create the models' tables: %w", err)
 	}
@@ -219,6 +225,14 @@ func ModelDiff(ctx context.Context, migrated, scratch *gorm.DB, models ...any) (
 		return "", err
 	}
 	return diffLines(got, want, "- migrated: ", "+ structs:  "), nil
+}
+
+func ping(ctx context.Context, g *gorm.DB) error {
+	sqlDB, err := g.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
 }
 
 // tableNames returns the tables of models, as gorm names them.

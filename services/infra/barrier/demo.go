@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/passthru-dev/passthru/services/infra/db"
 )
 
 // ErrDemoSecretMissing: a demo's generated unseal secret file is gone while
@@ -18,7 +20,11 @@ var ErrDemoSecretMissing = errors.New("barrier: demo unseal secret missing")
 // barrier_meta row). A fresh database has neither the table nor the row.
 func Initialised(ctx context.Context, g *gorm.DB) (bool, error) {
 	g = g.WithContext(ctx)
-	if !g.Migrator().HasTable(metaRow{}.TableName()) {
+	ok, err := db.HasTable(ctx, g, metaRow{}.TableName())
+	if err != nil {
+		return false, fmt.Errorf("barrier: look for an existing barrier: %w", err)
+	}
+	if !ok {
 		return false, nil
 	}
 	var n int64

@@ -87,7 +87,11 @@ func adoptLegacySQLite(tx *gorm.DB, dir, ns string) error {
 		return nil
 	}
 	var sets []string
-	if tx.Migrator().HasTable("schema_migrations") {
+	hasMigrations, err := HasTable(tx.Statement.Context, tx, "schema_migrations")
+	if err != nil {
+		return err
+	}
+	if hasMigrations {
 		if err := tx.Raw(`SELECT DISTINCT "set" FROM schema_migrations ORDER BY 1`).Scan(&sets).Error; err != nil {
 			return fmt.Errorf("read schema_migrations: %w", err)
 		}
