@@ -48,7 +48,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.cfg.RequestTimeout, "request-timeout", 10*time.Second, "time limit of one request")
 	fs.StringVar(&o.endpoints, "endpoints", "all", "comma-separated endpoints (kms-encrypt) or endpoint/auth (kms-encrypt/bearer); all: every one")
 	fs.DurationVar(&o.cfg.Cold, "cold", 3*time.Second, "length of the cold-start phase right after the services start (kms-encrypt/basic on new connections and uncached credentials); 0: none")
-	fs.DurationVar(&o.cfg.Soak, "soak", 0, "instead of -n requests per endpoint, cycle through the endpoints at -rate for this long (6m crosses the 5-minute credential cache)")
+	fs.DurationVar(&o.cfg.Soak, "soak", 0, "instead of -n requests per endpoint, cycle through the endpoints at -rate for this long (6m crosses the credential caches' 5-minute idle expiry)")
 	fs.Float64Var(&o.cfg.Rate, "rate", 50, "requests per second of a -soak run (an upper bound)")
 	fs.StringVar(&o.demoBin, "demo-bin", "bin/demo", "the demo binary (go build -o bin/demo ./scenarios/cmd/demo) that starts the services")
 	fs.StringVar(&o.db, "db", "auto", "sqlite or postgres for started services (auto: postgres when "+EnvPGDSN+" is set); with running services, only the label of the output")

@@ -36,7 +36,8 @@ type Config struct {
 	Cold time.Duration
 	// Soak, when positive, replaces the per-scenario phases by one phase of
 	// this length that cycles through the scenarios at Rate requests per
-	// second (long enough, it crosses the credential caches' expiry).
+	// second (long enough, it crosses the credential caches' idle expiry and
+	// shows whether anything expires into a burst).
 	Soak time.Duration
 	Rate float64
 	DB   string // the database label of the output (sqlite, postgres)

@@ -6,8 +6,8 @@ import (
 )
 
 // Window is the latency of every request of a soak run that started in
-// [Start, Start+Length): a cache expiring mid-run shows as one window's
-// p99 or max standing out.
+// [Start, Start+Length): a cache expiring into a burst mid-run would show
+// as one window's p99 or max standing out.
 type Window struct {
 	Start, Length time.Duration
 	Summary

@@ -143,7 +143,9 @@ type reread[P any] struct {
 // requests that find it stale at the same time, and keeps the entry (with
 // the principal read) only if the account still signs in with the hash the
 // entry was verified against; otherwise the entry is dropped and the caller
-// verifies against what was read.
+// verifies against what was read. The read is shared, the verdict is each
+// caller's own: a caller holding another entry of the name (one replaced
+// meanwhile) judges its entry, not the first caller's.
 func (c *AccountCache[P]) reread(ctx context.Context, name string, e *entry[string, cachedAccount[P]], a cachedAccount[P]) (reread[P], error) {
 	res, err := shareFlight(ctx, &c.flight, name, func() (any, error) {
 		r := reread[P]{epoch: c.cache.currentEpoch(), read: c.v.now()}
@@ -151,18 +153,19 @@ func (c *AccountCache[P]) reread(ctx context.Context, name string, e *entry[stri
 		if r.found, err = c.lookup(ctx, name); err != nil {
 			return nil, err
 		}
-		r.kept = c.unchanged(a, r.found)
-		if r.kept {
-			c.cache.update(e, func(x *cachedAccount[P]) { x.principal, x.read = r.found.Principal, r.read })
-		} else {
-			c.cache.drop(e)
-		}
 		return r, nil
 	})
 	if err != nil {
 		return reread[P]{}, err
 	}
-	return res.(reread[P]), nil
+	r := res.(reread[P])
+	r.kept = c.unchanged(a, r.found)
+	if r.kept {
+		c.cache.update(e, func(x *cachedAccount[P]) { x.principal, x.read = r.found.Principal, r.read })
+	} else {
+		c.cache.drop(e)
+	}
+	return r, nil
 }
 
 // unchanged reports whether found still signs in with the hash a was

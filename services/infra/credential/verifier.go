@@ -24,7 +24,8 @@
 // cache once its last PBKDF2 check is older than the maximum age
 // (Options.CacheMaxAge, default 1 hour). A busy credential does not reach
 // that age: the first hit within the refresh window before it
-// (Options.CacheRefreshWindow, default 5 minutes or the idle TTL if longer)
+// (Options.CacheRefreshWindow, default 5 minutes or the idle TTL if longer,
+// at most half the maximum age)
 // starts one re-verification in the background, through the single flight
 // and the pool, and the hit itself is answered at once; a successful
 // re-verification starts the maximum age again, a failed one drops the
