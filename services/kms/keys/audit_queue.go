@@ -12,23 +12,35 @@ import (
 // auditQueue group-commits audit events. A request enqueues its event and
 // waits until the batch holding it is stored, so nothing is acknowledged
 // without its event, and a failed write fails every request of its batch.
-// One writer stores the events that queued up while the previous batch was
-// being written, one INSERT per tenant, so concurrent requests share a
-// round trip while a lone request pays exactly one statement and no wait:
-// there is no timer collecting a batch.
 //
-// The writer goroutine runs only while events are pending; an idle queue
-// holds none, so a Service that is never closed leaks nothing.
+// Each tenant has its own pending list and its own writer, which stores the
+// events that queued up while its previous batch was being written in one
+// INSERT: concurrent requests of a tenant share a round trip while a lone
+// request pays exactly one statement and no wait (there is no timer
+// collecting a batch). Tenants never wait for each other: each has its own
+// database, and a slow or locked one must hold up only its own requests,
+// so the bound on pending events is per tenant too.
+//
+// A tenant's writer runs only while it has events pending and its entry is
+// removed when it stops; an idle tenant, or an idle queue, holds nothing, so
+// a Service that is never closed leaks nothing.
 type auditQueue struct {
 	store    kms.AuditLog
-	maxQueue int // pending events beyond which enqueue waits for room
+	maxQueue int // pending events per tenant beyond which enqueue waits for room
 	maxBatch int // events written per writer round
 
 	mu      sync.Mutex
-	cond    *sync.Cond // signalled when pending shrinks or the writer stops
-	pending []*auditWait
-	running bool // a writer goroutine is draining pending
+	stopped *sync.Cond // signalled when a tenant's writer stops
+	tenants map[uuid.UUID]*tenantAudit
+	waiting int // appends waiting for room, for tests to observe
 	closed  bool
+}
+
+// tenantAudit is one tenant's queue. It exists exactly while the tenant's
+// writer runs.
+type tenantAudit struct {
+	room    *sync.Cond // on auditQueue.mu; signalled when pending shrinks
+	pending []*auditWait
 }
 
 // auditWait is one queued event and where its outcome is sent.
@@ -43,78 +55,69 @@ type auditWait struct {
 var errAuditClosed = kms.New(kms.NotReady, "the key service is shutting down")
 
 func newAuditQueue(store kms.AuditLog, maxQueue, maxBatch int) *auditQueue {
-	q := &auditQueue{store: store, maxQueue: maxQueue, maxBatch: maxBatch}
-	q.cond = sync.NewCond(&q.mu)
+	q := &auditQueue{store: store, maxQueue: max(maxQueue, 1), maxBatch: max(maxBatch, 1), tenants: map[uuid.UUID]*tenantAudit{}}
+	q.stopped = sync.NewCond(&q.mu)
 	return q
 }
 
 // append stores e and returns once it is stored or failed to be. ctx is
 // kept for the store call (its values, not its cancellation: the caller
 // detaches it, since the operation being recorded has already happened).
-// A full queue makes append wait for room.
+// When e's tenant has maxQueue events pending, append waits for room.
 func (q *auditQueue) append(ctx context.Context, e *kms.AuditEvent) error {
 	w := &auditWait{ctx: ctx, e: e, done: make(chan error, 1)}
 	q.mu.Lock()
-	for !q.closed && len(q.pending) >= q.maxQueue {
-		q.cond.Wait()
-	}
-	if q.closed {
-		q.mu.Unlock()
-		return errAuditClosed
-	}
-	q.pending = append(q.pending, w)
-	if !q.running {
-		q.running = true
-		go q.write()
+	for {
+		if q.closed {
+			q.mu.Unlock()
+			return errAuditClosed
+		}
+		// Looked up on every pass: the writer that was running when this
+		// append started waiting may have drained the tenant and gone.
+		t := q.tenants[e.TenantID]
+		if t == nil {
+			t = &tenantAudit{room: sync.NewCond(&q.mu)}
+			q.tenants[e.TenantID] = t
+			go q.write(e.TenantID, t)
+		}
+		if len(t.pending) < q.maxQueue {
+			t.pending = append(t.pending, w)
+			break
+		}
+		q.waiting++
+		t.room.Wait()
+		q.waiting--
 	}
 	q.mu.Unlock()
 	return <-w.done
 }
 
-// write stores pending batches until none is left, then exits.
-func (q *auditQueue) write() {
+// write stores the tenant's pending batches until none is left, then
+// removes the tenant's entry and exits.
+func (q *auditQueue) write(tenant uuid.UUID, t *tenantAudit) {
 	for {
 		q.mu.Lock()
-		if len(q.pending) == 0 {
-			q.running = false
-			q.cond.Broadcast()
+		if len(t.pending) == 0 {
+			delete(q.tenants, tenant)
+			q.stopped.Broadcast()
 			q.mu.Unlock()
 			return
 		}
-		n := min(len(q.pending), q.maxBatch)
-		batch := q.pending[:n:n]
-		q.pending = q.pending[n:]
-		if len(q.pending) == 0 {
-			q.pending = nil // let the drained backing array go
+		n := min(len(t.pending), q.maxBatch)
+		batch := t.pending[:n:n]
+		t.pending = t.pending[n:]
+		if len(t.pending) == 0 {
+			t.pending = nil // let the drained backing array go
 		}
-		q.cond.Broadcast()
+		t.room.Broadcast()
 		q.mu.Unlock()
-		q.writeBatch(batch)
+		q.writeBatch(tenant, batch)
 	}
 }
 
-// writeBatch writes one batch, one statement per tenant (each tenant has its
-// own database), tenants in parallel so that a slow tenant database does
-// not hold up the others' requests longer than one round.
-func (q *auditQueue) writeBatch(batch []*auditWait) {
-	byTenant := make(map[uuid.UUID][]*auditWait, 1)
-	for _, w := range batch {
-		byTenant[w.e.TenantID] = append(byTenant[w.e.TenantID], w)
-	}
-	if len(byTenant) == 1 {
-		for tenant, ws := range byTenant {
-			q.storeTenant(tenant, ws)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	for tenant, ws := range byTenant {
-		wg.Go(func() { q.storeTenant(tenant, ws) })
-	}
-	wg.Wait()
-}
-
-func (q *auditQueue) storeTenant(tenant uuid.UUID, ws []*auditWait) {
+// writeBatch stores one batch of the tenant's events in one statement and
+// tells each of its requests the outcome.
+func (q *auditQueue) writeBatch(tenant uuid.UUID, ws []*auditWait) {
 	events := make([]*kms.AuditEvent, len(ws))
 	for i, w := range ws {
 		events[i] = w.e
@@ -127,14 +130,16 @@ func (q *auditQueue) storeTenant(tenant uuid.UUID, ws []*auditWait) {
 	}
 }
 
-// close refuses new events, waits for every queued one to be stored, and
-// returns. It may be called more than once.
+// close refuses new events, waits until every tenant's queued events are
+// stored, and returns. It may be called more than once.
 func (q *auditQueue) close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
-	q.cond.Broadcast() // appends waiting for room give up
-	for q.running {
-		q.cond.Wait()
+	for _, t := range q.tenants {
+		t.room.Broadcast() // appends waiting for room give up
+	}
+	for len(q.tenants) > 0 {
+		q.stopped.Wait()
 	}
 }

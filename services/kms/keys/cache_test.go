@@ -309,6 +309,55 @@ func TestDeletedTenantIsForgotten(t *testing.T) {
 	})
 }
 
+// TestReRegisteredTenantOnAnotherReplica: a tenant deleted on replica A
+// and registered again under the same id, with as many key changes since as
+// the old one had when B cached its key, does not bring back the old
+// tenant's generation, so B drops the key once its interval passes instead
+// of serving material the deletion erased. A counter starting at 0 would
+// read the same value again and B would go on encrypting with the old key.
+func TestReRegisteredTenantOnAnotherReplica(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		clk := clock.New(epoch)
+		const refresh = 2 * time.Second
+		opts := dbtest.Options(t, b)
+		cache := keys.CacheOptions{GenerationRefresh: refresh}
+		a, r := newReplica(t, opts, clk.Now, cache), newReplica(t, opts, clk.Now, cache)
+		tn, err := a.svc.CreateTenant(ctx, factory.TenantID(), factory.Name("tenant"), false)
+		require.NoError(t, err)
+		k, err := a.svc.CreateKey(ctx, tn.ID, kms.NewKey{Name: factory.Name("key"), Algorithm: "A256GCM"})
+		require.NoError(t, err)
+		_, _, err = r.encrypt(t, tn.ID, k.ID)
+		require.NoError(t, err, "B caches the key")
+		old, err := a.store.KeyGeneration(ctx, tn.ID)
+		require.NoError(t, err)
+
+		require.NoError(t, a.svc.DeleteTenant(ctx, tn.ID))
+		// The counter starts at the database's clock, which SQLite reads
+		// to the millisecond: register again only once that clock has
+		// surely moved past the old tenant's start (in practice at once).
+		require.Eventually(t, func() bool { return time.Now().UnixMicro() > old+1000 },
+			10*time.Second, time.Millisecond)
+		_, err = a.svc.CreateTenant(ctx, tn.ID, tn.Name, false)
+		require.NoError(t, err)
+		_, err = a.svc.CreateKey(ctx, tn.ID, kms.NewKey{Name: factory.Name("key"), Algorithm: "A256GCM"})
+		require.NoError(t, err, "one key change, as the old tenant had")
+		gen, err := a.store.KeyGeneration(ctx, tn.ID)
+		require.NoError(t, err)
+		assert.NotEqual(t, old, gen, "the same number of changes does not repeat the old generation")
+
+		if b == dbtest.SQLite {
+			// B's open handle on SQLite still reads the deleted tenant
+			// file, not the new one, so what B serves there does not
+			// depend on the counter.
+			return
+		}
+		clk.Advance(refresh)
+		_, _, err = r.encrypt(t, tn.ID, k.ID)
+		requireCode(t, err, kms.NotFound)
+	})
+}
+
 // TestCloseFailsLaterOperations: after Close no event can be recorded, so
 // an operation that succeeded is still not acknowledged: it fails as any
 // operation whose audit event cannot be written does.

@@ -36,8 +36,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Cache bounds the key cache; the zero value takes the defaults.
 	Cache CacheOptions
-	// AuditQueue bounds the audit events waiting to be written; requests
-	// beyond it wait for room. Default DefaultAuditQueue.
+	// AuditQueue bounds the audit events of one tenant waiting to be
+	// written; that tenant's requests beyond it wait for room (other
+	// tenants do not). Default DefaultAuditQueue.
 	AuditQueue int
 }
 
