@@ -534,3 +534,110 @@ func TestCachesUnderConcurrentUse(t *testing.T) {
 	}
 	assert.False(t, r.activeOn(t, r.s, tok))
 }
+
+// gatedClients is a ClientStore whose TenantClient counts its calls and
+// answers (a fresh copy of client) only once release is closed.
+type gatedClients struct {
+	client  identity.Client
+	reads   atomic.Int64
+	release chan struct{}
+}
+
+func (g *gatedClients) Client(context.Context, string) (*identity.Client, error) {
+	c := g.client
+	return &c, nil
+}
+
+func (g *gatedClients) TenantClient(context.Context, uuid.UUID, string) (*identity.Client, error) {
+	g.reads.Add(1)
+	<-g.release
+	c := g.client
+	return &c, nil
+}
+
+// localFeed is a ChangeFeed whose generation stays 0 and whose local change
+// count a test raises while requests run.
+type localFeed struct{ local atomic.Uint64 }
+
+func (f *localFeed) Generation(context.Context, uuid.UUID) (int64, error) { return 0, nil }
+func (f *localFeed) LocalChanges(uuid.UUID) uint64                        { return f.local.Load() }
+
+// eventually polls cond until it holds or a generous deadline passes, and
+// reports whether it held.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// TestClientCacheSharesReads: concurrent requests for a client that is not
+// cached, or whose tenant changed, share one read of it; a request that saw
+// a later change does not take the answer of a read that began before it,
+// but reads for itself.
+func TestClientCacheSharesReads(t *testing.T) {
+	const callers = 8
+	ctx := t.Context()
+	tenant := uuid.New()
+	feed := &localFeed{}
+	st := &gatedClients{client: identity.Client{ClientID: "c", TenantID: tenant}, release: make(chan struct{})}
+	c := newClientCache(newChangeTracker(feed, time.Now, time.Hour), st, 10)
+
+	type result struct {
+		client *identity.Client
+		err    error
+	}
+	burst := func(n int) chan result {
+		out := make(chan result, n)
+		for range n {
+			go func() {
+				client, err := c.TenantClient(ctx, tenant, "c")
+				out <- result{client, err}
+			}()
+		}
+		return out
+	}
+	collect := func(out chan result, n int) []*identity.Client {
+		var got []*identity.Client
+		for range n {
+			r := <-out
+			require.NoError(t, r.err)
+			got = append(got, r.client)
+		}
+		return got
+	}
+
+	for round, want := range []int64{1, 2} {
+		out := burst(callers)
+		require.True(t, eventually(func() bool { return st.reads.Load() >= want }), "round %d: the client is read", round)
+		// Without a shared flight every caller would reach the store by
+		// now; give them a short while to, then let the read answer.
+		for deadline := time.Now().Add(100 * time.Millisecond); time.Now().Before(deadline) && st.reads.Load() < want+callers-1; {
+			time.Sleep(time.Millisecond)
+		}
+		close(st.release)
+		got := collect(out, callers)
+		assert.Equal(t, want, st.reads.Load(), "round %d: one read for %d requests", round, callers)
+		for _, client := range got {
+			assert.Same(t, got[0], client, "round %d: every request has the shared read's record", round)
+		}
+		_, err := c.TenantClient(ctx, tenant, "c")
+		require.NoError(t, err)
+		assert.Equal(t, want, st.reads.Load(), "round %d: the cache answers the next request", round)
+		st.release = make(chan struct{}) // no request of the round runs any more
+		feed.local.Add(1)                // a change of the tenant: the entry is stale
+	}
+
+	// A read under the current stamp is running when the tenant changes
+	// again: a request after that change reads for itself.
+	first := burst(1)
+	require.True(t, eventually(func() bool { return st.reads.Load() == 3 }))
+	feed.local.Add(1)
+	second := burst(1)
+	assert.True(t, eventually(func() bool { return st.reads.Load() == 4 }), "a request after the change does not wait for the older read")
+	close(st.release)
+	collect(first, 1)
+	collect(second, 1)
+}
