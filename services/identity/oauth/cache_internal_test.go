@@ -2,9 +2,10 @@ package oauth
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -330,6 +331,65 @@ func TestCachedTokenKeepsItsAudience(t *testing.T) {
 	assert.Equal(t, []string{"kms"}, []string(v.Audience))
 }
 
+// TestCachedTokenHoldsNoPasswordHash: a user's token in the token cache,
+// which may stay there until the token expires, keeps nothing of the user's
+// password hash; introspection and userinfo still answer with the user's
+// profile.
+func TestCachedTokenHoldsNoPasswordHash(t *testing.T) {
+	r := newRig(t, dbtest.SQLite)
+	u, err := storeOf(r.s).User(t.Context(), r.tenant, r.user.ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, u.PasswordHash)
+	require.True(t, holdsString(reflect.ValueOf(u), u.PasswordHash, map[uintptr]bool{}), "the search finds the hash in the user record")
+
+	tok := r.mint(t, testIssuer, nil)
+	assert.Equal(t, "user", r.introspect(t, tok)["username"])
+	code, _ := r.userinfo(t, tok)
+	assert.Equal(t, http.StatusOK, code)
+	e, ok := r.s.tokens.get(tokenKey(tok), r.now)
+	require.True(t, ok, "the token is cached")
+	require.NotNil(t, e.token.account)
+	assert.Equal(t, "user", e.token.account.Username)
+	assert.False(t, holdsString(reflect.ValueOf(e), u.PasswordHash, map[uintptr]bool{}), "the cached entry must not hold the password hash")
+}
+
+// holdsString reports whether v, followed through pointers, interfaces,
+// structs (unexported fields too), slices, arrays and maps, holds a string
+// equal to s. seen stops it going round a cycle of pointers.
+func holdsString(v reflect.Value, s string, seen map[uintptr]bool) bool {
+	switch v.Kind() {
+	case reflect.String:
+		return v.String() == s
+	case reflect.Pointer:
+		if v.IsNil() || seen[v.Pointer()] {
+			return false
+		}
+		seen[v.Pointer()] = true
+		return holdsString(v.Elem(), s, seen)
+	case reflect.Interface:
+		return !v.IsNil() && holdsString(v.Elem(), s, seen)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if holdsString(v.Field(i), s, seen) {
+				return true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if holdsString(v.Index(i), s, seen) {
+				return true
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if holdsString(it.Key(), s, seen) || holdsString(it.Value(), s, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // TestClientCacheLimits: the client cache holds at most its size, and a
 // client deleted from one tenant and created again in another is found in
 // its new tenant.
@@ -414,31 +474,170 @@ func TestChangeTracker(t *testing.T) {
 
 // TestCachesUnderConcurrentUse introspects one token and authenticates its
 // client from several goroutines while the token is revoked: every
-// introspection that starts after the revocation returned refuses it.
+// introspection that starts after the revocation returned refuses it. Each
+// goroutine goes on until it has made several such introspections, so the
+// check cannot pass by having finished before the revocation.
 func TestCachesUnderConcurrentUse(t *testing.T) {
+	const (
+		workers  = 4
+		after    = 5      // introspections each worker makes once the token is revoked
+		maxCalls = 20_000 // per worker: a bound, should the revocation never be seen
+	)
 	r := newRig(t, dbtest.SQLite)
 	svc := r.serviceClient(t)
 	tok := r.clientToken(t, r.s, svc)
+	deadline := time.Now().Add(time.Minute) // a bound, not a timing assertion
 	var revoked atomic.Bool
-	done := make(chan error)
-	for range 4 {
+	started := make(chan struct{}, workers)
+	done := make(chan error, workers)
+	for range workers {
 		go func() {
-			var err error
-			for range 20 {
-				after := revoked.Load()
+			seen := 0
+			for calls := 0; seen < after; calls++ {
+				if calls == maxCalls || time.Now().After(deadline) {
+					done <- fmt.Errorf("gave up after %d introspections, %d of them after the revocation", calls, seen)
+					return
+				}
+				wasRevoked := revoked.Load()
 				a := r.call(r.s.introspect, PathIntrospect, r.rs, url.Values{"token": {tok}})
-				if a.err == nil && a.status == http.StatusOK && after && a.body["active"] == true {
-					err = errors.New("a revoked token was answered active")
+				if calls == 0 {
+					started <- struct{}{} // buffered: never blocks
+				}
+				switch {
+				case a.err != nil:
+					done <- fmt.Errorf("introspection %d: %w", calls, a.err)
+					return
+				case a.status != http.StatusOK:
+					done <- fmt.Errorf("introspection %d: status %d: %v", calls, a.status, a.body)
+					return
+				case wasRevoked && a.body["active"] != false:
+					done <- fmt.Errorf("introspection %d, after the revocation, answered %v", calls, a.body)
+					return
+				case wasRevoked:
+					seen++
 				}
 			}
-			done <- err
+			done <- nil
 		}()
 	}
+	// Revoke only once every worker is introspecting, so the revocation
+	// runs while they do.
+	for range workers {
+		<-started
+	}
 	a := r.call(r.s.revoke, PathRevoke, svc, url.Values{"token": {tok}})
+	require.NoError(t, a.err)
 	require.Equal(t, http.StatusOK, a.status, a.body)
 	revoked.Store(true)
-	for range 4 {
+	for range workers {
 		assert.NoError(t, <-done)
 	}
 	assert.False(t, r.activeOn(t, r.s, tok))
+}
+
+// gatedClients is a ClientStore whose TenantClient counts its calls and
+// answers (a fresh copy of client) only once release is closed.
+type gatedClients struct {
+	client  identity.Client
+	reads   atomic.Int64
+	release chan struct{}
+}
+
+func (g *gatedClients) Client(context.Context, string) (*identity.Client, error) {
+	c := g.client
+	return &c, nil
+}
+
+func (g *gatedClients) TenantClient(context.Context, uuid.UUID, string) (*identity.Client, error) {
+	g.reads.Add(1)
+	<-g.release
+	c := g.client
+	return &c, nil
+}
+
+// localFeed is a ChangeFeed whose generation stays 0 and whose local change
+// count a test raises while requests run.
+type localFeed struct{ local atomic.Uint64 }
+
+func (f *localFeed) Generation(context.Context, uuid.UUID) (int64, error) { return 0, nil }
+func (f *localFeed) LocalChanges(uuid.UUID) uint64                        { return f.local.Load() }
+
+// eventually polls cond until it holds or a generous deadline passes, and
+// reports whether it held.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// TestClientCacheSharesReads: concurrent requests for a client that is not
+// cached, or whose tenant changed, share one read of it; a request that saw
+// a later change does not take the answer of a read that began before it,
+// but reads for itself.
+func TestClientCacheSharesReads(t *testing.T) {
+	const callers = 8
+	ctx := t.Context()
+	tenant := uuid.New()
+	feed := &localFeed{}
+	st := &gatedClients{client: identity.Client{ClientID: "c", TenantID: tenant}, release: make(chan struct{})}
+	c := newClientCache(newChangeTracker(feed, time.Now, time.Hour), st, 10)
+
+	type result struct {
+		client *identity.Client
+		err    error
+	}
+	burst := func(n int) chan result {
+		out := make(chan result, n)
+		for range n {
+			go func() {
+				client, err := c.TenantClient(ctx, tenant, "c")
+				out <- result{client, err}
+			}()
+		}
+		return out
+	}
+	collect := func(out chan result, n int) []*identity.Client {
+		var got []*identity.Client
+		for range n {
+			r := <-out
+			require.NoError(t, r.err)
+			got = append(got, r.client)
+		}
+		return got
+	}
+
+	for round, want := range []int64{1, 2} {
+		out := burst(callers)
+		require.True(t, eventually(func() bool { return st.reads.Load() >= want }), "round %d: the client is read", round)
+		// Without a shared flight every caller would reach the store by
+		// now; give them a short while to, then let the read answer.
+		for deadline := time.Now().Add(100 * time.Millisecond); time.Now().Before(deadline) && st.reads.Load() < want+callers-1; {
+			time.Sleep(time.Millisecond)
+		}
+		close(st.release)
+		got := collect(out, callers)
+		assert.Equal(t, want, st.reads.Load(), "round %d: one read for %d requests", round, callers)
+		for _, client := range got {
+			assert.Same(t, got[0], client, "round %d: every request has the shared read's record", round)
+		}
+		_, err := c.TenantClient(ctx, tenant, "c")
+		require.NoError(t, err)
+		assert.Equal(t, want, st.reads.Load(), "round %d: the cache answers the next request", round)
+		st.release = make(chan struct{}) // no request of the round runs any more
+		feed.local.Add(1)                // a change of the tenant: the entry is stale
+	}
+
+	// A read under the current stamp is running when the tenant changes
+	// again: a request after that change reads for itself.
+	first := burst(1)
+	require.True(t, eventually(func() bool { return st.reads.Load() == 3 }))
+	feed.local.Add(1)
+	second := burst(1)
+	assert.True(t, eventually(func() bool { return st.reads.Load() == 4 }), "a request after the change does not wait for the older read")
+	close(st.release)
+	collect(first, 1)
+	collect(second, 1)
 }

@@ -2,9 +2,12 @@ package oauth
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/passthru-dev/passthru/services/identity"
 )
@@ -18,10 +21,18 @@ import (
 // replica re-reads the client at once, and another replica once it reads
 // the tenant's generation again (within the tracker's interval). Unknown
 // clients are not cached. The records are shared: callers only read them.
+//
+// A client missing from the cache, or whose entry's stamp is outdated, is
+// read through a single flight per tenant, client id and stamp, so a burst
+// of requests for a busy client after a change of its tenant costs one
+// read. The stamp is part of the flight's key: a request that saw a later
+// change than a flight already running reads for itself rather than take
+// that flight's older answer.
 type clientCache struct {
 	changes *changeTracker
 	store   ClientStore
 	max     int
+	flight  singleflight.Group
 
 	mu sync.Mutex
 	m  map[string]cachedClient
@@ -84,12 +95,27 @@ func (c *clientCache) TenantClient(ctx context.Context, tenant uuid.UUID, id str
 	}
 	// A stale entry that is not replaced here is never served again (its
 	// stamp is outdated for good) and goes when the cache needs room.
-	client, err := c.store.TenantClient(ctx, tenant, id)
-	if err != nil {
-		return nil, err
+	if stErr != nil {
+		return c.store.TenantClient(ctx, tenant, id) // nothing to cache it under
 	}
-	if stErr == nil {
-		c.put(id, cachedClient{client: client, st: st})
+	key := fmt.Sprintf("%s/%d/%d/%s", tenant, st.local, st.gen, id)
+	for {
+		res, err, _ := c.flight.Do(key, func() (any, error) {
+			client, err := c.store.TenantClient(ctx, tenant, id)
+			if err != nil {
+				return nil, err
+			}
+			c.put(id, cachedClient{client: client, st: st})
+			return client, nil
+		})
+		// The flight ran under its first caller's context: when that
+		// caller went away, one still waiting reads again.
+		if (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return res.(*identity.Client), nil
 	}
-	return client, nil
 }

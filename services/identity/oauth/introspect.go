@@ -69,16 +69,18 @@ func (s *Server) verifyAccess(ctx context.Context, raw string) (*validToken, sta
 	}
 	var (
 		user    uuid.UUID // uuid.Nil for a client's own token
-		account *identity.User
+		account *userProfile
 	)
 	if c.Subject != c.ClientID {
 		// A user's token lives only as long as the user is active.
 		if user, err = uuid.Parse(c.Subject); err != nil {
 			return nil, stamp{}, false, fmt.Errorf("%w: bad subject", tokens.ErrInvalidToken)
 		}
-		if account, err = s.cfg.Store.User(ctx, tenant, user); err != nil || account.Disabled {
+		var u *identity.User
+		if u, err = s.cfg.Store.User(ctx, tenant, user); err != nil || u.Disabled {
 			return nil, stamp{}, false, fmt.Errorf("%w: the user is not active", tokens.ErrInvalidToken)
 		}
+		account = &userProfile{Username: u.Username, Name: u.Name, Email: u.Email}
 	}
 	for _, aud := range c.Audience {
 		if !client.AllowsAudience(aud) {
@@ -103,9 +105,18 @@ type validToken struct {
 	*tokens.AccessClaims
 	tenant uuid.UUID
 	user   uuid.UUID // uuid.Nil for a client's own token (client_credentials)
-	// account is the user as read to check they are active, so no later
-	// step reads it again; nil for a client's own token.
-	account *identity.User
+	// account is what later steps need of the user read to check they are
+	// active, so none reads it again; nil for a client's own token.
+	account *userProfile
+}
+
+// userProfile is the part of a token's user that introspection and
+// userinfo answer with. It is all a validToken keeps of the user record:
+// a validToken may stay in the token cache until the token expires, and
+// the rest of the record (the password hash above all) has no business
+// staying in memory that long.
+type userProfile struct {
+	Username, Name, Email string
 }
 
 // Introspection is the RFC 7662 response.

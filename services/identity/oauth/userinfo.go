@@ -79,7 +79,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := c.account // read and found active by validAccess
-	claims := map[string]any{"sub": user.ID}
+	claims := map[string]any{"sub": c.user}
 	scopes := c.Scopes()
 	if slices.Contains(scopes, "profile") {
 		claims["name"] = user.Name
