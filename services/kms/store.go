@@ -119,7 +119,9 @@ type KeyStore interface {
 	UpdateVersion(ctx context.Context, tenant, keyID, id uuid.UUID, update func(k *ElasticKey, v *MaterialKey) error) (*MaterialKey, error)
 	// KeyGeneration returns the tenant's key generation: a counter that
 	// every committed change to its keys or versions has increased (see
-	// above), read with one statement. not_found when the tenant is not
-	// registered.
+	// above), read with one statement. It starts at the tenant database's
+	// creation time in microseconds, so a tenant deleted and registered
+	// again under its id does not count through the old values. not_found
+	// when the tenant is not registered.
 	KeyGeneration(ctx context.Context, tenant uuid.UUID) (int64, error)
 }

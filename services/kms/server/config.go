@@ -38,7 +38,8 @@ type KeysConfig struct {
 	// GenerationRefresh bounds how long another replica's key change takes
 	// to be seen here.
 	GenerationRefresh time.Duration `yaml:"generation_refresh"`
-	// AuditQueue is how many audit events may wait to be written.
+	// AuditQueue is how many audit events of one tenant may wait to be
+	// written; each tenant has its own queue and writer.
 	AuditQueue int `yaml:"audit_queue"`
 }
 
