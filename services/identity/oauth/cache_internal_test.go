@@ -403,7 +403,7 @@ func TestClientCacheLimits(t *testing.T) {
 		r.clientToken(t, s, one)
 		r.clientToken(t, s, two)
 	}
-	assert.Len(t, s.clients.m, 1, "bounded")
+	assert.Equal(t, 1, s.clients.clients.len(), "bounded")
 
 	other := uuid.New()
 	require.NoError(t, st.CreateTenant(ctx, other, "other", false))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/google/uuid"
 	"golang.org/x/sync/singleflight"
@@ -31,11 +30,8 @@ import (
 type clientCache struct {
 	changes *changeTracker
 	store   ClientStore
-	max     int
 	flight  singleflight.Group
-
-	mu sync.Mutex
-	m  map[string]cachedClient
+	clients *boundedMap[string, cachedClient]
 }
 
 type cachedClient struct {
@@ -44,32 +40,13 @@ type cachedClient struct {
 }
 
 func newClientCache(changes *changeTracker, store ClientStore, size int) *clientCache {
-	return &clientCache{changes: changes, store: store, max: size, m: make(map[string]cachedClient)}
-}
-
-func (c *clientCache) get(id string) (cachedClient, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[id]
-	return e, ok
-}
-
-func (c *clientCache) put(id string, e cachedClient) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[id]; !ok && len(c.m) >= c.max {
-		for k := range c.m { // the map's order is as good as any: make room
-			delete(c.m, k)
-			break
-		}
-	}
-	c.m[id] = e
+	return &clientCache{changes: changes, store: store, clients: newBoundedMap[string, cachedClient](size)}
 }
 
 // Client finds a client by client_id in whichever tenant owns it, as
 // ClientStore.Client does.
 func (c *clientCache) Client(ctx context.Context, id string) (*identity.Client, error) {
-	if e, ok := c.get(id); ok {
+	if e, ok := c.clients.get(id); ok {
 		client, err := c.TenantClient(ctx, e.client.TenantID, id)
 		if err == nil {
 			return client, nil
@@ -90,7 +67,7 @@ func (c *clientCache) Client(ctx context.Context, id string) (*identity.Client, 
 // does.
 func (c *clientCache) TenantClient(ctx context.Context, tenant uuid.UUID, id string) (*identity.Client, error) {
 	st, stErr := c.changes.stamp(ctx, tenant)
-	if e, ok := c.get(id); ok && stErr == nil && e.st == st && e.client.TenantID == tenant {
+	if e, ok := c.clients.get(id); ok && stErr == nil && e.st == st && e.client.TenantID == tenant {
 		return e.client, nil
 	}
 	// A stale entry that is not replaced here is never served again (its
@@ -105,7 +82,7 @@ func (c *clientCache) TenantClient(ctx context.Context, tenant uuid.UUID, id str
 			if err != nil {
 				return nil, err
 			}
-			c.put(id, cachedClient{client: client, st: st})
+			c.clients.put(id, cachedClient{client: client, st: st})
 			return client, nil
 		})
 		// The flight ran under its first caller's context: when that

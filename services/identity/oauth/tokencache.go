@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"crypto/sha256"
-	"sync"
 	"time"
 )
 
@@ -22,10 +21,7 @@ import (
 // The cache holds at most max tokens; a new one takes the place of an
 // arbitrary old one. Entries are shared: callers only read them.
 type tokenCache struct {
-	max int
-
-	mu sync.Mutex
-	m  map[[sha256.Size]byte]cachedToken
+	tokens *boundedMap[[sha256.Size]byte, cachedToken]
 }
 
 type cachedToken struct {
@@ -35,44 +31,25 @@ type cachedToken struct {
 }
 
 func newTokenCache(size int) *tokenCache {
-	return &tokenCache{max: size, m: make(map[[sha256.Size]byte]cachedToken)}
+	return &tokenCache{tokens: newBoundedMap[[sha256.Size]byte, cachedToken](size)}
 }
 
 func tokenKey(raw string) [sha256.Size]byte { return sha256.Sum256([]byte(raw)) }
 
 // get returns the entry of key unless it expired at now (which it drops).
 func (c *tokenCache) get(key [sha256.Size]byte, now time.Time) (cachedToken, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[key]
+	e, ok := c.tokens.get(key)
 	if ok && !now.Before(e.until) {
-		delete(c.m, key)
+		// A fresh entry put meanwhile may go too: it costs one check again.
+		c.tokens.drop(key)
 		return cachedToken{}, false
 	}
 	return e, ok
 }
 
-func (c *tokenCache) put(key [sha256.Size]byte, e cachedToken) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
-		for k := range c.m { // the map's order is as good as any: make room
-			delete(c.m, k)
-			break
-		}
-	}
-	c.m[key] = e
-}
+func (c *tokenCache) put(key [sha256.Size]byte, e cachedToken) { c.tokens.put(key, e) }
 
 // drop forgets key: its entry is stale for good.
-func (c *tokenCache) drop(key [sha256.Size]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, key)
-}
+func (c *tokenCache) drop(key [sha256.Size]byte) { c.tokens.drop(key) }
 
-func (c *tokenCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
+func (c *tokenCache) len() int { return c.tokens.len() }
