@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"flag"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,6 +23,14 @@ func TestSchemaMatchesMigrations(t *testing.T) {
 		schematest.Set{Name: "kms-tenant", Migrations: tenantMigrations, Tenant: true,
 			Models: []any{&elasticKeyRow{}, &materialKeyRow{}, &auditEventRow{}, &keyGenerationRow{}}},
 	)
+}
+
+// TestAuditInsertNamesEveryColumn keeps AppendAudit's written-out INSERT in
+// step with auditEventRow: a column added to the row must be added there.
+func TestAuditInsertNamesEveryColumn(t *testing.T) {
+	schematest.CheckInsert(t, &auditEventRow{}, auditInsertOne)
+	assert.Equal(t, auditColumnCount, strings.Count(auditValues, "?"))
+	assert.Equal(t, auditInsertOne+", "+auditValues+", "+auditValues, auditInsert(3))
 }
 
 // tenantRowWithRegion is tenantRow after a field was added without a
