@@ -91,8 +91,8 @@ type tenantKeys struct {
 	// its key only when the tenant's epoch (and tenantKeys) is the one it
 	// started under.
 	epoch uint64
-	// generation is the store's key generation that keys holds keys of:
-	// the one read when the tenant was added, or last dropped.
+	// generation is the key generation the cached keys were read under:
+	// the one seen when the tenant was added or its keys last dropped.
 	generation int64
 }
 
@@ -239,9 +239,9 @@ func (c *keyCache) version(ctx context.Context, e *cachedKey, mid uuid.UUID) (*c
 // request that merely ended while it waited drops nothing, as the read
 // goes on for the others.
 //
-// Requests racing across a re-read may see the older and the newer
-// generation in either order: each difference drops the keys, which costs
-// store reads but never serves a key older than the generation seen.
+// Requests racing across a re-read may come back with the older and the
+// newer generation in either order; each difference drops the keys again,
+// which costs store reads, never freshness.
 func (c *keyCache) checkGeneration(ctx context.Context, tenant uuid.UUID) error {
 	gen, err := c.gens.Generation(ctx, tenant)
 	c.mu.Lock()
