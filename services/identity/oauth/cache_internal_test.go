@@ -469,7 +469,10 @@ func TestChangeTracker(t *testing.T) {
 		_, err = c.stamp(ctx, uuid.New())
 		require.NoError(t, err)
 	}
-	assert.LessOrEqual(t, len(c.tenants), maxTrackedTenants, "the tenants table is bounded")
+	reads := feed.reads
+	_, err = c.stamp(ctx, tenant)
+	require.NoError(t, err)
+	assert.Equal(t, reads+1, feed.reads, "the tenants table is bounded: the least recently used tenant was forgotten")
 }
 
 // TestCachesUnderConcurrentUse introspects one token and authenticates its

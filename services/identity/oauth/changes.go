@@ -2,10 +2,11 @@ package oauth
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/passthru-dev/passthru/services/infra/changegen"
 )
 
 // ChangeFeed tells the endpoints' caches (verified access tokens, client
@@ -31,62 +32,33 @@ type stamp struct {
 }
 
 // maxTrackedTenants bounds the tenants whose generation is remembered;
-// past it the table starts afresh (each tenant then costs one read again).
+// past it the least recently used one is forgotten (and costs one read
+// again when it comes back).
 const maxTrackedTenants = 10_000
 
 // changeTracker gives the current stamp of a tenant: its local change
-// count, exact at every call, and its database generation, read again when
-// the last read is older than every. A change made through this replica's
-// store is therefore seen at once; one made by another replica once that
-// read happens, within every.
+// count, exact at every call, and its database generation, read again once
+// every has passed since the last read started (changegen.Tracker). A
+// change made through this replica's store is therefore seen at once; one
+// made by another replica once that read happens, within every.
 type changeTracker struct {
-	feed  ChangeFeed
-	now   func() time.Time
-	every time.Duration
-
-	mu      sync.Mutex
-	tenants map[uuid.UUID]*tenantGeneration
-}
-
-type tenantGeneration struct {
-	// mu is held across the database read, so one read serves every
-	// request that finds the generation due at the same moment.
-	mu     sync.Mutex
-	gen    int64
-	readAt time.Time // zero: never read
+	feed ChangeFeed
+	gens *changegen.Tracker
 }
 
 func newChangeTracker(feed ChangeFeed, now func() time.Time, every time.Duration) *changeTracker {
-	return &changeTracker{feed: feed, now: now, every: every, tenants: map[uuid.UUID]*tenantGeneration{}}
+	return &changeTracker{feed: feed, gens: changegen.New(feed.Generation, now, every, maxTrackedTenants)}
 }
 
 // stamp returns tenant's current stamp. An error (the database failed, the
 // tenant is gone) means nothing of the tenant may be served from a cache.
 func (c *changeTracker) stamp(ctx context.Context, tenant uuid.UUID) (stamp, error) {
+	// The local count is read first: a local change committing after it
+	// raises the count, so what is read under this stamp goes stale.
 	local := c.feed.LocalChanges(tenant)
-	c.mu.Lock()
-	t := c.tenants[tenant]
-	if t == nil {
-		if len(c.tenants) >= maxTrackedTenants {
-			clear(c.tenants)
-		}
-		t = &tenantGeneration{}
-		c.tenants[tenant] = t
+	gen, err := c.gens.Generation(ctx, tenant)
+	if err != nil {
+		return stamp{}, err
 	}
-	c.mu.Unlock()
-
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	// The time is taken before the read: a change committed during the
-	// read then counts as not yet seen.
-	now := c.now()
-	if t.readAt.IsZero() || now.Sub(t.readAt) >= c.every || now.Before(t.readAt) {
-		gen, err := c.feed.Generation(ctx, tenant)
-		if err != nil {
-			t.readAt = time.Time{}
-			return stamp{}, err
-		}
-		t.gen, t.readAt = gen, now
-	}
-	return stamp{local: local, gen: t.gen}, nil
+	return stamp{local: local, gen: gen}, nil
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/sync/singleflight"
 
+	"github.com/passthru-dev/passthru/services/infra/changegen"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keycrypto"
 )
@@ -31,6 +31,8 @@ const (
 // transaction) is re-read at most once per GenerationRefresh, by the first
 // request that finds it due while the others of that tenant wait for the
 // answer, and a changed generation drops every cached key of the tenant.
+// The generations of at most changegen.DefaultMaxTenants tenants are
+// remembered; the least recently used tenant past that reads it again.
 type CacheOptions struct {
 	// MaxKeys bounds the elastic keys cached over all tenants; the least
 	// recently used goes first. Default DefaultCacheMaxKeys.
@@ -74,7 +76,7 @@ type keyCache struct {
 	now   func() time.Time
 	opts  CacheOptions
 
-	flight singleflight.Group // generation reads, by tenant
+	gens *changegen.Tracker // the tenants' key generations
 
 	mu      sync.Mutex
 	tenants map[uuid.UUID]*tenantKeys
@@ -89,10 +91,9 @@ type tenantKeys struct {
 	// its key only when the tenant's epoch (and tenantKeys) is the one it
 	// started under.
 	epoch uint64
-	// generation is the store's key generation as last read, at checkedAt
-	// (when that read started); zero checkedAt: never read.
+	// generation is the key generation the cached keys were read under:
+	// the one seen when the tenant was added or its keys last dropped.
 	generation int64
-	checkedAt  time.Time
 }
 
 // cachedKey is a key with its versions read so far. Its fields are
@@ -116,7 +117,11 @@ type cachedVersion struct {
 
 func newKeyCache(store kms.KeyStore, load loader, now func() time.Time, opts CacheOptions) *keyCache {
 	opts.withDefaults()
-	return &keyCache{store: store, load: load, now: now, opts: opts, tenants: map[uuid.UUID]*tenantKeys{}, lru: list.New()}
+	return &keyCache{
+		store: store, load: load, now: now, opts: opts,
+		gens:    changegen.New(store.KeyGeneration, now, opts.GenerationRefresh, 0),
+		tenants: map[uuid.UUID]*tenantKeys{}, lru: list.New(),
+	}
 }
 
 // get returns key id of tenant with its primary version loaded, from the
@@ -227,46 +232,36 @@ func (c *keyCache) version(ctx context.Context, e *cachedKey, mid uuid.UUID) (*c
 	return v, nil
 }
 
-// checkGeneration re-reads the tenant's key generation when the last read
-// started GenerationRefresh ago or more, and drops the tenant's keys when
-// it changed. Concurrent requests of one tenant share one read. An
-// unregistered tenant (deleted by another replica) loses its keys too.
+// checkGeneration drops the tenant's keys when its key generation (read
+// again at most once per GenerationRefresh, by one request of the tenant
+// for all) is not the one they were cached under. A failed read (the
+// tenant may have been deleted by another replica) drops them too; a
+// request that merely ended while it waited drops nothing, as the read
+// goes on for the others.
+//
+// Requests racing across a re-read may come back with the older and the
+// newer generation in either order; each difference drops the keys again,
+// which costs store reads, never freshness.
 func (c *keyCache) checkGeneration(ctx context.Context, tenant uuid.UUID) error {
-	now := c.now()
+	gen, err := c.gens.Generation(ctx, tenant)
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			c.forgetTenantLocked(tenant)
+		}
+		return err
+	}
 	t := c.tenants[tenant]
 	if t == nil {
-		t = &tenantKeys{keys: map[uuid.UUID]*cachedKey{}}
-		c.tenants[tenant] = t
-	}
-	due := t.checkedAt.IsZero() || now.Sub(t.checkedAt) >= c.opts.GenerationRefresh
-	c.mu.Unlock()
-	if !due {
+		c.tenants[tenant] = &tenantKeys{keys: map[uuid.UUID]*cachedKey{}, generation: gen}
 		return nil
 	}
-	_, err, _ := c.flight.Do(tenant.String(), func() (any, error) {
-		// Each waiter's request is bounded by the first one's, so the
-		// read must not end with that request.
-		start := c.now()
-		gen, err := c.store.KeyGeneration(context.WithoutCancel(ctx), tenant)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if err != nil {
-			c.forgetTenantLocked(tenant)
-			return nil, err
-		}
-		t := c.tenants[tenant]
-		if t == nil {
-			t = &tenantKeys{keys: map[uuid.UUID]*cachedKey{}}
-			c.tenants[tenant] = t
-		}
-		if !t.checkedAt.IsZero() && gen != t.generation {
-			c.dropLocked(t)
-		}
-		t.generation, t.checkedAt = gen, start
-		return nil, nil
-	})
-	return err
+	if gen != t.generation {
+		c.dropLocked(t)
+		t.generation = gen
+	}
+	return nil
 }
 
 // forget drops key id of tenant, after a change to it on this replica.
@@ -286,6 +281,7 @@ func (c *keyCache) forget(tenant, id uuid.UUID) {
 // forgetTenant drops every key of tenant and its generation, after the
 // tenant was deleted on this replica.
 func (c *keyCache) forgetTenant(tenant uuid.UUID) {
+	c.gens.Forget(tenant)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.forgetTenantLocked(tenant)
