@@ -199,8 +199,8 @@ func BenchmarkBearerVerifyUncached(b *testing.B) {
 // is an hour so that no re-check falls inside the loop.
 func BenchmarkKMSEncryptBearer(b *testing.B) {
 	pki := filepath.Join(b.TempDir(), "tls")
-	idp := fixture.StartIdentity(b, dbtest.SQLite, fixture.WithIdentityPKIDir(pki))
-	k := fixture.StartKMS(b, dbtest.SQLite, quietKMS, fixture.WithKMSPKIDir(pki), fixture.WithKMSConfig(func(c *kmsserver.Config) {
+	idp := fixture.StartIdentity(b, dbtest.SQLite, steadyIdentity, fixture.WithIdentityPKIDir(pki))
+	k := fixture.StartKMS(b, dbtest.SQLite, quietKMS, steadyKMS, fixture.WithKMSPKIDir(pki), fixture.WithKMSConfig(func(c *kmsserver.Config) {
 		c.Demo.IdentityFile = idp.DemoFile
 		c.Demo.RevocationInterval = time.Hour
 	}))
