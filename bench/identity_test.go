@@ -77,14 +77,14 @@ func BenchmarkIdentityClientCredentials(b *testing.B) {
 		return nil
 	}
 	require.NoError(b, token()) // warms the TLS connection and the secret cache
-	statements := sqliteStatements.Load()
+	c := startCost(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := token(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportStatements(b, statements)
+	c.report(b)
 }
 
 func BenchmarkIdentityIntrospect(b *testing.B) {
@@ -109,12 +109,12 @@ func BenchmarkIdentityIntrospect(b *testing.B) {
 		return nil
 	}
 	require.NoError(b, introspect())
-	statements := sqliteStatements.Load()
+	c := startCost(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := introspect(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportStatements(b, statements)
+	c.report(b)
 }

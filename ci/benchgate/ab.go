@@ -47,7 +47,11 @@ type abSide struct {
 
 	setup  map[string][]float64 // CPU seconds of each 1x run, by benchmark
 	loaded map[string][]float64 // CPU seconds of each Nx run, by benchmark
-	wall   bytes.Buffer         // the Nx runs' own output (wall-clock ns/op)
+	// loop holds, by benchmark, the CPU seconds per operation each Nx run
+	// reported itself (cpu-ms/op, measured around its loop only), for
+	// benchmarks that report it.
+	loop map[string][]float64
+	wall bytes.Buffer // the Nx runs' own output (wall-clock ns/op)
 }
 
 // runAB builds the benchmark binary of the base commit and of the working
@@ -90,7 +94,7 @@ func runAB(ctx context.Context, o options, stdout, stderr io.Writer) (int, error
 		return exitUsage, err
 	}
 
-	cpu := compareAB(cpuFile(sides[0], names, ab.iterations), cpuFile(sides[1], names, ab.iterations), ab.limit)
+	cpu := compareAB(cpuFile(sides[0], sides[1], names, ab.iterations), cpuFile(sides[1], sides[0], names, ab.iterations), ab.limit)
 	cpu.onlyBase, cpu.onlyHead = onlyBase, onlyHead
 	cpu.write(stdout, fmt.Sprintf("CPU sec/op (gated: head may not cost more than %g%% more with p < %g)", ab.limit, abAlpha))
 	writeWallClock(sides, stdout)
@@ -227,7 +231,7 @@ func commonBenchmarks(ctx context.Context, pattern string, sides []*abSide) (com
 // whatever drifts during the run weighs on both alike.
 func runRounds(ctx context.Context, ab abOptions, names []string, sides []*abSide, progress io.Writer) error {
 	for _, s := range sides {
-		s.setup, s.loaded = map[string][]float64{}, map[string][]float64{}
+		s.setup, s.loaded, s.loop = map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	}
 	for round := range ab.rounds {
 		order := []*abSide{sides[0], sides[1]}
@@ -247,6 +251,9 @@ func runRounds(ctx context.Context, ab abOptions, names []string, sides []*abSid
 				}
 				s.setup[name] = append(s.setup[name], one)
 				s.loaded[name] = append(s.loaded[name], many)
+				if v, ok := loopCPU(out); ok {
+					s.loop[name] = append(s.loop[name], v)
+				}
 				s.wall.Write(out)
 			}
 		}
@@ -270,21 +277,46 @@ func runOnce(ctx context.Context, s *abSide, name, benchtime string) (float64, [
 	return (ps.UserTime() + ps.SystemTime()).Seconds(), stdout.Bytes(), nil
 }
 
-// cpuFile turns a side's CPU times into per-operation samples: each Nx
-// run's time minus the median 1x run's, over the N-1 operations between
-// them. The median of all the side's 1x runs, not the same round's, is
-// subtracted: setup cost varies from run to run (key generation, say) and
-// one run's setup would add its noise to every sample.
-func cpuFile(s *abSide, names []string, iterations int) *benchFile {
+// cpuFile turns a side's CPU times into per-operation samples. A benchmark
+// that measures its own loop's CPU time (cpu-ms/op) on both sides in every
+// round is compared on that: its setup (starting servers, generating keys)
+// is then left out, where it would otherwise add its noise, often larger
+// than the operations' whole cost, to every sample. Otherwise a sample is
+// each Nx run's time minus the median 1x run's, over the N-1 operations
+// between them. The median of all the side's 1x runs, not the same round's,
+// is subtracted: setup cost varies from run to run (key generation, say)
+// and one run's setup would add its noise to every sample.
+func cpuFile(s, other *abSide, names []string, iterations int) *benchFile {
 	bf := &benchFile{path: s.name + " (CPU)", benchmarks: map[string]*benchmark{}}
 	for _, name := range names {
 		short := strings.TrimPrefix(name, "Benchmark")
+		samples := perOp(s.setup[name], s.loaded[name], iterations)
+		if n := len(s.loaded[name]); n > 0 && len(s.loop[name]) == n && len(other.loop[name]) == len(other.loaded[name]) {
+			samples = slices.Clone(s.loop[name])
+		}
 		bf.benchmarks[short] = &benchmark{name: short, units: []string{unitTime},
-			values: map[string][]float64{unitTime: perOp(s.setup[name], s.loaded[name], iterations)}}
+			values: map[string][]float64{unitTime: samples}}
 		bf.order = append(bf.order, short)
 	}
 	return bf
 }
+
+// loopCPU is the CPU time per operation, in seconds, that a benchmark run's
+// output reports as cpu-ms/op, if it does.
+func loopCPU(out []byte) (float64, bool) {
+	bf, err := parse(bytes.NewReader(out), "run", nil)
+	if err != nil || len(bf.order) != 1 {
+		return 0, false
+	}
+	v := bf.benchmarks[bf.order[0]].values[loopCPUUnit]
+	if len(v) != 1 {
+		return 0, false
+	}
+	return v[0] / 1000, true
+}
+
+// loopCPUUnit is the metric a benchmark reports its loop's CPU time in.
+const loopCPUUnit = "cpu-ms/op"
 
 // perOp is (loaded - median(setup)) / (iterations-1) for every loaded time.
 func perOp(setup, loaded []float64, iterations int) []float64 {

@@ -90,13 +90,43 @@ func TestCPUSamplesFromRuns(t *testing.T) {
 	for _, ns := range []string{"1000000", "1100000"} {
 		side.wall.WriteString("goos: linux\ngoarch: amd64\npkg: example.com/bench\ncpu: Test\nBenchmarkKMSEncrypt-2 \t 1001\t " + ns + " ns/op\t 4.000 queries/op\nPASS\n")
 	}
-	bf := cpuFile(&side, []string{"BenchmarkKMSEncrypt"}, 1001)
+	bf := cpuFile(&side, &side, []string{"BenchmarkKMSEncrypt"}, 1001)
 	require.Equal(t, []string{"KMSEncrypt"}, bf.order)
 	assert.InDeltaSlice(t, []float64{1e-3, 1.05e-3}, bf.benchmarks["KMSEncrypt"].values[unitTime], 1e-12)
 
 	wall, err := parse(&side.wall, "base", nil)
 	require.NoError(t, err)
 	assert.Equal(t, []float64{1e-3, 1.1e-3}, wall.benchmarks[benchKey("example.com/bench", "KMSEncrypt")].values[unitTime])
+}
+
+// TestCPUSamplesFromTheLoop: a benchmark that reports its loop's own CPU
+// time (cpu-ms/op) on both sides is compared on that, setup left out; when
+// either side lacks it in a round, both fall back to process CPU times.
+func TestCPUSamplesFromTheLoop(t *testing.T) {
+	t.Parallel()
+	out := func(cpuMS string) []byte {
+		return []byte("pkg: example.com/bench\nBenchmarkKMSEncrypt-2 \t 1001\t 1000000 ns/op\t " + cpuMS + " cpu-ms/op\t 1.000 queries/op\nPASS\n")
+	}
+	v, ok := loopCPU(out("0.2500"))
+	require.True(t, ok)
+	assert.InDelta(t, 0.25e-3, v, 1e-12)
+	_, ok = loopCPU([]byte("pkg: example.com/bench\nBenchmarkKMSEncrypt-2 \t 1001\t 1000000 ns/op\nPASS\n"))
+	assert.False(t, ok, "no cpu-ms/op reported")
+
+	side := func(loop ...float64) *abSide {
+		return &abSide{
+			setup:  map[string][]float64{"BenchmarkKMSEncrypt": {0.5, 0.5}},
+			loaded: map[string][]float64{"BenchmarkKMSEncrypt": {1.5, 1.5}},
+			loop:   map[string][]float64{"BenchmarkKMSEncrypt": loop},
+		}
+	}
+	names := []string{"BenchmarkKMSEncrypt"}
+	both, measured := side(0.2e-3, 0.3e-3), side(0.4e-3, 0.5e-3)
+	assert.Equal(t, []float64{0.2e-3, 0.3e-3}, cpuFile(both, measured, names, 1001).benchmarks["KMSEncrypt"].values[unitTime])
+	partial := side(0.4e-3)
+	assert.InDeltaSlice(t, []float64{1e-3, 1e-3}, cpuFile(both, partial, names, 1001).benchmarks["KMSEncrypt"].values[unitTime], 1e-12,
+		"the other side lacks a round's loop time: process CPU for both")
+	assert.InDeltaSlice(t, []float64{1e-3, 1e-3}, cpuFile(partial, both, names, 1001).benchmarks["KMSEncrypt"].values[unitTime], 1e-12)
 }
 
 func TestCompareABListsOneSidedBenchmarks(t *testing.T) {

@@ -59,7 +59,9 @@
 // two runs of one benchmark alone in its own process: one with
 // -benchtime=1x (process start, the benchmark's setup, one operation) and
 // one with -benchtime=Nx; the sample is the Nx run's CPU time minus the
-// median 1x run's, over N-1 operations. The benchmarks' own wall-clock
+// median 1x run's, over N-1 operations. A benchmark that reports its own
+// loop's CPU time (cpu-ms/op) on both sides is compared on that instead,
+// its setup left out. The benchmarks' own wall-clock
 // ns/op is printed too, not gated. A benchmark with sub-benchmarks is
 // measured as a whole.
 //
