@@ -94,7 +94,8 @@ type issuer struct {
 	sf              singleflight.Group
 }
 
-func newIssuer(cfg IssuerConfig, now func() time.Time, log *slog.Logger, fetches *atomic.Uint64) *issuer {
+// instrument wraps the issuer's transport (telemetry.Transport).
+func newIssuer(cfg IssuerConfig, now func() time.Time, log *slog.Logger, fetches *atomic.Uint64, instrument func(http.RoundTripper) http.RoundTripper) *issuer {
 	cfg = cfg.withDefaults()
 	transport := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
@@ -105,7 +106,7 @@ func newIssuer(cfg IssuerConfig, now func() time.Time, log *slog.Logger, fetches
 		IdleConnTimeout:     90 * time.Second,
 	}
 	client := &http.Client{
-		Transport: transport,
+		Transport: instrument(transport),
 		Timeout:   fetchTimeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			// A redirect must not downgrade to plain HTTP or loop.

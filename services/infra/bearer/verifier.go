@@ -6,14 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
+	"github.com/passthru-dev/passthru/services/infra/telemetry"
 )
 
 const (
@@ -40,6 +44,11 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives fetch failures; default discards. Tokens are never logged.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider instrument the fetches from the
+	// issuers (metadata, JWK sets) with the service's own providers (see
+	// telemetry.Transport); both nil: no instrumentation at all.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Token is a verified access token. It is shared between the callers that
@@ -119,7 +128,9 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		if _, dup := v.issuers[cfg.Issuer]; dup {
 			return nil, fmt.Errorf("bearer verifier: Issuers: %q configured twice", cfg.Issuer)
 		}
-		iss := newIssuer(*cfg, now, log, &v.fetches)
+		iss := newIssuer(*cfg, now, log, &v.fetches, func(rt http.RoundTripper) http.RoundTripper {
+			return telemetry.Transport(rt, opts.TracerProvider, opts.MeterProvider)
+		})
 		v.issuers[cfg.Issuer] = iss
 		for _, alg := range iss.cfg.Algorithms {
 			if !contains(methods, alg) {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/passthru-dev/passthru/services/infra/authn"
 )
 
@@ -32,6 +34,9 @@ type flight struct {
 
 	// sent is set (under Checker.mu) when the flight's call is sent.
 	sent time.Time
+	// parent is the span of the check that made the flight (only when
+	// traced): the call that answers it continues that trace.
+	parent trace.SpanContext
 
 	// The answer, written before done is closed.
 	done   chan struct{}
@@ -50,7 +55,7 @@ type queue struct {
 // join returns the flight that answers this check: a waiting one of the
 // same token, a sent one when the check may share it, or a new one queued
 // for the client's next call.
-func (c *Checker) join(cred credential, key [32]byte, raw string, claims *authn.Claims, now time.Time, strict bool) *flight {
+func (c *Checker) join(ctx context.Context, cred credential, key [32]byte, raw string, claims *authn.Claims, now time.Time, strict bool) *flight {
 	c.mu.Lock()
 	q := c.queues[cred]
 	if q != nil {
@@ -69,6 +74,9 @@ func (c *Checker) join(cred credential, key [32]byte, raw string, claims *authn.
 		return f
 	}
 	f := &flight{key: key, raw: raw, tenant: claims.TenantID, jti: claims.ID, done: make(chan struct{})}
+	if c.traced {
+		f.parent = trace.SpanContextFromContext(ctx)
+	}
 	if claims.ExpiresAt != nil {
 		f.exp = claims.ExpiresAt.Time
 	}
@@ -141,9 +149,15 @@ func (c *Checker) drain(q *queue) {
 
 // exchange asks Identity about round, setting each flight's answer. It runs
 // on its own context: the checks waiting for it may give up, the others
-// still get their answer.
+// still get their answer. Traced, its calls belong to the trace of the
+// round's first check (one call answers checks of many traces; the first
+// is the one that waited longest).
 func (c *Checker) exchange(cred credential, round []*flight) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	base := context.Background()
+	if p := round[0].parent; p.IsValid() {
+		base = trace.ContextWithSpanContext(base, p)
+	}
+	ctx, cancel := context.WithTimeout(base, c.timeout)
 	defer cancel()
 	endpoint, batch, err := c.endpoints.get(ctx)
 	if err != nil {

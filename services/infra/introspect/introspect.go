@@ -80,7 +80,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/passthru-dev/passthru/services/infra/authn"
+	"github.com/passthru-dev/passthru/services/infra/telemetry"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 )
 
@@ -171,6 +175,12 @@ type Options struct {
 	// Logger receives configuration and availability problems; default
 	// discards.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider instrument the calls to Identity
+	// (the service's own, see telemetry.Transport): each call is a client
+	// span in the trace of the check that queued its first token, and
+	// carries that trace to Identity. Both nil: no instrumentation at all.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Stats count what a Checker did, for tests and benchmarks.
@@ -208,6 +218,7 @@ type Checker struct {
 	now         func() time.Time
 	log         *slog.Logger
 	http        *http.Client
+	traced      bool // a TracerProvider is set: flights remember their trace
 
 	endpoints endpoints
 	noBatch   atomic.Bool // the batch endpoint answered 404/405: one call per token from now on
@@ -315,8 +326,9 @@ func (c *Checker) configure(opts Options) error {
 	case c.timeout < 0:
 		return fmt.Errorf("Timeout %v: must be positive", opts.Timeout)
 	}
+	c.traced = opts.TracerProvider != nil
 	c.http = &http.Client{
-		Transport: &http.Transport{
+		Transport: telemetry.Transport(&http.Transport{
 			// No proxy from the environment: the token and the client's
 			// credentials go to Identity and nowhere else.
 			Proxy:               nil,
@@ -324,7 +336,7 @@ func (c *Checker) configure(opts Options) error {
 			ForceAttemptHTTP2:   true,
 			MaxIdleConnsPerHost: parallelism,
 			IdleConnTimeout:     90 * time.Second,
-		},
+		}, opts.TracerProvider, opts.MeterProvider),
 		// A redirect would resend the token to wherever it points.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -430,7 +442,7 @@ func (c *Checker) CheckHashed(ctx context.Context, raw string, sum [sha256.Size]
 			"tenant_id", claims.TenantID)
 		return fmt.Errorf("%w: no introspection client for tenant %q", errUnavailable, claims.TenantID)
 	}
-	f := c.join(credential{id: id, secret: secret}, key, raw, claims, now, strict)
+	f := c.join(ctx, credential{id: id, secret: secret}, key, raw, claims, now, strict)
 	select {
 	case <-f.done:
 	case <-ctx.Done():

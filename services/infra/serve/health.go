@@ -13,6 +13,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
+	"github.com/passthru-dev/passthru/services/infra/telemetry"
 )
 
 // Check is one named readiness check: nil when the dependency is ready.
@@ -61,7 +62,10 @@ func Handler(name string, h http.Handler, checks []Check, opts Options) http.Han
 	// Without a provider there is nowhere for spans to go: skip the
 	// instrumentation and its cost on every request.
 	if opts.TracerProvider != nil || opts.MeterProvider != nil {
-		var otelOpts []otelhttp.Option
+		// The service's own propagator, not the global one: a request's
+		// traceparent continues the caller's trace even when nothing has
+		// installed a global propagator (two services in one process).
+		otelOpts := []otelhttp.Option{otelhttp.WithPropagators(telemetry.Propagator())}
 		if opts.TracerProvider != nil {
 			otelOpts = append(otelOpts, otelhttp.WithTracerProvider(opts.TracerProvider))
 		}

@@ -135,6 +135,10 @@ type Env struct {
 	// ClientCAFile is the bundle client certificates chain to (the
 	// configured tls.client_ca_file, or the demo CA), "" without client auth.
 	ClientCAFile string
+	// TracerProvider and MeterProvider are Options', for the service's
+	// outgoing HTTP clients (telemetry.Transport); nil when not set.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 
 	pki *tlsx.ServerPKI // the demo PKI, nil with a configured certificate
 
@@ -417,6 +421,7 @@ func Start(ctx context.Context, svc *Service, opts Options) (_ *Instance, err er
 		Hasher: password.Hasher{Iterations: s.PBKDF2Iterations},
 		URL:    "https://" + urlHost(ln.Addr().(*net.TCPAddr)), CAFile: cert.caFile, Roots: cert.roots,
 		ClientAuth: s.TLS.ClientAuth, ClientCAFile: cert.clientCAFile, pki: cert.pki,
+		TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider,
 	}
 	if env.ClientAuth == "" {
 		env.ClientAuth = config.ClientAuthNone

@@ -2,6 +2,11 @@
 // redacted and trace ids attached) and OpenTelemetry traces and metrics
 // exported over OTLP/HTTP. Without an OTLP endpoint the providers are no-ops,
 // so instrumented code costs next to nothing and needs no collector.
+//
+// Trace context crosses services as W3C trace-context (Propagator): servers
+// extract it (services/infra/serve) and outgoing clients inject it
+// (Transport), each with the service's own providers rather than
+// OpenTelemetry's globals.
 package telemetry
 
 import (
@@ -22,7 +27,6 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -117,7 +121,7 @@ func Setup(ctx context.Context, opts Options) (*slog.Logger, func(context.Contex
 	if opts.OTLPEndpoint != "" {
 		otel.SetTracerProvider(t.TracerProvider)
 		otel.SetMeterProvider(t.MeterProvider)
-		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+		otel.SetTextMapPropagator(Propagator())
 		logger := t.Logger
 		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 			logger.Warn("telemetry export failed", slog.String("error", err.Error()))

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/bearer"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/introspect"
+	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/keys"
@@ -61,8 +61,9 @@ func demoTrust(f *demofile.File, interval time.Duration) (IssuerConfig, error) {
 // newTrust builds the bearer authenticator of issuers. expand turns granted
 // scopes into the principal's; registered tells whether a KMS tenant exists.
 func newTrust(issuers []IssuerConfig, rules []TenantRule, devMode bool, expand func([]string) []string,
-	registered func(context.Context, uuid.UUID) (bool, error), baseDir string, now func() time.Time, logger *slog.Logger,
+	registered func(context.Context, uuid.UUID) (bool, error), baseDir string, env *serve.Env,
 ) (*trust, error) {
+	now, logger := env.Now, env.Logger
 	t := &trust{issuers: issuers, checkers: map[string]*introspect.Checker{}}
 	var cfgs []bearer.IssuerConfig
 	var maxAge time.Duration
@@ -86,7 +87,8 @@ func newTrust(issuers []IssuerConfig, rules []TenantRule, devMode bool, expand f
 			}
 		}
 	}
-	v, err := bearer.NewVerifier(bearer.Options{Issuers: cfgs, CacheMaxAge: maxAge, Now: now, Logger: logger})
+	v, err := bearer.NewVerifier(bearer.Options{Issuers: cfgs, CacheMaxAge: maxAge, Now: now, Logger: logger,
+		TracerProvider: env.TracerProvider, MeterProvider: env.MeterProvider})
 	if err != nil {
 		return nil, fmt.Errorf("auth.issuers: %w", err)
 	}
@@ -97,7 +99,7 @@ func newTrust(issuers []IssuerConfig, rules []TenantRule, devMode bool, expand f
 		if rv.mode() == RevocationNone {
 			continue
 		}
-		c, err := newChecker(v, is, cfgs[i], baseDir, now, logger)
+		c, err := newChecker(v, is, cfgs[i], baseDir, env)
 		if err != nil {
 			v.Close()
 			return nil, fmt.Errorf("auth.issuers[%d].revocation: %w", i, err)
@@ -161,7 +163,7 @@ func (rv RevocationConfig) interval() time.Duration {
 	return DefaultRevocationInterval
 }
 
-func newChecker(v *bearer.Verifier, is IssuerConfig, bc bearer.IssuerConfig, baseDir string, now func() time.Time, logger *slog.Logger) (*introspect.Checker, error) {
+func newChecker(v *bearer.Verifier, is IssuerConfig, bc bearer.IssuerConfig, baseDir string, env *serve.Env) (*introspect.Checker, error) {
 	rv := is.Revocation
 	mode, err := introspect.ParseMode(rv.mode())
 	if err != nil {
@@ -206,7 +208,8 @@ func newChecker(v *bearer.Verifier, is IssuerConfig, bc bearer.IssuerConfig, bas
 			c, ok := creds[tenantID]
 			return c.id, c.secret, ok
 		},
-		Roots: bc.Roots, ClientCert: clientCert, Now: now, Logger: logger,
+		Roots: bc.Roots, ClientCert: clientCert, Now: env.Now, Logger: env.Logger,
+		TracerProvider: env.TracerProvider, MeterProvider: env.MeterProvider,
 	})
 }
 

@@ -190,7 +190,7 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if len(issuers) > 0 {
 		tenants := &tenantCache{svc: svc, now: env.Now, answers: map[uuid.UUID]tenantAnswer{}}
 		s.trust, err = newTrust(issuers, cfg.Auth.TenantMapping, cfg.Auth.DevMode, hierarchy.Expand, tenants.registered,
-			configDir(env.ConfigFile), env.Now, env.Logger)
+			configDir(env.ConfigFile), env)
 		if err != nil {
 			return nil, nil, err
 		}
