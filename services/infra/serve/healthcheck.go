@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -133,6 +134,11 @@ func getReadyz(ctx context.Context, url string, roots *x509.CertPool) (int, stri
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
+		// The client's error repeats the method and URL.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return 0, "", fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
