@@ -37,7 +37,12 @@ command -v docker >/dev/null || die "docker is missing"
 docker info >/dev/null 2>&1 || die "the Docker engine is not reachable (docker info fails)"
 
 WORK=$(mktemp -d /tmp/passthru-images.XXXXXX)
-cleanup() { rm -rf --one-file-system "$WORK"; }
+# cleanup unmounts what an interrupted debootstrap left mounted in its target
+# (proc, sys) before removing the temp dir, and never crosses into a mount.
+cleanup() {
+	awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r umount -l || true
+	rm -rf --one-file-system "$WORK"
+}
 trap cleanup EXIT
 
 # label prints an image's input-hash label, or nothing when the image is absent.
@@ -121,6 +126,7 @@ build_postgres() {
 		"postgresql-$PG_MAJOR" >/dev/null
 	cp "$root"/var/cache/apt/archives/*.deb "$ctx/debs/"
 	rm -rf --one-file-system "$root"
+	log "  packages downloaded ($(ls "$ctx/debs" | wc -l) debs, $((SECONDS - start))s)"
 	cp "$HERE"/postgres/* "$ctx/"
 	cid=$(docker create --network none -v "$ctx/debs:/tmp/debs:ro" -v "$ctx/install.sh:/tmp/install.sh:ro" \
 		"$BASE_IMAGE" sh /tmp/install.sh "$PG_MAJOR")
@@ -131,6 +137,7 @@ build_postgres() {
 	fi
 	pkgs=$(docker commit "$cid")
 	docker rm "$cid" >/dev/null
+	log "  packages installed and committed ($((SECONDS - start))s)"
 	docker build -q --label "$HASH_LABEL=$1" --build-arg "BASE_IMAGE=$pkgs" \
 		-t "$PG_IMAGE" "$ctx" >/dev/null
 }

@@ -80,7 +80,8 @@ init_database_dir() {
 	# The password reaches initdb through a pipe, never argv or a file.
 	# shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is split like the official image does
 	initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
-		--encoding=UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 \
+		--encoding=UTF8 --locale=C.UTF-8 --auth-local=trust \
+		--auth-host="${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}" \
 		$POSTGRES_INITDB_ARGS -D "$PGDATA"
 }
 
