@@ -3,6 +3,7 @@
 #   make test   runs the tests (SQLite; PostgreSQL too when available)
 #   make load   measures the demo services under load (bench/load): latency,
 #               throughput and server CPU per request for each endpoint
+#   make images builds the container images (see below)
 #   make cover  checks the coverage floors on the last test run's profile,
 #               rerunning `make test` first when there is no profile or a Go
 #               source is newer than it (so it needs what `make test` needs)
@@ -22,7 +23,7 @@ export COVERPROFILE
 # request path and the key rules.
 COVERGATE_FLAGS ?= -min services/kms/httpapi=85 -min services/kms/keys=85
 
-.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load
+.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load images
 
 # demo builds first, saying so: a cold build compiles SQLite's C sources and
 # every dependency, which `go run` would do in silence for a minute or two.
@@ -123,3 +124,44 @@ ci: lint
 	PASSTHRU_TEST_DB=$${PASSTHRU_TEST_DB:-all} GO_TEST_FLAGS='$(CI_TEST_FLAGS)' ./ci/test.sh
 	$(GO) run ./ci/cmd/covergate -root . $(COVERGATE_FLAGS) $(COVERPROFILE)
 	$(MAKE) bench
+
+# images builds the service images passthru/kms:latest and
+# passthru/identity:latest (deployments/{kms,identity}/Dockerfile) from
+# binaries the host's Go builds into $(IMAGES_DIR) (cgo: the host's glibc must
+# not be newer than bookworm's). PASSTHRU_IMAGES picks their runtime image:
+#   local  (default; for machines without a registry) first runs
+#          deployments/images/build.sh (root and debootstrap; it reuses images
+#          whose inputs did not change) for passthru-local/debian:bookworm and
+#          passthru-local/postgres:15, builds FROM the former, and writes
+#          deployments/.env, which docker-compose reads, so compose and
+#          testcontainers (PASSTHRU_PG_IMAGE, PASSTHRU_TEST_PG_IMAGE,
+#          PASSTHRU_KMS_IMAGE, PASSTHRU_IDENTITY_IMAGE) use these images;
+#   public builds FROM debian:bookworm-slim (pulled) and removes a
+#          deployments/.env that `make images` wrote, so compose uses the
+#          public defaults again.
+PASSTHRU_IMAGES ?= local
+IMAGES_DIR ?= bin/images
+ifeq ($(PASSTHRU_IMAGES),public)
+RUNTIME_IMAGE ?= debian:bookworm-slim
+else
+RUNTIME_IMAGE ?= passthru-local/debian:bookworm
+endif
+IMAGES_ENV_HEADER := \# Written by make images (PASSTHRU_IMAGES=local): the images built on this machine.
+
+images:
+	@case "$(PASSTHRU_IMAGES)" in local|public) ;; *) echo "PASSTHRU_IMAGES must be local or public, not $(PASSTHRU_IMAGES)" >&2; exit 2;; esac
+	@if [ "$(PASSTHRU_IMAGES)" = local ]; then ./deployments/images/build.sh; fi
+	rm -rf $(IMAGES_DIR) && mkdir -p $(IMAGES_DIR)/kms $(IMAGES_DIR)/identity
+	CGO_ENABLED=1 GOOS=linux $(GO) build -trimpath -o $(IMAGES_DIR)/kms/kms ./services/kms/cmd/kms
+	CGO_ENABLED=1 GOOS=linux $(GO) build -trimpath -o $(IMAGES_DIR)/identity/identity ./services/identity/cmd/identity
+	docker build -q --build-arg RUNTIME_IMAGE=$(RUNTIME_IMAGE) -t passthru/kms:latest -f deployments/kms/Dockerfile $(IMAGES_DIR)/kms
+	docker build -q --build-arg RUNTIME_IMAGE=$(RUNTIME_IMAGE) -t passthru/identity:latest -f deployments/identity/Dockerfile $(IMAGES_DIR)/identity
+	@if [ "$(PASSTHRU_IMAGES)" = local ]; then \
+		printf '%s\n' '$(IMAGES_ENV_HEADER)' \
+			PASSTHRU_PG_IMAGE=passthru-local/postgres:15 PASSTHRU_TEST_PG_IMAGE=passthru-local/postgres:15 \
+			PASSTHRU_KMS_IMAGE=passthru/kms:latest PASSTHRU_IDENTITY_IMAGE=passthru/identity:latest \
+			>deployments/.env && echo "wrote deployments/.env"; \
+	elif [ -f deployments/.env ] && [ "$$(head -n 1 deployments/.env)" = '$(IMAGES_ENV_HEADER)' ]; then \
+		rm deployments/.env && echo "removed deployments/.env (it named the local images)"; \
+	fi
+	@docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^passthru(-local)?/'

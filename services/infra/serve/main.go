@@ -25,8 +25,12 @@ func Main(svc *Service, args []string, stdout, stderr io.Writer) int {
 // lookup function (nil: os.LookupEnv), so tests can bound it: the common
 // flags, --check-config, telemetry, Start, then serving until ctx ends or the
 // server stops on its own, which is a failure. It returns the exit code:
-// 0 clean stop, 1 failure, 2 usage error.
+// 0 clean stop, 1 failure, 2 usage error. A first argument "healthcheck"
+// runs Healthcheck instead.
 func Run(ctx context.Context, svc *Service, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
+	if len(args) > 0 && args[0] == HealthcheckCommand {
+		return Healthcheck(ctx, svc, args[1:], stdout, stderr, env)
+	}
 	f, code, ok := config.ParseCommonFlags(config.Usage{
 		Service: svc.Name, About: svc.About, DefaultListen: svc.DefaultListen,
 		EnvPrefix: EnvPrefix(svc.Name), EnvVars: config.EnvNames(svc.Config, EnvPrefix(svc.Name)),
