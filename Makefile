@@ -22,7 +22,7 @@ export COVERPROFILE
 # request path and the key rules.
 COVERGATE_FLAGS ?= -min services/kms/httpapi=85 -min services/kms/keys=85
 
-.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load
+.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load compose-init demo-compose compose-down
 
 # demo builds first, saying so: a cold build compiles SQLite's C sources and
 # every dependency, which `go run` would do in silence for a minute or two.
@@ -123,3 +123,41 @@ ci: lint
 	PASSTHRU_TEST_DB=$${PASSTHRU_TEST_DB:-all} GO_TEST_FLAGS='$(CI_TEST_FLAGS)' ./ci/test.sh
 	$(GO) run ./ci/cmd/covergate -root . $(COVERGATE_FLAGS) $(COVERPROFILE)
 	$(MAKE) bench
+
+# The compose stack (deployments/compose.yml; see its header for the
+# profiles). compose-init generates deployments/.run/{tls,secrets} for the
+# dev, demo and ci profiles with deployments/cmd/stackinit (idempotent: it
+# keeps what exists). demo-compose brings the stack up in COMPOSE_PROFILE
+# (demo, or ci with a second replica of each service), waits for every
+# container to be healthy (at most COMPOSE_HEALTH_TIMEOUT seconds), then runs
+# `demo all` on the compose network against it (ci: once through the first
+# replicas and once through the second), and exits with the demo's status;
+# on failure it prints the services' logs. The stack stays up: compose-down
+# removes it with its volumes. It needs the images (make images);
+# COMPOSE_IMAGES_TARGET= skips building them.
+COMPOSE ?= docker-compose
+COMPOSE_PROJECT ?= passthru
+COMPOSE_PROFILE ?= demo
+COMPOSE_HEALTH_TIMEOUT ?= 180
+COMPOSE_IMAGES_TARGET ?= images
+COMPOSE_RUN = $(COMPOSE) -f deployments/compose.yml -p $(COMPOSE_PROJECT) --profile $(COMPOSE_PROFILE)
+COMPOSE_DEMO = $(COMPOSE_RUN) --profile demo-runner run --rm demo all --no-color --ca-cert /var/lib/passthru/tls/ca.pem \
+	--kms-demo-file /var/lib/passthru-kms/demo.json --identity-demo-file /var/lib/passthru-identity/demo.json
+
+compose-init:
+	$(GO) run ./deployments/cmd/stackinit -dir deployments/.run
+
+demo-compose: compose-init $(COMPOSE_IMAGES_TARGET)
+	@# Static, so it runs in any image: it talks to the running services only.
+	CGO_ENABLED=0 $(GO) build -o deployments/.run/bin/demo ./scenarios/cmd/demo
+	$(COMPOSE_RUN) up -d
+	COMPOSE=$(COMPOSE) ./deployments/scripts/wait-healthy.sh $(COMPOSE_HEALTH_TIMEOUT) -f deployments/compose.yml -p $(COMPOSE_PROJECT) --profile $(COMPOSE_PROFILE)
+	$(COMPOSE_DEMO) --kms-url https://kms:8081 --identity-url https://identity:8082 \
+		|| { code=$$?; $(COMPOSE_RUN) logs --no-color --tail=300; exit $$code; }
+	@if [ "$(COMPOSE_PROFILE)" = ci ]; then \
+		$(COMPOSE_DEMO) --kms-url https://kms-2:8081 --identity-url https://identity-2:8082 \
+		|| { code=$$?; $(COMPOSE_RUN) logs --no-color --tail=300; exit $$code; }; \
+	fi
+
+compose-down:
+	$(COMPOSE) -f deployments/compose.yml -p $(COMPOSE_PROJECT) --profile dev --profile demo --profile ci --profile prod --profile demo-runner down -v
