@@ -36,6 +36,9 @@ const ContainerUID = 10001
 const (
 	TLSDir     = "tls"
 	SecretsDir = "secrets"
+	// BinDir holds the static demo binary the compose demo runner mounts
+	// (make demo-compose builds it); the bootstrap only makes the dir.
+	BinDir = "bin"
 )
 
 // Service is one service's TLS leaf: the compose service names it answers as
@@ -136,6 +139,9 @@ func Run(opts Options) error {
 	}
 	if err := ensureSecrets(secDir, logf); err != nil {
 		return err
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, BinDir), 0o755); err != nil {
+		return fmt.Errorf("stackinit: %w", err)
 	}
 	return fixModes(tlsDir, secDir, opts)
 }
