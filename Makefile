@@ -132,7 +132,8 @@ ci: lint
 # container to be healthy (at most COMPOSE_HEALTH_TIMEOUT seconds), then runs
 # `demo all` on the compose network against it (ci: also through the
 # second KMS replica, and `demo identity` through the second Identity
-# replica), and exits with the demo's status;
+# replica), then the KMS scenario from the host through the published
+# port(s), and exits with the demo's status;
 # on failure it prints the services' logs. The stack stays up: compose-down
 # removes it with its volumes. It needs the images (make images);
 # COMPOSE_IMAGES_TARGET= skips building them.
@@ -156,6 +157,11 @@ demo-compose: compose-init $(COMPOSE_IMAGES_TARGET)
 	COMPOSE=$(COMPOSE) ./deployments/scripts/wait-healthy.sh $(COMPOSE_HEALTH_TIMEOUT) -f deployments/compose.yml -p $(COMPOSE_PROJECT) --profile $(COMPOSE_PROFILE)
 	$(COMPOSE_DEMO) all $(COMPOSE_DEMO_FLAGS) --kms-url https://kms:8081 --identity-url https://identity:8082 \
 		|| { code=$$?; $(COMPOSE_RUN) logs --no-color --tail=300; exit $$code; }
+	@# From the host through the published port (127.0.0.1, verified against
+	@# the CA): the KMS's own scenario, with its demo.json copied out.
+	docker cp $$($(COMPOSE_RUN) ps -q kms):/var/lib/passthru/demo.json deployments/.run/kms-demo.json
+	./deployments/.run/bin/demo kms --no-color --kms-url https://127.0.0.1:8081 --kms-demo-file deployments/.run/kms-demo.json \
+		--ca-cert deployments/.run/tls/ca.pem || { code=$$?; $(COMPOSE_RUN) logs --no-color --tail=300; exit $$code; }
 	@# ci: the second KMS replica with the first Identity (the KMS introspects
 	@# at https://identity:8082, and a revocation made at another Identity
 	@# replica reaches that one only within tokens.change_check_interval, so
@@ -164,6 +170,8 @@ demo-compose: compose-init $(COMPOSE_IMAGES_TARGET)
 	@if [ "$(COMPOSE_PROFILE)" = ci ]; then \
 		$(COMPOSE_DEMO) all $(COMPOSE_DEMO_FLAGS) --kms-url https://kms-2:8081 --identity-url https://identity:8082 \
 		&& $(COMPOSE_DEMO) identity $(COMPOSE_DEMO_FLAGS) --identity-url https://identity-2:8082 \
+		&& ./deployments/.run/bin/demo kms --no-color --kms-url https://127.0.0.1:18081 --kms-demo-file deployments/.run/kms-demo.json \
+			--ca-cert deployments/.run/tls/ca.pem \
 		|| { code=$$?; $(COMPOSE_RUN) logs --no-color --tail=300; exit $$code; }; \
 	fi
 
