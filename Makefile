@@ -22,7 +22,7 @@ export COVERPROFILE
 # request path and the key rules.
 COVERGATE_FLAGS ?= -min services/kms/httpapi=85 -min services/kms/keys=85
 
-.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load compose-init demo-compose compose-down
+.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load compose-init compose-tls demo-compose compose-down
 
 # demo builds first, saying so: a cold build compiles SQLite's C sources and
 # every dependency, which `go run` would do in silence for a minute or two.
@@ -149,6 +149,10 @@ COMPOSE_DEMO = $(COMPOSE_RUN) --profile demo-runner run --rm demo
 
 compose-init:
 	$(GO) run ./deployments/cmd/stackinit -dir deployments/.run
+
+# compose-tls is compose-init under the name the telemetry stack's notes use:
+# one bootstrap makes the certificates and the secrets.
+compose-tls: compose-init
 
 demo-compose: compose-init $(COMPOSE_IMAGES_TARGET)
 	@# Static, so it runs in any image: it talks to the running services only.

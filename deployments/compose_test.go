@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,6 +32,7 @@ var passthruBinaries = map[string]func(args []string, stdout, stderr io.Writer) 
 // stack is every compose file under this directory, parsed, with the
 // bootstrap's output in a temporary run dir standing in for deployments/.run.
 type stack struct {
+	root  string // the project directory: relative paths of every file resolve here
 	files []*composeFile
 	vars  map[string]string // the interpolation environment
 	runTo string            // where the bootstrap wrote
@@ -47,7 +49,7 @@ func loadStack(t *testing.T, dir string) (*stack, error) {
 	}
 	run := t.TempDir()
 	require.NoError(t, stackinit.Run(stackinit.Options{Dir: run, UID: os.Getuid(), GID: os.Getgid()}))
-	s := &stack{runTo: run, vars: map[string]string{
+	s := &stack{root: dir, runTo: run, vars: map[string]string{
 		// What the bootstrap made, in place of the defaults ./.run/...
 		"PASSTHRU_SECRETS_DIR": filepath.Join(run, stackinit.SecretsDir),
 		"PASSTHRU_TLS_DIR":     filepath.Join(run, stackinit.TLSDir),
@@ -62,8 +64,9 @@ func loadStack(t *testing.T, dir string) (*stack, error) {
 	return s, nil
 }
 
-// hostPath resolves a compose path (interpolated, relative to the compose
-// file's directory); the bootstrap's run dir stands in for ./.run.
+// hostPath resolves a compose path (interpolated, relative to the project
+// directory: files combined with -f resolve against the first one's, which
+// is compose.yml's); the bootstrap's run dir stands in for ./.run.
 func (s *stack) hostPath(f *composeFile, p string) (string, error) {
 	p, err := interpolate(p, s.vars)
 	if err != nil {
@@ -75,7 +78,7 @@ func (s *stack) hostPath(f *composeFile, p string) (string, error) {
 	if filepath.IsAbs(p) {
 		return p, nil
 	}
-	return filepath.Join(filepath.Dir(f.path), p), nil
+	return filepath.Join(s.root, p), nil
 }
 
 // binary is the passthru binary a service runs ("" for any other image).
@@ -105,18 +108,17 @@ func (s *stack) configOf(f *composeFile, svc *service) (string, error) {
 // declared in its file, every declared one is used, and every file behind a
 // secret or a bind mount exists once the bootstrap ran (secrets: a regular
 // file, never a directory Docker would create in its place).
-func (s *stack) checkReferences(f *composeFile) error {
+func (s *stack) checkReferences(f *composeFile, decl *composeFile, used map[string]bool) error {
 	var errs []error
-	used := map[string]bool{}
 	for name, svc := range f.Services {
 		for _, sec := range svc.Secrets {
-			if _, ok := f.Secrets[sec.Source]; !ok {
+			if _, ok := decl.Secrets[sec.Source]; !ok {
 				errs = append(errs, fmt.Errorf("service %s: secret %q is not declared", name, sec.Source))
 			}
 			used["secret:"+sec.Source] = true
 		}
 		for _, c := range svc.Configs {
-			if _, ok := f.Configs[c.Source]; !ok {
+			if _, ok := decl.Configs[c.Source]; !ok {
 				errs = append(errs, fmt.Errorf("service %s: config %q is not declared", name, c.Source))
 			}
 			errs = append(errs, fmt.Errorf("service %s: compose configs are ignored by docker-compose 1.x outside a swarm; bind-mount the file", name))
@@ -124,14 +126,16 @@ func (s *stack) checkReferences(f *composeFile) error {
 		for _, m := range svc.Volumes {
 			switch m.Type {
 			case "volume":
-				if _, ok := f.Volumes[m.Source]; !ok {
+				if _, ok := decl.Volumes[m.Source]; !ok {
 					errs = append(errs, fmt.Errorf("service %s: volume %q is not declared", name, m.Source))
 				}
 				used["volume:"+m.Source] = true
 			case "bind":
-				if m.Short != "" {
+				if m.Short != "" && strings.Contains(m.Source, "${") {
 					// Docker creates a missing short-form source as a
-					// directory: a missing file would become one.
+					// directory: an operator's file that is missing would
+					// silently become one. (Files of the repository and of
+					// the bootstrap are checked to exist below.)
 					errs = append(errs, fmt.Errorf("service %s: bind mount %q: use the long form (type: bind), which fails on a missing source", name, m.Short))
 				}
 				p, err := s.hostPath(f, m.Source)
@@ -147,21 +151,18 @@ func (s *stack) checkReferences(f *composeFile) error {
 			}
 		}
 		for _, n := range svc.Networks {
-			if _, ok := f.Networks[n]; !ok {
+			if _, ok := decl.Networks[n]; !ok {
 				errs = append(errs, fmt.Errorf("service %s: network %q is not declared", name, n))
 			}
 			used["network:"+n] = true
 		}
 		for dep := range svc.DependsOn {
-			if _, ok := f.Services[dep]; !ok {
+			if _, ok := decl.Services[dep]; !ok {
 				errs = append(errs, fmt.Errorf("service %s: depends on undefined service %q", name, dep))
 			}
 		}
 	}
 	for name, ref := range f.Secrets {
-		if !used["secret:"+name] {
-			errs = append(errs, fmt.Errorf("secret %q is declared but no service uses it", name))
-		}
 		if ref.External {
 			continue
 		}
@@ -178,7 +179,19 @@ func (s *stack) checkReferences(f *composeFile) error {
 			errs = append(errs, fmt.Errorf("secret %s: %s is not a regular file", name, p))
 		}
 	}
-	for name := range f.Volumes {
+	return errors.Join(errs...)
+}
+
+// checkUnused: every declared secret and volume is used by some service of
+// the combined files.
+func checkUnused(decl *composeFile, used map[string]bool) error {
+	var errs []error
+	for name := range decl.Secrets {
+		if !used["secret:"+name] {
+			errs = append(errs, fmt.Errorf("secret %q is declared but no service uses it", name))
+		}
+	}
+	for name := range decl.Volumes {
 		if !used["volume:"+name] {
 			errs = append(errs, fmt.Errorf("volume %q is declared but no service uses it", name))
 		}
@@ -186,15 +199,41 @@ func (s *stack) checkReferences(f *composeFile) error {
 	return errors.Join(errs...)
 }
 
+// declarations merges the files' services, secrets, configs, volumes and
+// networks as combining them with -f does.
+func declarations(files []*composeFile) *composeFile {
+	d := &composeFile{Services: map[string]*service{}, Secrets: map[string]fileRef{}, Configs: map[string]fileRef{}}
+	d.Volumes = files[0].Volumes
+	d.Networks = files[0].Networks
+	for _, f := range files {
+		maps.Copy(d.Services, f.Services)
+		maps.Copy(d.Secrets, f.Secrets)
+		maps.Copy(d.Configs, f.Configs)
+		if d.Volumes == nil {
+			d.Volumes = f.Volumes
+		} else if f.Volumes != nil {
+			maps.Copy(d.Volumes, f.Volumes)
+		}
+		if d.Networks == nil {
+			d.Networks = f.Networks
+		} else if f.Networks != nil {
+			maps.Copy(d.Networks, f.Networks)
+		}
+	}
+	return d
+}
+
 // checkPorts: a passthru service's container port is its configured listen
 // port, on every interface of the container; a published port is on
 // 127.0.0.1 only and no two services publish the same one.
-func (s *stack) checkPorts(f *composeFile, published map[string]string) error {
+func (s *stack) checkPorts(f *composeFile, published map[string][]publisher) error {
 	var errs []error
 	for name, svc := range f.Services {
 		if binary(svc) == "" {
-			if len(svc.Ports) > 0 {
-				errs = append(errs, fmt.Errorf("service %s: only the KMS and Identity publish ports", name))
+			for _, p := range svc.Ports {
+				if p.HostIP != "127.0.0.1" {
+					errs = append(errs, fmt.Errorf("service %s: port %s:%s is published on %q, want 127.0.0.1 only", name, p.Published, p.Target, p.HostIP))
+				}
 			}
 			continue
 		}
@@ -217,13 +256,21 @@ func (s *stack) checkPorts(f *composeFile, published map[string]string) error {
 				errs = append(errs, fmt.Errorf("service %s: port %s: name the host port", name, p.Target))
 			}
 			key := p.HostIP + ":" + p.Published
-			if other, ok := published[key]; ok && sameProfile(f.Services[other], svc) {
-				errs = append(errs, fmt.Errorf("services %s and %s both publish %s in one profile", other, name, key))
+			for _, other := range published[key] {
+				if sameProfile(other.svc, svc) {
+					errs = append(errs, fmt.Errorf("services %s and %s both publish %s in one profile", other.name, name, key))
+				}
 			}
-			published[key] = name
+			published[key] = append(published[key], publisher{name, svc})
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// publisher is a service that publishes a host port.
+type publisher struct {
+	name string
+	svc  *service
 }
 
 // sameProfile reports whether two services can run together.
@@ -270,7 +317,7 @@ func (s *stack) listenPort(f *composeFile, svc *service) (string, error) {
 // waits for healthy.
 func (s *stack) checkHealth(f *composeFile) error {
 	var errs []error
-	insecure := regexp.MustCompile(`(^|\s)(-k|--insecure|--no-check-certificate)(\s|$)|http://|InsecureSkipVerify`)
+	insecure := regexp.MustCompile(`(^|\s)(-k|--insecure|--no-check-certificate)(\s|$)|InsecureSkipVerify`)
 	for name, svc := range f.Services {
 		if hc := svc.Healthcheck; hc != nil && insecure.MatchString(strings.Join(hc.Test, " ")) {
 			errs = append(errs, fmt.Errorf("service %s: health check %v skips TLS verification", name, hc.Test))
@@ -323,7 +370,8 @@ func checkNoSecretsInline(f *composeFile) error {
 		}
 		for _, arg := range slices.Concat(svc.Entrypoint, svc.Command) {
 			flag, val, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-			if secretValue.MatchString(arg) || strings.HasPrefix(arg, "-") && secretWord.MatchString(flag) && !strings.HasSuffix(flag, "file") || secretValue.MatchString(val) {
+			namesFile := strings.HasSuffix(flag, "file") || strings.HasPrefix(val, "/run/secrets/")
+			if secretValue.MatchString(arg) || strings.HasPrefix(arg, "-") && secretWord.MatchString(flag) && !namesFile || secretValue.MatchString(val) {
 				errs = append(errs, fmt.Errorf("service %s: argument %q looks secret: give it as a file (a compose secret)", name, arg))
 			}
 		}
@@ -384,16 +432,17 @@ func checkStack(t *testing.T, dir string) error {
 		return err
 	}
 	var errs []error
-	published := map[string]string{}
+	published := map[string][]publisher{}
+	decl, used := declarations(s.files), map[string]bool{}
 	for _, f := range s.files {
 		errs = append(errs,
-			s.checkReferences(f),
+			s.checkReferences(f, decl, used),
 			s.checkPorts(f, published),
 			s.checkHealth(f),
 			checkNoSecretsInline(f),
 		)
 	}
-	errs = append(errs, s.checkConfigs(t, dir))
+	errs = append(errs, checkUnused(decl, used), s.checkConfigs(t, dir))
 	return errors.Join(errs...)
 }
 
@@ -425,9 +474,14 @@ func TestComposeStackChecksCanFail(t *testing.T) {
 			wants: `volume "kms-state" is not declared`},
 		{desc: "short bind mount", file: "compose.yml",
 			edit: func(s string) string {
-				return strings.Replace(s, "    - kms-data:/var/lib/passthru\n", "    - kms-data:/var/lib/passthru\n    - ./kms/config:/etc/passthru/extra:ro\n", 1)
+				return strings.Replace(s, "    - kms-data:/var/lib/passthru\n", "    - kms-data:/var/lib/passthru\n    - ${PASSTHRU_TLS_DIR:-./.run/tls}/ca.pem:/etc/passthru/extra.pem:ro\n", 1)
 			},
 			wants: "use the long form"},
+		{desc: "missing short-form bind source", file: "compose.yml",
+			edit: func(s string) string {
+				return strings.Replace(s, "    - kms-data:/var/lib/passthru\n", "    - kms-data:/var/lib/passthru\n    - ./kms/realms.yml:/etc/passthru/realms.yml:ro\n", 1)
+			},
+			wants: "realms.yml: no such file"},
 		{desc: "missing bind source", file: "compose.yml",
 			edit: func(s string) string {
 				return strings.Replace(s, "source: ./kms/config/demo.yml", "source: ./kms/config/demo-missing.yml", 1)

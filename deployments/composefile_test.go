@@ -38,6 +38,8 @@ type composeFile struct {
 	// Extensions are the top-level x-... fields (readCompose refuses any
 	// other unknown top-level key; below the top, decoding is strict).
 	Extensions map[string]yaml.Node `yaml:",inline"`
+	Version    string               `yaml:"version"` // obsolete, ignored by compose
+
 }
 
 type fileRef struct {
@@ -49,8 +51,8 @@ type fileRef struct {
 type service struct {
 	Image         string                `yaml:"image"`
 	Profiles      []string              `yaml:"profiles"`
-	Entrypoint    []string              `yaml:"entrypoint"`
-	Command       []string              `yaml:"command"`
+	Entrypoint    args                  `yaml:"entrypoint"`
+	Command       args                  `yaml:"command"`
 	Environment   environment           `yaml:"environment"`
 	Secrets       []serviceSecret       `yaml:"secrets"`
 	Configs       []serviceSecret       `yaml:"configs"`
@@ -81,6 +83,23 @@ type service struct {
 	Init          bool                  `yaml:"init"`
 	Sysctls       map[string]string     `yaml:"sysctls"`
 	Extends       map[string]*yaml.Node `yaml:"extends"`
+}
+
+// args is a command or entrypoint: a list, or a string split on blanks
+// (compose splits it shell-like; the checks only look at the words).
+type args []string
+
+func (a *args) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*a = strings.Fields(n.Value)
+		return nil
+	}
+	var l []string
+	if err := n.Decode(&l); err != nil {
+		return err
+	}
+	*a = l
+	return nil
 }
 
 // environment is the map or the list form (KEY=value).
@@ -149,7 +168,7 @@ type mount struct {
 
 func (m *mount) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
-		parts := strings.Split(n.Value, ":")
+		parts := splitOutsideBraces(n.Value)
 		if len(parts) < 2 || len(parts) > 3 {
 			return fmt.Errorf("line %d: volume %q: want source:target[:mode]", n.Line, n.Value)
 		}
@@ -168,6 +187,25 @@ func (m *mount) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*m = mount(p)
 	return nil
+}
+
+// splitOutsideBraces splits s at the colons that are not inside ${...}
+// (whose ":-" separates a variable from its default).
+func splitOutsideBraces(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '$' && i+1 < len(s) && s[i+1] == '{':
+			depth++
+		case s[i] == '}' && depth > 0:
+			depth--
+		case s[i] == ':' && depth == 0:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
 }
 
 // port is a ports entry: "[host_ip:]published:target" or the long form.
@@ -312,7 +350,7 @@ func readCompose(path string) (*composeFile, error) {
 		k := top.Content[i].Value
 		switch {
 		case strings.HasPrefix(k, "x-"):
-		case slices.Contains([]string{"services", "volumes", "networks", "secrets", "configs"}, k):
+		case slices.Contains([]string{"services", "volumes", "networks", "secrets", "configs", "version"}, k):
 		case k == "include" || k == "name":
 			return nil, fmt.Errorf("%s: top-level %q is not supported by docker-compose 1.29", path, k)
 		default:

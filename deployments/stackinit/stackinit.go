@@ -53,6 +53,9 @@ type Service struct {
 var Services = []Service{
 	{Name: "kms", Hosts: []string{"kms", "kms-2", "kms-server"}},
 	{Name: "identity", Hosts: []string{"identity", "identity-2", "identity-server"}},
+	// The telemetry stack (telemetry/compose.yml) receives OTLP over TLS.
+	{Name: "otel-collector", Hosts: []string{"otel-collector"}},
+	{Name: "jaeger", Hosts: []string{"jaeger"}},
 }
 
 // SecretKind says how a secret is generated.
