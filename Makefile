@@ -23,7 +23,7 @@ export COVERPROFILE
 # request path and the key rules.
 COVERGATE_FLAGS ?= -min services/kms/httpapi=85 -min services/kms/keys=85
 
-.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load images
+.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load images compose-init compose-tls demo-compose compose-down
 
 # demo builds first, saying so: a cold build compiles SQLite's C sources and
 # every dependency, which `go run` would do in silence for a minute or two.
@@ -165,3 +165,60 @@ images:
 		rm deployments/.env && echo "removed deployments/.env (it named the local images)"; \
 	fi
 	@docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^passthru(-local)?/'
+# The compose stack (deployments/compose.yml; see its header for the
+# profiles). compose-init generates deployments/.run/{tls,secrets} for the
+# dev, demo and ci profiles with deployments/cmd/stackinit (idempotent: it
+# keeps what exists). demo-compose brings the stack up in COMPOSE_PROFILE
+# (demo, or ci with a second replica of each service), waits for every
+# container to be healthy (at most COMPOSE_HEALTH_TIMEOUT seconds), then runs
+# `demo all` on the compose network against it (ci: also through the
+# second KMS replica, and `demo identity` through the second Identity
+# replica), then the KMS scenario from the host through the published
+# port(s), and exits with the demo's status;
+# on failure it prints the services' logs. The stack stays up: compose-down
+# removes it with its volumes. It needs the images (make images);
+# COMPOSE_IMAGES_TARGET= skips building them.
+COMPOSE ?= docker-compose
+COMPOSE_PROJECT ?= passthru
+COMPOSE_PROFILE ?= demo
+COMPOSE_HEALTH_TIMEOUT ?= 180
+COMPOSE_IMAGES_TARGET ?= images
+COMPOSE_RUN = $(COMPOSE) -f deployments/compose.yml -p $(COMPOSE_PROJECT) --profile $(COMPOSE_PROFILE)
+COMPOSE_DEMO_FLAGS = --no-color --ca-cert /var/lib/passthru/tls/ca.pem \
+	--kms-demo-file /var/lib/passthru-kms/demo.json --identity-demo-file /var/lib/passthru-identity/demo.json
+COMPOSE_DEMO = $(COMPOSE_RUN) --profile demo-runner run --rm demo
+
+compose-init:
+	$(GO) run ./deployments/cmd/stackinit -dir deployments/.run
+
+# compose-tls is compose-init under the name the telemetry stack's notes use:
+# one bootstrap makes the certificates and the secrets.
+compose-tls: compose-init
+
+demo-compose: compose-init $(COMPOSE_IMAGES_TARGET)
+	@# Static, so it runs in any image: it talks to the running services only.
+	CGO_ENABLED=0 $(GO) build -o deployments/.run/bin/demo ./scenarios/cmd/demo
+	$(COMPOSE_RUN) up -d
+	COMPOSE=$(COMPOSE) ./deployments/scripts/wait-healthy.sh $(COMPOSE_HEALTH_TIMEOUT) -f deployments/compose.yml -p $(COMPOSE_PROJECT) --profile $(COMPOSE_PROFILE)
+	$(COMPOSE_DEMO) all $(COMPOSE_DEMO_FLAGS) --kms-url https://kms:8081 --identity-url https://identity:8082 \
+		|| { code=$$?; $(COMPOSE_RUN) logs --no-color --tail=300; exit $$code; }
+	@# From the host through the published port (127.0.0.1, verified against
+	@# the CA): the KMS's own scenario, with its demo.json copied out.
+	docker cp $$($(COMPOSE_RUN) ps -q kms):/var/lib/passthru/demo.json deployments/.run/kms-demo.json
+	./deployments/.run/bin/demo kms --no-color --kms-url https://127.0.0.1:8081 --kms-demo-file deployments/.run/kms-demo.json \
+		--ca-cert deployments/.run/tls/ca.pem || { code=$$?; $(COMPOSE_RUN) logs --no-color --tail=300; exit $$code; }
+	@# ci: the second KMS replica with the first Identity (the KMS introspects
+	@# at https://identity:8082, and a revocation made at another Identity
+	@# replica reaches that one only within tokens.change_check_interval, so
+	@# the demo's "refused at once" step needs one Identity), then the second
+	@# Identity replica's own scenario.
+	@if [ "$(COMPOSE_PROFILE)" = ci ]; then \
+		$(COMPOSE_DEMO) all $(COMPOSE_DEMO_FLAGS) --kms-url https://kms-2:8081 --identity-url https://identity:8082 \
+		&& $(COMPOSE_DEMO) identity $(COMPOSE_DEMO_FLAGS) --identity-url https://identity-2:8082 \
+		&& ./deployments/.run/bin/demo kms --no-color --kms-url https://127.0.0.1:18081 --kms-demo-file deployments/.run/kms-demo.json \
+			--ca-cert deployments/.run/tls/ca.pem \
+		|| { code=$$?; $(COMPOSE_RUN) logs --no-color --tail=300; exit $$code; }; \
+	fi
+
+compose-down:
+	$(COMPOSE) -f deployments/compose.yml -p $(COMPOSE_PROJECT) --profile dev --profile demo --profile ci --profile prod --profile demo-runner down -v

@@ -3,7 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +22,21 @@ type Config struct {
 	serve.Settings `yaml:",inline"`
 	Issuer         string      `yaml:"issuer" env:"PASSTHRU_IDENTITY_ISSUER"`
 	Tokens         TokenConfig `yaml:"tokens"`
+	Demo           DemoConfig  `yaml:"demo"`
+}
+
+// DemoConfig configures demo mode's seeding. Both maps name files (e.g.
+// Docker secrets), relative paths against the config file's directory;
+// whatever they do not name keeps its default: the documented password, a
+// generated client secret. They apply when demo tenants are seeded: tenants
+// kept from an earlier start keep their credentials.
+type DemoConfig struct {
+	// PasswordFiles are demo user passwords by username (admin, user,
+	// service); every demo tenant gets the same.
+	PasswordFiles map[string]string `yaml:"password_files" secret:"true"`
+	// ClientSecretFiles are demo client secrets by client id prefix
+	// (demo-web, demo-service, demo-kms-reader, demo-kms-rs, demo-admin).
+	ClientSecretFiles map[string]string `yaml:"client_secret_files" secret:"true"`
 }
 
 // TokenConfig sets lifetimes, the signing algorithm and key rotation.
@@ -112,5 +129,27 @@ func (c *Config) Validate() error {
 	if t.KeyPrePublication < 0 || t.KeyPrePublication >= t.KeyRotationPeriod {
 		errs = append(errs, errors.New("tokens.key_pre_publication: must be >= 0 and shorter than key_rotation_period"))
 	}
+	errs = append(errs, c.Demo.validate()...)
 	return errors.Join(errs...)
+}
+
+func (d *DemoConfig) validate() []error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(d.PasswordFiles)) {
+		if !slices.ContainsFunc(demoUsers, func(u demoUser) bool { return u.name == name }) {
+			errs = append(errs, fmt.Errorf("demo.password_files: %q is not a demo user (admin, user, service)", name))
+		}
+		if d.PasswordFiles[name] == "" {
+			errs = append(errs, fmt.Errorf("demo.password_files[%s]: empty path", name))
+		}
+	}
+	for _, prefix := range slices.Sorted(maps.Keys(d.ClientSecretFiles)) {
+		if !slices.ContainsFunc(demoClients, func(c demoClient) bool { return c.idPrefix == prefix && c.confidential }) {
+			errs = append(errs, fmt.Errorf("demo.client_secret_files: %q is not a confidential demo client (demo-web, demo-service, demo-kms-reader, demo-kms-rs, demo-admin)", prefix))
+		}
+		if d.ClientSecretFiles[prefix] == "" {
+			errs = append(errs, fmt.Errorf("demo.client_secret_files[%s]: empty path", prefix))
+		}
+	}
+	return errs
 }

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"bytes"
+	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +17,9 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/serve"
+	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 )
 
@@ -55,6 +59,14 @@ func TestConfigValidate(t *testing.T) {
 		{desc: "secret file listed twice", edit: func(c *identityserver.Config) { c.Unseal.SecretFiles = []string{"a", "a"} }, wantErr: `unseal.secret_files[1]: "a" is listed twice`},
 		{desc: "threshold above the one demo secret", edit: func(c *identityserver.Config) { c.Unseal.Threshold = 2 }, wantErr: "unseal.threshold: 2, want 1..1"},
 		{desc: "negative threshold", edit: func(c *identityserver.Config) { c.Unseal.Threshold = -1 }, wantErr: "unseal.threshold: -1"},
+		{desc: "demo credential files", edit: func(c *identityserver.Config) {
+			c.Demo.PasswordFiles = map[string]string{"admin": "/run/secrets/a"}
+			c.Demo.ClientSecretFiles = map[string]string{"demo-service": "s"}
+		}},
+		{desc: "demo password file of an unknown user", edit: func(c *identityserver.Config) { c.Demo.PasswordFiles = map[string]string{"root": "f"} }, wantErr: `demo.password_files: "root" is not a demo user`},
+		{desc: "demo password file without path", edit: func(c *identityserver.Config) { c.Demo.PasswordFiles = map[string]string{"user": ""} }, wantErr: "demo.password_files[user]: empty path"},
+		{desc: "demo secret of a public client", edit: func(c *identityserver.Config) { c.Demo.ClientSecretFiles = map[string]string{"demo-native": "f"} }, wantErr: `demo.client_secret_files: "demo-native" is not a confidential demo client`},
+		{desc: "demo client secret file without path", edit: func(c *identityserver.Config) { c.Demo.ClientSecretFiles = map[string]string{"demo-kms-rs": ""} }, wantErr: "demo.client_secret_files[demo-kms-rs]: empty path"},
 		{desc: "zero session lifetime", edit: func(c *identityserver.Config) { c.Tokens.SessionTTL = 0 }, wantErr: "tokens.session_ttl: must be positive"},
 		{desc: "negative refresh lifetime", edit: func(c *identityserver.Config) { c.Tokens.RefreshTokenTTL = -time.Second }, wantErr: "tokens.refresh_token_ttl: must be positive"},
 		{desc: "zero refresh family lifetime", edit: func(c *identityserver.Config) { c.Tokens.RefreshFamilyTTL = 0 }, wantErr: "tokens.refresh_family_ttl: must be positive"},
@@ -196,6 +208,62 @@ func TestStartRefusesIncompleteSetups(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.wantErr)
 		})
 	}
+}
+
+// TestDemoCredentialFiles: demo.password_files and demo.client_secret_files
+// give the named users and clients their credentials from files (relative to
+// the config file), in the database and in demo.json; the others keep the
+// documented passwords and generated secrets. Outside demo mode the keys are
+// refused, and a missing file stops the start naming the key.
+func TestDemoCredentialFiles(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "user-pw"), []byte("user-from-file\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "svc-secret"), []byte("service-secret-from-file"), 0o600))
+	cfgPath := filepath.Join(dir, "identity.yml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("pbkdf2_iterations: 1000\ndemo:\n  password_files: {user: user-pw}\n  client_secret_files: {demo-service: "+filepath.Join(dir, "svc-secret")+"}\n"), 0o600))
+	inst, err := identityserver.Start(t.Context(), identityserver.Options{Options: serve.Options{ConfigPath: cfgPath, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = inst.Shutdown(context.Background()) })
+	f, err := demofile.Read(inst.DemoFile)
+	require.NoError(t, err)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsx.ClientConfig(inst.Roots, nil)}}
+	token := func(c demofile.Client, secret string) int {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, inst.URL+"/oauth2/v1/token", strings.NewReader("grant_type=client_credentials"))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(c.ClientID, secret)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tn := range f.Tenants {
+		u, err := tn.User("user")
+		require.NoError(t, err)
+		assert.Equal(t, "user-from-file", u.Password)
+		a, err := tn.User("admin")
+		require.NoError(t, err)
+		assert.Equal(t, identityserver.DemoAdminPassword, a.Password)
+		svc, err := tn.ClientOfKind(demofile.KindService)
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(svc.ClientID, "demo-service-"))
+		assert.Equal(t, "service-secret-from-file", svc.ClientSecret)
+		assert.Equal(t, http.StatusOK, token(svc, "service-secret-from-file"), "the secret from the file is the client's")
+		rs, err := tn.ClientOfKind(demofile.KindResourceServer)
+		require.NoError(t, err)
+		assert.NotEmpty(t, rs.ClientSecret)
+		assert.NotEqual(t, "service-secret-from-file", rs.ClientSecret, "clients not named keep a generated secret")
+	}
+
+	_, err = identityserver.Start(t.Context(), identityserver.Options{Options: serve.Options{ConfigPath: cfgPath, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "demo.password_files, demo.client_secret_files: apply in demo mode only")
+
+	require.NoError(t, os.WriteFile(cfgPath, []byte("pbkdf2_iterations: 1000\ndemo:\n  client_secret_files: {demo-kms-rs: missing-secret}\n"), 0o600))
+	_, err = identityserver.Start(t.Context(), identityserver.Options{Options: serve.Options{ConfigPath: cfgPath, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "demo.client_secret_files[demo-kms-rs]")
+	assert.Contains(t, err.Error(), "missing-secret")
 }
 
 func TestEphemeralDemoAndConfiguredDatabase(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/identity/store"
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
@@ -44,6 +45,26 @@ type demoParams struct {
 	dataDir string
 	reset   bool
 	logger  *slog.Logger
+	// passwords (by username) and clientSecrets (by client id prefix)
+	// replace the documented passwords and the generated secrets.
+	passwords, clientSecrets map[string]string
+}
+
+// readSecretFiles reads the secret file of each name in files (relative
+// paths against baseDir); key names the config key in errors.
+func readSecretFiles(key string, files map[string]string, baseDir string) (map[string]string, error) {
+	out := make(map[string]string, len(files))
+	for name, path := range files {
+		if !filepath.IsAbs(path) && baseDir != "" {
+			path = filepath.Join(baseDir, path)
+		}
+		b, err := config.ReadSecret(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%s]: %w", key, name, err)
+		}
+		out[name] = string(b)
+	}
+	return out, nil
 }
 
 // seedDemo makes sure the demo tenants exist and writes demo.json. With a
@@ -166,13 +187,20 @@ func seedTenant(ctx context.Context, p demoParams, name string) (*demofile.Tenan
 		err   error
 	}
 	jobs := make([]*job, 0, len(demoUsers)+len(demoClients))
-	for _, u := range demoUsers {
-		jobs = append(jobs, &job{plain: u.password})
+	users := slices.Clone(demoUsers)
+	for i, u := range users {
+		if pw, ok := p.passwords[u.name]; ok {
+			users[i].password = pw
+		}
+		jobs = append(jobs, &job{plain: users[i].password})
 	}
 	secrets := make([]string, len(demoClients))
 	for i, c := range demoClients {
 		if c.confidential {
 			secrets[i] = oauth.NewSecret()
+			if s, ok := p.clientSecrets[c.idPrefix]; ok {
+				secrets[i] = s
+			}
 		}
 		jobs = append(jobs, &job{plain: secrets[i]})
 	}
@@ -194,7 +222,7 @@ func seedTenant(ctx context.Context, p demoParams, name string) (*demofile.Tenan
 		}
 	}
 
-	for i, u := range demoUsers {
+	for i, u := range users {
 		row := &identity.User{
 			ID: ids.NewEntity(), Username: u.name, PasswordHash: jobs[i].hash, Name: u.fullName,
 			Email: u.name + "@" + name + ".passthru.demo.local", Roles: u.roles,

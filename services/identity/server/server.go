@@ -7,10 +7,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/passthru-dev/passthru/services/identity/admin"
@@ -60,8 +62,16 @@ func newServer(opts Options) (*server, serve.Options) {
 func (s *server) service() *serve.Service {
 	return &serve.Service{
 		Name: "identity", Title: "Passthru Identity", About: "The Passthru Identity provider (OAuth 2.1 / OpenID Connect).",
-		DefaultListen: DefaultListen, Config: s.cfg, Build: s.build,
+		DefaultListen: DefaultListen, Config: s.cfg, Build: s.build, CheckMode: s.checkMode,
 	}
+}
+
+// checkMode refuses the demo settings outside demo mode.
+func (s *server) checkMode(demo bool) error {
+	if !demo && (len(s.cfg.Demo.PasswordFiles) > 0 || len(s.cfg.Demo.ClientSecretFiles) > 0) {
+		return errors.New("demo.password_files, demo.client_secret_files: apply in demo mode only")
+	}
+	return nil
 }
 
 // Start starts an Identity server and returns once it accepts connections.
@@ -121,9 +131,22 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	adm := admin.New(admin.Config{Store: st, Auth: srv, Hasher: env.Hasher, Logger: env.Logger, Now: env.Now, ClientCertificates: clientCerts})
 
 	if env.Demo {
+		base := ""
+		if env.ConfigFile != "" {
+			base = filepath.Dir(env.ConfigFile)
+		}
+		passwords, err := readSecretFiles("demo.password_files", cfg.Demo.PasswordFiles, base)
+		if err != nil {
+			return nil, nil, err
+		}
+		secrets, err := readSecretFiles("demo.client_secret_files", cfg.Demo.ClientSecretFiles, base)
+		if err != nil {
+			return nil, nil, err
+		}
 		env.DemoFile, err = seedDemo(ctx, demoParams{
 			store: st, hasher: env.Hasher, issuer: issuer, baseURL: env.URL, caFile: env.CAFile,
 			dataDir: env.DataDir, reset: env.ResetDemo, logger: env.Logger,
+			passwords: passwords, clientSecrets: secrets,
 		})
 		if err != nil {
 			return nil, nil, err

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"time"
@@ -193,6 +194,11 @@ type DemoConfig struct {
 	// RevocationInterval is the staleness bound the demo trust uses
 	// (default 2s, short so that the demo can show a revocation).
 	RevocationInterval time.Duration `yaml:"revocation_interval"`
+	// PasswordFiles gives demo users their passwords from files, by role
+	// (admin, writer, reader), e.g. Docker secrets; a role not listed keeps
+	// its documented password. A kept demo user keeps the password it was
+	// created with.
+	PasswordFiles map[string]string `yaml:"password_files" secret:"true"`
 }
 
 // Defaults the code falls back to.
@@ -282,6 +288,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Demo.RevocationInterval < 0 {
 		errs = append(errs, errors.New("demo.revocation_interval: must not be negative"))
+	}
+	for _, role := range slices.Sorted(maps.Keys(c.Demo.PasswordFiles)) {
+		if !slices.ContainsFunc(DemoUsers, func(u DemoUser) bool { return u.Role == role }) {
+			errs = append(errs, fmt.Errorf("demo.password_files: %q is not a demo role (admin, writer, reader)", role))
+		}
+		if c.Demo.PasswordFiles[role] == "" {
+			errs = append(errs, fmt.Errorf("demo.password_files[%s]: empty path", role))
+		}
 	}
 	k := &c.Keys
 	if k.CacheMaxKeys < 0 || k.CacheMaxAge < 0 || k.GenerationRefresh < 0 || k.AuditQueue < 0 {

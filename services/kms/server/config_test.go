@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"bytes"
+	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
 	kmsserver "github.com/passthru-dev/passthru/services/kms/server"
@@ -38,6 +41,9 @@ func TestConfigValidate(t *testing.T) {
 		{desc: "key cache bounds", cfg: kmsserver.Config{Keys: kmsserver.KeysConfig{CacheMaxKeys: 100, CacheMaxAge: time.Minute, GenerationRefresh: time.Second, AuditQueue: 10}}},
 		{desc: "negative generation refresh", cfg: kmsserver.Config{Keys: kmsserver.KeysConfig{GenerationRefresh: -1}}, want: "keys: cache_max_keys, cache_max_age, generation_refresh and audit_queue must not be negative"},
 		{desc: "negative cache max age", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{CacheMaxAge: -1}}, want: "cache_max_age"},
+		{desc: "demo password files", cfg: kmsserver.Config{Demo: kmsserver.DemoConfig{PasswordFiles: map[string]string{"admin": "/run/secrets/a", "reader": "r"}}}},
+		{desc: "demo password file of an unknown role", cfg: kmsserver.Config{Demo: kmsserver.DemoConfig{PasswordFiles: map[string]string{"root": "/run/secrets/a"}}}, want: `demo.password_files: "root" is not a demo role`},
+		{desc: "demo password file without path", cfg: kmsserver.Config{Demo: kmsserver.DemoConfig{PasswordFiles: map[string]string{"writer": ""}}}, want: "demo.password_files[writer]: empty path"},
 		{desc: "negative user freshness", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{UserFreshness: -1}}, want: "user_freshness"},
 		{desc: "negative iterations", cfg: kmsserver.Config{Auth: kmsserver.AuthConfig{}, Settings: serve.Settings{PBKDF2Iterations: -1}}, want: "pbkdf2_iterations"},
 		{desc: "listen host:port", cfg: kmsserver.Config{Settings: serve.Settings{Listen: "127.0.0.1:8081"}}},
@@ -168,6 +174,54 @@ func TestStartRejectsBadRealms(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte("roles: []\nrealms:\n  - {id: f, name: f, type: file}\n"), 0o600))
 	_, err = kmsserver.Start(t.Context(), kmsserver.Options{Config: nil, Options: serve.Options{ConfigPath: cfgPath, DataDir: t.TempDir(), Listen: "127.0.0.1:0", Demo: false, PBKDF2Iterations: 1000}})
 	require.Error(t, err)
+}
+
+// TestDemoPasswordFiles: demo.password_files gives the named roles their
+// passwords from files (relative to the config file), in the database and in
+// demo.json; the other roles keep the documented ones. Outside demo mode the
+// key is refused, and a missing file stops the start naming the key.
+func TestDemoPasswordFiles(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "admin-pw"), []byte("admin-from-file\n"), 0o600))
+	cfgPath := filepath.Join(dir, "kms.yml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("demo:\n  password_files: {admin: admin-pw}\n"), 0o600))
+	inst, err := kmsserver.Start(t.Context(), kmsserver.Options{Options: serve.Options{ConfigPath: cfgPath, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = inst.Shutdown(context.Background()) })
+
+	f, err := demofile.Read(inst.DemoFile)
+	require.NoError(t, err)
+	for _, tn := range f.Tenants {
+		admin, err := tn.User("admin@" + tn.Name)
+		require.NoError(t, err)
+		assert.Equal(t, "admin-from-file", admin.Password)
+		writer, err := tn.User("writer@" + tn.Name)
+		require.NoError(t, err)
+		assert.Equal(t, kmsserver.DemoUsers[1].Password, writer.Password)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsx.ClientConfig(inst.Roots, nil)}}
+	get := func(user, pw string) int {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, inst.URL+"/api/v1/elastic-keys", nil)
+		require.NoError(t, err)
+		req.SetBasicAuth(user, pw)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, get("admin@demo-tenant-a", "admin-from-file"))
+	assert.Equal(t, http.StatusUnauthorized, get("admin@demo-tenant-a", kmsserver.DemoUsers[0].Password))
+	assert.Equal(t, http.StatusOK, get("writer@demo-tenant-a", kmsserver.DemoUsers[1].Password))
+
+	_, err = kmsserver.Start(t.Context(), kmsserver.Options{Options: serve.Options{ConfigPath: cfgPath, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "demo.password_files: applies in demo mode only")
+
+	require.NoError(t, os.WriteFile(cfgPath, []byte("demo:\n  password_files: {reader: missing-pw}\n"), 0o600))
+	_, err = kmsserver.Start(t.Context(), kmsserver.Options{Options: serve.Options{ConfigPath: cfgPath, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0", PBKDF2Iterations: 1000}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "demo.password_files[reader]")
+	assert.Contains(t, err.Error(), "missing-pw")
 }
 
 // TestConfigEnvNames pins every environment variable the KMS reads, the

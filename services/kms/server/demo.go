@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	infraids "github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/serve"
@@ -60,7 +61,9 @@ type demoSeed struct {
 // given, are the tenant ids to use by tenant name (those of an Identity
 // demo, so that one tenant has one id in both services); a kept demo tenant
 // whose id differs is replaced.
-func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, reset bool, ids map[string]uuid.UUID) (*demoSeed, error) {
+//
+// passwords replaces the documented password of the roles it names.
+func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, reset bool, ids map[string]uuid.UUID, passwords map[string]string) (*demoSeed, error) {
 	ctx = keys.WithActor(ctx, keys.Actor{Subject: "demo-seed", Method: "internal"})
 	existing, err := svc.Tenants(ctx)
 	if err != nil {
@@ -96,6 +99,9 @@ func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, re
 		}
 		dt := demofile.Tenant{ID: t.ID.String(), Name: t.Name}
 		for _, du := range DemoUsers {
+			if pw, ok := passwords[du.Role]; ok {
+				du.Password = pw
+			}
 			username := DemoUsername(du.Role, t.Name)
 			if err := ensureDemoUser(ctx, users, t.ID, username, du); err != nil {
 				return nil, err
@@ -115,6 +121,20 @@ func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, re
 }
 
 func newTenantID() uuid.UUID { return infraids.NewTenant() }
+
+// demoPasswords reads demo.password_files (relative paths against the
+// config file's directory): the demo password of each role named there.
+func demoPasswords(files map[string]string, baseDir string) (map[string]string, error) {
+	out := make(map[string]string, len(files))
+	for role, path := range files {
+		pw, err := config.ReadSecret(resolvePath(baseDir, path))
+		if err != nil {
+			return nil, fmt.Errorf("demo.password_files[%s]: %w", role, err)
+		}
+		out[role] = string(pw)
+	}
+	return out, nil
+}
 
 // identityDemoTenants reads the tenant ids of an Identity demo.json by
 // tenant name, and checks that it names every KMS demo tenant.

@@ -79,10 +79,14 @@ func (s *server) service() *serve.Service {
 
 // checkMode refuses the demo settings outside demo mode.
 func (s *server) checkMode(demo bool) error {
+	var errs []error
 	if !demo && s.cfg.Demo.IdentityFile != "" {
-		return errors.New("demo.identity_file: applies in demo mode only")
+		errs = append(errs, errors.New("demo.identity_file: applies in demo mode only"))
 	}
-	return nil
+	if !demo && len(s.cfg.Demo.PasswordFiles) > 0 {
+		errs = append(errs, errors.New("demo.password_files: applies in demo mode only"))
+	}
+	return errors.Join(errs...)
 }
 
 // Start starts a KMS and returns once it is listening and ready.
@@ -217,7 +221,11 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	}
 	var demoCertRules []certauth.Rule
 	if env.Demo {
-		seeded, err := seedDemo(ctx, svc, users, env.ResetDemo, tenantIDs)
+		passwords, err := demoPasswords(cfg.Demo.PasswordFiles, configDir(env.ConfigFile))
+		if err != nil {
+			return nil, nil, err
+		}
+		seeded, err := seedDemo(ctx, svc, users, env.ResetDemo, tenantIDs, passwords)
 		if err != nil {
 			return nil, nil, fmt.Errorf("seed demo data: %w", err)
 		}
@@ -237,8 +245,11 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 			return nil, nil, err
 		}
 		env.Banner("demo.json", env.DemoFile+" (demo tenants, users, passwords and keys)")
-		env.Banner("try", fmt.Sprintf("curl --cacert %s -u %s:%s %s/api/v1/elastic-keys",
-			env.CAFile, DemoUsername(DemoUsers[0].Role, DemoTenantNames[0]), DemoUsers[0].Password, env.URL))
+		if _, fromFile := passwords[DemoUsers[0].Role]; !fromFile {
+			// A password from a file is a secret: it stays out of the log.
+			env.Banner("try", fmt.Sprintf("curl --cacert %s -u %s:%s %s/api/v1/elastic-keys",
+				env.CAFile, DemoUsername(DemoUsers[0].Role, DemoTenantNames[0]), DemoUsers[0].Password, env.URL))
+		}
 	}
 	env.Banner("Swagger UI", env.URL+"/ui/swagger/")
 
