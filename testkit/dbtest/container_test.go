@@ -75,12 +75,16 @@ func ownerProcess() int {
 	select {} // until killed
 }
 
-// needContainer returns the image to start, and skips (saying why) when
-// this machine cannot start it: no Docker engine, or the image is not
+// needContainer returns the image to start, and skips (saying why) when the
+// run is SQLite only (ci/test.sh's SQLite leg: the PostgreSQL leg runs these)
+// or this machine cannot start it: no Docker engine, or the image is not
 // present. When the run asks for PostgreSQL without a DSN, the container is
 // how it gets one, so a missing engine or image fails the test instead.
 func needContainer(t *testing.T) string {
 	t.Helper()
+	if strings.TrimSpace(os.Getenv(EnvDB)) == string(SQLite) {
+		t.Skipf("%s=sqlite: PostgreSQL containers are not part of this run", EnvDB)
+	}
 	image := pgImage(os.LookupEnv)
 	err := defaultEngine.reachable()
 	if err == nil {
