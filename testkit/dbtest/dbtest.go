@@ -1,12 +1,35 @@
 // Package dbtest gives each test its own empty database on SQLite (a
 // temporary directory) or PostgreSQL (a fresh database on the server named by
-// PASSTHRU_TEST_PG_DSN, or in a testcontainers PostgreSQL when a Docker engine
-// is reachable), and runs a test body on every backend selected by
-// PASSTHRU_TEST_DB.
+// PASSTHRU_TEST_PG_DSN, or in a testcontainers PostgreSQL container), and
+// runs a test body on every backend selected by PASSTHRU_TEST_DB.
+//
+// PASSTHRU_TEST_DB unset runs PostgreSQL only when it is there already: a
+// DSN, or a Docker engine with the image PASSTHRU_TEST_PG_IMAGE (default
+// postgres:15-alpine) present locally; otherwise SQLite alone, with a note
+// saying why and how. PASSTHRU_TEST_DB=postgres or all tries one pull of a
+// missing image and fails the tests, plainly, when PostgreSQL cannot be had.
+// Without a registry, `make images` builds passthru-local/postgres:15.
+//
+// Without a DSN, each test process starts one container on first use
+// (StartContainer; initdb and two server starts take seconds), and every
+// test gets its own database in it. A whole run shares one instead when
+// something starts it first and sets the DSN: ci/test.sh does so with
+// cmd/pgcontainer.
+//
+// testcontainers' reaper (ryuk) is an image it would pull; it stays off, and
+// dbtest sets TESTCONTAINERS_RYUK_DISABLED=true when the variable is unset
+// (testcontainers-go reads its configuration from the environment only, once
+// per process) and refuses any other value. The containers end themselves
+// instead: a container's standard input is its owner process's attach stream
+// and its first process stops PostgreSQL when that stream ends, so it is
+// stopped and removed moments after its owner ends, however the owner ended;
+// a start also removes the containers of this machine whose owner process is
+// gone. Terminate ends a container at once.
 package dbtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -38,7 +61,9 @@ const (
 
 // howToProvidePostgres ends every message about missing PostgreSQL.
 const howToProvidePostgres = "set " + EnvPGDSN + "=postgres://USER:PASSWORD@127.0.0.1:5432/DB?sslmode=disable " +
-	"(a role allowed to CREATE DATABASE) or start a Docker engine reachable by testcontainers"
+	"(a role allowed to CREATE DATABASE) or start a Docker engine reachable by testcontainers " +
+	"with the image " + EnvPGImage + " (default " + DefaultPGImage + "; without a registry: `make images`, then " +
+	EnvPGImage + "=" + LocalPGImage + ")"
 
 // noteOnce makes Backends log the "PostgreSQL was not run" note once per test
 // process rather than once per test. It is package state because the fact
@@ -53,35 +78,50 @@ type selection struct {
 	note string
 }
 
-// selectBackends decides the backends from the environment. docker is only
-// consulted when PostgreSQL is wanted and no DSN is set, because probing a
-// Docker engine costs time.
-func selectBackends(lookup func(string) (string, bool), docker func() bool) (selection, error) {
+// postgresAvailable returns nil when PostgreSQL can be had: a DSN is set,
+// or a Docker engine answers and has the image (after one pull attempt when
+// pull is set). Docker is only asked when no DSN is set, because asking
+// costs time.
+func postgresAvailable(lookup func(string) (string, bool), eng engine, pull bool) error {
+	if dsn, _ := lookup(EnvPGDSN); dsn != "" {
+		return nil
+	}
+	if err := eng.reachable(); err != nil {
+		return err
+	}
+	return eng.image(pgImage(lookup), pull)
+}
+
+// whyNot phrases err from postgresAvailable for a developer: the cause and
+// what to do about it.
+func whyNot(err error) string {
+	if errors.Is(err, ErrNoDocker) {
+		return "no " + EnvPGDSN + " and no Docker engine; to run it, " + howToProvidePostgres
+	}
+	return "no " + EnvPGDSN + ", and " + err.Error() + "; or set " + EnvPGDSN + " to a server whose role may CREATE DATABASE"
+}
+
+// selectBackends decides the backends from the environment. Unset, PostgreSQL
+// runs only when it is there already: a DSN, or Docker with the image
+// present locally (nothing is pulled behind the developer's back). Asked for
+// explicitly, one pull of a missing image is tried and failure is an error.
+func selectBackends(lookup func(string) (string, bool), eng engine) (selection, error) {
 	mode, _ := lookup(EnvDB)
 	mode = strings.TrimSpace(mode)
-	available := func() bool {
-		if dsn, _ := lookup(EnvPGDSN); dsn != "" {
-			return true
-		}
-		return docker()
-	}
 	switch mode {
 	case "":
-		if available() {
-			return selection{backends: []Backend{SQLite, Postgres}}, nil
+		if err := postgresAvailable(lookup, eng, false); err != nil {
+			return selection{backends: []Backend{SQLite}, note: "PostgreSQL was not run: " + whyNot(err)}, nil
 		}
-		return selection{
-			backends: []Backend{SQLite},
-			note:     "PostgreSQL was not run: no " + EnvPGDSN + " and no Docker engine; to run it, " + howToProvidePostgres,
-		}, nil
+		return selection{backends: []Backend{SQLite, Postgres}}, nil
 	case string(SQLite):
 		return selection{
 			backends: []Backend{SQLite},
 			note:     "PostgreSQL was not run: " + EnvDB + "=sqlite",
 		}, nil
 	case string(Postgres), "all":
-		if !available() {
-			return selection{}, fmt.Errorf("%s=%s asks for PostgreSQL, but none is available: %s", EnvDB, mode, howToProvidePostgres)
+		if err := postgresAvailable(lookup, eng, true); err != nil {
+			return selection{}, fmt.Errorf("%s=%s asks for PostgreSQL, but none is available: %s", EnvDB, mode, whyNot(err))
 		}
 		if mode == "all" {
 			return selection{backends: []Backend{SQLite, Postgres}}, nil
@@ -96,12 +136,12 @@ func selectBackends(lookup func(string) (string, bool), docker func() bool) (sel
 // fails t (never skips) when PostgreSQL is requested and cannot be had.
 func Backends(t testing.TB) []Backend {
 	t.Helper()
-	return backends(t, os.LookupEnv, dockerReachable, &noteOnce)
+	return backends(t, os.LookupEnv, defaultEngine, &noteOnce)
 }
 
-func backends(t testing.TB, lookup func(string) (string, bool), docker func() bool, once *sync.Once) []Backend {
+func backends(t testing.TB, lookup func(string) (string, bool), eng engine, once *sync.Once) []Backend {
 	t.Helper()
-	sel, err := selectBackends(lookup, docker)
+	sel, err := selectBackends(lookup, eng)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
@@ -117,7 +157,7 @@ func backends(t testing.TB, lookup func(string) (string, bool), docker func() bo
 // since go test hides the logs of passing tests. When PostgreSQL is requested
 // but unavailable the tests themselves fail; the note then repeats why.
 func PostgresSkippedNote() string {
-	sel, err := selectBackends(os.LookupEnv, dockerReachable)
+	sel, err := selectBackends(os.LookupEnv, defaultEngine)
 	if err != nil {
 		return "PostgreSQL was not run: " + err.Error()
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,25 +59,55 @@ func freshDatabase(t testing.TB, server pgServer) string {
 }
 
 // pgServer says where the test PostgreSQL server comes from; a struct of
-// functions so tests can replace the environment, Docker and the container.
+// functions so tests can replace the environment and the container.
 type pgServer struct {
 	lookup    func(string) (string, bool)
-	docker    func() bool
-	container func() (string, error)
+	container func(image string) (string, error)
 }
 
-var defaultServer = pgServer{lookup: os.LookupEnv, docker: dockerReachable, container: containerDSN}
+var defaultServer = pgServer{lookup: os.LookupEnv, container: processContainerDSN}
 
-// dsn returns the DSN of the test server: PASSTHRU_TEST_PG_DSN, else the
-// shared testcontainers PostgreSQL when Docker is reachable.
+// dsn returns the DSN of the test server: PASSTHRU_TEST_PG_DSN, else this
+// process's PostgreSQL container.
 func (s pgServer) dsn() (string, error) {
 	if dsn, _ := s.lookup(EnvPGDSN); dsn != "" {
 		return dsn, nil
 	}
-	if s.docker() {
-		return s.container()
+	dsn, err := s.container(pgImage(s.lookup))
+	if err != nil {
+		return "", fmt.Errorf("PostgreSQL is not available: %w", err)
 	}
-	return "", fmt.Errorf("PostgreSQL is not available: %s", howToProvidePostgres)
+	return dsn, nil
+}
+
+// processContainer is the PostgreSQL container of this test process,
+// started on first use. It is package state because it serves every test
+// of the process (each test gets its own database in it) and lives as long
+// as the process: a test binary has no hook at its end, so the container's
+// watchdog ends it when the process is gone (see StartContainer).
+var processContainer struct {
+	once sync.Once
+	c    *Container
+	err  error
+}
+
+// containerStartTimeout bounds starting the container: initdb and two
+// server starts take seconds; the bound only matters when Docker hangs.
+const containerStartTimeout = 3 * time.Minute
+
+// processContainerDSN starts the process's container on first use (with
+// image; later calls get the same server whatever they pass) and returns
+// its DSN.
+func processContainerDSN(image string) (string, error) {
+	processContainer.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), containerStartTimeout)
+		defer cancel()
+		processContainer.c, processContainer.err = StartContainer(ctx, ContainerConfig{Image: image})
+	})
+	if processContainer.err != nil {
+		return "", processContainer.err
+	}
+	return processContainer.c.DSN(), nil
 }
 
 // dropRetries bounds how often a drop refused by a transient session is

@@ -86,24 +86,65 @@ func TestPostgresFreshDatabasePerTest(t *testing.T) {
 
 func TestPgServerDSN(t *testing.T) {
 	tests := []struct {
-		desc          string
-		vars          map[string]string
-		docker        bool
-		container     func() (string, error)
-		want, wantErr string
+		desc      string
+		vars      map[string]string
+		container func(t *testing.T) func(string) (string, error)
+		want      string
+		wantErr   []string
 	}{
-		{desc: "DSN from the environment wins", vars: map[string]string{EnvPGDSN: "postgres://env"}, docker: true, want: "postgres://env"},
-		{desc: "container when Docker is reachable", docker: true, container: func() (string, error) { return "postgres://ctr", nil }, want: "postgres://ctr"},
-		{desc: "container start failure is reported", docker: true, container: func() (string, error) { return "", errors.New("pull failed") }, wantErr: "pull failed"},
-		{desc: "neither: how to provide one", wantErr: "set PASSTHRU_TEST_PG_DSN=postgres://"},
+		{
+			desc: "DSN from the environment wins; no container is started",
+			vars: map[string]string{EnvPGDSN: "postgres://env"},
+			container: func(t *testing.T) func(string) (string, error) {
+				return func(string) (string, error) { t.Error("container started although a DSN is set"); return "", nil }
+			},
+			want: "postgres://env",
+		},
+		{
+			desc: "container of the default image",
+			container: func(t *testing.T) func(string) (string, error) {
+				return func(image string) (string, error) {
+					assert.Equal(t, DefaultPGImage, image)
+					return "postgres://ctr", nil
+				}
+			},
+			want: "postgres://ctr",
+		},
+		{
+			desc: "container of PASSTHRU_TEST_PG_IMAGE",
+			vars: map[string]string{EnvPGImage: LocalPGImage},
+			container: func(t *testing.T) func(string) (string, error) {
+				return func(image string) (string, error) {
+					assert.Equal(t, LocalPGImage, image)
+					return "postgres://local", nil
+				}
+			},
+			want: "postgres://local",
+		},
+		{
+			desc: "container start failure is reported with its cause",
+			container: func(*testing.T) func(string) (string, error) {
+				return func(image string) (string, error) { return "", &ImageMissingError{Image: image} }
+			},
+			wantErr: []string{"PostgreSQL is not available: Docker is reachable but the PostgreSQL image postgres:15-alpine is not present locally", "`make images`"},
+		},
+		{
+			desc: "no Docker",
+			container: func(*testing.T) func(string) (string, error) {
+				return func(string) (string, error) { return "", ErrNoDocker }
+			},
+			wantErr: []string{"PostgreSQL is not available: no Docker engine is reachable"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			s := pgServer{lookup: env(tc.vars), docker: func() bool { return tc.docker }, container: tc.container}
+			s := pgServer{lookup: env(tc.vars), container: tc.container(t)}
 			got, err := s.dsn()
-			if tc.wantErr != "" {
+			if len(tc.wantErr) > 0 {
 				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.wantErr)
+				for _, w := range tc.wantErr {
+					assert.Contains(t, err.Error(), w)
+				}
 				return
 			}
 			require.NoError(t, err)
@@ -121,8 +162,8 @@ func TestFreshDatabaseFailures(t *testing.T) {
 	}{
 		{
 			desc:      "no PostgreSQL at all fails with how-to",
-			server:    pgServer{lookup: env(nil), docker: func() bool { return false }},
-			wantFatal: "set PASSTHRU_TEST_PG_DSN=postgres://",
+			server:    pgServer{lookup: env(nil), container: func(string) (string, error) { return "", ErrNoDocker }},
+			wantFatal: "PostgreSQL is not available: no Docker engine is reachable",
 		},
 		{
 			desc:        "unreachable server fails, and the drop is still attempted",
