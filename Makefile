@@ -14,8 +14,12 @@
 #         names another binary), NSS's certutil (the browser's CA trust) and
 #         OpenSSL (TLS interoperability tests). Debian:
 #           apt-get install gcc chromium libnss3-tools openssl
-#         PostgreSQL runs too when PASSTHRU_TEST_PG_DSN is set or Docker is
-#         reachable (PASSTHRU_TEST_DB=sqlite|postgres|all picks).
+#         PostgreSQL runs too when PASSTHRU_TEST_PG_DSN is set or Docker has
+#         the PostgreSQL image (PASSTHRU_TEST_PG_IMAGE; `make images` builds
+#         one offline and names it in deployments/.env), one container for the
+#         run (PASSTHRU_TEST_DB=sqlite|postgres|all picks).
+#   images, demo-compose: Docker with docker-compose; the offline base images
+#         also need root and debootstrap (see the Deploying section).
 GO ?= go
 COVERPROFILE ?= coverage.out
 export COVERPROFILE
@@ -139,6 +143,8 @@ ci: lint
 #   public builds FROM debian:bookworm-slim (pulled) and removes a
 #          deployments/.env that `make images` wrote, so compose uses the
 #          public defaults again.
+# Either way it ends with compose-init (the stack's CA, certificates and
+# generated secrets, kept when present), so the compose stack can start.
 PASSTHRU_IMAGES ?= local
 IMAGES_DIR ?= bin/images
 ifeq ($(PASSTHRU_IMAGES),public)
@@ -165,6 +171,9 @@ images:
 		rm deployments/.env && echo "removed deployments/.env (it named the local images)"; \
 	fi
 	@docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^passthru(-local)?/'
+	@# What the stack needs besides images, so that `make images` then
+	@# `docker-compose -f deployments/compose.yml --profile demo up -d` starts it.
+	$(MAKE) --no-print-directory compose-init
 # The compose stack (deployments/compose.yml; see its header for the
 # profiles). compose-init generates deployments/.run/{tls,secrets} for the
 # dev, demo and ci profiles with deployments/cmd/stackinit (idempotent: it
