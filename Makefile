@@ -207,8 +207,8 @@ compose-tls: compose-init
 demo-compose: compose-init $(COMPOSE_IMAGES_TARGET)
 	@# Static, so it runs in any image: it talks to the running services only.
 	CGO_ENABLED=0 $(GO) build -o deployments/.run/bin/demo ./scenarios/cmd/demo
-	$(COMPOSE_RUN) up -d
-	COMPOSE=$(COMPOSE) ./deployments/scripts/wait-healthy.sh $(COMPOSE_HEALTH_TIMEOUT) -f deployments/compose.yml -p $(COMPOSE_PROJECT) --profile $(COMPOSE_PROFILE)
+	$(COMPOSE_RUN) up -d || { code=$$?; $(COMPOSE_RUN) logs --no-color --tail=300; exit $$code; }
+	COMPOSE='$(COMPOSE)' ./deployments/scripts/wait-healthy.sh $(COMPOSE_HEALTH_TIMEOUT) -f deployments/compose.yml -p $(COMPOSE_PROJECT) --profile $(COMPOSE_PROFILE)
 	$(COMPOSE_DEMO) all $(COMPOSE_DEMO_FLAGS) --kms-url https://kms:8081 --identity-url https://identity:8082 \
 		|| { code=$$?; $(COMPOSE_RUN) logs --no-color --tail=300; exit $$code; }
 	@# From the host through the published port (127.0.0.1, verified against

@@ -114,8 +114,13 @@ if [[ $selected != sqlite && -z ${PASSTHRU_TEST_PG_DSN:-} ]]; then
       pg_note="PostgreSQL was not run: no PASSTHRU_TEST_PG_DSN, and $msg"
       echo "$pg_note"
     else
+      if [[ -n $selected ]]; then
+        head="PostgreSQL was requested (PASSTHRU_TEST_DB=$selected) but none is available:"
+      else
+        head="The PostgreSQL image is present, but its container could not be started:"
+      fi
       cat >&2 <<MSG
-PostgreSQL was requested (PASSTHRU_TEST_DB=${selected:-unset}) but none is available:
+$head
   $msg
 Provide one of:
   - PASSTHRU_TEST_PG_DSN=postgres://user:pass@127.0.0.1:5432/db?sslmode=disable

@@ -37,9 +37,14 @@ command -v docker >/dev/null || die "docker is missing"
 docker info >/dev/null 2>&1 || die "the Docker engine is not reachable (docker info fails)"
 
 WORK=$(mktemp -d /tmp/passthru-images.XXXXXX)
-# cleanup unmounts what an interrupted debootstrap left mounted in its target
-# (proc, sys) before removing the temp dir, and never crosses into a mount.
+# live_cid is the helper container of the moment, removed by cleanup when a
+# step fails before its own `docker rm`.
+live_cid=
+# cleanup removes that container, unmounts what an interrupted debootstrap left
+# mounted in its target (proc, sys) before removing the temp dir, and never
+# crosses into a mount.
 cleanup() {
+	if [ -n "$live_cid" ]; then docker rm -f "$live_cid" >/dev/null 2>&1 || true; fi
 	awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r umount -l || true
 	rm -rf --one-file-system "$WORK"
 }
@@ -115,11 +120,12 @@ CFG
 # read-only mount (postgres/install.sh) and is committed; postgres/Dockerfile
 # adds the entrypoint and metadata on top.
 build_postgres() {
-	local root=$WORK/pgroot ctx=$WORK/pgctx cid pkgs
+	local root=$WORK/pgroot ctx=$WORK/pgctx pkgs
 	mkdir -p "$root" "$ctx/debs"
-	cid=$(docker create "$BASE_IMAGE" true)
-	docker export "$cid" | tar -C "$root" -x
-	docker rm "$cid" >/dev/null
+	live_cid=$(docker create "$BASE_IMAGE" true)
+	docker export "$live_cid" | tar -C "$root" -x
+	docker rm "$live_cid" >/dev/null
+	live_cid=
 	cp /etc/resolv.conf "$root/etc/resolv.conf"
 	chroot "$root" apt-get -qq update
 	DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -qq -y --download-only install \
@@ -128,15 +134,15 @@ build_postgres() {
 	rm -rf --one-file-system "$root"
 	log "  packages downloaded ($(ls "$ctx/debs" | wc -l) debs, $((SECONDS - start))s)"
 	cp "$HERE"/postgres/* "$ctx/"
-	cid=$(docker create --network none -v "$ctx/debs:/tmp/debs:ro" -v "$ctx/install.sh:/tmp/install.sh:ro" \
+	live_cid=$(docker create --network none -v "$ctx/debs:/tmp/debs:ro" -v "$ctx/install.sh:/tmp/install.sh:ro" \
 		"$BASE_IMAGE" sh /tmp/install.sh "$PG_MAJOR")
-	if ! docker start -a "$cid" >"$WORK/install.log" 2>&1; then
+	if ! docker start -a "$live_cid" >"$WORK/install.log" 2>&1; then
 		tail -n 30 "$WORK/install.log" >&2
-		docker rm "$cid" >/dev/null
 		die "installing PostgreSQL failed (log above)"
 	fi
-	pkgs=$(docker commit "$cid")
-	docker rm "$cid" >/dev/null
+	pkgs=$(docker commit "$live_cid")
+	docker rm "$live_cid" >/dev/null
+	live_cid=
 	log "  packages installed and committed ($((SECONDS - start))s)"
 	docker build -q --label "$HASH_LABEL=$1" --build-arg "BASE_IMAGE=$pkgs" \
 		-t "$PG_IMAGE" "$ctx" >/dev/null

@@ -189,6 +189,9 @@ main() {
 			echo
 		fi
 	fi
+	# The password was needed for initialisation only: the server and every
+	# process it starts must not carry it in their environment.
+	unset POSTGRES_PASSWORD PGPASSWORD
 	exec "$@"
 }
 
