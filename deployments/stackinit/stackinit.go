@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/passthru-dev/passthru/services/infra/barrier"
 	"github.com/passthru-dev/passthru/services/infra/tlsx"
@@ -121,10 +122,14 @@ const DBHost = "postgres"
 // Options say where to write and for whom.
 type Options struct {
 	Dir string // the run dir, e.g. deployments/.run
-	// UID and GID own what the containers read and write, when the
-	// bootstrap runs as root; otherwise the files are made readable (and
-	// the PKI dir writable) for everyone, which the container user needs.
+	// UID and GID own what the containers read and write, when Root is
+	// set; otherwise the files are made readable (and the PKI dir
+	// writable) for everyone, which the container user needs.
 	UID, GID int
+	// Root says the bootstrap may chown (it runs as root): callers set it
+	// from os.Geteuid() == 0. It is an option rather than looked up here
+	// so that tests, which may run as root, cover both branches.
+	Root bool
 	// Log receives one line per file created (nil: none).
 	Log func(format string, args ...any)
 }
@@ -135,6 +140,16 @@ func Run(opts Options) error {
 	logf := opts.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
+	}
+	// The run dir is the owner's alone before anything is written in it:
+	// the TLS keys under it are readable by all (the container user must
+	// read them through the bind mount, which does not traverse this
+	// directory), so this directory is what keeps other host users out.
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return fmt.Errorf("stackinit: %w", err)
+	}
+	if err := os.Chmod(opts.Dir, 0o700); err != nil {
+		return fmt.Errorf("stackinit: %w", err)
 	}
 	tlsDir, secDir := filepath.Join(opts.Dir, TLSDir), filepath.Join(opts.Dir, SecretsDir)
 	if err := ensureTLS(tlsDir, logf); err != nil {
@@ -295,8 +310,12 @@ func writeNew(path, content string) error {
 // The TLS dir is the services' demo PKI directory in the demo profiles,
 // where the KMS writes its demo client certificates: it belongs to the
 // container user when we can chown, else it is open to all.
+//
+// Without root, what the containers created there (the KMS's clients/
+// directory, owned by the container user and private to it) is neither
+// ours to chmod nor, usually, to read: such entries are left as they are,
+// so that a second bootstrap after a demo run still succeeds.
 func fixModes(tlsDir, secDir string, opts Options) error {
-	root := os.Geteuid() == 0
 	if err := os.Chmod(secDir, 0o700); err != nil {
 		return fmt.Errorf("stackinit: %w", err)
 	}
@@ -305,15 +324,36 @@ func fixModes(tlsDir, secDir string, opts Options) error {
 			return fmt.Errorf("stackinit: %w", err)
 		}
 	}
-	return filepath.WalkDir(tlsDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if root {
+	if opts.Root {
+		return filepath.WalkDir(tlsDir, func(path string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("stackinit: %w", err)
+			}
 			if err := os.Lchown(path, opts.UID, opts.GID); err != nil {
 				return fmt.Errorf("stackinit: %w", err)
 			}
 			return nil
+		})
+	}
+	euid := os.Geteuid()
+	return filepath.WalkDir(tlsDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			// WalkDir reports a directory it could not read after
+			// visiting it: one we do not own and may not enter.
+			if d != nil && d.IsDir() && path != tlsDir && errors.Is(err, fs.ErrPermission) {
+				return fs.SkipDir
+			}
+			return fmt.Errorf("stackinit: %w", err)
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil // chmod would follow it
+		}
+		info, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("stackinit: %w", err)
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != euid {
+			return nil // a container's: not ours to change
 		}
 		mode := fs.FileMode(0o644)
 		if d.IsDir() {

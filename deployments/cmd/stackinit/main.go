@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "stackinit check: every prod secret and TLS file is present")
 		return 0
 	}
-	err := stackinit.Run(stackinit.Options{Dir: *dir, UID: *uid, GID: *uid, Log: func(format string, a ...any) {
+	err := stackinit.Run(stackinit.Options{Dir: *dir, UID: *uid, GID: *uid, Root: os.Geteuid() == 0, Log: func(format string, a ...any) {
 		fmt.Fprintf(stdout, "stackinit: "+format+"\n", a...)
 	}})
 	if err != nil {

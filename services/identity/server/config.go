@@ -3,14 +3,13 @@ package server
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 )
 
@@ -134,22 +133,15 @@ func (c *Config) Validate() error {
 }
 
 func (d *DemoConfig) validate() []error {
-	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(d.PasswordFiles)) {
-		if !slices.ContainsFunc(demoUsers, func(u demoUser) bool { return u.name == name }) {
-			errs = append(errs, fmt.Errorf("demo.password_files: %q is not a demo user (admin, user, service)", name))
-		}
-		if d.PasswordFiles[name] == "" {
-			errs = append(errs, fmt.Errorf("demo.password_files[%s]: empty path", name))
+	var users, clients []string
+	for _, u := range demoUsers {
+		users = append(users, u.name)
+	}
+	for _, c := range demoClients {
+		if c.confidential {
+			clients = append(clients, c.idPrefix)
 		}
 	}
-	for _, prefix := range slices.Sorted(maps.Keys(d.ClientSecretFiles)) {
-		if !slices.ContainsFunc(demoClients, func(c demoClient) bool { return c.idPrefix == prefix && c.confidential }) {
-			errs = append(errs, fmt.Errorf("demo.client_secret_files: %q is not a confidential demo client (demo-web, demo-service, demo-kms-reader, demo-kms-rs, demo-admin)", prefix))
-		}
-		if d.ClientSecretFiles[prefix] == "" {
-			errs = append(errs, fmt.Errorf("demo.client_secret_files[%s]: empty path", prefix))
-		}
-	}
-	return errs
+	return append(config.CheckSecretFiles("demo.password_files", d.PasswordFiles, "demo user", users),
+		config.CheckSecretFiles("demo.client_secret_files", d.ClientSecretFiles, "confidential demo client", clients)...)
 }

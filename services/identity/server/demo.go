@@ -12,7 +12,6 @@ import (
 	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/identity/store"
-	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
@@ -48,23 +47,6 @@ type demoParams struct {
 	// passwords (by username) and clientSecrets (by client id prefix)
 	// replace the documented passwords and the generated secrets.
 	passwords, clientSecrets map[string]string
-}
-
-// readSecretFiles reads the secret file of each name in files (relative
-// paths against baseDir); key names the config key in errors.
-func readSecretFiles(key string, files map[string]string, baseDir string) (map[string]string, error) {
-	out := make(map[string]string, len(files))
-	for name, path := range files {
-		if !filepath.IsAbs(path) && baseDir != "" {
-			path = filepath.Join(baseDir, path)
-		}
-		b, err := config.ReadSecret(path)
-		if err != nil {
-			return nil, fmt.Errorf("%s[%s]: %w", key, name, err)
-		}
-		out[name] = string(b)
-	}
-	return out, nil
 }
 
 // seedDemo makes sure the demo tenants exist and writes demo.json. With a

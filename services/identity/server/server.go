@@ -135,11 +135,11 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 		if env.ConfigFile != "" {
 			base = filepath.Dir(env.ConfigFile)
 		}
-		passwords, err := readSecretFiles("demo.password_files", cfg.Demo.PasswordFiles, base)
+		passwords, err := config.ReadSecretFiles("demo.password_files", cfg.Demo.PasswordFiles, base)
 		if err != nil {
 			return nil, nil, err
 		}
-		secrets, err := readSecretFiles("demo.client_secret_files", cfg.Demo.ClientSecretFiles, base)
+		secrets, err := config.ReadSecretFiles("demo.client_secret_files", cfg.Demo.ClientSecretFiles, base)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 )
 
 // maxSecretSize bounds a secret file: secrets are keys and passwords, not
@@ -52,4 +56,43 @@ func CheckSecretMode(path string) error {
 		return fmt.Errorf("%s has mode %04o: %w (want 0600 or 0400)", path, perm, ErrSecretPermissions)
 	}
 	return nil
+}
+
+// ReadSecretFiles reads a map of secret files by name (a `*_files` setting
+// such as demo.password_files) with ReadSecret: the secret of each name. A
+// relative path is resolved against baseDir, the config file's directory
+// (unless baseDir is empty). Errors name the entry by its config key, as
+// key[name], so the operator knows which line to fix; names are read in
+// sorted order, so the same configuration fails the same way each time.
+func ReadSecretFiles(key string, files map[string]string, baseDir string) (map[string]string, error) {
+	out := make(map[string]string, len(files))
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		path := files[name]
+		if path != "" && !filepath.IsAbs(path) && baseDir != "" {
+			path = filepath.Join(baseDir, path)
+		}
+		b, err := ReadSecret(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%s]: %w", key, name, err)
+		}
+		out[name] = string(b)
+	}
+	return out, nil
+}
+
+// CheckSecretFiles reports, for the setting key, each name of files that is
+// not among names (what says what a name is, e.g. "demo user") and each
+// entry without a path: one error each, in name order, for a service's
+// Validate to report beside its own rules.
+func CheckSecretFiles(key string, files map[string]string, what string, names []string) []error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if !slices.Contains(names, name) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a %s (%s)", key, name, what, strings.Join(names, ", ")))
+		}
+		if files[name] == "" {
+			errs = append(errs, fmt.Errorf("%s[%s]: empty path", key, name))
+		}
+	}
+	return errs
 }

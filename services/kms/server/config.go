@@ -3,13 +3,13 @@ package server
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/serve"
 	"github.com/passthru-dev/passthru/services/kms/scope"
 )
@@ -289,14 +289,11 @@ func (c *Config) Validate() error {
 	if c.Demo.RevocationInterval < 0 {
 		errs = append(errs, errors.New("demo.revocation_interval: must not be negative"))
 	}
-	for _, role := range slices.Sorted(maps.Keys(c.Demo.PasswordFiles)) {
-		if !slices.ContainsFunc(DemoUsers, func(u DemoUser) bool { return u.Role == role }) {
-			errs = append(errs, fmt.Errorf("demo.password_files: %q is not a demo role (admin, writer, reader)", role))
-		}
-		if c.Demo.PasswordFiles[role] == "" {
-			errs = append(errs, fmt.Errorf("demo.password_files[%s]: empty path", role))
-		}
+	roles := make([]string, 0, len(DemoUsers))
+	for _, u := range DemoUsers {
+		roles = append(roles, u.Role)
 	}
+	errs = append(errs, config.CheckSecretFiles("demo.password_files", c.Demo.PasswordFiles, "demo role", roles)...)
 	k := &c.Keys
 	if k.CacheMaxKeys < 0 || k.CacheMaxAge < 0 || k.GenerationRefresh < 0 || k.AuditQueue < 0 {
 		errs = append(errs, errors.New("keys: cache_max_keys, cache_max_age, generation_refresh and audit_queue must not be negative"))

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/passthru-dev/passthru/services/infra/config"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	infraids "github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/serve"
@@ -121,20 +120,6 @@ func seedDemo(ctx context.Context, svc *keys.Service, users *realm.UserStore, re
 }
 
 func newTenantID() uuid.UUID { return infraids.NewTenant() }
-
-// demoPasswords reads demo.password_files (relative paths against the
-// config file's directory): the demo password of each role named there.
-func demoPasswords(files map[string]string, baseDir string) (map[string]string, error) {
-	out := make(map[string]string, len(files))
-	for role, path := range files {
-		pw, err := config.ReadSecret(resolvePath(baseDir, path))
-		if err != nil {
-			return nil, fmt.Errorf("demo.password_files[%s]: %w", role, err)
-		}
-		out[role] = string(pw)
-	}
-	return out, nil
-}
 
 // identityDemoTenants reads the tenant ids of an Identity demo.json by
 // tenant name, and checks that it names every KMS demo tenant.

@@ -221,7 +221,7 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	}
 	var demoCertRules []certauth.Rule
 	if env.Demo {
-		passwords, err := demoPasswords(cfg.Demo.PasswordFiles, configDir(env.ConfigFile))
+		passwords, err := config.ReadSecretFiles("demo.password_files", cfg.Demo.PasswordFiles, configDir(env.ConfigFile))
 		if err != nil {
 			return nil, nil, err
 		}
