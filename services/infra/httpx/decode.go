@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // DecodeError is returned by DecodeJSON. Status is the HTTP status to answer
@@ -37,9 +38,9 @@ func (e *DecodeError) Problem() Problem {
 // DecodeJSON decodes the request body into v, strictly: the Content-Type
 // must be application/json (parameters allowed; a charset must be utf-8),
 // else 415; the body may not exceed DefaultMaxBodyBytes (or a smaller
-// LimitBody in front), else 413; an empty body, malformed JSON, a wrong value
-// type, an unknown field or trailing data after the value is 400. Every
-// error is a *DecodeError.
+// LimitBody in front), else 413; an empty body, a body that is not UTF-8,
+// malformed JSON, a wrong value type, an unknown field or trailing data
+// after the value is 400. Every error is a *DecodeError.
 //
 // Field names match case-insensitively (encoding/json semantics).
 func DecodeJSON(r *http.Request, v any) error {
@@ -49,7 +50,26 @@ func DecodeJSON(r *http.Request, v any) error {
 	if r.Body == nil {
 		return &DecodeError{Status: http.StatusBadRequest, Detail: "request body is empty"}
 	}
-	return decodeStrict(http.MaxBytesReader(nil, r.Body, DefaultMaxBodyBytes), v)
+	body, err := readUTF8(r.Body)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(bytes.NewReader(body), v)
+}
+
+// readUTF8 reads a body of at most DefaultMaxBodyBytes that must be UTF-8
+// (RFC 8259 §8.1). encoding/json would silently turn every invalid byte
+// into U+FFFD: two different byte strings would then decode to one value
+// (one stored name), so such a body is refused, not repaired.
+func readUTF8(body io.Reader) ([]byte, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(nil, io.NopCloser(body), DefaultMaxBodyBytes))
+	if err != nil {
+		return nil, decodeError(err)
+	}
+	if !utf8.Valid(raw) {
+		return nil, &DecodeError{Status: http.StatusBadRequest, Detail: "request body is not valid UTF-8"}
+	}
+	return raw, nil
 }
 
 // decodeStrict decodes exactly one JSON value from body into v, refusing
@@ -75,7 +95,7 @@ func decodeStrict(body io.Reader, v any) error {
 
 // ReadJSON reads the request body for a handler that decodes it itself
 // (an OpenAPI validator, for one): the same Content-Type, size, emptiness
-// and syntax checks as DecodeJSON, with the same *DecodeError answers, but
+// encoding and syntax checks as DecodeJSON, with the same *DecodeError answers, but
 // the bytes are only scanned, not decoded, and returned as they came.
 func ReadJSON(r *http.Request) ([]byte, error) {
 	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
@@ -84,9 +104,9 @@ func ReadJSON(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, &DecodeError{Status: http.StatusBadRequest, Detail: "request body is empty"}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, DefaultMaxBodyBytes))
+	body, err := readUTF8(r.Body)
 	if err != nil {
-		return nil, decodeError(err)
+		return nil, err
 	}
 	if json.Valid(body) {
 		return body, nil

@@ -191,9 +191,13 @@ func TestDecodeJSON(t *testing.T) {
 		{desc: "null is accepted as no-op", contentType: "application/json", body: `null`},
 		{desc: "over LimitBody", contentType: "application/json", body: `{"name":"` + strings.Repeat("a", 100) + `"}`, limit: 50, wantStatus: 413, wantDetail: "request body exceeds 50 bytes"},
 		{desc: "over default limit", contentType: "application/json", body: `{"name":"` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}`, wantStatus: 413, wantDetail: "exceeds 1048576 bytes"},
-		{desc: "second value found before the limit is 400", contentType: "application/json", body: `{}` + strings.Repeat(" ", 40) + `{"a":"` + strings.Repeat("a", 40), limit: 50, wantStatus: 400, wantDetail: "unexpected data"},
+		{desc: "body over the limit is 413 whatever it holds", contentType: "application/json", body: `{}` + strings.Repeat(" ", 40) + `{"a":"` + strings.Repeat("a", 40), limit: 50, wantStatus: 413},
 		{desc: "limit hit while checking for trailing data", contentType: "application/json", body: `{}` + strings.Repeat(" ", 60), limit: 50, wantStatus: 413},
-		{desc: "invalid utf-8 replaced, not fatal", contentType: "application/json", body: "{\"name\":\"\xff\"}", want: decodeTarget{Name: "\ufffd"}},
+		// encoding/json would decode each invalid byte as U+FFFD: "\xff"
+		// and "\xfe" would become the same name.
+		{desc: "invalid utf-8 in a string", contentType: "application/json", body: "{\"name\":\"\xff\"}", wantStatus: 400, wantDetail: "not valid UTF-8"},
+		{desc: "invalid utf-8 after the value", contentType: "application/json", body: "{}\xff", wantStatus: 400, wantDetail: "not valid UTF-8"},
+		{desc: "multibyte utf-8 accepted", contentType: "application/json", body: `{"name":"é€😀"}`, want: decodeTarget{Name: "é€😀"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -257,6 +261,9 @@ func TestReadJSON(t *testing.T) {
 		{desc: "trailing garbage", contentType: "application/json", body: `{} x`, wantStatus: 400, wantDetail: "unexpected data after the JSON value"},
 		{desc: "over LimitBody", contentType: "application/json", body: `{"name":"` + strings.Repeat("a", 100) + `"}`, limit: 50, wantStatus: 413, wantDetail: "request body exceeds 50 bytes"},
 		{desc: "over default limit", contentType: "application/json", body: `{"name":"` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}`, wantStatus: 413, wantDetail: "exceeds 1048576 bytes"},
+		{desc: "invalid utf-8 in a string", contentType: "application/json", body: "{\"name\":\"\xff\"}", wantStatus: 400, wantDetail: "not valid UTF-8"},
+		{desc: "truncated utf-8 sequence", contentType: "application/json", body: "{\"name\":\"\xe2\x82\"}", wantStatus: 400, wantDetail: "not valid UTF-8"},
+		{desc: "multibyte utf-8 accepted", contentType: "application/json", body: `{"name":"é€😀"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -372,7 +372,7 @@ type MaterialKeyList struct {
 // Problem RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
 //
 // - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
-// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `malformed_json` (400): the body is not one well-formed JSON value, or not valid UTF-8
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
@@ -512,7 +512,7 @@ type UserID = openapi_types.UUID
 // BadRequest RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
 //
 // - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
-// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `malformed_json` (400): the body is not one well-formed JSON value, or not valid UTF-8
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
@@ -544,7 +544,7 @@ type BadRequest = Problem
 // Conflict RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
 //
 // - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
-// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `malformed_json` (400): the body is not one well-formed JSON value, or not valid UTF-8
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
@@ -576,7 +576,7 @@ type Conflict = Problem
 // Forbidden RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
 //
 // - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
-// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `malformed_json` (400): the body is not one well-formed JSON value, or not valid UTF-8
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
@@ -608,7 +608,7 @@ type Forbidden = Problem
 // Gone RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
 //
 // - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
-// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `malformed_json` (400): the body is not one well-formed JSON value, or not valid UTF-8
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
@@ -640,7 +640,7 @@ type Gone = Problem
 // InternalError RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
 //
 // - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
-// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `malformed_json` (400): the body is not one well-formed JSON value, or not valid UTF-8
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
@@ -672,7 +672,7 @@ type InternalError = Problem
 // NotFound RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
 //
 // - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
-// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `malformed_json` (400): the body is not one well-formed JSON value, or not valid UTF-8
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
@@ -704,7 +704,7 @@ type NotFound = Problem
 // PayloadTooLarge RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
 //
 // - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
-// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `malformed_json` (400): the body is not one well-formed JSON value, or not valid UTF-8
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
@@ -736,7 +736,7 @@ type PayloadTooLarge = Problem
 // Unauthorized RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
 //
 // - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
-// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `malformed_json` (400): the body is not one well-formed JSON value, or not valid UTF-8
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
@@ -768,7 +768,7 @@ type Unauthorized = Problem
 // UnsupportedMediaType RFC 9457 problem. `type` is `urn:passthru:kms:problem:<code>`; `code` is one of (HTTP status in parentheses):
 //
 // - `invalid_request` (400): a parameter or body field is missing, of the wrong type, an unknown field or an invalid value
-// - `malformed_json` (400): the body is not one well-formed JSON value
+// - `malformed_json` (400): the body is not one well-formed JSON value, or not valid UTF-8
 // - `unsupported_media_type` (415): the body is not `application/json` (UTF-8)
 // - `payload_too_large` (413): the body exceeds 1 MiB
 // - `unauthenticated` (401): no or invalid credentials; never says whether the username exists
@@ -15791,72 +15791,72 @@ var swaggerSpec = []string{
 	"O41ivEVnyZrKsLGawVQin3VYTGVq3HSsNEtuzuqRF8/Ij8cn/8zKbnZJ3wzuGzu9n0reMb66Hsu0M4lV",
 	"x73UsT5xIEJXhNE/JX3zCYcZK18MydYvFxcfiD0CVE1UAtdjUKC2O1f8iu+QfpYIdjH9Ptk63t/f7hBK",
 	"8po/IqTNvQ4ZRKGZP2ZKMT7yzSKGBW6k4CNioPYJ5STlE258cPu+kOUM9TWNUsCV46wkqfenEjxfWNcy",
-	"vWYvNxBFO65+6XX3/a+lWdIiMd2LIWS0Z5G3dXxw0jBbv5447pOt3y5e7PywjbMltpahp4XoYS0BTnRU",
-	"ngg+BwChIgfkHfvZgVBJ8OBODrY7hItysVUgITTv0EhlQWpFp8r4ZXn0MAvQEPjMlFY4uwElpnzao1pD",
-	"nGhl5j/80YAkBDFPSGCsgyDV7BrIkLIIrNu3w7hycRKm8rlPMatiK5DYaGysfhsKIjeUaZUHVvofQcvp",
-	"ztlQg+wTBYHgoYVomNVS4U4Ncir797HSabZYqEQ4OA0Xujc0ljtOc2wRtmoBiqUkzMT1zITOU8Mps/NP",
-	"qB47jPr4hX2fhAKQKCw0NIYelovhWINfygWeDJYNWUK3i5IxVdbVNqMsDSiQPbtGMd5lu2gkgYZTHEXt",
-	"ZrBEC2fIjgVnMWI0U635NDUjzaAxewcHOUQ1DyxMJINIQxVUpzIr9qP5TBm63cn0nKrP/NzKnAYIsxcu",
-	"sjhCflhaZNGHbDncahlO40/XT6o8szEHs9IFRFN/1hHvWIOxXyAtM0KQX/cbsFYp9jolhtKzJK/B6MiI",
-	"GUP6IyFqaG2ceiFes1EVxKKc7LlYQ0Xi5alDwlG6ZLTn3iVbmDLKEWokqkO0GTOB6XZNphYA5utg3UzF",
-	"C0CqZoq8edd1K2iZcpemdrxq9IBhnAHN/FqzY2sE2UVd2sogy0qfys7MOk4olcSEgXpL0zgBCaGdxjlx",
-	"vZipmOpgXJnFPSQhGw6N8YVlxIg4DvUDYcpFBLRw8hnVUW/CqpAZu86eFxeFuLGMTsNQglIQGtzWUJuf",
-	"ditmu2XM4ug81tS8vdfvu+cOp08UyV/OtJbjjSfKqWxbLdgnWydWVxv1Wq4gNG6npixShEogkRiNjFg2",
-	"M0l0WjOUGz5E2YRTZWpOgbxmAWSL4wuZorumLDIsXxlQUm0kEGkU4rgBkGAMwQRCMoCApgoIzefWY5iS",
-	"EBLgITGkgHKf2kypLRRnSqUgtw0UKZdAg7FZ99TsQE4JNWppgZ4apKq0sUxZGvoOxlBWyBZOayJJMTIH",
-	"v+Q6ZKu890zQX4NkQwYhkRAA19EUj0FpFkWIAES/NxvEaKlZsWfZHF/mSlMeNI8rXIbZGK9mOoI5dVGL",
-	"LF98mk2TL9Vo9xbR5MKPRIFhxrERx3hM0Og95vnN9fiO9Xxne35zXj5z1plbtqjorpnNOZU4i1OLdSdn",
-	"tYqZu/iQ5XTlEkU1dnd+OTtpt1UtrimCD/aUase5ml+ZE9Y6vMqCSjftU3ZBf3DW+90Cp3fPmddD0dlE",
-	"jWCyEb8rfOiP/Q1C7Q6Q9u21xWjbwoa5FTEv+N7NPAXjxSAEhGqN+mthdLRYoD04+huyyeolPDHj5W8P",
-	"ZipLVi3PUcsEGz81bbllT6VQz91Ib+WAWx397SrRQrhy8c5CpG+knGeNFTtfWRjTdPi/G9Prrie+FEfe",
-	"pUyjlTM/zdnCqgKlVVbizQA24hBmQsQniau0x6oADFAtzr74nn1xcc7dvje7OcPoEKSS6WkXL7PYhAvW",
-	"C52lBnczFVg8Lw6qhmC2+svWCvW3/TygMJjWqoyFdKmwPZqwveuDPXxmPuxMYKpOCdOuatO6Rraek+mZ",
-	"MMVudns0zze7+6N5gVKBUJrX92MpeMvOy7XSW5hlhFjgR+vWMY7f7P6pBN/ezW7w4LGYWYvlxlonuBgW",
-	"nGer2U8vsiN/fXnh+bPIp1hH7lyyrdeXF9uF6/0KHR89zZw6G1VxKDIQmpdKVbA5KqvAIhx1aG/RuRmK",
-	"BmrG89/BOUNXb8npCGLgepeULoBbGMwphPajuxc5ZJ8htB537mifGliZzENCVzyfwGzCBQfULnFJdedH",
-	"17Kqvg3QVCIBPuaJbLqngAo/qzGEVxyDgq8v33R3yc+MU+nC7Mr5jBUzx24hMTKNj3av+BW/KDhCDAlc",
-	"g5zm13qZpdnq5dBa/HSXnOOYIv6EN2yVK3DkjuSvONNZOBf95P7nnYzh7VH0T0kgqFQFj8RJNLVTCA6q",
-	"Q/qTWHWQvfrEcqb96kYyDdWvjBvd373i9no2qokO6UvkrD7GHovXfNLHGcoP7JQ+6bvl8gf2M2LO7tuG",
-	"S7BEkOSJmH7bVbY+CUWQxig4LTEpbRSjS73gvGeVIFeHUD7N8jE2uGLln7vNp8gAInGzSzBVgzf7MAxZ",
-	"8L46Le7yWm684kuyI20Tni6W3s9lU98FnzCegXSCUvGK95vlYt8nVlmQFcTwKRGSxKlOaUQu3hrOyG4M",
-	"BUa7DZFCbdwnq3e/4iEkkZgalD9R5NmZUViOKYsn7oqkaphO7ZJ3+YoYOkdhMsDCIAlEUj02+9RjoxcM",
-	"K/YthBdvu/36YeVxLIzcu++M2HLZBVt0igfyPgFucH+0e0AE912ymKkrnlMQU6W39pF23mdcqEhM5QRC",
-	"w2cKuGKaXUMHi0j6ZMsFlzEDh+fF+MjgFivOzd9WKlpR5pNgTPnIfE2vuJNkT5RLC/qkiN76ebWGTW5X",
-	"L+Nso0DKInq5W2KMg0AbcTOUoMYc6dPKoVq412VdxlTZ1Ahe6XOaRchyOA5v/A1TZS8vSldpvYsxMxe4",
-	"8j64pKhRMKW8c8c72N3f3XeXpjhNmNfxDHqPsOhZj9HiaCZq88RdXMrF4avQ63hvmdK2qBkz2aVeKC2V",
-	"0MUre3mbjlt/qXdtD43bT7WuEYf7+3Ou2652zbZ0UbGpaYHtGiKGmezAWoJju37TtDmce6XWFjjkYPGQ",
-	"yj1tHHS0eFDRzOHW906Wgax6sx/t0DS21Rl4ukjK2X4zYVlTlX5Os0afZYVMIdmyyVxrQFiJp7DSi44M",
-	"hXhIZMYYrqtMr+PlOskzj3NOtx6TsemFaimwwnL5FYSvYSpn9EM4RwEYxm8zeK94xeIlr1CIZfX2AXRy",
-	"i28CkDhxSMm7s2cGpWgcIkyZ0WHTwtk1J0ps1QCmTOwjzJBYaVscCBkLYx4xrSAa5hnoLDXqMutaCj6y",
-	"BdEcV0bIhbRCpMre5VtsXn678WcRTtfGck0X5W6rXpM78RrXH6wZhOwyRwPjuxeqDQveiiC/eFp9/beP",
-	"bzNG4XDjygfnNxH4+wqR44MlRtQbXeC4k2XAa+idsA7JZU+swcyrSa7T8l16x/r2Sow1TJBPUdOuRWzd",
-	"+i0Kdu9L0f/r1lJUBE1NMC7KV/+tIZCZuRzThYMpsflxI2wkIE9YB49xcpJl5+zuqOsnYMzqHNQrnssA",
-	"tY2STGk6VSRiqig8KFoV9H2ihBVERpiwXILSNGSaaElZRALKXZJvACQSZugVT5NTqzeMAcY0oSPKuDXJ",
-	"bPXJ2LpyM1LpIy5ekkoVuXDcVI9smyT8vRnNQj5/RN78Zh1MYtFSZpKszGNNOrrRZHwJuu3o1m3ItbVL",
-	"cdt9pIcqPbwEXSYGZ70VxsnaTLeV3IS8pSJeN6yKT4wF7GAsYK6LkicUHoSXUk3RznVULGq+Ey+leiPZ",
-	"xYOb9f4KlIzTLOWKNNnORQb8Ps3nmYTZhi3oUp5/3dZzanH3zZrP+z8uHpF3kvzm7e0mHmxrkLc+Fpyn",
-	"F/a+pDMmdZVRn+P3VUZdZFHaMY8WZY0MLFqayWCtIrfNspxzivubkXYX7rLCI2k0GJf3Ther2Xau97Ex",
-	"1hKqg/EsSdXqUe5JibdUvSylxDdJ1rZy8CGS97epdS3d2Cywn984GUYUc16JFEMWoRtw34y3WAHvlesp",
-	"786laYPY75bE/odS8557YNSGqtKlmLTBgniGca7wkY/+BnzURd1kvI38xt8Qm4hvjmvSkOkdbOq4INma",
-	"tzTcWCjD/9L4iwMzF5yXb/x/ryncagfJudERG6J2WP9OgiTW+XqiKpv3iYhCrFRgUlU8M/PSvDCfeY7V",
-	"Rl6ZnB1tLK4dKOqr/93kXG55tCSlFS2y2iYt9U5ars131jiqbcK8acBy81VqsJtnxNu9iYQh+9z2yyFN",
-	"JdL3ysO1ZlBzefh7KsPIebd0fVeVuLXCdu1Max47np0fvCy10brP6OXsJYsNhy/L7cIes//fcfiSVy7G",
-	"Ux5i9st2M41LP151R57D4ttFpmB5wr0vC8oBziXNfugnhy+vds4ubmdZ3dOsxQPeSbFpfZ9EFBuZFPWV",
-	"I9Dk+GB/dybv/twWV9akwr3rgLZwRNFI4OHlco8PltgK/lDQesK2iMka/a+dyNvDtn8XknosCmgrCvh6",
-	"usgNjpWM/Cz1vyBCe++WStt10A3HaBeTcBak/c5l4jcd0LV3OPKTxT46tlXZlgvy+nl7om0MZNyv4J5n",
-	"ney5WxKrx3VLrN3og7gO2vfE0LW+5Rvm43p38BZmLlqJPjBWXt2tePC870ii1ocqpiHYu7nTmZZizsvE",
-	"Wr1gLBRw86bxWCYsLBfrFcb9HBkQ5uy2ogDIetasXQCc8/sUALUO3JtW5HwpAVDq4/soAR66BMhuUBeN",
-	"TWxn2IzhT5vvVq/K6Bm/zufqkeu0vRNSTXfc75Osl79rzbzvic9b2qhvmN/bGpe3xTbcddNHrn/wXJ9R",
-	"BqFEUh6KmByePN0ZMF3qEH8jaZJASFxHhHKTetT+GKksN9h3LeWpmoBtOajFygZBJgFWtwj+vJm0p/1e",
-	"gn5tnt8js2Hf8RbOss8eg4V3plf0S0pNOwor9Imqm6iK5D08yBbgr6rgXbNpHIOWboaVCXMN4aS55BvT",
-	"YP3K7h0N7qsoqdRDbsNardLfrYXh3p09q//IRvdRrT14tYbHnrfmazNpXfAKfyPcCINmE7e7qoQwHHy7",
-	"gMdttmxxiUqpXd6DuD1W/+GIudUVmRx/zIq0lGTkim4mCusTDjdNNVVV0rvvrEmjMvqIP8A6L+t2cB/0",
-	"1qYiONyQ4udR7lJlUYz+dist/lZK5+svlyOJdciocG/MQZWrKGzXgAEEInY1DDXtcFemuWMmo7LG3pfY",
-	"1V60eTFlwt6MvG7jnwxdj0J6JnUtOHwtNX2VCF6s9kvnu0ymu05195XqbugSvGHnYgnCz5LdD5MBHt2K",
-	"hiyZTXtnt52IkFkd2DpY/Y6KA3+rYe0Rg679BYjvMGRQdIF+ZOiHztDd/Iebls54rRwOQP6cz8L4wzT3",
-	"kOOyLcvviY2rLd03zMi1ZuwNrHxZ+v2+4nfAmHJd1R95+6HztiWR2u9/ba6ixfH0Moy/cy8xf7v/+4v8",
-	"f0P8/+7s2SPnf4ecb859AceX4/93ZvHS72cg55Z+PuKPT8YLL//Eg/2m/OMaf3wyXIy/QOdYP5WR1/H2",
-	"kLsdSF9qV5933N3D/Puqr1F6UNpL6Vt7ubb8BV4Vv/10+/8BAAD//w==",
+	"vWYvNxBFO65+6XX3/a92Fqz1Ma/YmX+7eLHzA86cFsnqXgwhoz2L0K3jg5OGFfr1ZHKfbOFk2zhbYusb",
+	"elqIHtYX4ERH5YngcwAQKnJA3rGfHQiVpA/u7mC7Q7goF2AFEkLzDo1UFrhWdKqMr5ZHFLOgDYHPTGmF",
+	"sxtQYsqnPao1xIlWZv7DHw1IQhDzhATGYghSza6BDCmLwLqCO4wrFzthKp/7FDMttiqJjcbGE7DhIXJD",
+	"mVZ5sKX/EbSc7pwNNcg+URAIHlqIhll9Fe7UIKeyfx+rn2YLiErEhNNwoXtDY83jNMcWYasWpVjqwuxc",
+	"z0zovDecMjv/hOqxw6iPX9j3SSgAicJCQ2PoYQkZjjX4pVzgyWApkSV+uygZU2XdbzPK0oAC2bNrFONd",
+	"BoxGEmg4xVHUbgbLtnCG7FhwFiNaM3WbT1Mz3Awas3dwkENU88DCbDKINFRBdSqzAkCaz5Sh251Mz6n/",
+	"zPetzGmAMHvhIost5IelRRaRyJbDrZbhND52/aTKMxsTMStnQDT1Z53zjjUi+wXSMsME+XW/AWuVArBT",
+	"Yig9S/wajI6M6DGkPxKihtbGqRfiNRtVQSzKzp6LP1SkYJ5OJBylS0Z77l2yhWmkHKFGyjpEmzETmG7X",
+	"5GwBYL4O1tJUPAOkaqbIm3ddt4KWKXepa8erRjcYxhnQzNc1O7aGkV3UpbIMsqz0qezMrOOEUklMGKi3",
+	"NI0TkBDaaZxj14uZiqkOxpVZ3EMSsuHQGGRYWoyI41A/EKZclEALJ59RRfUmrAqZsfXseXFRiBvL6DQM",
+	"JSgFocFtDbX5abditlvGLI7O40/N23v9vnvucPpEkfzlTGs53niinBq3FYR9snVi9bdRueWqQuOKasoi",
+	"RagEEonRyIhlM5NERzZDueFDlE04VabmFMhrFkC2OL6QKbpryiLD8pUBJdVGApFGIY4bAAnGEEwgJAMI",
+	"aKqA0HxuPYYpCSEBHhJDCij3qc2e2uJxplQKcttAkXIJNBibdU/NDuSUUKOWFuipQapKG8uUpaHvYAxl",
+	"hWzhtGaTFCNz8EuuQ7bKe88E/TVINmQQEgkBcB1N8RiUZlGECED0e7OBjZY6FnuWzTFnrjTlQfO4wo2Y",
+	"jftqpiOYUyu1yBrGp9k0+VKNtnARYS58SxQYZhwbcYzRBI0eZZ7zXI8/Wc+Btuc85+U4Zx28ZQuN7prt",
+	"nFOdszjdWHd8VquiuYtfWU5hLlFoY3fnlzOWdlvVgpsiIGFPqXacq/maOWGtw9MsqHTTfmYX9Adnvd8t",
+	"mHr3PHo9PJ1N1AgmG/G7wof+2N8g/O4Aad9eW9y2LZSYWxHzAvLdzFMwXgxCQKjWqL8WRkyLBdoDpr8h",
+	"m6xe1hMzXv72YKbaZNWSHbVMAPJT05Zb9lQK/9yN9FYOwtXR364SLYQrF/QsRPpGSnzWWMXzlcUyTYf/",
+	"uzG97nriS3HkXUo3Wjnz05wtrCpQWmUl3hZgIw5hJkR8krjqe6wUwADV4oyM79kXF+fh7XuzmzOMDkEq",
+	"mZ528YKLTcJgDdFZanA3U5XF84Khaghmq79s/VB/288DCoNprfJYSJce26MJ27s+2MNn5sPOBKbqlDDt",
+	"Kjmta2RrPJmeCVPsZjdK8xy0u1OaFy0VCKV5zT+Wh7fsvFw/vYWZR4gFfrRuHeP4ze6fSvDt3exWDx6L",
+	"mbVYbqx1gothEXq2mv30Ijvy15cXnj+LfIq15c4l23p9ebFduN6v0PHR08yps1EVhyIDoXmpVBmbo7IK",
+	"LMJRh/YWnZuhaKBmPP8dnDN0NZicjiAGrndJ6VK4hcGcQmg/uruSQ/YZQutx5472qYGVyTwkdMXzCcwm",
+	"XHBA7RKXaHd+dC3T6tsATSUS4GPuyKaACqjwsxpDeMUxKPj68k13l/zMOJUu9K6cz1gxc+wWEiPT+Gj3",
+	"il/xi4IjxJDANchpftWXWZqtXhitxU93yTmOKeJPeOtWuaJH7kj+ijOdhXPRT+5/3skY3h5F/5QEgkpV",
+	"8EicRFM7heCgOqQ/iVUH2atPLGfar24k01D9yrjR/d0rbq9so5rokL5Ezupj7LF4zSd9nKH8wE7pk75b",
+	"Ln9gPyPm7L5tuATLBkmenOm3XW/rk1AEaYyC0xKT0kYxunQMzntWCXJ1COXTLEdjgytW/rkbfooMIBI3",
+	"uwTTN3jbD8OQBe+r0+J+r+XGK74kO9I24eli6f1cNvVd8AnjGUgnKBWveL9ZLvZ9YpUFWUEMnxIhSZzq",
+	"lEbk4q3hjOwWUWC02xAp1MZ9shr4Kx5CEompQfkTRZ6dGYXlmLJ44q5Nqobp1C55l6+IoXMUJgMsFpJA",
+	"JNVjs089NnrBsGLfQnjxttuvH1Yex8LIvfvOiC2XXbCFqHgg7xPgBvdHuwdEcN8lkJm64jkFMVV6ax9p",
+	"533GhYrEVE4gNHymgCum2TV0sLCkT7ZccBmzcnhejI8MbrEK3fxtpaIVZT4JxpSPzNf0ijtJ9kS5VKFP",
+	"iuitn1dw2IR39YLONgqkLKKXuyXGOAi0ETdDCWrMkT6tHKqFe13WZUyVTY3gNT+nWYQsh+PwFuAwVfZC",
+	"o3TV17sYM3OBK++DS5QaBVPKRXe8g9393X13kYrThHkdz6D3CAuh9RgtjmaiNk/cZaZcHL4KvY73lilt",
+	"C50xu13qj9JSHV28spe37rj1l3rX9tW4/VTrJHG4vz/nCu5qV29LlxebGhnYTiJimMkOrC84tus3TZvD",
+	"uVdqd4FDDhYPqdzdxkFHiwcVDR5ufe9kGciqt/3RDk1jW7GBp4uknO03E5Y1VennNGv0WVbcFJItm8y1",
+	"BoSVeAqrv+jIUIiHRGaM4brK9DperpM88zjndOsxGZteqJaiKyyhX0H4GqZyRj+EcxSAYfw2g/eKVyxe",
+	"8gqFWFaDH0Ant/gmAIkTh5S8O3tmUIrGIcKUGR02LZxdfaLEVhJgysQ+wgyJlbbFgZCxMOYR0wqiYZ6B",
+	"zlKjLrOupeAjWyTNcWWEXEgrRKrsXb7Z5uU3Hn8W4XRtLNd0ee626jW5E69x/cGaQcgueDQwvnuh2sTg",
+	"rQjyy6jV13/7+DZjFA43rqRwfmOBv68QOT5YYkS9+QWOO1kGvIZ+CuuQXPbEGsy8muQ6Ld+vd6xvr8lY",
+	"wwT5FDXtWsTWrd+iYPe+FD3Bbi1FRdDUGOOi3A7AGgKZmcsxXTiYEpsfN8JGAvKEdfAYJydZds7ujroe",
+	"A8aszkG94rkMUNsoyZSmU0UiporCg6J9Qd8nSlhBZIQJyyUoTUOmiZaURSSg3CX5BkAiYYZe8TQ5tXrD",
+	"GGBMEzqijFuTzFafjK0rNyOVPuLiJalUkQvHTTXKtnHC35vRLOTzR+QNcdbBJBYtZSbJyjzWpKMbTcaX",
+	"oNuObt2GXFsLFbfdR3qo0sNL0GVicNZbYZyszXRbyU3I2yziFcSq+MRYwA7GAua6KHlC4UF4KdUU7VxH",
+	"xaLmO/FSqreUXTy4We+vQMk4zVKuSJPtXGTA79N8nkmYbdiCLuX51209pxZ336z5vP/j4hF5d8lv3t5u",
+	"4sG2pnnrY8F5emHvSzpjUlcZ9Tl+X2XURRalHfNoUdbIwKKlmQzWKnLbLMs5p7i/GWl34S4rPJJGg3F5",
+	"73Sxmm3n+iEbYy2hOhjPklStHuWelHhL1ctSSnyTZG0rBx8ieX+bWtfSjc0C+/mNk2FEMeeVSDFkEboB",
+	"9814ixXwXrme8u5cmjaI/W5J7H8oNfS5B0ZtqCpdikkbLIhnGOcKH/nob8BHXdRNxtvIb/wNsbH45rgm",
+	"DZnewUaPC5KteZvDjYUy/C+Nv0Iwc+l5+R8DuNcUbrWr5NzoiA1RO6x/J0ES63w9UZXN+0REIVYqMKkq",
+	"npl5aV6YzzzHaiOvTM6ONhbXDhT11f9uci63QVqS0oq2WW2TlvopLdf6O2sm1TZh3khgufkqNdjNM+Lt",
+	"3kTCkH1u+zWRphLpe+XhWoOouTz8PZVh5Lxbur6rStxaYbt2pjWPHc/OD16WWmvdZ/Ry9pLFhsOX5RZi",
+	"j9n/7zh8ySsX4ykPMftlO5zGpR+0uiPPYfHtIlOwPOHelwXlAOeSZj/+k8OXVztnF7ezrO5p1uIB76TY",
+	"tL5PIorNTYr6yhFocnywvzuTd39uiytrUuHedUBbOKJoJPDwcrnHB0tsBX88aD1hW8Rkjf7XTuTtYdu/",
+	"C0k9FgW0FQV8PV3kBsdKRn6W+l8Qob13S6XtOuiGY7SLSTgL0n7nMvGbDujaOxz5yWIfHdu+bMsFef28",
+	"PdE2BjLuV3DPs0723C2J1eO6JdZu9EFcV+17YuhaL/MN83G9Y3gLMxftRR8YK6/uVjx43nckUetDFdMQ",
+	"7N3c6UxLMedlYq1eMBYKuHnTeCwTFpaL9Qrjfo4MCHN2W1EAZD1r1i4Azvl9CoBaV+5NK3K+lAAo9fZ9",
+	"lAAPXQJkN6iLxia2W2zG8KfNd6tXZfSMX+dz9ch1394JqaY77jdL1svftQbf98TnLa3VN8zvbc3M22Ib",
+	"7rrpI9c/eK7PKINQIikPRUwOT57uDJgudY2/kTRJICSuI0K5cT1qf4xUlpvuuzbzVE3AthzUYmWDIJMA",
+	"q1sEf95M2tN+L0G/Ns/vkdmwF3kLZ9lnj8HCO9Mr+iWlph2FFfpE1U1URfIeHmQL8JdW8K7ZNI5BSzfD",
+	"yoS5hnDSXPKNabB+ZfeOBvdVlFTqIbdhrVbp79bCcO/OntV/eKP7qNYevFrDY89b87WZtC54hb8bboRB",
+	"s4nbXVVCGA6+XcDjNlu2uESl1C7vQdweq/+YxNzqikyOP2ZFWkoyckU3E4X1CYebppqqKundd9akURl9",
+	"xB9lnZd1O7gPemtTERxuSPGTKXepsihGf7uVFn8rpfP1l8uRxDpkVLg35qDKVRS2a8AAAhG7Goaadrgr",
+	"09wxk1FZY+9L7Gov2ryYMmFvRl638U+GrkchPZO6Fhy+lpq+SgQvVvul810m012nuvtKdTd0Cd6wc7EE",
+	"4WfJ7ofJAI9uRUOWzKa9s9tORMisDmwdrH5HxYG/1bD2iEHX/gLEdxgyKLpAPzL0Q2fobv7DTUtnvFYO",
+	"ByB/zmdh/GGae8hx2Zbl98TG1ZbuG2bkWjP2Bla+LP1+X/E7YEy5ruqPvP3QeduSSO33vzZX0eJ4ehnG",
+	"37mXmL/d//1F/r8h/n939uyR879DzjfnvoDjy/H/O7N46fczkHNLPx/xxyfjhZd/4sF+U/5xjT8+GS7G",
+	"X6BzrJ/KyOt4e8jdDqQvtavPO+7uYf591dcoPSjtpfStvVxb/gKvit9+uv3/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
