@@ -156,13 +156,31 @@ func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 }
 
 // LimitBody caps request bodies at n bytes. A declared Content-Length above
-// n is answered 413 at once; otherwise reads past n fail with
-// *http.MaxBytesError, which DecodeJSON maps to 413.
-func LimitBody(n int64) func(http.Handler) http.Handler {
+// n is answered 413 at once (see TooLargeFunc); otherwise reads past n fail
+// with *http.MaxBytesError, which DecodeJSON maps to 413.
+func LimitBody(n int64) func(http.Handler) http.Handler { return LimitBodyWith(n, nil) }
+
+// TooLargeFunc answers a request whose declared body length exceeds the
+// transport's limit, before any handler runs: a service that speaks its own
+// problem codes answers these with the same body as its own 413s.
+type TooLargeFunc func(w http.ResponseWriter, r *http.Request, limit int64)
+
+// PayloadTooLarge is LimitBody's default answer: a 413 problem+json with
+// the code payload_too_large.
+func PayloadTooLarge(w http.ResponseWriter, _ *http.Request, limit int64) {
+	WriteProblem(w, Problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("request body exceeds %d bytes", limit), Code: "payload_too_large"})
+}
+
+// LimitBodyWith is LimitBody answering declared oversize bodies with
+// tooLarge (nil: PayloadTooLarge).
+func LimitBodyWith(n int64, tooLarge TooLargeFunc) func(http.Handler) http.Handler {
+	if tooLarge == nil {
+		tooLarge = PayloadTooLarge
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
-				WriteProblem(w, Problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("request body exceeds %d bytes", n)})
+				tooLarge(w, r, n)
 				return
 			}
 			if r.Body != nil {

@@ -334,3 +334,27 @@ func TestChainOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitBodyTooLargeAnswer: a declared oversize body gets a 413
+// problem+json with a code, or the service's own answer when it gives one.
+func TestLimitBodyTooLargeAnswer(t *testing.T) {
+	t.Parallel()
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("the handler ran") })
+	req := httptest.NewRequest(http.MethodPost, "/x", strings.NewReader("123456789"))
+	rec := httptest.NewRecorder()
+	LimitBody(8)(next).ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
+	assert.Equal(t, ProblemContentType, rec.Header().Get("Content-Type"))
+	assert.JSONEq(t, `{"type":"about:blank","title":"Request Entity Too Large","status":413,"detail":"request body exceeds 8 bytes","code":"payload_too_large"}`, rec.Body.String())
+
+	var gotLimit int64
+	own := func(w http.ResponseWriter, r *http.Request, limit int64) {
+		gotLimit = limit
+		WriteProblem(w, Problem{Status: http.StatusRequestEntityTooLarge, Code: "own", Instance: r.URL.Path})
+	}
+	rec = httptest.NewRecorder()
+	LimitBodyWith(8, own)(next).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/x", strings.NewReader("123456789")))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"code":"own"`)
+	assert.EqualValues(t, 8, gotLimit)
+}

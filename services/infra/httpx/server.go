@@ -42,7 +42,9 @@ type ServerOptions struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	MaxBodyBytes      int64
-	Logger            *slog.Logger // receives net/http's own errors (e.g. TLS handshake failures)
+	// TooLarge answers a declared body over MaxBodyBytes (nil: PayloadTooLarge).
+	TooLarge TooLargeFunc
+	Logger   *slog.Logger // receives net/http's own errors (e.g. TLS handshake failures)
 }
 
 // NewServer returns an http.Server with timeouts, a header size limit and the
@@ -61,7 +63,7 @@ func NewServer(opts ServerOptions) *http.Server {
 	}
 	srv := &http.Server{
 		Addr:              opts.Addr,
-		Handler:           LimitBody(limit)(h),
+		Handler:           LimitBodyWith(limit, opts.TooLarge)(h),
 		TLSConfig:         opts.TLS,
 		ReadHeaderTimeout: orDefault(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       orDefault(opts.ReadTimeout, DefaultReadTimeout),

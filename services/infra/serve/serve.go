@@ -68,8 +68,10 @@ type Service struct {
 	Build     BuildFunc
 	// MaxBodyBytes is the transport's request body limit (0: the httpx
 	// default). A service that answers oversize bodies with its own error
-	// code sets it above its own limit.
+	// code sets it above its own limit, and TooLarge to answer a declared
+	// length over this limit with that same code (nil: httpx.PayloadTooLarge).
 	MaxBodyBytes int64
+	TooLarge     httpx.TooLargeFunc
 }
 
 // Options are how a service is started: the binary sets them from flags,
@@ -440,6 +442,7 @@ func Start(ctx context.Context, svc *Service, opts Options) (_ *Instance, err er
 	handler = Handler(svc.Name, handler, append(ready, checks...), opts)
 	hs := httpx.NewServer(httpx.ServerOptions{
 		Addr: ln.Addr().String(), Handler: handler, TLS: cert.config, Logger: opts.Logger, MaxBodyBytes: svc.MaxBodyBytes,
+		TooLarge: svc.TooLarge,
 	})
 
 	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

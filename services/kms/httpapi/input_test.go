@@ -1,13 +1,16 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/kms/httpapi"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
 )
@@ -45,4 +48,38 @@ func TestInvalidUTF8BodyRefused(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 		assert.Empty(t, r.json(t)["items"], "nothing was stored")
 	})
+}
+
+// TestEveryPayloadTooLargeIsTheDocumentedProblem: a body over the API limit
+// and a body over the transport's own limit (twice as large, answered before
+// routing) get the same problem+json, with its code; whether the length is
+// declared or not.
+func TestEveryPayloadTooLargeIsTheDocumentedProblem(t *testing.T) {
+	k := fixture.StartKMS(t, dbtest.SQLite)
+	w := demoCaller(t, k, 0, "writer")
+	enc := keyPath(k.Key(t, 0, "A256GCM").ID, "/encrypt")
+	overAPI := `{"plaintext":"` + strings.Repeat("A", httpapi.MaxBodyBytes) + `"}`
+	overTransport := `{"plaintext":"` + strings.Repeat("A", 3*httpapi.MaxBodyBytes) + `"}`
+	tests := []struct {
+		desc string
+		body any
+	}{
+		{desc: "over the API limit, declared", body: overAPI},
+		{desc: "over the API limit, chunked", body: &unsizedReader{r: strings.NewReader(overAPI)}},
+		{desc: "over the transport limit, declared", body: overTransport},
+		{desc: "over the transport limit, chunked", body: &unsizedReader{r: strings.NewReader(overTransport)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := do(t, k, w, http.MethodPost, enc, tc.body)
+			require.Equal(t, http.StatusRequestEntityTooLarge, r.status, "%s", r.body)
+			assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
+			p := r.json(t)
+			assert.Equal(t, "payload_too_large", p["code"])
+			assert.Equal(t, "urn:passthru:kms:problem:payload_too_large", p["type"])
+			assert.Equal(t, "Request Entity Too Large", p["title"])
+			assert.Equal(t, enc, p["instance"])
+			assert.Equal(t, fmt.Sprintf("request body exceeds %d bytes", httpapi.MaxBodyBytes), p["detail"])
+		})
+	}
 }

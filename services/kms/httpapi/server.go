@@ -103,7 +103,7 @@ func New(ctx context.Context, opts Options) (http.Handler, error) {
 	// httpx.DecodeJSON at the same limit.
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.ContentLength > MaxBodyBytes {
-			h.fail(w, req, kms.New(kms.PayloadTooLarge, "request body exceeds %d bytes", MaxBodyBytes))
+			h.fail(w, req, tooLarge())
 			return
 		}
 		r.ServeHTTP(w, req)
@@ -157,6 +157,18 @@ func newGate(ctx context.Context, h *handlers) (*gate, error) {
 		}
 	}
 	return g, nil
+}
+
+// TooLarge answers a body over the transport's limit (an
+// httpx.TooLargeFunc) exactly as one over MaxBodyBytes: the documented
+// payload_too_large problem. The transport limit is above MaxBodyBytes, so
+// such a body exceeds the API's limit too.
+func TooLarge(w http.ResponseWriter, r *http.Request, _ int64) {
+	writeError(slog.New(slog.DiscardHandler), w, r, tooLarge())
+}
+
+func tooLarge() error {
+	return kms.New(kms.PayloadTooLarge, "request body exceeds %d bytes", MaxBodyBytes)
 }
 
 // MaxBodyBytes is the largest request body the API accepts. The server's own

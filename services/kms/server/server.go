@@ -72,8 +72,10 @@ func (s *server) service() *serve.Service {
 		Name: "kms", Title: "Passthru KMS", About: "The Passthru KMS.", DefaultListen: DefaultListen,
 		Config: s.cfg, Build: s.build, CheckMode: s.checkMode,
 		// The API enforces httpapi.MaxBodyBytes itself, with its problem
-		// code; the transport limit is only the backstop.
+		// code; the transport limit is only the backstop, and answers
+		// with the same problem.
 		MaxBodyBytes: 2 * httpapi.MaxBodyBytes,
+		TooLarge:     httpapi.TooLarge,
 	}
 }
 
