@@ -71,7 +71,9 @@ func TestCheckName(t *testing.T) {
 	}{
 		{desc: "plain", in: "payments-key"},
 		{desc: "empty", in: "", wantErr: "name must not be empty"},
-		{desc: "too long", in: strings.Repeat("a", MaxName+1), wantErr: "name is 256 bytes, at most 255 allowed"},
+		{desc: "too long", in: strings.Repeat("a", MaxName+1), wantErr: "name is 256 characters, at most 255 allowed"},
+		{desc: "longest in multibyte characters", in: strings.Repeat("😀", MaxName)},
+		{desc: "too long in multibyte characters", in: strings.Repeat("é", MaxName+1), wantErr: "name is 256 characters, at most 255 allowed"},
 		{desc: "invalid utf-8", in: "a\xffb", wantErr: "name is not valid UTF-8"},
 		{desc: "C1 control", in: "a\u0085b", wantErr: "name contains a control character"},
 	}

@@ -83,3 +83,40 @@ func TestEveryPayloadTooLargeIsTheDocumentedProblem(t *testing.T) {
 		})
 	}
 }
+
+// TestNameLengthCountsCharacters: the spec's maxLength: 255 counts
+// characters, and so does the service: 255 two-byte characters are a valid
+// key or API key name on every backend, 256 are not.
+func TestNameLengthCountsCharacters(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		k := fixture.StartKMS(t, b)
+		admin := demoCaller(t, k, 0, "admin")
+		fourByte := strings.Repeat("😀", 255)
+		tests := []struct {
+			desc   string
+			name   string
+			status int
+		}{
+			{desc: "255 two-byte characters", name: strings.Repeat("é", 255), status: http.StatusCreated},
+			{desc: "255 four-byte characters", name: fourByte, status: http.StatusCreated},
+			{desc: "255 ASCII characters", name: strings.Repeat("a", 255), status: http.StatusCreated},
+			{desc: "256 two-byte characters", name: strings.Repeat("ü", 256), status: http.StatusBadRequest},
+			{desc: "256 ASCII characters", name: strings.Repeat("b", 256), status: http.StatusBadRequest},
+		}
+		for _, tc := range tests {
+			t.Run(tc.desc, func(t *testing.T) {
+				r := do(t, k, admin, http.MethodPost, "/api/v1/elastic-keys", map[string]any{"name": tc.name, "algorithm": "A256GCM"})
+				require.Equal(t, tc.status, r.status, "key: %s", r.body)
+				if tc.status == http.StatusCreated {
+					assert.Equal(t, tc.name, r.str(t, "name"), "stored as sent")
+					got := do(t, k, admin, http.MethodGet, "/api/v1/elastic-keys/"+r.str(t, "id"), nil)
+					assert.Equal(t, tc.name, got.str(t, "name"))
+				} else {
+					assert.Equal(t, "invalid_request", r.str(t, "code"))
+				}
+				r = do(t, k, admin, http.MethodPost, apiKeysPath, map[string]any{"name": tc.name, "scopes": []string{"kms:encrypt"}})
+				require.Equal(t, tc.status, r.status, "api key: %s", r.body)
+			})
+		}
+	})
+}

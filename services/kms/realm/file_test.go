@@ -181,7 +181,7 @@ func TestValidateUsername(t *testing.T) {
 		{desc: "control char", in: "a\x01", wantErr: "invalid user: username: invalid value: name contains a control character"},
 		{desc: "invalid utf-8", in: "a\xff", wantErr: "invalid user: username: invalid value: name is not valid UTF-8"},
 		{desc: "too long", in: strings.Repeat("a", 129), wantErr: "invalid user: username must be at most 128 bytes without ':' or spaces"},
-		{desc: "longer than any name", in: strings.Repeat("a", 256), wantErr: "invalid user: username: invalid value: name is 256 bytes, at most 255 allowed"},
+		{desc: "longer than any name", in: strings.Repeat("a", 256), wantErr: "invalid user: username: invalid value: name is 256 characters, at most 255 allowed"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			err := ValidateUsername(tc.in)
