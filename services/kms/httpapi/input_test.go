@@ -120,3 +120,53 @@ func TestNameLengthCountsCharacters(t *testing.T) {
 		}
 	})
 }
+
+// TestBinaryFieldsTakeStandardBase64: every binary (format: byte) field
+// takes standard, padded base64 only; base64url or unpadded input is an
+// invalid_request naming the field, never malformed_json, and the
+// operation does not run.
+func TestBinaryFieldsTakeStandardBase64(t *testing.T) {
+	k := fixture.StartKMS(t, dbtest.SQLite)
+	w := demoCaller(t, k, 0, "writer")
+	enc := k.Key(t, 0, "A256GCM").ID
+	sig := k.Key(t, 0, "ES256").ID
+	mac := k.Key(t, 0, "HS256").ID
+	ct := do(t, k, w, http.MethodPost, keyPath(enc, "/encrypt"), map[string]any{"plaintext": b64("pt")}).str(t, "ciphertext")
+	fields := []struct {
+		desc  string
+		path  string
+		field string
+		body  map[string]any
+	}{
+		{desc: "encrypt plaintext", path: keyPath(enc, "/encrypt"), field: "plaintext", body: map[string]any{}},
+		{desc: "encrypt context", path: keyPath(enc, "/encrypt"), field: "context", body: map[string]any{"plaintext": b64("pt")}},
+		{desc: "decrypt context", path: keyPath(enc, "/decrypt"), field: "context", body: map[string]any{"ciphertext": ct}},
+		{desc: "data key context", path: keyPath(enc, "/generate-data-key"), field: "context", body: map[string]any{}},
+		{desc: "sign payload", path: keyPath(sig, "/sign"), field: "payload", body: map[string]any{}},
+		{desc: "mac payload", path: keyPath(mac, "/mac"), field: "payload", body: map[string]any{}},
+	}
+	values := []struct {
+		desc  string
+		value string
+	}{
+		{desc: "base64url", value: "-_-_"},
+		{desc: "base64url with padding", value: "_w=="},
+		{desc: "unpadded", value: "aGk"},
+		{desc: "unpadded base64url", value: "_-8"},
+	}
+	for _, f := range fields {
+		for _, v := range values {
+			t.Run(f.desc+"/"+v.desc, func(t *testing.T) {
+				body := map[string]any{f.field: v.value}
+				for name, val := range f.body {
+					body[name] = val
+				}
+				r := do(t, k, w, http.MethodPost, f.path, body)
+				require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+				assert.Equal(t, "invalid_request", r.str(t, "code"))
+				assert.Contains(t, r.str(t, "detail"), "/"+f.field)
+				assert.NotContains(t, string(r.body), "ciphertext\":")
+			})
+		}
+	}
+}
