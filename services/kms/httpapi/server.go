@@ -18,13 +18,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 	"github.com/swaggest/swgui"
 	"github.com/swaggest/swgui/v5emb"
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
-	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/api"
 	"github.com/passthru-dev/passthru/services/kms/apikey"
@@ -153,6 +153,7 @@ func newGate(ctx context.Context, h *handlers) (*gate, error) {
 				scope:     required,
 				sensitive: sensitive,
 				auditName: snake(op.OperationID),
+				idParams:  uuidPathParams(item.Parameters, op.Parameters),
 			}
 		}
 	}
@@ -184,7 +185,8 @@ const unavailableRetry = 5 * time.Second
 
 // gate runs, for every API operation, in this order: the sensitive mark
 // (x-sensitive), authentication (401, or 503 when the credentials cannot
-// be checked now), the operation's x-required-scope (403), the body's media
+// be checked now), the operation's x-required-scope (403), the canonical
+// spelling of the path's ids (400), the body's media
 // type, size and syntax (415, 413, 400) and validation against the spec (400).
 type gate struct {
 	h          *handlers
@@ -196,9 +198,25 @@ type gate struct {
 // spec once.
 type operation struct {
 	route     *routers.Route
-	scope     string // x-required-scope
-	sensitive bool   // x-sensitive: key material changes, plaintext or data keys out, administration
-	auditName string // operationId in snake case, for refused requests
+	scope     string   // x-required-scope
+	sensitive bool     // x-sensitive: key material changes, plaintext or data keys out, administration
+	auditName string   // operationId in snake case, for refused requests
+	idParams  []string // path parameters of format uuid
+}
+
+// uuidPathParams names the path parameters of format uuid, from the path
+// item's and the operation's parameters.
+func uuidPathParams(lists ...openapi3.Parameters) []string {
+	var out []string
+	for _, list := range lists {
+		for _, ref := range list {
+			p := ref.Value
+			if p != nil && p.In == openapi3.ParameterInPath && p.Schema != nil && p.Schema.Value != nil && p.Schema.Value.Format == "uuid" {
+				out = append(out, p.Name)
+			}
+		}
+	}
+	return out
 }
 
 func (g *gate) middleware(next http.Handler) http.Handler {
@@ -239,11 +257,14 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 			Subject: p.Subject, Realm: p.Realm, Method: string(p.Method), ClientID: p.ClientID, RequestID: httpx.RequestIDFrom(ctx),
 		})
 		r = r.WithContext(ctx)
-		if err := authn.CheckScope(ctx, op.scope); err != nil {
-			// A refused key operation is still an event of the tenant's audit trail.
-			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, op.auditName, auditKeyID(mux.Vars(r)["id"]), kms.Forbidden); aerr != nil {
+		// A refused key operation is still an event of the tenant's audit trail.
+		deny := func(code kms.Code) {
+			if aerr := g.h.opts.Keys.RecordDenied(ctx, p.TenantID, op.auditName, auditKeyID(mux.Vars(r)["id"]), code); aerr != nil {
 				g.h.logger.WarnContext(ctx, "audit of a denied request failed", "error", aerr)
 			}
+		}
+		if err := authn.CheckScope(ctx, op.scope); err != nil {
+			deny(kms.Forbidden)
 			var se *authn.ScopeError
 			if p.Method == authn.MethodBearer && errors.As(err, &se) {
 				// RFC 6750 §3.1: a token client learns which scope to ask for.
@@ -251,6 +272,16 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 			}
 			g.h.fail(w, r, err)
 			return
+		}
+		// An id has one spelling: uuid.Parse, which binds path ids, also
+		// takes braces, URNs, bare hex and uppercase, none of which the API
+		// documents or returns.
+		for _, name := range op.idParams {
+			if !canonicalUUID(mux.Vars(r)[name]) {
+				deny(kms.InvalidRequest)
+				g.h.fail(w, r, kms.New(kms.InvalidRequest, "parameter %q: not a canonical UUID (lowercase 8-4-4-4-12 hexadecimal)", name))
+				return
+			}
 		}
 		if op.route.Operation.RequestBody != nil {
 			// Media type, size and syntax first, with this API's own
@@ -283,14 +314,39 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 }
 
 // auditKeyID is the path's key id as recorded for a refused request: the
-// request has not been validated yet, so anything but a canonical key id
-// (UUIDv7) is recorded as "" rather than letting a caller write free text
-// into the audit trail.
+// request has not been validated yet. A UUID in any spelling uuid.Parse
+// takes (braces, URN, bare hex, uppercase) is recorded in its canonical
+// form, so the event is listed under the key the request named; anything
+// else is recorded as "" rather than letting a caller write free text into
+// the audit trail.
 func auditKeyID(raw string) string {
-	if _, err := ids.ParseEntity(raw); err != nil {
+	id, err := uuid.Parse(raw)
+	if err != nil {
 		return ""
 	}
-	return raw
+	return id.String()
+}
+
+// canonicalUUID reports whether s is a UUID in its one canonical spelling:
+// lowercase hexadecimal, hyphenated 8-4-4-4-12.
+func canonicalUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // snake turns an operationId (createElasticKey) into an audit operation
