@@ -145,6 +145,13 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	}
 	users, err := realm.NewUserStore(ctx, env.DB.Gorm(), realm.UserStoreOptions{
 		Hasher: env.Hasher, Roles: roles, Reserved: fileRealmUsernames(realmsFile),
+		TenantName: func(ctx context.Context, id uuid.UUID) (string, error) {
+			t, err := svc.Tenant(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return t.Name, nil
+		},
 	})
 	if err != nil {
 		return nil, nil, err
