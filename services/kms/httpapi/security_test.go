@@ -173,7 +173,8 @@ func TestPageTokensStayInTheCallersTenant(t *testing.T) {
 }
 
 // TestUsernameShadowingRefused: a tenant's administrator cannot create a
-// database user named like another tenant's user and so lock it out.
+// database user named like another tenant's user and so lock it out; the
+// refusal (another tenant's "@tenant" suffix) does not say the user exists.
 func TestUsernameShadowingRefused(t *testing.T) {
 	k := fixture.StartKMS(t, dbtest.SQLite)
 	adminA := demoCaller(t, k, 0, "admin")
@@ -181,8 +182,8 @@ func TestUsernameShadowingRefused(t *testing.T) {
 	req := factory.RealmUser("admin")
 	req.Username = victim.Username
 	r := do(t, k, adminA, "POST", "/api/v1/admin/realm-users", req)
-	require.Equal(t, http.StatusConflict, r.status, "%s", r.body)
-	assert.Equal(t, "user_exists", r.str(t, "code"))
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	assert.Equal(t, "invalid_request", r.str(t, "code"))
 	r = do(t, k, demoCaller(t, k, 1, "admin"), "GET", "/api/v1/elastic-keys", nil)
 	assert.Equal(t, http.StatusOK, r.status, "the other tenant's admin still logs in")
 }

@@ -327,3 +327,66 @@ func TestUsernamesCannotShadowOtherRealms(t *testing.T) {
 		require.ErrorIs(t, err, authn.ErrInvalidCredentials)
 	})
 }
+
+// TestUsernameTenantSuffix: the "@tenant" part of a new username must name
+// the creator's own tenant. Otherwise an administrator could squat another
+// tenant's names (newhire@b, created by a's admin, blocks b from it), and
+// the conflict b's admin then gets would tell b about a's users. The
+// refusal is the same whether or not the name exists, so it reveals nothing.
+func TestUsernameTenantSuffix(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := t.Context()
+		roles, err := NewRoles(DefaultRoles())
+		require.NoError(t, err)
+		tenantA, tenantB := uuid.New(), uuid.New()
+		names := map[uuid.UUID]string{tenantA: "tenant-a", tenantB: "tenant-b"}
+		store, err := NewUserStore(ctx, dbtest.Open(t, b).Gorm(), UserStoreOptions{
+			Hasher: testHasher, Roles: roles,
+			TenantName: func(_ context.Context, id uuid.UUID) (string, error) { return names[id], nil },
+		})
+		require.NoError(t, err)
+		create := func(tenant uuid.UUID, username string) (*User, error) {
+			return store.Create(ctx, NewUser{Realm: "local", Username: username, Password: "long-enough-pw", Roles: []string{"reader"}, TenantID: tenant, Enabled: true})
+		}
+
+		_, err = create(tenantA, "newhire@tenant-b")
+		require.ErrorIs(t, err, ErrInvalidUser, "a's admin cannot take a name of b")
+		assert.NotErrorIs(t, err, ErrUserExists)
+		for _, name := range []string{"newhire@tenant-a@tenant-b", "newhire@", "newhire@Tenant-A", "newhire@tenant-a "} {
+			_, err = create(tenantA, name)
+			require.ErrorIs(t, err, ErrInvalidUser, name)
+		}
+		left, err := store.List(ctx, tenantA, uuid.Nil, 10)
+		require.NoError(t, err)
+		assert.Empty(t, left, "nothing stored")
+
+		taken, err := create(tenantB, "newhire@tenant-b")
+		require.NoError(t, err, "b keeps its names")
+		_, err = create(tenantA, "newhire@tenant-b")
+		require.ErrorIs(t, err, ErrInvalidUser, "the same refusal when b has the name: nothing about b is revealed")
+		assert.NotErrorIs(t, err, ErrUserExists)
+
+		mine, err := create(tenantA, "newhire@tenant-a")
+		require.NoError(t, err, "a's own suffix works")
+		assert.Equal(t, tenantA, mine.TenantID)
+		_, err = create(tenantA, "newhire@tenant-a")
+		require.ErrorIs(t, err, ErrUserExists, "a conflict within the own tenant is still reported")
+
+		// The other operations are scoped by tenant: a never reaches b's user.
+		_, err = store.Get(ctx, tenantA, taken.ID)
+		require.ErrorIs(t, err, ErrUserNotFound)
+		email := "x@example.com"
+		_, err = store.Update(ctx, tenantA, taken.ID, UserPatch{Email: &email})
+		require.ErrorIs(t, err, ErrUserNotFound)
+		_, err = store.ChangePassword(ctx, tenantA, taken.ID, "another-password")
+		require.ErrorIs(t, err, ErrUserNotFound)
+		require.ErrorIs(t, store.Delete(ctx, tenantA, taken.ID), ErrUserNotFound)
+		list, err := store.List(ctx, tenantA, uuid.Nil, 10)
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		assert.Equal(t, mine.ID, list[0].ID)
+		still, err := store.Get(ctx, tenantB, taken.ID)
+		require.NoError(t, err)
+		assert.Empty(t, still.Email, "b's user is unchanged")
+	})
+}

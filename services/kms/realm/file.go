@@ -41,18 +41,22 @@ type Config struct {
 
 // FileUser is a user declared in a file realm.
 type FileUser struct {
-	Username     string         `yaml:"username"`
-	PasswordHash string         `yaml:"password_hash"`
-	Password     string         `yaml:"password"` // demo realms only
-	Roles        []string       `yaml:"roles"`
-	TenantID     string         `yaml:"tenant_id"`
+	Username     string   `yaml:"username"`
+	PasswordHash string   `yaml:"password_hash"`
+	Password     string   `yaml:"password"` // demo realms only
+	Roles        []string `yaml:"roles"`
+	TenantID     string   `yaml:"tenant_id"`
+	// CreateTenant registers TenantID as a new tenant when no tenant has
+	// it. Without it an unknown TenantID stops the start: a mistyped id
+	// would otherwise silently create an empty tenant.
+	CreateTenant bool           `yaml:"create_tenant"`
 	Enabled      *bool          `yaml:"enabled"` // default true
 	Email        string         `yaml:"email"`
 	DisplayName  string         `yaml:"display_name"`
 	Metadata     map[string]any `yaml:"metadata"`
 }
 
-// DefaultFile is used when no realms.yml exists: the default roles and
+// DefaultFile is used when no realms file is configured: the default roles and
 // one database realm called "local".
 func DefaultFile() *File {
 	return &File{

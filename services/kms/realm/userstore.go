@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +64,12 @@ type UserStoreOptions struct {
 	// Reserved reports usernames that other (file) realms hold; Create
 	// refuses them. nil reserves nothing.
 	Reserved func(username string) bool
+	// TenantName returns the name of a tenant. A username with an "@"
+	// must end in "@" and the name of the tenant it is created in: an
+	// administrator may not take names that read as another tenant's (they
+	// would block that tenant from them, and the conflict it then got would
+	// tell it about this tenant's users). nil refuses usernames with "@".
+	TenantName func(ctx context.Context, tenant uuid.UUID) (string, error)
 }
 
 // UserStore keeps database realm users in table kms_realm_users of the
@@ -177,7 +184,9 @@ func ValidatePassword(p string) error {
 }
 
 // Create stores a new user with a hashed password. ErrUserExists when any
-// realm already has the username (see Reserved); ErrInvalidUser for bad fields.
+// realm already has the username (see Reserved); ErrInvalidUser for bad
+// fields, and for an "@tenant" part that is not the tenant's name (see
+// UserStoreOptions.TenantName).
 func (s *UserStore) Create(ctx context.Context, nu NewUser) (*User, error) {
 	if nu.Realm == "" {
 		return nil, fmt.Errorf("%w: realm required", ErrInvalidUser)
@@ -195,6 +204,9 @@ func (s *UserStore) Create(ctx context.Context, nu NewUser) (*User, error) {
 		return nil, fmt.Errorf("%w: tenant required", ErrInvalidUser)
 	}
 	if err := validateProfile(nu.Email, nu.DisplayName, nu.Metadata); err != nil {
+		return nil, err
+	}
+	if err := s.checkTenantSuffix(ctx, nu.TenantID, nu.Username); err != nil {
 		return nil, err
 	}
 	// A username is unique across every realm, not only its own: Basic
@@ -233,6 +245,27 @@ func (s *UserStore) Create(ctx context.Context, nu NewUser) (*User, error) {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
 	return row.user()
+}
+
+// checkTenantSuffix refuses a username whose "@tenant" part (after the
+// last "@") is not the name of tenant. Checked before any lookup of the
+// name, so the refusal is the same whether or not another tenant has it.
+func (s *UserStore) checkTenantSuffix(ctx context.Context, tenant uuid.UUID, username string) error {
+	i := strings.LastIndexByte(username, '@')
+	if i < 0 {
+		return nil
+	}
+	if s.opts.TenantName == nil {
+		return fmt.Errorf("%w: username: no \"@tenant\" part is accepted here", ErrInvalidUser)
+	}
+	name, err := s.opts.TenantName(ctx, tenant)
+	if err != nil {
+		return fmt.Errorf("create user: tenant %s: %w", tenant, err)
+	}
+	if name == "" || username[i+1:] != name {
+		return fmt.Errorf("%w: username: the part after \"@\" must be the tenant's name %q", ErrInvalidUser, name)
+	}
+	return nil
 }
 
 func nonNil(s []string) []string {

@@ -54,8 +54,11 @@ const (
 
 // AuthConfig configures who may call the KMS and how.
 type AuthConfig struct {
-	// RealmsFile is realms.yml; default: realms.yml beside the config file
-	// when it exists, else one database realm "local" with the default roles.
+	// RealmsFile is the realms file (relative paths: to the config file).
+	// It is read only when set: a realms.yml beside the config file is not
+	// picked up. Unset: one database realm "local" with the default roles.
+	// A file user's tenant_id must name a registered tenant unless its
+	// entry says create_tenant: true (then the tenant is created).
 	RealmsFile string `yaml:"realms_file"`
 	// CacheTTL is how long a verified Basic credential is remembered after
 	// its last use (default 5m).

@@ -281,3 +281,49 @@ func otherIssuer() kmsserver.IssuerConfig {
 	is.Issuer = "https://127.0.0.1:9092"
 	return is
 }
+
+// TestRealmsFileOnlyWhenConfigured: a realms.yml beside the config file is
+// not read unless auth.realms_file names it, and a file user's tenant_id
+// that names no registered tenant stops the start unless the entry says
+// create_tenant: true (then the tenant is registered and the user works).
+func TestRealmsFileOnlyWhenConfigured(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "kms.yml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("pbkdf2_iterations: 1000\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte("not: [a realms file\n"), 0o600))
+	start := func(t *testing.T) (*kmsserver.Instance, error) {
+		inst, err := kmsserver.Start(t.Context(), kmsserver.Options{Options: serve.Options{ConfigPath: cfgPath, Demo: true, DataDir: t.TempDir(), Listen: "127.0.0.1:0"}})
+		if err == nil {
+			t.Cleanup(func() { _ = inst.Shutdown(context.Background()) })
+		}
+		return inst, err
+	}
+	_, err := start(t)
+	require.NoError(t, err, "an unconfigured realms.yml beside the config is not read")
+
+	tenant := uuid.New().String()
+	realms := func(create string) string {
+		return "roles:\n  - {name: reader, scopes: [kms:read]}\n  - {name: writer, inherits: [reader], scopes: [kms:write]}\n  - {name: admin, inherits: [writer], scopes: [kms:admin]}\n" +
+			"realms:\n  - id: ops\n    name: ops\n    type: file\n    demo: true\n    users:\n" +
+			"      - {username: operator, password: operator-password, roles: [admin], tenant_id: " + tenant + create + "}\n" +
+			"  - {id: local, name: local, type: database}\n"
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte(realms("")), 0o600))
+	require.NoError(t, os.WriteFile(cfgPath, []byte("pbkdf2_iterations: 1000\nauth:\n  realms_file: realms.yml\n"), 0o600))
+	_, err = start(t)
+	require.Error(t, err, "an unknown tenant is not created silently")
+	assert.Contains(t, err.Error(), tenant)
+	assert.Contains(t, err.Error(), "create_tenant")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte(realms(", create_tenant: true")), 0o600))
+	inst, err := start(t)
+	require.NoError(t, err)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsx.ClientConfig(inst.Roots, nil)}}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, inst.URL+"/api/v1/elastic-keys", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("operator", "operator-password")
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the declared tenant was created")
+}

@@ -221,11 +221,11 @@ func TestMainFlagsAndConfig(t *testing.T) {
 }
 
 // TestStartDemoBinaryPath runs the same Start the binary runs (config from
-// a file, realms.yml beside it, env override) and checks what it prints.
+// a file naming realms.yml beside it, env override) and checks what it prints.
 func TestStartDemoBinaryPath(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "kms.yml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:1\npbkdf2_iterations: 1000\n"), 0o600))
+	require.NoError(t, os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:1\npbkdf2_iterations: 1000\nauth:\n  realms_file: realms.yml\n"), 0o600))
 	tenant := uuid.New().String()
 	realms := `roles:
   - {name: reader, scopes: [kms:read]}
@@ -237,7 +237,7 @@ realms:
     type: file
     demo: true
     users:
-      - {username: operator, password: operator-password, roles: [admin], tenant_id: ` + tenant + `}
+      - {username: operator, password: operator-password, roles: [admin], tenant_id: ` + tenant + `, create_tenant: true}
   - {id: local, name: local, type: database}
 `
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "realms.yml"), []byte(realms), 0o600))

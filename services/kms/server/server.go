@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 
 	"github.com/google/uuid"
@@ -23,6 +22,7 @@ import (
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/services/infra/introspect"
 	"github.com/passthru-dev/passthru/services/infra/serve"
+	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/apikey"
 	"github.com/passthru-dev/passthru/services/kms/httpapi"
 	"github.com/passthru-dev/passthru/services/kms/keys"
@@ -147,6 +147,13 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	}
 	users, err := realm.NewUserStore(ctx, env.DB.Gorm(), realm.UserStoreOptions{
 		Hasher: env.Hasher, Roles: roles, Reserved: fileRealmUsernames(realmsFile),
+		TenantName: func(ctx context.Context, id uuid.UUID) (string, error) {
+			t, err := svc.Tenant(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return t.Name, nil
+		},
 	})
 	if err != nil {
 		return nil, nil, err
@@ -299,19 +306,15 @@ func configDir(configFile string) string {
 	return filepath.Dir(configFile)
 }
 
-// loadRealms reads realms.yml (configured, or beside the config file) or
-// falls back to the default realms. Demo mode adds the database realm
+// loadRealms reads the realms file auth.realms_file names (relative to the
+// config file) or falls back to the default realms. Only a configured file
+// is read: one that merely lies beside the config file could otherwise add
+// users (and tenants) no one asked for. Demo mode adds the database realm
 // "demo" that holds the demo users.
 func loadRealms(cfg *Config, cfgPath string, demo bool) (*realm.File, error) {
 	path := cfg.Auth.RealmsFile
 	if path != "" && !filepath.IsAbs(path) && cfgPath != "" {
 		path = filepath.Join(filepath.Dir(cfgPath), path)
-	}
-	if path == "" && cfgPath != "" {
-		beside := filepath.Join(filepath.Dir(cfgPath), "realms.yml")
-		if _, err := os.Stat(beside); err == nil {
-			path = beside
-		}
 	}
 	f := realm.DefaultFile()
 	if path != "" {
@@ -343,18 +346,47 @@ func loadRealms(cfg *Config, cfgPath string, demo bool) (*realm.File, error) {
 	return f, nil
 }
 
-// registerRealmTenants registers the tenants that file-realm users belong
-// to, so their keys have a database.
+// registerRealmTenants checks that the tenants file-realm users belong to
+// are registered. A tenant id no tenant has is an error (a typo would
+// otherwise create an empty tenant and give the user its keys) unless an
+// entry with that id says create_tenant: true; then it is registered, so
+// its keys have a database.
 func registerRealmTenants(ctx context.Context, svc *keys.Service, f *realm.File) error {
+	type tenantRef struct {
+		where  string // the first entry naming the tenant, for the error
+		create bool
+	}
+	var order []uuid.UUID
+	refs := map[uuid.UUID]*tenantRef{}
 	for _, r := range f.Realms {
 		for _, u := range r.Users {
 			id, err := uuid.Parse(u.TenantID)
 			if err != nil {
 				return fmt.Errorf("realm %s user %s: tenant id: %w", r.Name, u.Username, err)
 			}
-			if _, err := svc.EnsureTenant(ctx, id, "tenant-"+id.String(), false); err != nil {
-				return fmt.Errorf("register tenant %s: %w", id, err)
+			ref, ok := refs[id]
+			if !ok {
+				ref = &tenantRef{where: fmt.Sprintf("realm %s user %s", r.Name, u.Username)}
+				refs[id] = ref
+				order = append(order, id)
 			}
+			ref.create = ref.create || u.CreateTenant
+		}
+	}
+	for _, id := range order {
+		ref := refs[id]
+		if ref.create {
+			if _, err := svc.EnsureTenant(ctx, id, "tenant-"+id.String(), false); err != nil {
+				return fmt.Errorf("realms: register tenant %s: %w", id, err)
+			}
+			continue
+		}
+		_, err := svc.Tenant(ctx, id)
+		if kms.Is(err, kms.NotFound) {
+			return fmt.Errorf("realms: %s: tenant_id %s names no tenant (set create_tenant: true on the entry to create it)", ref.where, id)
+		}
+		if err != nil {
+			return fmt.Errorf("realms: %s: tenant %s: %w", ref.where, id, err)
 		}
 	}
 	return nil
