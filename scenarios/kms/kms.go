@@ -476,7 +476,7 @@ func (s *scenario) verifyJWKS(ctx context.Context) error {
 			return fmt.Errorf("JWKS key %s is not a public key", k.KeyID)
 		}
 	}
-	jws, err := jose.ParseSigned(s.signature, []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(s.signature, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return fmt.Errorf("parse JWS: %w", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
@@ -567,7 +566,9 @@ func publicKeyPEM(t *testing.T, e *env, kid string) []byte {
 		require.NoError(t, err)
 		y, err := base64.RawURLEncoding.DecodeString(k.Y)
 		require.NoError(t, err)
-		pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
+		// The uncompressed SEC 1 point 0x04||x||y, each coordinate 32 bytes as the JWK carries it (RFC 7518 §6.2.1.2).
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		require.NoError(t, err)
 		der, err := x509.MarshalPKIXPublicKey(pub)
 		require.NoError(t, err)
 		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
