@@ -83,17 +83,25 @@ func New(read ReadFunc, now func() time.Time, interval time.Duration, maxTenants
 // ctx's error. The time is taken before the read, so a change committed
 // while the read runs counts as not yet seen.
 func (t *Tracker) Generation(ctx context.Context, tenant uuid.UUID) (int64, error) {
-	now := t.now()
 	t.mu.Lock()
 	e := t.entryLocked(tenant)
-	if !e.readAt.IsZero() && now.Sub(e.readAt) < t.interval && !now.Before(e.readAt) {
-		gen := e.gen
+	if gen, ok := t.freshLocked(e); ok {
 		t.mu.Unlock()
 		return gen, nil
 	}
 	t.mu.Unlock()
 
 	ch := t.flight.DoChan(e.id, func() (any, error) {
+		// A read that ended between the check above and this flight has
+		// already answered: without this second look, a caller that found
+		// the entry stale just before that read stored its result would
+		// start another read of its own.
+		t.mu.Lock()
+		gen, ok := t.freshLocked(e)
+		t.mu.Unlock()
+		if ok {
+			return gen, nil
+		}
 		return t.readInto(context.WithoutCancel(ctx), e)
 	})
 	select {
@@ -105,6 +113,17 @@ func (t *Tracker) Generation(ctx context.Context, tenant uuid.UUID) (int64, erro
 	case <-ctx.Done():
 		return 0, fmt.Errorf("wait for the change generation of tenant %s: %w", tenant, ctx.Err())
 	}
+}
+
+// freshLocked returns e's generation when its last read is younger than
+// the interval. A read stamped in the future means the clock went back: it
+// is not trusted.
+func (t *Tracker) freshLocked(e *entry) (int64, bool) {
+	now := t.now()
+	if e.readAt.IsZero() || now.Sub(e.readAt) >= t.interval || now.Before(e.readAt) {
+		return 0, false
+	}
+	return e.gen, true
 }
 
 // readInto reads e's tenant's generation into e. A forgotten e is out of

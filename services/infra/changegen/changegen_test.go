@@ -289,3 +289,31 @@ func TestNewDefaultBound(t *testing.T) {
 	tr := New((&fakeDB{}).read, time.Now, time.Second, 0)
 	assert.Equal(t, DefaultMaxTenants, tr.maxTenants)
 }
+
+// TestGenerationOneReadUnderContention: with the clock standing still, many
+// callers arriving together cause exactly one read, also those that found
+// the entry stale just before another caller's read stored its result
+// (they must not start a read of their own once that read has ended).
+func TestGenerationOneReadUnderContention(t *testing.T) {
+	db := &fakeDB{gen: 7}
+	clk := clock.New(start)
+	tr := New(db.read, clk.Now, time.Second, 0)
+	tenant := uuid.New()
+	const rounds, callers = 300, 16
+	for round := range rounds {
+		tr.Forget(tenant)
+		before := db.readCount()
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				gen, err := tr.Generation(t.Context(), tenant)
+				assert.NoError(t, err)
+				assert.Equal(t, int64(7), gen)
+			})
+		}
+		wg.Wait()
+		if got := db.readCount() - before; got != 1 {
+			t.Fatalf("round %d: %d callers made %d reads, want 1", round, callers, got)
+		}
+	}
+}
