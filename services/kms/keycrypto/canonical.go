@@ -27,18 +27,15 @@ var (
 // padding in its canonical form (no stray bits in the last character), and a protected header that is a JSON
 // object with only allowed members, each once. It returns the decoded parts and the header members.
 func splitCanonical(op, compact string, n int, allowed map[string]bool) ([][]byte, map[string]json.RawMessage, error) {
-	// The detail is the one the API has always shown for input that is no compact object at all; the
-	// specifics go to the cause, for logs.
-	notCompact := op + ": not a compact JOSE object of this KMS"
 	parts := strings.Split(compact, ".")
 	if len(parts) != n {
-		return nil, nil, newError(CodeMalformed, notCompact, fmt.Errorf("%d parts, want %d", len(parts), n))
+		return nil, nil, newError(CodeMalformed, fmt.Sprintf("%s: %d parts, a compact object of this KMS has %d", op, len(parts), n), nil)
 	}
 	decoded := make([][]byte, n)
 	for i, p := range parts {
 		raw, err := base64.RawURLEncoding.Strict().DecodeString(p)
 		if err != nil {
-			return nil, nil, newError(CodeMalformed, notCompact, fmt.Errorf("part %d is not unpadded base64url: %w", i+1, err))
+			return nil, nil, newError(CodeMalformed, fmt.Sprintf("%s: part %d is not unpadded base64url", op, i+1), err)
 		}
 		decoded[i] = raw
 	}
