@@ -52,18 +52,13 @@ func Encrypt(key *Key, plaintext, encryptionContext []byte) (string, error) {
 	return out, nil
 }
 
-// Decrypt opens a compact JWE made by Encrypt, and only in the one form Encrypt makes it (canonical.go:
-// anything else is ErrMalformed, or ErrUnsupportedAlgorithm for another alg or enc). It parses with go-jose allowing only this package's key
+// Decrypt opens a compact JWE made by Encrypt. It parses with go-jose allowing only this package's key
 // algorithms and A256GCM, finds the key by the header's kid through lookup, refuses a header whose alg is
 // not that key's (ErrUnsupportedAlgorithm), decrypts (ErrDecrypt on any authentication failure), and
 // finally requires the authenticated context to equal encryptionContext (ErrWrongContext).
 // Malformed input is ErrMalformed; a kid nobody knows is ErrUnknownKid; a non-encryption key is
 // ErrWrongPurpose; a public-only key is ErrInvalidMaterial.
 func Decrypt(lookup Lookup, compact string, encryptionContext []byte) ([]byte, error) {
-	form, err := parseCompactJWE("decrypt", compact)
-	if err != nil {
-		return nil, err
-	}
 	obj, err := jose.ParseEncryptedCompact(compact, ourKeyAlgorithms, []jose.ContentEncryption{contentEncryption})
 	if err != nil {
 		return nil, classifyParseError("decrypt", err, func() error {
@@ -78,8 +73,9 @@ func Decrypt(lookup Lookup, compact string, encryptionContext []byte) ([]byte, e
 	if err := checkPurpose(key, PurposeEncrypt, "decrypt"); err != nil {
 		return nil, err
 	}
-	if err := form.checkFor("decrypt", key); err != nil {
-		return nil, err
+	if got := obj.Header.Algorithm; got != string(specs[key.alg].keyAlg) {
+		return nil, newError(CodeUnsupportedAlgorithm,
+			fmt.Sprintf("decrypt: JWE alg %q is not the algorithm of key %q (%s)", got, key.kid, key.alg), nil)
 	}
 	var decryptionKey any
 	switch {

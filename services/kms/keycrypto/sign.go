@@ -65,8 +65,7 @@ func signCompact(key *Key, signingKey any, payload []byte, op string) (string, e
 	return out, nil
 }
 
-// Verify checks a compact JWS made by Sign, and only in the one form Sign makes it (canonical.go: no other
-// header member, no detached or unencoded payload, unpadded base64url; anything else is ErrMalformed). The key is found by the header's kid through lookup; it must
+// Verify checks a compact JWS made by Sign. The key is found by the header's kid through lookup; it must
 // be a signing key (ErrWrongPurpose) whose algorithm is the header's alg (ErrUnsupportedAlgorithm).
 // A signature that does not match is Valid=false with a nil error; unparseable input is ErrMalformed and
 // an unknown kid ErrUnknownKid. Public-only keys (LoadPublic) verify.
@@ -80,10 +79,6 @@ func VerifyMAC(lookup Lookup, compact string) (Verification, error) {
 }
 
 func verify(lookup Lookup, compact string, want Purpose, op string) (Verification, error) {
-	alg, err := parseCompactJWS(op, compact)
-	if err != nil {
-		return Verification{}, err
-	}
 	jws, err := jose.ParseSignedCompact(compact, ourSignatureAlgorithms)
 	if err != nil {
 		return Verification{}, classifyParseError(op, err, func() error {
@@ -99,9 +94,9 @@ func verify(lookup Lookup, compact string, want Purpose, op string) (Verificatio
 	if err := checkPurpose(key, want, op); err != nil {
 		return Verification{}, err
 	}
-	if alg != string(specs[key.alg].sigAlg) || header.Algorithm != alg {
+	if got := header.Algorithm; got != string(specs[key.alg].sigAlg) {
 		return Verification{}, newError(CodeUnsupportedAlgorithm,
-			fmt.Sprintf("%s: JWS alg %q is not the algorithm of key %q (%s)", op, alg, key.kid, key.alg), nil)
+			fmt.Sprintf("%s: JWS alg %q is not the algorithm of key %q (%s)", op, got, key.kid, key.alg), nil)
 	}
 	var verificationKey any = publicVerifier{alg: key.alg, public: key.public}
 	if want == PurposeMAC {
