@@ -284,3 +284,55 @@ func TestDeniedAuditRecordsOnlyKeyIDs(t *testing.T) {
 	assert.Equal(t, "forbidden", last["error_code"])
 	assert.Nil(t, last["elastic_key_id"], "no key id recorded for a malformed one")
 }
+
+// TestNonCanonicalJOSERefused: through the router, a ciphertext or
+// signature that is not in the one form the KMS writes is refused as
+// malformed, even when its authentication tag or
+// signature is genuine: a "dir" JWE carrying an encrypted key (RFC 7516
+// §5.2 step 10), padded base64url, a header member the KMS never writes.
+func TestNonCanonicalJOSERefused(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, b dbtest.Backend) {
+		k := fixture.StartKMS(t, b)
+		w := demoCaller(t, k, 0, "writer")
+		enc := createKey(t, k, w, "A256GCM")
+		sig := createKey(t, k, w, "ES256")
+		ct := do(t, k, w, "POST", keyPath(enc, "/encrypt"), map[string]any{"plaintext": b64("pt")}).str(t, "ciphertext")
+		js := do(t, k, w, "POST", keyPath(sig, "/sign"), map[string]any{"payload": b64("pt")}).str(t, "signature")
+		ctParts := strings.Split(ct, ".")
+		require.Len(t, ctParts, 5)
+		require.Empty(t, ctParts[1], "a dir JWE has no encrypted key")
+		withKey := append([]string(nil), ctParts...)
+		withKey[1] = base64.RawURLEncoding.EncodeToString(make([]byte, 40))
+		padded := append([]string(nil), ctParts...)
+		if len(padded[4])%4 != 0 {
+			padded[4] += strings.Repeat("=", 4-len(padded[4])%4)
+		}
+		jsParts := strings.Split(js, ".")
+		require.Len(t, jsParts, 3)
+		header, err := base64.RawURLEncoding.DecodeString(jsParts[0])
+		require.NoError(t, err)
+		typed := append([]string(nil), jsParts...)
+		typed[0] = base64.RawURLEncoding.EncodeToString([]byte(strings.TrimSuffix(string(header), "}") + `,"typ":"JWT"}`))
+
+		tests := []struct {
+			desc, key, op, field, value, code string
+		}{
+			{desc: "dir JWE with an encrypted key", key: enc, op: "/decrypt", field: "ciphertext", value: strings.Join(withKey, "."), code: "malformed_ciphertext"},
+			{desc: "padded tag", key: enc, op: "/decrypt", field: "ciphertext", value: strings.Join(padded, "."), code: "malformed_ciphertext"},
+			{desc: "JWS with a typ header", key: sig, op: "/verify", field: "signature", value: strings.Join(typed, "."), code: "malformed_signature"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.desc, func(t *testing.T) {
+				r := do(t, k, w, "POST", keyPath(tc.key, tc.op), map[string]any{tc.field: tc.value})
+				require.Equal(t, 400, r.status, "%s", r.body)
+				assert.Equal(t, tc.code, r.str(t, "code"))
+				assert.NotContains(t, string(r.body), b64("pt"))
+			})
+		}
+		// The originals still pass: only the non-canonical spellings are refused.
+		require.Equal(t, 200, do(t, k, w, "POST", keyPath(enc, "/decrypt"), map[string]any{"ciphertext": ct}).status)
+		v := do(t, k, w, "POST", keyPath(sig, "/verify"), map[string]any{"signature": js})
+		require.Equal(t, 200, v.status)
+		assert.Equal(t, true, v.json(t)["valid"])
+	})
+}

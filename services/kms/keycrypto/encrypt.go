@@ -52,13 +52,19 @@ func Encrypt(key *Key, plaintext, encryptionContext []byte) (string, error) {
 	return out, nil
 }
 
-// Decrypt opens a compact JWE made by Encrypt. It parses with go-jose allowing only this package's key
+// Decrypt opens a compact JWE made by Encrypt, and only in the one form Encrypt makes it (canonical.go):
+// strict unpadded base64url, no header member Encrypt does not write, an encrypted key exactly when the
+// algorithm has one; anything else is ErrMalformed. It parses with go-jose allowing only this package's key
 // algorithms and A256GCM, finds the key by the header's kid through lookup, refuses a header whose alg is
 // not that key's (ErrUnsupportedAlgorithm), decrypts (ErrDecrypt on any authentication failure), and
 // finally requires the authenticated context to equal encryptionContext (ErrWrongContext).
 // Malformed input is ErrMalformed; a kid nobody knows is ErrUnknownKid; a non-encryption key is
 // ErrWrongPurpose; a public-only key is ErrInvalidMaterial.
 func Decrypt(lookup Lookup, compact string, encryptionContext []byte) ([]byte, error) {
+	var parts [5]string
+	if err := compactParts("decrypt", compact, parts[:]); err != nil {
+		return nil, err
+	}
 	obj, err := jose.ParseEncryptedCompact(compact, ourKeyAlgorithms, []jose.ContentEncryption{contentEncryption})
 	if err != nil {
 		return nil, classifyParseError("decrypt", err, func() error {
@@ -76,6 +82,9 @@ func Decrypt(lookup Lookup, compact string, encryptionContext []byte) ([]byte, e
 	if got := obj.Header.Algorithm; got != string(specs[key.alg].keyAlg) {
 		return nil, newError(CodeUnsupportedAlgorithm,
 			fmt.Sprintf("decrypt: JWE alg %q is not the algorithm of key %q (%s)", got, key.kid, key.alg), nil)
+	}
+	if err := checkJWEForm("decrypt", &obj.Header, &parts, key); err != nil {
+		return nil, err
 	}
 	var decryptionKey any
 	switch {

@@ -6,7 +6,9 @@ type Code string
 // The error codes.
 const (
 	// CodeMalformed: the input is not a well-formed compact JWE/JWS of this package (wrong number of parts,
-	// bad base64 or JSON, missing kid, missing required header).
+	// bad base64 or JSON, missing kid, missing required header), or one not in the single canonical form this
+	// package produces (padded or non-canonical base64url, an unexpected header member such as zip, crit, jku,
+	// jwk or x5u, an encrypted key where the algorithm has none or none where it needs one).
 	CodeMalformed Code = "malformed"
 	// CodeUnknownKid: the kid in the header names no key (the lookup returned nil or ErrUnknownKid).
 	CodeUnknownKid Code = "unknown_kid"

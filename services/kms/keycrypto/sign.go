@@ -65,7 +65,8 @@ func signCompact(key *Key, signingKey any, payload []byte, op string) (string, e
 	return out, nil
 }
 
-// Verify checks a compact JWS made by Sign. The key is found by the header's kid through lookup; it must
+// Verify checks a compact JWS made by Sign, and only in the one form Sign makes it (canonical.go: header
+// members alg and kid only, strict unpadded base64url; anything else is ErrMalformed). The key is found by the header's kid through lookup; it must
 // be a signing key (ErrWrongPurpose) whose algorithm is the header's alg (ErrUnsupportedAlgorithm).
 // A signature that does not match is Valid=false with a nil error; unparseable input is ErrMalformed and
 // an unknown kid ErrUnknownKid. Public-only keys (LoadPublic) verify.
@@ -79,6 +80,10 @@ func VerifyMAC(lookup Lookup, compact string) (Verification, error) {
 }
 
 func verify(lookup Lookup, compact string, want Purpose, op string) (Verification, error) {
+	var parts [3]string
+	if err := compactParts(op, compact, parts[:]); err != nil {
+		return Verification{}, err
+	}
 	jws, err := jose.ParseSignedCompact(compact, ourSignatureAlgorithms)
 	if err != nil {
 		return Verification{}, classifyParseError(op, err, func() error {
@@ -87,6 +92,9 @@ func verify(lookup Lookup, compact string, want Purpose, op string) (Verificatio
 		})
 	}
 	header := jws.Signatures[0].Protected // compact serialization: exactly one signature
+	if err := checkJWSForm(op, &header); err != nil {
+		return Verification{}, err
+	}
 	key, err := findKey(lookup, header.KeyID, op)
 	if err != nil {
 		return Verification{}, err

@@ -166,7 +166,7 @@ func TestVerifyOutcomes(t *testing.T) {
 		{desc: "signature tampered", compact: flipPart(t, esSig, 2), lookup: all},
 		{desc: "payload tampered", compact: flipPart(t, esSig, 1), lookup: all},
 		{desc: "signature of another key under the same kid", compact: mustSign(t, newKeyWithKid(t, ES256, es.Kid())), lookup: all},
-		{desc: "signature truncated", compact: esSig[:len(esSig)-8], lookup: all},
+		{desc: "signature truncated", compact: editPart(t, esSig, 2, func(b []byte) []byte { return b[:len(b)-6] }), lookup: all},
 		{desc: "PS256 with a salt length other than 32", compact: zeroSaltJWS, lookup: all},
 		{desc: "mac tampered", compact: flipPart(t, mustMAC(t, hs), 2), lookup: all, mac: true},
 		{desc: "genuine mac", compact: mustMAC(t, hs), lookup: all, mac: true, wantValid: true},
