@@ -3,6 +3,10 @@
 #   make test   runs the tests (SQLite; PostgreSQL too when available)
 #   make load   measures the demo services under load (bench/load): latency,
 #               throughput and server CPU per request for each endpoint
+#   make soak   a bounded mixed load on the demo services for SOAK_TIME
+#               (default 10m) at SOAK_RATE req/s: errors, p50/p99 per
+#               endpoint, RSS at start and end; fails on any error or RSS
+#               growth over SOAK_MAX_RSS_GROWTH percent (default 20)
 #   make images builds the container images (see below)
 #   make cover  checks the coverage floors on the last test run's profile,
 #               rerunning `make test` first when there is no profile or a Go
@@ -27,7 +31,7 @@ export COVERPROFILE
 # request path and the key rules.
 COVERGATE_FLAGS ?= -min services/kms/httpapi=85 -min services/kms/keys=85
 
-.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load images compose-init compose-tls demo-compose compose-down
+.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load soak images compose-init compose-tls demo-compose compose-down
 
 # demo builds first, saying so: a cold build compiles SQLite's C sources and
 # every dependency, which `go run` would do in silence for a minute or two.
@@ -55,6 +59,24 @@ load:
 	$(GO) build -o $(DEMO_BIN) ./scenarios/cmd/demo
 	$(GO) build -o $(LOAD_BIN) ./bench/cmd/load
 	./$(LOAD_BIN) -demo-bin $(DEMO_BIN) $(LOAD_FLAGS)
+
+# soak is load's -soak mode: the endpoints mixed (KMS encrypt, decrypt,
+# sign, verify with every credential kind, Identity token and
+# introspection) at SOAK_RATE requests per second for SOAK_TIME, after a
+# warm-up; it prints p50/p99 per endpoint and per tenth of the run, and the
+# server's RSS at the start of the soak and at its end. Any failed request
+# or check, or RSS growth over SOAK_MAX_RSS_GROWTH percent, fails it. CI runs
+# SOAK_TIME=30s.
+SOAK_TIME ?= 10m
+SOAK_RATE ?= 50
+SOAK_CONNS ?= 10
+SOAK_MAX_RSS_GROWTH ?= 20
+
+soak:
+	@echo "Building the demo and the load harness (first run compiles everything)..."
+	$(GO) build -o $(DEMO_BIN) ./scenarios/cmd/demo
+	$(GO) build -o $(LOAD_BIN) ./bench/cmd/load
+	./$(LOAD_BIN) -demo-bin $(DEMO_BIN) -cold 0 -soak $(SOAK_TIME) -rate $(SOAK_RATE) -c $(SOAK_CONNS) -max-rss-growth $(SOAK_MAX_RSS_GROWTH) $(LOAD_FLAGS)
 
 test-postgres:
 	PASSTHRU_TEST_DB=postgres ./ci/test.sh

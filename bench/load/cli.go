@@ -44,12 +44,13 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.cfg.Count, "count", 1, "measured phases per endpoint, each its own row and benchstat line (6 give benchstat a confidence interval)")
 	fs.IntVar(&o.cfg.Conns, "c", 100, "concurrent requests, each on its own HTTP/1.1 connection (per service)")
 	fs.IntVar(&o.cfg.Warmup, "warmup", -1, "unmeasured requests per endpoint before its measured phase (default: 2 × -c)")
-	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of the whole run, service start included")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "time limit of the whole run, service start included (with -soak and no -timeout: the soak + 5m)")
 	fs.DurationVar(&o.cfg.RequestTimeout, "request-timeout", 10*time.Second, "time limit of one request")
 	fs.StringVar(&o.endpoints, "endpoints", "all", "comma-separated endpoints (kms-encrypt) or endpoint/auth (kms-encrypt/bearer); all: every one")
 	fs.DurationVar(&o.cfg.Cold, "cold", 3*time.Second, "length of the cold-start phase right after the services start (kms-encrypt/basic on new connections and uncached credentials); 0: none")
 	fs.DurationVar(&o.cfg.Soak, "soak", 0, "instead of -n requests per endpoint, cycle through the endpoints at -rate for this long (6m crosses the credential caches' 5-minute idle expiry)")
 	fs.Float64Var(&o.cfg.Rate, "rate", 50, "requests per second of a -soak run (an upper bound)")
+	fs.Float64Var(&o.cfg.MaxRSSGrowth, "max-rss-growth", 0, "fail a -soak run whose server RSS grows by more than this many percent from its start (after the warm-up) to its end (0: no limit)")
 	fs.StringVar(&o.demoBin, "demo-bin", "bin/demo", "the demo binary (go build -o bin/demo ./scenarios/cmd/demo) that starts the services")
 	fs.StringVar(&o.db, "db", "auto", "sqlite or postgres for started services (auto: postgres when "+EnvPGDSN+" is set); with running services, only the label of the output")
 	fs.StringVar(&o.kmsFile, "kms-demo-file", "", "demo.json of a running KMS: measure it instead of starting the services (needs -identity-demo-file)")
@@ -65,7 +66,16 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	fs.Visit(func(f *flag.Flag) { o.coldSet = o.coldSet || f.Name == "cold" })
+	timeoutSet := false
+	fs.Visit(func(f *flag.Flag) {
+		o.coldSet = o.coldSet || f.Name == "cold"
+		timeoutSet = timeoutSet || f.Name == "timeout"
+	})
+	if o.cfg.Soak > 0 && !timeoutSet {
+		// The default limit leaves the start and the warm-up 5 minutes
+		// beside a soak of any length.
+		o.timeout = o.cfg.Soak + 5*time.Minute
+	}
 	if o.cfg.Warmup < 0 {
 		o.cfg.Warmup = 2 * o.cfg.Conns
 	}
@@ -80,6 +90,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.cfg.Soak > 0 && o.cfg.Soak >= o.timeout {
 		return nil, fmt.Errorf("-soak %s does not fit in -timeout %s", o.cfg.Soak, o.timeout)
+	}
+	if o.cfg.MaxRSSGrowth > 0 && o.external() && o.serverPID == 0 {
+		return nil, errors.New("-max-rss-growth on running services needs -server-pid")
 	}
 	switch o.db {
 	case "auto", "sqlite", "postgres":
@@ -120,11 +133,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		fmt.Fprintf(stderr, "load: %v\n", err)
 		return ExitFailed
 	}
+	code := ExitOK
 	if n := rep.Errors(); n > 0 {
 		fmt.Fprintf(stderr, "load: %d failed requests or checks\n", n)
-		return ExitErrors
+		code = ExitErrors
 	}
-	return ExitOK
+	if msg := rep.RSSProblem(); msg != "" {
+		fmt.Fprintf(stderr, "load: %s\n", msg)
+		code = ExitErrors
+	}
+	return code
 }
 
 // run starts the services when no running ones are named, and measures.

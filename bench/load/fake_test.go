@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -23,10 +25,24 @@ import (
 type fakeStack struct {
 	lieOnDecrypt atomic.Bool
 	requests     atomic.Int64
+	// leak, when set, keeps 1 MiB per request, touched so that it is
+	// resident: the server process's RSS grows with the load.
+	leak   atomic.Bool
+	mu     sync.Mutex
+	leaked [][]byte
 }
 
 func (f *fakeStack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.requests.Add(1)
+	if f.leak.Load() {
+		b := make([]byte, 1<<20)
+		for i := range b {
+			b[i] = byte(i)
+		}
+		f.mu.Lock()
+		f.leaked = append(f.leaked, b)
+		f.mu.Unlock()
+	}
 	reply := func(status int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -166,4 +182,47 @@ func TestRunSoak(t *testing.T) {
 	lines, err := os.ReadFile(out)
 	require.NoError(t, err)
 	assert.Contains(t, string(lines), "BenchmarkLoadSoak/endpoint=identity-token/auth=client/db=unknown\t")
+}
+
+// TestSoakRSSGrowth: the soak reports the server's RSS at its start and
+// end, and -max-rss-growth fails a run whose server grew more than that.
+// The fake runs in this test process, so -server-pid is this process.
+func TestSoakRSSGrowth(t *testing.T) {
+	self := strconv.Itoa(os.Getpid())
+	soak := []string{"-soak", "500ms", "-rate", "200", "-c", "2", "-warmup", "1", "-endpoints", "identity-token", "-server-pid", self}
+
+	t.Run("steady server passes", func(t *testing.T) {
+		f := &fakeStack{}
+		var stdout, stderr bytes.Buffer
+		args := append(append(startFake(t, f), soak...), "-max-rss-growth", "1000")
+		code := Main(t.Context(), args, &stdout, &stderr, func(string) string { return "" })
+		require.Equal(t, ExitOK, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		assert.Contains(t, stdout.String(), "soak rss:")
+	})
+	t.Run("growing server fails", func(t *testing.T) {
+		f := &fakeStack{}
+		f.leak.Store(true)
+		var stdout, stderr bytes.Buffer
+		args := append(append(startFake(t, f), soak...), "-max-rss-growth", "20")
+		code := Main(t.Context(), args, &stdout, &stderr, func(string) string { return "" })
+		assert.Equal(t, ExitErrors, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		assert.Contains(t, stderr.String(), "server RSS grew")
+		assert.Contains(t, stderr.String(), "more than -max-rss-growth 20%")
+		assert.NotContains(t, stderr.String(), "failed requests", "every request succeeded: the RSS alone fails the run")
+	})
+}
+
+func TestRSSProblem(t *testing.T) {
+	rep := &Report{Config: Config{MaxRSSGrowth: 20}}
+	assert.Empty(t, rep.RSSProblem(), "no soak readings: nothing to judge")
+	rep.SoakRSS.Start, rep.SoakRSS.End = 100<<20, 120<<20
+	assert.Empty(t, rep.RSSProblem(), "exactly the limit passes")
+	rep.SoakRSS.End = 121 << 20
+	assert.Contains(t, rep.RSSProblem(), "grew 21.0% during the soak (100.0 MB to 121.0 MB)")
+	rep.Config.MaxRSSGrowth = 0
+	assert.Empty(t, rep.RSSProblem(), "no limit set")
+	rep.SoakRSS.End = 80 << 20
+	growth, ok := rep.RSSGrowth()
+	assert.True(t, ok)
+	assert.InDelta(t, -20, growth, 0.001)
 }

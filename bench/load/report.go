@@ -39,6 +39,10 @@ func WriteTable(w io.Writer, rep *Report) error {
 			return fmt.Errorf("write table: %w", err)
 		}
 	}
+	if growth, ok := rep.RSSGrowth(); ok {
+		fmt.Fprintf(w, "\nsoak rss: %.1f MB at the start (after the warm-up), %.1f MB at the end: %+.1f%%\n",
+			megabytes(rep.SoakRSS.Start), megabytes(rep.SoakRSS.End), growth)
+	}
 	for _, r := range rep.Results {
 		for _, s := range r.ErrorSamples {
 			fmt.Fprintf(w, "error %s %s: %s\n", r.Phase, r.Name(), s)

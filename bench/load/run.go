@@ -40,7 +40,11 @@ type Config struct {
 	// shows whether anything expires into a burst).
 	Soak time.Duration
 	Rate float64
-	DB   string // the database label of the output (sqlite, postgres)
+	// MaxRSSGrowth, when positive, fails a soak run whose server RSS grew
+	// by more than this many percent from the start of the soak (after the
+	// warm-up) to its end. It needs Proc.
+	MaxRSSGrowth float64
+	DB           string // the database label of the output (sqlite, postgres)
 	// Proc reads the server process; nil: no CPU or RSS columns.
 	Proc       *ProcReader
 	ClockTicks int64     // USER_HZ (ClockTicks())
@@ -67,6 +71,29 @@ type Report struct {
 	Config  Config
 	Results []Result
 	Windows []Window // soak only
+	// SoakRSS is the server's VmRSS at the start of the soak (after the
+	// warm-up) and at its end; zero without Proc.
+	SoakRSS struct{ Start, End uint64 }
+}
+
+// RSSGrowth is the soak's RSS growth in percent of its start; ok is false
+// when there was no soak with a server process to read.
+func (r *Report) RSSGrowth() (growth float64, ok bool) {
+	if r.SoakRSS.Start == 0 {
+		return 0, false
+	}
+	return (float64(r.SoakRSS.End) - float64(r.SoakRSS.Start)) / float64(r.SoakRSS.Start) * 100, true
+}
+
+// RSSProblem says why the soak's RSS growth fails Config.MaxRSSGrowth,
+// "" when it does not (or no limit is set).
+func (r *Report) RSSProblem() string {
+	growth, ok := r.RSSGrowth()
+	if r.Config.MaxRSSGrowth <= 0 || !ok || growth <= r.Config.MaxRSSGrowth {
+		return ""
+	}
+	return fmt.Sprintf("server RSS grew %.1f%% during the soak (%.1f MB to %.1f MB), more than -max-rss-growth %g%%",
+		growth, megabytes(r.SoakRSS.Start), megabytes(r.SoakRSS.End), r.Config.MaxRSSGrowth)
 }
 
 // Errors is the number of failed requests and checks of the run.
@@ -181,6 +208,10 @@ func (cfg *Config) validate() error {
 		return errors.New("the request timeout must be positive")
 	case cfg.Soak > 0 && cfg.Rate <= 0:
 		return errors.New("a soak run needs a positive rate")
+	case cfg.MaxRSSGrowth < 0:
+		return errors.New("the RSS growth limit cannot be negative")
+	case cfg.MaxRSSGrowth > 0 && cfg.Soak <= 0:
+		return errors.New("an RSS growth limit needs a soak run (-soak)")
 	}
 	return nil
 }

@@ -56,6 +56,9 @@ func (cfg *Config) soak(ctx context.Context, scs []*Scenario, rep *Report) error
 		rep.Results[0].ErrorSamples = append(rep.Results[0].ErrorSamples, errs.samples...)
 	}
 	rep.Windows = windows(recs, cfg.Soak, soakWindows)
+	if cfg.Proc != nil {
+		rep.SoakRSS.Start, rep.SoakRSS.End = before.RSSBytes, after.RSSBytes
+	}
 	return nil
 }
 
