@@ -66,6 +66,8 @@ func TestSystemLifecycle(t *testing.T) {
 		sys.KMS.Restart(t)
 		assert.NotEqual(t, pid, sys.KMS.PID())
 		assert.Equal(t, kmsDemo.Tenants, sys.KMS.Demo(t).Tenants, "a restart keeps the demo data")
+		assert.Contains(t, sys.KMS.Log(), "--- procs: kms start 2 ---", "the log holds every start")
+		assert.Equal(t, procs.KMS, sys.KMS.Options().Service)
 
 		sys.Identity.Stop(t)
 		require.NoError(t, sys.Identity.ExitErr(), "SIGTERM is a clean exit")
