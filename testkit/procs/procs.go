@@ -444,6 +444,22 @@ func (p *Proc) Kill(t testing.TB) {
 	}
 }
 
+// KillAll sends SIGKILL to every process at once, then waits for each to
+// be gone: a crash of the whole system, not one service after another.
+func KillAll(t testing.TB, ps ...*Proc) {
+	t.Helper()
+	for _, p := range ps {
+		p.mu.Lock()
+		if p.cmd != nil && !p.exited() {
+			_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		}
+		p.mu.Unlock()
+	}
+	for _, p := range ps {
+		p.Kill(t)
+	}
+}
+
 // Stop sends SIGTERM (a graceful shutdown) and waits up to 20 seconds for
 // the exit, then kills the process and fails the test.
 func (p *Proc) Stop(t testing.TB) {

@@ -75,6 +75,12 @@ func TestSystemLifecycle(t *testing.T) {
 		assert.Equal(t, idDemo.Tenants, sys.Identity.Demo(t).Tenants)
 		assert.Equal(t, http.StatusOK, get(t, sys.Identity, "/readyz"))
 
+		procs.KillAll(t, sys.KMS, sys.Identity)
+		assert.Zero(t, sys.KMS.PID())
+		assert.Zero(t, sys.Identity.PID())
+		sys.Identity.Restart(t)
+		sys.KMS.Restart(t)
+
 		if b != dbtest.Postgres {
 			return // replicas share a database server; SQLite is one process's
 		}
