@@ -4,6 +4,8 @@
 #   make load   measures the demo services under load (bench/load): latency,
 #               throughput and server CPU per request for each endpoint
 #   make images builds the container images (see below)
+#   make fuzz   runs every fuzz target (ci/fuzz.sh) for FUZZTIME each
+#               (default 1m), one after another
 #   make cover  checks the coverage floors on the last test run's profile,
 #               rerunning `make test` first when there is no profile or a Go
 #               source is newer than it (so it needs what `make test` needs)
@@ -27,7 +29,7 @@ export COVERPROFILE
 # request path and the key rules.
 COVERGATE_FLAGS ?= -min services/kms/httpapi=85 -min services/kms/keys=85
 
-.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load images compose-init compose-tls demo-compose compose-down
+.PHONY: demo test test-postgres fuzz cover lint ci generate bench bench-run bench-update bench-ab load images compose-init compose-tls demo-compose compose-down
 
 # demo builds first, saying so: a cold build compiles SQLite's C sources and
 # every dependency, which `go run` would do in silence for a minute or two.
@@ -58,6 +60,17 @@ load:
 
 test-postgres:
 	PASSTHRU_TEST_DB=postgres ./ci/test.sh
+
+# fuzz runs each Go fuzz target (every func FuzzXxx in a _test.go file, found
+# by ci/fuzz.sh) for FUZZTIME, one target per go test invocation, and fails
+# when one fails; FUZZ picks targets by name (a grep -E pattern). The seed
+# corpus of each target (its f.Add seeds and testdata/fuzz/FuzzXxx/) runs in
+# every `make test` as well.
+FUZZTIME ?= 1m
+FUZZ ?= .
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./ci/fuzz.sh '$(FUZZ)'
 
 # cover enforces the per-package statement coverage floor on the profile
 # written by the last test run. The profile depends on every Go source and
