@@ -169,6 +169,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 		{formType, "Basic %%%", "grant_type=client_credentials"},
 		{formType, "Basic " + base64.StdEncoding.EncodeToString([]byte("%zz:%")), "grant_type=client_credentials"},
 		{formType, "", "grant_type=password&username=u&password=p"},
+		{formType, "", "scope=kms%3Aread"},
 		{formType, "", "a=%zz;b"},
 		{"application/json", "", `{"grant_type":"client_credentials"}`},
 		{"", "", ""},

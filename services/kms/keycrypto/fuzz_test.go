@@ -61,7 +61,7 @@ var fuzzContexts = [][]byte{nil, []byte("tenant=a"), []byte(`{"purpose":"backup"
 
 // malformedJOSE are inputs every parser must refuse without help from a key.
 var malformedJOSE = []string{
-	"", ".", "....", "a.b.c", "a.b.c.d.e", "e30.e30.e30.e30.e30", "e30..e30", "eyJhbGciOiJub25lIn0.e30.",
+	"", ".", "...", "....", "a.b.c", "a.b.c.d", "a.b.c.d.e", "e30.e30.e30.e30.e30", "e30..e30", "eyJhbGciOiJub25lIn0.e30.",
 	strings.Repeat(".", 4096),
 }
 
