@@ -12,6 +12,8 @@
 #               endpoint, RSS at start and end; fails on any error or RSS
 #               growth over SOAK_MAX_RSS_GROWTH percent (default 20)
 #   make images builds the container images (see below)
+#   make fuzz   runs every fuzz target (ci/fuzz.sh) for FUZZTIME each
+#               (default 1m), one after another
 #   make cover  checks the coverage floors on the last test run's profile,
 #               rerunning `make test` first when there is no profile or a Go
 #               source is newer than it (so it needs what `make test` needs)
@@ -35,7 +37,7 @@ export COVERPROFILE
 # request path and the key rules.
 COVERGATE_FLAGS ?= -min services/kms/httpapi=85 -min services/kms/keys=85
 
-.PHONY: demo test test-postgres crash-test cover lint ci generate bench bench-run bench-update bench-ab load soak images compose-init compose-tls demo-compose compose-down
+.PHONY: demo test test-postgres crash-test fuzz cover lint ci generate bench bench-run bench-update bench-ab load soak images compose-init compose-tls demo-compose compose-down
 
 # demo builds first, saying so: a cold build compiles SQLite's C sources and
 # every dependency, which `go run` would do in silence for a minute or two.
@@ -89,6 +91,17 @@ test-postgres:
 # cover` would take a one-package profile for the whole suite's.
 crash-test:
 	PASSTHRU_TEST_DB=postgres GO_TEST_FLAGS='-count=1 -v -run TestCrash' COVERPROFILE=coverage.out.crash ./ci/test.sh ./scenarios/crash/...
+
+# fuzz runs each Go fuzz target (every func FuzzXxx in a _test.go file, found
+# by ci/fuzz.sh) for FUZZTIME, one target per go test invocation, and fails
+# when one fails; FUZZ picks targets by name (a grep -E pattern). The seed
+# corpus of each target (its f.Add seeds and testdata/fuzz/FuzzXxx/) runs in
+# every `make test` as well.
+FUZZTIME ?= 1m
+FUZZ ?= .
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./ci/fuzz.sh '$(FUZZ)'
 
 # cover enforces the per-package statement coverage floor on the profile
 # written by the last test run. The profile depends on every Go source and

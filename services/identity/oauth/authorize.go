@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -229,28 +229,51 @@ func redirectAllowed(c *identity.Client, uri string) bool {
 	return false
 }
 
+// loopbackMatch reports whether uri is the loopback IP redirect URI
+// registered with another port. Like every redirect URI it is compared as
+// text, only the port aside: a scheme in other case, a user, an empty query
+// or fragment, an encoded character is another URI, refused even where a
+// parser would read it as the same one.
 func loopbackMatch(registered, uri string) bool {
-	reg, err := url.Parse(registered)
-	if err != nil {
+	regHost, regRest, ok := splitLoopback(registered)
+	if !ok {
 		return false
 	}
-	got, err := url.Parse(uri)
-	if err != nil {
-		return false
+	host, rest, ok := splitLoopback(uri)
+	return ok && host == regHost && rest == regRest
+}
+
+// splitLoopback splits an http URI whose host is a loopback IP literal into
+// that host (without its port) and what follows the authority; ok is false
+// for any other URI, one with a fragment, or one whose port is not a port
+// number.
+func splitLoopback(uri string) (host, rest string, ok bool) {
+	after, ok := strings.CutPrefix(uri, "http://")
+	if !ok {
+		return "", "", false
 	}
-	if reg.Scheme != "http" || got.Scheme != "http" || got.User != nil || got.Fragment != "" || got.Opaque != "" {
-		return false
+	end := strings.IndexAny(after, "/?#")
+	if end < 0 {
+		end = len(after)
 	}
-	rip, gip := net.ParseIP(reg.Hostname()), net.ParseIP(got.Hostname())
-	if rip == nil || gip == nil || !rip.IsLoopback() || !rip.Equal(gip) || reg.Hostname() != got.Hostname() {
-		return false
+	host, rest = after[:end], after[end:]
+	if i := strings.LastIndexByte(host, ':'); i > strings.LastIndexByte(host, ']') {
+		if _, err := strconv.ParseUint(host[i+1:], 10, 16); err != nil {
+			return "", "", false
+		}
+		host = host[:i]
 	}
-	if p := got.Port(); p != "" {
-		if _, err := net.LookupPort("tcp", p); err != nil {
-			return false
+	literal, bracketed := strings.CutPrefix(host, "[")
+	if bracketed {
+		if literal, bracketed = strings.CutSuffix(literal, "]"); !bracketed {
+			return "", "", false
 		}
 	}
-	return reg.EscapedPath() == got.EscapedPath() && reg.RawQuery == got.RawQuery
+	ip, err := netip.ParseAddr(literal)
+	if err != nil || !ip.IsLoopback() || ip.Zone() != "" || ip.Is6() != bracketed || strings.Contains(rest, "#") {
+		return "", "", false
+	}
+	return host, rest, true
 }
 
 // redirectWith appends params to uri, keeping its existing query as it is.

@@ -55,7 +55,7 @@ func (c *countingStore) Generation(ctx context.Context, tenant uuid.UUID) (int64
 
 // serverWith is another Server of the rig, on its store, clock and keys,
 // with its configuration edited.
-func (r *rig) serverWith(t *testing.T, edit func(*Config)) *Server {
+func (r *rig) serverWith(t testing.TB, edit func(*Config)) *Server {
 	t.Helper()
 	cfg := r.s.cfg
 	cfg.Grants = nil

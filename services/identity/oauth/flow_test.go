@@ -229,6 +229,12 @@ func TestNativeRedirectMatching(t *testing.T) {
 		{desc: "extra query", redirect: "http://127.0.0.1:55555/callback?x=1"},
 		{desc: "https instead of http", redirect: "https://127.0.0.1:55555/callback"},
 		{desc: "other loopback address", redirect: "http://127.0.0.2:55555/callback"},
+		// Only the port may differ from the registered text (found by
+		// FuzzRedirectAllowed): each of these parses as the same URI.
+		{desc: "scheme in capitals", redirect: "HTTP://127.0.0.1:55555/callback"},
+		{desc: "empty query", redirect: "http://127.0.0.1:55555/callback?"},
+		{desc: "empty fragment", redirect: "http://127.0.0.1:55555/callback#"},
+		{desc: "empty port", redirect: "http://127.0.0.1:/callback"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			cfg := e.nativeConfig("1", "openid")

@@ -58,7 +58,7 @@ var testUnseal = barrier.Options{Secrets: [][]byte{[]byte("0123456789abcdef01234
 // newServer starts a Server on database d as a replica of the service
 // does: its own store, barrier and signing keys, and the CSRF key every
 // replica on d shares.
-func newServer(t *testing.T, d *db.DB, clock func() time.Time) (*Server, *tokens.Keys) {
+func newServer(t testing.TB, d *db.DB, clock func() time.Time) (*Server, *tokens.Keys) {
 	t.Helper()
 	ctx := t.Context()
 	st, err := store.New(ctx, d)
@@ -83,7 +83,7 @@ func newRig(t *testing.T, b dbtest.Backend) *rig {
 }
 
 // newRigOn is newRig on database d.
-func newRigOn(t *testing.T, d *db.DB) *rig {
+func newRigOn(t testing.TB, d *db.DB) *rig {
 	t.Helper()
 	ctx := t.Context()
 	r := &rig{now: time.Now().UTC().Truncate(time.Second), tenant: ids.NewTenant(), db: d}
