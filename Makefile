@@ -1,6 +1,10 @@
 # Passthru: two commands do everything on a fresh machine.
 #   make demo   runs the demo (every scenario against in-process services)
 #   make test   runs the tests (SQLite; PostgreSQL too when available)
+#   make crash-test  runs only the crash-safety test (scenarios/crash) on
+#               PostgreSQL: the KMS and Identity as processes, killed with
+#               SIGKILL under load and restarted, lose nothing acknowledged
+#               (`make test` runs it too, on its PostgreSQL leg)
 #   make load   measures the demo services under load (bench/load): latency,
 #               throughput and server CPU per request for each endpoint
 #   make images builds the container images (see below)
@@ -27,7 +31,7 @@ export COVERPROFILE
 # request path and the key rules.
 COVERGATE_FLAGS ?= -min services/kms/httpapi=85 -min services/kms/keys=85
 
-.PHONY: demo test test-postgres cover lint ci generate bench bench-run bench-update bench-ab load images compose-init compose-tls demo-compose compose-down
+.PHONY: demo test test-postgres crash-test cover lint ci generate bench bench-run bench-update bench-ab load images compose-init compose-tls demo-compose compose-down
 
 # demo builds first, saying so: a cold build compiles SQLite's C sources and
 # every dependency, which `go run` would do in silence for a minute or two.
@@ -58,6 +62,11 @@ load:
 
 test-postgres:
 	PASSTHRU_TEST_DB=postgres ./ci/test.sh
+
+# crash-test writes its coverage beside coverage.out, not over it: `make
+# cover` would take a one-package profile for the whole suite's.
+crash-test:
+	PASSTHRU_TEST_DB=postgres GO_TEST_FLAGS='-count=1 -v -run TestCrash' COVERPROFILE=coverage.out.crash ./ci/test.sh ./scenarios/crash/...
 
 # cover enforces the per-package statement coverage floor on the profile
 # written by the last test run. The profile depends on every Go source and
