@@ -805,12 +805,31 @@ func (s *Store) SigningKeys(ctx context.Context) ([]identity.SigningKey, error) 
 	return out, nil
 }
 
-// SaveSigningKey stores a new signing key.
-func (s *Store) SaveSigningKey(ctx context.Context, k *identity.SigningKey) error {
-	if err := s.sys(ctx).Create((*signingKeyRow)(k)).Error; err != nil {
-		return fmt.Errorf("save signing key: %w", err)
+// SaveSigningKey stores k unless the newest stored key (the last in the
+// order of SigningKeys) is no longer the one named after ("" for none): see
+// tokens.KeyStore. The check and the insert run under a lock of the
+// service's namespace, so replicas adding a key at the same moment run one
+// after the other and the second finds the first's key.
+func (s *Store) SaveSigningKey(ctx context.Context, k *identity.SigningKey, after string) (bool, error) {
+	saved := false
+	err := s.sys(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := db.LockTx(tx, "passthru/signing-keys/", ""); err != nil {
+			return err
+		}
+		var newest []signingKeyRow
+		if err := tx.Select("kid").Order("signs_from DESC, kid DESC").Limit(1).Find(&newest).Error; err != nil {
+			return err
+		}
+		if len(newest) == 0 && after != "" || len(newest) == 1 && newest[0].KID != after {
+			return nil
+		}
+		saved = true
+		return tx.Create((*signingKeyRow)(k)).Error
+	})
+	if err != nil {
+		return false, fmt.Errorf("save signing key: %w", err)
 	}
-	return nil
+	return saved, nil
 }
 
 // DeleteSigningKey removes a key that no longer verifies anything.

@@ -236,7 +236,13 @@ func TestStore(t *testing.T) {
 
 		t.Run("signing keys", func(t *testing.T) {
 			k := &identity.SigningKey{KID: factory.Name("k"), Algorithm: "ES256", PublicDER: []byte{1}, WrappedPrivate: []byte{2}, PublishedAt: now, SignsFrom: now}
-			require.NoError(t, st.SaveSigningKey(ctx, k))
+			saved, err := st.SaveSigningKey(ctx, k, "")
+			require.NoError(t, err)
+			require.True(t, saved)
+			// A key made from a set that has changed since is not stored.
+			saved, err = st.SaveSigningKey(ctx, &identity.SigningKey{KID: factory.Name("k"), Algorithm: "ES256", PublicDER: []byte{1}, WrappedPrivate: []byte{2}, PublishedAt: now, SignsFrom: now}, "")
+			require.NoError(t, err)
+			require.False(t, saved)
 			keys, err := st.SigningKeys(ctx)
 			require.NoError(t, err)
 			require.Len(t, keys, 1)
@@ -297,7 +303,7 @@ func TestStoreErrors(t *testing.T) {
 		{desc: "DeleteSession", call: func() error { return st.DeleteSession(ctx, "x") }},
 		{desc: "SaveAuthRequest", call: func() error { return st.SaveAuthRequest(ctx, &identity.AuthRequest{IDHash: "x"}) }},
 		{desc: "DeleteAuthRequest", call: func() error { _, err := st.DeleteAuthRequest(ctx, "x"); return err }},
-		{desc: "SaveSigningKey", call: func() error { return st.SaveSigningKey(ctx, &identity.SigningKey{KID: "x"}) }},
+		{desc: "SaveSigningKey", call: func() error { _, err := st.SaveSigningKey(ctx, &identity.SigningKey{KID: "x"}, ""); return err }},
 		{desc: "SigningKeys", call: func() error { _, err := st.SigningKeys(ctx); return err }},
 		{desc: "DeleteSigningKey", call: func() error { return st.DeleteSigningKey(ctx, "x") }},
 		{desc: "Tenants", call: func() error { _, err := st.Tenants(ctx, false); return err }},

@@ -45,9 +45,13 @@ type KeyStore interface {
 	// SigningKeys lists every stored key, in the order they start signing
 	// (then by kid), so every replica sees the same succession.
 	SigningKeys(ctx context.Context) ([]identity.SigningKey, error)
-	// SaveSigningKey stores a new key; a kid stored before is an error
-	// and changes nothing.
-	SaveSigningKey(ctx context.Context, k *identity.SigningKey) error
+	// SaveSigningKey stores k as the newest key, unless the newest stored
+	// key is no longer after (its kid; "" for none), and reports whether
+	// it stored k. The check and the store are atomic across replicas:
+	// replicas that decide from the same loaded set to add a key add one
+	// between them, and the others reload it. A kid stored before is an
+	// error and changes nothing.
+	SaveSigningKey(ctx context.Context, k *identity.SigningKey, after string) (bool, error)
 	// DeleteSigningKey removes a key; deleting one that is gone is not an
 	// error, so replicas retiring the same key all succeed.
 	DeleteSigningKey(ctx context.Context, kid string) error
@@ -165,35 +169,31 @@ func (k *Keys) refresh(ctx context.Context) (time.Time, error) {
 // needed, prunes keys that verify nothing any more and schedules the next
 // check. Caller holds k.mu.
 func (k *Keys) maintain(ctx context.Context, now time.Time) error {
-	if err := k.load(ctx); err != nil {
-		return err
-	}
-	cur := k.currentAt(now)
-	created := true
-	switch {
-	case cur == nil:
-		// Nothing can sign: the first key signs at once (nobody can have
-		// cached a JWKS of a service that never issued a token).
-		if err := k.create(ctx, now, now); err != nil {
-			return err
-		}
-	case k.successorOf(cur) == nil && (!now.Before(cur.SignsFrom.Add(k.opts.RotationPeriod-k.opts.PrePublish)) || cur.Algorithm != k.opts.Algorithm):
-		from := cur.SignsFrom.Add(k.opts.RotationPeriod)
-		if earliest := now.Add(k.opts.PrePublish); from.Before(earliest) || cur.Algorithm != k.opts.Algorithm {
-			// Overdue, or the configured algorithm changed: switch as soon
-			// as the pre-publication period allows.
-			from = earliest
-		}
-		if err := k.create(ctx, now, from); err != nil {
-			return err
-		}
-	default:
-		created = false
-	}
-	// Reload only after a change: the set just loaded is otherwise current.
-	if created {
+	// Another replica may add the same key at the same moment: only one
+	// is stored (SaveSigningKey), and the loser decides again on the set
+	// with the winner's key, where there is nothing left to add. The bound
+	// only guards against a store that keeps refusing.
+	for attempt := 0; ; attempt++ {
 		if err := k.load(ctx); err != nil {
 			return err
+		}
+		publish, signsFrom, ok := k.due(now)
+		if !ok {
+			break
+		}
+		if attempt == 3 {
+			return errors.New("signing keys: the stored set kept changing while a key was added")
+		}
+		saved, err := k.create(ctx, publish, signsFrom)
+		if err != nil {
+			return err
+		}
+		if saved {
+			// Reload to take the new key in (and anything stored meanwhile).
+			if err := k.load(ctx); err != nil {
+				return err
+			}
+			break
 		}
 	}
 	pruned := false
@@ -212,6 +212,29 @@ func (k *Keys) maintain(ctx context.Context, now time.Time) error {
 	}
 	k.nextCheck = k.nextEvent(now)
 	return nil
+}
+
+// due reports whether a key must be added at now, and when it is published
+// and starts signing: a current key when none signs, else a successor once
+// the current key is within the pre-publication period of its end (or the
+// configured algorithm changed). Caller holds k.mu.
+func (k *Keys) due(now time.Time) (publish, signsFrom time.Time, ok bool) {
+	cur := k.currentAt(now)
+	switch {
+	case cur == nil:
+		// Nothing can sign: the first key signs at once (nobody can have
+		// cached a JWKS of a service that never issued a token).
+		return now, now, true
+	case k.successorOf(cur) == nil && (!now.Before(cur.SignsFrom.Add(k.opts.RotationPeriod-k.opts.PrePublish)) || cur.Algorithm != k.opts.Algorithm):
+		from := cur.SignsFrom.Add(k.opts.RotationPeriod)
+		if earliest := now.Add(k.opts.PrePublish); from.Before(earliest) || cur.Algorithm != k.opts.Algorithm {
+			// Overdue, or the configured algorithm changed: switch as soon
+			// as the pre-publication period allows.
+			from = earliest
+		}
+		return now, from, true
+	}
+	return time.Time{}, time.Time{}, false
 }
 
 func (k *Keys) nextEvent(now time.Time) time.Time {
@@ -301,28 +324,34 @@ func (k *Keys) unwrapKey(ctx context.Context, r identity.SigningKey) (*Key, erro
 	}, nil
 }
 
-func (k *Keys) create(ctx context.Context, publish, signsFrom time.Time) error {
+// create makes a key and stores it as the successor of the newest loaded
+// key; false when another replica stored a key since k.keys was loaded.
+func (k *Keys) create(ctx context.Context, publish, signsFrom time.Time) (bool, error) {
 	signer, err := generate(k.opts.Algorithm)
 	if err != nil {
-		return err
+		return false, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(signer)
 	if err != nil {
-		return fmt.Errorf("encode signing key: %w", err)
+		return false, fmt.Errorf("encode signing key: %w", err)
 	}
 	pub, err := x509.MarshalPKIXPublicKey(signer.Public())
 	if err != nil {
-		return fmt.Errorf("encode public key: %w", err)
+		return false, fmt.Errorf("encode public key: %w", err)
 	}
 	kid := randomKID()
 	wrapped, err := k.wrap.Wrap(ctx, uuid.Nil, keyPurpose+kid, der)
 	if err != nil {
-		return fmt.Errorf("wrap signing key: %w", err)
+		return false, fmt.Errorf("wrap signing key: %w", err)
+	}
+	after := ""
+	if len(k.keys) > 0 {
+		after = k.keys[len(k.keys)-1].KID
 	}
 	return k.store.SaveSigningKey(ctx, &identity.SigningKey{
 		KID: kid, Algorithm: k.opts.Algorithm, PublicDER: pub, WrappedPrivate: wrapped,
 		PublishedAt: publish.UTC(), SignsFrom: signsFrom.UTC(),
-	})
+	}, after)
 }
 
 func generate(alg string) (crypto.Signer, error) {

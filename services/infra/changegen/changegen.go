@@ -170,6 +170,15 @@ func (t *Tracker) Forget(tenant uuid.UUID) {
 	}
 }
 
+// ForgetAll drops every tenant, as Forget does each.
+func (t *Tracker) ForgetAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.tenants {
+		t.removeLocked(e)
+	}
+}
+
 func (t *Tracker) removeLocked(e *entry) {
 	t.lru.Remove(e.elem)
 	delete(t.tenants, e.tenant)

@@ -317,3 +317,26 @@ func TestGenerationOneReadUnderContention(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetAllReadsEveryTenantAgain: after ForgetAll, each tenant's next
+// call reads its generation again, within the interval too.
+func TestForgetAllReadsEveryTenantAgain(t *testing.T) {
+	db := &fakeDB{gen: 1}
+	clk := clock.New(start)
+	tr := New(db.read, clk.Now, time.Minute, 0)
+	tenants := []uuid.UUID{uuid.New(), uuid.New()}
+	for _, tn := range tenants {
+		_, err := tr.Generation(t.Context(), tn)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 2, db.readCount())
+
+	db.set(2, nil)
+	tr.ForgetAll()
+	for _, tn := range tenants {
+		gen, err := tr.Generation(t.Context(), tn)
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), gen)
+	}
+	assert.Equal(t, 4, db.readCount(), "one read per tenant after ForgetAll")
+}

@@ -60,7 +60,7 @@ func Migrate(ctx context.Context, g *gorm.DB, set string, migrations []Migration
 		// service's own set on first start) would both run CREATE TABLE IF
 		// NOT EXISTS, and on PostgreSQL the loser fails with a unique
 		// violation on pg_type instead of finding the table.
-		if err := advisoryLock(tx, "passthru/migrate-table/", ""); err != nil {
+		if err := LockTx(tx, "passthru/migrate-table/", ""); err != nil {
 			return err
 		}
 		return tx.Exec(createMigrationsTable).Error
@@ -149,20 +149,22 @@ func applyMigration(tx *gorm.DB, set string, m Migration) error {
 // migrator cannot leave it held. SQLite needs nothing: its transactions
 // begin IMMEDIATE and already exclude other writers.
 func lockMigrations(tx *gorm.DB, set string) error {
-	return advisoryLock(tx, "passthru/migrate/", "/"+set)
+	return LockTx(tx, "passthru/migrate/", "/"+set)
 }
 
-// advisoryLock takes a PostgreSQL transaction-scoped advisory lock keyed by
-// prefix + current schema + suffix (each tenant schema has its own
-// schema_migrations, so tenants do not wait for each other); a no-op on
-// SQLite, whose IMMEDIATE transactions already exclude other writers.
-func advisoryLock(tx *gorm.DB, prefix, suffix string) error {
+// LockTx takes a PostgreSQL transaction-scoped advisory lock keyed by
+// prefix + current schema + suffix, held until tx ends, so that
+// transactions of several replicas that must not interleave (each tenant
+// schema and each service namespace has its own key) run one after the
+// other; a no-op on SQLite, whose IMMEDIATE transactions already exclude
+// other writers.
+func LockTx(tx *gorm.DB, prefix, suffix string) error {
 	if tx.Dialector.Name() != "postgres" {
 		return nil
 	}
 	err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(? || coalesce(current_schema(), '') || ?, 0))", prefix, suffix).Error
 	if err != nil {
-		return fmt.Errorf("lock migrations: %w", err)
+		return fmt.Errorf("advisory lock %s%s: %w", prefix, suffix, err)
 	}
 	return nil
 }

@@ -26,7 +26,10 @@ const (
 // serves encrypt, decrypt, sign, verify and MAC without a database read.
 //
 // A change made through this Service is seen by its next request. A change
-// made by another replica is seen here within GenerationRefresh: each
+// made by another replica is seen by the next request after the store's
+// notification of it arrived (Service.KeysChanged; on PostgreSQL the
+// notification is sent at the change's commit), and within
+// GenerationRefresh at the latest, should the notification be lost: each
 // tenant's key generation (which every key change increases in its own
 // transaction) is re-read at most once per GenerationRefresh, by the first
 // request that finds it due while the others of that tenant wait for the
@@ -262,6 +265,17 @@ func (c *keyCache) checkGeneration(ctx context.Context, tenant uuid.UUID) error 
 		t.generation = gen
 	}
 	return nil
+}
+
+// changedElsewhere makes the next request of tenant (of every tenant for
+// uuid.Nil) read its key generation again, rather than trust the last read
+// until GenerationRefresh has passed: another replica changed its keys.
+func (c *keyCache) changedElsewhere(tenant uuid.UUID) {
+	if tenant == uuid.Nil {
+		c.gens.ForgetAll()
+		return
+	}
+	c.gens.Forget(tenant)
 }
 
 // forget drops key id of tenant, after a change to it on this replica.

@@ -81,6 +81,12 @@ func (s *Service) Close() {
 	s.audit.close()
 }
 
+// KeysChanged tells the service that another replica changed tenant's keys
+// (uuid.Nil: any tenant's), e.g. from the store's change notifications:
+// the next request of the tenant reads its key generation again and so
+// drops what it has cached, rather than wait for the next periodic read.
+func (s *Service) KeysChanged(tenant uuid.UUID) { s.keys.changedElsewhere(tenant) }
+
 // Actor is who performs an operation, for the audit trail.
 type Actor struct {
 	Subject string

@@ -129,6 +129,10 @@ func (s *server) build(ctx context.Context, env *serve.Env) (http.Handler, []ser
 	if err != nil {
 		return nil, nil, err
 	}
+	// Another replica's key change reaches this one's cache at once
+	// through the store's notifications (PostgreSQL), within
+	// keys.generation_refresh otherwise.
+	env.Go(func(ctx context.Context) { store.WatchKeyChanges(ctx, svc.KeysChanged) })
 	hierarchy, err := cfg.hierarchy()
 	if err != nil {
 		return nil, nil, fmt.Errorf("auth.scopes: %w", err)

@@ -210,10 +210,11 @@ func (s *Store) KeyGeneration(ctx context.Context, tenant uuid.UUID) (int64, err
 const keyGenerationID = 1
 
 // bumpGeneration increases the tenant's key generation inside tx, the
-// transaction of a key change. It runs last in that transaction: on
-// PostgreSQL the row stays locked until the commit, so it should be held
-// for as short a time as possible.
-func bumpGeneration(tx *gorm.DB) error {
+// transaction of a key change, and notifies the other replicas of the
+// change at its commit (WatchKeyChanges). It runs last in that
+// transaction: on PostgreSQL the row stays locked until the commit, so it
+// should be held for as short a time as possible.
+func (s *Store) bumpGeneration(tx *gorm.DB, tenant uuid.UUID) error {
 	res := tx.Model(&keyGenerationRow{}).Where("id = ?", keyGenerationID).
 		Update("generation", gorm.Expr("generation + 1"))
 	if res.Error != nil {
@@ -222,7 +223,28 @@ func bumpGeneration(tx *gorm.DB) error {
 	if res.RowsAffected != 1 {
 		return errors.New("bump key generation: the counter row is missing")
 	}
-	return nil
+	return s.db.Notify(tx, keyChanges, tenant.String())
+}
+
+// keyChanges is the notification channel of key changes; the payload is
+// the tenant id.
+const keyChanges = "key-changes"
+
+// WatchKeyChanges calls fn with the tenant of each key change that any
+// replica on the database commits, until ctx ends, so that caches need not
+// wait for their next read of the generation to see it; fn(uuid.Nil) means
+// that changes may have been missed (any tenant's keys may have changed).
+// Notifications are a hint (see db.Listen): KeyGeneration stays the
+// authority. On SQLite, whose database one process owns, it returns at
+// once.
+func (s *Store) WatchKeyChanges(ctx context.Context, fn func(tenant uuid.UUID)) {
+	s.db.Listen(ctx, keyChanges, func(payload string) {
+		tenant, err := uuid.Parse(payload)
+		if err != nil {
+			tenant = uuid.Nil // "" after a reconnect, or a payload of another version: everything
+		}
+		fn(tenant)
+	})
 }
 
 // AuditEvents implements kms.AuditLog.
@@ -326,7 +348,7 @@ func (s *Store) CreateKey(ctx context.Context, tenant uuid.UUID, k *kms.ElasticK
 		if err := tx.Create(versionRowOf(k.ID, v)).Error; err != nil {
 			return fmt.Errorf("insert material key: %w", err)
 		}
-		return bumpGeneration(tx)
+		return s.bumpGeneration(tx, tenant)
 	})
 }
 
@@ -412,7 +434,7 @@ func (s *Store) UpdateKey(ctx context.Context, tenant, id uuid.UUID, update func
 			return err
 		}
 		out = v.domain(tenant)
-		return bumpGeneration(tx)
+		return s.bumpGeneration(tx, tenant)
 	})
 	return out, err
 }
@@ -446,7 +468,7 @@ func (s *Store) AddVersion(ctx context.Context, tenant, keyID uuid.UUID, check f
 			primary = row.Version
 		}
 		out = (&versionView{Version: *row, PrimaryVersion: primary}).domain()
-		return bumpGeneration(tx)
+		return s.bumpGeneration(tx, tenant)
 	})
 	return out, err
 }
@@ -595,7 +617,7 @@ func (s *Store) UpdateVersion(ctx context.Context, tenant, keyID, id uuid.UUID, 
 			return err
 		}
 		out = v.domain()
-		return bumpGeneration(tx)
+		return s.bumpGeneration(tx, tenant)
 	})
 	return out, err
 }
