@@ -288,7 +288,7 @@ func TestSigningKeyRotationRaceLeavesOneJWKS(t *testing.T) {
 		}
 		signer := func(i int) *jose.JSONWebSignature {
 			t.Helper()
-			jws, err := jose.ParseSigned(clientToken(ctx, t, idp[i], svc), []jose.SignatureAlgorithm{jose.ES256})
+			jws, err := jose.ParseSignedCompact(clientToken(ctx, t, idp[i], svc), []jose.SignatureAlgorithm{jose.ES256})
 			require.NoError(t, err)
 			return jws
 		}
