@@ -20,6 +20,7 @@ import (
 	"github.com/passthru-dev/passthru/services/identity/store"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/credential"
+	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/ids"
 	"github.com/passthru-dev/passthru/services/infra/password"
@@ -141,6 +142,13 @@ func (a *API) Register(mux *http.ServeMux) {
 func (a *API) authed(fn func(http.ResponseWriter, *http.Request, uuid.UUID)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, be := a.cfg.Auth.AuthenticateBearer(r, oauth.SelfAudience, Scope)
+		if be != nil && be.Status == http.StatusServiceUnavailable {
+			// The token could not be checked (the database is down): no
+			// challenge, the caller's token may be good.
+			httpx.SetRetryAfter(w.Header(), be.RetryAfter)
+			problem(w, http.StatusServiceUnavailable, "unavailable", be.Description)
+			return
+		}
 		if be != nil {
 			// problem+json with the RFC 6750 challenge: 401 without or with a
 			// bad token, 403 without the admin scope.
@@ -170,6 +178,12 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error, what
 	case errors.Is(err, identity.ErrConflict):
 		problem(w, http.StatusConflict, "conflict", what+" already exists")
 	default:
+		if ue, ok := db.Unavailable(err); ok {
+			a.cfg.Logger.WarnContext(r.Context(), "admin API: database unavailable", "error", err)
+			httpx.SetRetryAfter(w.Header(), ue.RetryAfter)
+			problem(w, http.StatusServiceUnavailable, "unavailable", "the database cannot serve requests right now ("+ue.Reason+"): retry later")
+			return
+		}
 		a.cfg.Logger.ErrorContext(r.Context(), "admin API", "error", err)
 		problem(w, http.StatusInternalServerError, "internal", "internal error")
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/passthru-dev/passthru/services/identity"
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/credential"
+	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/password"
 )
@@ -60,8 +61,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	client, err := s.cfg.Store.Client(ctx, q.Get("client_id"))
 	if err != nil || client.Disabled {
 		if err != nil && !errors.Is(err, identity.ErrNotFound) {
-			s.cfg.Logger.ErrorContext(ctx, "authorize: load client", "error", err)
-			s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
+			s.failPage(ctx, w, "authorize: load client", err)
 			return
 		}
 		s.errorPage(w, http.StatusBadRequest, "Unknown client", "The application that sent you here is not registered.")
@@ -168,7 +168,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.cfg.Store.SaveAuthRequest(ctx, req); err != nil {
 		s.cfg.Logger.ErrorContext(ctx, "authorize: save request", "error", err)
-		fail("server_error", "internal error")
+		fail(redirectFailure(err))
 		return
 	}
 	switch {
@@ -179,7 +179,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	case prompt == "none":
 		ok, err := s.cfg.Store.HasConsent(ctx, req.TenantID, sess.UserID, req.ClientID, scopeKey(strings.Fields(req.Scope)))
 		if err != nil {
-			s.finishError(w, r, req, handle, "server_error", "internal error")
+			s.cfg.Logger.ErrorContext(ctx, "authorize: check consent", "error", err)
+			code, desc := redirectFailure(err)
+			s.finishError(w, r, req, handle, code, desc)
 			return
 		}
 		if !ok {
@@ -314,8 +316,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, req *identity.Au
 	ctx := r.Context()
 	deleted, err := s.cfg.Store.DeleteAuthRequest(ctx, hashOpaque(handle))
 	if err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "finish authorization", "error", err)
-		s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
+		s.failPage(ctx, w, "finish authorization", err)
 		return
 	}
 	if !deleted {
@@ -331,7 +332,8 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, req *identity.Au
 	})
 	if err != nil {
 		s.cfg.Logger.ErrorContext(ctx, "save code", "error", err)
-		s.redirectError(w, r, req.RedirectURI, req.State, "server_error", "internal error")
+		code, desc := redirectFailure(err)
+		s.redirectError(w, r, req.RedirectURI, req.State, code, desc)
 		return
 	}
 	v := url.Values{"code": {code}, "iss": {s.cfg.Issuer}}
@@ -339,6 +341,17 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, req *identity.Au
 		v.Set("state", req.State)
 	}
 	http.Redirect(w, r, redirectWith(req.RedirectURI, v), http.StatusSeeOther)
+}
+
+// redirectFailure is the error an authorization response carries back to
+// the client when the server failed: temporarily_unavailable when the
+// database cannot serve (RFC 6749 §4.1.2.1: the client may retry),
+// server_error otherwise.
+func redirectFailure(err error) (code, description string) {
+	if ue, ok := db.Unavailable(err); ok {
+		return "temporarily_unavailable", "the server cannot serve requests right now (" + ue.Reason + "): retry later"
+	}
+	return "server_error", "internal error"
 }
 
 // pendingRequest loads a live authorization request named by a handle.
@@ -356,13 +369,12 @@ func (s *Server) pendingRequest(ctx context.Context, handle string) (*identity.A
 	return req, nil
 }
 
-func (s *Server) requestGone(w http.ResponseWriter, err error) {
+func (s *Server) requestGone(ctx context.Context, w http.ResponseWriter, err error) {
 	if errors.Is(err, identity.ErrNotFound) {
 		s.errorPage(w, http.StatusBadRequest, "Sign-in request expired", "This sign-in request is unknown or has expired. Start again from the application.")
 		return
 	}
-	s.cfg.Logger.Error("load authorization request", "error", err)
-	s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
+	s.failPage(ctx, w, "load authorization request", err)
 }
 
 // ---- sessions and CSRF ----
@@ -420,7 +432,7 @@ func (s *Server) submittedRequest(w http.ResponseWriter, r *http.Request) (*iden
 	handle := r.PostForm.Get("request")
 	req, err := s.pendingRequest(r.Context(), handle)
 	if err != nil {
-		s.requestGone(w, err)
+		s.requestGone(r.Context(), w, err)
 		return nil, "", false
 	}
 	if !s.csrfValid(r) {
@@ -436,7 +448,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	handle := r.URL.Query().Get("request")
 	req, err := s.pendingRequest(r.Context(), handle)
 	if err != nil {
-		s.requestGone(w, err)
+		s.requestGone(r.Context(), w, err)
 		return
 	}
 	s.renderLogin(w, r, req, handle, http.StatusOK, "", "")
@@ -462,8 +474,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
 	user, err := s.cfg.Store.UserByUsername(ctx, req.TenantID, username)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		s.cfg.Logger.ErrorContext(ctx, "login: look up user", "error", err)
-		s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
+		s.failPage(ctx, w, "login: look up user", err)
 		return
 	}
 	// An unknown or disabled user is checked against no hash: it costs what
@@ -488,8 +499,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			httpx.SetRetryAfter(w.Header(), retry.After)
 			s.renderLogin(w, r, req, handle, http.StatusServiceUnavailable, username, "The service is busy. Try again in a moment.")
 		default:
-			s.cfg.Logger.ErrorContext(ctx, "login", "error", err)
-			s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
+			s.failPage(ctx, w, "login", err)
 		}
 		return
 	}
@@ -503,8 +513,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		_ = s.cfg.Store.DeleteSession(ctx, hashOpaque(old.Value)) // a fresh session id on login
 	}
 	if err := s.cfg.Store.SaveSession(ctx, sess); err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "save session", "error", err)
-		s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
+		s.failPage(ctx, w, "save session", err)
 		return
 	}
 	s.setCookie(w, sessionCookie, value, int(s.cfg.SessionTTL.Seconds()))
@@ -518,7 +527,7 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
 	handle := r.URL.Query().Get("request")
 	req, err := s.pendingRequest(ctx, handle)
 	if err != nil {
-		s.requestGone(w, err)
+		s.requestGone(r.Context(), w, err)
 		return
 	}
 	sess := s.session(r, req.TenantID)
@@ -530,8 +539,7 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("prompt") != "consent" {
 		ok, err := s.cfg.Store.HasConsent(ctx, req.TenantID, sess.UserID, req.ClientID, scopeKey(scopes))
 		if err != nil {
-			s.cfg.Logger.ErrorContext(ctx, "check consent", "error", err)
-			s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
+			s.failPage(ctx, w, "check consent", err)
 			return
 		}
 		if ok {
@@ -574,8 +582,7 @@ func (s *Server) consentSubmit(w http.ResponseWriter, r *http.Request) {
 			UserID: sess.UserID, ClientID: req.ClientID, ScopeKey: scopeKey(strings.Fields(req.Scope)),
 		})
 		if err != nil {
-			s.cfg.Logger.ErrorContext(ctx, "save consent", "error", err)
-			s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
+			s.failPage(ctx, w, "save consent", err)
 			return
 		}
 		s.finish(w, r, req, handle, sess)

@@ -2,10 +2,14 @@ package oauth
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
 	"net/http"
+
+	"github.com/passthru-dev/passthru/services/infra/db"
+	"github.com/passthru-dev/passthru/services/infra/httpx"
 )
 
 //go:embed templates/*.html
@@ -77,4 +81,19 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, d pageDat
 // when the client or redirect URI cannot be trusted.
 func (s *Server) errorPage(w http.ResponseWriter, status int, title, msg string) {
 	s.pages.render(w, status, "message", pageData{Title: title, Message: msg})
+}
+
+// failPage answers a browser request that failed for want of something
+// other than the user's input: 503 with Retry-After when the database cannot
+// serve (the user may simply try again), 500 otherwise. what names the
+// step for the log; the page never shows the cause.
+func (s *Server) failPage(ctx context.Context, w http.ResponseWriter, what string, err error) {
+	if ue, ok := db.Unavailable(err); ok {
+		s.cfg.Logger.WarnContext(ctx, what+": database unavailable", "error", err)
+		httpx.SetRetryAfter(w.Header(), ue.RetryAfter)
+		s.errorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable", "The service cannot sign you in right now. Try again in a moment.")
+		return
+	}
+	s.cfg.Logger.ErrorContext(ctx, what, "error", err)
+	s.errorPage(w, http.StatusInternalServerError, "Error", "Something went wrong. Try again later.")
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/identity/tokens"
 	"github.com/passthru-dev/passthru/services/infra/credential"
+	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/infra/password"
 )
@@ -243,7 +244,14 @@ func oauthErr(status int, code, desc string) *Error {
 
 func badRequest(code, desc string) *Error { return oauthErr(http.StatusBadRequest, code, desc) }
 
+// serverError is the answer to a failure that is not the client's: 503
+// temporarily_unavailable with Retry-After when the database cannot serve
+// (the client may retry as it is), 500 server_error otherwise.
 func serverError(cause error) *Error {
+	if ue, ok := db.Unavailable(cause); ok {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Cause: cause, RetryAfter: ue.RetryAfter,
+			Description: "the server cannot serve requests right now (" + ue.Reason + "): retry later"}
+	}
 	return &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error", Cause: cause}
 }
 
@@ -254,9 +262,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &e) {
 		e = serverError(err)
 	}
-	if e.Status >= 500 && e.RetryAfter == 0 { // a busy refusal is load shedding, not a failure
+	switch {
+	case e.Status >= 500 && e.RetryAfter == 0: // a busy refusal is load shedding, not a failure
 		s.cfg.Logger.ErrorContext(r.Context(), "oauth endpoint failed", "path", r.URL.Path, "error", e.Error())
-	} else {
+	case errors.Is(e, db.ErrUnavailable): // not this service's fault, but an operator wants to know
+		s.cfg.Logger.WarnContext(r.Context(), "oauth endpoint: database unavailable", "path", r.URL.Path, "error", e.Error())
+	default:
 		s.cfg.Logger.InfoContext(r.Context(), "oauth request refused", "path", r.URL.Path, "error", e.Code, "description", e.Description)
 	}
 	if e.Status == http.StatusUnauthorized && e.basic {

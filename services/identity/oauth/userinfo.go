@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/passthru-dev/passthru/services/identity/tokens"
+	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 )
 
@@ -19,12 +21,21 @@ type BearerError struct {
 	// (RFC 6750 §3: the challenge's scope attribute).
 	Scope string
 	Cause error
+	// RetryAfter is set when the token could not be checked at all (503):
+	// the client should retry then, and keep its token.
+	RetryAfter time.Duration
 }
 
 func (e *BearerError) Error() string { return "bearer: " + e.Code + ": " + e.Description }
 
 // WriteBearerError answers with the RFC 6750 challenge.
 func WriteBearerError(w http.ResponseWriter, e *BearerError) {
+	if e.Status >= http.StatusInternalServerError {
+		// Not a challenge: the token may well be good.
+		httpx.SetRetryAfter(w.Header(), e.RetryAfter)
+		httpx.WriteOAuthError(w, e.Status, e.Code, e.Description)
+		return
+	}
 	desc := e.Description
 	if e.Code == "" {
 		desc = "" // no credentials: the challenge carries no error (RFC 6750 §3.1)
@@ -59,6 +70,11 @@ func (s *Server) bearerClaims(r *http.Request, audience string) (*validToken, *B
 	}
 	c, err := s.validAccess(r.Context(), strings.TrimSpace(raw), audience)
 	if err != nil {
+		if ue, ok := db.Unavailable(err); ok && !errors.Is(err, tokens.ErrInvalidToken) {
+			s.cfg.Logger.WarnContext(r.Context(), "validate bearer token: database unavailable", "error", err)
+			return nil, &BearerError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Cause: err, RetryAfter: ue.RetryAfter,
+				Description: "the access token cannot be checked right now (" + ue.Reason + "): retry later"}
+		}
 		if !errors.Is(err, tokens.ErrInvalidToken) {
 			s.cfg.Logger.ErrorContext(r.Context(), "validate bearer token", "error", err)
 		}

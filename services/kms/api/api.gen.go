@@ -401,7 +401,7 @@ type MaterialKeyList struct {
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
-// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
+// - `unavailable` (503): a service the request depends on cannot serve right now: the database (unreachable, shutting down, storage full or read-only; `detail` says which) or, for bearer credentials, the token issuer; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Problem struct {
 	Code     *string `json:"code,omitempty"`
@@ -541,7 +541,7 @@ type UserID = openapi_types.UUID
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
-// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
+// - `unavailable` (503): a service the request depends on cannot serve right now: the database (unreachable, shutting down, storage full or read-only; `detail` says which) or, for bearer credentials, the token issuer; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type BadRequest = Problem
 
@@ -573,7 +573,7 @@ type BadRequest = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
-// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
+// - `unavailable` (503): a service the request depends on cannot serve right now: the database (unreachable, shutting down, storage full or read-only; `detail` says which) or, for bearer credentials, the token issuer; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Conflict = Problem
 
@@ -605,7 +605,7 @@ type Conflict = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
-// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
+// - `unavailable` (503): a service the request depends on cannot serve right now: the database (unreachable, shutting down, storage full or read-only; `detail` says which) or, for bearer credentials, the token issuer; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Forbidden = Problem
 
@@ -637,7 +637,7 @@ type Forbidden = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
-// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
+// - `unavailable` (503): a service the request depends on cannot serve right now: the database (unreachable, shutting down, storage full or read-only; `detail` says which) or, for bearer credentials, the token issuer; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Gone = Problem
 
@@ -669,7 +669,7 @@ type Gone = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
-// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
+// - `unavailable` (503): a service the request depends on cannot serve right now: the database (unreachable, shutting down, storage full or read-only; `detail` says which) or, for bearer credentials, the token issuer; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type InternalError = Problem
 
@@ -701,7 +701,7 @@ type InternalError = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
-// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
+// - `unavailable` (503): a service the request depends on cannot serve right now: the database (unreachable, shutting down, storage full or read-only; `detail` says which) or, for bearer credentials, the token issuer; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type NotFound = Problem
 
@@ -733,7 +733,7 @@ type NotFound = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
-// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
+// - `unavailable` (503): a service the request depends on cannot serve right now: the database (unreachable, shutting down, storage full or read-only; `detail` says which) or, for bearer credentials, the token issuer; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type PayloadTooLarge = Problem
 
@@ -765,7 +765,7 @@ type PayloadTooLarge = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
-// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
+// - `unavailable` (503): a service the request depends on cannot serve right now: the database (unreachable, shutting down, storage full or read-only; `detail` says which) or, for bearer credentials, the token issuer; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type Unauthorized = Problem
 
@@ -797,7 +797,7 @@ type Unauthorized = Problem
 // - `algorithm_mismatch` (400): the JOSE header's algorithm is not the key's
 // - `internal` (500): an internal error (details are logged, not returned)
 // - `not_ready` (503): the service is not ready
-// - `unavailable` (503): the credentials could not be checked because a service they depend on (such as the token issuer) is unreachable; retry after the `Retry-After` seconds
+// - `unavailable` (503): a service the request depends on cannot serve right now: the database (unreachable, shutting down, storage full or read-only; `detail` says which) or, for bearer credentials, the token issuer; retry after the `Retry-After` seconds
 // - `busy` (503): too many uncached credential checks in progress; retry after the `Retry-After` seconds (credentials already verified recently are still served)
 type UnsupportedMediaType = Problem
 
@@ -15753,117 +15753,117 @@ func (sh *strictHandler) VerifyMac(w http.ResponseWriter, r *http.Request, id Ke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D1pc9u4kn8Fxd2q2PXo286bkWs+eBInk+slGznjrR2nJIhsSRiRAAcA7eil/Hv2f+wv20IDPEXqcGRN",
-	"Dr9XNbEkAmg0+u5G87MXiDgRHLhWXuezl1BJY9Ag8dNZwl7B9MVT83cIKpAs0Uxwr+OdvXtBJjAlLPQJ",
-	"44RpRQLKBWcBjchQyJgIHk3JViRuQAZUgU/G02QMnGoIyU87x/j/g8PtU0L5lAg9BklUAlHE+IgwRRi/",
-	"phELexL+SkFpz/eYWTeheuz5HqcxeB2PJqw3gWmPhZ7vmSeZhNDraJmC76lgDDE1oBt4qPY6Xprik3qa",
-	"mNFKS8ZH3u2t77Xs8jyiSrPgK9jpF+/wDdUgGY1adpr9/BVsNf7ivb6jI+iyf8PsNl9oiBVJQJKEjoBs",
-	"hTCkaaTJyf52BsxfKchpAY15rqfMZGUYYvqJxWnsdQ73930vZtx+OsihYVzDCGQOzoWYAJ+F521C/0qB",
-	"aPMrGUoRE0oSCddMpApBfKQIh0+6h2DgY/PgzB6oAPoa+EiPvc7JwWETsj4okE0U8R5oFJNUgfyb6SH9",
-	"Qnq4NYNVIrgCFGq/0vC9W69jxB/XwPFPmiQRC6jZ/14ixSCC+B9/KoHHViz3nxKGXsf7j71CcO7ZX9Xe",
-	"OzvKLlpnsMgACiERMts3cfsmW4EIgZj9KqLHQNzq296t7z0RfBixYKPAXowBBYGQ5BqkYoLb0yKUKE01",
-	"ED2mmkgYpspBLBKQCIxvBlHcixmjqaHIW997JuSAhaFlgk3t4yzVY+DazA8hGaSaRDSYGOIzMGckRVQg",
-	"EsPfY6Ch03yXl5c75dGz/PEM9xnQKAJJaGWhG6bHhJJfgUqQlrl90ncfpeGrX668SayuPJ+AlEL+cuUx",
-	"rtLhkAUMuO4hQOZX/OOXK+8q3d8/CmaBxu/hyuuTrffPnpDH/zzZJ//3v0e7B9sVKTDDEre+91xw+Jtp",
-	"6oYqEoLSUkwhNETygmuQnEbnBimbBC5b2B6HAeVfQj8TKQ83CcW/BFFpMDZo8nMkCemEMEeitQT3SBEN",
-	"nHLtoX6ZRoKGF0K8pnK00UN1gpQMRDglWggSIQRGrXDDE0Kyf8OGcair3LgqX7/lQIKxwTIfAZoKNAgg",
-	"0chyY4iBbP1KFQt8x9+o3HKJXub5R6o0UUClZKBK/G5VHz555S1k1w9cpUkipIbwDYSMXuAzm2VfPGWm",
-	"CDc4Li2Gi5ghbh50HaKRkEyPY/MBuLGO/vDODk8eP3/yxvPxr1eXnu+9757tvD07f7dzePLY873zJ09/",
-	"2znv/iP//bzrfuge/XRs/g2fds9wnP3+nfv3N/z344z6950Tg86NNGpKM2sHBBIMffSorlgRIdWwo1kM",
-	"XsNc2ZjBdJZwDIZUOvgTAm31o3sY2XYC06b54FPCJKiVYGDhElZPZj19nv1BwrWY5Puu7uGdBAVcE8ED",
-	"yOA2J+7GeP6SMKJyQiwzY3E3wuG+oFLSqWettMzE+8P6O7iFfDK/fGLFQQvEeHHQr5k17KqHnYOR/zGP",
-	"DxzJzADpe3VjvIFbaxvB9WYHNm4gDZk+v3bsXKPWCC0De/izhPfWCDViHyJblAxqcigbvW30SeG8O2uT",
-	"8YAlNCI0sPQqRToaN9KrdYgzp7vpWFHA9YxB2/jzktQbO3903kox6LFowMdv4qa+r7JC6JCBld8WRz6J",
-	"daTQarXRhCZwcvO2ERCR6kBYbssknUqDAJQ5+CFlUSqhUTTlELYwKo3ill9Q7bYhRhslrJsJRZbduhox",
-	"UE5oaJxZpe1uCRhiNAKADkSqmzBjzZDekseK8mJJSdckEdyTBd7KAJSPqTiU+Yy2FmlRsO2mJcYTlIhW",
-	"XJWcWhqGzKCBRu9K+xrSSIFf22pVA1Xp5XIMPNcCSotEkRsh0X9Cd+Po6OhnPzNMh6lOJWyfEg7XIMmN",
-	"GUsHRpssrTUylVVz4jSJhdLk8OTE2FPSCCmpyNYHztBtxv8kgnGtfKIEoe75g/3DfTKYalBEDMmHi2c7",
-	"P237hAtiTCYpotJknl8OlByenGBMJ/t8MFfBVYF99aZrPTOVI24kKYIGu6Nd8sckVh3ggZwm2ifmQwj4",
-	"4eMpARqMSZwacxrIGKKQDKYlm9/zC3IsQfv4uFF8fnphnz06xL24TwcL1G5V47ZTnAuM3pnqaNk6nMtb",
-	"+YN1i7SChOP9nx8vTVAfOPsrhYxurfzYJV8lmTknkPFRj0aRuIGwkUsxsJbRW0ynhoCk0Gh95jFOLVPY",
-	"LthuIEQElLeRQHFC7VSAIcIPCuTdiCBkKonotJedUh03s6ZFTFlUe/LocL/pSU4HUROynpaQ0YALNCpo",
-	"SDVt34uNP86gJKFK3QgZ1uA72D88rhzzT/4cTV+TfMRAMqDKqe1Tkp+lEbhMKmOpG9LkQzZKJTTqXCmi",
-	"RaZ4VVzUNZgxFhrO6ODwpwX0W6OsfJ4SsjLw2oksLPw3GkVvh17njyWN97pWn0CL15aZQFvJpGcjbdYg",
-	"stE195WCQIK2X22TobAM9987Z+9e7LyCKbFBhlOixuKG28A4ShhjPHF1g/J7Pn4MfLN4+Hjre0+tjrgb",
-	"mwUsGYPU8KlBwz8RcUIDTV5enleF08E+/m+hgMLwg50ZPtE4iczP//P8dz24+eWXsuI3ErK6RKPMrqGk",
-	"BHsTheR4seH9WUMuiSjLAazDMn/pYmjTyoUCnF30bsrtLuGImkJce6ggkSymctpzamiWfn53QUqexgNU",
-	"QVQTZ90Ysg+JYiOuyNa+tQe5kVZMESeeS9ooz5f5XpLKRNjDnBurco8ZY0xTnS4001/BtGsfNDItCVfG",
-	"drMyXqBOy4GMMu7KGrbYc76XxtVmD6RCNpVdzSfadbg9JRZYzu2p5dbjRE+JsEaYmQrznYvdwBW8o3P+",
-	"JWKzkGxVwLua8pDKkBjF/Pj4lAxEykPCuBa4l5eX5ySRQgMGU6xa8Pz1iEe/KtHmAlZZkz7/XQ2e/zQK",
-	"D3+eDp7/14K1/+mE/xdJSL5ANi+vl2aQMGkMfLTrDjuiCcrnwEFSDU+ppnf2ZtatBH2P8SBKQ+jNOe33",
-	"oFNpucdYiTaGw0k+AtMxyxj/i3FylxO8KMNFFaEkKM6UpDx0HgsUJTbLn/RcNjArHx3uGFznEPgk5REo",
-	"RWYQi0lIPNWGg1oDgb28fLXIlZixHhp33IaJiZ42fp8qWMwjZnAL1N3Z857AdHn1YDa+KMqPEzatX+jq",
-	"Ukw1c+p84znmf+b546YAa6nqaT0JoNkA+ELrasnHJm2h/QkzysWwzd7Ly65TKNa6surmVdfzW223JhPF",
-	"2BuDiAW9P28mSx7jZk2sEtDlQqoZu6p2GsV4i86SNZVhYzWDqUQ+67CYytS46Uhxltqd1SPPnpCfj0/+",
-	"mRUd7ZK+Gdw3dno/lbxjfHU9lmlnEquOe6hjfeJAhK4EpX9K+uYTDjNWvhiSrd8uLt4RewSomqgErseg",
-	"QG13rvgV3yH9WgVYn2wd7+9vdwgleSUqEdJmnocMotDMHzOlGB/5ZhHDAjdS8BExUPuEcpLyCTc+uH1e",
-	"yHJ+/ppGKeDKcVaQ1ftTCZ4vrGt5brOXG4iiHVe99bL79l92Fqx0Mo/YmTHyhzOnRaq+F0PIaM8idOv4",
-	"4KRhhX49ld4nWzaMiLMltrqjp4XoYXUFTnRUngg+BQChIgfkDfvVgVBJeeHuDrY7hIty+VkgITTP0Ehl",
-	"YXtFp8r4anlEMQvaEPjElFY4uwElpnzao1pDnGhl5j/82YAkBDG/kMBYDEGq2TWQIWURWFdwh3HlYidM",
-	"5XOfYp7J1mSx0dh4AjY8RG4o0yoPtvTfg5bTnbOhBtknCgLBQwvRMKsuw50a5FT272Pt12z5VImYcBou",
-	"dG9orHmc5tgibNWSHEtdmJvsmQmd94ZTZuefUD12GPXxC/s8CQUgUVhoaAw9LKDDsQa/lNsiSiykGpbi",
-	"12RMlXW/zShLAwpkz65RjHf5PxpJoOEUR1G7GSxawxmyY8FZjGjN1G0+Tc1wM2jMnsFBDlHNAwuzySDS",
-	"UAXVqczKH2k+U4ZudzI9p/4z37cypwHC7IWLLLaQH5YWWUQiWw63WobT+Nj1kyrPbEzErJgD0dSfdc47",
-	"1ojsF0jLDBPk1/0GrFXK306xvDZLexuMjozoMaQ/EqKG1sapF+I1G1VBLMrOnos/VKRgnkwlHKVLRnvu",
-	"WbKFCa0coUbKOkSbMROYbtfkbAFgvg5WElU8A6RqpsirN123gpYpd4l7x6tGNxjGGdDM1zU7toaRXdQl",
-	"1QyyrPSp7Mys44RSSUwYqLc0jROQENppnGPXi5mKqQ7GlVncjyRkw6ExyLB8GxHHoX4gTLkogRZOPqOK",
-	"6k1YFTJj69nz4qIQN5bRaRhKUApCg9saavPTbsVst4xZHJ3Hn5q39/Jt99zh9JEi+cOZ1nK88Ug5NW7r",
-	"J/tk68Tqb6NyyzWVxhXVlEWKUAkkEqOREctmJomObIZyw4com3CqTM0pkNcsgGxxfCBTdNeURYblKwNK",
-	"qo0EIo1CHDcAEowhmEBIBhDQVAGh+dx6DFMSQgI8JIYUUO5Tm8e1BfpMqRTktoEi5RJoMDbrnpodyCmh",
-	"Ri0t0FODVJU2lilLQ9/BGMoK2cJpzSYpRubgl1yHbJX3ngn6a5BsyCAkEgLgOpriMSjNoggRgOj3ZgMb",
-	"LVU89iybY85cacqD5nGFGzEb99VMRzCnUmyRNYy/ZtPkSzXawkWEufAtUWCYcWzEMUYTNHqUec5zPf5k",
-	"PQfanvOcl+OcdfCWLbO6a7ZzTm3S4nRj3fFZrYboLn5lOYW5RJmR3Z1fzljabVXLjYqAhD2l2nGu5mvm",
-	"hLUOT7Og0k37mV3Q75z1frdg6t3z6PXwdDZRI5hsxO8KH/pjX0H43QHSvr22uG1bKDG3IuYF5LuZp2C8",
-	"GISAUK1Rfy2MmBYLtAdMPyCbrF5gFDNe/vZgptpk1eIhtUwA8mPTllv2VAr/3I30Vg7C1dHfrhIthCsX",
-	"9CxE+kZKfNZYxfOFxTJNh/+7Mb3ueuJLceRdSjdaOfPjnC2sKlBaZSXelWAjDmEmRHySuLsHWCmAAarF",
-	"GRnfsw8uzsPb52Y3ZxgdglQyPe3i9R6bhMEaorPU4G6mKovnBUPVEMxWf9n6of62nwcUBtNa3bWQLj22",
-	"RxO2d32wh7+ZDzsTmKpTwrSrKbWuka02ZXomTLGb3afNc9DuRm1etFQglOY3HrA4vmXn5erxLcw8Qizw",
-	"o3XrGMdvdv9Ugm/vZnea8FjMrMVyY60TXAxL8LPV7Kdn2ZG/vLzw/FnkU6ysdy7Z1svLi+3C9X6Bjo+e",
-	"Zk6djao4FBkIzUOlGt0clVVgEY46tLfo3AxFAzXj+e/gnKGrweR0BDFwvUtKTQQsDOYUQvvR3RQdsk8Q",
-	"Wo87d7RPDaxM5iGhK55PYDbhggNql7hEu/Oja5lW3wZoKpEAH3NHNgVUQIWf1RjCK45BwZeXr7q75FfG",
-	"qXShd+V8xoqZY7eQGJnGR7tX/IpfFBwhhgSuQU7zi87M0mz1umwtfrpLznFMEX/CO8fKFT1yR/JXnOks",
-	"nIt+cv/TTsbw9ij6pyQQVKqCR+IkmtopBAfVIf1JrDrIXn1iOdN+dSOZhupXxo3u715xey0e1USH9CVy",
-	"Vh9jj8VjPunjDOUf7JQ+6bvl8h/sZ8Sc3bcNl2DZIMmTM/22y319EoogjVFwWmJS2ihGl47Bec8qQa6O",
-	"vYxvczQ2uGLln7vfqMgAInGzSzB9g3cdMQxZ8L46LW43W2684kuyI20Tni6W3s9lU98FnzCegXSCUvGK",
-	"95vlYt8nVlmQFcTwKRGSxKlOaUQuXhvOyO5QBUa7DZFCbdwnq8a/4iEkkZgalD9S5MmZUViOKYtf3KVR",
-	"1TCd2iVv8hUxdI7CZIDFQhKIpHps9qnHRi8YVuxbCC9ed/v1w8rjWBi5d98ZseWyC7YQFQ/kbQLc4P5o",
-	"94AI7rsEMlNXPKcgpkpP7SPtvM24UJGYygmEhs8UcMU0u4YOFpb0yZYLLmNWDs+L8ZHBLVahm7+tVLSi",
-	"zCfBmPKR+ZpecSfJHimXKvRJEb318woOm/CuXk/aRoGURfRyt8QYB4E24mYoQY050qeVQ7Vwr8u6jKmy",
-	"qRG85Og0i5DlcBzegRymyl7nlK76ehdjZi5w5b1ziVKjYEq56I53sLu/u++ukXGaMK/jGfQeYSG0HqPF",
-	"0UzU5hd3lSsXhy9Cr+O9ZkrbQmfMbpe69rRURxeP7OXtUW79pZ61vUtuP9b6aBzu78+5gLzaxePS1c2m",
-	"Ng62W4sYZrID6wuO7fpN0+Zw7pWafeCQg8VDKjfXcdDR4kFFe4tb3ztZBrJqrwO0Q9PYVmzg6SIpZ/vN",
-	"hGVNVfo5zRp9lhU3hWTLJnOtAWElnsLqLzoyFOIhkRljuK4yvY6X6yTP/JxzuvWYjE0vVEvRFZbQryB8",
-	"DVM5ox/COQrAMH6bwXvFKxYveYFCLKvBD6CTW3wTgMSJQ0renD0xKEXjEGHKjA6bFs4uYVFiKwkwZWJ/",
-	"wgyJlbbFgZCxMOYR0wqiYZ6BzlKjLrOupeAjWyTteukYyIW0QqTK3uV7fV5+3/NXEU7XxnJNVwdvq16T",
-	"O/Ea1x+sGYTsgkcD47sHqi0cXosgv4pbu9j1/nXGKBxuXEnh/LYKX68QOT5YYkS99QeOO1kGvIZuEuuQ",
-	"XPbEGsy8muQ6LXcXcKxvr8lYwwT5FDXtWsTWrd+iYPc+Fz3kbi1FRdDUFuSi3AzBGgKZmcsxXTjIGlwZ",
-	"YSMBecI6eIyTkyw7Z3dHXYcFY1bnoF7xXAaobZRkStOpIhFTReFB0byhj7cQURAZYcJyCUrTkGmiJWUR",
-	"CSh3Sb4BkEiYoVc8TU6t3sAuXJrQEWXcmmS2+mRsXbkZqfQeFy9JpYpcOG6qUbZtI75uRrOQzx+RtwNa",
-	"B5NYtJSZJCvzWJOObjQZn4NuO7p1G3JtDWTcdh/ooUoPz0GXicFZb4VxsjbTbSU3IW/+iVcQq+ITYwE7",
-	"GAuY66LkCYXvwkuppmjnOioWNT+Il1K9peziwc16fwVKxmmWckWabOciA36f5vNMwmzDFnQpz79u6zm1",
-	"uPtmzef9nxePyHtrfvP2dhMPtrUMXB8LztMLe5/TGZO6yqhP8fsqoy6yKO2YB4uyRgYWLc1ksFaR22ZZ",
-	"zjnF/c1Iuwt3WeGBNBqMy3uni9VsO9dz2hhrCdXBeJakavUo96TEW6pellLimyRrWzn4PZL3t6l1Ld3Y",
-	"LLCf3zgZRhRzXokUQxahG3DfjLdYAe+V6ynvzqVpg9jvlsT+u1JDn3tg1Iaq0qWYtMGCeIJxrvCBj74C",
-	"PuqibjLeRn7jb4ht1TfHNWnI9A62uVyQbM2bPG4slOF/bnzTw8yl5+VfhXCvKdxqT8250REbonZY/0GC",
-	"JNb5eqQqm/eJiEKsVGBSVTwz89C8MJ/5HauNvDI5O9pYXDtQ1Ff/3eRcboO0JKUVbbPaJi31U1qu8XnW",
-	"TKptwryRwHLzVWqwm2fE272JhCH71PbGlqYS6Xvl4VqDqLk8/COVYeS8W7q+q0rcWmG7dqY1PzuenR+8",
-	"LLXWus/o5ewliw2HL8stxB6y/z9w+JJXLsZTHmL2y3Y4jUuvJrsjz2Hx7SJTsDzh3ucF5QDnkmavPsrh",
-	"y6uds4vbWVb3NGvxgHdSbFrfJxHF5iZFfeUINDk+2N+dybs/tcWVNalw7zqgLRxRNBL4/nK5xwdLbAVf",
-	"nbSesC1iskb/ayfy9rDt10JSD0UBbUUBX04XucGxkpGfpf4XRGjv3VJpuw664RjtYhLOgrQ/uEz8pgO6",
-	"9g5HfrLYR8e2L9tyQV4/b0+0jYGM+xXc86yTPXdLYvW4bom1G30Q11X7nhi61st8w3xc7xjewsxFe9Hv",
-	"jJVXdyu+e953JFHrQxXTEOzd3OlMSzHnZWKtXjAWCrh50ngsExaWi/UK436ODAhzdltRAGQ9a9YuAM75",
-	"fQqAWlfuTStyvpQAKPX2fZAA37sEyG5QF41NbLfYjOFPm+9Wr8roGb/O5+qR6769E1JNd9w7S9bL37UG",
-	"3/fE5y2t1TfM723NzNtiG+666QPXf/dcn1EGoURSHoqYHJ483hkwXeoafyNpkkBIXEeEcuN61P4YqSw3",
-	"3Xdt5qmagG05qMXKBkEmAVa3CP68mbSn/Z6Dfml+v0dmw17kLZxlf3sIFt6ZXtEvKTXtKKzQR6puoiqS",
-	"9/AgW4BvWsG7ZtM4Bi3dDCsT5hrCSXPJN6bB+pXdGxrcV1FSqYfchrVapb9bC8O9OXtSf/FG90Gtffdq",
-	"DY89b83XZtK64BW+Nd0Ig2YTt7uqhDAcfLuAx222bHGJSqld3ndxe6z+Mom51RWZHH/IirSUZOSKbiYK",
-	"6xMON001VVXSu++sSaMyeo8vZZ2XdTu4D3prUxEcbkjxypS7VFkUo7/dSouvSul8+eVyJLEOGRXujTmo",
-	"chWF7RowgEDEroahph3uyjR3zGRU1tj7HLvaizYvpkzYm5HXbfyToetBSM+krgWHL6WmLxLBi9V+6XyX",
-	"yXTXqe6+Ut0NXYI37FwsQfhZsvv7ZIAHt6IhS2bT3tltJyJkVge2Dla/o+LAdzWsPWLQtW+A+AFDBkUX",
-	"6AeG/t4Zupu/uGnpjNfK4QDkz/ksjC+muYccl21Zfk9sXG3pvmFGrjVjb2Dly9L7+4r3gDHluqo/8Pb3",
-	"ztuWRGrv/9pcRYvj6WUYf+deYv52//cX+f+G+P/N2ZMHzv8BOd+c+wKOL8f/78zipfdnIOeWXh/xx0fj",
-	"hZdf8WC/Kb9c44+PhovxDXSO9VMZeR1vD7nbgfS5dvV5x909zL+v+hqlH0p7KX1rL9eWv8Cr4rcfb/8/",
-	"AAD//w==",
+	"7H3rcts40uiroHhOVeRa+ho7OyPX/PAkTia3TU7kjE9945QEkS0JIxLgAKAdbcrP873H92RfoQFeReri",
+	"yNpM4t2qiUUSYKPR9240v3iBiBPBgWvldb94CZU0Bg0Sf50l7DXMXj4zf4egAskSzQT3ut7Z+5dkCjPC",
+	"Qp8wTphWJKBccBbQiIyEjIng0Yx0InEDMqAKfDKZJRPgVENIfto9xv8fHu2cEspnROgJSKISiCLGx4Qp",
+	"wvg1jVjYl/BXCkp7vsfMexOqJ57vcRqD1/VowvpTmPVZ6PmeeZJJCL2ulin4ngomEFMDuoGHaq/rpSk+",
+	"qWeJGa20ZHzs3d76XssqzyOqNAu+gZV+9QrfUg2S0ahlpdntb2Cp8Vev9T0dQ4/9G+aX+VJDrEgCkiR0",
+	"DKQTwoimkSYnBzsZMH+lIGcFNOa5vjKTlWGI6WcWp7HXPTo48L2YcfvrMIeGcQ1jkDk4F2IKfB6edwn9",
+	"KwWizV0ykiImlCQSrplIFYL4SBEOn3UfwcDHFsGZPVAB9A3wsZ543ZPDoyZkfVQgmyjiA9AoJqkC+R+m",
+	"h/Qr6eHWDFaJ4ApQqP1Kww/ufV0j/rgGjn/SJIlYQM369xMphhHE//hTCdy24nX/V8LI63r/Z78QnPv2",
+	"rtp/b0fZl9YZLDKAQkiEzNZN3LpJJxAhELNeRfQEiHv7jnfre08FH0Us2CqwFxNAQSAkuQapmOB2twgl",
+	"SlMNRE+oJhJGqXIQiwQkAuObQRTXYsZoaijy1veeCzlkYWiZYFvrOEv1BLg280NIhqkmEQ2mhvgMzBlJ",
+	"ERWIxPD3BGjoNN/l5eVuefQ8fzzHdQY0ikASWnnRDdMTQsmvQCVIy9w+Gbif0vDVL1feNFZXnk9ASiF/",
+	"ufIYV+loxAIGXPcRIHMX//jlyrtKDw4eB/NA43W48gak8+H5U/LknycH5H/++/He4U5FCsyxxK3vvRAc",
+	"/sM0dUMVCUFpKWYQGiJ5yTVITqNzg5RtApe92G6HAeVfQj8XKQ+3CcW/BFFpMDFo8nMkCemEMEeitQT3",
+	"SBENnHLtoX6ZRYKGF0K8oXK81U11gpQMRTgjWggSIQRGrXDDE0Kyf8OWcair3LguX7/jQIKJwTIfA5oK",
+	"NAgg0chyE4iBdH6ligW+429UbrlEL/P8I1WaKKBSMlAlfreqD5+88pay60eu0iQRUkP4FkJGL/CZ7bIv",
+	"7jJThBscl16GLzFD3DzoOkRjIZmexOYHcGMd/eGdHZ08efH0refjX68vPd/70DvbfXd2/n736OSJ53vn",
+	"T5/9tnve+0d+/7znbvQe/3Rs/g2f9c5wnL3+3v37G/77aU79+86JQedGGjWlmbUDAgmGPvpUV6yIkGrY",
+	"1SwGr2GubMxwNk84BkMqHf4Jgbb60T2MbDuFWdN88DlhEtRaMLBwBasns56+zN+QcC2m+bqra3gvQQHX",
+	"RPAAMrjNjrsxnr8ijKicEMvMWNyNcLgLVEo686yVlpl4f1h/B5eQT+aXd6zYaIEYLzb6DbOGXXWzczDy",
+	"PxbxgSOZOSB9r26MN3BrbSH4vvmBjQtIQ6bPrx0716g1QsvAbv484b0zQo3Yh0iHkmFNDmWjd4w+KZx3",
+	"Z20yHrCERoQGll6lSMeTRnq1DnHmdDdtKwq4vjFoG2+vSL2x80cXvSkGPREN+PhN3NTXVVYIXTK08tvi",
+	"yCexjhRarTaa0ARObt42AiJSHQjLbZmkU2kQgDIbP6IsSiU0iqYcwhZGpVHccgfVbhtitFHCuplQZNmt",
+	"qxED5YSGxplV2q6WgCFGIwDoUKS6CTPWDOmvuK0oL1aUdE0SwT1Z4K0MQHmbik1ZzGgbkRYF225bYjxF",
+	"iWjFVcmppWHIDBpo9L60rhGNFPi1pVY1UJVeLifAcy2gtEgUuRES/Sd0Nx4/fvyznxmmo1SnEnZOCYdr",
+	"kOTGjKVDo01W1hqZyqo5cZrEQmlydHJi7ClphJRUpPORM3Sb8T+JYFwrnyhBqHv+8ODogAxnGhQRI/Lx",
+	"4vnuTzs+4YIYk0mKqDSZ55cDJUcnJxjTyX4fLlRwVWBfv+1Zz0zliBtLiqDB3niP/DGNVRd4IGeJ9on5",
+	"EQL++HRKgAYTEqfGnAYygSgkw1nJ5vf8ghxL0D45bhSfn1/aZx8f4Vrcr8MlareqcdspzgVG70x1tGwd",
+	"LuSt/MG6RVpBwvHBz09WJqiPnP2VQka3Vn7skW+SzJwTyPi4T6NI3EDYyKUYWMvoLaYzQ0BSaLQ+8xin",
+	"linsFGw3FCICyttIoNihdirAEOFHBfJuRBAylUR01s92qY6bedMipiyqPfn46KDpSU6HUROynpWQ0YAL",
+	"NCpoSDVtX4uNP86hJKFK3QgZ1uA7PDg6rmzzT/4CTV+TfMRAMqTKqe1Tku+lEbhMKmOpG9LkIzZOJTTq",
+	"XCmiZaZ4VVzUNZgxFhr26PDopyX0W6OsfJ4SsjLw2oksLPw3GkXvRl73jxWN97pWn0KL15aZQJ1k2reR",
+	"NmsQ2eiau6QgkKDtpR0yEpbh/v/u2fuXu69hRmyQ4ZSoibjhNjCOEsYYT1zdoPxejB8D3zwePt363jOr",
+	"I+7GZgFLJiA1fG7Q8E9FnNBAk1eX51XhdHiA/1sqoDD8YGeGzzROInP7v178roc3v/xSVvxGQlZf0Siz",
+	"aygpwd5EITlebHh/3pBLIspyAOuwLH51MbTpzYUCnH/p3ZTbXcIRNYW48VBBIllM5azv1NA8/fzugpQ8",
+	"jYeogqgmzroxZB8SxcZckc6BtQe5kVZMESeeS9ooz5f5XpLKRNjNXBirco8ZY0xTnS4101/DrGcfNDIt",
+	"CdfGdrMyXqJOy4GMMu7KGrZYc76WxrfNb0iFbCqrWky0m3B7SiywmttTy63HiZ4RYY0wMxXmO5e7gWt4",
+	"R+f8a8RmIdmqgPc05SGVITGK+cnxKRmKlIeEcS1wLa8uz0kihQYMpli14PmbEY9+VaItBKzyTvridzV8",
+	"8dM4PPp5Nnzx/5a8+59O+H+VhORLZPPqemkOCdPGwEe77rAjmqB8ARwk1fCManpnb2bTStD3GA+iNIT+",
+	"gt3+ADqVlnuMlWhjOJzkIzAds4rxvxwnd9nBizJcVBFKgmJPScpD57FAUWKz+k4vZAPz5sdHuwbXOQQ+",
+	"SXkESpE5xGISEne1YaM2QGCvLl8vcyXmrIfGFbdhYqpnjddTBct5xAxugbo3v99TmK2uHszCl0X5ccKm",
+	"9xe6uhRTzZw633iO+Z95/rgpwFqqetpMAmg+AL7UulrxsWlbaH/KjHIxbLP/6rLnFIq1rqy6ed3z/Fbb",
+	"rclEMfbGMGJB/8+b6YrbuF0TqwR0uZBqzq6q7UYx3qKzZE1l2FjPYCqRzyYspjI1bjtSnKV25/XI86fk",
+	"5+OTf2ZFR3tkYAYPjJ0+SCXvGl9dT2Tancaq6x7qWp84EKErQRmckoH5hcOMlS9GpPPbxcV7YrcAVROV",
+	"wPUEFKid7hW/4rtkUKsAG5DO8cHBTpdQkleiEiFt5nnEIArN/DFTivGxb15iWOBGCj4mBmqfUE5SPuXG",
+	"B7fPC1nOz1/TKAV8c5wVZPX/VILnL9a1PLdZyw1E0a6r3nrVe/cvOwtWOplH7MwY+cOZ0yJV348hZLRv",
+	"Edo5PjxpeMOgnkofkI4NI+Jsia3u6Gsh+lhdgRM9Lk8EnwOAUJFD8pb96kCopLxwdYc7XcJFufwskBCa",
+	"Z2iksrC9ojNlfLU8opgFbQh8ZkornN2AElM+61OtIU60MvMf/WxAEoKYOyQwFkOQanYNZERZBNYV3GVc",
+	"udgJU/ncp5hnsjVZbDwxnoAND5EbyrTKgy2DD6DlbPdspEEOiIJA8NBCNMqqy3ClBjmV9ftY+zVfPlUi",
+	"JpyGC90fGWsepzm2CFu3JMdSF+Ym+2ZC573hlNn+J1RPHEZ9vGCfJ6EAJAoLDY2hjwV0ONbgl3JbRImF",
+	"VKNS/JpMqLLutxllaUCB7Nt3FONd/o9GEmg4w1HULgaL1nCGbFtwFiNaM3WbT1Mz3Awas2dwkENU88DC",
+	"bDKINFRBdSqz8keaz5Sh2+1M36n/zPetzGmAMGvhIost5JulRRaRyF6HSy3DaXzs+k6VZzYmYlbMgWga",
+	"zDvnXWtEDgqkZYYJ8utBA9Yq5W+nWF6bpb0NRsdG9BjSHwtRQ2vj1Evxmo2qIBZlZ9/FHypSME+mEo7S",
+	"JaM99yzpYEIrR6iRsg7RZswUZjs1OVsAmL8HK4kqngFSNVPk9duee4OWKXeJe8erRjcYxhnSzNc1K7aG",
+	"kX2pS6oZZFnpU1mZeY8TSiUxYaDuaBonICG00zjHrh8zFVMdTCqzuJskZKORMciwfBsRx6G+IUy5KIEW",
+	"Tj6jiupPWRUyY+vZ/eKiEDeW0WkYSlAKQoPbGmrz3W7FbK+MWRydx5+al/fqXe/c4fSRIvnDmdZyvPFI",
+	"OTVu6ycHpHNi9bdRueWaSuOKasoiRagEEonx2IhlM5NERzZDueFDlE04VabmFMhrFkD2cnwgU3TXlEWG",
+	"5fMBNH88k/igNAkhAR4a44QElJtZzFOZxuHippv70phx6aRcAg0mZmqfqEmqtSG9UNxwnygtJB0DGaVR",
+	"ZGjPALQreDQ7NbRn1jnIVCkLJjtESB9Z2ZXllBSvFf/2AABTKgV5ajAiZ4QaNbdE7w1TVUJUpnwNvwQT",
+	"KCt4EkwgmFozTIqxIaQV30M6JWhzxXENko0YhERCAFxHM9xWpVkUWbya7fTmAyUtVUEWZ80xbK405UHz",
+	"uMItmY8ja6YjWFB5tsy6xrvZNPmrGm3rImJd+KoogMw4NuYY8wkaPdQ8h7oZ/7SeU23PoS7Kmc47jKuW",
+	"bd01e7qg1ml5+rLuSK1Xk3QXP7WcEl2hbMmuzi9nQO2yquVLRYDD7lJtO9fzXXPC2oTnWlDptv3WHuj3",
+	"zhu4W3D27nn5erg7m6gRTDbmd4UP/btvIJzvAGlfXlscuC00mVsliwL8vczzMF4RQkCo1qi/lkZgixe0",
+	"B2A/IpusX7AUM16+ejhXvbJuMZJaJaD5qWnJLWsqhZPuRnprB/Xq6G9XiRbCtQuEliJ9KyVDG6wK+sri",
+	"m6bN/92YXnfd8ZU48i6lIK2c+WnBEtYVKK2yEs9esDGHMBMiPkncWQasPMCA1/IMj+/ZB5fn9e1z84sz",
+	"jA5BKpme9fC4kE3qYE3SWWpwN1flxfMCpGpIpzNYtR5psOPnAYrhrFbHLaRLt+3ThO1fH+7jPfNjdwoz",
+	"dUqYdjWq1tWy1atMz4U99rLzuXlO253QzYugCoTS/AQFFtu3rLxcjd5B7wtigT+tm8g4Xtn7Uwm+s5ed",
+	"kcJtMbMWr5toneDL0L/K3mZ/Pc+2/NXlhefPI59ipb5zwTqvLi92Clf+JTo+epZ5lDZK41BkIDQPlWp+",
+	"c1RWgUU46tDeonMzEg3UjPu/i3OGrqaT0zHEwPUeKTUlsDCYXQjtT3fydMQ+Q2g9+NxxPzWwMpmHmK54",
+	"PoFZhAs2qD3iEvfOL69lbn0b8KlEFnzMRdmUUgEV/lYTCK84BhlfXb7u7ZFfGafShfKV8xkrZo5dQmJk",
+	"Gh/vXfErflFwhBgRuAY5y516Zmm2evy2Fo/dI+c4pohn4Rlm5YoouSP5K850Fh5GP3nweTdjeLsVg1MS",
+	"CCpVwSNxEs3sFIKD6pLBNFZdZK8BsZxpL91IpqF6ybjRg70rbo/Zo5rokoFEzhpgLLN4zCcDnKF8w07p",
+	"k4F7XX7D/kbM2XXb8AuWIZI82TNoOyw4IKEI0hgFpyUmpY1idOkdnPesEjTr2sP9NudjgzVW/rnzkooM",
+	"IRI3ewTTQXh2EmMhBe+r0+K0tOXGK74iO9I24eli84NcNg1cMAvjGUgnKBWv+KBZLg4wYhNTTdYQw6dE",
+	"SBKnOqURuXhjOCM7kxUY7TZCCrVxnqy6/4qHkERiZlD+SJGnZ0ZhOaYs7rhDqKphOrVH3uZvxFA8CpMh",
+	"Fh9JIJLqiVmnnhi9YFhxYCG8eNMb1DeLDCGgqXIn/N01I7ZctsIWtuKGvEuAG9w/3jskgvsuIc3UFc8p",
+	"iKnSUwdIO+8yLlQkpnIKoeEzBVwxza6hi4UqA9JxwWrM8uF+MT7GQJvQ9m8rFa0o80kwoXxsLtMr7iTZ",
+	"I+VSjz4posF+XhFiE+jV4047KJAwUpZF+pGetWSBNuJmJEFNONKnlUO18LHL4kyosqkWPDTpNIsoh/3s",
+	"mcpRquzxUOmqufcwZuYCV957l3g1CqaU2+56h3sHewfuWBqnCfO6nkHvYyys1hO0OJqJ2txxR8Nycfgy",
+	"9LreG6a0LZzGbHmpC1BLtXXxyH7ebuXWX+lZ2wvl9lOtL8fRwcGCA83rHWQuHQVtagthu7+IUSY7sF7h",
+	"2L6/adoczv1S8xAccrh8SOUkPA56vHxQ0S7j1vdOVoGs2jsB7dA0thUguLtIytl6M2FZU5V+TrNGn2XF",
+	"UiHp2OSwNSCsxFNYTUbHhkI8JDJjDNdVptf1cp3kmds5p1uPydj0QrUUcWFJ/hrC1zCVM/ohXKAADOO3",
+	"GbxXvGLxkpcoxLKa/gC6ucU3BUicOKTk7dlTg1I0DhGmzOiwaebsUBcltjIBUzD2FmZcrLQtNoRMhDGP",
+	"mFYQjfKMdpZqdZl6LQUf26Jr15vHQC6kFSJV9i6fE/Ty86O/inC2MZZrOop4W/Wa3I7XuP5wwyBkB0Ya",
+	"GN89UG0J8UYE+dHe2kGxD28yRuFw40oUF7dp+HaFyPHhCiPqrURw3Mkq4DV0p9iE5LI71mDm1STXablb",
+	"gWN9e+zGGibIp6hpNyK2bv0WBbv/pehJd2spKoKmNiMX5eYK1hDIzFwjaUhnmDXMMsJGAvKEdfAYJydZ",
+	"ds6ujrqODcaszkG94rkMUDsoyZSmM0UipopChqIZxABPNaIgMsKE5RKUpiHTREvKIhJQ7pJ8QyCRMEOv",
+	"eJqcWr2BXb00oWPKuDXJbDXLxLpyc1LpA768JJUqcuG4qebZtqH4thnNQr54RN5eaBNMYtFSZpKsbGRD",
+	"OrrRZHwBum3rNm3ItTWkcct9oIcqPbwAXSYGZ70VxsnGTLe13IS8mSgeaayKT4wF7GIsYKGLkicUvgsv",
+	"pZqiXeioWNT8IF5K9dSziwc36/01KBmnWckVabKdiwz4fZrPcwmzLVvQpTz/pq3n1OLub2s+H/y8fETe",
+	"q/Nvb2838WBbC8LNseAivbD/JZ0zqauM+gyvVxl1mUVpxzxYlDUysGhpJoONitw2y3LBLh5sR9pduMMP",
+	"D6TRYFzeO12sZ9u5HtbGWEuoDibzJFWrR7knJd5S9bKSEt8mWdvKwe+RvP+eWtfSjc0C+/kJllFEMeeV",
+	"SDFiEboB9814yxXwfrme8u5cmjaI/V5J7L8vNQi6B0ZtqCpdiUkbLIinGOcKH/joG+CjHuom423kJwhH",
+	"2KZ9e1yThkzvYtvMJcnWvGnk1kIZ/pfGL0fMHaJe/dMK95rCrfboXBgdsSFqh/UfJEhina9HqrJ4n4go",
+	"xEoFJlXFMzMPLQrzmftYbeSVydnRxvLagaK++j9NzuW2SitSWtGGq23SUn+m1RqpZ82p2ibMGxOsNl+l",
+	"Brt5RjwtnEgYsc9tX4BpKpG+Vx6uNZxayMM/UhlGzrul48CqxK0VtmtnWnPb8ezi4GWpVdd9Ri/nD1ls",
+	"OXxZbkn2kP3/gcOXvHLQnvIQs1+2Y2pc+tTZHXkOi2+XmYLlCfe/LCkHOJc0+5RSDl9e7ZwdBM+yuqdZ",
+	"ywg8k2LT+j6JKDZLKeorx6DJ8eHB3lze/ZktrqxJhXvXAW3hiKIxwfeXyz0+XGEp+CmmzYRtEZM1+t84",
+	"kbeHbb8VknooCmgrCvh6usgNjrWM/Cz1vyRCe++WSttx0C3HaJeTcBak/cFl4t86oGvPcOQ7i315bDu0",
+	"jgvy+nm7ox0MZNyv4F5kney7UxLrx3VLrN3og7gu3ffE0LXe6Fvm43oH8hZmLtqVfmesvL5b8d3zviOJ",
+	"Wl+rmIZgz+bO5lqUOS8Ta/WCiVDAzZPGY5mysFysVxj3C2RAmLPbmgIg61mzcQFwzu9TANS6fG9bkfOV",
+	"BECpV/CDBPjeJUB2grpobGK7z2YMf9p8tnpdRs/4dTFXj103792QarrrvoGyWf6uNQy/Jz5vadW+ZX5v",
+	"a47eFttwx00fuP675/qMMgglkvJQxOTo5MnukOlSF/obSZMEQuI6IpQb4aP2x0hluYm/a1tP1RRC23dR",
+	"rG0QZBJgfYvgz5tpe9rvBehX5v49Mhv2Nm/hLHvvIVh4Z3pFv6TUtKOwQh+puomqSN7Dg3QAv9yCZ81m",
+	"cQxauhnWJswNhJMWkm9Mg80ru7c0uK+ipFIPuS1rtUp/txaGe3v2tP4hj96DWvvu1Rpue96ar82kdcEr",
+	"/Aq7EQbNJm5vXQlhOPh2CY/bbNnyEpVSu7zv4vRY/eMUC6srMjn+kBVpKcnIFd1cFNYnHG6aaqqqpHff",
+	"WZNGZfQBP/K6KOt2eB/01qYiONyQ4hMsd6myKEb/fSstviml8/WHy5HEumRcuDdmo8pVFLZrwBACEbsa",
+	"hpp2uCvT3DGTUXnH/pfY1V60eTFlwt6OvG7jnwxdD0J6LnUtOHwtNX2VCF6u9kv7u0qmu05195XqbugS",
+	"vGXnYgXCz5Ld3ycDPLgVDVkym/bOTjsRIbM6sE2w+h0VB36rYeMRg579AsQPGDIoukA/MPT3ztC9/ENQ",
+	"K2e81g4HIH8uZmH8MM095Lhsy/J7YuNqS/ctM3KtGXsDK1+WvgdYfFeMKddV/YG3v3fetiRS+57Y9ipa",
+	"HE+vwvi79xLzt+u/v8j/34j/3549feD8H5Dzzb4v4fhy/P/OLF76fgZybunzEX98Ml54+RMP9kr54xp/",
+	"fDJcjF+gc6yfysjrevvI3Q6kL7Wjz7vu7GF+veprlG6U1lK6ag/Xli/gUfHbT7f/GwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

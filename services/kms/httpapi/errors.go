@@ -7,6 +7,7 @@ import (
 
 	"github.com/passthru-dev/passthru/services/infra/authn"
 	"github.com/passthru-dev/passthru/services/infra/credential"
+	"github.com/passthru-dev/passthru/services/infra/db"
 	"github.com/passthru-dev/passthru/services/infra/httpx"
 	"github.com/passthru-dev/passthru/services/kms"
 	"github.com/passthru-dev/passthru/services/kms/realm"
@@ -57,7 +58,7 @@ func StatusOf(code kms.Code) int {
 // of other packages (authn, httpx decoding) are translated here and only here.
 func classify(err error) *kms.Error {
 	var ke *kms.Error
-	if errors.As(err, &ke) {
+	if errors.As(err, &ke) && ke.Code != kms.Internal {
 		return ke
 	}
 	var de *httpx.DecodeError
@@ -70,6 +71,19 @@ func classify(err error) *kms.Error {
 		default:
 			return kms.Wrap(err, kms.MalformedJSON, "%s", de.Detail)
 		}
+	}
+	// A database that cannot serve is a 503 whatever layer met it (the
+	// credential lookup, the key store, the audit write). A body that could
+	// not be read (answered above) and an issuer that cannot be reached
+	// (below) carry network errors that look like an unreachable
+	// database's, hence the order.
+	if !errors.Is(err, authn.ErrUnavailable) {
+		if ue, ok := db.Unavailable(err); ok {
+			return kms.Wrap(err, kms.Unavailable, "the key store cannot serve requests right now (%s): retry later", ue.Reason)
+		}
+	}
+	if ke != nil {
+		return ke
 	}
 	switch {
 	case errors.Is(err, authn.ErrUnavailable):
@@ -107,7 +121,7 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 	switch {
 	case ke.Code == kms.Unavailable:
 		// Not this service's fault, but an operator wants to know.
-		logger.WarnContext(r.Context(), "credentials could not be checked", "path", r.URL.Path, "request_id", httpx.RequestIDFrom(r.Context()), "error", err)
+		logger.WarnContext(r.Context(), "a dependency is unavailable", "path", r.URL.Path, "request_id", httpx.RequestIDFrom(r.Context()), "error", err)
 	case status >= 500 && ke.Code != kms.Busy:
 		logger.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "request_id", httpx.RequestIDFrom(r.Context()), "error", err)
 	}
@@ -116,7 +130,11 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 		httpx.SetRetryAfter(w.Header(), retry.After)
 	}
 	if ke.Code == kms.Unavailable {
-		httpx.SetRetryAfter(w.Header(), unavailableRetry)
+		after := unavailableRetry
+		if ue, ok := db.Unavailable(err); ok {
+			after = ue.RetryAfter
+		}
+		httpx.SetRetryAfter(w.Header(), after)
 	}
 	httpx.WriteProblem(w, httpx.Problem{
 		Type:     "urn:passthru:kms:problem:" + string(ke.Code),
