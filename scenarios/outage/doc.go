@@ -11,9 +11,13 @@
 //     the database's return without restarting the services, and no
 //     goroutine or database connection is left behind.
 //   - TestSQLiteStorageFull and TestSQLiteReadOnly (SQLite leg) put the
-//     KMS's data directory on a small tmpfs (testkit/tmpfs), fill it up or
-//     make it read-only: writes get 503 "unavailable" with Retry-After,
-//     never 500, and once the space or write access is back the same
-//     requests succeed, every key acknowledged before is still there and
-//     usable, and SQLite's integrity check passes on every database file.
+//     KMS's data on a filesystem of its own (testkit/fsfault): a tmpfs
+//     filled until writes hit ENOSPC, or an ext4 the kernel forces
+//     read-only under the running KMS (errors=remount-ro after an ext4
+//     error; Linux refuses a plain remount read-only while SQLite has its
+//     files open), then repaired with e2fsck and mounted again with the KMS
+//     restarted. Writes get 503 "unavailable" with Retry-After, never 500;
+//     afterwards the same requests succeed, every key acknowledged before is
+//     there and usable, and SQLite's integrity check passes on every
+//     database file.
 package outage
