@@ -75,10 +75,12 @@ func StartCluster(t testing.TB) *Cluster {
 			t.Errorf("dbtest: remove private PostgreSQL cluster: %v", err)
 		}
 	})
-	if err := c.initdb(); err != nil {
+	// The watcher first, so that even a test process killed during initdb
+	// leaves no directory behind.
+	if err := c.watch(); err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
-	if err := c.watch(); err != nil {
+	if err := c.initdb(); err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
 	// The free port was free when asked for; another process may take it
