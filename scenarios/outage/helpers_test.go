@@ -63,6 +63,12 @@ type endpoint struct {
 	// unavailable returns nil when the answer is the one the contract asks
 	// for while the database is down, else what is wrong with it.
 	unavailable func(r result) error
+	// cachedFor is how long after the database stopped a successful answer
+	// may still come from a cache validated before it: the staleness the
+	// service promises anyway (zero for requests that must reach the
+	// database). Such an answer is the one the database would have given
+	// at the cache's last check, not a guess.
+	cachedFor time.Duration
 }
 
 // do sends one request of e and records its answer.
@@ -287,9 +293,14 @@ func tokenEndpoint(client *http.Client, issuer string, c demofile.Client) endpoi
 }
 
 // introspectEndpoint introspects token as resource server rs; an answer
-// counts as ok only when it says the token is active.
-func introspectEndpoint(client *http.Client, issuer string, rs demofile.Client, token string) endpoint {
+// counts as ok only when it says the token is active. Identity answers a
+// token it verified before from its cache while the tenant's change
+// generation, read at most every change check interval, has not moved: for
+// up to that interval after the database stopped, "active" is the answer
+// it would give with the database up.
+func introspectEndpoint(client *http.Client, issuer string, rs demofile.Client, token string, checkEvery time.Duration) endpoint {
 	e := oauthEndpoint("identity introspect", client, issuer, oauth.PathIntrospect, rs, url.Values{"token": {token}})
+	e.cachedFor = checkEvery
 	e.ok = func(r result) bool {
 		var body struct {
 			Active bool `json:"active"`

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/passthru-dev/passthru/services/identity/oauth"
 	"github.com/passthru-dev/passthru/services/infra/demofile"
 	"github.com/passthru-dev/passthru/testkit/dbtest"
 	"github.com/passthru-dev/passthru/testkit/fixture"
@@ -88,7 +89,7 @@ func TestPostgresOutage(t *testing.T) {
 		createKeyEndpoint(k.Client, k.URL, writer),
 		readyzEndpoint("kms readyz", k.Client, k.URL),
 		tokenEndpoint(idp.Client, idp.Issuer, svc),
-		introspectEndpoint(idp.Client, idp.Issuer, rs, token),
+		introspectEndpoint(idp.Client, idp.Issuer, rs, token, oauth.DefaultChangeCheckInterval),
 		readyzEndpoint("identity readyz", idp.Client, idp.URL),
 	}
 	closeIdle := func() {
@@ -129,7 +130,7 @@ func TestPostgresOutage(t *testing.T) {
 	// While PostgreSQL was down (requests that started and ended with it
 	// stopped): the contract's answer, every time.
 	down := all.where(func(r result) bool { return !r.start.Before(stopDone) && !r.end.After(startBegin) })
-	checkOutage(t, down, endpoints)
+	checkOutage(t, down, endpoints, stopDone)
 	// Every answer from the stop until PostgreSQL accepted connections
 	// again came within the bound.
 	checkLatency(t, all.where(func(r result) bool { return !r.start.Before(stopBegin) && r.start.Before(back) }))
@@ -195,20 +196,29 @@ func requireAllOK(t *testing.T, phase string, results []result, endpoints []endp
 	}
 }
 
-// checkOutage checks every answer given while the database was down, and
-// that each endpoint was asked at least once then (or the check would prove
-// nothing about it).
-func checkOutage(t *testing.T, down []result, endpoints []endpoint) {
+// checkOutage checks every answer given while the database was down (it
+// was stopped at stopped), and that each endpoint was asked at least once
+// then (or the check would prove nothing about it). A successful answer
+// from a cache is accepted only within the endpoint's cachedFor of the stop;
+// after it the endpoint must have answered 503 at least once.
+func checkOutage(t *testing.T, down []result, endpoints []endpoint, stopped time.Time) {
 	t.Helper()
 	for _, e := range endpoints {
-		var n, bad int
+		var n, bad, unavailable int
 		var first error
 		for _, r := range down {
 			if r.endpoint != e.name {
 				continue
 			}
 			n++
-			if err := e.unavailable(r); err != nil {
+			if e.cachedFor > 0 && r.start.Before(stopped.Add(e.cachedFor)) && e.ok(r) {
+				continue
+			}
+			err := e.unavailable(r)
+			if err == nil {
+				unavailable++
+			}
+			if err != nil {
 				if bad == 0 {
 					first = err
 				}
@@ -221,6 +231,9 @@ func checkOutage(t *testing.T, down []result, endpoints []endpoint) {
 		}
 		if bad > 0 {
 			t.Errorf("%s while PostgreSQL was down: %d of %d answers were not the contract's; first: %v", e.name, bad, n, first)
+		}
+		if bad == 0 && unavailable == 0 {
+			t.Errorf("%s while PostgreSQL was down: all %d answers came from a cache; none proves the 503", e.name, n)
 		}
 	}
 }
