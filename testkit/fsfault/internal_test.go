@@ -2,11 +2,13 @@ package fsfault
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeTB records how a helper ended the test instead of ending it.
@@ -68,4 +70,31 @@ func TestFailuresOnAPlainDirectory(t *testing.T) {
 	assert.Contains(t, call(t, fs.ReadWrite).fatal, "read-write")
 	assert.Contains(t, call(t, func(tb testing.TB) { fs.Fill(tb) }).fatal, "filler")
 	assert.Error(t, fs.unmount())
+}
+
+// TestExt4OnlyOperationsRefuseATmpfs: forcing an error and repairing need
+// the ext4 image; on anything else they fail the test saying so.
+func TestExt4OnlyOperationsRefuseATmpfs(t *testing.T) {
+	fs := &FS{Dir: t.TempDir(), Size: 1 << 20}
+	assert.Contains(t, call(t, fs.ForceReadOnly).fatal, "needs an Ext4")
+	assert.Contains(t, call(t, fs.Repair).fatal, "needs an Ext4")
+}
+
+// TestDeviceOfAPlainDirectory: a directory with nothing mounted on it has
+// no device, and the error names it.
+func TestDeviceOfAPlainDirectory(t *testing.T) {
+	fs := &FS{Dir: t.TempDir()}
+	_, err := fs.device()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fs.Dir)
+}
+
+// TestFreeFailsWhenTheFillerCannotBeRemoved: Free fails the test when the
+// filler is there and cannot be removed, and is quiet when it is absent.
+func TestFreeFailsWhenTheFillerCannotBeRemoved(t *testing.T) {
+	dir := t.TempDir()
+	fs := &FS{Dir: dir, filler: filepath.Join(dir, ".filler")}
+	assert.Empty(t, call(t, fs.Free).fatal, "no filler: nothing to do")
+	require.NoError(t, os.MkdirAll(filepath.Join(fs.filler, "in-the-way"), 0o700))
+	assert.Contains(t, call(t, fs.Free).fatal, "remove filler")
 }
