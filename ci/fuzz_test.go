@@ -50,32 +50,56 @@ func fuzzTargets(t *testing.T) []string {
 	return out
 }
 
+// fakeGo writes a stand-in for the go command into dir: it answers
+// `go env GOVERSION` with version and runs body for anything else.
+func fakeGo(t *testing.T, dir, version, body string) string {
+	t.Helper()
+	path := filepath.Join(dir, "go")
+	script := "#!/bin/sh\nif [ \"$1\" = env ]; then echo " + version + "; exit 0; fi\n" + body
+	require.NoError(t, os.WriteFile(path, []byte(script), 0o755))
+	return path
+}
+
 // TestFuzzRunsEveryTarget runs ci/fuzz.sh with a stand-in for go that records
-// its arguments: every target of the repository is run, once, alone (one
-// -fuzz pattern anchored on its name, in its own package), with FUZZTIME.
+// its arguments and toolchain: every target of the repository is run, once,
+// alone (one -fuzz pattern anchored on its name, in its own package), with
+// FUZZTIME, on Go 1.27 or later (a go1.26 fetches FUZZ_GOTOOLCHAIN; a
+// newer local Go is kept).
 func TestFuzzRunsEveryTarget(t *testing.T) {
 	t.Parallel()
 	want := fuzzTargets(t)
 	require.NotEmpty(t, want, "the repository has fuzz targets")
-	dir := t.TempDir()
-	log := filepath.Join(dir, "calls")
-	fakeGo := filepath.Join(dir, "go")
-	require.NoError(t, os.WriteFile(fakeGo, []byte("#!/bin/sh\necho \"$*\" >>"+log+"\n"), 0o755))
-	cmd := exec.CommandContext(t.Context(), "../ci/fuzz.sh")
-	cmd.Env = append(os.Environ(), "GO="+fakeGo, "FUZZTIME=3s")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	calls, err := os.ReadFile(log)
-	require.NoError(t, err)
-	var got []string
-	for l := range strings.Lines(string(calls)) {
-		m := regexp.MustCompile(`^test -run \^\$ -fuzz \^(Fuzz\w+)\$ -fuzztime 3s (\./\S+)$`).FindStringSubmatch(strings.TrimSpace(l))
-		require.NotNil(t, m, "unexpected go invocation: %s", l)
-		got = append(got, m[2]+" "+m[1])
+	for _, tc := range []struct{ local, toolchain string }{
+		{local: "go1.26.8", toolchain: "go1.27.3"},
+		{local: "go1.26rc1", toolchain: "go1.27.3"},
+		{local: "go1.27.0", toolchain: "unchanged"},
+		{local: "go1.30.2", toolchain: "unchanged"},
+		{local: "devel go1.28-abcdef", toolchain: "unchanged"},
+	} {
+		t.Run(tc.local, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			log := filepath.Join(dir, "calls")
+			gobin := fakeGo(t, dir, tc.local, "echo \"$GOTOOLCHAIN|$*\" >>"+log+"\n")
+			cmd := exec.CommandContext(t.Context(), "../ci/fuzz.sh")
+			cmd.Env = append(os.Environ(), "GO="+gobin, "FUZZTIME=3s", "GOTOOLCHAIN=unchanged")
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			calls, err := os.ReadFile(log)
+			require.NoError(t, err)
+			var got []string
+			for l := range strings.Lines(string(calls)) {
+				toolchain, args, _ := strings.Cut(strings.TrimSpace(l), "|")
+				assert.Equal(t, tc.toolchain, toolchain, "the toolchain of %s", args)
+				m := regexp.MustCompile(`^test -run \^\$ -fuzz \^(Fuzz\w+)\$ -fuzztime 3s (\./\S+)$`).FindStringSubmatch(args)
+				require.NotNil(t, m, "unexpected go invocation: %s", l)
+				got = append(got, m[2]+" "+m[1])
+			}
+			slices.Sort(got)
+			assert.Equal(t, want, got)
+			assert.Contains(t, string(out), "fuzz: "+strconv.Itoa(len(want))+" passed, 0 failed")
+		})
 	}
-	slices.Sort(got)
-	assert.Equal(t, want, got)
-	assert.Contains(t, string(out), "fuzz: "+strconv.Itoa(len(want))+" passed, 0 failed")
 }
 
 // TestFuzzFailsOnAFailingTarget: a failing target fails the run, and the
@@ -84,12 +108,10 @@ func TestFuzzFailsOnAFailingTarget(t *testing.T) {
 	t.Parallel()
 	n := len(fuzzTargets(t))
 	dir := t.TempDir()
-	fakeGo := filepath.Join(dir, "go")
 	// Fails for the first target only.
-	script := "#!/bin/sh\nif [ -e " + dir + "/failed ]; then exit 0; fi\ntouch " + dir + "/failed\necho 'boom'\nexit 1\n"
-	require.NoError(t, os.WriteFile(fakeGo, []byte(script), 0o755))
+	gobin := fakeGo(t, dir, "go1.27.3", "if [ -e "+dir+"/failed ]; then exit 0; fi\ntouch "+dir+"/failed\necho 'boom'\nexit 1\n")
 	cmd := exec.CommandContext(t.Context(), "../ci/fuzz.sh")
-	cmd.Env = append(os.Environ(), "GO="+fakeGo, "FUZZTIME=1s")
+	cmd.Env = append(os.Environ(), "GO="+gobin, "FUZZTIME=1s")
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err, "%s", out)
 	assert.Contains(t, string(out), "    boom", "the failing target's output is shown")
