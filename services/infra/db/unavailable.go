@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/mattn/go-sqlite3"
 )
 
 // ErrUnavailable marks an error that says the database cannot serve the
@@ -81,9 +80,8 @@ func classify(err error) (string, time.Duration) {
 			return reason, retry
 		}
 	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return classifySQLite(se.Code)
+	if reason, retry, ok := classifySQLiteError(err); ok {
+		return reason, retry
 	}
 	var ce *pgconn.ConnectError
 	var ne *net.OpError
@@ -121,20 +119,6 @@ func classifyPostgres(code string) (string, time.Duration) {
 		return "busy", retryBusy
 	case code == "25006": // read_only_sql_transaction: a standby, or default_transaction_read_only
 		return "read-only", retryStorage
-	}
-	return "", 0
-}
-
-func classifySQLite(code sqlite3.ErrNo) (string, time.Duration) {
-	switch code {
-	case sqlite3.ErrFull:
-		return "storage full", retryStorage
-	case sqlite3.ErrReadonly:
-		return "read-only", retryStorage
-	case sqlite3.ErrIoErr, sqlite3.ErrCantOpen:
-		return "storage failed", retryStorage
-	case sqlite3.ErrBusy, sqlite3.ErrLocked:
-		return "busy", retryBusy
 	}
 	return "", 0
 }
