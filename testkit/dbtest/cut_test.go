@@ -62,12 +62,7 @@ func TestCutPostgresRefusesADSNWithoutADatabase(t *testing.T) {
 		{dsn: "postgres://user:secret@[::1", want: "malformed DSN"},
 	} {
 		rec := &fatalRecorder{TB: t}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			CutPostgres(rec, tc.dsn)
-		}()
-		<-done
+		inGoroutine(func() { CutPostgres(rec, tc.dsn) })
 		assert.Contains(t, rec.fatal, tc.want)
 		assert.NotContains(t, rec.fatal, "secret")
 		assert.Empty(t, rec.cleanups, "nothing was cut, nothing to restore")

@@ -236,15 +236,22 @@ func (f *fatalRecorder) Fatalf(format string, args ...any) {
 
 func (f *fatalRecorder) Log(args ...any) { f.logs = append(f.logs, fmt.Sprint(args...)) }
 
-func runBackends(t *testing.T, vars map[string]string, eng engine) (*fatalRecorder, []Backend) {
-	rec := &fatalRecorder{}
-	var got []Backend
+// inGoroutine runs fn in a goroutine of its own and waits for it to end:
+// a recorder's Fatalf ends that goroutine (as it ends a test), not the
+// caller's.
+func inGoroutine(fn func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		got = backends(rec, env(vars), eng, &sync.Once{})
+		fn()
 	}()
 	<-done
+}
+
+func runBackends(t *testing.T, vars map[string]string, eng engine) (*fatalRecorder, []Backend) {
+	rec := &fatalRecorder{}
+	var got []Backend
+	inGoroutine(func() { got = backends(rec, env(vars), eng, &sync.Once{}) })
 	return rec, got
 }
 
@@ -377,12 +384,7 @@ func TestOptionsSQLite(t *testing.T) {
 
 func TestOptionsUnknownBackend(t *testing.T) {
 	rec := &fatalRecorder{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Options(rec, "oracle")
-	}()
-	<-done
+	inGoroutine(func() { Options(rec, "oracle") })
 	assert.Contains(t, rec.fatal, `unknown backend "oracle"`)
 }
 
@@ -401,12 +403,7 @@ func TestOpenFailsTheTestWithTheCause(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "not-a-dir")
 	require.NoError(t, os.WriteFile(file, nil, 0o600))
 	rec := &brokenDirRecorder{dir: filepath.Join(file, "db")}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Open(rec, SQLite)
-	}()
-	<-done
+	inGoroutine(func() { Open(rec, SQLite) })
 	assert.Contains(t, rec.fatal, "dbtest: open sqlite database")
 	assert.Contains(t, rec.fatal, "not a directory")
 	assert.Empty(t, rec.cleanups, "nothing to close when the open failed")

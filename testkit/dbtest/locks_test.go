@@ -15,13 +15,10 @@ import (
 // whether it returned (rather than failed the test) and the failure.
 func waitForLockWaiters(ctx context.Context, d *db.DB, n int) (returned bool, fatal string) {
 	rec := &fatalRecorder{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	inGoroutine(func() {
 		WaitForLockWaiters(ctx, rec, d, n)
 		returned = true
-	}()
-	<-done
+	})
 	return returned, rec.fatal
 }
 

@@ -175,12 +175,7 @@ func TestFreshDatabaseFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			rec := &fatalRecorder{}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				freshDatabase(rec, tc.server)
-			}()
-			<-done
+			inGoroutine(func() { freshDatabase(rec, tc.server) })
 			assert.Contains(t, rec.fatal, tc.wantFatal)
 			if !tc.wantCleanup {
 				assert.Empty(t, rec.cleanups)
